@@ -1,0 +1,250 @@
+/*
+ * `stasis check`: probe each kernel interface stasis relies on, the way it
+ * will use it, and report feature by feature.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "rtask.h"
+#include "stasis.h"
+#include "util.h"
+
+struct probe {
+	const char *name;
+	bool required;
+	const char *(*run)(void); /* NULL if fine, else why not */
+};
+
+static pid_t spawn_sleeper(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static const char *probe_ptrace(void)
+{
+	struct rtask t;
+	pid_t pid = spawn_sleeper();
+	const char *err = NULL;
+	long ret;
+
+	if (pid < 0)
+		return "fork failed";
+	if (rtask_freeze(&t, pid)) {
+		reap(pid);
+		return "PTRACE_SEIZE/INTERRUPT failed";
+	}
+	if (rtask_inject(&t))
+		err = "remote mmap failed";
+	else if (remote_syscall(&t, &ret, __NR_getpid, 0, 0, 0, 0, 0, 0) || ret != pid)
+		err = "remote getpid returned the wrong value";
+	rtask_uninject(&t);
+	rtask_release(&t);
+	reap(pid);
+	return err;
+}
+
+static const char *probe_clone3_set_tid(void)
+{
+	struct stasis_clone_args args = { .exit_signal = SIGCHLD };
+	pid_t want = 0, pid;
+	int status;
+
+	/* ask for a pid that cannot be free (our own): EEXIST proves support */
+	want = getpid();
+	args.set_tid = (uintptr_t)&want;
+	args.set_tid_size = 1;
+	pid = syscall(__NR_clone3, &args, sizeof(args));
+	if (pid == 0)
+		_exit(0);
+	if (pid > 0) {
+		waitpid(pid, &status, 0);
+		return "set_tid was ignored";
+	}
+	if (errno == EEXIST)
+		return NULL;
+	if (errno == EPERM)
+		return "needs root or CAP_CHECKPOINT_RESTORE";
+	return strerror(errno);
+}
+
+static const char *probe_pagemap_scan(void)
+{
+	struct page_region r[4];
+	char *p = mmap(NULL, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	struct pm_scan_arg a = { .size = sizeof(a),
+				 .start = (uintptr_t)p,
+				 .end = (uintptr_t)p + 4 * PAGE_SIZE,
+				 .vec = (uintptr_t)r,
+				 .vec_len = 4,
+				 .category_anyof_mask = PAGE_IS_PRESENT,
+				 .return_mask = PAGE_IS_PRESENT };
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	long n;
+
+	p[PAGE_SIZE] = 1;
+	n = fd < 0 ? -1 : ioctl(fd, PAGEMAP_SCAN, &a);
+	if (fd >= 0)
+		close(fd);
+	munmap(p, 4 * PAGE_SIZE);
+	if (n != 1)
+		return "not available (falls back to reading /proc/PID/pagemap)";
+	return NULL;
+}
+
+static const char *probe_uffd_wp_async(void)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC };
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	const char *err = NULL;
+
+	if (fd < 0)
+		return "userfaultfd unavailable";
+	if (ioctl(fd, UFFDIO_API, &api))
+		err = "no UFFD_FEATURE_WP_ASYNC (iterative dumps need it)";
+	close(fd);
+	return err;
+}
+
+static const char *probe_soft_dirty(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+	const char *err = NULL;
+
+	if (fd < 0 || write(fd, "4", 1) != 1)
+		err = "not in this kernel (userfaultfd write-protect is used instead)";
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+static const char *probe_pidfd_getfd(void)
+{
+	int pidfd = syscall(__NR_pidfd_open, getpid(), 0), fd;
+
+	if (pidfd < 0)
+		return "pidfd_open unavailable";
+	fd = syscall(__NR_pidfd_getfd, pidfd, 0, 0);
+	close(pidfd);
+	if (fd < 0)
+		return "pidfd_getfd unavailable";
+	close(fd);
+	return NULL;
+}
+
+static const char *probe_kcmp(void)
+{
+	return syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 1, 1) == 0 ?
+		       NULL :
+		       "kcmp unavailable (CONFIG_KCMP)";
+}
+
+static const char *probe_rseq(void)
+{
+	struct stasis_rseq_configuration c;
+	pid_t pid = spawn_sleeper();
+	const char *err = NULL;
+
+	if (ptrace(PTRACE_SEIZE, pid, 0, 0) || ptrace(PTRACE_INTERRUPT, pid, 0, 0) ||
+	    waitpid(pid, NULL, __WALL) < 0)
+		err = "cannot trace";
+	else if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof(c), &c) < 0)
+		err = "PTRACE_GET_RSEQ_CONFIGURATION unavailable";
+	reap(pid);
+	return err;
+}
+
+static const char *probe_mm_map(void)
+{
+	unsigned int size = 0;
+
+	if (prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE, &size, 0, 0))
+		return "PR_SET_MM_MAP unavailable (CONFIG_CHECKPOINT_RESTORE)";
+	return NULL;
+}
+
+static const char *probe_map_vdso(void)
+{
+	/* EEXIST (a vDSO is mapped) proves the call exists */
+	if (syscall(SYS_arch_prctl, ARCH_MAP_VDSO_64, 0x10000000UL) == 0 || errno == EEXIST)
+		return NULL;
+	return "arch_prctl(ARCH_MAP_VDSO_64) unavailable";
+}
+
+static const char *probe_process_vm(void)
+{
+	char a = 1, b = 0;
+	struct iovec l = { &b, 1 }, r = { &a, 1 };
+
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1 && b == 1 ?
+		       NULL :
+		       "process_vm_readv unavailable";
+}
+
+static const struct probe probes[] = {
+	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
+	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
+	{ "process_vm_readv (memory dump)", true, probe_process_vm },
+	{ "pidfd_getfd (fd inspection)", true, probe_pidfd_getfd },
+	{ "kcmp (shared open files)", true, probe_kcmp },
+	{ "PR_SET_MM_MAP (mm fields)", true, probe_mm_map },
+	{ "arch_prctl(ARCH_MAP_VDSO_64)", true, probe_map_vdso },
+	{ "PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq },
+	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, probe_pagemap_scan },
+	{ "userfaultfd write-protect, async mode", false, probe_uffd_wp_async },
+	{ "soft-dirty page tracking", false, probe_soft_dirty },
+};
+
+int cmd_check(void)
+{
+	struct utsname u;
+	size_t i;
+	int missing = 0;
+
+	uname(&u);
+	printf("stasis %s on Linux %s (%s)\n", STASIS_VERSION, u.release, u.machine);
+	if (geteuid() != 0)
+		printf("note: not running as root; most probes need root\n");
+	for (i = 0; i < ARRAY_SIZE(probes); i++) {
+		const char *why = probes[i].run();
+
+		printf("  %-48s %s%s%s\n", probes[i].name,
+		       why ? (probes[i].required ? "MISSING" : "no") : "ok", why ? ": " : "",
+		       why ? why : "");
+		if (why && probes[i].required)
+			missing++;
+	}
+	if (missing) {
+		printf("%d required feature(s) missing: stasis cannot work here\n", missing);
+		return -1;
+	}
+	printf("all required features present\n");
+	return 0;
+}

@@ -1,0 +1,369 @@
+/*
+ * Image container reader and writer.  The writer streams records to a
+ * temporary file and renames it into place only after the trailer is
+ * written, so a failed dump never leaves an image that looks complete.
+ * The reader checks every header and metadata payload hash, the stream
+ * hash in the trailer, and that the trailer is there at all.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "util.h"
+#include "header.pb-c.h"
+
+static const char *const rec_names[IMG_REC_MAX] = {
+	[IMG_HEADER] = "header",     [IMG_TRAILER] = "trailer", [IMG_PAD] = "pad",
+	[IMG_TASK] = "task",	     [IMG_THREAD_CORE] = "thread-core",
+	[IMG_MM] = "mm",	     [IMG_PAGEMAP] = "pagemap",	[IMG_PAGES] = "pages",
+	[IMG_FILE] = "file",	     [IMG_FD] = "fd",
+};
+
+const char *img_rec_name(uint32_t type)
+{
+	if (type < IMG_REC_MAX && rec_names[type])
+		return rec_names[type];
+	return "unknown";
+}
+
+uint64_t img_hash_pages(const void *buf, uint64_t len)
+{
+	return XXH3_64bits(buf, len);
+}
+
+static void rec_hdr_seal(struct img_rec_hdr *h)
+{
+	h->reserved = 0;
+	h->hdr_hash = XXH32(h, offsetof(struct img_rec_hdr, hdr_hash), 0);
+}
+
+static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
+{
+	if (write_all(w->fd, buf, len)) {
+		pr_perror("cannot write image %s", w->tmp_path);
+		return -1;
+	}
+	w->off += len;
+	return 0;
+}
+
+static int writer_put_hdr(struct img_writer *w, uint32_t type, uint32_t flags, uint64_t len,
+			  uint64_t hash)
+{
+	struct img_rec_hdr h = { .type = type, .flags = flags, .len = len, .hash = hash };
+
+	rec_hdr_seal(&h);
+	XXH64_update(w->stream, &h, sizeof(h));
+	w->nrec++;
+	return writer_put(w, &h, sizeof(h));
+}
+
+int img_writer_open(struct img_writer *w, const char *dir)
+{
+	struct img_prologue pro = { .major = IMG_VER_MAJOR, .minor = IMG_VER_MINOR };
+
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		pr_perror("cannot create image directory %s", dir);
+		return -1;
+	}
+	w->dir = xstrdup(dir);
+	w->path = xsprintf("%s/%s", dir, IMG_FILE_NAME);
+	w->tmp_path = xsprintf("%s/.%s.partial", dir, IMG_FILE_NAME);
+	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (w->fd < 0) {
+		pr_perror("cannot create image %s", w->tmp_path);
+		goto err;
+	}
+	w->stream = XXH64_createState();
+	w->pages_hash = XXH3_createState();
+	XXH64_reset(w->stream, 0);
+	memcpy(pro.magic, IMG_MAGIC, sizeof(pro.magic));
+	pro.prologue_hash = XXH32(&pro, offsetof(struct img_prologue, prologue_hash), 0);
+	if (writer_put(w, &pro, sizeof(pro)))
+		goto err;
+	return 0;
+err:
+	img_writer_abort(w);
+	return -1;
+}
+
+int img_write_raw(struct img_writer *w, uint32_t type, const void *buf, uint64_t len)
+{
+	if (writer_put_hdr(w, type, 0, len, XXH64(buf, len, 0)))
+		return -1;
+	return writer_put(w, buf, len);
+}
+
+int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t stackbuf[4096], *buf = len <= sizeof(stackbuf) ? stackbuf : xmalloc(len);
+	int ret;
+
+	protobuf_c_message_pack(msg, buf);
+	ret = img_write_raw(w, type, buf, len);
+	if (buf != stackbuf)
+		free(buf);
+	return ret;
+}
+
+int img_pages_begin(struct img_writer *w, uint64_t len)
+{
+	static const char zeros[PAGE_SIZE];
+	uint64_t hdr = sizeof(struct img_rec_hdr);
+	uint64_t payload_at = w->off + hdr;
+
+	/* Pad so that the page payload starts on a page boundary. */
+	if (payload_at % PAGE_SIZE) {
+		uint64_t pad = PAGE_SIZE - (payload_at + hdr) % PAGE_SIZE;
+
+		if (pad == PAGE_SIZE)
+			pad = 0;
+		if (img_write_raw(w, IMG_PAD, zeros, pad))
+			return -1;
+	}
+	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0))
+		return -1;
+	w->pages_left = len;
+	XXH3_64bits_reset(w->pages_hash);
+	return 0;
+}
+
+int img_pages_feed(struct img_writer *w, const void *buf, uint64_t len)
+{
+	if (len > w->pages_left) {
+		pr_err("internal: page record overflow\n");
+		return -1;
+	}
+	XXH3_64bits_update(w->pages_hash, buf, len);
+	w->pages_left -= len;
+	w->page_bytes += len;
+	return writer_put(w, buf, len);
+}
+
+uint64_t img_pages_end(struct img_writer *w)
+{
+	return XXH3_64bits_digest(w->pages_hash);
+}
+
+int img_writer_commit(struct img_writer *w)
+{
+	ImageTrailer tr = IMAGE_TRAILER__INIT;
+	int ret;
+
+	tr.record_count = w->nrec;
+	tr.stream_hash = XXH64_digest(w->stream);
+	tr.page_bytes = w->page_bytes;
+	if (img_write_msg(w, IMG_TRAILER, &tr.base))
+		goto err;
+	if (close(w->fd)) {
+		w->fd = -1;
+		pr_perror("cannot write image %s", w->tmp_path);
+		goto err;
+	}
+	w->fd = -1;
+	if (rename(w->tmp_path, w->path)) {
+		pr_perror("cannot rename image to %s", w->path);
+		goto err;
+	}
+	ret = 0;
+	goto out;
+err:
+	ret = -1;
+	unlink(w->tmp_path);
+out:
+	XXH64_freeState(w->stream);
+	XXH3_freeState(w->pages_hash);
+	free(w->dir);
+	free(w->path);
+	free(w->tmp_path);
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	return ret;
+}
+
+void img_writer_abort(struct img_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_path)
+		unlink(w->tmp_path);
+	if (w->stream)
+		XXH64_freeState(w->stream);
+	if (w->pages_hash)
+		XXH3_freeState(w->pages_hash);
+	free(w->dir);
+	free(w->path);
+	free(w->tmp_path);
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+}
+
+int img_reader_open(struct img_reader *r, const char *dir)
+{
+	struct img_prologue pro;
+	struct stat st;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->path = xsprintf("%s/%s", dir, IMG_FILE_NAME);
+	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0) {
+		if (errno == ENOENT)
+			pr_err("no image in %s (%s not found)\n", dir, r->path);
+		else
+			pr_perror("cannot open image %s", r->path);
+		goto err;
+	}
+	if (fstat(r->fd, &st)) {
+		pr_perror("cannot stat image %s", r->path);
+		goto err;
+	}
+	r->size = st.st_size;
+	ret = read_all(r->fd, &pro, sizeof(pro));
+	if (ret) {
+		pr_err("%s is not a stasis image (too short)\n", r->path);
+		goto err;
+	}
+	if (memcmp(pro.magic, IMG_MAGIC, sizeof(pro.magic)) ||
+	    pro.prologue_hash != XXH32(&pro, offsetof(struct img_prologue, prologue_hash), 0)) {
+		pr_err("%s is not a stasis image (bad magic)\n", r->path);
+		goto err;
+	}
+	if (pro.major > IMG_VER_MAJOR) {
+		pr_err("%s has image format %u.%u, newer than this stasis reads (%u.x); upgrade stasis\n",
+		       r->path, pro.major, pro.minor, IMG_VER_MAJOR);
+		goto err;
+	}
+	r->major = pro.major;
+	r->minor = pro.minor;
+	r->off = sizeof(pro);
+	r->stream = XXH64_createState();
+	XXH64_reset(r->stream, 0);
+	return 0;
+err:
+	img_reader_close(r);
+	return -1;
+}
+
+void img_reader_close(struct img_reader *r)
+{
+	if (r->fd > 0)
+		close(r->fd);
+	r->fd = -1;
+	if (r->stream)
+		XXH64_freeState(r->stream);
+	r->stream = NULL;
+	free(r->path);
+	r->path = NULL;
+}
+
+static int reader_truncated(struct img_reader *r)
+{
+	pr_err("image %s is truncated (ends at byte %llu without a trailer)\n", r->path,
+	       (unsigned long long)r->size);
+	return -1;
+}
+
+int img_next(struct img_reader *r, struct img_rec_hdr *h)
+{
+	int ret;
+
+	if (r->trailer_seen)
+		return 1;
+	ret = read_all(r->fd, h, sizeof(*h));
+	if (ret < 0) {
+		pr_perror("cannot read image %s", r->path);
+		return -1;
+	}
+	if (ret > 0)
+		return reader_truncated(r);
+	if (h->hdr_hash != XXH32(h, offsetof(struct img_rec_hdr, hdr_hash), 0)) {
+		pr_err("image %s is corrupt: bad record header at byte %llu\n", r->path,
+		       (unsigned long long)r->off);
+		return -1;
+	}
+	r->off += sizeof(*h);
+	if (h->len > r->size || r->off + h->len > r->size)
+		return reader_truncated(r);
+	if (h->type == IMG_TRAILER) {
+		/* The trailer's own header is not part of the stream hash. */
+		return 0;
+	}
+	XXH64_update(r->stream, h, sizeof(*h));
+	r->nrec++;
+	return 0;
+}
+
+int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **bufp)
+{
+	void *buf = xmalloc(h->len);
+	int ret;
+
+	ret = read_all(r->fd, buf, h->len);
+	if (ret) {
+		free(buf);
+		if (ret < 0) {
+			pr_perror("cannot read image %s", r->path);
+			return -1;
+		}
+		return reader_truncated(r);
+	}
+	if (!(h->flags & IMG_RF_HASH_NEXT) && XXH64(buf, h->len, 0) != h->hash) {
+		pr_err("image %s is corrupt: %s record at byte %llu fails its checksum\n", r->path,
+		       img_rec_name(h->type), (unsigned long long)r->off - sizeof(*h));
+		free(buf);
+		return -1;
+	}
+	r->off += h->len;
+	if (h->type == IMG_TRAILER) {
+		ImageTrailer *tr = image_trailer__unpack(NULL, h->len, buf);
+
+		if (!tr || tr->record_count != r->nrec ||
+		    tr->stream_hash != XXH64_digest(r->stream)) {
+			pr_err("image %s is corrupt: trailer does not match the records\n",
+			       r->path);
+			if (tr)
+				image_trailer__free_unpacked(tr, NULL);
+			free(buf);
+			return -1;
+		}
+		image_trailer__free_unpacked(tr, NULL);
+		r->trailer_seen = true;
+	}
+	*bufp = buf;
+	return 0;
+}
+
+int img_skip_payload(struct img_reader *r, const struct img_rec_hdr *h, uint64_t *payload_off)
+{
+	*payload_off = r->off;
+	if (lseek(r->fd, h->len, SEEK_CUR) < 0) {
+		pr_perror("cannot seek in image %s", r->path);
+		return -1;
+	}
+	r->off += h->len;
+	return 0;
+}
+
+void *img_read_msg(struct img_reader *r, const struct img_rec_hdr *h,
+		   const ProtobufCMessageDescriptor *desc)
+{
+	void *buf, *msg;
+
+	if (img_read_payload(r, h, &buf))
+		return NULL;
+	msg = protobuf_c_message_unpack(desc, NULL, h->len, buf);
+	free(buf);
+	if (!msg)
+		pr_err("image %s is corrupt: cannot decode %s record\n", r->path,
+		       img_rec_name(h->type));
+	return msg;
+}

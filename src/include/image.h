@@ -1,0 +1,108 @@
+/*
+ * The image container: one ordered stream of checksummed records inside
+ * DIR/stasis.img.  A fixed prologue (magic, version) is followed by records
+ * {header, payload}; the first record is IMG_HEADER, the last IMG_TRAILER.
+ * Metadata payloads are protobuf messages; IMG_PAGES payloads are raw pages
+ * and start page-aligned in the file (an IMG_PAD record fills the gap).
+ * docs/image-format.md is the specification.
+ */
+#ifndef STASIS_IMAGE_H
+#define STASIS_IMAGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+#include <xxhash.h>
+
+#define IMG_FILE_NAME  "stasis.img"
+#define IMG_MAGIC      "STASIS\0\x1a"
+#define IMG_VER_MAJOR  1
+#define IMG_VER_MINOR  0
+
+enum img_rec_type {
+	IMG_HEADER = 1,
+	IMG_TRAILER = 2,
+	IMG_PAD = 3,
+	IMG_TASK = 10,
+	IMG_THREAD_CORE = 11,
+	IMG_MM = 12,
+	IMG_PAGEMAP = 13,
+	IMG_PAGES = 14,
+	IMG_FILE = 20,
+	IMG_FD = 21,
+	IMG_REC_MAX
+};
+
+/* Record flag: payload hash is not in this header but in the next record
+ * (IMG_PAGES: its IMG_PAGEMAP carries pages_hash), so pages can stream. */
+#define IMG_RF_HASH_NEXT 0x1
+
+struct img_prologue {
+	char magic[8];
+	uint16_t major;
+	uint16_t minor;
+	uint32_t prologue_hash; /* XXH32 of the 12 bytes above */
+} __attribute__((packed));
+
+struct img_rec_hdr {
+	uint32_t type;
+	uint32_t flags;
+	uint64_t len;
+	uint64_t hash;	   /* XXH64 of the payload (0 with IMG_RF_HASH_NEXT) */
+	uint32_t reserved;
+	uint32_t hdr_hash; /* XXH32 of the 28 bytes above */
+} __attribute__((packed));
+
+struct img_writer {
+	int fd;
+	char *dir;
+	char *tmp_path;
+	char *path;
+	uint64_t off;
+	uint64_t nrec;
+	uint64_t page_bytes;
+	XXH64_state_t *stream;
+	/* an IMG_PAGES record being streamed */
+	uint64_t pages_left;
+	XXH3_state_t *pages_hash;
+};
+
+int img_writer_open(struct img_writer *w, const char *dir);
+int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg);
+int img_write_raw(struct img_writer *w, uint32_t type, const void *buf, uint64_t len);
+/* Stream one IMG_PAGES record of len bytes: begin, feed exactly len, end. */
+int img_pages_begin(struct img_writer *w, uint64_t len);
+int img_pages_feed(struct img_writer *w, const void *buf, uint64_t len);
+uint64_t img_pages_end(struct img_writer *w); /* returns the payload hash */
+/* Write the trailer and make the image visible under its final name. */
+int img_writer_commit(struct img_writer *w);
+/* Drop a partly written image; leaves nothing behind. */
+void img_writer_abort(struct img_writer *w);
+
+struct img_reader {
+	int fd;
+	char *path;
+	uint64_t off;
+	uint64_t size;
+	uint64_t nrec;
+	uint16_t major, minor;
+	XXH64_state_t *stream;
+	bool trailer_seen;
+};
+
+int img_reader_open(struct img_reader *r, const char *dir);
+void img_reader_close(struct img_reader *r);
+/* Next record header; 1 at a valid end (after the trailer), -1 on error. */
+int img_next(struct img_reader *r, struct img_rec_hdr *h);
+/* Read and verify the payload of the current record into a malloc'ed buffer. */
+int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **buf);
+/* Skip the payload (page data); *payload_off gets its offset in the file. */
+int img_skip_payload(struct img_reader *r, const struct img_rec_hdr *h, uint64_t *payload_off);
+/* Unpack the current record's payload as a protobuf message. */
+void *img_read_msg(struct img_reader *r, const struct img_rec_hdr *h,
+		   const ProtobufCMessageDescriptor *desc);
+
+const char *img_rec_name(uint32_t type);
+uint64_t img_hash_pages(const void *buf, uint64_t len);
+
+#endif

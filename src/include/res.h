@@ -1,0 +1,39 @@
+/*
+ * Per-resource dump and restore entry points.  Each kind of kernel object
+ * lives in one file of src/res/ that holds both directions.
+ */
+#ifndef STASIS_RES_H
+#define STASIS_RES_H
+
+#include "restore.h"
+#include "stasis.h"
+
+/* res/task.c: identity, cwd/root, umask, personality, rlimits, creds */
+int task_dump(struct dump_task *dt);
+int task_restore_child(struct rst_ctx *c);	/* in the child, before the stop */
+int creds_restore_remote(struct rst_ctx *c);	/* last step, remote */
+
+/* res/signal.c: dispositions, masks, pending signals, sigaltstack */
+int sig_dump(struct dump_task *dt);
+int sig_restore_child(struct rst_ctx *c);
+int sig_restore_remote(struct rst_ctx *c);
+
+/* res/thread.c: registers, xstate, rseq, tid address, robust list */
+int thread_dump(struct dump_task *dt);
+int thread_restore_remote(struct rst_ctx *c);
+int thread_restore_regs(struct rst_ctx *c);
+
+/* res/mm.c: mappings, mm fields, page contents */
+int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);
+int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt);
+int mm_restore_child(struct rst_ctx *c);	/* open mapped files as service fds */
+int mm_restore_remote(struct rst_ctx *c);	/* build the address space */
+int mm_vdso_check(struct image *img);
+int mm_pick_trampoline(struct rst_ctx *c);
+
+/* res/files.c: open files behind the fd ops table */
+int files_dump(struct dump_ctx *ctx, struct dump_task *dt);
+int files_restore_child(struct rst_ctx *c, int svc_end);
+int files_max_fd(struct rst_task *t);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * Restore-side context shared by the restore driver and the per-resource
+ * restore functions in src/res/.
+ */
+#ifndef STASIS_RESTORE_H
+#define STASIS_RESTORE_H
+
+#include "stasis.h"
+
+/*
+ * Service fds: the restore child keeps what it needs during the transplant
+ * at fd numbers above every fd of the target.  The controller knows them.
+ */
+enum {
+	SVC_IMAGE = 0, /* the image file, for remote preadv of pages */
+	SVC_LOG,       /* our log */
+	SVC_STDIN,     /* the restorer's 0, 1, 2 for external fds */
+	SVC_STDOUT,
+	SVC_STDERR,
+	SVC_EXE,       /* the executable, for PR_SET_MM_MAP */
+	SVC_FILES,     /* mapped files, by index in mm->files */
+};
+
+struct rst_ctx {
+	const struct restore_opts *opts;
+	struct image *img;
+	struct rst_task *t;
+	int svc_base;		/* first service fd */
+	unsigned long tramp;	/* our trampoline + scratch area in the child */
+	size_t tramp_len;
+	struct rtask rt;	/* the child under transplant */
+};
+
+static inline int svc_fd(const struct rst_ctx *c, int which)
+{
+	return c->svc_base + which;
+}
+
+#endif

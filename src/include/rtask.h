@@ -1,0 +1,68 @@
+/*
+ * The ptrace layer: seize and freeze threads, run system calls inside a
+ * stopped task ("remote syscalls"), read and write its memory, and let it
+ * go again exactly as it was.  This replaces injected parasite code.
+ */
+#ifndef STASIS_RTASK_H
+#define STASIS_RTASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+/* Restart codes the kernel leaves in rax of a syscall interrupted by a stop. */
+#define ERESTARTSYS	      512
+#define ERESTARTNOINTR	      513
+#define ERESTARTNOHAND	      514
+#define ERESTART_RESTARTBLOCK 516
+
+struct rtask {
+	pid_t pid;			  /* thread we drive */
+	struct user_regs_struct regs;	  /* as found at freeze time */
+	bool regs_dirty;		  /* we ran remote syscalls since */
+	unsigned long syscall_ip;	  /* address of a 'syscall' instruction */
+	unsigned long scratch;		  /* RW scratch area in the task */
+	size_t scratch_len;
+	/* dump-time injection bookkeeping */
+	unsigned long inject_addr;	  /* our mapping, 0 if none */
+	size_t inject_len;
+	uint64_t sigmask;		  /* blocked mask found at inject time */
+	bool sigmask_saved;
+};
+
+/* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT). */
+int thread_seize(pid_t tid);
+/* Wait until a seized thread is in a ptrace stop. */
+int thread_wait_stop(pid_t tid, int *status);
+int thread_get_regs(pid_t tid, struct user_regs_struct *regs);
+int thread_set_regs(pid_t tid, const struct user_regs_struct *regs);
+int thread_get_xstate(pid_t tid, void *buf, size_t *len);
+int thread_set_xstate(pid_t tid, const void *buf, size_t len);
+
+/* Freeze: seize + record registers.  Release: put registers back. */
+int rtask_freeze(struct rtask *t, pid_t tid);
+/* Put the registers back (with syscall restart applied) and detach. */
+int rtask_release(struct rtask *t);
+
+/*
+ * Make the syscall 'nr' run in the stopped task and return its result in
+ * *ret (a negative errno on failure).  Returns -1 only if ptrace itself
+ * failed (the task died, ...).  The task must have syscall_ip set.
+ */
+int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
+		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
+
+/* Dump side: map a trampoline + scratch area into a frozen task, and remove it. */
+int rtask_inject(struct rtask *t);
+int rtask_uninject(struct rtask *t);
+
+/* Copy to/from the task's memory (ignores page protections). */
+int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len);
+int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len);
+
+/* Apply the kernel's restart rules to registers of an interrupted syscall. */
+void regs_restart_syscall(struct user_regs_struct *regs, bool fresh_task);
+
+#endif

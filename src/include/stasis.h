@@ -1,0 +1,94 @@
+/*
+ * Commands and the state that dump and restore carry through their steps.
+ */
+#ifndef STASIS_H
+#define STASIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "image.h"
+#include "rtask.h"
+#include "task.pb-c.h"
+#include "core.pb-c.h"
+#include "mm.pb-c.h"
+#include "fd.pb-c.h"
+#include "header.pb-c.h"
+
+#define STASIS_VERSION "0.1.0"
+
+struct inherit_fd {
+	int fd;		 /* the restorer's fd */
+	const char *key; /* e.g. "pipe:[1234]" */
+};
+
+struct dump_opts {
+	pid_t pid;
+	const char *dir;
+	bool leave_running;
+	bool shell_job;
+};
+
+struct restore_opts {
+	const char *dir;
+	bool detached;
+	bool shell_job;
+	const char *pidfile;
+	struct inherit_fd *inherit;
+	int n_inherit;
+};
+
+int cmd_dump(const struct dump_opts *o);
+int cmd_restore(const struct restore_opts *o);
+int cmd_show(const char *dir, bool json);
+int cmd_check(void);
+
+/* One process being dumped. */
+struct dump_task {
+	pid_t pid;
+	struct rtask rt;
+	bool frozen;
+	TaskEntry *te;
+	ThreadCore *core;
+	MmEntry *mm;
+};
+
+struct dump_ctx {
+	const struct dump_opts *opts;
+	struct img_writer w;
+	struct dump_task *tasks;
+	size_t ntasks;
+	uint32_t next_file_id;
+};
+
+/* A loaded image, as restore and show use it. */
+struct rst_task {
+	TaskEntry *te;
+	ThreadCore *core;
+	MmEntry *mm;
+	PagemapEntry *pm;
+	uint64_t pages_off; /* file offset of this task's page data */
+	uint64_t pages_len;
+	uint64_t pages_hash;
+	FdEntry **fds;
+	size_t nfds;
+};
+
+struct image {
+	struct img_reader r;
+	ImageHeader *hdr;
+	struct rst_task *tasks;
+	size_t ntasks;
+	FileEntry **files;
+	size_t nfiles;
+};
+
+int image_load(const char *dir, struct image *img);
+void image_free(struct image *img);
+struct rst_task *image_task(struct image *img, uint32_t pid);
+FileEntry *image_file(struct image *img, uint32_t id);
+/* Re-read page data and check it against its hash (restore --verify, show). */
+int image_verify_pages(struct image *img);
+
+#endif

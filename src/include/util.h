@@ -1,0 +1,43 @@
+/*
+ * Small helpers shared by every part of stasis: allocation, /proc readers,
+ * string and number parsing, time.
+ */
+#ifndef STASIS_UTIL_H
+#define STASIS_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a)	  (sizeof(a) / sizeof((a)[0]))
+#ifndef PAGE_SIZE
+#define PAGE_SIZE	  4096UL
+#endif
+#define PAGE_ALIGN(x)	  (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define min(a, b)	  ((a) < (b) ? (a) : (b))
+#define max(a, b)	  ((a) > (b) ? (a) : (b))
+
+void *xmalloc(size_t size);
+void *xzalloc(size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
+char *read_file(const char *path, size_t *len);
+char *read_proc(pid_t pid, const char *name, size_t *len);
+/* readlink("/proc/PID/NAME") into buf; returns length or -1. */
+ssize_t readlink_proc(pid_t pid, const char *name, char *buf, size_t size);
+/* Value of a "Key:\tvalue" line of /proc/PID/status, or NULL. */
+const char *status_field(const char *status, const char *key);
+
+int write_all(int fd, const void *buf, size_t len);
+int read_all(int fd, void *buf, size_t len);
+uint64_t now_ns(void);
+
+bool pid_exists(pid_t pid);
+/* comm of a task into buf ("?" if unknown). */
+void proc_comm(pid_t pid, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * Seize, freeze, remote syscalls and release of one thread.
+ *
+ * A remote syscall loads the syscall number and arguments into the
+ * registers of a stopped thread, points rip at a 'syscall' instruction and
+ * single-steps it: the thread stops again right after the syscall returns,
+ * before it executes anything else, even if the syscall unmapped the very
+ * page that holds the instruction.  orig_rax is set to -1 so that the
+ * kernel's syscall-restart logic never touches our registers.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <elf.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "rtask.h"
+#include "util.h"
+
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+
+int thread_wait_stop(pid_t tid, int *statusp)
+{
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(tid, &status, __WALL);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_perror("waitpid(%d)", tid);
+			return -1;
+		}
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			pr_err("task %d exited unexpectedly (status 0x%x)\n", tid, status);
+			return -1;
+		}
+		if (WIFSTOPPED(status))
+			break;
+	}
+	if (statusp)
+		*statusp = status;
+	return 0;
+}
+
+int thread_seize(pid_t tid)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
+		if (errno == ESRCH)
+			pr_err("no process with pid %d\n", tid);
+		else if (errno == EPERM)
+			pr_err("cannot attach to pid %d: permission denied "
+			       "(stasis needs root or CAP_SYS_PTRACE + CAP_CHECKPOINT_RESTORE)\n",
+			       tid);
+		else
+			pr_perror("cannot attach to pid %d", tid);
+		return -1;
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		pr_perror("cannot interrupt pid %d", tid);
+		goto detach;
+	}
+	/*
+	 * The first stop may be a signal-delivery stop for a signal that
+	 * was already on its way; let it through and wait for our
+	 * interrupt stop, so no signal is lost or delivered twice.
+	 */
+	for (;;) {
+		if (thread_wait_stop(tid, &status))
+			return -1;
+		if ((status >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		/* signal-delivery stop: deliver it; INTERRUPT stays pending */
+		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status))) {
+			pr_perror("cannot resume pid %d", tid);
+			goto detach;
+		}
+	}
+detach:
+	ptrace(PTRACE_DETACH, tid, 0, 0);
+	return -1;
+}
+
+int thread_get_regs(pid_t tid, struct user_regs_struct *regs)
+{
+	struct iovec iov = { regs, sizeof(*regs) };
+
+	if (ptrace(PTRACE_GETREGSET, tid, NT_PRSTATUS, &iov)) {
+		pr_perror("cannot read registers of %d", tid);
+		return -1;
+	}
+	return 0;
+}
+
+int thread_set_regs(pid_t tid, const struct user_regs_struct *regs)
+{
+	struct iovec iov = { (void *)regs, sizeof(*regs) };
+
+	if (ptrace(PTRACE_SETREGSET, tid, NT_PRSTATUS, &iov)) {
+		pr_perror("cannot set registers of %d", tid);
+		return -1;
+	}
+	return 0;
+}
+
+int thread_get_xstate(pid_t tid, void *buf, size_t *len)
+{
+	struct iovec iov = { buf, *len };
+
+	if (ptrace(PTRACE_GETREGSET, tid, NT_X86_XSTATE, &iov)) {
+		pr_perror("cannot read FPU/xstate of %d", tid);
+		return -1;
+	}
+	*len = iov.iov_len;
+	return 0;
+}
+
+int thread_set_xstate(pid_t tid, const void *buf, size_t len)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	if (ptrace(PTRACE_SETREGSET, tid, NT_X86_XSTATE, &iov)) {
+		pr_perror("cannot set FPU/xstate of %d (CPU features differ?)", tid);
+		return -1;
+	}
+	return 0;
+}
+
+int rtask_freeze(struct rtask *t, pid_t tid)
+{
+	memset(t, 0, sizeof(*t));
+	t->pid = tid;
+	if (thread_seize(tid))
+		return -1;
+	if (thread_get_regs(tid, &t->regs)) {
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * What the kernel would have done on the way back to user space after the
+ * stop: re-execute an interrupted restartable syscall.  For
+ * -ERESTART_RESTARTBLOCK the live task still owns its restart block, so it
+ * goes through restart_syscall; a restored task has none, so it re-issues
+ * the original syscall with its original arguments.
+ */
+void regs_restart_syscall(struct user_regs_struct *regs, bool fresh_task)
+{
+	if ((long)regs->orig_rax < 0)
+		return;
+	switch ((long)regs->rax) {
+	case -ERESTARTSYS:
+	case -ERESTARTNOINTR:
+	case -ERESTARTNOHAND:
+		regs->rax = regs->orig_rax;
+		regs->rip -= 2;
+		break;
+	case -ERESTART_RESTARTBLOCK:
+		regs->rax = fresh_task ? regs->orig_rax : __NR_restart_syscall;
+		regs->rip -= 2;
+		break;
+	}
+	regs->orig_rax = -1;
+}
+
+int rtask_release(struct rtask *t)
+{
+	int ret = 0;
+
+	if (t->sigmask_saved &&
+	    ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
+		pr_perror("cannot restore the signal mask of %d", t->pid);
+		ret = -1;
+	}
+
+	if (t->regs_dirty) {
+		struct user_regs_struct regs = t->regs;
+
+		regs_restart_syscall(&regs, false);
+		if (thread_set_regs(t->pid, &regs))
+			ret = -1;
+	}
+	if (ptrace(PTRACE_DETACH, t->pid, 0, 0)) {
+		pr_perror("cannot detach from %d", t->pid);
+		ret = -1;
+	}
+	return ret;
+}
+
+int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
+		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6)
+{
+	struct user_regs_struct regs = t->regs;
+	int status;
+
+	regs.rax = nr;
+	regs.orig_rax = -1;
+	regs.rdi = a1;
+	regs.rsi = a2;
+	regs.rdx = a3;
+	regs.r10 = a4;
+	regs.r8 = a5;
+	regs.r9 = a6;
+	regs.rip = t->syscall_ip;
+	regs.eflags &= ~0x100UL; /* no stale TF */
+	t->regs_dirty = true;
+	if (thread_set_regs(t->pid, &regs))
+		return -1;
+	for (;;) {
+		if (ptrace(PTRACE_SINGLESTEP, t->pid, 0, 0)) {
+			pr_perror("remote syscall %ld in %d: cannot step", nr, t->pid);
+			return -1;
+		}
+		if (thread_wait_stop(t->pid, &status))
+			return -1;
+		if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
+			break;
+		if ((status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP) {
+			siginfo_t si = { 0 };
+			struct user_regs_struct now;
+
+			/* the syscall instruction itself faulted: report, do not loop */
+			ptrace(PTRACE_GETSIGINFO, t->pid, 0, &si);
+			thread_get_regs(t->pid, &now);
+			pr_err("remote syscall %ld in %d: signal %d at ip %llx (addr %p)\n", nr, t->pid,
+			       WSTOPSIG(status), now.rip, si.si_addr);
+			return -1;
+		}
+		/* a group stop or event stop: step again */
+	}
+	if (thread_get_regs(t->pid, &regs))
+		return -1;
+	if (regs.rip != t->syscall_ip + 2) {
+		pr_err("remote syscall %ld in %d stopped at %llx, expected %lx\n", nr, t->pid,
+		       regs.rip, t->syscall_ip + 2);
+		return -1;
+	}
+	*ret = regs.rax;
+	return 0;
+}
+
+int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+
+	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
+
+	if (process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len)
+		return 0;
+	/* read-only or exec-only pages: /proc/PID/mem writes with FOLL_FORCE */
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open %s", path);
+		return -1;
+	}
+	n = pwrite(fd, buf, len, addr);
+	close(fd);
+	if (n != (ssize_t)len) {
+		pr_perror("cannot write %zu bytes at %lx in %d", len, addr, pid);
+		return -1;
+	}
+	return 0;
+}
+
+int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open %s", path);
+		return -1;
+	}
+	n = pread(fd, buf, len, addr);
+	close(fd);
+	if (n != (ssize_t)len) {
+		pr_perror("cannot read %zu bytes at %lx in %d", len, addr, pid);
+		return -1;
+	}
+	return 0;
+}
+
+#define INJECT_PAGES 16 /* one trampoline page + 15 scratch pages */
+
+/*
+ * Borrow the two bytes at the thread's rip to run one mmap, creating our
+ * own trampoline (a 'syscall' instruction) and scratch pages; then put the
+ * borrowed bytes back.  Everything later runs from the trampoline.
+ */
+int rtask_inject(struct rtask *t)
+{
+	static const unsigned char insn_syscall[8] = { 0x0f, 0x05, 0xcc, 0xcc,
+						       0xcc, 0xcc, 0xcc, 0xcc };
+	unsigned char saved[8];
+	size_t len = INJECT_PAGES * PAGE_SIZE;
+	unsigned long ip = t->regs.rip;
+	uint64_t all = ~0ULL;
+	long addr, r;
+
+	/* No signal handler may run in the middle of our work. */
+	if (ptrace(PTRACE_GETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
+		pr_perror("cannot read the signal mask of %d", t->pid);
+		return -1;
+	}
+	t->sigmask_saved = true;
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
+		pr_perror("cannot block signals in %d", t->pid);
+		return -1;
+	}
+
+	if (remote_read(t->pid, ip, saved, sizeof(saved)))
+		return -1;
+	if (remote_write(t->pid, ip, insn_syscall, 2))
+		return -1;
+	t->syscall_ip = ip;
+	if (remote_syscall(t, &addr, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+		goto err_restore;
+	if (addr < 0 && addr > -4096) {
+		pr_err("pid %d: cannot map scratch memory: %s\n", t->pid, strerror(-addr));
+		goto err_restore;
+	}
+	t->inject_addr = addr;
+	t->inject_len = len;
+	if (remote_write(t->pid, addr, insn_syscall, sizeof(insn_syscall)) ||
+	    remote_syscall(t, &r, __NR_mprotect, addr, PAGE_SIZE, PROT_READ | PROT_EXEC, 0, 0, 0) ||
+	    r) {
+		pr_err("pid %d: cannot make the trampoline executable\n", t->pid);
+		remote_syscall(t, &r, __NR_munmap, addr, len, 0, 0, 0, 0);
+		t->inject_addr = 0;
+		goto err_restore;
+	}
+	if (remote_write(t->pid, ip, saved, 2))
+		return -1;
+	t->syscall_ip = addr;
+	t->scratch = addr + PAGE_SIZE;
+	t->scratch_len = len - PAGE_SIZE;
+	return 0;
+err_restore:
+	remote_write(t->pid, ip, saved, 2);
+	t->syscall_ip = 0;
+	return -1;
+}
+
+int rtask_uninject(struct rtask *t)
+{
+	long r;
+
+	if (!t->inject_addr)
+		return 0;
+	if (remote_syscall(t, &r, __NR_munmap, t->inject_addr, t->inject_len, 0, 0, 0, 0) || r) {
+		pr_err("pid %d: cannot remove scratch mapping at %lx\n", t->pid, t->inject_addr);
+		return -1;
+	}
+	t->inject_addr = 0;
+	t->syscall_ip = 0;
+	t->scratch = 0;
+	return 0;
+}

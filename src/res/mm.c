@@ -1,0 +1,989 @@
+/*
+ * The address space: every mapping of /proc/PID/smaps, the mm fields
+ * (code/data/brk/stack/arg/env bounds, auxv, exe file), and the contents
+ * of the pages that only the process's memory holds.
+ *
+ * Dump: PAGEMAP_SCAN finds present or swapped pages that are neither the
+ * shared zero page nor page cache, so never-touched and untouched-file
+ * pages never reach the image.  Shared anonymous memory is read through
+ * its map_files entry with SEEK_DATA.  Pages stream from the target with
+ * process_vm_readv into one fixed buffer, so stasis's memory does not grow
+ * with the target's.
+ *
+ * Restore: the restore child is stripped of every mapping but a small
+ * trampoline; then each mapping is created at its address with remote
+ * mmap, pages are filled by remote preadv straight from the image file
+ * (one copy, kernel to kernel), and PR_SET_MM_MAP puts the mm fields back.
+ */
+#include <fcntl.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "compat.h"
+#include "log.h"
+#include "proc.h"
+#include "res.h"
+#include "util.h"
+
+#define TASK_SIZE_4L  0x7ffffffff000UL
+#define PAGES_BUF     (1UL << 20)
+#define IOV_BATCH     1024
+#define VMA_MADV_MASK \
+	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | VMF_MERGEABLE)
+
+/* ---------------------------------------------------------------- dump */
+
+static bool vma_is_special_name(const char *path)
+{
+	return path[0] == '[' && strncmp(path, "[anon:", 6) && strncmp(path, "[anon_shmem:", 12) &&
+	       strcmp(path, "[heap]") && strcmp(path, "[stack]");
+}
+
+/* Kernel-provided mappings stasis knows how to recreate. */
+static bool special_supported(const char *path)
+{
+	return !strcmp(path, "[vdso]") || !strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]");
+}
+
+static uint32_t mm_file_id(MmEntry *mm, const char *path, const struct stat *st, bool writable)
+{
+	size_t i;
+	MappedFile *f;
+
+	for (i = 0; i < mm->n_files; i++) {
+		f = mm->files[i];
+		if (f->dev == st->st_dev && f->ino == st->st_ino) {
+			f->writable |= writable;
+			return f->id;
+		}
+	}
+	f = xmalloc(sizeof(*f));
+	mapped_file__init(f);
+	f->id = mm->n_files + 1;
+	f->path = xstrdup(path);
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->size = st->st_size;
+	f->writable = writable;
+	mm->files = xrealloc(mm->files, (mm->n_files + 1) * sizeof(*mm->files));
+	mm->files[mm->n_files++] = f;
+	return f->id;
+}
+
+static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+{
+	char mf[96];
+	struct stat st, pst;
+
+	if (strstr(v->path, " (deleted)")) {
+		pr_err("pid %d mapping %lx-%lx: file %s is deleted; deleted files are not supported "
+		       "yet\n",
+		       dt->pid, v->start, v->end, v->path);
+		return -1;
+	}
+	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
+		pr_err("pid %d mapping %lx-%lx: device mapping of %s is not supported\n", dt->pid,
+		       v->start, v->end, v->path);
+		return -1;
+	}
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+	if (stat(mf, &st)) {
+		pr_perror("pid %d: cannot stat the file behind mapping %lx-%lx", dt->pid, v->start,
+			  v->end);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		pr_err("pid %d mapping %lx-%lx: %s is not a regular file; not supported\n", dt->pid,
+		       v->start, v->end, v->path);
+		return -1;
+	}
+	if (stat(v->path, &pst) || pst.st_dev != st.st_dev || pst.st_ino != st.st_ino) {
+		pr_err("pid %d mapping %lx-%lx: %s no longer names the mapped file\n", dt->pid,
+		       v->start, v->end, v->path);
+		return -1;
+	}
+	e->has_file_id = true;
+	e->file_id = mm_file_id(dt->mm, v->path, &st,
+				v->shared && (v->vmflags & VMF_MAYWRITE));
+	e->has_pgoff = true;
+	e->pgoff = v->pgoff;
+	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
+	return 0;
+}
+
+static int vma_classify(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+{
+	const char *p = v->path;
+
+	if (p[0] == '[' && vma_is_special_name(p)) {
+		if (!special_supported(p)) {
+			pr_err("pid %d mapping %lx-%lx: special mapping %s is not supported\n",
+			       dt->pid, v->start, v->end, p);
+			return -1;
+		}
+		e->kind = VMA_KIND__VMA_SPECIAL;
+		e->name = xstrdup(p);
+		return 0;
+	}
+	if (p[0] == '[' || p[0] == '\0') {
+		e->kind = v->shared ? VMA_KIND__VMA_ANON_SHARED : VMA_KIND__VMA_ANON_PRIVATE;
+		if (p[0])
+			e->name = xstrdup(p);
+		return 0;
+	}
+	if (v->shared && v->ino && !strcmp(p, "/dev/zero (deleted)")) {
+		/* MAP_SHARED|MAP_ANONYMOUS: a shmem object of its own */
+		e->kind = VMA_KIND__VMA_ANON_SHARED;
+		e->has_pgoff = true;
+		e->pgoff = v->pgoff;
+		e->has_file_id = true;
+		e->file_id = 0;
+		return 0;
+	}
+	if (!strncmp(p, "/SYSV", 5) || !strncmp(p, "/memfd:", 7)) {
+		pr_err("pid %d mapping %lx-%lx: %s (SysV shm / memfd) is not supported yet\n",
+		       dt->pid, v->start, v->end, p);
+		return -1;
+	}
+	return vma_file(dt, v, e);
+}
+
+static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
+{
+	MmEntry *mm = dt->mm;
+	size_t i;
+
+	mm->vmas = xzalloc(vmas->n * sizeof(*mm->vmas));
+	for (i = 0; i < vmas->n; i++) {
+		const struct proc_vma *v = &vmas->v[i];
+		VmaEntry *e;
+
+		if (!strcmp(v->path, "[vsyscall]"))
+			continue; /* fixed by the kernel, identical everywhere */
+		if (v->start >= dt->rt.inject_addr &&
+		    v->end <= dt->rt.inject_addr + dt->rt.inject_len)
+			continue; /* our own scratch mapping */
+		e = xmalloc(sizeof(*e));
+		vma_entry__init(e);
+		mm->vmas[mm->n_vmas++] = e;
+		e->start = v->start;
+		e->end = v->end;
+		e->prot = v->prot;
+		if (vma_classify(dt, v, e))
+			return -1;
+		if (v->vmflags & VMA_MADV_MASK) {
+			e->has_madv = true;
+			e->madv = v->vmflags & VMA_MADV_MASK;
+		}
+		if (v->vmflags & VMF_GROWSDOWN)
+			e->has_growsdown = e->growsdown = true;
+		if (v->vmflags & VMF_LOCKED)
+			e->has_locked = e->locked = true;
+		if (v->vmflags & VMF_NORESERVE)
+			e->has_noreserve = e->noreserve = true;
+		/* ino of shared anon memory tells which VMAs share one object */
+		if (e->kind == VMA_KIND__VMA_ANON_SHARED) {
+			e->has_file_id = true;
+			e->file_id = v->ino;
+		}
+	}
+	return 0;
+}
+
+static int dump_vdso_hash(struct dump_task *dt)
+{
+	MmEntry *mm = dt->mm;
+	size_t i;
+
+	for (i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *e = mm->vmas[i];
+		size_t len = e->end - e->start;
+		void *buf;
+
+		if (e->kind != VMA_KIND__VMA_SPECIAL || strcmp(e->name, "[vdso]"))
+			continue;
+		buf = xmalloc(len);
+		if (remote_read(dt->pid, e->start, buf, len)) {
+			free(buf);
+			return -1;
+		}
+		mm->has_vdso_hash = true;
+		mm->vdso_hash = XXH64(buf, len, 0);
+		free(buf);
+	}
+	return 0;
+}
+
+static int dump_exe(struct dump_task *dt)
+{
+	char path[PATH_MAX], proc[64];
+	struct stat st;
+
+	if (readlink_proc(dt->pid, "exe", path, sizeof(path)) < 0) {
+		pr_perror("pid %d: cannot read its executable link", dt->pid);
+		return -1;
+	}
+	if (strstr(path, " (deleted)")) {
+		pr_err("pid %d: its executable %s was deleted; not supported yet\n", dt->pid, path);
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%d/exe", dt->pid);
+	if (stat(proc, &st)) {
+		pr_perror("pid %d: cannot stat its executable", dt->pid);
+		return -1;
+	}
+	dt->mm->has_exe_file_id = true;
+	dt->mm->exe_file_id = mm_file_id(dt->mm, path, &st, false);
+	return 0;
+}
+
+int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	struct proc_vmas vmas;
+	struct proc_stat st;
+	MmEntry *mm;
+	char *auxv;
+	size_t len;
+	long brk;
+	int ret = -1;
+
+	mm = dt->mm = xmalloc(sizeof(*dt->mm));
+	mm_entry__init(mm);
+	mm->pid = dt->pid;
+	if (proc_parse_stat(dt->pid, &st))
+		return -1;
+	mm->start_code = st.start_code;
+	mm->end_code = st.end_code;
+	mm->start_data = st.start_data;
+	mm->end_data = st.end_data;
+	mm->start_brk = st.start_brk;
+	mm->start_stack = st.start_stack;
+	mm->arg_start = st.arg_start;
+	mm->arg_end = st.arg_end;
+	mm->env_start = st.env_start;
+	mm->env_end = st.env_end;
+	if (remote_syscall(&dt->rt, &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
+		return -1;
+	mm->brk = brk;
+	auxv = read_proc(dt->pid, "auxv", &len);
+	if (!auxv) {
+		pr_perror("cannot read /proc/%d/auxv", dt->pid);
+		return -1;
+	}
+	mm->n_auxv = len / sizeof(uint64_t);
+	mm->auxv = (uint64_t *)auxv;
+	if (dump_exe(dt))
+		return -1;
+	if (proc_parse_smaps(dt->pid, &vmas))
+		return -1;
+	if (dump_vmas(dt, &vmas) || dump_vdso_hash(dt))
+		goto out;
+	ret = 0;
+out:
+	proc_vmas_free(&vmas);
+	return ret;
+}
+
+/* A run of saved pages; 'forced' runs need /proc/PID/mem (unreadable VMA). */
+struct run {
+	unsigned long addr;
+	unsigned long nr;
+	bool forced;
+};
+
+struct runs {
+	struct run *r;
+	size_t n, cap;
+	uint64_t pages;
+};
+
+static void runs_add(struct runs *rs, unsigned long addr, unsigned long nr, bool forced)
+{
+	if (rs->n && rs->r[rs->n - 1].forced == forced &&
+	    rs->r[rs->n - 1].addr + rs->r[rs->n - 1].nr * PAGE_SIZE == addr) {
+		rs->r[rs->n - 1].nr += nr;
+	} else {
+		if (rs->n == rs->cap) {
+			rs->cap = rs->cap ? rs->cap * 2 : 256;
+			rs->r = xrealloc(rs->r, rs->cap * sizeof(*rs->r));
+		}
+		rs->r[rs->n++] = (struct run){ addr, nr, forced };
+	}
+	rs->pages += nr;
+}
+
+/* Fallback for kernels without PAGEMAP_SCAN: one u64 per page. */
+static int scan_pagemap_legacy(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	uint64_t ents[512];
+	unsigned long addr;
+
+	for (addr = e->start; addr < e->end;) {
+		size_t n = min((e->end - addr) / PAGE_SIZE, ARRAY_SIZE(ents)), i;
+
+		if (pread(pm_fd, ents, n * 8, addr / PAGE_SIZE * 8) != (ssize_t)(n * 8)) {
+			pr_perror("cannot read pagemap at %lx", addr);
+			return -1;
+		}
+		for (i = 0; i < n; i++, addr += PAGE_SIZE) {
+			bool present = ents[i] >> 63 & 1, swapped = ents[i] >> 62 & 1;
+			bool file = ents[i] >> 61 & 1;
+
+			if ((present || swapped) && !file)
+				runs_add(rs, addr, 1, forced);
+		}
+	}
+	return 0;
+}
+
+static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	static bool no_scan;
+	struct page_region regions[256];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = e->start,
+		.end = e->end,
+		.vec = (uintptr_t)regions,
+		.vec_len = ARRAY_SIZE(regions),
+		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_mask = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+
+	if (no_scan)
+		return scan_pagemap_legacy(pm_fd, e, rs, forced);
+	while (arg.start < e->end) {
+		long n = ioctl(pm_fd, PAGEMAP_SCAN, &arg), i;
+
+		if (n < 0) {
+			if (errno == ENOTTY || errno == EINVAL) {
+				no_scan = true;
+				pr_info("PAGEMAP_SCAN unavailable, reading pagemap\n");
+				return scan_pagemap_legacy(pm_fd, e, rs, forced);
+			}
+			pr_perror("PAGEMAP_SCAN %llx-%llx", (unsigned long long)arg.start,
+				  (unsigned long long)arg.end);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			runs_add(rs, regions[i].start, (regions[i].end - regions[i].start) / PAGE_SIZE,
+				 forced);
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+static int scan_shared_anon(pid_t pid, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	unsigned long len = e->end - e->start;
+	char path[96];
+	off_t data, hole, base = e->pgoff;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %d: cannot open shared memory %s", pid, path);
+		return -1;
+	}
+	for (data = base; data < (off_t)(base + len); data = hole) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0 || data >= (off_t)(base + len))
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)(base + len))
+			hole = base + len;
+		runs_add(rs, e->start + (data - base), (hole - data) / PAGE_SIZE, forced);
+	}
+	close(fd);
+	return 0;
+}
+
+static int collect_runs(struct dump_task *dt, struct runs *rs)
+{
+	char path[64];
+	size_t i;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", dt->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open %s", path);
+		return -1;
+	}
+	for (i = 0; i < dt->mm->n_vmas && !ret; i++) {
+		const VmaEntry *e = dt->mm->vmas[i];
+		bool forced = !(e->prot & PROT_READ);
+
+		switch (e->kind) {
+		case VMA_KIND__VMA_ANON_PRIVATE:
+		case VMA_KIND__VMA_FILE_PRIVATE:
+			ret = scan_private(fd, e, rs, forced);
+			break;
+		case VMA_KIND__VMA_ANON_SHARED:
+			ret = scan_shared_anon(dt->pid, e, rs, forced);
+			break;
+		default:
+			break; /* file-shared pages live in the file; specials are the kernel's */
+		}
+	}
+	close(fd);
+	return ret;
+}
+
+struct page_reader {
+	pid_t pid;
+	struct img_writer *w;
+	char *buf;
+	size_t fill;
+	struct iovec riov[IOV_BATCH];
+	int n;
+	int mem_fd;
+};
+
+static int reader_flush(struct page_reader *pr)
+{
+	struct iovec l = { pr->buf, pr->fill };
+	ssize_t got;
+
+	if (!pr->fill)
+		return 0;
+	got = process_vm_readv(pr->pid, &l, 1, pr->riov, pr->n, 0);
+	if (got != (ssize_t)pr->fill) {
+		pr_err("pid %d: cannot read its memory at %p: %s\n", pr->pid, pr->riov[0].iov_base,
+		       got < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	if (img_pages_feed(pr->w, pr->buf, pr->fill))
+		return -1;
+	pr->fill = 0;
+	pr->n = 0;
+	return 0;
+}
+
+/* Pages of PROT_NONE/write-only mappings: /proc/PID/mem reads them anyway. */
+static int reader_forced(struct page_reader *pr, const struct run *r)
+{
+	unsigned long off, len = r->nr * PAGE_SIZE;
+
+	if (pr->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pr->pid);
+		pr->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pr->mem_fd < 0) {
+			pr_perror("cannot open %s", path);
+			return -1;
+		}
+	}
+	for (off = 0; off < len;) {
+		size_t chunk = min(len - off, PAGES_BUF);
+
+		if (pread(pr->mem_fd, pr->buf, chunk, r->addr + off) != (ssize_t)chunk) {
+			pr_perror("pid %d: cannot read memory at %lx", pr->pid, r->addr + off);
+			return -1;
+		}
+		if (img_pages_feed(pr->w, pr->buf, chunk))
+			return -1;
+		off += chunk;
+	}
+	return 0;
+}
+
+static int write_pages(struct dump_task *dt, struct img_writer *w, const struct runs *rs)
+{
+	struct page_reader pr = { .pid = dt->pid, .w = w, .mem_fd = -1 };
+	size_t i;
+	int ret = -1;
+
+	pr.buf = mmap(NULL, PAGES_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (pr.buf == MAP_FAILED) {
+		pr_perror("cannot allocate the page buffer");
+		return -1;
+	}
+	for (i = 0; i < rs->n; i++) {
+		const struct run *r = &rs->r[i];
+		unsigned long off = 0, len = r->nr * PAGE_SIZE;
+
+		if (r->forced) {
+			if (reader_flush(&pr) || reader_forced(&pr, r))
+				goto out;
+			continue;
+		}
+		while (off < len) {
+			size_t take = min(len - off, PAGES_BUF - pr.fill);
+
+			pr.riov[pr.n].iov_base = (void *)(r->addr + off);
+			pr.riov[pr.n].iov_len = take;
+			pr.n++;
+			pr.fill += take;
+			off += take;
+			if ((pr.fill == PAGES_BUF || pr.n == IOV_BATCH) && reader_flush(&pr))
+				goto out;
+		}
+	}
+	ret = reader_flush(&pr);
+out:
+	if (pr.mem_fd >= 0)
+		close(pr.mem_fd);
+	munmap(pr.buf, PAGES_BUF);
+	return ret;
+}
+
+int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
+	struct runs rs = { 0 };
+	PageRun *runs = NULL, **runp = NULL;
+	size_t i;
+	int ret = -1;
+
+	if (collect_runs(dt, &rs))
+		goto out;
+	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE) || write_pages(dt, &ctx->w, &rs))
+		goto out;
+	pm.pid = dt->pid;
+	pm.pages_hash = img_pages_end(&ctx->w);
+	pm.nr_pages = rs.pages;
+	runs = xzalloc(rs.n * sizeof(*runs));
+	runp = xzalloc(rs.n * sizeof(*runp));
+	for (i = 0; i < rs.n; i++) {
+		page_run__init(&runs[i]);
+		runs[i].vaddr = rs.r[i].addr;
+		runs[i].nr_pages = rs.r[i].nr;
+		runp[i] = &runs[i];
+	}
+	pm.n_runs = rs.n;
+	pm.runs = runp;
+	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
+	pr_info("pid %d: %llu pages in %zu runs\n", dt->pid, (unsigned long long)rs.pages, rs.n);
+out:
+	free(runs);
+	free(runp);
+	free(rs.r);
+	return ret;
+}
+
+/* ------------------------------------------------------------- restore */
+
+/* The restore kernel must offer the very vDSO the image's code calls into. */
+int mm_vdso_check(struct image *img)
+{
+	unsigned long base = getauxval(AT_SYSINFO_EHDR);
+	struct proc_vmas vmas;
+	size_t i, t;
+	uint64_t hash = 0;
+
+	if (proc_parse_smaps(getpid(), &vmas))
+		return -1;
+	for (i = 0; i < vmas.n; i++)
+		if (vmas.v[i].start == base)
+			hash = XXH64((void *)base, vmas.v[i].end - vmas.v[i].start, 0);
+	proc_vmas_free(&vmas);
+	for (t = 0; t < img->ntasks; t++) {
+		MmEntry *mm = img->tasks[t].mm;
+
+		if (mm && mm->has_vdso_hash && mm->vdso_hash != hash) {
+			pr_err("pid %u: the image's vDSO differs from this kernel's (dumped on %s, "
+			       "restoring on another kernel build); not supported yet\n",
+			       mm->pid, img->hdr->kernel_release);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool range_free(const struct proc_vmas *ours, const MmEntry *mm, unsigned long a,
+		       unsigned long len)
+{
+	size_t i;
+
+	for (i = 0; i < ours->n; i++)
+		if (a < ours->v[i].end && ours->v[i].start < a + len)
+			return false;
+	for (i = 0; i < mm->n_vmas; i++)
+		if (a < mm->vmas[i]->end && mm->vmas[i]->start < a + len)
+			return false;
+	return true;
+}
+
+/*
+ * Pick where the trampoline lives during the transplant: a range free both
+ * in our own layout (the child is a copy of us) and in the target's.
+ */
+int mm_pick_trampoline(struct rst_ctx *c)
+{
+	struct proc_vmas ours;
+	unsigned long a;
+	size_t len = 16 * PAGE_SIZE;
+
+	if (proc_parse_smaps(getpid(), &ours))
+		return -1;
+	for (a = 0x10000000UL; a < TASK_SIZE_4L - len; a += 0x1000000UL)
+		if (range_free(&ours, c->t->mm, a, len))
+			break;
+	proc_vmas_free(&ours);
+	if (a >= TASK_SIZE_4L - len) {
+		pr_err("pid %u: no room for the restore trampoline\n", c->t->te->pid);
+		return -1;
+	}
+	c->tramp = a;
+	c->tramp_len = len;
+	return 0;
+}
+
+static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_fd)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %u: cannot open mapped file %s", c->t->te->pid, f->path);
+		return -1;
+	}
+	if (fstat(fd, &st) || st.st_ino != f->ino || st.st_dev != f->dev) {
+		pr_err("pid %u: mapped file %s was replaced since the dump\n", c->t->te->pid,
+		       f->path);
+		close(fd);
+		return -1;
+	}
+	if (dup2(fd, target_fd) < 0) {
+		pr_perror("cannot place mapped file fd");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* In the child: open mapped files as service fds and set up the trampoline. */
+int mm_restore_child(struct rst_ctx *c)
+{
+	static const unsigned char insn[8] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc };
+	MmEntry *mm = c->t->mm;
+	void *p;
+	size_t i;
+
+	for (i = 0; i < mm->n_files; i++)
+		if (open_mapped_file(c, mm->files[i], svc_fd(c, SVC_FILES) + mm->files[i]->id - 1))
+			return -1;
+	p = mmap((void *)c->tramp, c->tramp_len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p != (void *)c->tramp) {
+		pr_perror("cannot map the restore trampoline at %lx", c->tramp);
+		return -1;
+	}
+	memcpy(p, insn, sizeof(insn));
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC)) {
+		pr_perror("cannot protect the restore trampoline");
+		return -1;
+	}
+	return 0;
+}
+
+static int rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,
+		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6, long *out)
+{
+	long ret;
+
+	if (remote_syscall(&c->rt, &ret, nr, a1, a2, a3, a4, a5, a6))
+		return -1;
+	if (ret < 0 && ret > -4096) {
+		pr_err("pid %u: %s failed: %s\n", c->t->te->pid, what, strerror(-ret));
+		return -1;
+	}
+	if (out)
+		*out = ret;
+	return 0;
+}
+
+static int unmap_all_but_trampoline(struct rst_ctx *c)
+{
+	unsigned long end = c->tramp + c->tramp_len;
+
+	if (rcall(c, "munmap below trampoline", __NR_munmap, 0, c->tramp, 0, 0, 0, 0, NULL) ||
+	    rcall(c, "munmap above trampoline", __NR_munmap, end, TASK_SIZE_4L - end, 0, 0, 0, 0,
+		  NULL))
+		return -1;
+	return 0;
+}
+
+/* Recreate [vvar]/[vvar_vclock]/[vdso] at the image's address as one unit. */
+static int map_vdso(struct rst_ctx *c)
+{
+	MmEntry *mm = c->t->mm;
+	unsigned long start = 0;
+	long ret;
+	size_t i;
+
+	for (i = 0; i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_SPECIAL) {
+			start = mm->vmas[i]->start;
+			break;
+		}
+	if (!start)
+		return 0;
+	if (rcall(c, "arch_prctl(ARCH_MAP_VDSO_64)", __NR_arch_prctl, ARCH_MAP_VDSO_64, start, 0, 0,
+		  0, 0, &ret))
+		return -1;
+	return 0;
+}
+
+/* After the transplant: the special mappings must sit where the image says. */
+static int check_special_layout(struct rst_ctx *c)
+{
+	MmEntry *mm = c->t->mm;
+	struct proc_vmas now;
+	size_t i, j;
+	int ret = 0;
+
+	if (proc_parse_smaps(c->t->te->pid, &now))
+		return -1;
+	for (i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *e = mm->vmas[i];
+		bool found = false;
+
+		if (e->kind != VMA_KIND__VMA_SPECIAL)
+			continue;
+		for (j = 0; j < now.n; j++)
+			if (now.v[j].start == e->start && now.v[j].end == e->end &&
+			    !strcmp(now.v[j].path, e->name))
+				found = true;
+		if (!found) {
+			pr_err("pid %u: this kernel lays out %s differently than the dumping kernel; "
+			       "not supported yet\n",
+			       c->t->te->pid, e->name);
+			ret = -1;
+		}
+	}
+	proc_vmas_free(&now);
+	return ret;
+}
+
+static bool vma_has_pages(const PagemapEntry *pm, const VmaEntry *e)
+{
+	size_t lo = 0, hi = pm ? pm->n_runs : 0;
+
+	/* runs are sorted by address: binary search for the first run ending past start */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		const PageRun *r = pm->runs[mid];
+
+		if (r->vaddr + r->nr_pages * PAGE_SIZE <= e->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < (pm ? pm->n_runs : 0) && pm->runs[lo]->vaddr < e->end;
+}
+
+/* How far a shared anonymous object extends over following VMAs. */
+static size_t shmem_group_end(const MmEntry *mm, size_t i)
+{
+	const VmaEntry *e = mm->vmas[i];
+	size_t j = i;
+
+	while (j + 1 < mm->n_vmas) {
+		const VmaEntry *n = mm->vmas[j + 1];
+
+		if (n->kind != VMA_KIND__VMA_ANON_SHARED || n->file_id != e->file_id ||
+		    n->start != mm->vmas[j]->end)
+			break;
+		j++;
+	}
+	return j;
+}
+
+static int map_one(struct rst_ctx *c, size_t i, size_t *last)
+{
+	MmEntry *mm = c->t->mm;
+	const VmaEntry *e = mm->vmas[i];
+	unsigned long len = e->end - e->start, flags = MAP_FIXED;
+	unsigned int prot = e->prot;
+	long fd = -1, off = 0;
+
+	*last = i;
+	if (vma_has_pages(c->t->pm, e))
+		prot |= PROT_WRITE;
+	switch (e->kind) {
+	case VMA_KIND__VMA_ANON_PRIVATE:
+		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		break;
+	case VMA_KIND__VMA_ANON_SHARED:
+		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		*last = shmem_group_end(mm, i);
+		len = mm->vmas[*last]->end - e->start;
+		prot |= PROT_WRITE; /* pieces get their own protection afterwards */
+		break;
+	case VMA_KIND__VMA_FILE_PRIVATE:
+	case VMA_KIND__VMA_FILE_SHARED:
+		flags |= e->kind == VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
+		fd = svc_fd(c, SVC_FILES) + e->file_id - 1;
+		off = e->pgoff;
+		break;
+	default:
+		return 0;
+	}
+	if (e->growsdown)
+		flags |= MAP_GROWSDOWN;
+	if (e->noreserve)
+		flags |= MAP_NORESERVE;
+	return rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, fd, off, NULL);
+}
+
+/* Remote preadv of all saved pages, up to IOV_BATCH runs per call. */
+static int fill_pages(struct rst_ctx *c)
+{
+	const PagemapEntry *pm = c->t->pm;
+	size_t max_iov = min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
+	struct iovec *iov = xmalloc(max_iov * sizeof(*iov));
+	uint64_t off = c->t->pages_off;
+	size_t i = 0;
+	int ret = -1;
+
+	while (pm && i < pm->n_runs) {
+		size_t n = 0, total = 0;
+		long got;
+
+		/* ≤ 1 GiB per call: preadv transfers at most 2 GiB - 4 KiB */
+		while (i < pm->n_runs && n < max_iov && total < (1UL << 30)) {
+			size_t len = pm->runs[i]->nr_pages * PAGE_SIZE;
+
+			iov[n].iov_base = (void *)pm->runs[i]->vaddr;
+			iov[n].iov_len = len;
+			total += len;
+			n++;
+			i++;
+		}
+		if (remote_write(c->t->te->pid, c->rt.scratch, iov, n * sizeof(*iov)))
+			goto out;
+		if (rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), c->rt.scratch, n,
+			  off, 0, 0, &got))
+			goto out;
+		if ((size_t)got != total) {
+			pr_err("pid %u: short page read from the image (%ld of %zu bytes)\n",
+			       c->t->te->pid, got, total);
+			goto out;
+		}
+		off += total;
+	}
+	ret = 0;
+out:
+	free(iov);
+	return ret;
+}
+
+static const struct {
+	unsigned int flag;
+	int advice;
+} madv_table[] = {
+	{ VMF_DONTCOPY, MADV_DONTFORK },   { VMF_WIPEONFORK, MADV_WIPEONFORK },
+	{ VMF_HUGEPAGE, MADV_HUGEPAGE },   { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	{ VMF_DONTDUMP, MADV_DONTDUMP },   { VMF_MERGEABLE, MADV_MERGEABLE },
+};
+
+static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
+{
+	unsigned long len = e->end - e->start;
+	size_t k;
+
+	if (e->kind == VMA_KIND__VMA_SPECIAL)
+		return 0;
+	if (rcall(c, "mprotect", __NR_mprotect, e->start, len, e->prot, 0, 0, 0, NULL))
+		return -1;
+	for (k = 0; k < ARRAY_SIZE(madv_table); k++)
+		if ((e->madv & madv_table[k].flag) &&
+		    rcall(c, "madvise", __NR_madvise, e->start, len, madv_table[k].advice, 0, 0, 0,
+			  NULL))
+			return -1;
+	if (e->name && (!strncmp(e->name, "[anon:", 6) || !strncmp(e->name, "[anon_shmem:", 12))) {
+		const char *n = strchr(e->name, ':') + 1;
+		size_t nl = strlen(n);
+		char name[256];
+
+		if (nl == 0 || nl >= sizeof(name))
+			return 0;
+		memcpy(name, n, nl - 1); /* drop the closing ']' */
+		name[nl - 1] = '\0';
+		if (remote_write(c->t->te->pid, c->rt.scratch, name, nl) ||
+		    rcall(c, "naming an anonymous mapping", __NR_prctl, PR_SET_VMA,
+			  PR_SET_VMA_ANON_NAME, e->start, len, c->rt.scratch, 0, NULL))
+			return -1;
+	}
+	if (e->locked && rcall(c, "mlock", __NR_mlock, e->start, len, 0, 0, 0, 0, NULL))
+		return -1;
+	return 0;
+}
+
+static int restore_mm_fields(struct rst_ctx *c)
+{
+	MmEntry *mm = c->t->mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code,
+		.end_code = mm->end_code,
+		.start_data = mm->start_data,
+		.end_data = mm->end_data,
+		.start_brk = mm->start_brk,
+		.brk = mm->brk,
+		.start_stack = mm->start_stack,
+		.arg_start = mm->arg_start,
+		.arg_end = mm->arg_end,
+		.env_start = mm->env_start,
+		.env_end = mm->env_end,
+		.auxv_size = mm->n_auxv * sizeof(uint64_t),
+		.exe_fd = mm->has_exe_file_id ? (uint32_t)(svc_fd(c, SVC_FILES) + mm->exe_file_id - 1) :
+						 (uint32_t)-1,
+	};
+	unsigned long auxv_at = c->rt.scratch + sizeof(map);
+
+	if (sizeof(map) + map.auxv_size > c->rt.scratch_len) {
+		pr_err("pid %u: auxv too large\n", c->t->te->pid);
+		return -1;
+	}
+	map.auxv = (__u64 *)auxv_at;
+	if (remote_write(c->t->te->pid, auxv_at, mm->auxv, map.auxv_size) ||
+	    remote_write(c->t->te->pid, c->rt.scratch, &map, sizeof(map)))
+		return -1;
+	return rcall(c, "prctl(PR_SET_MM_MAP)", __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, c->rt.scratch,
+		     sizeof(map), 0, 0, NULL);
+}
+
+/* Remote: replace the child's address space with the image's. */
+int mm_restore_remote(struct rst_ctx *c)
+{
+	MmEntry *mm = c->t->mm;
+	size_t i, last;
+
+	c->rt.syscall_ip = c->tramp;
+	c->rt.scratch = c->tramp + PAGE_SIZE;
+	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
+	if (unmap_all_but_trampoline(c) || map_vdso(c))
+		return -1;
+	for (i = 0; i < mm->n_vmas; i = last + 1)
+		if (map_one(c, i, &last))
+			return -1;
+	if (fill_pages(c))
+		return -1;
+	for (i = 0; i < mm->n_vmas; i++)
+		if (finish_vma(c, mm->vmas[i]))
+			return -1;
+	if (restore_mm_fields(c))
+		return -1;
+	return check_special_layout(c);
+}

@@ -1,0 +1,217 @@
+/*
+ * Signal state: dispositions (handler, flags, restorer, mask) of every
+ * signal, the blocked mask, signals pending for the process and for the
+ * thread, and the alternate signal stack.
+ *
+ * Dispositions and sigaltstack are read with remote syscalls (the kernel
+ * exposes no other way to see handler addresses) and set by the restore
+ * child with plain syscalls: they only store values.  Pending signals are
+ * peeked without dequeuing them and queued again by the restored task
+ * itself, which is the one case where the kernel lets any si_code through.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "res.h"
+#include "util.h"
+
+#define NSIG_KERNEL 64
+
+struct ksigaction {
+	unsigned long handler;
+	unsigned long flags;
+	unsigned long restorer;
+	uint64_t mask;
+};
+
+struct kstack {
+	unsigned long sp;
+	int flags;
+	size_t size;
+};
+
+static int peek_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *n)
+{
+	struct __ptrace_peeksiginfo_args args = { .flags = shared ? PTRACE_PEEKSIGINFO_SHARED : 0 };
+	siginfo_t si[32];
+
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		long i, got;
+
+		args.off = *n;
+		args.nr = ARRAY_SIZE(si);
+		got = ptrace(PTRACE_PEEKSIGINFO, tid, &args, si);
+		if (got < 0) {
+			pr_perror("cannot peek pending signals of %d", tid);
+			return -1;
+		}
+		if (got == 0)
+			break;
+		*out = xrealloc(*out, (*n + got) * sizeof(**out));
+		for (i = 0; i < got; i++) {
+			SiginfoEntry *e = xmalloc(sizeof(*e));
+
+			siginfo_entry__init(e);
+			e->raw.len = sizeof(siginfo_t);
+			e->raw.data = xmalloc(sizeof(siginfo_t));
+			memcpy(e->raw.data, &si[i], sizeof(siginfo_t));
+			(*out)[(*n)++] = e;
+		}
+	}
+	return 0;
+}
+
+static int dump_sigactions(struct dump_task *dt)
+{
+	struct rtask *rt = &dt->rt;
+	TaskEntry *te = dt->te;
+	int sig;
+
+	te->sigactions = xzalloc(NSIG_KERNEL * sizeof(*te->sigactions));
+	for (sig = 1; sig <= NSIG_KERNEL; sig++) {
+		struct ksigaction ka;
+		SigactionEntry *e;
+		long ret;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (remote_syscall(rt, &ret, __NR_rt_sigaction, sig, 0, rt->scratch, 8, 0, 0))
+			return -1;
+		if (ret) {
+			pr_err("pid %d: cannot read the action of signal %d: %s\n", dt->pid, sig,
+			       strerror(-ret));
+			return -1;
+		}
+		if (remote_read(dt->pid, rt->scratch, &ka, sizeof(ka)))
+			return -1;
+		if (ka.handler == (unsigned long)SIG_DFL && !ka.flags && !ka.mask)
+			continue;
+		e = xmalloc(sizeof(*e));
+		sigaction_entry__init(e);
+		e->sig = sig;
+		e->handler = ka.handler;
+		e->flags = ka.flags;
+		e->restorer = ka.restorer;
+		e->mask = ka.mask;
+		te->sigactions[te->n_sigactions++] = e;
+	}
+	return 0;
+}
+
+static int dump_sigaltstack(struct dump_task *dt)
+{
+	struct rtask *rt = &dt->rt;
+	struct kstack ss;
+	long ret;
+
+	if (remote_syscall(rt, &ret, __NR_sigaltstack, 0, rt->scratch, 0, 0, 0, 0))
+		return -1;
+	if (ret) {
+		pr_err("pid %d: cannot read sigaltstack: %s\n", dt->pid, strerror(-ret));
+		return -1;
+	}
+	if (remote_read(dt->pid, rt->scratch, &ss, sizeof(ss)))
+		return -1;
+	if (ss.flags & SS_DISABLE)
+		return 0;
+	dt->core->sigaltstack = xmalloc(sizeof(*dt->core->sigaltstack));
+	sigaltstack_entry__init(dt->core->sigaltstack);
+	dt->core->sigaltstack->sp = ss.sp;
+	dt->core->sigaltstack->size = ss.size;
+	/* SS_ONSTACK is a state, not a setting: only SS_AUTODISARM is kept */
+	dt->core->sigaltstack->flags = ss.flags & ~SS_ONSTACK;
+	return 0;
+}
+
+int sig_dump(struct dump_task *dt)
+{
+	size_t n;
+
+	/* the mask as the task had it, before rtask_inject blocked everything */
+	dt->core->sigmask = dt->rt.sigmask;
+	if (peek_pending(dt->pid, false, &dt->core->pending, &n))
+		return -1;
+	dt->core->n_pending = n;
+	if (peek_pending(dt->pid, true, &dt->te->shared_pending, &n))
+		return -1;
+	dt->te->n_shared_pending = n;
+	if (dump_sigactions(dt) || dump_sigaltstack(dt))
+		return -1;
+	return 0;
+}
+
+/* In the restore child: every signal is blocked already. */
+int sig_restore_child(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	size_t i;
+
+	for (i = 0; i < te->n_sigactions; i++) {
+		SigactionEntry *e = te->sigactions[i];
+		struct ksigaction ka = { e->handler, e->flags, e->restorer, e->mask };
+
+		if (syscall(SYS_rt_sigaction, e->sig, &ka, NULL, 8)) {
+			pr_perror("pid %d: cannot restore the action of signal %u", te->pid, e->sig);
+			return -1;
+		}
+	}
+	if (c->t->core->sigaltstack) {
+		SigaltstackEntry *s = c->t->core->sigaltstack;
+		struct kstack ss = { s->sp, (int)s->flags, s->size };
+
+		if (syscall(SYS_sigaltstack, &ss, NULL)) {
+			pr_perror("pid %d: cannot restore sigaltstack", te->pid);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int queue_one(struct rst_ctx *c, const SiginfoEntry *e, bool shared)
+{
+	const siginfo_t *si = (const siginfo_t *)e->raw.data;
+	pid_t pid = c->t->te->pid;
+	long ret;
+
+	if (e->raw.len != sizeof(siginfo_t)) {
+		pr_err("pid %d: bad pending signal record\n", pid);
+		return -1;
+	}
+	if (remote_write(pid, c->rt.scratch, si, sizeof(*si)))
+		return -1;
+	if (shared) {
+		if (remote_syscall(&c->rt, &ret, __NR_rt_sigqueueinfo, pid, si->si_signo,
+				   c->rt.scratch, 0, 0, 0))
+			return -1;
+	} else if (remote_syscall(&c->rt, &ret, __NR_rt_tgsigqueueinfo, pid, c->t->core->tid,
+				  si->si_signo, c->rt.scratch, 0, 0)) {
+		return -1;
+	}
+	if (ret) {
+		pr_err("pid %d: cannot queue pending signal %d: %s\n", pid, si->si_signo,
+		       strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Remote, with every signal still blocked: queue what was pending. */
+int sig_restore_remote(struct rst_ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->t->te->n_shared_pending; i++)
+		if (queue_one(c, c->t->te->shared_pending[i], true))
+			return -1;
+	for (i = 0; i < c->t->core->n_pending; i++)
+		if (queue_one(c, c->t->core->pending[i], false))
+			return -1;
+	return 0;
+}

@@ -1,0 +1,322 @@
+/*
+ * Process-wide identity and environment: tree links (pid, ppid, pgid,
+ * sid), comm, personality, umask, cwd and root, resource limits,
+ * credentials, pdeath signal and dumpable.
+ *
+ * Resource limits are read from /proc/PID/limits, which works for a task
+ * of any user even without CAP_SYS_RESOURCE (prlimit on another user's
+ * process does not).  Credentials are applied last and remotely, after
+ * everything that needs the restorer's privileges.
+ */
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+#include "res.h"
+#include "util.h"
+
+static const char *const rlimit_names[] = {
+	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
+	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+};
+
+static int parse_limit(const char *s, uint64_t *v, const char **end)
+{
+	char *e;
+
+	while (*s == ' ')
+		s++;
+	if (!strncmp(s, "unlimited", 9)) {
+		*v = RLIM_INFINITY;
+		*end = s + 9;
+		return 0;
+	}
+	*v = strtoull(s, &e, 10);
+	if (e == s)
+		return -1;
+	*end = e;
+	return 0;
+}
+
+static int dump_rlimits(struct dump_task *dt)
+{
+	char *buf = read_proc(dt->pid, "limits", NULL), *line;
+	TaskEntry *te = dt->te;
+	unsigned int res = 0;
+
+	if (!buf) {
+		pr_perror("cannot read /proc/%d/limits", dt->pid);
+		return -1;
+	}
+	te->rlimits = xzalloc(ARRAY_SIZE(rlimit_names) * sizeof(*te->rlimits));
+	line = strchr(buf, '\n'); /* skip the column titles */
+	while (line && *++line && res < ARRAY_SIZE(rlimit_names)) {
+		RlimitEntry *e = xmalloc(sizeof(*e));
+		const char *p = line + 26, *end;
+
+		rlimit_entry__init(e);
+		e->resource = res++;
+		if (strlen(line) < 26 || parse_limit(p, &e->cur, &end) ||
+		    parse_limit(end, &e->max, &end)) {
+			pr_err("cannot parse /proc/%d/limits: %.60s\n", dt->pid, line);
+			free(e);
+			free(buf);
+			return -1;
+		}
+		te->rlimits[te->n_rlimits++] = e;
+		line = strchr(line, '\n');
+	}
+	free(buf);
+	return 0;
+}
+
+static int parse_ids(const char *v, uint32_t **out, size_t *n, size_t max)
+{
+	char *end;
+
+	*out = xzalloc(max * sizeof(**out));
+	*n = 0;
+	while (v && *n < max) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v < '0' || *v > '9')
+			break;
+		(*out)[(*n)++] = strtoul(v, &end, 10);
+		v = end;
+	}
+	return 0;
+}
+
+static int dump_creds(struct dump_task *dt, const char *status)
+{
+	CredsEntry *cr = xmalloc(sizeof(*cr));
+
+	creds_entry__init(cr);
+	dt->te->creds = cr;
+	parse_ids(status_field(status, "Uid"), &cr->uids, &cr->n_uids, 4);
+	parse_ids(status_field(status, "Gid"), &cr->gids, &cr->n_gids, 4);
+	parse_ids(status_field(status, "Groups"), &cr->groups, &cr->n_groups, 65536);
+	if (cr->n_uids != 4 || cr->n_gids != 4) {
+		pr_err("pid %d: cannot parse credentials in /proc/%d/status\n", dt->pid, dt->pid);
+		return -1;
+	}
+	return 0;
+}
+
+static int dump_prctl(struct dump_task *dt)
+{
+	long ret;
+	int sig;
+
+	if (remote_syscall(&dt->rt, &ret, __NR_prctl, PR_GET_PDEATHSIG, dt->rt.scratch, 0, 0, 0,
+			   0) ||
+	    ret || remote_read(dt->pid, dt->rt.scratch, &sig, sizeof(sig))) {
+		pr_err("pid %d: cannot read the parent-death signal\n", dt->pid);
+		return -1;
+	}
+	dt->te->has_pdeath_sig = true;
+	dt->te->pdeath_sig = sig;
+	if (remote_syscall(&dt->rt, &ret, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0) || ret < 0) {
+		pr_err("pid %d: cannot read the dumpable flag\n", dt->pid);
+		return -1;
+	}
+	dt->te->has_dumpable = true;
+	dt->te->dumpable = ret;
+	return 0;
+}
+
+int task_dump(struct dump_task *dt)
+{
+	TaskEntry *te = dt->te;
+	struct proc_stat st;
+	char path[PATH_MAX];
+	char *status = NULL, *s;
+	int ret = -1;
+
+	if (proc_parse_stat(dt->pid, &st))
+		return -1;
+	te->pid = dt->pid;
+	te->ppid = st.ppid;
+	te->pgid = st.pgid;
+	te->sid = st.sid;
+	te->n_threads = 1;
+	te->threads = xmalloc(sizeof(uint32_t));
+	te->threads[0] = dt->pid;
+	te->comm = read_proc(dt->pid, "comm", NULL);
+	if (!te->comm)
+		te->comm = xstrdup("?");
+	te->comm[strcspn(te->comm, "\n")] = '\0';
+	s = read_proc(dt->pid, "personality", NULL);
+	if (!s) {
+		pr_perror("cannot read /proc/%d/personality", dt->pid);
+		return -1;
+	}
+	te->personality = strtoul(s, NULL, 16);
+	free(s);
+	status = read_proc(dt->pid, "status", NULL);
+	if (!status) {
+		pr_perror("cannot read /proc/%d/status", dt->pid);
+		return -1;
+	}
+	s = (char *)status_field(status, "Umask");
+	te->umask = s ? strtoul(s, NULL, 8) : 022;
+	if (readlink_proc(dt->pid, "cwd", path, sizeof(path)) < 0) {
+		pr_perror("cannot read the cwd of %d", dt->pid);
+		goto out;
+	}
+	te->cwd = xstrdup(path);
+	if (readlink_proc(dt->pid, "root", path, sizeof(path)) < 0) {
+		pr_perror("cannot read the root of %d", dt->pid);
+		goto out;
+	}
+	te->root = xstrdup(path);
+	if (dump_rlimits(dt) || dump_creds(dt, status) || dump_prctl(dt))
+		goto out;
+	ret = 0;
+out:
+	free(status);
+	return ret;
+}
+
+static int restore_rlimits(TaskEntry *te)
+{
+	size_t i;
+
+	for (i = 0; i < te->n_rlimits; i++) {
+		RlimitEntry *e = te->rlimits[i];
+		struct rlimit cur, want = { e->cur, e->max };
+
+		if (getrlimit(e->resource, &cur) == 0 && cur.rlim_cur == want.rlim_cur &&
+		    cur.rlim_max == want.rlim_max)
+			continue;
+		if (setrlimit(e->resource, &want)) {
+			const char *name = e->resource < ARRAY_SIZE(rlimit_names) ?
+						   rlimit_names[e->resource] :
+						   "?";
+
+			if (errno == EPERM)
+				pr_err("pid %u: cannot restore RLIMIT_%s hard limit %llu above the "
+				       "restorer's %llu (needs CAP_SYS_RESOURCE)\n",
+				       te->pid, name, (unsigned long long)e->max,
+				       (unsigned long long)cur.rlim_max);
+			else
+				pr_perror("pid %u: cannot restore RLIMIT_%s", te->pid, name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int restore_session(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+
+	if (te->sid == te->pid) {
+		if (setsid() < 0) {
+			pr_perror("pid %u: cannot create its session", te->pid);
+			return -1;
+		}
+	} else if (te->pgid == te->pid) {
+		if (setpgid(0, 0)) {
+			pr_perror("pid %u: cannot create its process group", te->pid);
+			return -1;
+		}
+	}
+	/* else: session and group were outside the tree; keep the restorer's */
+	return 0;
+}
+
+/* In the restore child, before it is stopped for the transplant. */
+int task_restore_child(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+
+	if (restore_session(c))
+		return -1;
+	if (chdir(te->cwd)) {
+		pr_perror("pid %u: cannot enter its cwd %s", te->pid, te->cwd);
+		return -1;
+	}
+	if (strcmp(te->root, "/") && chroot(te->root)) {
+		pr_perror("pid %u: cannot chroot to %s", te->pid, te->root);
+		return -1;
+	}
+	umask(te->umask);
+	if (personality(te->personality) < 0) {
+		pr_perror("pid %u: cannot set personality %#x", te->pid, te->personality);
+		return -1;
+	}
+	if (prctl(PR_SET_NAME, te->comm, 0, 0, 0)) {
+		pr_perror("pid %u: cannot set its name", te->pid);
+		return -1;
+	}
+	return restore_rlimits(te);
+}
+
+static bool creds_are_ours(const CredsEntry *cr)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+	gid_t groups[256];
+	int n = getgroups(ARRAY_SIZE(groups), groups), i;
+
+	getresuid(&r, &e, &s);
+	getresgid(&rg, &eg, &sg);
+	if (cr->uids[0] != r || cr->uids[1] != e || cr->uids[2] != s || cr->uids[3] != e ||
+	    cr->gids[0] != rg || cr->gids[1] != eg || cr->gids[2] != sg || cr->gids[3] != eg)
+		return false;
+	if (n < 0 || (size_t)n != cr->n_groups)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] != cr->groups[i])
+			return false;
+	return true;
+}
+
+/* Remote, last: credentials, then the flags that credential changes reset. */
+int creds_restore_remote(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	CredsEntry *cr = te->creds;
+	struct rtask *rt = &c->rt;
+	long ret = 0;
+
+	if (!creds_are_ours(cr)) {
+		if (cr->n_groups * sizeof(uint32_t) > rt->scratch_len) {
+			pr_err("pid %u: too many supplementary groups\n", te->pid);
+			return -1;
+		}
+		if (remote_write(te->pid, rt->scratch, cr->groups, cr->n_groups * sizeof(uint32_t)) ||
+		    remote_syscall(rt, &ret, __NR_setgroups, cr->n_groups, rt->scratch, 0, 0, 0, 0) ||
+		    ret)
+			goto err;
+		if (remote_syscall(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2],
+				   0, 0, 0) ||
+		    ret || remote_syscall(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0, 0, 0, 0))
+			goto err;
+		if (remote_syscall(rt, &ret, __NR_setresuid, cr->uids[0], cr->uids[1], cr->uids[2],
+				   0, 0, 0) ||
+		    ret || remote_syscall(rt, &ret, __NR_setfsuid, cr->uids[3], 0, 0, 0, 0, 0))
+			goto err;
+	}
+	if (remote_syscall(rt, &ret, __NR_prctl, PR_SET_PDEATHSIG, te->pdeath_sig, 0, 0, 0, 0) ||
+	    ret)
+		goto err;
+	if (te->has_dumpable && te->dumpable <= 1 &&
+	    (remote_syscall(rt, &ret, __NR_prctl, PR_SET_DUMPABLE, te->dumpable, 0, 0, 0, 0) || ret))
+		goto err;
+	return 0;
+err:
+	pr_err("pid %u: cannot restore credentials%s%s\n", te->pid, ret ? ": " : "",
+	       ret ? strerror(-ret) : "");
+	return -1;
+}

@@ -1,0 +1,254 @@
+# shellcheck shell=bash disable=SC2034
+# tests/lib.sh - helpers shared by tests/run.sh and tests/demo.sh.
+#
+# Conventions:
+#   - helpers that can fail set REASON (one line) and return non-zero;
+#     test bodies chain them with `|| return 1`;
+#   - every process the tests start or restore is tracked as "PID:STARTTIME"
+#     (start time from /proc/PID/stat), and only a process whose PID *and*
+#     start time still match is ever killed: a recycled PID is left alone.
+
+BUILD=${BUILD:-build}
+STASIS=${STASIS:-$BUILD/stasis}
+
+REASON=""		# why the current step failed
+ALL_PIDS=()		# every tracked process of the run ("pid:starttime")
+TEST_PIDS=()		# tracked processes of the current test
+WAIT_READY=10		# seconds to wait for a scenario's ready file
+WAIT_RESULT=10		# seconds to wait for a scenario's result file
+WAIT_GONE=10		# seconds to wait for a process to disappear
+T_STASIS=60		# timeout of one stasis command
+
+# bad MESSAGE...: record why the current step failed; always returns 1.
+bad() {
+	REASON="$*"
+	return 1
+}
+
+# now_ms: monotonic-ish milliseconds, for timeouts.
+now_ms() {
+	local s=${EPOCHREALTIME/./}
+	echo $((s / 1000))
+}
+
+# ---------------------------------------------------------------- processes
+
+# proc_field PID N: field N (1-based, as in proc(5)) of /proc/PID/stat.
+proc_field() {
+	local stat="" f
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	read -r -a f <<<"${stat##*) }"	# comm may hold spaces; f[0] = field 3
+	echo "${f[$2 - 3]}"
+}
+
+# proc_state PID: one-letter state (R, S, D, T, t, Z, ...).
+proc_state() {
+	proc_field "$1" 3
+}
+
+# proc_start PID: start time (clock ticks since boot) of PID.
+proc_start() {
+	proc_field "$1" 22
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+	local st
+	st=$(proc_state "$1") || return 1
+	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
+}
+
+# stopped PID: the process is stopped or traced (state T or t).
+stopped() {
+	local st
+	st=$(proc_state "$1") || return 1
+	[ "$st" = T ] || [ "$st" = t ]
+}
+
+# track PID: remember a process we started or restored, so that it is
+# killed when its test ends (or the run is interrupted).
+track() {
+	local st
+	st=$(proc_start "$1") || return 0	# already gone: nothing to track
+	ALL_PIDS+=("$1:$st")
+	TEST_PIDS+=("$1:$st")
+}
+
+# tracked_alive ENTRY: the tracked process (pid:start) still exists.
+tracked_alive() {
+	local pid=${1%%:*} st=${1#*:}
+	[ "$(proc_start "$pid" 2>/dev/null)" = "$st" ]
+}
+
+# reap PID: collect PID if it is a zombie child of this shell.
+reap() {
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+# wait_gone PID [SECONDS]: wait until /proc/PID is gone (a zombie still
+# holds the PID, so it does not count as gone).  Reaps our own children.
+wait_gone() {
+	local pid=$1 limit=$(($(now_ms) + ${2:-$WAIT_GONE} * 1000))
+	while [ -e "/proc/$pid" ]; do
+		if [ "$(proc_state "$pid")" = Z ] && [ "$(proc_field "$pid" 4)" = $$ ]; then
+			reap "$pid"
+			continue
+		fi
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# kill_tracked ENTRY...: SIGKILL the listed tracked processes that still
+# exist (stopped and traced ones die too), then wait for them to vanish.
+kill_tracked() {
+	local e
+	for e in "$@"; do
+		tracked_alive "$e" && kill -KILL "${e%%:*}" 2>/dev/null
+	done
+	for e in "$@"; do
+		if tracked_alive "$e"; then
+			wait_gone "${e%%:*}" 5 || true
+		fi
+		reap "${e%%:*}"
+	done
+}
+
+# close_extra_fds: close every fd above 2 of the current (sub)shell, so
+# that scenarios do not inherit whatever the caller of the runner leaked.
+close_extra_fds() {
+	local f n
+	for f in /proc/"$BASHPID"/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] 2>/dev/null && eval "exec $n>&-" 2>/dev/null
+	done
+	return 0
+}
+
+# ---------------------------------------------------------------- files
+
+# wait_file FILE SECONDS [PID]: wait for FILE to appear; give up early when
+# PID (if given) dies.
+wait_file() {
+	local file=$1 limit=$(($(now_ms) + $2 * 1000)) pid=${3:-}
+	while [ ! -e "$file" ]; do
+		if [ -n "$pid" ] && ! alive "$pid"; then
+			[ -e "$file" ] && return 0
+			return 2
+		fi
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# wait_log FILE PATTERN SECONDS: wait for a line matching the (grep -E)
+# PATTERN in FILE.
+wait_log() {
+	local limit=$(($(now_ms) + $3 * 1000))
+	until grep -qE -- "$2" "$1" 2>/dev/null; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# last_count LOG: the last "count N" value a counter scenario logged (or 0).
+last_count() {
+	local n
+	n=$(grep -oE '^count [0-9]+' "$1" 2>/dev/null | tail -n 1)
+	echo "${n#count }" | grep -E '^[0-9]+$' || echo 0
+}
+
+# wait_progress LOG FROM SECONDS: wait until the logged counter exceeds FROM.
+wait_progress() {
+	local limit=$(($(now_ms) + $3 * 1000))
+	until [ "$(last_count "$1")" -gt "$2" ]; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# indent: prefix every line with four spaces (for failure details).
+indent() {
+	sed 's/^/    /'
+}
+
+# ---------------------------------------------------------------- /proc state
+
+# normalize_maps < /proc/PID/maps: one line per mapping, with adjacent
+# mappings merged when the kernel could have merged them (same perms,
+# device, inode and name, contiguous addresses and, for files, contiguous
+# offsets); [vsyscall] is dropped.
+normalize_maps() {
+	local range perms off dev ino path s e o
+	local have=0 ps=0 pe=0 po=0 pperms="" pdev="" pino="" ppath=""
+
+	while read -r range perms off dev ino path; do
+		[ "$path" = "[vsyscall]" ] && continue
+		s=$((16#${range%-*}))
+		e=$((16#${range#*-}))
+		o=$((16#$off))
+		if [ $have = 1 ] && [ $s = $pe ] && [ "$perms" = "$pperms" ] &&
+			[ "$dev" = "$pdev" ] && [ "$ino" = "$pino" ] && [ "$path" = "$ppath" ] &&
+			{ [ "$ino" = 0 ] || [ $o = $((po + pe - ps)) ]; }; then
+			pe=$e
+			continue
+		fi
+		[ $have = 1 ] && printf '%x-%x %s %08x %s %s %s\n' \
+			$ps $pe "$pperms" $po "$pdev" "$pino" "$ppath"
+		have=1 ps=$s pe=$e po=$o pperms=$perms pdev=$dev pino=$ino ppath=$path
+	done
+	[ $have = 1 ] && printf '%x-%x %s %08x %s %s %s\n' \
+		$ps $pe "$pperms" $po "$pdev" "$pino" "$ppath"
+	return 0
+}
+
+# snapshot PID FILE: what is visible of PID from outside, normalised so
+# that two snapshots of the same state compare equal: the mappings, every
+# fd with its target (pipe/socket inode numbers dropped), flags and
+# position (not for O_APPEND fds, whose position follows the file size),
+# and identity/signal fields of /proc/PID/status.
+snapshot() {
+	local pid=$1 out=$2 n t fl pos key val
+
+	{
+		echo "== maps"
+		normalize_maps <"/proc/$pid/maps"
+		echo "== fds"
+		for n in $(ls "/proc/$pid/fd" | sort -n); do
+			t=$(readlink "/proc/$pid/fd/$n") || continue
+			[[ $t =~ ^(pipe|socket):\[[0-9]+\]$ ]] && t="${BASH_REMATCH[1]}:[]"
+			fl="" pos=""
+			while read -r key val; do
+				case $key in
+				flags:) fl=$val ;;
+				pos:) pos=$val ;;
+				esac
+			done <"/proc/$pid/fdinfo/$n"
+			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
+			echo "$n -> $t flags=$fl pos=$pos"
+		done
+		echo "== status"
+		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' \
+			"/proc/$pid/status"
+	} >"$out" 2>/dev/null
+	alive "$pid" || bad "process $pid vanished while its /proc state was read"
+}
+
+# compare_state BEFORE AFTER WHAT DETAILS: fail (with a diff appended to
+# DETAILS) when two snapshots differ.
+compare_state() {
+	if ! cmp -s "$1" "$2"; then
+		{
+			echo "$3: /proc state differs (- before, + after):"
+			diff -u "$1" "$2" | tail -n +3
+		} >>"$4"
+		bad "$3: /proc state differs ($(diff "$1" "$2" | grep -c '^[<>]') lines, see diff)"
+		return 1
+	fi
+	return 0
+}

@@ -1,0 +1,712 @@
+#!/usr/bin/env bash
+# tests/run.sh - the stasis test suite (`make check` builds, then runs this).
+#
+#   bash tests/run.sh [WORD...]    run the tests whose name contains a WORD
+#                                  (all tests without arguments)
+#
+# Environment: BUILD (default build), TMPDIR (default /tmp), VERBOSE=1
+# (print the error lines of the bad-input tests).
+#
+# Output: one line per test, "PASS name", "FAIL name: reason" (followed by
+# indented details) or "SKIP name: reason", then "N passed, N failed,
+# N skipped".  Exit status 1 if any test failed.
+#
+# Every test runs in its own directory under ${TMPDIR:-/tmp}/stasis-test.XXXXXX,
+# removed when the test passes and kept (path printed) when it fails.
+# Scenarios (tests/scenarios/*.c) follow the protocol of scenario.h.
+set -u
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# BUILD: relative to the caller's directory when given, else REPO/build.
+if [ -n "${BUILD:-}" ]; then
+	BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || BUILD=$PWD/$BUILD
+else
+	BUILD=$REPO/build
+fi
+STASIS=$BUILD/stasis
+# shellcheck source=tests/lib.sh
+. "$REPO/tests/lib.sh"
+cd "$REPO" || exit 1
+
+VERBOSE=${VERBOSE:-0}
+FILTER=("$@")
+T_NAMES=() T_CMDS=()		# the registered tests
+N_PASS=0 N_FAIL=0 N_SKIP=0
+ROOT=""				# temp root of this run
+TDIR=""				# directory of the current test
+DETAILS=""			# extra failure output of the current test
+PIPE_FD=""			# write end of a scenario's (or restore's) stdin
+GOLDEN_IMG="" GOLDEN_PID=""	# an image shared by the bad-input tests
+N_CMD=0				# numbers stasis log files within a test
+SUMMARY_DONE=0
+
+IMG_NAME=stasis.img
+SPARSE_MAX=$((16 << 20))	# largest acceptable image of the sparse scenario
+
+# ---------------------------------------------------------------- framework
+
+# register NAME COMMAND...: add a test (COMMAND runs in the runner's shell
+# with TDIR set; returns 0 = pass, 77 = skip, else fail with REASON).
+register() {
+	T_NAMES+=("$1")
+	shift
+	T_CMDS+=("$*")
+}
+
+# selected NAME: the name contains one of the filter words (or no filter).
+selected() {
+	local w
+	[ ${#FILTER[@]} -eq 0 ] && return 0
+	for w in "${FILTER[@]}"; do
+		[[ $1 == *"$w"* ]] && return 0
+	done
+	return 1
+}
+
+# close_pipe: close the runner's end of a scenario's stdin pipe, if any.
+close_pipe() {
+	if [ -n "$PIPE_FD" ]; then
+		exec {PIPE_FD}>&-
+		PIPE_FD=""
+	fi
+}
+
+# show_failure: the kept directory and the last lines of its logs.
+show_failure() {
+	local f
+	echo "    kept $TDIR"
+	[ -s "$DETAILS" ] && head -n 60 "$DETAILS" | indent
+	for f in "$TDIR"/log "$TDIR"/result "$TDIR"/*.err "$TDIR"/*.log "$TDIR"/out; do
+		[ -s "$f" ] || continue
+		echo "    --- ${f#"$TDIR"/} (last lines)"
+		tail -n 6 "$f" | cut -c 1-200 | indent
+	done
+}
+
+# run_test NAME COMMAND...: run one test and report it.
+run_test() {
+	local name=$1 rc e pid
+	shift
+	TDIR=$ROOT/${name//\//-}
+	DETAILS=$TDIR/details
+	TEST_PIDS=()
+	REASON=""
+	N_CMD=0
+	mkdir -p "$TDIR"
+
+	"$@"
+	rc=$?
+
+	# a test never leaves a stopped or traced process behind
+	for e in "${TEST_PIDS[@]}"; do
+		pid=${e%%:*}
+		if tracked_alive "$e" && stopped "$pid"; then
+			if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then
+				rc=1
+				REASON="process $pid left stopped or traced (state $(proc_state "$pid"))"
+			fi
+			echo "process $pid was left in state $(proc_state "$pid")" >>"$DETAILS"
+		fi
+	done
+	kill_tracked "${TEST_PIDS[@]}"
+	close_pipe
+
+	case $rc in
+	0)
+		echo "PASS $name"
+		N_PASS=$((N_PASS + 1))
+		rm -rf "$TDIR"
+		;;
+	77)
+		echo "SKIP $name: ${REASON:-skipped}"
+		N_SKIP=$((N_SKIP + 1))
+		rm -rf "$TDIR"
+		;;
+	*)
+		echo "FAIL $name: ${REASON:-failed (no reason given)}"
+		N_FAIL=$((N_FAIL + 1))
+		show_failure
+		;;
+	esac
+}
+
+summary() {
+	SUMMARY_DONE=1
+	echo "$N_PASS passed, $N_FAIL failed, $N_SKIP skipped"
+}
+
+# on_exit: kill whatever is still tracked, remove the temp root unless a
+# test failed, print the summary if it was not printed yet.
+on_exit() {
+	trap - EXIT INT TERM
+	kill_tracked "${ALL_PIDS[@]}"
+	close_pipe
+	if [ -n "$ROOT" ] && [ -d "$ROOT" ]; then
+		if [ $N_FAIL -eq 0 ]; then
+			rm -rf "$ROOT"
+		else
+			rm -rf "$ROOT/golden"
+		fi
+	fi
+	if [ $SUMMARY_DONE = 0 ]; then
+		echo "interrupted"
+		summary
+	fi
+}
+
+# ---------------------------------------------------------------- steps
+
+# need_stasis: the tool is built.
+need_stasis() {
+	[ -x "$STASIS" ] || bad "$STASIS not found (run make)"
+}
+
+# rc_ok WHAT RC ERRFILE: 0 if RC is 0, else REASON explains the failure.
+rc_ok() {
+	local what=$1 rc=$2 err=$3
+	case $rc in
+	0) return 0 ;;
+	124 | 137) bad "$what timed out after ${T_STASIS}s" ;;
+	*)
+		if [ "$rc" -gt 128 ]; then
+			bad "$what died of signal $((rc - 128)): $(head -n 1 "$err" 2>/dev/null)"
+		else
+			bad "$what failed (exit $rc): $(head -n 1 "$err" 2>/dev/null)"
+		fi
+		;;
+	esac
+}
+
+# expect_error WHAT RC ERRFILE: a clean failure: non-zero exit, neither a
+# crash nor a timeout, and a non-empty error line on stderr (ERR_LINE).
+expect_error() {
+	local what=$1 rc=$2 err=$3
+	ERR_LINE=$(head -n 1 "$err" 2>/dev/null)
+	[ "$rc" -ne 0 ] || { bad "$what succeeded, expected an error"; return 1; }
+	case $rc in
+	124 | 137) bad "$what timed out after ${T_STASIS}s"; return 1 ;;
+	esac
+	[ "$rc" -le 128 ] || { bad "$what died of signal $((rc - 128))"; return 1; }
+	[ -n "${ERR_LINE//[[:space:]]/}" ] ||
+		{ bad "$what failed (exit $rc) without an error message on stderr"; return 1; }
+	[ "$VERBOSE" = 1 ] && echo "    ($what: exit $rc: $ERR_LINE)"
+	return 0
+}
+
+# stasis_cmd NAME ARGS...: run `stasis ARGS...` with a timeout, output in
+# $TDIR/NAME.{out,err}; returns stasis's exit status.
+stasis_cmd() {
+	local name=$1
+	shift
+	(close_extra_fds
+		exec timeout --foreground -k 5 "$T_STASIS" "$STASIS" "$@") \
+		</dev/null >"$TDIR/$name.out" 2>"$TDIR/$name.err"
+}
+
+# start_scenario NAME [pipe]: start build/tests/NAME in $TDIR and wait for
+# it to be ready.  Sets SCN_NAME, SCN_PID, SCN_TOKEN, SCN_START; with
+# "pipe", stdin is a pipe whose write end is PIPE_FD (else /dev/null).
+start_scenario() {
+	local bin=$BUILD/tests/$1 pid rc
+
+	SCN_NAME=$1
+	[ -x "$bin" ] || { bad "missing $bin (run make)"; return 1; }
+	rm -f "$TDIR/ready" "$TDIR/result"
+	if [ "${2:-}" = pipe ]; then
+		exec {PIPE_FD}> >(close_extra_fds
+			cd "$TDIR" && exec setsid "$bin" "$TDIR" >>"$TDIR/log" 2>&1)
+		pid=$!
+	else
+		(close_extra_fds
+			cd "$TDIR" && exec setsid "$bin" "$TDIR") </dev/null >>"$TDIR/log" 2>&1 &
+		pid=$!
+	fi
+	track "$pid"
+	wait_file "$TDIR/ready" "$WAIT_READY" "$pid"
+	rc=$?
+	[ $rc = 2 ] && { bad "$SCN_NAME exited before it was ready"; return 1; }
+	[ $rc = 0 ] || { bad "$SCN_NAME not ready within ${WAIT_READY}s"; return 1; }
+	read -r SCN_PID SCN_TOKEN <"$TDIR/ready"
+	[ "$SCN_PID" = "$pid" ] || track "$SCN_PID"	# setsid forked
+	SCN_START=$(proc_start "$SCN_PID") || { bad "$SCN_NAME vanished after ready"; return 1; }
+	return 0
+}
+
+# check_scenario: send the check signal, wait for the result and for the
+# process to exit; the result must be PASS and logged with the token of
+# the original process (so it carries the original memory).
+check_scenario() {
+	local pid=$SCN_PID res rc
+
+	stopped "$pid" && { bad "process $pid is stopped or traced (state $(proc_state "$pid"))"; return 1; }
+	rm -f "$TDIR/result"
+	kill -USR2 "$pid" 2>/dev/null || { bad "process $pid is gone before the check"; return 1; }
+	wait_file "$TDIR/result" "$WAIT_RESULT" "$pid"
+	rc=$?
+	[ $rc = 2 ] && { bad "process $pid died on check without a result (state $(proc_state "$pid"))"; return 1; }
+	[ $rc = 0 ] || { bad "no check result within ${WAIT_RESULT}s (state $(proc_state "$pid"))"; return 1; }
+	res=$(head -n 1 "$TDIR/result")
+	[ "$res" = PASS ] || { bad "check: $res"; return 1; }
+	grep -qF "result: PASS token=$SCN_TOKEN pid=$pid" "$TDIR/log" ||
+		{ bad "check passed in a process without the original token (not the restored memory?)"; return 1; }
+	wait_gone "$pid" || { bad "process $pid did not exit after its check"; return 1; }
+	return 0
+}
+
+# dump PID IMG [ARGS...]: a dump that must succeed and leave an image.
+dump() {
+	local pid=$1 img=$2 rc
+	shift 2
+	N_CMD=$((N_CMD + 1))
+	mkdir -p "$img"
+	stasis_cmd "dump$N_CMD" dump -t "$pid" -D "$img" "$@" -v4 -o "$TDIR/dump$N_CMD.log"
+	rc=$?
+	rc_ok "dump" $rc "$TDIR/dump$N_CMD.err" || return 1
+	[ -s "$img/$IMG_NAME" ] || { bad "dump succeeded but left no $IMG_NAME"; return 1; }
+	return 0
+}
+
+# adopt PID: after a restore, a process at PID (which was free) comes from
+# that restore: track it so that it is killed in the end.
+adopt() {
+	[ -e "/proc/$1" ] && [ "$(proc_start "$1")" != "$SCN_START" ] && track "$1"
+	return 0
+}
+
+# restore_detached IMG PID: a restore -d that must succeed and bring PID back.
+restore_detached() {
+	local img=$1 pid=$2 rc got
+	N_CMD=$((N_CMD + 1))
+	stasis_cmd "restore$N_CMD" restore -D "$img" -d --pidfile "$TDIR/pidfile$N_CMD" \
+		-v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	adopt "$pid"
+	rc_ok "restore" $rc "$TDIR/restore$N_CMD.err" || return 1
+	alive "$pid" || { bad "restore succeeded but PID $pid is not running"; return 1; }
+	got=$(cat "$TDIR/pidfile$N_CMD" 2>/dev/null)
+	[ "$got" = "$pid" ] || { bad "pidfile holds '$got', expected $pid"; return 1; }
+	return 0
+}
+
+# after_restore: the restored process runs, is neither stopped nor traced,
+# and looks from outside exactly like the original did before the dump.
+after_restore() {
+	local pid=$SCN_PID
+	sleep 0.2
+	alive "$pid" || { bad "restored process $pid died (state $(proc_state "$pid"))"; return 1; }
+	stopped "$pid" && { bad "restored process $pid is stopped or traced (state $(proc_state "$pid"))"; return 1; }
+	snapshot "$pid" "$TDIR/state.after$N_CMD" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.after$N_CMD" "after restore" "$DETAILS"
+}
+
+# post_dump IMG: per-scenario checks of a fresh image.
+post_dump() {
+	local size
+	case $SCN_NAME in
+	sparse)
+		size=$(stat -c %s "$1/$IMG_NAME")
+		[ "$size" -lt $SPARSE_MAX ] ||
+			{ bad "image is $size bytes, expected < $SPARSE_MAX for 16 touched pages"; return 1; }
+		;;
+	esac
+	return 0
+}
+
+# post_restore FROM: per-scenario liveness after a restore (FROM is the
+# counter value logged before the dump).
+post_restore() {
+	case $SCN_NAME in
+	counter | unsupported)
+		wait_progress "$TDIR/log" "$1" 5 ||
+			{ bad "counter does not advance after restore (stuck at $(last_count "$TDIR/log"))"; return 1; }
+		;;
+	esac
+	return 0
+}
+
+# cr_cycle N: dump (which kills the process), restore -d, compare.
+cr_cycle() {
+	local img=$TDIR/img$1 count
+	count=$(last_count "$TDIR/log")
+	dump "$SCN_PID" "$img" || return 1
+	wait_gone "$SCN_PID" ||
+		{ bad "process $SCN_PID still there ${WAIT_GONE}s after dump (state $(proc_state "$SCN_PID"))"; return 1; }
+	post_dump "$img" || return 1
+	restore_detached "$img" "$SCN_PID" || return 1
+	after_restore || return 1
+	post_restore "$count"
+}
+
+# leave_running: dump -R leaves the original running and untouched; kill
+# it, then restore the copy.
+leave_running() {
+	local img=$TDIR/img1 count
+	count=$(last_count "$TDIR/log")
+	dump "$SCN_PID" "$img" -R || return 1
+	sleep 0.2
+	{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
+		{ bad "original process $SCN_PID did not survive dump -R"; return 1; }
+	stopped "$SCN_PID" &&
+		{ bad "original left stopped or traced by dump -R (state $(proc_state "$SCN_PID"))"; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.running" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.running" "original after dump -R" "$DETAILS" ||
+		return 1
+	post_restore "$count" || { REASON="original after dump -R: $REASON"; return 1; }
+	kill -KILL "$SCN_PID"
+	wait_gone "$SCN_PID" || { bad "original $SCN_PID does not die"; return 1; }
+	post_dump "$img" || return 1
+	restore_detached "$img" "$SCN_PID" || return 1
+	after_restore || return 1
+	post_restore "$count"
+}
+
+# ---------------------------------------------------------------- tests
+
+# test_cr SCENARIO MODE: checkpoint/restore a scenario (once, x3 or
+# leave-running), then let it check itself.
+test_cr() {
+	local name=$1 mode=$2 i
+	need_stasis || return 1
+	start_scenario "$name" || return 1
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	case $mode in
+	once)
+		cr_cycle 1 || return 1
+		;;
+	x3)
+		for i in 1 2 3; do
+			cr_cycle $i || { REASON="cycle $i: $REASON"; return 1; }
+		done
+		;;
+	leave-running)
+		leave_running || return 1
+		;;
+	esac
+	check_scenario
+}
+
+# test_piperead: stdin is a pipe from the runner; the restore runs in the
+# foreground with a new pipe as its stdin, which the restored process gets
+# as its fd 0; restore exits with the scenario's status.
+test_piperead() {
+	local img=$TDIR/img1 rpid rc limit
+	need_stasis || return 1
+	start_scenario piperead pipe || return 1
+	(echo before >&"$PIPE_FD") 2>/dev/null
+	wait_log "$TDIR/log" '^got line 1: before$' 10 || { bad "the scenario did not read 'before'"; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	dump "$SCN_PID" "$img" || return 1
+	wait_gone "$SCN_PID" || { bad "process $SCN_PID still there after dump"; return 1; }
+	close_pipe
+
+	N_CMD=$((N_CMD + 1))
+	exec {PIPE_FD}> >(close_extra_fds
+		exec timeout --foreground -k 5 "$T_STASIS" "$STASIS" restore -D "$img" \
+			-v4 -o "$TDIR/restore$N_CMD.log" >"$TDIR/restore$N_CMD.out" \
+			2>"$TDIR/restore$N_CMD.err")
+	rpid=$!
+	track "$rpid"
+	limit=$(($(now_ms) + WAIT_READY * 1000))
+	until alive "$SCN_PID"; do
+		if ! alive "$rpid"; then
+			wait "$rpid"
+			rc_ok "restore" $? "$TDIR/restore$N_CMD.err"
+			adopt "$SCN_PID"
+			bad "restore exited before PID $SCN_PID ran: $REASON"
+			return 1
+		fi
+		[ "$(now_ms)" -lt $limit ] || { bad "PID $SCN_PID not restored within ${WAIT_READY}s"; return 1; }
+		sleep 0.05
+	done
+	adopt "$SCN_PID"
+	(echo after >&"$PIPE_FD") 2>/dev/null
+	wait_log "$TDIR/log" '^got line 2: after$' 10 ||
+		{ bad "the restored process did not read 'after' from the new stdin"; return 1; }
+	after_restore || return 1
+	check_scenario || return 1
+	close_pipe
+	wait_gone "$rpid" || { bad "restore did not exit after the restored process did"; return 1; }
+	wait "$rpid"
+	rc=$?
+	[ $rc = 0 ] || { bad "restore exited with $rc, expected the scenario's status 0"; return 1; }
+	return 0
+}
+
+# unused_pid: a PID no process has right now.
+unused_pid() {
+	local pid max
+	max=$(cat /proc/sys/kernel/pid_max)
+	for ((pid = max - 1; pid > 300; pid--)); do
+		[ -e "/proc/$pid" ] || { echo $pid; return 0; }
+	done
+	echo 99999999
+}
+
+# no_image_left IMG: a failed dump must not leave an image behind.
+no_image_left() {
+	[ ! -e "$1/$IMG_NAME" ] || bad "the failed dump left $1/$IMG_NAME behind"
+}
+
+# still_fine: after a failed operation the scenario process is the same
+# process, running, not stopped, unchanged from outside and still working.
+still_fine() {
+	local count
+	sleep 0.2
+	{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
+		{ bad "process $SCN_PID did not survive"; return 1; }
+	stopped "$SCN_PID" && { bad "process $SCN_PID left stopped or traced (state $(proc_state "$SCN_PID"))"; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.after" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.after" "after the failure" "$DETAILS" || return 1
+	count=$(last_count "$TDIR/log")
+	wait_progress "$TDIR/log" "$count" 5 || { bad "process $SCN_PID stopped counting"; return 1; }
+	check_scenario
+}
+
+test_dump_unknown_pid() {
+	local pid
+	need_stasis || return 1
+	pid=$(unused_pid)
+	stasis_cmd err dump -t "$pid" -D "$TDIR"
+	expect_error "dump of unused PID $pid" $? "$TDIR/err.err" || return 1
+	no_image_left "$TDIR"
+}
+
+# test_usage: malformed command lines fail cleanly.
+test_usage() {
+	local i=0 args
+	need_stasis || return 1
+	mkdir -p "$TDIR/img"
+	for args in "" "frobnicate" "dump" "dump -D $TDIR/img" "dump -t notapid -D $TDIR/img" \
+		"dump -t -5 -D $TDIR/img" "restore" "restore -D" "show"; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086
+		stasis_cmd "usage$i" $args
+		expect_error "'stasis $args'" $? "$TDIR/usage$i.err" || return 1
+	done
+	no_image_left "$TDIR/img"
+}
+
+test_restore_no_image() {
+	need_stasis || return 1
+	mkdir -p "$TDIR/empty"
+	stasis_cmd err restore -D "$TDIR/empty" -d
+	expect_error "restore from a directory without an image" $? "$TDIR/err.err" || return 1
+	stasis_cmd err2 restore -D "$TDIR/does-not-exist" -d
+	expect_error "restore from a missing directory" $? "$TDIR/err2.err"
+}
+
+# golden_image: dump a counter once per run into $ROOT/golden/img (the
+# bad-input tests damage copies of it).  Sets GOLDEN_IMG and GOLDEN_PID.
+golden_image() {
+	local save=$TDIR
+	[ -n "$GOLDEN_IMG" ] && [ -s "$GOLDEN_IMG/$IMG_NAME" ] && return 0
+	need_stasis || return 1
+	TDIR=$ROOT/golden
+	rm -rf "$TDIR"
+	mkdir -p "$TDIR"
+	if start_scenario counter && dump "$SCN_PID" "$TDIR/img" &&
+		wait_gone "$SCN_PID"; then
+		GOLDEN_IMG=$TDIR/img GOLDEN_PID=$SCN_PID
+		TDIR=$save
+		return 0
+	fi
+	REASON="setup (dumping a counter to get an image): ${REASON:-process did not die}"
+	cp "$TDIR"/*.err "$save"/ 2>/dev/null
+	TDIR=$save
+	return 1
+}
+
+# test_restore_broken KIND: restore of a damaged copy of the golden image
+# fails cleanly, and nothing is left running at the image's PID.
+test_restore_broken() {
+	local kind=$1 img=$TDIR/img f size b
+	golden_image || return 1
+	mkdir -p "$img"
+	f=$img/$IMG_NAME
+	cp "$GOLDEN_IMG/$IMG_NAME" "$f"
+	size=$(stat -c %s "$f")
+	case $kind in
+	truncated)
+		truncate -s $((size / 2)) "$f"
+		;;
+	corrupt)
+		[ "$size" -gt 100 ] || { bad "image too small ($size bytes)"; return 1; }
+		b=$(od -An -tu1 -j100 -N1 "$f" | tr -d ' ')
+		printf '%b' "\\$(printf %03o $((b ^ 0xff)))" | dd of="$f" bs=1 seek=100 conv=notrunc status=none
+		cmp -s "$f" "$GOLDEN_IMG/$IMG_NAME" && { bad "could not flip byte 100"; return 1; }
+		;;
+	foreign)
+		head -c 65536 /dev/urandom >"$f"
+		;;
+	empty)
+		: >"$f"
+		;;
+	esac
+	cp "$f" "$TDIR/copy"
+	SCN_START=""
+	stasis_cmd err restore -D "$img" -d
+	expect_error "restore of a $kind image" $? "$TDIR/err.err" || { adopt "$GOLDEN_PID"; return 1; }
+	sleep 0.3
+	if [ -e "/proc/$GOLDEN_PID" ]; then
+		adopt "$GOLDEN_PID"
+		bad "a process with PID $GOLDEN_PID (state $(proc_state "$GOLDEN_PID")) exists after the failed restore"
+		return 1
+	fi
+	cmp -s "$f" "$TDIR/copy" || { bad "the failed restore modified the image"; return 1; }
+	return 0
+}
+
+# test_dump_unsupported: a process with a UDP socket cannot be dumped: a
+# clear error, and the process keeps running unharmed.
+test_dump_unsupported() {
+	need_stasis || return 1
+	start_scenario unsupported || return 1
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR"
+	expect_error "dump of a process with a UDP socket" $? "$TDIR/err.err" || return 1
+	grep -qiE 'sock|support' "$TDIR/err.err" ||
+		{ bad "the error does not say what is unsupported: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR" || return 1
+	still_fine
+}
+
+# test_dump_no_permission: an unprivileged user cannot dump a root process.
+test_dump_no_permission() {
+	local u=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	need_stasis || return 1
+	command -v setpriv >/dev/null || { REASON="setpriv not installed"; return 77; }
+	"${u[@]}" test -x "$STASIS" ||
+		{ REASON="user 65534 cannot execute $STASIS"; return 77; }
+	start_scenario counter || return 1
+	# let the unprivileged dump reach the process (not fail on the directory)
+	chmod 0711 "$ROOT" "$TDIR"
+	mkdir -p "$TDIR/img"
+	chmod 0777 "$TDIR/img"
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	(close_extra_fds
+		exec timeout --foreground -k 5 "$T_STASIS" "${u[@]}" "$STASIS" dump -t "$SCN_PID" \
+			-D "$TDIR/img") </dev/null >"$TDIR/err.out" 2>"$TDIR/err.err"
+	expect_error "unprivileged dump of a root process" $? "$TDIR/err.err" || return 1
+	no_image_left "$TDIR/img" || return 1
+	still_fine
+}
+
+# test_restore_pid_taken: restore while the original still runs fails,
+# naming the PID, and leaves the original alone.
+test_restore_pid_taken() {
+	need_stasis || return 1
+	start_scenario counter || return 1
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	dump "$SCN_PID" "$TDIR/img" -R || return 1
+	stasis_cmd err restore -D "$TDIR/img" -d
+	expect_error "restore while PID $SCN_PID is taken" $? "$TDIR/err.err" || return 1
+	grep -qw "$SCN_PID" "$TDIR/err.err" ||
+		{ bad "the error does not name PID $SCN_PID: $ERR_LINE"; return 1; }
+	still_fine
+}
+
+test_cli_check() {
+	need_stasis || return 1
+	stasis_cmd check check
+	rc_ok "stasis check" $? "$TDIR/check.err"
+}
+
+# test_cli_show: `show` describes an image (naming its PID), --json is
+# valid JSON, and a foreign file is refused.
+test_cli_show() {
+	golden_image || return 1
+	stasis_cmd show show -D "$GOLDEN_IMG"
+	rc_ok "show" $? "$TDIR/show.err" || return 1
+	grep -qw "$GOLDEN_PID" "$TDIR/show.out" || { bad "show does not mention PID $GOLDEN_PID"; return 1; }
+	stasis_cmd json show -D "$GOLDEN_IMG" --json
+	rc_ok "show --json" $? "$TDIR/json.err" || return 1
+	if command -v jq >/dev/null; then
+		jq . "$TDIR/json.out" >/dev/null 2>&1 || { bad "show --json is not valid JSON"; return 1; }
+	elif command -v python3 >/dev/null; then
+		python3 -m json.tool "$TDIR/json.out" >/dev/null 2>&1 ||
+			{ bad "show --json is not valid JSON"; return 1; }
+	fi
+	grep -qw "$GOLDEN_PID" "$TDIR/json.out" || { bad "show --json does not mention PID $GOLDEN_PID"; return 1; }
+	mkdir -p "$TDIR/foreign"
+	head -c 4096 /dev/urandom >"$TDIR/foreign/$IMG_NAME"
+	stasis_cmd err show -D "$TDIR/foreign"
+	expect_error "show of a foreign file" $? "$TDIR/err.err"
+}
+
+# test_unit NAME: the unit test program build/unit/NAME; 0 = pass, 77 = skip.
+test_unit() {
+	local rc
+	(close_extra_fds
+		cd "$TDIR" && exec timeout --foreground -k 5 120 "$BUILD/unit/$1") \
+		</dev/null >"$TDIR/out" 2>&1
+	rc=$?
+	case $rc in
+	0) return 0 ;;
+	77) REASON=$(tail -n 1 "$TDIR/out"); return 77 ;;
+	124 | 137) bad "timed out after 120s"; return 1 ;;
+	*) bad "exit $rc: $(tail -n 1 "$TDIR/out")"; return 1 ;;
+	esac
+}
+
+# ---------------------------------------------------------------- main
+
+register_all() {
+	local f s m
+	for f in "$BUILD"/unit/*; do
+		[ -f "$f" ] && [ -x "$f" ] && register "unit/${f##*/}" test_unit "${f##*/}"
+	done
+	register cli/check test_cli_check
+	for s in counter files signals; do
+		for m in once x3 leave-running; do
+			register "$s/$m" test_cr $s $m
+		done
+	done
+	register sleeper/once test_cr sleeper once
+	register sleeper/x3 test_cr sleeper x3
+	register bigmem/once test_cr bigmem once
+	register sparse/once test_cr sparse once
+	register mapshared/once test_cr mapshared once
+	register mapshared/x3 test_cr mapshared x3
+	register guard/once test_cr guard once
+	register piperead/once test_piperead
+	register bad/usage test_usage
+	register bad/dump-unknown-pid test_dump_unknown_pid
+	register bad/dump-unsupported test_dump_unsupported
+	register bad/dump-no-permission test_dump_no_permission
+	register bad/restore-no-image test_restore_no_image
+	register bad/restore-truncated test_restore_broken truncated
+	register bad/restore-corrupt test_restore_broken corrupt
+	register bad/restore-foreign test_restore_broken foreign
+	register bad/restore-empty test_restore_broken empty
+	register bad/restore-pid-taken test_restore_pid_taken
+	register cli/show test_cli_show
+}
+
+main() {
+	local i
+	register_all
+	trap on_exit EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+
+	if [ "$(id -u)" != 0 ]; then
+		for i in "${!T_NAMES[@]}"; do
+			selected "${T_NAMES[$i]}" || continue
+			echo "SKIP ${T_NAMES[$i]}: not root"
+			N_SKIP=$((N_SKIP + 1))
+		done
+		summary
+		return 0
+	fi
+
+	ROOT=$(mktemp -d "${TMPDIR:-/tmp}/stasis-test.XXXXXX") || { echo "cannot create a temp dir"; exit 1; }
+	for i in "${!T_NAMES[@]}"; do
+		selected "${T_NAMES[$i]}" || continue
+		# shellcheck disable=SC2086
+		run_test "${T_NAMES[$i]}" ${T_CMDS[$i]}
+	done
+	summary
+	[ $N_FAIL -eq 0 ]
+}
+
+main

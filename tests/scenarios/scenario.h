@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scenario.h - tiny header-only helper shared by the test scenarios.
+ *
+ * Protocol (driven by tests/run.sh):
+ *   - started as `build/tests/NAME WORKDIR`, cwd = WORKDIR, stdin from
+ *     /dev/null (or a pipe), stdout+stderr appended to WORKDIR/log, in
+ *     its own session;
+ *   - builds its state, then creates WORKDIR/ready (tmp + rename), which
+ *     holds "PID TOKEN\n";
+ *   - keeps running its normal activity;
+ *   - on SIGUSR2 (the handler only sets scn_check) the main loop verifies
+ *     the scenario's own state, logs "result: ... token=TOKEN pid=PID",
+ *     writes "PASS" or "FAIL: reason" to WORKDIR/result (tmp + rename)
+ *     and exits 0 or 1.
+ *
+ * TOKEN is random and lives only in memory: the runner compares the token
+ * of the ready file with the one logged at check time, which proves the
+ * checked process carries the memory of the original (and is not a fresh
+ * exec of the binary).  Scenarios never look at their parent.
+ */
+#ifndef SCENARIO_H
+#define SCENARIO_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+static char scn_dir[PATH_MAX];		/* absolute WORKDIR */
+static pid_t scn_pid;			/* getpid() at start */
+static unsigned long long scn_token;	/* random, memory only */
+static volatile sig_atomic_t scn_check;	/* set by the SIGUSR2 handler */
+
+static void scn_on_check(int sig)
+{
+	scn_check = 1;
+}
+
+/* write(2) all of buf, retrying on EINTR and short writes. */
+static int scn_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One line to stdout (the runner appends it to WORKDIR/log); unbuffered. */
+static void __attribute__((format(printf, 1, 2))) scn_log(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n > (int)sizeof(buf) - 2)
+		n = sizeof(buf) - 2;
+	buf[n++] = '\n';
+	scn_write_all(1, buf, (size_t)n);
+}
+
+/* Atomically create WORKDIR/name with the given text (tmp + rename). */
+static void scn_write_file(const char *name, const char *text)
+{
+	char tmp[PATH_MAX + 64], dst[PATH_MAX + 64];
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", scn_dir, name);
+	snprintf(dst, sizeof(dst), "%s/%s", scn_dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || scn_write_all(fd, text, strlen(text)) < 0 || close(fd) < 0 ||
+	    rename(tmp, dst) < 0) {
+		scn_log("cannot write %s: %s", dst, strerror(errno));
+		exit(2);
+	}
+}
+
+/* Write the result, log it and exit: reason == NULL means PASS. */
+static void __attribute__((noreturn)) scn_finish(const char *reason)
+{
+	char buf[1200];
+
+	if (!reason && getpid() != scn_pid)
+		reason = "pid changed";
+	scn_log("result: %s%s token=%016llx pid=%d", reason ? "FAIL: " : "PASS",
+		reason ? reason : "", scn_token, (int)getpid());
+	if (reason)
+		snprintf(buf, sizeof(buf), "FAIL: %s\n", reason);
+	else
+		snprintf(buf, sizeof(buf), "PASS\n");
+	scn_write_file("result", buf);
+	exit(reason ? 1 : 0);
+}
+
+static void __attribute__((noreturn)) scn_pass(void)
+{
+	scn_finish(NULL);
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2))) scn_fail(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	scn_finish(buf);
+}
+
+/* Fail the check (and exit) unless cond holds. */
+#define SCN_CHECK(cond, ...)                 \
+	do {                                 \
+		if (!(cond))                 \
+			scn_fail(__VA_ARGS__); \
+	} while (0)
+
+/*
+ * Parse WORKDIR, chdir there and install the SIGUSR2 handler.  restart
+ * selects SA_RESTART: scenarios that must see EINTR from a blocking call
+ * on check pass 0.
+ */
+static void scn_init(int argc, char **argv, int restart)
+{
+	struct sigaction sa;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
+		exit(2);
+	}
+	if (!realpath(argv[1], scn_dir) || chdir(scn_dir) < 0) {
+		fprintf(stderr, "%s: bad WORKDIR %s: %s\n", argv[0], argv[1], strerror(errno));
+		exit(2);
+	}
+	scn_pid = getpid();
+	if (getrandom(&scn_token, sizeof(scn_token), 0) != sizeof(scn_token))
+		scn_token = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)scn_pid;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = scn_on_check;
+	sa.sa_flags = restart ? SA_RESTART : 0;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR2, &sa, NULL) < 0) {
+		perror("sigaction(SIGUSR2)");
+		exit(2);
+	}
+	scn_log("start %s pid=%d", argv[0], (int)scn_pid);
+}
+
+/* Announce that the state is built: WORKDIR/ready = "PID TOKEN". */
+static void scn_ready(void)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%d %016llx\n", (int)scn_pid, scn_token);
+	scn_write_file("ready", buf);
+	scn_log("ready");
+}
+
+/* Sleep for ms milliseconds; returns early (without error) on a signal. */
+static inline void scn_msleep(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* splitmix64: a cheap, well-mixed 64-bit hash used for memory patterns. */
+static inline uint64_t scn_hash(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+#endif /* SCENARIO_H */
