@@ -153,12 +153,17 @@ static int chr_open(struct rst_ctx *c, const FileEntry *fe)
 
 static bool ext_match(const struct fd_dump *d)
 {
-	return is_tty(&d->st) || !strncmp(d->link, "pipe:", 5);
+	return is_tty(&d->st) || S_ISFIFO(d->st.st_mode);
 }
 
 static int ext_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	fe->ext_key = is_tty(&d->st) ? xsprintf("tty:%s", d->link) : xstrdup(d->link);
+	if (is_tty(&d->st))
+		fe->ext_key = xsprintf("tty:%s", d->link);
+	else if (d->link[0] == '/')
+		fe->ext_key = xsprintf("fifo:%s", d->link);
+	else
+		fe->ext_key = xstrdup(d->link);
 	return 0;
 }
 

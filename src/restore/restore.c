@@ -158,8 +158,16 @@ static int transplant(struct rst_ctx *c, pid_t pid)
 	int status;
 	long ret;
 
-	if (thread_wait_stop(pid, &status)) {
-		pr_err("pid %d: the restore child failed while setting up\n", pid);
+	while (waitpid(pid, &status, __WALL) < 0) {
+		if (errno != EINTR) {
+			pr_perror("waitpid(%d)", pid);
+			return -1;
+		}
+	}
+	if (!WIFSTOPPED(status)) {
+		/* the child said why before it exited */
+		pr_info("pid %d: the restore child failed while setting up (status %#x)\n", pid,
+			status);
 		return -1;
 	}
 	if (WSTOPSIG(status) != SIGSTOP) {

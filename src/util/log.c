@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 int log_level = LOG_WARN;
 static int log_fd = STDERR_FILENO;
+static bool log_to_file; /* -o given: errors go to stderr as well */
 
 int log_init(int level, const char *path)
 {
@@ -25,6 +27,7 @@ int log_init(int level, const char *path)
 			return -1;
 		}
 		log_fd = fd;
+		log_to_file = true;
 	}
 	return 0;
 }
@@ -57,7 +60,7 @@ void log_msg(int level, const char *fmt, ...)
 		/* nowhere left to report it */
 	}
 	/* With -o FILE, errors still reach the user's terminal too. */
-	if (level == LOG_ERR && log_fd != STDERR_FILENO && n > 0 && write(STDERR_FILENO, buf, n) < 0) {
+	if (level == LOG_ERR && log_to_file && n > 0 && write(STDERR_FILENO, buf, n) < 0) {
 	}
 	errno = saved;
 }
