@@ -133,15 +133,28 @@ static const char *probe_uffd_wp_async(void)
 	return err;
 }
 
+/* A page written after clear_refs must show bit 55 in pagemap. */
 static const char *probe_soft_dirty(void)
 {
-	int fd = open("/proc/self/clear_refs", O_WRONLY);
-	const char *err = NULL;
+	volatile char *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int cfd = open("/proc/self/clear_refs", O_WRONLY);
+	int pfd = open("/proc/self/pagemap", O_RDONLY);
+	const char *err = "not in this kernel (userfaultfd write-protect is used instead)";
+	uint64_t ent = 0;
 
-	if (fd < 0 || write(fd, "4", 1) != 1)
-		err = "not in this kernel (userfaultfd write-protect is used instead)";
-	if (fd >= 0)
-		close(fd);
+	p[0] = 1;
+	if (cfd >= 0 && pfd >= 0 && write(cfd, "4", 1) == 1) {
+		p[0] = 2;
+		if (pread(pfd, &ent, sizeof(ent), (uintptr_t)p / PAGE_SIZE * 8) == sizeof(ent) &&
+		    (ent >> 55 & 1))
+			err = NULL;
+	}
+	if (cfd >= 0)
+		close(cfd);
+	if (pfd >= 0)
+		close(pfd);
+	munmap((void *)p, PAGE_SIZE);
 	return err;
 }
 
