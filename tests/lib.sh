@@ -17,7 +17,7 @@ TEST_PIDS=()		# tracked processes of the current test
 WAIT_READY=10		# seconds to wait for a scenario's ready file
 WAIT_RESULT=10		# seconds to wait for a scenario's result file
 WAIT_GONE=10		# seconds to wait for a process to disappear
-T_STASIS=60		# timeout of one stasis command
+T_STASIS=${T_STASIS:-60}	# timeout of one stasis command
 
 # bad MESSAGE...: record why the current step failed; always returns 1.
 bad() {
@@ -213,14 +213,15 @@ normalize_maps() {
 # position (not for O_APPEND fds, whose position follows the file size),
 # and identity/signal fields of /proc/PID/status.
 snapshot() {
-	local pid=$1 out=$2 n t fl pos key val
+	local pid=$1 out=$2 f n t fl pos key val
 
 	{
 		echo "== maps"
 		normalize_maps <"/proc/$pid/maps"
 		echo "== fds"
-		for n in $(ls "/proc/$pid/fd" | sort -n); do
-			t=$(readlink "/proc/$pid/fd/$n") || continue
+		for f in "/proc/$pid/fd"/*; do
+			n=${f##*/}
+			t=$(readlink "$f") || continue
 			[[ $t =~ ^(pipe|socket):\[[0-9]+\]$ ]] && t="${BASH_REMATCH[1]}:[]"
 			fl="" pos=""
 			while read -r key val; do

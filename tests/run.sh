@@ -36,6 +36,7 @@ ROOT=""				# temp root of this run
 TDIR=""				# directory of the current test
 DETAILS=""			# extra failure output of the current test
 PIPE_FD=""			# write end of a scenario's (or restore's) stdin
+HELPER=""			# "pid:start" of the timeout(1) being waited for
 GOLDEN_IMG="" GOLDEN_PID=""	# an image shared by the bad-input tests
 N_CMD=0				# numbers stasis log files within a test
 SUMMARY_DONE=0
@@ -138,7 +139,14 @@ summary() {
 # on_exit: kill whatever is still tracked, remove the temp root unless a
 # test failed, print the summary if it was not printed yet.
 on_exit() {
+	local kids=()
 	trap - EXIT INT TERM
+	if [ -n "$HELPER" ] && tracked_alive "$HELPER"; then
+		# the subshell's child is timeout(1): it passes SIGTERM on
+		{ read -r -a kids <"/proc/${HELPER%%:*}/task/${HELPER%%:*}/children"; } 2>/dev/null
+		[ ${#kids[@]} -gt 0 ] && kill -TERM "${kids[@]}" 2>/dev/null
+		wait_gone "${HELPER%%:*}" 8 || kill_tracked "$HELPER"
+	fi
 	kill_tracked "${ALL_PIDS[@]}"
 	close_pipe
 	if [ -n "$ROOT" ] && [ -d "$ROOT" ]; then
@@ -193,14 +201,33 @@ expect_error() {
 	return 0
 }
 
+# run_timed SECONDS OUT ERR COMMAND...: run COMMAND with stdin /dev/null
+# under timeout(1), which puts it in its own process group and kills the
+# whole group on expiry.  Runs in the background and is waited for, so
+# that an interrupt of the runner is handled at once (on_exit then sends
+# SIGTERM to the timeout process, which forwards it to the group).  The
+# subshell does not exec timeout, so that a command killed by a signal
+# gives 128+N without a job notice from bash.
+run_timed() {
+	local secs=$1 out=$2 err=$3 pid rc
+	shift 3
+	(close_extra_fds
+		timeout -k 5 "$secs" "$@" </dev/null >"$out" 2>"$err"
+		exit $?) 2>/dev/null &
+	pid=$!
+	HELPER=$pid:$(proc_start $pid)
+	wait "$pid"
+	rc=$?
+	HELPER=""
+	return $rc
+}
+
 # stasis_cmd NAME ARGS...: run `stasis ARGS...` with a timeout, output in
 # $TDIR/NAME.{out,err}; returns stasis's exit status.
 stasis_cmd() {
 	local name=$1
 	shift
-	(close_extra_fds
-		exec timeout --foreground -k 5 "$T_STASIS" "$STASIS" "$@") \
-		</dev/null >"$TDIR/$name.out" 2>"$TDIR/$name.err"
+	run_timed "$T_STASIS" "$TDIR/$name.out" "$TDIR/$name.err" "$STASIS" "$@"
 }
 
 # start_scenario NAME [pipe]: start build/tests/NAME in $TDIR and wait for
@@ -220,6 +247,7 @@ start_scenario() {
 		(close_extra_fds
 			cd "$TDIR" && exec setsid "$bin" "$TDIR") </dev/null >>"$TDIR/log" 2>&1 &
 		pid=$!
+		disown "$pid"	# no "Killed" job notices when a dump kills it
 	fi
 	track "$pid"
 	wait_file "$TDIR/ready" "$WAIT_READY" "$pid"
@@ -401,7 +429,7 @@ test_piperead() {
 
 	N_CMD=$((N_CMD + 1))
 	exec {PIPE_FD}> >(close_extra_fds
-		exec timeout --foreground -k 5 "$T_STASIS" "$STASIS" restore -D "$img" \
+		exec timeout -k 5 "$T_STASIS" "$STASIS" restore -D "$img" \
 			-v4 -o "$TDIR/restore$N_CMD.log" >"$TDIR/restore$N_CMD.out" \
 			2>"$TDIR/restore$N_CMD.err")
 	rpid=$!
@@ -481,7 +509,7 @@ test_usage() {
 		i=$((i + 1))
 		# shellcheck disable=SC2086
 		stasis_cmd "usage$i" $args
-		expect_error "'stasis $args'" $? "$TDIR/usage$i.err" || return 1
+		expect_error "'stasis${args:+ $args}'" $? "$TDIR/usage$i.err" || return 1
 	done
 	no_image_left "$TDIR/img"
 }
@@ -545,7 +573,7 @@ test_restore_broken() {
 	cp "$f" "$TDIR/copy"
 	SCN_START=""
 	stasis_cmd err restore -D "$img" -d
-	expect_error "restore of a $kind image" $? "$TDIR/err.err" || { adopt "$GOLDEN_PID"; return 1; }
+	expect_error "restore of the $kind image" $? "$TDIR/err.err" || { adopt "$GOLDEN_PID"; return 1; }
 	sleep 0.3
 	if [ -e "/proc/$GOLDEN_PID" ]; then
 		adopt "$GOLDEN_PID"
@@ -583,9 +611,8 @@ test_dump_no_permission() {
 	mkdir -p "$TDIR/img"
 	chmod 0777 "$TDIR/img"
 	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
-	(close_extra_fds
-		exec timeout --foreground -k 5 "$T_STASIS" "${u[@]}" "$STASIS" dump -t "$SCN_PID" \
-			-D "$TDIR/img") </dev/null >"$TDIR/err.out" 2>"$TDIR/err.err"
+	run_timed "$T_STASIS" "$TDIR/err.out" "$TDIR/err.err" \
+		"${u[@]}" "$STASIS" dump -t "$SCN_PID" -D "$TDIR/img"
 	expect_error "unprivileged dump of a root process" $? "$TDIR/err.err" || return 1
 	no_image_left "$TDIR/img" || return 1
 	still_fine
@@ -636,10 +663,9 @@ test_cli_show() {
 # test_unit NAME: the unit test program build/unit/NAME; 0 = pass, 77 = skip.
 test_unit() {
 	local rc
-	(close_extra_fds
-		cd "$TDIR" && exec timeout --foreground -k 5 120 "$BUILD/unit/$1") \
-		</dev/null >"$TDIR/out" 2>&1
+	run_timed 120 "$TDIR/out" "$TDIR/out.err" env -C "$TDIR" "$BUILD/unit/$1"
 	rc=$?
+	cat "$TDIR/out.err" >>"$TDIR/out"
 	case $rc in
 	0) return 0 ;;
 	77) REASON=$(tail -n 1 "$TDIR/out"); return 77 ;;

@@ -3,6 +3,11 @@
  * either kill the tree (the default) or let it run on (-R).  Whatever
  * fails after the freeze, every task is put back exactly as it was and
  * the partial image is removed.
+ *
+ * Freezing: every thread of every process under the root is seized and
+ * interrupted; thread lists and children are read again until a pass
+ * finds nothing new, so tasks that fork or clone during the freeze are
+ * caught and the dump is of one instant of the whole tree.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -20,38 +25,150 @@
 #include "res.h"
 #include "util.h"
 
-/* The tree under -t: for now one single-threaded process; say so clearly. */
-static int check_tree_supported(pid_t pid)
+static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid)
 {
-	char path[64], *children;
-	struct dirent *de;
-	int nthreads = 0;
-	DIR *d;
+	size_t i;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	for (i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return &ctx->tasks[i];
+	return NULL;
+}
+
+static bool task_has_thread(struct dump_task *dt, pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < dt->nth; i++)
+		if (dt->th[i].tid == tid)
+			return true;
+	return false;
+}
+
+static struct dump_task *add_task(struct dump_ctx *ctx, pid_t pid)
+{
+	struct dump_task *dt;
+
+	ctx->tasks = xrealloc(ctx->tasks, (ctx->ntasks + 1) * sizeof(*ctx->tasks));
+	dt = &ctx->tasks[ctx->ntasks++];
+	memset(dt, 0, sizeof(*dt));
+	dt->pid = pid;
+	return dt;
+}
+
+/* Freeze the threads of one process that are not frozen yet. */
+static int freeze_threads(struct dump_task *dt, bool *changed)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", dt->pid);
 	d = opendir(path);
 	if (!d) {
-		pr_err("no process with pid %d\n", pid);
+		if (dt->nth)
+			return 0; /* it died under us; reported when used */
+		pr_err("no process with pid %d\n", dt->pid);
 		return -1;
 	}
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			nthreads++;
+	while ((de = readdir(d)) && !ret) {
+		pid_t tid = atoi(de->d_name);
+		struct dump_thread *th;
+		int r;
+
+		if (tid <= 0 || task_has_thread(dt, tid))
+			continue;
+		dt->th = xrealloc(dt->th, (dt->nth + 1) * sizeof(*dt->th));
+		th = &dt->th[dt->nth];
+		memset(th, 0, sizeof(*th));
+		th->tid = tid;
+		r = rtask_freeze(&th->rt, tid);
+		if (r == -ESRCH)
+			continue; /* exited meanwhile */
+		if (r) {
+			ret = -1;
+			break;
+		}
+		th->frozen = true;
+		dt->nth++;
+		*changed = true;
+	}
 	closedir(d);
-	if (nthreads > 1) {
-		pr_err("pid %d has %d threads; multi-threaded processes are not supported yet\n",
-		       pid, nthreads);
+	/* the leader goes first: thread-group-wide remote calls run in it */
+	if (!ret && dt->nth > 1 && dt->th[0].tid != dt->pid) {
+		size_t i;
+
+		for (i = 1; i < dt->nth; i++)
+			if (dt->th[i].tid == dt->pid) {
+				struct dump_thread tmp = dt->th[0];
+
+				dt->th[0] = dt->th[i];
+				dt->th[i] = tmp;
+			}
+	}
+	return ret;
+}
+
+static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed)
+{
+	struct dump_task *dt = &ctx->tasks[idx];
+	size_t i;
+
+	for (i = 0; i < dt->nth; i++) {
+		char name[64], *list, *p, *end;
+
+		snprintf(name, sizeof(name), "task/%d/children", dt->th[i].tid);
+		list = read_proc(dt->pid, name, NULL);
+		for (p = list; p && *p; p = end) {
+			pid_t child = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			if (child > 0 && !find_task(ctx, child)) {
+				add_task(ctx, child);
+				dt = &ctx->tasks[idx]; /* the array may have moved */
+				*changed = true;
+			}
+		}
+		free(list);
+	}
+	return 0;
+}
+
+static int freeze_tree(struct dump_ctx *ctx, pid_t root)
+{
+	bool changed = true;
+	size_t i;
+
+	add_task(ctx, root);
+	while (changed) {
+		changed = false;
+		for (i = 0; i < ctx->ntasks; i++) {
+			if (freeze_threads(&ctx->tasks[i], &changed))
+				return -1;
+			if (add_children(ctx, i, &changed))
+				return -1;
+		}
+	}
+	for (i = 0; i < ctx->ntasks; i++)
+		if (!ctx->tasks[i].nth) {
+			pr_err("pid %d is a zombie or exited during the freeze; zombies are not "
+			       "supported yet\n",
+			       ctx->tasks[i].pid);
+			return -1;
+		}
+	return 0;
+}
+
+static int check_tree_supported(struct dump_ctx *ctx)
+{
+	if (ctx->ntasks > 1) {
+		pr_err("pid %d has child processes (%zu processes in the tree); process trees "
+		       "are not supported yet\n",
+		       ctx->tasks[0].pid, ctx->ntasks);
 		return -1;
 	}
-	snprintf(path, sizeof(path), "task/%d/children", pid);
-	children = read_proc(pid, path, NULL);
-	if (children && children[0]) {
-		pr_err("pid %d has child processes (%.40s); process trees are not supported yet\n",
-		       pid, children);
-		free(children);
-		return -1;
-	}
-	free(children);
 	return 0;
 }
 
@@ -75,80 +192,104 @@ static int write_header(struct dump_ctx *ctx)
 
 static void dump_task_free(struct dump_task *dt)
 {
+	size_t i;
+
 	if (dt->te)
 		task_entry__free_unpacked(dt->te, NULL);
-	if (dt->core)
-		thread_core__free_unpacked(dt->core, NULL);
 	if (dt->mm)
 		mm_entry__free_unpacked(dt->mm, NULL);
+	for (i = 0; i < dt->nth; i++)
+		if (dt->th[i].core)
+			thread_core__free_unpacked(dt->th[i].core, NULL);
+	free(dt->th);
 	dt->te = NULL;
-	dt->core = NULL;
 	dt->mm = NULL;
+	dt->th = NULL;
 }
 
-/*
- * Everything that needs remote syscalls, while the scratch mapping exists;
- * then the records, then (with the scratch mapping gone) the pages.
- */
+/* Everything that needs remote syscalls, while the scratch mapping exists. */
+static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	size_t i;
+
+	for (i = 1; i < dt->nth; i++)
+		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
+			return -1;
+	if (task_dump(dt) || sig_dump(dt))
+		return -1;
+	for (i = 0; i < dt->nth; i++) {
+		struct dump_thread *th = &dt->th[i];
+
+		th->core = xmalloc(sizeof(*th->core));
+		thread_core__init(th->core);
+		if (sig_dump_thread(dt, th) || thread_dump(dt, th))
+			return -1;
+	}
+	return mm_dump(ctx, dt);
+}
+
 static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 {
-	int ret = -1;
+	size_t i;
 
 	dt->te = xmalloc(sizeof(*dt->te));
 	task_entry__init(dt->te);
-	dt->core = xmalloc(sizeof(*dt->core));
-	thread_core__init(dt->core);
-	if (rtask_inject(&dt->rt))
+	if (rtask_inject(dt_rt(dt)))
 		return -1;
-	if (task_dump(dt) || sig_dump(dt) || thread_dump(dt) || mm_dump(ctx, dt))
-		goto uninject;
-	if (rtask_uninject(&dt->rt))
+	if (dump_remote_state(ctx, dt)) {
+		rtask_uninject(dt_rt(dt));
 		return -1;
-	if (img_write_msg(&ctx->w, IMG_TASK, &dt->te->base) ||
-	    img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->core->base) ||
-	    img_write_msg(&ctx->w, IMG_MM, &dt->mm->base))
+	}
+	if (rtask_uninject(dt_rt(dt)))
+		return -1;
+	if (img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
+		return -1;
+	for (i = 0; i < dt->nth; i++)
+		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
+			return -1;
+	if (img_write_msg(&ctx->w, IMG_MM, &dt->mm->base))
 		return -1;
 	if (files_dump(ctx, dt) || mm_dump_pages(ctx, dt))
 		return -1;
 	return 0;
-uninject:
-	rtask_uninject(&dt->rt);
-	return ret;
 }
 
 static void release_all(struct dump_ctx *ctx)
 {
-	size_t i;
-
-	for (i = 0; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].frozen) {
-			rtask_uninject(&ctx->tasks[i].rt);
-			rtask_release(&ctx->tasks[i].rt);
-			ctx->tasks[i].frozen = false;
-		}
-}
-
-static void kill_all(struct dump_ctx *ctx)
-{
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < ctx->ntasks; i++) {
 		struct dump_task *dt = &ctx->tasks[i];
 
-		if (!dt->frozen)
-			continue;
-		kill(dt->pid, SIGKILL);
-		/* detaching lets the kill proceed; the parent reaps it */
-		ptrace(PTRACE_DETACH, dt->pid, 0, 0);
-		dt->frozen = false;
+		if (dt->nth)
+			rtask_uninject(dt_rt(dt));
+		for (j = 0; j < dt->nth; j++)
+			if (dt->th[j].frozen) {
+				rtask_release(&dt->th[j].rt);
+				dt->th[j].frozen = false;
+			}
 	}
+}
+
+static void kill_all(struct dump_ctx *ctx)
+{
+	size_t i, j;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		kill(ctx->tasks[i].pid, SIGKILL);
+	/* detaching lets the kill proceed; the parents reap them */
+	for (i = 0; i < ctx->ntasks; i++)
+		for (j = 0; j < ctx->tasks[i].nth; j++)
+			if (ctx->tasks[i].th[j].frozen) {
+				ptrace(PTRACE_DETACH, ctx->tasks[i].th[j].tid, 0, 0);
+				ctx->tasks[i].th[j].frozen = false;
+			}
 }
 
 int cmd_dump(const struct dump_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o };
 	uint64_t t0 = now_ns();
-	struct dump_task *dt;
 	size_t i;
 	int ret = -1;
 
@@ -160,16 +301,9 @@ int cmd_dump(const struct dump_opts *o)
 		pr_err("stasis cannot dump itself\n");
 		return -1;
 	}
-	if (check_tree_supported(o->pid))
-		return -1;
-	ctx.tasks = xzalloc(sizeof(*ctx.tasks));
-	ctx.ntasks = 1;
-	dt = &ctx.tasks[0];
-	dt->pid = o->pid;
-	if (rtask_freeze(&dt->rt, dt->pid))
-		goto out_free;
-	dt->frozen = true;
-	pr_info("froze pid %d in %.2f ms\n", o->pid, (now_ns() - t0) / 1e6);
+	if (freeze_tree(&ctx, o->pid) || check_tree_supported(&ctx))
+		goto out_release;
+	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))
 		goto out_release;
 	if (write_header(&ctx))
@@ -191,7 +325,7 @@ out_abort:
 	img_writer_abort(&ctx.w);
 out_release:
 	release_all(&ctx);
-	pr_info("dump of pid %d failed; the process keeps running unchanged\n", o->pid);
+	pr_info("dump of pid %d failed; the tree keeps running unchanged\n", o->pid);
 out_free:
 	for (i = 0; i < ctx.ntasks; i++)
 		dump_task_free(&ctx.tasks[i]);

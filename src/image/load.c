@@ -72,7 +72,13 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		m = img_read_msg(r, h, &thread_core__descriptor);
 		if (!m || !(t = task_for(img, ((ThreadCore *)m)->pid, "thread")))
 			return -1;
-		t->core = m;
+		t->cores = xrealloc(t->cores, (t->ncores + 1) * sizeof(*t->cores));
+		t->cores[t->ncores++] = m;
+		if (((ThreadCore *)m)->tid == t->te->pid && t->ncores > 1) {
+			/* the leader's core goes first */
+			t->cores[t->ncores - 1] = t->cores[0];
+			t->cores[0] = m;
+		}
 		return 0;
 	case IMG_MM:
 		m = img_read_msg(r, h, &mm_entry__descriptor);
@@ -147,9 +153,10 @@ static int image_check_complete(struct image *img)
 	for (i = 0; i < img->ntasks; i++) {
 		struct rst_task *t = &img->tasks[i];
 
-		if (!t->core || !t->mm || !t->pm) {
+		if (!t->ncores || t->cores[0]->tid != t->te->pid || t->ncores != t->te->n_threads ||
+		    !t->mm || !t->pm) {
 			pr_err("image %s is corrupt: pid %u lacks its %s\n", img->r.path, t->te->pid,
-			       !t->core ? "registers" : !t->mm ? "memory layout" : "pages");
+			       !t->mm ? "memory layout" : !t->pm ? "pages" : "thread registers");
 			return -1;
 		}
 	}
@@ -197,8 +204,9 @@ void image_free(struct image *img)
 		struct rst_task *t = &img->tasks[i];
 
 		task_entry__free_unpacked(t->te, NULL);
-		if (t->core)
-			thread_core__free_unpacked(t->core, NULL);
+		for (j = 0; j < t->ncores; j++)
+			thread_core__free_unpacked(t->cores[j], NULL);
+		free(t->cores);
 		if (t->mm)
 			mm_entry__free_unpacked(t->mm, NULL);
 		if (t->pm)

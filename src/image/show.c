@@ -122,7 +122,7 @@ static size_t scalar_size(const ProtobufCFieldDescriptor *fd)
 
 static void json_message(FILE *f, const ProtobufCMessage *m)
 {
-	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const ProtobufCMessageDescriptor *d;
 	const char *base = (const char *)m;
 	unsigned int i;
 	bool first = true;
@@ -131,6 +131,7 @@ static void json_message(FILE *f, const ProtobufCMessage *m)
 		fputs("null", f);
 		return;
 	}
+	d = m->descriptor;
 	fputc('{', f);
 	for (i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
@@ -246,10 +247,15 @@ static void show_task(struct image *img, struct rst_task *t)
 
 	printf("process %u (%s): ppid %u pgid %u sid %u, cwd %s\n", te->pid, te->comm, te->ppid,
 	       te->pgid, te->sid, te->cwd);
-	printf("  registers: ip %#llx sp %#llx, xstate %zu bytes, %zu handlers, %zu+%zu pending "
-	       "signals\n",
-	       (unsigned long long)t->core->regs->ip, (unsigned long long)t->core->regs->sp,
-	       t->core->xstate.len, te->n_sigactions, te->n_shared_pending, t->core->n_pending);
+	printf("  %zu signal handlers, %zu process-wide pending signals\n", te->n_sigactions,
+	       te->n_shared_pending);
+	for (i = 0; i < t->ncores; i++) {
+		ThreadCore *c = t->cores[i];
+
+		printf("  thread %u (%s): ip %#llx sp %#llx, xstate %zu bytes, %zu pending signals\n",
+		       c->tid, c->name ? c->name : "?", (unsigned long long)c->regs->ip,
+		       (unsigned long long)c->regs->sp, c->xstate.len, c->n_pending);
+	}
 	printf("  memory: %zu mappings, %llu pages saved (%.1f MiB) in %zu runs\n", t->mm->n_vmas,
 	       (unsigned long long)t->pm->nr_pages, t->pm->nr_pages * 4096.0 / (1 << 20),
 	       t->pm->n_runs);

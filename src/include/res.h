@@ -11,17 +11,20 @@
 /* res/task.c: identity, cwd/root, umask, personality, rlimits, creds */
 int task_dump(struct dump_task *dt);
 int task_restore_child(struct rst_ctx *c);	/* in the child, before the stop */
-int creds_restore_remote(struct rst_ctx *c);	/* last step, remote */
+int creds_restore_remote(struct rst_ctx *c, struct rtask *rt); /* last step, remote */
 
 /* res/signal.c: dispositions, masks, pending signals, sigaltstack */
 int sig_dump(struct dump_task *dt);
+int sig_dump_thread(struct dump_task *dt, struct dump_thread *th);
 int sig_restore_child(struct rst_ctx *c);
 int sig_restore_remote(struct rst_ctx *c);
+int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 
 /* res/thread.c: registers, xstate, rseq, tid address, robust list */
-int thread_dump(struct dump_task *dt);
-int thread_restore_remote(struct rst_ctx *c);
-int thread_restore_regs(struct rst_ctx *c);
+int thread_dump(struct dump_task *dt, struct dump_thread *th);
+int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt);
+int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 
 /* res/mm.c: mappings, mm fields, page contents */
 int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);

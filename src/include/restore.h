@@ -28,7 +28,8 @@ struct rst_ctx {
 	int svc_base;		/* first service fd */
 	unsigned long tramp;	/* our trampoline + scratch area in the child */
 	size_t tramp_len;
-	struct rtask rt;	/* the child under transplant */
+	struct rtask rt;	/* the child under transplant (its leader thread) */
+	struct rtask *th;	/* th[i] drives t->cores[i]; th[0] is unused */
 };
 
 static inline int svc_fd(const struct rst_ctx *c, int which)

@@ -32,7 +32,8 @@ struct rtask {
 	bool sigmask_saved;
 };
 
-/* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT). */
+/* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
+ * Returns -ESRCH, silently, if the thread no longer exists. */
 int thread_seize(pid_t tid);
 /* Wait until a seized thread is in a ptrace stop. */
 int thread_wait_stop(pid_t tid, int *status);
@@ -41,7 +42,7 @@ int thread_set_regs(pid_t tid, const struct user_regs_struct *regs);
 int thread_get_xstate(pid_t tid, void *buf, size_t *len);
 int thread_set_xstate(pid_t tid, const void *buf, size_t len);
 
-/* Freeze: seize + record registers.  Release: put registers back. */
+/* Freeze: seize + record registers (-ESRCH: gone).  Release: put them back. */
 int rtask_freeze(struct rtask *t, pid_t tid);
 /* Put the registers back (with syscall restart applied) and detach. */
 int rtask_release(struct rtask *t);
@@ -57,6 +58,7 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 /* Dump side: map a trampoline + scratch area into a frozen task, and remove it. */
 int rtask_inject(struct rtask *t);
 int rtask_uninject(struct rtask *t);
+int rtask_adopt(struct rtask *t, const struct rtask *leader);
 
 /* Copy to/from the task's memory (ignores page protections). */
 int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len);

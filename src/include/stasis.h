@@ -44,15 +44,27 @@ int cmd_restore(const struct restore_opts *o);
 int cmd_show(const char *dir, bool json);
 int cmd_check(void);
 
+/* One thread being dumped; th[0] of its process is the leader. */
+struct dump_thread {
+	pid_t tid;
+	struct rtask rt;
+	bool frozen;
+	ThreadCore *core;
+};
+
 /* One process being dumped. */
 struct dump_task {
 	pid_t pid;
-	struct rtask rt;
-	bool frozen;
+	struct dump_thread *th;
+	size_t nth;
 	TaskEntry *te;
-	ThreadCore *core;
 	MmEntry *mm;
 };
+
+static inline struct rtask *dt_rt(struct dump_task *dt)
+{
+	return &dt->th[0].rt;
+}
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -65,7 +77,8 @@ struct dump_ctx {
 /* A loaded image, as restore and show use it. */
 struct rst_task {
 	TaskEntry *te;
-	ThreadCore *core;
+	ThreadCore **cores; /* cores[0] is the leader's */
+	size_t ncores;
 	MmEntry *mm;
 	PagemapEntry *pm;
 	uint64_t pages_off; /* file offset of this task's page data */

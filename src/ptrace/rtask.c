@@ -60,8 +60,8 @@ int thread_seize(pid_t tid)
 
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
 		if (errno == ESRCH)
-			pr_err("no process with pid %d\n", tid);
-		else if (errno == EPERM)
+			return -ESRCH; /* gone: the caller decides whether that matters */
+		if (errno == EPERM)
 			pr_err("cannot attach to pid %d: permission denied "
 			       "(stasis needs root or CAP_SYS_PTRACE + CAP_CHECKPOINT_RESTORE)\n",
 			       tid);
@@ -141,10 +141,13 @@ int thread_set_xstate(pid_t tid, const void *buf, size_t len)
 
 int rtask_freeze(struct rtask *t, pid_t tid)
 {
+	int ret;
+
 	memset(t, 0, sizeof(*t));
 	t->pid = tid;
-	if (thread_seize(tid))
-		return -1;
+	ret = thread_seize(tid);
+	if (ret)
+		return ret;
 	if (thread_get_regs(tid, &t->regs)) {
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -1;
@@ -364,6 +367,29 @@ err_restore:
 	remote_write(t->pid, ip, saved, 2);
 	t->syscall_ip = 0;
 	return -1;
+}
+
+/*
+ * Another thread of an injected process: share the leader's trampoline
+ * and scratch area, with its own signals blocked while we use it.
+ */
+int rtask_adopt(struct rtask *t, const struct rtask *leader)
+{
+	uint64_t all = ~0ULL;
+
+	if (ptrace(PTRACE_GETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
+		pr_perror("cannot read the signal mask of %d", t->pid);
+		return -1;
+	}
+	t->sigmask_saved = true;
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
+		pr_perror("cannot block signals in %d", t->pid);
+		return -1;
+	}
+	t->syscall_ip = leader->syscall_ip;
+	t->scratch = leader->scratch;
+	t->scratch_len = leader->scratch_len;
+	return 0;
 }
 
 int rtask_uninject(struct rtask *t)

@@ -172,8 +172,8 @@ static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
 
 		if (!strcmp(v->path, "[vsyscall]"))
 			continue; /* fixed by the kernel, identical everywhere */
-		if (v->start >= dt->rt.inject_addr &&
-		    v->end <= dt->rt.inject_addr + dt->rt.inject_len)
+		if (v->start >= dt_rt(dt)->inject_addr &&
+		    v->end <= dt_rt(dt)->inject_addr + dt_rt(dt)->inject_len)
 			continue; /* our own scratch mapping */
 		e = xmalloc(sizeof(*e));
 		vma_entry__init(e);
@@ -274,7 +274,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	mm->arg_end = st.arg_end;
 	mm->env_start = st.env_start;
 	mm->env_end = st.env_end;
-	if (remote_syscall(&dt->rt, &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
+	if (remote_syscall(dt_rt(dt), &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
 		return -1;
 	mm->brk = brk;
 	auxv = read_proc(dt->pid, "auxv", &len);

@@ -70,7 +70,7 @@ static int peek_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *n)
 
 static int dump_sigactions(struct dump_task *dt)
 {
-	struct rtask *rt = &dt->rt;
+	struct rtask *rt = dt_rt(dt);
 	TaskEntry *te = dt->te;
 	int sig;
 
@@ -105,46 +105,53 @@ static int dump_sigactions(struct dump_task *dt)
 	return 0;
 }
 
-static int dump_sigaltstack(struct dump_task *dt)
+static int dump_sigaltstack(struct dump_thread *th)
 {
-	struct rtask *rt = &dt->rt;
+	struct rtask *rt = &th->rt;
 	struct kstack ss;
 	long ret;
 
 	if (remote_syscall(rt, &ret, __NR_sigaltstack, 0, rt->scratch, 0, 0, 0, 0))
 		return -1;
 	if (ret) {
-		pr_err("pid %d: cannot read sigaltstack: %s\n", dt->pid, strerror(-ret));
+		pr_err("tid %d: cannot read sigaltstack: %s\n", th->tid, strerror(-ret));
 		return -1;
 	}
-	if (remote_read(dt->pid, rt->scratch, &ss, sizeof(ss)))
+	if (remote_read(th->tid, rt->scratch, &ss, sizeof(ss)))
 		return -1;
 	if (ss.flags & SS_DISABLE)
 		return 0;
-	dt->core->sigaltstack = xmalloc(sizeof(*dt->core->sigaltstack));
-	sigaltstack_entry__init(dt->core->sigaltstack);
-	dt->core->sigaltstack->sp = ss.sp;
-	dt->core->sigaltstack->size = ss.size;
+	th->core->sigaltstack = xmalloc(sizeof(*th->core->sigaltstack));
+	sigaltstack_entry__init(th->core->sigaltstack);
+	th->core->sigaltstack->sp = ss.sp;
+	th->core->sigaltstack->size = ss.size;
 	/* SS_ONSTACK is a state, not a setting: only SS_AUTODISARM is kept */
-	dt->core->sigaltstack->flags = ss.flags & ~SS_ONSTACK;
+	th->core->sigaltstack->flags = ss.flags & ~SS_ONSTACK;
 	return 0;
 }
 
+/* Process-wide: dispositions and process-directed pending signals. */
 int sig_dump(struct dump_task *dt)
 {
 	size_t n;
 
-	/* the mask as the task had it, before rtask_inject blocked everything */
-	dt->core->sigmask = dt->rt.sigmask;
-	if (peek_pending(dt->pid, false, &dt->core->pending, &n))
-		return -1;
-	dt->core->n_pending = n;
 	if (peek_pending(dt->pid, true, &dt->te->shared_pending, &n))
 		return -1;
 	dt->te->n_shared_pending = n;
-	if (dump_sigactions(dt) || dump_sigaltstack(dt))
+	return dump_sigactions(dt);
+}
+
+/* Per thread: blocked mask, thread-directed pending signals, sigaltstack. */
+int sig_dump_thread(struct dump_task *dt, struct dump_thread *th)
+{
+	size_t n;
+
+	/* the mask as the thread had it, before we blocked everything */
+	th->core->sigmask = th->rt.sigmask;
+	if (peek_pending(th->tid, false, &th->core->pending, &n))
 		return -1;
-	return 0;
+	th->core->n_pending = n;
+	return dump_sigaltstack(th);
 }
 
 /* In the restore child: every signal is blocked already. */
@@ -158,23 +165,14 @@ int sig_restore_child(struct rst_ctx *c)
 		struct ksigaction ka = { e->handler, e->flags, e->restorer, e->mask };
 
 		if (syscall(SYS_rt_sigaction, e->sig, &ka, NULL, 8)) {
-			pr_perror("pid %d: cannot restore the action of signal %u", te->pid, e->sig);
-			return -1;
-		}
-	}
-	if (c->t->core->sigaltstack) {
-		SigaltstackEntry *s = c->t->core->sigaltstack;
-		struct kstack ss = { s->sp, (int)s->flags, s->size };
-
-		if (syscall(SYS_sigaltstack, &ss, NULL)) {
-			pr_perror("pid %d: cannot restore sigaltstack", te->pid);
+			pr_perror("pid %u: cannot restore the action of signal %u", te->pid, e->sig);
 			return -1;
 		}
 	}
 	return 0;
 }
 
-static int queue_one(struct rst_ctx *c, const SiginfoEntry *e, bool shared)
+static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e, pid_t tid)
 {
 	const siginfo_t *si = (const siginfo_t *)e->raw.data;
 	pid_t pid = c->t->te->pid;
@@ -184,14 +182,14 @@ static int queue_one(struct rst_ctx *c, const SiginfoEntry *e, bool shared)
 		pr_err("pid %d: bad pending signal record\n", pid);
 		return -1;
 	}
-	if (remote_write(pid, c->rt.scratch, si, sizeof(*si)))
+	if (remote_write(pid, rt->scratch, si, sizeof(*si)))
 		return -1;
-	if (shared) {
-		if (remote_syscall(&c->rt, &ret, __NR_rt_sigqueueinfo, pid, si->si_signo,
-				   c->rt.scratch, 0, 0, 0))
+	if (!tid) {
+		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, pid, si->si_signo, rt->scratch,
+				   0, 0, 0))
 			return -1;
-	} else if (remote_syscall(&c->rt, &ret, __NR_rt_tgsigqueueinfo, pid, c->t->core->tid,
-				  si->si_signo, c->rt.scratch, 0, 0)) {
+	} else if (remote_syscall(rt, &ret, __NR_rt_tgsigqueueinfo, pid, tid, si->si_signo,
+				  rt->scratch, 0, 0)) {
 		return -1;
 	}
 	if (ret) {
@@ -202,16 +200,37 @@ static int queue_one(struct rst_ctx *c, const SiginfoEntry *e, bool shared)
 	return 0;
 }
 
-/* Remote, with every signal still blocked: queue what was pending. */
+/* Remote, with every signal still blocked: process-directed pending signals. */
 int sig_restore_remote(struct rst_ctx *c)
 {
 	size_t i;
 
 	for (i = 0; i < c->t->te->n_shared_pending; i++)
-		if (queue_one(c, c->t->te->shared_pending[i], true))
+		if (queue_one(c, &c->rt, c->t->te->shared_pending[i], 0))
 			return -1;
-	for (i = 0; i < c->t->core->n_pending; i++)
-		if (queue_one(c, c->t->core->pending[i], false))
+	return 0;
+}
+
+/* Remote, from the thread itself: its sigaltstack and its pending signals. */
+int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	size_t i;
+	long ret;
+
+	if (core->sigaltstack) {
+		SigaltstackEntry *s = core->sigaltstack;
+		struct kstack ss = { s->sp, (int)s->flags, s->size };
+
+		if (remote_write(rt->pid, rt->scratch, &ss, sizeof(ss)) ||
+		    remote_syscall(rt, &ret, __NR_sigaltstack, rt->scratch, 0, 0, 0, 0, 0))
+			return -1;
+		if (ret) {
+			pr_err("tid %u: cannot restore sigaltstack: %s\n", core->tid, strerror(-ret));
+			return -1;
+		}
+	}
+	for (i = 0; i < core->n_pending; i++)
+		if (queue_one(c, rt, core->pending[i], core->tid))
 			return -1;
 	return 0;
 }

@@ -117,15 +117,15 @@ static int dump_prctl(struct dump_task *dt)
 	long ret;
 	int sig;
 
-	if (remote_syscall(&dt->rt, &ret, __NR_prctl, PR_GET_PDEATHSIG, dt->rt.scratch, 0, 0, 0,
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_PDEATHSIG, dt_rt(dt)->scratch, 0, 0, 0,
 			   0) ||
-	    ret || remote_read(dt->pid, dt->rt.scratch, &sig, sizeof(sig))) {
+	    ret || remote_read(dt->pid, dt_rt(dt)->scratch, &sig, sizeof(sig))) {
 		pr_err("pid %d: cannot read the parent-death signal\n", dt->pid);
 		return -1;
 	}
 	dt->te->has_pdeath_sig = true;
 	dt->te->pdeath_sig = sig;
-	if (remote_syscall(&dt->rt, &ret, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0) || ret < 0) {
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0) || ret < 0) {
 		pr_err("pid %d: cannot read the dumpable flag\n", dt->pid);
 		return -1;
 	}
@@ -148,9 +148,10 @@ int task_dump(struct dump_task *dt)
 	te->ppid = st.ppid;
 	te->pgid = st.pgid;
 	te->sid = st.sid;
-	te->n_threads = 1;
-	te->threads = xmalloc(sizeof(uint32_t));
-	te->threads[0] = dt->pid;
+	te->n_threads = dt->nth;
+	te->threads = xmalloc(dt->nth * sizeof(uint32_t));
+	for (size_t i = 0; i < dt->nth; i++)
+		te->threads[i] = dt->th[i].tid;
 	te->comm = read_proc(dt->pid, "comm", NULL);
 	if (!te->comm)
 		te->comm = xstrdup("?");
@@ -283,11 +284,11 @@ static bool creds_are_ours(const CredsEntry *cr)
 }
 
 /* Remote, last: credentials, then the flags that credential changes reset. */
-int creds_restore_remote(struct rst_ctx *c)
+/* Remote, per thread: credentials are per-thread in the kernel. */
+int creds_restore_remote(struct rst_ctx *c, struct rtask *rt)
 {
 	TaskEntry *te = c->t->te;
 	CredsEntry *cr = te->creds;
-	struct rtask *rt = &c->rt;
 	long ret = 0;
 
 	if (!creds_are_ours(cr)) {

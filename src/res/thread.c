@@ -5,6 +5,7 @@
  * list.  Registers go back last, after every remote syscall.
  */
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -40,48 +41,48 @@ static void entry_to_regs(const X86Regs *e, struct user_regs_struct *r)
 #undef FROM
 }
 
-static int dump_rseq(struct dump_task *dt)
+static int dump_rseq(struct dump_thread *th)
 {
 	struct stasis_rseq_configuration conf;
 	long n;
 
-	n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, dt->pid, sizeof(conf), &conf);
+	n = ptrace(PTRACE_GET_RSEQ_CONFIGURATION, th->tid, sizeof(conf), &conf);
 	if (n < 0) {
-		pr_perror("pid %d: cannot read rseq configuration", dt->pid);
+		pr_perror("tid %d: cannot read rseq configuration", th->tid);
 		return -1;
 	}
 	if (!conf.rseq_abi_pointer)
 		return 0;
-	dt->core->rseq = xmalloc(sizeof(*dt->core->rseq));
-	rseq_entry__init(dt->core->rseq);
-	dt->core->rseq->addr = conf.rseq_abi_pointer;
-	dt->core->rseq->len = conf.rseq_abi_size;
-	dt->core->rseq->sig = conf.signature;
-	dt->core->rseq->flags = conf.flags;
+	th->core->rseq = xmalloc(sizeof(*th->core->rseq));
+	rseq_entry__init(th->core->rseq);
+	th->core->rseq->addr = conf.rseq_abi_pointer;
+	th->core->rseq->len = conf.rseq_abi_size;
+	th->core->rseq->sig = conf.signature;
+	th->core->rseq->flags = conf.flags;
 	return 0;
 }
 
-static int dump_user_pointers(struct dump_task *dt)
+static int dump_user_pointers(struct dump_thread *th)
 {
-	ThreadCore *core = dt->core;
+	ThreadCore *core = th->core;
 	unsigned long tid_addr;
 	void *head;
 	size_t len;
 	long ret;
 
-	if (remote_syscall(&dt->rt, &ret, __NR_prctl, PR_GET_TID_ADDRESS, dt->rt.scratch, 0, 0, 0,
+	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TID_ADDRESS, th->rt.scratch, 0, 0, 0,
 			   0))
 		return -1;
 	if (ret) {
-		pr_err("pid %d: cannot read clear_child_tid: %s\n", dt->pid, strerror(-ret));
+		pr_err("tid %d: cannot read clear_child_tid: %s\n", th->tid, strerror(-ret));
 		return -1;
 	}
-	if (remote_read(dt->pid, dt->rt.scratch, &tid_addr, sizeof(tid_addr)))
+	if (remote_read(th->tid, th->rt.scratch, &tid_addr, sizeof(tid_addr)))
 		return -1;
 	core->has_clear_tid_addr = true;
 	core->clear_tid_addr = tid_addr;
-	if (syscall(SYS_get_robust_list, dt->pid, &head, &len)) {
-		pr_perror("pid %d: cannot read the robust futex list", dt->pid);
+	if (syscall(SYS_get_robust_list, th->tid, &head, &len)) {
+		pr_perror("tid %d: cannot read the robust futex list", th->tid);
 		return -1;
 	}
 	core->has_robust_list = core->has_robust_list_len = true;
@@ -90,86 +91,136 @@ static int dump_user_pointers(struct dump_task *dt)
 	return 0;
 }
 
-int thread_dump(struct dump_task *dt)
+int thread_dump(struct dump_task *dt, struct dump_thread *th)
 {
-	ThreadCore *core = dt->core;
+	ThreadCore *core = th->core;
 	size_t len = XSTATE_MAX;
 	void *xs = xmalloc(len);
-	char name[64];
+	char name[64], *s;
 
 	core->pid = dt->pid;
-	core->tid = dt->pid;
+	core->tid = th->tid;
 	core->regs = xmalloc(sizeof(*core->regs));
 	x86_regs__init(core->regs);
-	regs_to_entry(&dt->rt.regs, core->regs);
-	if (thread_get_xstate(dt->pid, xs, &len)) {
+	regs_to_entry(&th->rt.regs, core->regs);
+	if (thread_get_xstate(th->tid, xs, &len)) {
 		free(xs);
 		return -1;
 	}
 	core->xstate.data = xs;
 	core->xstate.len = len;
-	snprintf(name, sizeof(name), "task/%d/comm", dt->pid);
-	{
-		char *s = read_proc(dt->pid, name, NULL);
-
-		if (s) {
-			s[strcspn(s, "\n")] = '\0';
-			core->name = s;
-		}
+	snprintf(name, sizeof(name), "task/%d/comm", th->tid);
+	s = read_proc(dt->pid, name, NULL);
+	if (s) {
+		s[strcspn(s, "\n")] = '\0';
+		core->name = s;
 	}
-	if (dump_rseq(dt) || dump_user_pointers(dt))
+	if (dump_rseq(th) || dump_user_pointers(th))
 		return -1;
 	return 0;
 }
 
-/* Remote: per-thread kernel pointers, while the trampoline still exists. */
-int thread_restore_remote(struct rst_ctx *c)
+#define THREAD_CLONE_FLAGS                                                                   \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+
+/*
+ * Remote, from the leader: create the thread with its TID.  The leader
+ * traces clones, so the new thread is ours and stopped before it runs a
+ * single instruction; its registers are set later like the leader's.
+ */
+int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 {
-	ThreadCore *core = c->t->core;
+	struct stasis_clone_args args = { .flags = THREAD_CLONE_FLAGS };
+	unsigned long args_at = c->rt.scratch, tid_at = c->rt.scratch + sizeof(args);
+	pid_t tid = core->tid;
+	int status;
+	long ret;
+
+	args.set_tid = tid_at;
+	args.set_tid_size = 1;
+	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
+	    remote_write(c->rt.pid, tid_at, &tid, sizeof(tid)))
+		return -1;
+	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
+		return -1;
+	if (ret != tid) {
+		char comm[64];
+
+		if (ret == -EEXIST) {
+			proc_comm(tid, comm, sizeof(comm));
+			pr_err("tid %d is taken by another process ('%s'); restore needs it free\n",
+			       tid, comm);
+		} else {
+			pr_err("pid %u: cannot create thread %d: %s\n", core->pid, tid,
+			       ret < 0 ? strerror(-ret) : "wrong tid");
+		}
+		return -1;
+	}
+	if (thread_wait_stop(tid, &status))
+		return -1;
+	memset(rt, 0, sizeof(*rt));
+	rt->pid = tid;
+	if (thread_get_regs(tid, &rt->regs))
+		return -1;
+	rt->syscall_ip = c->rt.syscall_ip;
+	rt->scratch = c->rt.scratch;
+	rt->scratch_len = c->rt.scratch_len;
+	return 0;
+}
+
+/* Remote, from the thread itself, while the trampoline still exists. */
+int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
 	long ret;
 
 	if (core->has_clear_tid_addr &&
-	    (remote_syscall(&c->rt, &ret, __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0, 0,
-			    0)))
+	    (remote_syscall(rt, &ret, __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0, 0, 0)))
 		return -1;
 	if (core->has_robust_list && core->robust_list) {
-		if (remote_syscall(&c->rt, &ret, __NR_set_robust_list, core->robust_list,
+		if (remote_syscall(rt, &ret, __NR_set_robust_list, core->robust_list,
 				   core->robust_list_len, 0, 0, 0, 0))
 			return -1;
 		if (ret) {
-			pr_err("pid %d: cannot restore the robust futex list: %s\n", core->tid,
+			pr_err("tid %u: cannot restore the robust futex list: %s\n", core->tid,
 			       strerror(-ret));
 			return -1;
 		}
 	}
 	if (core->rseq) {
-		if (remote_syscall(&c->rt, &ret, __NR_rseq, core->rseq->addr, core->rseq->len, 0,
+		if (remote_syscall(rt, &ret, __NR_rseq, core->rseq->addr, core->rseq->len, 0,
 				   core->rseq->sig, 0, 0))
 			return -1;
 		if (ret) {
-			pr_err("pid %d: cannot register rseq at %llx: %s\n", core->tid,
+			pr_err("tid %u: cannot register rseq at %llx: %s\n", core->tid,
 			       (unsigned long long)core->rseq->addr, strerror(-ret));
 			return -1;
 		}
+	}
+	if (core->name) {
+		char name[16] = { 0 };
+
+		strncpy(name, core->name, sizeof(name) - 1);
+		if (remote_write(rt->pid, rt->scratch, name, sizeof(name)) ||
+		    remote_syscall(rt, &ret, __NR_prctl, PR_SET_NAME, rt->scratch, 0, 0, 0, 0))
+			return -1;
 	}
 	return 0;
 }
 
 /* After the last remote syscall: FPU state, mask and registers. */
-int thread_restore_regs(struct rst_ctx *c)
+int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
-	ThreadCore *core = c->t->core;
 	struct user_regs_struct regs;
 
-	if (thread_set_xstate(core->tid, core->xstate.data, core->xstate.len))
+	if (thread_set_xstate(rt->pid, core->xstate.data, core->xstate.len))
 		return -1;
 	memset(&regs, 0, sizeof(regs));
 	entry_to_regs(core->regs, &regs);
 	regs_restart_syscall(&regs, true);
-	if (thread_set_regs(core->tid, &regs))
+	if (thread_set_regs(rt->pid, &regs))
 		return -1;
-	if (ptrace(PTRACE_SETSIGMASK, core->tid, sizeof(uint64_t), &core->sigmask)) {
-		pr_perror("pid %d: cannot restore the blocked signal mask", core->tid);
+	if (ptrace(PTRACE_SETSIGMASK, rt->pid, sizeof(uint64_t), &core->sigmask)) {
+		pr_perror("tid %u: cannot restore the blocked signal mask", core->tid);
 		return -1;
 	}
 	return 0;

@@ -152,9 +152,33 @@ static void kill_child(pid_t pid)
 		;
 }
 
+/* Remote, from the leader: the other threads, each with its own state. */
+static int restore_threads(struct rst_ctx *c)
+{
+	size_t i;
+
+	if (c->t->ncores < 2)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, c->rt.pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE)) {
+		pr_perror("pid %d: cannot trace thread creation", c->rt.pid);
+		return -1;
+	}
+	c->th = xzalloc(c->t->ncores * sizeof(*c->th));
+	for (i = 1; i < c->t->ncores; i++) {
+		ThreadCore *core = c->t->cores[i];
+
+		if (thread_create(c, core, &c->th[i]) ||
+		    thread_restore_remote(c, &c->th[i], core) ||
+		    sig_restore_thread(c, &c->th[i], core))
+			return -1;
+	}
+	return 0;
+}
+
 /* Controller: wait for the child to park itself, then rebuild it. */
 static int transplant(struct rst_ctx *c, pid_t pid)
 {
+	size_t i;
 	int status;
 	long ret;
 
@@ -178,20 +202,49 @@ static int transplant(struct rst_ctx *c, pid_t pid)
 	c->rt.pid = pid;
 	if (thread_get_regs(pid, &c->rt.regs))
 		return -1;
-	if (mm_restore_remote(c) || thread_restore_remote(c) || sig_restore_remote(c))
+	if (mm_restore_remote(c) || thread_restore_remote(c, &c->rt, c->t->cores[0]) ||
+	    sig_restore_thread(c, &c->rt, c->t->cores[0]))
+		return -1;
+	if (restore_threads(c))
+		return -1;
+	if (sig_restore_remote(c))
 		return -1;
 	if (remote_syscall(&c->rt, &ret, __NR_close_range, c->svc_base, ~0U, 0, 0, 0, 0) || ret) {
 		pr_err("pid %d: cannot close service fds\n", pid);
 		return -1;
 	}
-	if (creds_restore_remote(c))
+	/* credentials last: the other threads, then the leader */
+	for (i = 1; i < c->t->ncores; i++)
+		if (creds_restore_remote(c, &c->th[i]))
+			return -1;
+	if (creds_restore_remote(c, &c->rt))
 		return -1;
 	/* last remote call: the trampoline removes itself */
 	if (remote_syscall(&c->rt, &ret, __NR_munmap, c->tramp, c->tramp_len, 0, 0, 0, 0) || ret) {
 		pr_err("pid %d: cannot remove the restore trampoline\n", pid);
 		return -1;
 	}
-	return thread_restore_regs(c);
+	for (i = 1; i < c->t->ncores; i++)
+		if (thread_restore_regs(c, &c->th[i], c->t->cores[i]))
+			return -1;
+	return thread_restore_regs(c, &c->rt, c->t->cores[0]);
+}
+
+/* Release every thread of the restored process. */
+static int release_threads(struct rst_ctx *c)
+{
+	size_t i;
+
+	for (i = 1; i < c->t->ncores; i++)
+		if (ptrace(PTRACE_DETACH, c->th[i].pid, 0, 0)) {
+			pr_perror("cannot release tid %d", c->th[i].pid);
+			return -1;
+		}
+	if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+		pr_perror("cannot release pid %d", c->rt.pid);
+		return -1;
+	}
+	return 0;
 }
 
 struct verify_job {
@@ -313,10 +366,8 @@ int cmd_restore(const struct restore_opts *o)
 		if (vj.ret)
 			goto fail;
 	}
-	if (ptrace(PTRACE_DETACH, pid, 0, 0)) {
-		pr_perror("cannot release pid %d", pid);
+	if (release_threads(&c))
 		goto fail;
-	}
 	pr_info("restored pid %d in %.2f ms\n", pid, (now_ns() - t0) / 1e6);
 	if (o->pidfile && write_pidfile(o->pidfile, pid))
 		pr_warn("pid %d runs, but its pidfile could not be written\n", pid);
@@ -333,6 +384,7 @@ out:
 	if (sync[1] >= 0)
 		close(sync[1]);
 	image_free(&img);
+	free(c.th);
 	if (ret == 0 && !o->detached)
 		return wait_root(pid);
 	return ret;

@@ -143,6 +143,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) scn_fail(const char 
 static void scn_init(int argc, char **argv, int restart)
 {
 	struct sigaction sa;
+	int sig;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: %s WORKDIR\n", argv[0]);
@@ -153,6 +154,14 @@ static void scn_init(int argc, char **argv, int restart)
 		exit(2);
 	}
 	scn_pid = getpid();
+
+	/* start from a known signal state, whatever the runner inherited */
+	sigemptyset(&sa.sa_mask);
+	sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);	/* fails harmlessly for glibc's own */
+
 	if (getrandom(&scn_token, sizeof(scn_token), 0) != sizeof(scn_token))
 		scn_token = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)scn_pid;
 
