@@ -38,6 +38,9 @@ DETAILS=""			# extra failure output of the current test
 PIPE_FD=""			# write end of a scenario's (or restore's) stdin
 HELPER=""			# "pid:start" of the timeout(1) being waited for
 GOLDEN_IMG="" GOLDEN_PID=""	# an image shared by the bad-input tests
+SCN_NAME="" SCN_PID=""		# the scenario of the current test: name, PID,
+SCN_TOKEN="" SCN_START=""	# token (see scenario.h) and start time
+ERR_LINE=""			# first stderr line of an expected failure
 N_CMD=0				# numbers stasis log files within a test
 SUMMARY_DONE=0
 
@@ -193,6 +196,7 @@ expect_error() {
 	[ "$rc" -ne 0 ] || { bad "$what succeeded, expected an error"; return 1; }
 	case $rc in
 	124 | 137) bad "$what timed out after ${T_STASIS}s"; return 1 ;;
+	125 | 126 | 127) bad "$what could not be run (exit $rc): $ERR_LINE"; return 1 ;;
 	esac
 	[ "$rc" -le 128 ] || { bad "$what died of signal $((rc - 128))"; return 1; }
 	[ -n "${ERR_LINE//[[:space:]]/}" ] ||

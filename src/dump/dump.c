@@ -126,7 +126,10 @@ static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed)
 			if (end == p)
 				break;
 			if (child > 0 && !find_task(ctx, child)) {
-				add_task(ctx, child);
+				struct proc_stat st;
+
+				add_task(ctx, child)->zombie =
+					!proc_parse_stat(child, &st) && st.state == 'Z';
 				dt = &ctx->tasks[idx]; /* the array may have moved */
 				*changed = true;
 			}
@@ -145,6 +148,8 @@ static int freeze_tree(struct dump_ctx *ctx, pid_t root)
 	while (changed) {
 		changed = false;
 		for (i = 0; i < ctx->ntasks; i++) {
+			if (ctx->tasks[i].zombie)
+				continue;
 			if (freeze_threads(&ctx->tasks[i], &changed))
 				return -1;
 			if (add_children(ctx, i, &changed))
@@ -152,24 +157,61 @@ static int freeze_tree(struct dump_ctx *ctx, pid_t root)
 		}
 	}
 	for (i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].nth) {
-			pr_err("pid %d is a zombie or exited during the freeze; zombies are not "
-			       "supported yet\n",
-			       ctx->tasks[i].pid);
+		if (!ctx->tasks[i].nth && !ctx->tasks[i].zombie) {
+			/* exited between the scan and the seize: look again */
+			struct proc_stat st;
+
+			if (!proc_parse_stat(ctx->tasks[i].pid, &st) && st.state == 'Z') {
+				ctx->tasks[i].zombie = true;
+				continue;
+			}
+			pr_err("pid %d vanished during the freeze\n", ctx->tasks[i].pid);
 			return -1;
 		}
+	if (ctx->tasks[0].zombie) {
+		pr_err("pid %d is a zombie; nothing to dump\n", root);
+		return -1;
+	}
 	return 0;
+}
+
+/* A zombie is its identity and exit status: nothing else is left of it. */
+static int dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	TaskEntry *te = dt->te;
+	struct proc_stat st;
+
+	if (proc_parse_stat(dt->pid, &st))
+		return -1;
+	te->pid = dt->pid;
+	te->ppid = st.ppid;
+	te->pgid = st.pgid;
+	te->sid = st.sid;
+	te->comm = read_proc(dt->pid, "comm", NULL);
+	if (!te->comm)
+		te->comm = xstrdup("?");
+	te->comm[strcspn(te->comm, "\n")] = '\0';
+	te->cwd = xstrdup("/");
+	te->root = xstrdup("/");
+	te->creds = xmalloc(sizeof(*te->creds));
+	creds_entry__init(te->creds);
+	te->has_zombie = te->zombie = true;
+	te->has_exit_code = true;
+	te->exit_code = st.exit_code;
+	return img_write_msg(&ctx->w, IMG_TASK, &te->base);
 }
 
 static int check_tree_supported(struct dump_ctx *ctx)
 {
-	if (ctx->ntasks > 1) {
-		pr_err("pid %d has child processes (%zu processes in the tree); process trees "
-		       "are not supported yet\n",
-		       ctx->tasks[0].pid, ctx->ntasks);
-		return -1;
-	}
-	return 0;
+	TaskEntry **tes = xzalloc(ctx->ntasks * sizeof(*tes));
+	size_t i;
+	int ret;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		tes[i] = ctx->tasks[i].te;
+	ret = tree_check_sessions(tes, ctx->ntasks, ctx->tasks[0].pid);
+	free(tes);
+	return ret;
 }
 
 static int write_header(struct dump_ctx *ctx)
@@ -232,8 +274,8 @@ static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	size_t i;
 
-	dt->te = xmalloc(sizeof(*dt->te));
-	task_entry__init(dt->te);
+	if (dt->zombie)
+		return dump_zombie(ctx, dt);
 	if (rtask_inject(dt_rt(dt)))
 		return -1;
 	if (dump_remote_state(ctx, dt)) {
@@ -276,7 +318,8 @@ static void kill_all(struct dump_ctx *ctx)
 	size_t i, j;
 
 	for (i = 0; i < ctx->ntasks; i++)
-		kill(ctx->tasks[i].pid, SIGKILL);
+		if (!ctx->tasks[i].zombie)
+			kill(ctx->tasks[i].pid, SIGKILL);
 	/* detaching lets the kill proceed; the parents reap them */
 	for (i = 0; i < ctx->ntasks; i++)
 		for (j = 0; j < ctx->tasks[i].nth; j++)
@@ -301,16 +344,21 @@ int cmd_dump(const struct dump_opts *o)
 		pr_err("stasis cannot dump itself\n");
 		return -1;
 	}
-	if (freeze_tree(&ctx, o->pid) || check_tree_supported(&ctx))
+	if (freeze_tree(&ctx, o->pid))
 		goto out_release;
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))
 		goto out_release;
 	if (write_header(&ctx))
 		goto out_abort;
-	for (i = 0; i < ctx.ntasks; i++)
+	for (i = 0; i < ctx.ntasks; i++) {
+		ctx.tasks[i].te = xmalloc(sizeof(*ctx.tasks[i].te));
+		task_entry__init(ctx.tasks[i].te);
 		if (dump_one_task(&ctx, &ctx.tasks[i]))
 			goto out_abort;
+	}
+	if (check_tree_supported(&ctx))
+		goto out_abort;
 	if (img_writer_commit(&ctx.w))
 		goto out_release;
 	pr_info("dumped pid %d to %s/%s in %.2f ms\n", o->pid, o->dir, IMG_FILE_NAME,
@@ -330,5 +378,6 @@ out_free:
 	for (i = 0; i < ctx.ntasks; i++)
 		dump_task_free(&ctx.tasks[i]);
 	free(ctx.tasks);
+	free(ctx.seen);
 	return ret;
 }

@@ -153,6 +153,8 @@ static int image_check_complete(struct image *img)
 	for (i = 0; i < img->ntasks; i++) {
 		struct rst_task *t = &img->tasks[i];
 
+		if (t->te->zombie)
+			continue;
 		if (!t->ncores || t->cores[0]->tid != t->te->pid || t->ncores != t->te->n_threads ||
 		    !t->mm || !t->pm) {
 			pr_err("image %s is corrupt: pid %u lacks its %s\n", img->r.path, t->te->pid,
@@ -214,6 +216,7 @@ void image_free(struct image *img)
 		for (j = 0; j < t->nfds; j++)
 			fd_entry__free_unpacked(t->fds[j], NULL);
 		free(t->fds);
+		free(t->kids);
 	}
 	free(img->tasks);
 	for (i = 0; i < img->nfiles; i++)
@@ -233,7 +236,11 @@ int image_verify_pages(struct image *img)
 
 	for (i = 0; i < img->ntasks; i++) {
 		struct rst_task *t = &img->tasks[i];
-		XXH3_state_t *st = XXH3_createState();
+		XXH3_state_t *st;
+
+		if (t->te->zombie)
+			continue;
+		st = XXH3_createState();
 		uint64_t off = 0;
 
 		XXH3_64bits_reset(st);

@@ -245,8 +245,13 @@ static void show_task(struct image *img, struct rst_task *t)
 	TaskEntry *te = t->te;
 	size_t i;
 
-	printf("process %u (%s): ppid %u pgid %u sid %u, cwd %s\n", te->pid, te->comm, te->ppid,
-	       te->pgid, te->sid, te->cwd);
+	if (te->zombie) {
+		printf("process %u (%s): zombie, ppid %u pgid %u sid %u, wait status %#x\n", te->pid,
+		       te->comm, te->ppid, te->pgid, te->sid, te->exit_code);
+		return;
+	}
+	printf("process %u (%s): ppid %u pgid %u sid %u, %zu thread(s), cwd %s\n", te->pid,
+	       te->comm, te->ppid, te->pgid, te->sid, t->ncores, te->cwd);
 	printf("  %zu signal handlers, %zu process-wide pending signals\n", te->n_sigactions,
 	       te->n_shared_pending);
 	for (i = 0; i < t->ncores; i++) {

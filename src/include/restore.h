@@ -26,6 +26,12 @@ struct rst_ctx {
 	struct image *img;
 	struct rst_task *t;
 	int svc_base;		/* first service fd */
+	int svc_end;		/* first fd above them */
+	int shared_base;	/* open files of the whole tree: shared_base + file id */
+	int go_fd;		/* root only: wait for the controller on this pipe */
+	bool parked;		/* stopped itself, ready for the transplant */
+	bool exited;		/* zombies: has exited as planned */
+	bool attached;		/* traced by us */
 	unsigned long tramp;	/* our trampoline + scratch area in the child */
 	size_t tramp_len;
 	struct rtask rt;	/* the child under transplant (its leader thread) */

@@ -55,6 +55,7 @@ struct dump_thread {
 /* One process being dumped. */
 struct dump_task {
 	pid_t pid;
+	bool zombie;
 	struct dump_thread *th;
 	size_t nth;
 	TaskEntry *te;
@@ -66,12 +67,16 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 	return &dt->th[0].rt;
 }
 
+struct file_seen;
+
 struct dump_ctx {
 	const struct dump_opts *opts;
 	struct img_writer w;
 	struct dump_task *tasks;
 	size_t ntasks;
 	uint32_t next_file_id;
+	struct file_seen *seen; /* open files saved so far, for kcmp */
+	size_t nseen;
 };
 
 /* A loaded image, as restore and show use it. */
@@ -86,6 +91,10 @@ struct rst_task {
 	uint64_t pages_hash;
 	FdEntry **fds;
 	size_t nfds;
+	/* the tree, as restore rebuilds it */
+	struct rst_task *parent;
+	struct rst_task **kids;
+	size_t nkids;
 };
 
 struct image {
@@ -98,6 +107,9 @@ struct image {
 };
 
 int image_load(const char *dir, struct image *img);
+/* Link parents and children; check that sessions can be rebuilt. */
+int tree_build(struct image *img);
+int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root);
 void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
 FileEntry *image_file(struct image *img, uint32_t id);

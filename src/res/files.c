@@ -249,9 +249,10 @@ static uint32_t find_shared(const struct file_seen *seen, size_t n, const struct
 	return 0;
 }
 
-static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d, struct file_seen **seen,
-		       size_t *nseen)
+static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 {
+	struct file_seen **seen = &ctx->seen;
+	size_t *nseen = &ctx->nseen;
 	FdEntry fde = FD_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	const struct fd_ops *ops = NULL;
@@ -309,8 +310,6 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d, struct file_seen
 
 int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
-	struct file_seen *seen = NULL;
-	size_t nseen = 0;
 	struct dirent *de;
 	char path[64];
 	int pidfd, ret = -1;
@@ -345,7 +344,7 @@ int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 			pr_perror("pid %d fd %d: pidfd_getfd", dt->pid, d.fd);
 			goto out;
 		}
-		if (dump_one_fd(ctx, &d, &seen, &nseen)) {
+		if (dump_one_fd(ctx, &d)) {
 			close(d.lfd);
 			goto out;
 		}
@@ -354,7 +353,6 @@ int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	}
 	ret = 0;
 out:
-	free(seen);
 	closedir(dir);
 	close(pidfd);
 	return ret;
@@ -408,51 +406,56 @@ static int close_strays(struct rst_ctx *c, int svc_end)
 	return 0;
 }
 
-/* In the child: build the fd table.  svc_end is the first free fd above ours. */
-int files_restore_child(struct rst_ctx *c, int svc_end)
+/*
+ * In the child, before it forks its own children: open every description
+ * this task uses at shared_base + file id, unless its parent left it there
+ * already.  Children forked next inherit them, so a description shared
+ * between processes stays one description.
+ */
+int files_open_shared(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
-	int *opened = xzalloc((c->img->nfiles + 1) * sizeof(int));
 	size_t i;
-	int ret = -1;
 
-	/* open each description once, above every fd we use */
 	for (i = 0; i < t->nfds; i++) {
 		FdEntry *f = t->fds[i];
 		const FileEntry *fe = image_file(c->img, f->file_id);
 		const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
-		int fd;
+		int slot = c->shared_base + f->file_id, fd;
 
 		if (!ops) {
 			pr_err("pid %u fd %u: image names an unknown file %u\n", t->te->pid, f->fd,
 			       f->file_id);
-			goto out;
+			return -1;
 		}
-		if (opened[f->file_id])
-			continue;
+		if (fcntl(slot, F_GETFD) >= 0)
+			continue; /* inherited from the parent */
 		fd = ops->open(c, fe);
 		if (fd < 0)
-			goto out;
-		opened[f->file_id] = fcntl(fd, F_DUPFD_CLOEXEC, svc_end);
-		close(fd);
-		if (opened[f->file_id] < 0) {
-			pr_perror("cannot move fd");
-			goto out;
+			return -1;
+		if (dup3(fd, slot, O_CLOEXEC) < 0) {
+			pr_perror("cannot place file %u at fd %d", f->file_id, slot);
+			close(fd);
+			return -1;
 		}
+		close(fd);
 	}
+	return 0;
+}
+
+/* In the child, after forking: install the fd table, drop everything else. */
+int files_restore_child(struct rst_ctx *c, int svc_end)
+{
+	struct rst_task *t = c->t;
+	size_t i;
+
 	for (i = 0; i < t->nfds; i++) {
 		FdEntry *f = t->fds[i];
 
-		if (dup3(opened[f->file_id], f->fd, f->cloexec ? O_CLOEXEC : 0) < 0) {
+		if (dup3(c->shared_base + f->file_id, f->fd, f->cloexec ? O_CLOEXEC : 0) < 0) {
 			pr_perror("pid %u: cannot install fd %u", t->te->pid, f->fd);
-			goto out;
+			return -1;
 		}
 	}
-	ret = 0;
-out:
-	for (i = 0; i <= c->img->nfiles; i++)
-		if (opened[i] > 0)
-			close(opened[i]);
-	free(opened);
-	return ret ? ret : close_strays(c, svc_end);
+	return close_strays(c, svc_end);
 }

@@ -217,32 +217,11 @@ static int restore_rlimits(TaskEntry *te)
 	return 0;
 }
 
-static int restore_session(struct rst_ctx *c)
-{
-	TaskEntry *te = c->t->te;
-
-	if (te->sid == te->pid) {
-		if (setsid() < 0) {
-			pr_perror("pid %u: cannot create its session", te->pid);
-			return -1;
-		}
-	} else if (te->pgid == te->pid) {
-		if (setpgid(0, 0)) {
-			pr_perror("pid %u: cannot create its process group", te->pid);
-			return -1;
-		}
-	}
-	/* else: session and group were outside the tree; keep the restorer's */
-	return 0;
-}
-
 /* In the restore child, before it is stopped for the transplant. */
 int task_restore_child(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
 
-	if (restore_session(c))
-		return -1;
 	if (chdir(te->cwd)) {
 		pr_perror("pid %u: cannot enter its cwd %s", te->pid, te->cwd);
 		return -1;

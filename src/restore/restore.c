@@ -1,15 +1,26 @@
 /*
- * The restore driver.  For each task: fork a child at the original PID
- * (clone3 + set_tid); the child, still running stasis code, sets up what
- * plain C can (session, fds, signal actions, cwd, limits), opens the files
- * its mappings need and parks itself stopped.  The controller then
- * transplants the image's address space and kernel state into it with
- * remote syscalls, sets its registers, and lets it go.
+ * The restore driver.
  *
- * A failure at any step kills the child: nothing half-restored runs.
- * While the child is rebuilt, a second thread re-reads the image's page
- * data and checks it against its checksum, so a corrupt image is refused
- * without slowing the restore down.
+ * 1. Fork the tree.  The root is forked at its original PID (clone3 +
+ *    set_tid); every restored task, still running stasis code, forks its
+ *    own children at their PIDs, so parent links are the original ones.
+ *    Sessions are made on the way down (setsid() between the children that
+ *    keep the old session and those that share the new one), zombies exit
+ *    at once with their original status.  Each task then sets up what
+ *    plain C can (fds, signal actions, cwd, limits), opens the files its
+ *    mappings need, and stops itself.  The controller traces the whole
+ *    tree as it is created (PTRACE_O_TRACEFORK) and waits for every task to
+ *    park.
+ * 2. Process groups are joined with remote setpgid, leaders first.
+ * 3. Each task is transplanted: the image's address space, threads,
+ *    signals and credentials are put in with remote syscalls, then its
+ *    registers.
+ * 4. Every task is released.
+ *
+ * A failure at any step kills every task created: nothing half-restored
+ * runs.  While the tree is rebuilt, a second thread re-reads the image's
+ * page data and checks it against its checksum, so a corrupt image is
+ * refused without slowing the restore down.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -20,16 +31,36 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
 #include "log.h"
 #include "res.h"
 #include "util.h"
+
+struct restore {
+	const struct restore_opts *opts;
+	struct image img;
+	struct rst_ctx *ctx; /* one per task, in image order */
+	size_t n;
+	size_t root;	     /* index of the root */
+	pid_t our_pgid;	     /* the restorer's group: outside groups map to it */
+};
+
+static struct restore *R; /* the child code walks the tree through it */
+
+static struct rst_ctx *ctx_of(struct rst_task *t)
+{
+	return &R->ctx[t - R->img.tasks];
+}
+
+/* ---------------------------------------------------- the restore child */
 
 static int child_move_fd(int from, int to)
 {
@@ -51,14 +82,15 @@ static int child_drop_rseq(void)
 		return 0;
 	/* glibc registers 32 bytes (the original ABI size) but reports fewer */
 	if (syscall(__NR_rseq, area, 32, STASIS_RSEQ_FLAG_UNREGISTER, RSEQ_SIG) &&
-	    syscall(__NR_rseq, area, __rseq_size, STASIS_RSEQ_FLAG_UNREGISTER, RSEQ_SIG)) {
+	    syscall(__NR_rseq, area, __rseq_size, STASIS_RSEQ_FLAG_UNREGISTER, RSEQ_SIG) &&
+	    errno != EINVAL) {
 		pr_perror("cannot unregister rseq");
 		return -1;
 	}
 	return 0;
 }
 
-static int child_service_fds(struct rst_ctx *c, int *svc_end)
+static int child_service_fds(struct rst_ctx *c)
 {
 	int fd, k;
 
@@ -87,32 +119,10 @@ static int child_service_fds(struct rst_ctx *c, int *svc_end)
 		if (child_move_fd(c->opts->inherit[k].fd,
 				  svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))
 			return -1;
-	*svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + c->opts->n_inherit;
 	return 0;
 }
 
-/* The restore child: stasis code until it stops itself for the transplant. */
-static void __attribute__((noreturn)) child_main(struct rst_ctx *c, int sync_fd)
-{
-	sigset_t all;
-	char go;
-	int svc_end;
-
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (read(sync_fd, &go, 1) != 1)
-		_exit(1);
-	close(sync_fd);
-	if (child_drop_rseq() || child_service_fds(c, &svc_end))
-		_exit(1);
-	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
-	    sig_restore_child(c))
-		_exit(1);
-	raise(SIGSTOP);
-	/* never resumed here: the controller replaces this whole program */
-	_exit(2);
-}
+static void __attribute__((noreturn)) child_main(struct rst_ctx *c);
 
 static pid_t fork_at_pid(pid_t pid)
 {
@@ -142,14 +152,236 @@ static pid_t fork_at_pid(pid_t pid)
 	return ret;
 }
 
-static void kill_child(pid_t pid)
+static int fork_kid(struct rst_task *kid)
 {
-	int status;
+	pid_t pid = fork_at_pid(kid->te->pid);
 
-	kill(pid, SIGKILL);
-	ptrace(PTRACE_DETACH, pid, 0, 0);
-	while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
-		;
+	if (pid == 0)
+		child_main(ctx_of(kid));
+	return pid < 0 ? -1 : 0;
+}
+
+/*
+ * Fork the children: those that keep the session this task was born in
+ * before it makes its own, the others after.  Then, if this task leads a
+ * group, it is made before the rest of its children inherit it.
+ */
+static int child_fork_kids(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	size_t i;
+
+	for (i = 0; i < c->t->nkids; i++) {
+		TaskEntry *k = c->t->kids[i]->te;
+
+		if (te->sid == te->pid && k->sid != te->sid && k->sid != k->pid &&
+		    fork_kid(c->t->kids[i]))
+			return -1;
+	}
+	if (te->sid == te->pid && te->pid != (uint32_t)getsid(0) && setsid() < 0) {
+		pr_perror("pid %u: cannot create its session", te->pid);
+		return -1;
+	}
+	if (te->pgid == te->pid && te->sid != te->pid && setpgid(0, 0)) {
+		pr_perror("pid %u: cannot create its process group", te->pid);
+		return -1;
+	}
+	for (i = 0; i < c->t->nkids; i++) {
+		TaskEntry *k = c->t->kids[i]->te;
+
+		if ((te->sid != te->pid || k->sid == te->sid || k->sid == k->pid) &&
+		    fork_kid(c->t->kids[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/* A zombie: take its session and group, then die the way it died. */
+static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	int status = te->exit_code;
+	struct rlimit none = { 0, 0 };
+	sigset_t one;
+
+	if (te->sid == te->pid)
+		setsid();
+	else if (te->pgid == te->pid)
+		setpgid(0, 0);
+	else if ((pid_t)te->pgid != getpgrp() && image_task(&R->img, te->pgid))
+		setpgid(0, te->pgid); /* best effort: its leader may not exist yet */
+	prctl(PR_SET_NAME, te->comm, 0, 0, 0);
+	if (WIFSIGNALED(status)) {
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/* The restore child: stasis code until it stops itself for the transplant. */
+static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
+{
+	sigset_t all;
+	char go;
+	int svc_end = c->svc_end;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (c->go_fd >= 0) {
+		if (read(c->go_fd, &go, 1) != 1)
+			_exit(1);
+		close(c->go_fd);
+	}
+	if (c->t->te->zombie)
+		zombie_main(c);
+	if (child_drop_rseq() || child_service_fds(c) || files_open_shared(c) ||
+	    child_fork_kids(c))
+		_exit(1);
+	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
+	    sig_restore_child(c))
+		_exit(1);
+	raise(SIGSTOP);
+	/* never resumed here: the controller replaces this whole program */
+	_exit(2);
+}
+
+/* ------------------------------------------------------- the controller */
+
+static struct rst_ctx *ctx_by_pid(struct restore *r, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if ((pid_t)r->img.tasks[i].te->pid == pid)
+			return &r->ctx[i];
+	return NULL;
+}
+
+static bool all_parked(struct restore *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		struct rst_ctx *c = &r->ctx[i];
+
+		if (c->t->te->zombie ? !c->exited : !c->parked)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Follow the tree as it forks itself: resume each new task and each
+ * parent after a fork, until every task has stopped itself (or, for
+ * zombies, exited).  A task that dies unexpectedly fails the restore.
+ */
+static int wait_tree_parked(struct restore *r)
+{
+	while (!all_parked(r)) {
+		struct rst_ctx *c;
+		int status, event;
+		pid_t pid = waitpid(-1, &status, __WALL);
+
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_perror("waiting for the restored tree");
+			return -1;
+		}
+		c = ctx_by_pid(r, pid);
+		if (!c) {
+			pr_err("unexpected task %d appeared during restore\n", pid);
+			return -1;
+		}
+		c->attached = true;
+		if (WIFEXITED(status) || WIFSIGNALED(status)) {
+			if (c->t->te->zombie) {
+				c->exited = true;
+				continue;
+			}
+			/* the child said why before it exited */
+			pr_info("pid %d: the restore child failed while setting up (status %#x)\n",
+				pid, status);
+			return -1;
+		}
+		if (!WIFSTOPPED(status))
+			continue;
+		event = status >> 16;
+		if (!event && WSTOPSIG(status) == SIGSTOP && !c->t->te->zombie) {
+			c->parked = true;
+			continue;
+		}
+		if (!event && WSTOPSIG(status) != SIGSTOP && WSTOPSIG(status) != SIGTRAP) {
+			pr_err("pid %d: restore child stopped by signal %d\n", pid,
+			       WSTOPSIG(status));
+			return -1;
+		}
+		/* fork events, the initial stop of a new task: let it go on */
+		if (ptrace(PTRACE_CONT, pid, 0, 0)) {
+			pr_perror("cannot resume restore child %d", pid);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Remote, with every task parked: join process groups, leaders first. */
+static int restore_groups(struct restore *r)
+{
+	int pass;
+	size_t i;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < r->n; i++) {
+			struct rst_ctx *c = &r->ctx[i];
+			TaskEntry *te = c->t->te;
+			pid_t want = te->pgid, now;
+			long ret;
+
+			if (te->zombie || (pass == 0) != (te->pgid == te->pid))
+				continue;
+			if (!image_task(&r->img, te->pgid))
+				want = r->our_pgid; /* the group was outside the tree */
+			now = getpgid(te->pid);
+			if (now == want)
+				continue;
+			if (remote_syscall(&c->rt, &ret, __NR_setpgid, 0, want == (pid_t)te->pid ? 0 : want,
+					   0, 0, 0, 0))
+				return -1;
+			if (ret) {
+				pr_err("pid %u: cannot join process group %d: %s\n", te->pid, want,
+				       strerror(-ret));
+				return -1;
+			}
+		}
+	return 0;
+}
+
+/* Remote: drop signals the restore itself left pending (SIGCHLD of zombies). */
+static int flush_signals(struct rst_ctx *c)
+{
+	struct timespec zero = { 0, 0 };
+	uint64_t all = ~0ULL;
+	int i;
+
+	if (remote_write(c->rt.pid, c->rt.scratch, &all, sizeof(all)) ||
+	    remote_write(c->rt.pid, c->rt.scratch + 8, &zero, sizeof(zero)))
+		return -1;
+	for (i = 0; i < 128; i++) {
+		long ret;
+
+		if (remote_syscall(&c->rt, &ret, __NR_rt_sigtimedwait, c->rt.scratch, 0,
+				   c->rt.scratch + 8, 8, 0, 0))
+			return -1;
+		if (ret < 0)
+			return 0;
+	}
+	return 0;
 }
 
 /* Remote, from the leader: the other threads, each with its own state. */
@@ -175,34 +407,27 @@ static int restore_threads(struct rst_ctx *c)
 	return 0;
 }
 
-/* Controller: wait for the child to park itself, then rebuild it. */
-static int transplant(struct rst_ctx *c, pid_t pid)
+static int transplant_begin(struct rst_ctx *c)
 {
+	memset(&c->rt, 0, sizeof(c->rt));
+	c->rt.pid = c->t->te->pid;
+	if (thread_get_regs(c->rt.pid, &c->rt.regs))
+		return -1;
+	c->rt.syscall_ip = c->tramp;
+	c->rt.scratch = c->tramp + PAGE_SIZE;
+	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
+	return 0;
+}
+
+/* Controller: rebuild one parked task from the image. */
+static int transplant(struct rst_ctx *c)
+{
+	pid_t pid = c->t->te->pid;
 	size_t i;
-	int status;
 	long ret;
 
-	while (waitpid(pid, &status, __WALL) < 0) {
-		if (errno != EINTR) {
-			pr_perror("waitpid(%d)", pid);
-			return -1;
-		}
-	}
-	if (!WIFSTOPPED(status)) {
-		/* the child said why before it exited */
-		pr_info("pid %d: the restore child failed while setting up (status %#x)\n", pid,
-			status);
-		return -1;
-	}
-	if (WSTOPSIG(status) != SIGSTOP) {
-		pr_err("pid %d: restore child stopped by signal %d\n", pid, WSTOPSIG(status));
-		return -1;
-	}
-	memset(&c->rt, 0, sizeof(c->rt));
-	c->rt.pid = pid;
-	if (thread_get_regs(pid, &c->rt.regs))
-		return -1;
-	if (mm_restore_remote(c) || thread_restore_remote(c, &c->rt, c->t->cores[0]) ||
+	if (flush_signals(c) || mm_restore_remote(c) ||
+	    thread_restore_remote(c, &c->rt, c->t->cores[0]) ||
 	    sig_restore_thread(c, &c->rt, c->t->cores[0]))
 		return -1;
 	if (restore_threads(c))
@@ -230,21 +455,41 @@ static int transplant(struct rst_ctx *c, pid_t pid)
 	return thread_restore_regs(c, &c->rt, c->t->cores[0]);
 }
 
-/* Release every thread of the restored process. */
-static int release_threads(struct rst_ctx *c)
+/* Release every thread of every task: the tree runs from here on. */
+static int release_tree(struct restore *r)
 {
-	size_t i;
+	size_t i, j;
 
-	for (i = 1; i < c->t->ncores; i++)
-		if (ptrace(PTRACE_DETACH, c->th[i].pid, 0, 0)) {
-			pr_perror("cannot release tid %d", c->th[i].pid);
+	for (i = 0; i < r->n; i++) {
+		struct rst_ctx *c = &r->ctx[i];
+
+		if (c->t->te->zombie)
+			continue;
+		for (j = 1; j < c->t->ncores; j++)
+			if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
+				pr_perror("cannot release tid %d", c->th[j].pid);
+				return -1;
+			}
+		if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+			pr_perror("cannot release pid %d", c->rt.pid);
 			return -1;
 		}
-	if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
-		pr_perror("cannot release pid %d", c->rt.pid);
-		return -1;
 	}
 	return 0;
+}
+
+/* Kill whatever of the tree exists; the root is ours to reap. */
+static void kill_tree(struct restore *r, pid_t root)
+{
+	size_t i;
+	int status;
+
+	for (i = 0; i < r->n; i++)
+		if (r->ctx[i].attached || (pid_t)r->ctx[i].t->te->pid == root)
+			kill(r->ctx[i].t->te->pid, SIGKILL);
+	if (root > 0)
+		while (waitpid(root, &status, __WALL) < 0 && errno == EINTR)
+			;
 }
 
 struct verify_job {
@@ -269,12 +514,38 @@ static int check_image_host(struct image *img)
 		pr_err("image was made on %s; this machine is %s\n", img->hdr->arch, u.machine);
 		return -1;
 	}
-	if (img->ntasks != 1) {
-		pr_err("image holds %zu processes; restoring process trees is not supported yet\n",
-		       img->ntasks);
-		return -1;
-	}
 	return mm_vdso_check(img);
+}
+
+/* Service fd layout, trampolines and the shared file area of every task. */
+static int prepare(struct restore *r)
+{
+	int top = 0;
+	size_t i;
+
+	r->n = r->img.ntasks;
+	r->ctx = xzalloc(r->n * sizeof(*r->ctx));
+	r->our_pgid = getpgrp();
+	for (i = 0; i < r->n; i++) {
+		struct rst_ctx *c = &r->ctx[i];
+
+		c->opts = r->opts;
+		c->img = &r->img;
+		c->t = &r->img.tasks[i];
+		c->go_fd = -1;
+		if (c->t->te->pid == r->img.hdr->root_pid)
+			r->root = i;
+		if (c->t->te->zombie)
+			continue;
+		c->svc_base = files_max_fd(c->t) + 1;
+		c->svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + r->opts->n_inherit;
+		top = max(top, c->svc_end);
+		if (mm_pick_trampoline(c))
+			return -1;
+	}
+	for (i = 0; i < r->n; i++)
+		r->ctx[i].shared_base = top;
+	return 0;
 }
 
 static int write_pidfile(const char *path, pid_t pid)
@@ -311,54 +582,83 @@ static int wait_root(pid_t pid)
 	}
 }
 
-int cmd_restore(const struct restore_opts *o)
+static int fork_root(struct restore *r, pid_t *root)
 {
-	struct verify_job vj = { 0 };
-	struct rst_ctx c = { .opts = o };
-	struct image img;
-	pthread_t verifier;
-	bool verifying = false;
-	uint64_t t0 = now_ns();
-	int sync[2] = { -1, -1 };
-	pid_t pid = -1;
-	int ret = -1;
+	struct rst_ctx *c = &r->ctx[r->root];
+	int sync[2];
 
-	if (image_load(o->dir, &img))
-		return -1;
-	if (check_image_host(&img))
-		goto out;
-	c.img = &img;
-	c.t = &img.tasks[0];
-	c.svc_base = files_max_fd(c.t) + 1;
-	if (mm_pick_trampoline(&c))
-		goto out;
 	if (pipe2(sync, O_CLOEXEC)) {
 		pr_perror("pipe");
-		goto out;
+		return -1;
 	}
-	pid = fork_at_pid(c.t->te->pid);
-	if (pid < 0)
-		goto out;
-	if (pid == 0) {
+	c->go_fd = sync[0];
+	*root = fork_at_pid(c->t->te->pid);
+	if (*root == 0) {
 		close(sync[1]);
-		child_main(&c, sync[0]);
+		child_main(c);
 	}
 	close(sync[0]);
-	sync[0] = -1;
-	if (ptrace(PTRACE_SEIZE, pid, 0, PTRACE_O_EXITKILL)) {
-		pr_perror("cannot trace the restore child %d", pid);
-		goto fail;
+	c->go_fd = -1;
+	if (*root < 0) {
+		close(sync[1]);
+		return -1;
+	}
+	c->attached = true;
+	if (ptrace(PTRACE_SEIZE, *root, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
+		pr_perror("cannot trace the restore child %d", *root);
+		close(sync[1]);
+		return -1;
 	}
 	if (write(sync[1], "g", 1) != 1) {
 		pr_perror("cannot start the restore child");
-		goto fail;
+		close(sync[1]);
+		return -1;
 	}
-	vj.img = &img;
+	close(sync[1]);
+	return 0;
+}
+
+static int rebuild(struct restore *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->ctx[i].t->te->zombie && transplant_begin(&r->ctx[i]))
+			return -1;
+	if (restore_groups(r))
+		return -1;
+	for (i = 0; i < r->n; i++)
+		if (!r->ctx[i].t->te->zombie && transplant(&r->ctx[i]))
+			return -1;
+	return 0;
+}
+
+int cmd_restore(const struct restore_opts *o)
+{
+	struct restore r = { .opts = o };
+	struct verify_job vj = { 0 };
+	pthread_t verifier;
+	bool verifying = false;
+	uint64_t t0 = now_ns();
+	pid_t root = -1;
+	size_t i;
+	int ret = -1;
+
+	R = &r;
+	if (image_load(o->dir, &r.img))
+		return -1;
+	if (check_image_host(&r.img) || tree_build(&r.img) || prepare(&r))
+		goto out;
+	if (fork_root(&r, &root))
+		goto fail;
+	if (wait_tree_parked(&r))
+		goto fail;
+	vj.img = &r.img;
 	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
 		verifying = true;
-	else if ((vj.ret = image_verify_pages(&img)))
+	else if ((vj.ret = image_verify_pages(&r.img)))
 		goto fail;
-	if (transplant(&c, pid))
+	if (rebuild(&r))
 		goto fail;
 	if (verifying) {
 		pthread_join(verifier, NULL);
@@ -366,26 +666,25 @@ int cmd_restore(const struct restore_opts *o)
 		if (vj.ret)
 			goto fail;
 	}
-	if (release_threads(&c))
+	if (release_tree(&r))
 		goto fail;
-	pr_info("restored pid %d in %.2f ms\n", pid, (now_ns() - t0) / 1e6);
-	if (o->pidfile && write_pidfile(o->pidfile, pid))
-		pr_warn("pid %d runs, but its pidfile could not be written\n", pid);
+	pr_info("restored %zu process(es), root pid %d, in %.2f ms\n", r.n, root,
+		(now_ns() - t0) / 1e6);
+	if (o->pidfile && write_pidfile(o->pidfile, root))
+		pr_warn("pid %d runs, but its pidfile could not be written\n", root);
 	ret = 0;
 	goto out;
 fail:
 	if (verifying)
 		pthread_join(verifier, NULL);
-	kill_child(pid);
+	kill_tree(&r, root);
 	pr_info("restore failed; nothing of it is left running\n");
 out:
-	if (sync[0] >= 0)
-		close(sync[0]);
-	if (sync[1] >= 0)
-		close(sync[1]);
-	image_free(&img);
-	free(c.th);
+	for (i = 0; i < r.n; i++)
+		free(r.ctx[i].th);
+	free(r.ctx);
+	image_free(&r.img);
 	if (ret == 0 && !o->detached)
-		return wait_root(pid);
+		return wait_root(root);
 	return ret;
 }
