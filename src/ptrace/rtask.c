@@ -340,8 +340,9 @@ int rtask_inject(struct rtask *t)
 	if (remote_write(t->pid, ip, insn_syscall, 2))
 		return -1;
 	t->syscall_ip = ip;
+	/* shared, so the kernel never merges it into a neighbour of the task's */
 	if (remote_syscall(t, &addr, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0))
 		goto err_restore;
 	if (addr < 0 && addr > -4096) {
 		pr_err("pid %d: cannot map scratch memory: %s\n", t->pid, strerror(-addr));

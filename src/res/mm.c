@@ -175,6 +175,12 @@ static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
 		if (v->start >= dt_rt(dt)->inject_addr &&
 		    v->end <= dt_rt(dt)->inject_addr + dt_rt(dt)->inject_len)
 			continue; /* our own scratch mapping */
+		if (v->start < dt_rt(dt)->inject_addr + dt_rt(dt)->inject_len &&
+		    dt_rt(dt)->inject_addr < v->end) {
+			pr_err("pid %d: mapping %lx-%lx overlaps stasis's scratch area\n", dt->pid,
+			       v->start, v->end);
+			return -1;
+		}
 		e = xmalloc(sizeof(*e));
 		vma_entry__init(e);
 		mm->vmas[mm->n_vmas++] = e;

@@ -10,7 +10,7 @@
 #include "scenario.h"
 
 #define RING	   64
-#define BLOCK_SIZE (64 << 10)	/* below the mmap threshold: lives in [heap] */
+#define BLOCK_SIZE (64 << 10) /* below the mmap threshold: lives in [heap] */
 
 static unsigned long ring[RING];
 static unsigned long *heap_counter;

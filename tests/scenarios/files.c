@@ -21,7 +21,7 @@
 #include <sys/sysmacros.h>
 #include "scenario.h"
 
-#define DATA_SIZE 4096
+#define DATA_SIZE    4096
 #define CLOEXEC_TEXT "cloexec file contents\n"
 
 static const int expected_fds[] = { 0, 1, 2, 10, 11, 12, 13, 14, 15, 16, 17, 100, 200 };
@@ -123,8 +123,7 @@ static void verify(void)
 	SCN_CHECK(pos(10) == 1234 && pos(100) == 1234 && pos(200) == 1234,
 		  "data offsets %ld/%ld/%ld, expected 1234", (long)pos(10), (long)pos(100),
 		  (long)pos(200));
-	SCN_CHECK(pos(11) == 77, "second data description offset %ld, expected 77",
-		  (long)pos(11));
+	SCN_CHECK(pos(11) == 77, "second data description offset %ld, expected 77", (long)pos(11));
 	SCN_CHECK(pos(13) == 5, "cloexec file offset %ld, expected 5", (long)pos(13));
 
 	/* access modes and status flags */
@@ -174,7 +173,7 @@ static void verify(void)
 		SCN_CHECK(buf[i] == data_byte(i), "data byte %zu changed", i);
 	SCN_CHECK(fstat(10, &st) == 0 && st.st_size == DATA_SIZE, "data size changed");
 	SCN_CHECK(read(13, buf, sizeof(buf)) == (ssize_t)strlen(CLOEXEC_TEXT) - 5 &&
-			  !memcmp(buf, CLOEXEC_TEXT + 5, strlen(CLOEXEC_TEXT) - 5),
+		      !memcmp(buf, CLOEXEC_TEXT + 5, strlen(CLOEXEC_TEXT) - 5),
 		  "reading the cloexec file from offset 5 gave the wrong data");
 	fd = openat(14, "data", O_RDONLY);
 	SCN_CHECK(fd >= 0, "openat(dirfd, data): %s", strerror(errno));

@@ -23,7 +23,7 @@ static volatile sig_atomic_t probing;
 
 static void on_segv(int sig, siginfo_t *si, void *uc)
 {
-	if (!probing)	/* a fault outside faults(): report it instead of dying */
+	if (!probing) /* a fault outside faults(): report it instead of dying */
 		scn_fail("unexpected SIGSEGV at %p", si->si_addr);
 	fault_addr = si->si_addr;
 	siglongjmp(jb, 1);

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include "scenario.h"
 
-#define SIZE (64 << 10)
-#define HALF (SIZE / 2)
+#define SIZE	  (64 << 10)
+#define HALF	  (SIZE / 2)
 #define FILE_NAME "shared.dat"
 
 static unsigned char old_byte(size_t i)
@@ -60,8 +60,7 @@ int main(int argc, char **argv)
 	SCN_CHECK(msync((void *)m, SIZE, MS_SYNC) == 0, "msync: %s", strerror(errno));
 	fd = open(FILE_NAME, O_RDWR);
 	SCN_CHECK(fd >= 0, "open %s: %s", FILE_NAME, strerror(errno));
-	SCN_CHECK(fstat(fd, &st) == 0 && st.st_size == SIZE, "file size is %ld",
-		  (long)st.st_size);
+	SCN_CHECK(fstat(fd, &st) == 0 && st.st_size == SIZE, "file size is %ld", (long)st.st_size);
 	SCN_CHECK(pread(fd, buf, SIZE, 0) == SIZE, "pread: short read");
 	for (i = 0; i < SIZE; i++)
 		SCN_CHECK(buf[i] == (i < HALF ? old_byte(i) : new_byte(i)),

@@ -38,7 +38,7 @@
 static char scn_dir[PATH_MAX];		/* absolute WORKDIR */
 static pid_t scn_pid;			/* getpid() at start */
 static unsigned long long scn_token;	/* random, memory only */
-static volatile sig_atomic_t scn_check;	/* set by the SIGUSR2 handler */
+static volatile sig_atomic_t scn_check; /* set by the SIGUSR2 handler */
 
 static void scn_on_check(int sig)
 {
@@ -98,14 +98,25 @@ static void scn_write_file(const char *name, const char *text)
 /* Write the result, log it and exit: reason == NULL means PASS. */
 static void __attribute__((noreturn)) scn_finish(const char *reason)
 {
-	char buf[1200];
+	char line[1024], buf[1100];
+	size_t i, n = 0;
 
 	if (!reason && getpid() != scn_pid)
 		reason = "pid changed";
-	scn_log("result: %s%s token=%016llx pid=%d", reason ? "FAIL: " : "PASS",
-		reason ? reason : "", scn_token, (int)getpid());
+	/* the reason must stay on one line: escape newlines */
+	for (i = 0; reason && reason[i] && n < sizeof(line) - 3; i++) {
+		if (reason[i] == '\n') {
+			line[n++] = '\\';
+			line[n++] = 'n';
+		} else {
+			line[n++] = reason[i];
+		}
+	}
+	line[n] = '\0';
+	scn_log("result: %s%s token=%016llx pid=%d", reason ? "FAIL: " : "PASS", line, scn_token,
+		(int)getpid());
 	if (reason)
-		snprintf(buf, sizeof(buf), "FAIL: %s\n", reason);
+		snprintf(buf, sizeof(buf), "FAIL: %s\n", line);
 	else
 		snprintf(buf, sizeof(buf), "PASS\n");
 	scn_write_file("result", buf);
@@ -129,9 +140,9 @@ static void __attribute__((noreturn, format(printf, 1, 2))) scn_fail(const char 
 }
 
 /* Fail the check (and exit) unless cond holds. */
-#define SCN_CHECK(cond, ...)                 \
-	do {                                 \
-		if (!(cond))                 \
+#define SCN_CHECK(cond, ...)                   \
+	do {                                   \
+		if (!(cond))                   \
 			scn_fail(__VA_ARGS__); \
 	} while (0)
 
@@ -160,7 +171,7 @@ static void scn_init(int argc, char **argv, int restart)
 	sigprocmask(SIG_SETMASK, &sa.sa_mask, NULL);
 	for (sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);	/* fails harmlessly for glibc's own */
+			signal(sig, SIG_DFL); /* fails harmlessly for glibc's own */
 
 	if (getrandom(&scn_token, sizeof(scn_token), 0) != sizeof(scn_token))
 		scn_token = ((unsigned long long)time(NULL) << 20) ^ (unsigned long long)scn_pid;

@@ -42,7 +42,7 @@ static void check_set(const sigset_t *got, const sigset_t *want, const char *wha
 	int sig;
 
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sig == 32 || sig == 33)	/* reserved by glibc */
+		if (sig == 32 || sig == 33) /* reserved by glibc */
 			continue;
 		SCN_CHECK(sigismember(got, sig) == sigismember(want, sig), "%s: signal %d is %s",
 			  what, sig, sigismember(got, sig) ? "set" : "not set");
@@ -61,8 +61,7 @@ static void take_queued(int value)
 	sig = sigtimedwait(&set, &si, &zero);
 	SCN_CHECK(sig == SIGRTMIN + 2, "SIGRTMIN+2 (value %d) not pending: %s", value,
 		  strerror(errno));
-	SCN_CHECK(si.si_code == SI_QUEUE && si.si_value.sival_int == value &&
-			  si.si_pid == getpid(),
+	SCN_CHECK(si.si_code == SI_QUEUE && si.si_value.sival_int == value && si.si_pid == getpid(),
 		  "SIGRTMIN+2: code %d value %d pid %d, expected SI_QUEUE value %d pid %d",
 		  si.si_code, si.si_value.sival_int, (int)si.si_pid, value, (int)getpid());
 }
@@ -79,7 +78,7 @@ static void verify(void)
 	SCN_CHECK(sa.sa_handler == on_usr1, "SIGUSR1 handler is %p, expected %p",
 		  (void *)sa.sa_handler, (void *)on_usr1);
 	SCN_CHECK((sa.sa_flags & (SA_RESTART | SA_ONSTACK | SA_SIGINFO)) ==
-			  (SA_RESTART | SA_ONSTACK),
+		      (SA_RESTART | SA_ONSTACK),
 		  "SIGUSR1 flags are %#x", sa.sa_flags);
 	SCN_CHECK(sigismember(&sa.sa_mask, SIGWINCH) && !sigismember(&sa.sa_mask, SIGQUIT),
 		  "SIGUSR1 handler mask changed");
@@ -98,12 +97,11 @@ static void verify(void)
 	/* alternate stack */
 	SCN_CHECK(sigaltstack(NULL, &ss) == 0, "sigaltstack query failed");
 	SCN_CHECK(ss.ss_sp == altstack && ss.ss_size == ALTSTACK_SIZE && ss.ss_flags == 0,
-		  "sigaltstack is sp %p size %zu flags %#x, expected %p %d 0", ss.ss_sp,
-		  ss.ss_size, ss.ss_flags, (void *)altstack, ALTSTACK_SIZE);
+		  "sigaltstack is sp %p size %zu flags %#x, expected %p %d 0", ss.ss_sp, ss.ss_size,
+		  ss.ss_flags, (void *)altstack, ALTSTACK_SIZE);
 
 	/* the handler still runs, on the alternate stack */
-	SCN_CHECK(usr1_count == 1, "SIGUSR1 count is %d before raise, expected 1",
-		  (int)usr1_count);
+	SCN_CHECK(usr1_count == 1, "SIGUSR1 count is %d before raise, expected 1", (int)usr1_count);
 	usr1_on_altstack = 0;
 	raise(SIGUSR1);
 	SCN_CHECK(usr1_count == 2, "SIGUSR1 handler did not run (count %d)", (int)usr1_count);
@@ -150,9 +148,9 @@ int main(int argc, char **argv)
 
 	expected_set(&set);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	raise(SIGINT);				/* thread-directed: SigPnd */
+	raise(SIGINT); /* thread-directed: SigPnd */
 	val.sival_int = 1111;
-	sigqueue(getpid(), SIGRTMIN + 2, val);	/* process-directed: ShdPnd */
+	sigqueue(getpid(), SIGRTMIN + 2, val); /* process-directed: ShdPnd */
 	val.sival_int = 2222;
 	sigqueue(getpid(), SIGRTMIN + 2, val);
 	raise(SIGUSR1);

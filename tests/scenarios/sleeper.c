@@ -14,10 +14,10 @@
 
 static char banner[64] = "sleeper state";
 static unsigned long table[256];
-static int returns;			/* times nanosleep returned */
+static int returns; /* times nanosleep returned */
 static int last_ret, last_errno;
 static struct timespec rem;
-static struct timespec before;		/* CLOCK_MONOTONIC before sleeping */
+static struct timespec before; /* CLOCK_MONOTONIC before sleeping */
 
 static void verify(void)
 {
@@ -25,10 +25,10 @@ static void verify(void)
 	int i;
 
 	SCN_CHECK(returns == 1, "nanosleep returned %d times, expected exactly once", returns);
-	SCN_CHECK(last_ret == -1 && last_errno == EINTR, "nanosleep returned %d (%s), expected EINTR",
-		  last_ret, strerror(last_errno));
+	SCN_CHECK(last_ret == -1 && last_errno == EINTR,
+		  "nanosleep returned %d (%s), expected EINTR", last_ret, strerror(last_errno));
 	SCN_CHECK(rem.tv_sec >= 0 && rem.tv_sec <= SLEEP_SEC && rem.tv_nsec >= 0 &&
-			  rem.tv_nsec < 1000000000L && (rem.tv_sec > 0 || rem.tv_nsec > 0),
+		      rem.tv_nsec < 1000000000L && (rem.tv_sec > 0 || rem.tv_nsec > 0),
 		  "odd remaining time %ld.%09ld", (long)rem.tv_sec, rem.tv_nsec);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	SCN_CHECK(now.tv_sec >= before.tv_sec && now.tv_sec - before.tv_sec < SLEEP_SEC,

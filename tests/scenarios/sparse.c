@@ -12,7 +12,7 @@
 #define SIZE	(1UL << 30)
 #define NTOUCH	16
 #define NSAMPLE 256
-#define SEED	0x5370617273650000ULL	/* "Sparse" */
+#define SEED	0x5370617273650000ULL /* "Sparse" */
 
 static size_t page;
 
@@ -41,8 +41,8 @@ int main(int argc, char **argv)
 
 	scn_init(argc, argv, 1);
 	page = (size_t)sysconf(_SC_PAGESIZE);
-	mem = mmap(NULL, SIZE, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	mem = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
 	if (mem == MAP_FAILED)
 		scn_fail("mmap 1 GiB: %s", strerror(errno));
 	/* no transparent huge pages: a touched page must stay one page */

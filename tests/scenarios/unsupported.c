@@ -68,8 +68,8 @@ int main(int argc, char **argv)
 				  stack_counter);
 			SCN_CHECK(c0 > ready_value, "counter %lu not past its ready value %lu", c0,
 				  ready_value);
-			SCN_CHECK(port != 0 && bound_port() == port, "socket port is %u, expected %u",
-				  bound_port(), port);
+			SCN_CHECK(port != 0 && bound_port() == port,
+				  "socket port is %u, expected %u", bound_port(), port);
 			for (i = 0; i < 10; i++) {
 				step(&stack_counter);
 				scn_msleep(1);
