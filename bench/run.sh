@@ -235,9 +235,10 @@ timed() {
 	return $RC
 }
 
-# log_ms LOG WORD: the "in X ms" figure of stasis's -v3 line starting with WORD.
+# log_ms LOG WORD: the "in X ms" figure of stasis's last -v3 line that
+# starts with WORD ("dumped pid N to ... in X ms", "restored ... in X ms").
 log_ms() {
-	grep -E "^$2 pid [0-9]+ .*in [0-9.]+ ms" "$1" | tail -n 1 | sed -E 's/.* in ([0-9.]+) ms.*/\1/'
+	grep -E "^$2 .* in [0-9.]+ ms" "$1" | tail -n 1 | sed -E 's/.* in ([0-9.]+) ms.*/\1/'
 }
 
 # err_line LOG: the first error line of a stasis log (for the report).
@@ -278,7 +279,8 @@ pct() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'
 }
 
-# verdict OK: PASS or MISS ("-" when there is no figure).
+# verdict_ge / verdict_lt: PASS or MISS against a target ("n/a" when
+# there is no figure).
 verdict_ge() {	# verdict_ge VALUE MIN
 	{ [ -n "$1" ] && [ "$1" != - ]; } || { echo "n/a"; return; }
 	awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t) ? "PASS" : "MISS" }'
@@ -346,7 +348,10 @@ cycle() {
 		start_memhog "$mib" || return 1
 	fi
 	pid=$PID
-	[ "$warm" = 1 ] && { prewarm || return 1; }
+	if [ "$warm" = 1 ] && ! prewarm; then
+		finish "$pid"
+		return 1
+	fi
 
 	# dump: stasis kills the target afterwards; it is our child, so
 	# reaping it frees its PID at once

@@ -257,14 +257,15 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 1; i < dt->nth; i++)
 		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
 			return -1;
-	if (task_dump(dt) || sig_dump(dt))
+	if (task_dump(dt) || sig_dump(dt) || itimer_dump(dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
 
 		th->core = xmalloc(sizeof(*th->core));
 		thread_core__init(th->core);
-		if (sig_dump_thread(dt, th) || thread_dump(dt, th))
+		if (sig_dump_thread(dt, th) || thread_dump(dt, th) || creds_dump_thread(dt, th) ||
+		    sched_dump_thread(dt, th) || seccomp_dump_thread(dt, th))
 			return -1;
 	}
 	return mm_dump(ctx, dt);

@@ -8,10 +8,27 @@
 #include "restore.h"
 #include "stasis.h"
 
-/* res/task.c: identity, cwd/root, umask, personality, rlimits, creds */
+/* res/task.c: identity, cwd/root, umask, personality, rlimits, prctl flags */
 int task_dump(struct dump_task *dt);
 int task_restore_child(struct rst_ctx *c);	/* in the child, before the stop */
-int creds_restore_remote(struct rst_ctx *c, struct rtask *rt); /* last step, remote */
+int task_restore_remote(struct rst_ctx *c);
+
+/* res/creds.c: uids, gids, groups, capabilities, securebits, no_new_privs */
+int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
+int creds_dump_thread(struct dump_task *dt, struct dump_thread *th);
+int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+
+/* res/seccomp.c: seccomp mode and filters, per thread */
+int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th);
+int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+
+/* res/sched.c: nice, scheduling policy, CPU affinity, timer slack, per thread */
+int sched_dump_thread(struct dump_task *dt, struct dump_thread *th);
+int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+
+/* res/itimer.c: interval timers (process-wide) */
+int itimer_dump(struct dump_task *dt);
+int itimer_restore_remote(struct rst_ctx *c);
 
 /* res/signal.c: dispositions, masks, pending signals, sigaltstack */
 int sig_dump(struct dump_task *dt);

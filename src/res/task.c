@@ -79,39 +79,6 @@ static int dump_rlimits(struct dump_task *dt)
 	return 0;
 }
 
-static int parse_ids(const char *v, uint32_t **out, size_t *n, size_t max)
-{
-	char *end;
-
-	*out = xzalloc(max * sizeof(**out));
-	*n = 0;
-	while (v && *n < max) {
-		while (*v == ' ' || *v == '\t')
-			v++;
-		if (*v < '0' || *v > '9')
-			break;
-		(*out)[(*n)++] = strtoul(v, &end, 10);
-		v = end;
-	}
-	return 0;
-}
-
-static int dump_creds(struct dump_task *dt, const char *status)
-{
-	CredsEntry *cr = xmalloc(sizeof(*cr));
-
-	creds_entry__init(cr);
-	dt->te->creds = cr;
-	parse_ids(status_field(status, "Uid"), &cr->uids, &cr->n_uids, 4);
-	parse_ids(status_field(status, "Gid"), &cr->gids, &cr->n_gids, 4);
-	parse_ids(status_field(status, "Groups"), &cr->groups, &cr->n_groups, 65536);
-	if (cr->n_uids != 4 || cr->n_gids != 4) {
-		pr_err("pid %d: cannot parse credentials in /proc/%d/status\n", dt->pid, dt->pid);
-		return -1;
-	}
-	return 0;
-}
-
 static int dump_prctl(struct dump_task *dt)
 {
 	long ret;
@@ -131,6 +98,21 @@ static int dump_prctl(struct dump_task *dt)
 	}
 	dt->te->has_dumpable = true;
 	dt->te->dumpable = ret;
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_CHILD_SUBREAPER, dt_rt(dt)->scratch,
+			   0, 0, 0, 0) ||
+	    ret || remote_read(dt->pid, dt_rt(dt)->scratch, &sig, sizeof(sig))) {
+		pr_err("pid %d: cannot read the child-subreaper flag\n", dt->pid);
+		return -1;
+	}
+	dt->te->has_child_subreaper = true;
+	dt->te->child_subreaper = sig;
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0) ||
+	    ret < 0) {
+		pr_err("pid %d: cannot read the THP-disable flag\n", dt->pid);
+		return -1;
+	}
+	dt->te->has_thp_disable = true;
+	dt->te->thp_disable = ret;
 	return 0;
 }
 
@@ -180,7 +162,9 @@ int task_dump(struct dump_task *dt)
 		goto out;
 	}
 	te->root = xstrdup(path);
-	if (dump_rlimits(dt) || dump_creds(dt, status) || dump_prctl(dt))
+	te->creds = xmalloc(sizeof(*te->creds));
+	creds_entry__init(te->creds);
+	if (dump_rlimits(dt) || creds_parse(dt->pid, status, te->creds) || dump_prctl(dt))
 		goto out;
 	ret = 0;
 out:
@@ -242,61 +226,22 @@ int task_restore_child(struct rst_ctx *c)
 	return restore_rlimits(te);
 }
 
-static bool creds_are_ours(const CredsEntry *cr)
-{
-	uid_t r, e, s;
-	gid_t rg, eg, sg;
-	gid_t groups[256];
-	int n = getgroups(ARRAY_SIZE(groups), groups), i;
-
-	getresuid(&r, &e, &s);
-	getresgid(&rg, &eg, &sg);
-	if (cr->uids[0] != r || cr->uids[1] != e || cr->uids[2] != s || cr->uids[3] != e ||
-	    cr->gids[0] != rg || cr->gids[1] != eg || cr->gids[2] != sg || cr->gids[3] != eg)
-		return false;
-	if (n < 0 || (size_t)n != cr->n_groups)
-		return false;
-	for (i = 0; i < n; i++)
-		if (groups[i] != cr->groups[i])
-			return false;
-	return true;
-}
-
-/* Remote, last: credentials, then the flags that credential changes reset. */
-/* Remote, per thread: credentials are per-thread in the kernel. */
-int creds_restore_remote(struct rst_ctx *c, struct rtask *rt)
+/* Remote: process-wide prctl state that has no other way in. */
+int task_restore_remote(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
-	CredsEntry *cr = te->creds;
-	long ret = 0;
+	long ret;
 
-	if (!creds_are_ours(cr)) {
-		if (cr->n_groups * sizeof(uint32_t) > rt->scratch_len) {
-			pr_err("pid %u: too many supplementary groups\n", te->pid);
-			return -1;
-		}
-		if (remote_write(te->pid, rt->scratch, cr->groups, cr->n_groups * sizeof(uint32_t)) ||
-		    remote_syscall(rt, &ret, __NR_setgroups, cr->n_groups, rt->scratch, 0, 0, 0, 0) ||
-		    ret)
-			goto err;
-		if (remote_syscall(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2],
-				   0, 0, 0) ||
-		    ret || remote_syscall(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0, 0, 0, 0))
-			goto err;
-		if (remote_syscall(rt, &ret, __NR_setresuid, cr->uids[0], cr->uids[1], cr->uids[2],
-				   0, 0, 0) ||
-		    ret || remote_syscall(rt, &ret, __NR_setfsuid, cr->uids[3], 0, 0, 0, 0, 0))
-			goto err;
+	if (te->child_subreaper &&
+	    (remote_syscall(&c->rt, &ret, __NR_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0, 0) ||
+	     ret)) {
+		pr_err("pid %u: cannot restore the child-subreaper flag\n", te->pid);
+		return -1;
 	}
-	if (remote_syscall(rt, &ret, __NR_prctl, PR_SET_PDEATHSIG, te->pdeath_sig, 0, 0, 0, 0) ||
-	    ret)
-		goto err;
-	if (te->has_dumpable && te->dumpable <= 1 &&
-	    (remote_syscall(rt, &ret, __NR_prctl, PR_SET_DUMPABLE, te->dumpable, 0, 0, 0, 0) || ret))
-		goto err;
+	if (te->thp_disable &&
+	    (remote_syscall(&c->rt, &ret, __NR_prctl, PR_SET_THP_DISABLE, 1, 0, 0, 0, 0) || ret)) {
+		pr_err("pid %u: cannot restore the THP-disable flag\n", te->pid);
+		return -1;
+	}
 	return 0;
-err:
-	pr_err("pid %u: cannot restore credentials%s%s\n", te->pid, ret ? ": " : "",
-	       ret ? strerror(-ret) : "");
-	return -1;
 }

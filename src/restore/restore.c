@@ -401,6 +401,7 @@ static int restore_threads(struct rst_ctx *c)
 
 		if (thread_create(c, core, &c->th[i]) ||
 		    thread_restore_remote(c, &c->th[i], core) ||
+		    sched_restore_remote(c, &c->th[i], core) ||
 		    sig_restore_thread(c, &c->th[i], core))
 			return -1;
 	}
@@ -419,6 +420,22 @@ static int transplant_begin(struct rst_ctx *c)
 	return 0;
 }
 
+/*
+ * Credentials and seccomp filters of one thread.  Installing a filter
+ * needs no_new_privs or CAP_SYS_ADMIN: with no_new_privs the filters go in
+ * after the credentials, without it while we still hold the capability.
+ */
+static int restore_thread_creds(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	const CredsEntry *cr = core->creds ? core->creds : c->t->te->creds;
+
+	if (!cr->no_new_privs && seccomp_restore_remote(c, rt, core))
+		return -1;
+	if (creds_restore_remote(c, rt, core))
+		return -1;
+	return cr->no_new_privs ? seccomp_restore_remote(c, rt, core) : 0;
+}
+
 /* Controller: rebuild one parked task from the image. */
 static int transplant(struct rst_ctx *c)
 {
@@ -426,8 +443,9 @@ static int transplant(struct rst_ctx *c)
 	size_t i;
 	long ret;
 
-	if (flush_signals(c) || mm_restore_remote(c) ||
+	if (flush_signals(c) || mm_restore_remote(c) || task_restore_remote(c) ||
 	    thread_restore_remote(c, &c->rt, c->t->cores[0]) ||
+	    sched_restore_remote(c, &c->rt, c->t->cores[0]) ||
 	    sig_restore_thread(c, &c->rt, c->t->cores[0]))
 		return -1;
 	if (restore_threads(c))
@@ -438,12 +456,15 @@ static int transplant(struct rst_ctx *c)
 		pr_err("pid %d: cannot close service fds\n", pid);
 		return -1;
 	}
-	/* credentials last: the other threads, then the leader */
-	for (i = 1; i < c->t->ncores; i++)
-		if (creds_restore_remote(c, &c->th[i]))
-			return -1;
-	if (creds_restore_remote(c, &c->rt))
+	if (itimer_restore_remote(c))
 		return -1;
+	/* credentials and seccomp last: the other threads, then the leader */
+	for (i = c->t->ncores; i-- > 0;) {
+		struct rtask *rt = i ? &c->th[i] : &c->rt;
+
+		if (restore_thread_creds(c, rt, c->t->cores[i]))
+			return -1;
+	}
 	/* last remote call: the trampoline removes itself */
 	if (remote_syscall(&c->rt, &ret, __NR_munmap, c->tramp, c->tramp_len, 0, 0, 0, 0) || ret) {
 		pr_err("pid %d: cannot remove the restore trampoline\n", pid);

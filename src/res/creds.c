@@ -1,0 +1,233 @@
+/*
+ * Credentials, per thread as the kernel keeps them: real/effective/saved/
+ * fs uids and gids, supplementary groups, the five capability sets,
+ * securebits and no_new_privs.
+ *
+ * They go back last, remotely, from each thread itself: everything before
+ * needs the restorer's privileges.  The order matters: bounding set drops
+ * and securebits need CAP_SETPCAP, so they come while we still have it;
+ * keep-caps carries the permitted set across the uid change; then capset
+ * and ambient raises give the target its own sets.
+ */
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "res.h"
+#include "util.h"
+
+static void parse_ids(const char *v, uint32_t **out, size_t *n, size_t max)
+{
+	char *end;
+
+	*out = xzalloc(max * sizeof(**out));
+	*n = 0;
+	while (v && *n < max) {
+		while (*v == ' ' || *v == '\t')
+			v++;
+		if (*v < '0' || *v > '9')
+			break;
+		(*out)[(*n)++] = strtoul(v, &end, 10);
+		v = end;
+	}
+}
+
+static bool parse_hex(const char *status, const char *key, uint64_t *v)
+{
+	const char *s = status_field(status, key);
+
+	if (!s)
+		return false;
+	*v = strtoull(s, NULL, 16);
+	return true;
+}
+
+int creds_parse(pid_t tid, const char *status, CredsEntry *cr)
+{
+	const char *nnp;
+
+	parse_ids(status_field(status, "Uid"), &cr->uids, &cr->n_uids, 4);
+	parse_ids(status_field(status, "Gid"), &cr->gids, &cr->n_gids, 4);
+	parse_ids(status_field(status, "Groups"), &cr->groups, &cr->n_groups, 65536);
+	if (cr->n_uids != 4 || cr->n_gids != 4) {
+		pr_err("pid %d: cannot parse credentials in its status\n", tid);
+		return -1;
+	}
+	cr->has_cap_inh = parse_hex(status, "CapInh", &cr->cap_inh);
+	cr->has_cap_prm = parse_hex(status, "CapPrm", &cr->cap_prm);
+	cr->has_cap_eff = parse_hex(status, "CapEff", &cr->cap_eff);
+	cr->has_cap_bnd = parse_hex(status, "CapBnd", &cr->cap_bnd);
+	cr->has_cap_amb = parse_hex(status, "CapAmb", &cr->cap_amb);
+	nnp = status_field(status, "NoNewPrivs");
+	cr->has_no_new_privs = !!nnp;
+	cr->no_new_privs = nnp && *nnp == '1';
+	return 0;
+}
+
+int creds_dump_thread(struct dump_task *dt, struct dump_thread *th)
+{
+	char name[64], *status;
+	CredsEntry *cr;
+	long ret;
+	int err;
+
+	snprintf(name, sizeof(name), "task/%d/status", th->tid);
+	status = read_proc(dt->pid, name, NULL);
+	if (!status) {
+		pr_perror("cannot read the status of tid %d", th->tid);
+		return -1;
+	}
+	cr = th->core->creds = xmalloc(sizeof(*cr));
+	creds_entry__init(cr);
+	err = creds_parse(th->tid, status, cr);
+	free(status);
+	if (err)
+		return -1;
+	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) || ret < 0) {
+		pr_err("tid %d: cannot read securebits\n", th->tid);
+		return -1;
+	}
+	cr->has_securebits = true;
+	cr->securebits = ret;
+	return 0;
+}
+
+static uint64_t cap_full(void)
+{
+	char *s = read_file("/proc/sys/kernel/cap_last_cap", NULL);
+	int last = s ? atoi(s) : 40;
+
+	free(s);
+	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
+}
+
+/* Nothing to do if the thread is root with every capability, like us. */
+static bool creds_trivial(const CredsEntry *cr)
+{
+	uint64_t full = cap_full();
+	gid_t groups[256];
+	int n = getgroups(ARRAY_SIZE(groups), groups), i;
+	size_t k;
+
+	for (k = 0; k < 4; k++)
+		if (cr->uids[k] || cr->gids[k])
+			return false;
+	if (cr->cap_prm != full || cr->cap_eff != full || cr->cap_bnd != full || cr->cap_inh ||
+	    cr->cap_amb || cr->securebits || cr->no_new_privs)
+		return false;
+	if (n < 0 || (size_t)n != cr->n_groups)
+		return false;
+	for (i = 0; i < n; i++)
+		if (groups[i] != cr->groups[i])
+			return false;
+	return true;
+}
+
+static int rprctl(struct rtask *rt, const char *what, unsigned long a1, unsigned long a2,
+		  unsigned long a3)
+{
+	long ret;
+
+	if (remote_syscall(rt, &ret, __NR_prctl, a1, a2, a3, 0, 0, 0))
+		return -1;
+	if (ret < 0) {
+		pr_err("tid %d: cannot restore %s: %s\n", rt->pid, what, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+static int set_ids(struct rtask *rt, const CredsEntry *cr)
+{
+	long ret = 0;
+
+	if (cr->n_groups * sizeof(uint32_t) > rt->scratch_len) {
+		pr_err("tid %d: too many supplementary groups\n", rt->pid);
+		return -1;
+	}
+	if (remote_write(rt->pid, rt->scratch, cr->groups, cr->n_groups * sizeof(uint32_t)) ||
+	    remote_syscall(rt, &ret, __NR_setgroups, cr->n_groups, rt->scratch, 0, 0, 0, 0) || ret)
+		goto err;
+	if (remote_syscall(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2], 0, 0,
+			   0) ||
+	    ret || remote_syscall(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0, 0, 0, 0))
+		goto err;
+	if (remote_syscall(rt, &ret, __NR_setresuid, cr->uids[0], cr->uids[1], cr->uids[2], 0, 0,
+			   0) ||
+	    ret || remote_syscall(rt, &ret, __NR_setfsuid, cr->uids[3], 0, 0, 0, 0, 0))
+		goto err;
+	return 0;
+err:
+	pr_err("tid %d: cannot restore uids/gids%s%s\n", rt->pid, ret ? ": " : "",
+	       ret ? strerror(-ret) : "");
+	return -1;
+}
+
+static int set_caps(struct rtask *rt, const CredsEntry *cr)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = {
+		{ (uint32_t)cr->cap_eff, (uint32_t)cr->cap_prm, (uint32_t)cr->cap_inh },
+		{ (uint32_t)(cr->cap_eff >> 32), (uint32_t)(cr->cap_prm >> 32),
+		  (uint32_t)(cr->cap_inh >> 32) },
+	};
+	long ret;
+
+	if (remote_write(rt->pid, rt->scratch, &hdr, sizeof(hdr)) ||
+	    remote_write(rt->pid, rt->scratch + sizeof(hdr), data, sizeof(data)) ||
+	    remote_syscall(rt, &ret, __NR_capset, rt->scratch, rt->scratch + sizeof(hdr), 0, 0, 0,
+			   0))
+		return -1;
+	if (ret) {
+		pr_err("tid %d: cannot restore capabilities: %s\n", rt->pid, strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+/* Remote, from the thread itself: the last state it gets. */
+int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	TaskEntry *te = c->t->te;
+	const CredsEntry *cr = core->creds ? core->creds : te->creds;
+	uint64_t full = cap_full();
+	int cap;
+
+	if (!creds_trivial(cr)) {
+		for (cap = 0; cap < 64; cap++)
+			if ((full >> cap & 1) && !(cr->cap_bnd >> cap & 1) &&
+			    rprctl(rt, "the capability bounding set", PR_CAPBSET_DROP, cap, 0))
+				return -1;
+		if (cr->securebits &&
+		    rprctl(rt, "securebits", PR_SET_SECUREBITS, cr->securebits, 0))
+			return -1;
+		if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
+		    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, 1, 0))
+			return -1;
+		if (set_ids(rt, cr) || set_caps(rt, cr))
+			return -1;
+		for (cap = 0; cap < 64; cap++)
+			if ((cr->cap_amb >> cap & 1) &&
+			    rprctl(rt, "ambient capabilities", PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
+				   cap))
+				return -1;
+		if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
+		    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, !!(cr->securebits & SECBIT_KEEP_CAPS),
+			   0))
+			return -1;
+		if (cr->no_new_privs && rprctl(rt, "no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0))
+			return -1;
+	}
+	if (rprctl(rt, "the parent-death signal", PR_SET_PDEATHSIG, te->pdeath_sig, 0))
+		return -1;
+	if (te->has_dumpable && te->dumpable <= 1 &&
+	    rprctl(rt, "the dumpable flag", PR_SET_DUMPABLE, te->dumpable, 0))
+		return -1;
+	return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * Scheduling state of a thread: nice value, policy and priority (with
+ * SCHED_RESET_ON_FORK), CPU affinity and timer slack.  Read from outside
+ * (timer slack with a remote prctl), set back by the thread itself.
+ */
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "res.h"
+#include "util.h"
+
+int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
+{
+	SchedEntry *se = th->core->sched = xmalloc(sizeof(*se));
+	struct sched_param param;
+	cpu_set_t *set = xzalloc(sizeof(cpu_set_t));
+	long ret;
+	int nice, policy;
+
+	sched_entry__init(se);
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, th->tid);
+	policy = sched_getscheduler(th->tid);
+	if ((nice == -1 && errno) || policy < 0 || sched_getparam(th->tid, &param) ||
+	    sched_getaffinity(th->tid, sizeof(cpu_set_t), set)) {
+		pr_perror("tid %d: cannot read its scheduling state", th->tid);
+		free(set);
+		return -1;
+	}
+	se->nice = nice;
+	se->policy = policy;
+	se->priority = param.sched_priority;
+	se->affinity.data = (uint8_t *)set;
+	se->affinity.len = sizeof(cpu_set_t);
+	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) || ret < 0) {
+		pr_err("tid %d: cannot read its timer slack\n", th->tid);
+		return -1;
+	}
+	se->timer_slack_ns = ret;
+	return 0;
+}
+
+int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	SchedEntry *se = core->sched;
+	struct sched_param param;
+	long ret;
+
+	if (!se)
+		return 0;
+	if (remote_syscall(rt, &ret, __NR_setpriority, PRIO_PROCESS, 0, se->nice, 0, 0, 0) || ret) {
+		pr_err("tid %u: cannot restore nice %d\n", core->tid, se->nice);
+		return -1;
+	}
+	param.sched_priority = se->priority;
+	if (remote_write(rt->pid, rt->scratch, &param, sizeof(param)) ||
+	    remote_syscall(rt, &ret, __NR_sched_setscheduler, 0, se->policy, rt->scratch, 0, 0, 0) ||
+	    ret) {
+		pr_err("tid %u: cannot restore scheduling policy %u\n", core->tid, se->policy);
+		return -1;
+	}
+	if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
+	    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch, 0,
+			   0, 0))
+		return -1;
+	if (ret)
+		pr_warn("tid %u: CPU affinity not restored (%s): CPUs differ on this machine\n",
+			core->tid, strerror(-ret));
+	if (remote_syscall(rt, &ret, __NR_prctl, PR_SET_TIMERSLACK, se->timer_slack_ns, 0, 0, 0,
+			   0) ||
+	    ret) {
+		pr_err("tid %u: cannot restore timer slack\n", core->tid);
+		return -1;
+	}
+	return 0;
+}
