@@ -6,9 +6,11 @@
  * hash in the trailer, and that the trailer is there at all.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,11 +116,57 @@ int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *m
 	return ret;
 }
 
+#define PIPE_SLOTS 4
+
+/* Pages on their way to the image: a ring of buffers and a writer thread. */
+struct img_page_pipe {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char *bufs;			 /* PIPE_SLOTS * IMG_PAGES_BUF */
+	uint64_t len[PIPE_SLOTS];
+	unsigned int head, tail;	 /* filled by the caller / written by the thread */
+	bool done;
+	int error;
+	struct img_writer *w;
+};
+
+static void *page_pipe_writer(void *arg)
+{
+	struct img_page_pipe *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		unsigned int slot;
+		char *buf;
+		uint64_t len;
+
+		while (p->head == p->tail && !p->done)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->head == p->tail)
+			break;
+		slot = p->tail % PIPE_SLOTS;
+		buf = p->bufs + slot * IMG_PAGES_BUF;
+		len = p->len[slot];
+		pthread_mutex_unlock(&p->lock);
+		if (!p->error && write_all(p->w->fd, buf, len)) {
+			pr_perror("cannot write image %s", p->w->tmp_path);
+			p->error = -1;
+		}
+		pthread_mutex_lock(&p->lock);
+		p->tail++;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
 int img_pages_begin(struct img_writer *w, uint64_t len)
 {
 	static const char zeros[PAGE_SIZE];
 	uint64_t hdr = sizeof(struct img_rec_hdr);
 	uint64_t payload_at = w->off + hdr;
+	struct img_page_pipe *p;
 
 	/* Pad so that the page payload starts on a page boundary. */
 	if (payload_at % PAGE_SIZE) {
@@ -133,24 +181,103 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 		return -1;
 	w->pages_left = len;
 	XXH3_64bits_reset(w->pages_hash);
+	p = w->pipe = xzalloc(sizeof(*p));
+	p->w = w;
+	p->bufs = mmap(NULL, PIPE_SLOTS * IMG_PAGES_BUF, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p->bufs == MAP_FAILED) {
+		pr_perror("cannot allocate page buffers");
+		goto err;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (pthread_create(&p->thread, NULL, page_pipe_writer, p)) {
+		pr_err("cannot start the page writer thread\n");
+		munmap(p->bufs, PIPE_SLOTS * IMG_PAGES_BUF);
+		goto err;
+	}
 	return 0;
+err:
+	free(p);
+	w->pipe = NULL;
+	return -1;
 }
 
-int img_pages_feed(struct img_writer *w, const void *buf, uint64_t len)
+void *img_pages_buf(struct img_writer *w)
 {
-	if (len > w->pages_left) {
+	struct img_page_pipe *p = w->pipe;
+	void *buf;
+
+	pthread_mutex_lock(&p->lock);
+	while (p->head - p->tail == PIPE_SLOTS)
+		pthread_cond_wait(&p->cond, &p->lock);
+	buf = p->bufs + (p->head % PIPE_SLOTS) * IMG_PAGES_BUF;
+	pthread_mutex_unlock(&p->lock);
+	return buf;
+}
+
+int img_pages_submit(struct img_writer *w, void *buf, uint64_t len)
+{
+	struct img_page_pipe *p = w->pipe;
+
+	if (len > w->pages_left || len > IMG_PAGES_BUF) {
 		pr_err("internal: page record overflow\n");
 		return -1;
 	}
+	/* hashed here, while the buffer is still in this CPU's cache */
 	XXH3_64bits_update(w->pages_hash, buf, len);
 	w->pages_left -= len;
 	w->page_bytes += len;
-	return writer_put(w, buf, len);
+	w->off += len;
+	pthread_mutex_lock(&p->lock);
+	p->len[p->head % PIPE_SLOTS] = len;
+	p->head++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return p->error;
 }
 
-uint64_t img_pages_end(struct img_writer *w)
+int img_pages_feed(struct img_writer *w, const void *data, uint64_t len)
 {
-	return XXH3_64bits_digest(w->pages_hash);
+	while (len) {
+		uint64_t n = min(len, IMG_PAGES_BUF);
+		void *buf = img_pages_buf(w);
+
+		memcpy(buf, data, n);
+		if (img_pages_submit(w, buf, n))
+			return -1;
+		data = (const char *)data + n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Drain the pipe; the payload hash is only valid if this returns 0. */
+int img_pages_end(struct img_writer *w, uint64_t *hash)
+{
+	struct img_page_pipe *p = w->pipe;
+	int ret;
+
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&p->lock);
+	p->done = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	ret = p->error;
+	if (!ret && w->pages_left) {
+		pr_err("internal: page record short by %llu bytes\n",
+		       (unsigned long long)w->pages_left);
+		ret = -1;
+	}
+	munmap(p->bufs, PIPE_SLOTS * IMG_PAGES_BUF);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+	w->pipe = NULL;
+	*hash = XXH3_64bits_digest(w->pages_hash);
+	return ret;
 }
 
 int img_writer_commit(struct img_writer *w)
@@ -191,6 +318,10 @@ out:
 
 void img_writer_abort(struct img_writer *w)
 {
+	uint64_t hash;
+
+	if (w->pipe)
+		img_pages_end(w, &hash);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp_path)

@@ -65,15 +65,24 @@ struct img_writer {
 	/* an IMG_PAGES record being streamed */
 	uint64_t pages_left;
 	XXH3_state_t *pages_hash;
+	struct img_page_pipe *pipe;
 };
 
 int img_writer_open(struct img_writer *w, const char *dir);
 int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg);
 int img_write_raw(struct img_writer *w, uint32_t type, const void *buf, uint64_t len);
-/* Stream one IMG_PAGES record of len bytes: begin, feed exactly len, end. */
+/*
+ * Stream one IMG_PAGES record of len bytes: begin, feed exactly len, end.
+ * A second thread hashes and writes the pages while the caller gathers
+ * the next ones: take a buffer with img_pages_buf(), fill up to
+ * IMG_PAGES_BUF bytes, hand it back with img_pages_submit().
+ */
+#define IMG_PAGES_BUF (1UL << 20)
 int img_pages_begin(struct img_writer *w, uint64_t len);
+void *img_pages_buf(struct img_writer *w);
+int img_pages_submit(struct img_writer *w, void *buf, uint64_t len);
 int img_pages_feed(struct img_writer *w, const void *buf, uint64_t len);
-uint64_t img_pages_end(struct img_writer *w); /* returns the payload hash */
+int img_pages_end(struct img_writer *w, uint64_t *hash);
 /* Write the trailer and make the image visible under its final name. */
 int img_writer_commit(struct img_writer *w);
 /* Drop a partly written image; leaves nothing behind. */

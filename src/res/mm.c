@@ -38,7 +38,7 @@
 #include "util.h"
 
 #define TASK_SIZE_4L  0x7ffffffff000UL
-#define PAGES_BUF     (1UL << 20)
+#define PAGES_BUF     IMG_PAGES_BUF
 #define IOV_BATCH     1024
 #define VMA_MADV_MASK \
 	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | VMF_MERGEABLE)
@@ -455,7 +455,7 @@ static int collect_runs(struct dump_task *dt, struct runs *rs)
 struct page_reader {
 	pid_t pid;
 	struct img_writer *w;
-	char *buf;
+	char *buf; /* the image writer's buffer being filled, or NULL */
 	size_t fill;
 	struct iovec riov[IOV_BATCH];
 	int n;
@@ -475,8 +475,9 @@ static int reader_flush(struct page_reader *pr)
 		       got < 0 ? strerror(errno) : "short read");
 		return -1;
 	}
-	if (img_pages_feed(pr->w, pr->buf, pr->fill))
+	if (img_pages_submit(pr->w, pr->buf, pr->fill))
 		return -1;
+	pr->buf = NULL;
 	pr->fill = 0;
 	pr->n = 0;
 	return 0;
@@ -499,29 +500,29 @@ static int reader_forced(struct page_reader *pr, const struct run *r)
 	}
 	for (off = 0; off < len;) {
 		size_t chunk = min(len - off, PAGES_BUF);
+		char *buf = img_pages_buf(pr->w);
 
-		if (pread(pr->mem_fd, pr->buf, chunk, r->addr + off) != (ssize_t)chunk) {
+		if (pread(pr->mem_fd, buf, chunk, r->addr + off) != (ssize_t)chunk) {
 			pr_perror("pid %d: cannot read memory at %lx", pr->pid, r->addr + off);
 			return -1;
 		}
-		if (img_pages_feed(pr->w, pr->buf, chunk))
+		if (img_pages_submit(pr->w, buf, chunk))
 			return -1;
 		off += chunk;
 	}
 	return 0;
 }
 
+/*
+ * Gather runs into one writer buffer per process_vm_readv call; the image
+ * writer's thread hashes and writes a buffer while the next one fills.
+ */
 static int write_pages(struct dump_task *dt, struct img_writer *w, const struct runs *rs)
 {
 	struct page_reader pr = { .pid = dt->pid, .w = w, .mem_fd = -1 };
 	size_t i;
 	int ret = -1;
 
-	pr.buf = mmap(NULL, PAGES_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (pr.buf == MAP_FAILED) {
-		pr_perror("cannot allocate the page buffer");
-		return -1;
-	}
 	for (i = 0; i < rs->n; i++) {
 		const struct run *r = &rs->r[i];
 		unsigned long off = 0, len = r->nr * PAGE_SIZE;
@@ -532,8 +533,11 @@ static int write_pages(struct dump_task *dt, struct img_writer *w, const struct 
 			continue;
 		}
 		while (off < len) {
-			size_t take = min(len - off, PAGES_BUF - pr.fill);
+			size_t take;
 
+			if (!pr.buf)
+				pr.buf = img_pages_buf(w);
+			take = min(len - off, PAGES_BUF - pr.fill);
 			pr.riov[pr.n].iov_base = (void *)(r->addr + off);
 			pr.riov[pr.n].iov_len = take;
 			pr.n++;
@@ -547,7 +551,6 @@ static int write_pages(struct dump_task *dt, struct img_writer *w, const struct 
 out:
 	if (pr.mem_fd >= 0)
 		close(pr.mem_fd);
-	munmap(pr.buf, PAGES_BUF);
 	return ret;
 }
 
@@ -559,12 +562,20 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
 	size_t i;
 	int ret = -1;
 
+	uint64_t t0 = now_ns(), t1;
+
 	if (collect_runs(dt, &rs))
 		goto out;
-	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE) || write_pages(dt, &ctx->w, &rs))
+	t1 = now_ns();
+	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE))
+		goto out;
+	if (write_pages(dt, &ctx->w, &rs)) {
+		img_pages_end(&ctx->w, &pm.pages_hash);
+		goto out;
+	}
+	if (img_pages_end(&ctx->w, &pm.pages_hash))
 		goto out;
 	pm.pid = dt->pid;
-	pm.pages_hash = img_pages_end(&ctx->w);
 	pm.nr_pages = rs.pages;
 	runs = xzalloc(rs.n * sizeof(*runs));
 	runp = xzalloc(rs.n * sizeof(*runp));
@@ -577,7 +588,8 @@ int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
 	pm.n_runs = rs.n;
 	pm.runs = runp;
 	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
-	pr_info("pid %d: %llu pages in %zu runs\n", dt->pid, (unsigned long long)rs.pages, rs.n);
+	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms)\n", dt->pid,
+		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6);
 out:
 	free(runs);
 	free(runp);
@@ -853,6 +865,32 @@ static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 	return rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, fd, off, NULL);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/*
+ * Fault in large runs in one go before they are read into: one call
+ * instead of a page fault per page.
+ */
+static int populate_runs(struct rst_ctx *c)
+{
+	const PagemapEntry *pm = c->t->pm;
+	size_t i;
+
+	for (i = 0; pm && i < pm->n_runs; i++) {
+		long ret;
+
+		if (pm->runs[i]->nr_pages < 64)
+			continue;
+		if (remote_syscall(&c->rt, &ret, __NR_madvise, pm->runs[i]->vaddr,
+				   pm->runs[i]->nr_pages * PAGE_SIZE, MADV_POPULATE_WRITE, 0, 0, 0))
+			return -1;
+		/* an old kernel without it just takes the faults */
+	}
+	return 0;
+}
+
 /* Remote preadv of all saved pages, up to IOV_BATCH runs per call. */
 static int fill_pages(struct rst_ctx *c)
 {
@@ -984,7 +1022,7 @@ int mm_restore_remote(struct rst_ctx *c)
 	for (i = 0; i < mm->n_vmas; i = last + 1)
 		if (map_one(c, i, &last))
 			return -1;
-	if (fill_pages(c))
+	if (populate_runs(c) || fill_pages(c))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
 		if (finish_vma(c, mm->vmas[i]))

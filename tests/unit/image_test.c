@@ -45,7 +45,10 @@ static int write_image(void)
 	if (img_pages_begin(&w, 2 * PAGE_SIZE) || img_pages_feed(&w, page, PAGE_SIZE) ||
 	    img_pages_feed(&w, page, PAGE_SIZE))
 		return -1;
-	img_pages_end(&w);
+	uint64_t hash;
+
+	if (img_pages_end(&w, &hash))
+		return -1;
 	return img_writer_commit(&w);
 }
 
