@@ -43,7 +43,7 @@ static const char usage_dump[] =
 	"                          outside the tree are always recorded as external)\n";
 
 static const char usage_restore[] =
-	"usage: stasis restore -D DIR [-d] [--pidfile FILE] [--inherit-fd fd[N]:KEY]\n"
+	"usage: stasis restore -D DIR [-d] [--pidns] [--pidfile FILE] [--inherit-fd fd[N]:KEY]\n"
 	"\n"
 	"Recreate the process saved in DIR with its original PID and let it run.\n"
 	"Without -d, stasis stays in the foreground as its parent and exits with its\n"
@@ -52,7 +52,9 @@ static const char usage_restore[] =
 	"  -D, --images-dir DIR        the image to restore\n"
 	"  -d, --restore-detached      return once the process runs; external fds\n"
 	"                              are connected to /dev/null\n"
-	"  --pidfile FILE              write the restored PID to FILE\n"
+	"  --pidns                     restore into a new PID namespace: the tree gets its\n"
+	"                              original PIDs there even if they are taken here\n"
+	"  --pidfile FILE              write the restored root's PID (as we see it) to FILE\n"
 	"  --inherit-fd fd[N]:KEY      use our fd N for the external object KEY\n"
 	"                              (as `stasis show` names it, e.g. pipe:[1234])\n"
 	"  -j, --shell-job             accepted for criu compatibility\n";
@@ -70,6 +72,7 @@ enum {
 	OPT_PIDFILE = 256,
 	OPT_INHERIT_FD,
 	OPT_JSON,
+	OPT_PIDNS,
 };
 
 static const struct option long_opts[] = {
@@ -83,6 +86,7 @@ static const struct option long_opts[] = {
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ "json", no_argument, NULL, OPT_JSON },
+	{ "pidns", no_argument, NULL, OPT_PIDNS },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -185,6 +189,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			json = true;
+			break;
+		case OPT_PIDNS:
+			r.pidns = true;
 			break;
 		case 'h':
 			fputs(command_usage(cmd), stdout);

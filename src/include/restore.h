@@ -32,6 +32,8 @@ struct rst_ctx {
 	bool parked;		/* stopped itself, ready for the transplant */
 	bool exited;		/* zombies: has exited as planned */
 	bool attached;		/* traced by us */
+	pid_t host_pid;		/* its pid as we see it (differs with --pidns) */
+	pid_t group_helper;	/* leads a group whose leader is gone: recreate it */
 	unsigned long tramp;	/* our trampoline + scratch area in the child */
 	size_t tramp_len;
 	struct rtask rt;	/* the child under transplant (its leader thread) */

@@ -33,6 +33,7 @@ struct dump_opts {
 struct restore_opts {
 	const char *dir;
 	bool detached;
+	bool pidns;
 	bool shell_job;
 	const char *pidfile;
 	struct inherit_fd *inherit;

@@ -37,6 +37,10 @@ int read_all(int fd, void *buf, size_t len);
 uint64_t now_ns(void);
 
 bool pid_exists(pid_t pid);
+/* The innermost PID namespace's number of a task we see as host_pid. */
+pid_t ns_pid(pid_t host_pid);
+/* Our number for thread inner_tid (innermost namespace) of process host_pid. */
+pid_t host_tid(pid_t host_pid, pid_t inner_tid);
 /* comm of a task into buf ("?" if unknown). */
 void proc_comm(pid_t pid, char *buf, size_t size);
 

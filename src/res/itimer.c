@@ -66,7 +66,7 @@ int itimer_restore_remote(struct rst_ctx *c)
 		struct itimerval it = { usec_tv(e->interval_usec), usec_tv(e->value_usec) };
 		long ret;
 
-		if (remote_write(te->pid, c->rt.scratch, &it, sizeof(it)) ||
+		if (remote_write(c->rt.pid, c->rt.scratch, &it, sizeof(it)) ||
 		    remote_syscall(&c->rt, &ret, __NR_setitimer, e->which, c->rt.scratch, 0, 0, 0,
 				   0) ||
 		    ret) {

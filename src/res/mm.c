@@ -771,7 +771,7 @@ static int check_special_layout(struct rst_ctx *c)
 	size_t i, j;
 	int ret = 0;
 
-	if (proc_parse_smaps(c->t->te->pid, &now))
+	if (proc_parse_smaps(c->rt.pid, &now))
 		return -1;
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *e = mm->vmas[i];
@@ -915,7 +915,7 @@ static int fill_pages(struct rst_ctx *c)
 			n++;
 			i++;
 		}
-		if (remote_write(c->t->te->pid, c->rt.scratch, iov, n * sizeof(*iov)))
+		if (remote_write(c->rt.pid, c->rt.scratch, iov, n * sizeof(*iov)))
 			goto out;
 		if (rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), c->rt.scratch, n,
 			  off, 0, 0, &got))
@@ -965,7 +965,7 @@ static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
 			return 0;
 		memcpy(name, n, nl - 1); /* drop the closing ']' */
 		name[nl - 1] = '\0';
-		if (remote_write(c->t->te->pid, c->rt.scratch, name, nl) ||
+		if (remote_write(c->rt.pid, c->rt.scratch, name, nl) ||
 		    rcall(c, "naming an anonymous mapping", __NR_prctl, PR_SET_VMA,
 			  PR_SET_VMA_ANON_NAME, e->start, len, c->rt.scratch, 0, NULL))
 			return -1;
@@ -1001,8 +1001,8 @@ static int restore_mm_fields(struct rst_ctx *c)
 		return -1;
 	}
 	map.auxv = (__u64 *)auxv_at;
-	if (remote_write(c->t->te->pid, auxv_at, mm->auxv, map.auxv_size) ||
-	    remote_write(c->t->te->pid, c->rt.scratch, &map, sizeof(map)))
+	if (remote_write(c->rt.pid, auxv_at, mm->auxv, map.auxv_size) ||
+	    remote_write(c->rt.pid, c->rt.scratch, &map, sizeof(map)))
 		return -1;
 	return rcall(c, "prctl(PR_SET_MM_MAP)", __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, c->rt.scratch,
 		     sizeof(map), 0, 0, NULL);

@@ -182,7 +182,7 @@ static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e,
 		pr_err("pid %d: bad pending signal record\n", pid);
 		return -1;
 	}
-	if (remote_write(pid, rt->scratch, si, sizeof(*si)))
+	if (remote_write(rt->pid, rt->scratch, si, sizeof(*si)))
 		return -1;
 	if (!tid) {
 		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, pid, si->si_signo, rt->scratch,

@@ -156,7 +156,9 @@ int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 		}
 		return -1;
 	}
-	if (thread_wait_stop(tid, &status))
+	/* in a new PID namespace our view of the thread has another number */
+	tid = host_tid(c->rt.pid, tid);
+	if (tid < 0 || thread_wait_stop(tid, &status))
 		return -1;
 	memset(rt, 0, sizeof(*rt));
 	rt->pid = tid;

@@ -51,6 +51,8 @@ struct restore {
 	size_t n;
 	size_t root;	     /* index of the root */
 	pid_t our_pgid;	     /* the restorer's group: outside groups map to it */
+	pid_t ns_init;	     /* --pidns: our init of the new namespace */
+	int nhelpers;	     /* group helpers still to exit */
 };
 
 static struct restore *R; /* the child code walks the tree through it */
@@ -196,6 +198,45 @@ static int child_fork_kids(struct rst_ctx *c)
 	return 0;
 }
 
+/*
+ * This task's group lost its leader before the dump: fork a stand-in with
+ * the leader's PID that creates the group, join it, and let the stand-in
+ * go.  The group lives on through its members, as it did before.
+ */
+static int child_make_group(struct rst_ctx *c)
+{
+	pid_t pgid = c->group_helper, pid;
+	int status, p[2];
+	char b;
+
+	if (pipe(p))
+		return -1;
+	pid = fork_at_pid(pgid);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[1]);
+		if (setpgid(0, 0))
+			_exit(1);
+		if (read(p[0], &b, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(p[0]);
+	/* the group exists once the stand-in's setpgid is done */
+	while (getpgid(pid) != pid)
+		usleep(100);
+	if (setpgid(0, pgid)) {
+		pr_perror("pid %u: cannot join process group %d", c->t->te->pid, pgid);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 /* A zombie: take its session and group, then die the way it died. */
 static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
 {
@@ -239,8 +280,11 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	}
 	if (c->t->te->zombie)
 		zombie_main(c);
-	if (child_drop_rseq() || child_service_fds(c) || files_open_shared(c) ||
-	    child_fork_kids(c))
+	if (child_drop_rseq() || child_service_fds(c) || files_open_shared(c))
+		_exit(1);
+	if (c->group_helper && child_make_group(c))
+		_exit(1);
+	if (child_fork_kids(c))
 		_exit(1);
 	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
 	    sig_restore_child(c))
@@ -252,13 +296,17 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 
 /* ------------------------------------------------------- the controller */
 
+/* The task we see as host pid 'pid' (its number in the image may differ). */
 static struct rst_ctx *ctx_by_pid(struct restore *r, pid_t pid)
 {
+	pid_t inner = r->opts->pidns ? ns_pid(pid) : pid;
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if ((pid_t)r->img.tasks[i].te->pid == pid)
+		if ((pid_t)r->img.tasks[i].te->pid == inner) {
+			r->ctx[i].host_pid = pid;
 			return &r->ctx[i];
+		}
 	return NULL;
 }
 
@@ -295,8 +343,12 @@ static int wait_tree_parked(struct restore *r)
 		}
 		c = ctx_by_pid(r, pid);
 		if (!c) {
-			pr_err("unexpected task %d appeared during restore\n", pid);
-			return -1;
+			/* our namespace init, or a group stand-in: not part of the image */
+			if (WIFSTOPPED(status) && ptrace(PTRACE_CONT, pid, 0, 0)) {
+				pr_perror("cannot resume helper %d", pid);
+				return -1;
+			}
+			continue;
 		}
 		c->attached = true;
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
@@ -330,6 +382,20 @@ static int wait_tree_parked(struct restore *r)
 	return 0;
 }
 
+/* The group a task must join, or 0 to keep the one it inherited. */
+static pid_t group_target(struct restore *r, TaskEntry *te)
+{
+	TaskEntry *root = r->img.tasks[r->root].te;
+
+	if (te->pgid == te->pid || image_task(&r->img, te->pgid))
+		return te->pgid;
+	if (te->pgid == root->pgid && root->pgid != root->pid) {
+		/* the root's group was outside the tree: the restorer's, as a shell job */
+		return r->opts->pidns ? 0 : r->our_pgid;
+	}
+	return te->pgid; /* leaderless: its stand-in made it */
+}
+
 /* Remote, with every task parked: join process groups, leaders first. */
 static int restore_groups(struct restore *r)
 {
@@ -340,18 +406,14 @@ static int restore_groups(struct restore *r)
 		for (i = 0; i < r->n; i++) {
 			struct rst_ctx *c = &r->ctx[i];
 			TaskEntry *te = c->t->te;
-			pid_t want = te->pgid, now;
+			pid_t want = group_target(r, te);
 			long ret;
 
-			if (te->zombie || (pass == 0) != (te->pgid == te->pid))
+			if (te->zombie || te->sid == te->pid || !want ||
+			    (pass == 0) != (te->pgid == te->pid))
 				continue;
-			if (!image_task(&r->img, te->pgid))
-				want = r->our_pgid; /* the group was outside the tree */
-			now = getpgid(te->pid);
-			if (now == want)
-				continue;
-			if (remote_syscall(&c->rt, &ret, __NR_setpgid, 0, want == (pid_t)te->pid ? 0 : want,
-					   0, 0, 0, 0))
+			if (remote_syscall(&c->rt, &ret, __NR_setpgid, 0,
+					   want == (pid_t)te->pid ? 0 : want, 0, 0, 0, 0))
 				return -1;
 			if (ret) {
 				pr_err("pid %u: cannot join process group %d: %s\n", te->pid, want,
@@ -411,7 +473,7 @@ static int restore_threads(struct rst_ctx *c)
 static int transplant_begin(struct rst_ctx *c)
 {
 	memset(&c->rt, 0, sizeof(c->rt));
-	c->rt.pid = c->t->te->pid;
+	c->rt.pid = c->host_pid;
 	if (thread_get_regs(c->rt.pid, &c->rt.regs))
 		return -1;
 	c->rt.syscall_ip = c->tramp;
@@ -439,7 +501,7 @@ static int restore_thread_creds(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 /* Controller: rebuild one parked task from the image. */
 static int transplant(struct rst_ctx *c)
 {
-	pid_t pid = c->t->te->pid;
+	pid_t pid = c->host_pid;
 	size_t i;
 	long ret;
 
@@ -506,11 +568,15 @@ static void kill_tree(struct restore *r, pid_t root)
 	int status;
 
 	for (i = 0; i < r->n; i++)
-		if (r->ctx[i].attached || (pid_t)r->ctx[i].t->te->pid == root)
-			kill(r->ctx[i].t->te->pid, SIGKILL);
-	if (root > 0)
+		if (r->ctx[i].attached && r->ctx[i].host_pid > 0)
+			kill(r->ctx[i].host_pid, SIGKILL);
+	if (r->ns_init > 0)
+		kill(r->ns_init, SIGKILL); /* takes the whole namespace with it */
+	if (root > 0) {
+		kill(root, SIGKILL);
 		while (waitpid(root, &status, __WALL) < 0 && errno == EINTR)
 			;
+	}
 }
 
 struct verify_job {
@@ -538,6 +604,28 @@ static int check_image_host(struct image *img)
 	return mm_vdso_check(img);
 }
 
+/* Groups whose leader is gone: the first live member recreates each. */
+static int plan_group_helpers(struct restore *r)
+{
+	TaskEntry *root = r->img.tasks[r->root].te;
+	size_t i, j;
+
+	for (i = 0; i < r->n; i++) {
+		TaskEntry *te = r->ctx[i].t->te;
+		bool planned = false;
+
+		if (te->zombie || te->pgid == te->pid || image_task(&r->img, te->pgid) ||
+		    (te->pgid == root->pgid && root->pgid != root->pid))
+			continue;
+		for (j = 0; j < i; j++)
+			if (r->ctx[j].group_helper == (pid_t)te->pgid)
+				planned = true;
+		if (!planned)
+			r->ctx[i].group_helper = te->pgid;
+	}
+	return 0;
+}
+
 /* Service fd layout, trampolines and the shared file area of every task. */
 static int prepare(struct restore *r)
 {
@@ -554,6 +642,7 @@ static int prepare(struct restore *r)
 		c->img = &r->img;
 		c->t = &r->img.tasks[i];
 		c->go_fd = -1;
+		c->host_pid = c->t->te->pid;
 		if (c->t->te->pid == r->img.hdr->root_pid)
 			r->root = i;
 		if (c->t->te->zombie)
@@ -566,7 +655,7 @@ static int prepare(struct restore *r)
 	}
 	for (i = 0; i < r->n; i++)
 		r->ctx[i].shared_base = top;
-	return 0;
+	return plan_group_helpers(r);
 }
 
 static int write_pidfile(const char *path, pid_t pid)
@@ -603,7 +692,50 @@ static int wait_root(pid_t pid)
 	}
 }
 
-static int fork_root(struct restore *r, pid_t *root)
+/*
+ * --pidns: PID 1 of the new namespace.  It forks the root at its PID in
+ * there, reaps orphans like any init, and exits with the root's status
+ * (which ends the namespace).
+ */
+static void __attribute__((noreturn)) ns_init_main(struct restore *r, int go_fd)
+{
+	struct rst_ctx *c = &r->ctx[r->root];
+	int status;
+	pid_t root, w;
+	char go;
+
+	if (read(go_fd, &go, 1) != 1)
+		_exit(1);
+	close(go_fd);
+	prctl(PR_SET_NAME, "stasis-init", 0, 0, 0);
+	root = fork_at_pid(c->t->te->pid);
+	if (root == 0)
+		child_main(c);
+	if (root < 0)
+		_exit(1);
+	/* hold nothing of the restorer's: no terminal, no pipe kept open */
+	syscall(__NR_close_range, 0, ~0U, 0);
+	for (;;) {
+		w = waitpid(-1, &status, 0);
+		if (w == root)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (w < 0 && errno == ECHILD)
+			_exit(0);
+	}
+}
+
+static pid_t fork_ns_init(void)
+{
+	struct stasis_clone_args args = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
+	pid_t pid = syscall(__NR_clone3, &args, sizeof(args));
+
+	if (pid < 0)
+		pr_perror("cannot create a PID namespace");
+	return pid;
+}
+
+/* Fork the root (or, with --pidns, our init that forks it) and start it. */
+static int fork_root(struct restore *r, pid_t *first)
 {
 	struct rst_ctx *c = &r->ctx[r->root];
 	int sync[2];
@@ -612,21 +744,30 @@ static int fork_root(struct restore *r, pid_t *root)
 		pr_perror("pipe");
 		return -1;
 	}
-	c->go_fd = sync[0];
-	*root = fork_at_pid(c->t->te->pid);
-	if (*root == 0) {
-		close(sync[1]);
-		child_main(c);
+	if (r->opts->pidns) {
+		*first = fork_ns_init();
+		if (*first == 0) {
+			close(sync[1]);
+			ns_init_main(r, sync[0]);
+		}
+		r->ns_init = *first;
+	} else {
+		c->go_fd = sync[0];
+		*first = fork_at_pid(c->t->te->pid);
+		if (*first == 0) {
+			close(sync[1]);
+			child_main(c);
+		}
+		c->go_fd = -1;
+		c->attached = true;
 	}
 	close(sync[0]);
-	c->go_fd = -1;
-	if (*root < 0) {
+	if (*first < 0) {
 		close(sync[1]);
 		return -1;
 	}
-	c->attached = true;
-	if (ptrace(PTRACE_SEIZE, *root, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
-		pr_perror("cannot trace the restore child %d", *root);
+	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
+		pr_perror("cannot trace the restore child %d", *first);
 		close(sync[1]);
 		return -1;
 	}
@@ -636,6 +777,19 @@ static int fork_root(struct restore *r, pid_t *root)
 		return -1;
 	}
 	close(sync[1]);
+	return 0;
+}
+
+/* Our init must stop being traced, or it dies with us (PTRACE_O_EXITKILL). */
+static int release_ns_init(pid_t pid)
+{
+	int status;
+
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) || waitpid(pid, &status, __WALL) != pid ||
+	    !WIFSTOPPED(status) || ptrace(PTRACE_DETACH, pid, 0, 0)) {
+		pr_perror("cannot release the namespace init %d", pid);
+		return -1;
+	}
 	return 0;
 }
 
@@ -689,10 +843,13 @@ int cmd_restore(const struct restore_opts *o)
 	}
 	if (release_tree(&r))
 		goto fail;
-	pr_info("restored %zu process(es), root pid %d, in %.2f ms\n", r.n, root,
-		(now_ns() - t0) / 1e6);
-	if (o->pidfile && write_pidfile(o->pidfile, root))
-		pr_warn("pid %d runs, but its pidfile could not be written\n", root);
+	if (r.ns_init > 0 && release_ns_init(r.ns_init))
+		goto fail;
+	pr_info("restored %zu process(es), root pid %d, in %.2f ms\n", r.n,
+		r.ctx[r.root].host_pid, (now_ns() - t0) / 1e6);
+	if (o->pidfile && write_pidfile(o->pidfile, r.ctx[r.root].host_pid))
+		pr_warn("pid %d runs, but its pidfile could not be written\n",
+			r.ctx[r.root].host_pid);
 	ret = 0;
 	goto out;
 fail:

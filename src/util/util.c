@@ -2,6 +2,7 @@
  * Generic helpers: checked allocation, whole-file reads of /proc entries,
  * full reads/writes and a monotonic clock.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -196,4 +197,50 @@ void proc_comm(pid_t pid, char *buf, size_t size)
 	if (s)
 		free(s);
 	buf[strcspn(buf, "\n")] = '\0';
+}
+
+pid_t ns_pid(pid_t host_pid)
+{
+	char *status = read_proc(host_pid, "status", NULL);
+	const char *v = status ? status_field(status, "NSpid") : NULL;
+	pid_t last = -1;
+	char *end;
+
+	while (v && *v && *v != '\n') {
+		long n = strtol(v, &end, 10);
+
+		if (end == v)
+			break;
+		last = n;
+		v = end;
+	}
+	free(status);
+	return last;
+}
+
+pid_t host_tid(pid_t host_pid, pid_t inner_tid)
+{
+	char path[64], name[64];
+	struct dirent *de;
+	pid_t found = -1;
+	DIR *d;
+
+	if (ns_pid(host_pid) == host_pid)
+		return inner_tid; /* same namespace */
+	snprintf(path, sizeof(path), "/proc/%d/task", host_pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		pid_t tid = atoi(de->d_name);
+
+		snprintf(name, sizeof(name), "%d", tid);
+		if (tid > 0 && ns_pid(tid) == inner_tid) {
+			found = tid;
+			break;
+		}
+	}
+	if (d)
+		closedir(d);
+	if (found < 0)
+		pr_err("cannot find thread %d of pid %d\n", inner_tid, host_pid);
+	return found;
 }
