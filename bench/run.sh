@@ -3,9 +3,9 @@
 #
 #   bash bench/run.sh [quick]     quick: 1 repetition (3 for the small process)
 #
-# Environment: BUILD (default build), CC (default gcc), REPS, SMALL_REPS
-# (override the repetition counts), PREWARM=0 (do not prewarm memory before
-# the timed steps; see bench/README.md).
+# Environment: BUILD (default build), CC (default gcc), REPS, SMALL_REPS,
+# TREE_REPS (override the repetition counts), PREWARM=0 (do not prewarm
+# memory before the timed steps; see bench/README.md).
 #
 # Measures, with images on tmpfs (/dev/shm):
 #   - the machine's limit: dd of 1 GiB from /dev/zero into /dev/shm;
@@ -13,7 +13,11 @@
 #     (bench/memhog.c), as MB/s and as a percentage of that limit (target 80%);
 #   - dump and restore of `sleep` (target: under 15 ms each);
 #   - stasis's own peak RSS (ru_maxrss, via bench/maxrss.c) for a 64 MiB and a
-#     1 GiB target (target: the same for both).
+#     1 GiB target (target: the same for both);
+#   - freeze+dump and restore of a tree of 100 processes (bench/forktree.c)
+#     and of one process with 500 threads (bench/threads.c), next to a
+#     one-process baseline (forktree 1) in the same run: the cost of each
+#     extra process or thread (target: under 1 ms each, dump and restore).
 # Every figure is the median of the repetitions (the VM is noisy).  Prints a
 # table and writes it to BUILD/bench/results.txt.  Missing a target is only
 # reported (MISS), not an error; the exit status is 1 only when a step
@@ -45,9 +49,9 @@ quick) MODE=quick ;;
 	;;
 esac
 if [ $MODE = quick ]; then
-	REPS=${REPS:-1} SMALL_REPS=${SMALL_REPS:-3}
+	REPS=${REPS:-1} SMALL_REPS=${SMALL_REPS:-3} TREE_REPS=${TREE_REPS:-1}
 else
-	REPS=${REPS:-3} SMALL_REPS=${SMALL_REPS:-7}
+	REPS=${REPS:-3} SMALL_REPS=${SMALL_REPS:-7} TREE_REPS=${TREE_REPS:-5}
 fi
 PREWARM=${PREWARM:-1}
 
@@ -58,6 +62,9 @@ TOUCHED=$((BIG_MIB << 20))	# bytes the big target has touched
 T_TARGET_PCT=80			# dump/restore throughput target, % of the dd limit
 T_SMALL_MS=15			# small-process target, ms
 RSS_SLACK_KIB=$((16 << 10))	# peak RSS may grow this much from 64 MiB to 1 GiB
+TREE_N=100			# processes in the tree (root + TREE_N-1 children)
+THREADS_N=500			# threads of the threaded target (main included)
+T_PER_TASK_MS=1			# target: ms per extra process/thread, dump and restore
 WAIT_READY=60			# seconds for a memhog to touch its memory
 WAIT_GONE=10			# seconds for a killed process to vanish
 SHM=/dev/shm/stasis-bench.$$	# images and the dd file (tmpfs)
@@ -66,7 +73,7 @@ DDFILE=$SHM/dd
 
 WORK=""				# scratch dir: logs, ready files, stat files
 PID=""				# the process last started
-PIDS=()				# every process started/restored: "pid:starttime"
+declare -A PIDS=()		# every process started/restored: PIDS[pid]=starttime
 ERRORS=()			# failed steps, one line each
 
 # ---------------------------------------------------------------- helpers
@@ -93,16 +100,34 @@ alive() {
 	[ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-# track PID: remember a process of ours, so that cleanup kills it.
-track() {
-	local st
-	st=$(proc_field "$1" 22) || return 0
-	PIDS+=("$1:$st")
+# pstat PID: sets PSTATE, PPARENT and PSTART (fields 3, 4 and 22 of
+# /proc/PID/stat) without a subshell; fails when PID does not exist.
+pstat() {
+	local stat="" f
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	read -r -a f <<<"${stat##*) }"
+	PSTATE=${f[0]} PPARENT=${f[1]} PSTART=${f[19]}
 }
 
-# ours ENTRY: the tracked process (pid:start) still exists.
+# track PID: remember a process of ours (by PID and start time), so that
+# cleanup kills it.
+track() {
+	pstat "$1" || return 0
+	PIDS[$1]=$PSTART
+}
+
+# untrack PID...: forget processes that are gone.
+untrack() {
+	local p
+	for p in "$@"; do
+		unset "PIDS[$p]"
+	done
+}
+
+# ours PID: PID is a tracked process of ours that still exists (same start
+# time: not a reused PID).
 ours() {
-	[ "$(proc_field "${1%%:*}" 22 2>/dev/null)" = "${1#*:}" ]
+	[ -n "${PIDS[$1]:-}" ] && pstat "$1" && [ "$PSTART" = "${PIDS[$1]}" ]
 }
 
 # wait_gone PID [SECONDS]: wait until /proc/PID disappears; reaps our own
@@ -126,11 +151,7 @@ wait_gone() {
 # wait until its PID is free again.  A PID that is no longer ours (already
 # gone, perhaps reused) is left alone.
 finish() {
-	local e mine=0
-	for e in "${PIDS[@]}"; do
-		[ "${e%%:*}" = "$1" ] && ours "$e" && mine=1
-	done
-	if [ $mine = 0 ]; then
+	if ! ours "$1"; then
 		wait "$1" 2>/dev/null	# our child, already reaped: drop its status
 		return 0
 	fi
@@ -141,12 +162,68 @@ finish() {
 	}
 }
 
-cleanup() {
-	local e
-	trap - EXIT INT TERM
-	for e in "${PIDS[@]}"; do
-		ours "$e" && finish "${e%%:*}"
+# wait_pids MODE SECONDS PID...: wait until every PID is gone (MODE gone)
+# or has at least exited (MODE exited: gone or a zombie); reaps our own
+# zombie children at once.  On a timeout sets LEFT (the PIDs still there)
+# and fails.
+wait_pids() {
+	local mode=$1 limit=$(($(now_ms) + $2 * 1000)) p
+	shift 2
+	while :; do
+		LEFT=()
+		for p in "$@"; do
+			pstat "$p" || continue
+			if [ "$PSTATE" = Z ] || [ "$PSTATE" = X ]; then
+				if [ "$PPARENT" = $$ ]; then
+					wait "$p" 2>/dev/null
+					continue
+				fi
+				[ "$mode" = exited ] && continue
+			fi
+			LEFT+=("$p")
+		done
+		[ ${#LEFT[@]} -eq 0 ] && return 0
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.02
 	done
+}
+
+# kill_ours PID...: SIGKILL those of the PIDs that are tracked processes
+# of ours, all at once (a tree: no waiting in between).
+kill_ours() {
+	local p
+	for p in "$@"; do
+		ours "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# hold_signals / release_signals: around starting (or restoring) a process
+# and tracking it, so that SIGINT/SIGTERM cannot end the script in between
+# (a process started but not yet tracked would escape cleanup): the signal
+# is acted on by release_signals.
+PENDING_EXIT=""
+hold_signals() {
+	trap 'PENDING_EXIT=130' INT
+	trap 'PENDING_EXIT=143' TERM
+}
+release_signals() {
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	[ -z "$PENDING_EXIT" ] || exit "$PENDING_EXIT"
+}
+
+cleanup() {
+	local p mine=()
+	trap - EXIT INT TERM
+	for p in "${!PIDS[@]}"; do
+		ours "$p" && mine+=("$p")
+	done
+	if [ ${#mine[@]} -gt 0 ]; then
+		kill_ours "${mine[@]}"
+		wait_pids gone $WAIT_GONE "${mine[@]}" ||
+			note "warning: pid(s) ${LEFT[*]} did not go away within ${WAIT_GONE}s"
+	fi
 	rm -rf "$SHM"
 	[ -n "$WORK" ] && rm -rf "$WORK"
 }
@@ -166,10 +243,12 @@ wait_file() {
 start_memhog() {
 	local ready=$WORK/ready.$1.$RANDOM
 	rm -f "$ready"
+	hold_signals
 	"$BB/memhog" "$1" "$ready" </dev/null >/dev/null 2>&1 &
 	PID=$!
 	disown "$PID"	# no "Killed" job notices; bash still reaps it at once
 	track "$PID"
+	release_signals
 	if ! wait_file "$ready" $WAIT_READY "$PID"; then
 		if alive "$PID"; then
 			finish "$PID"
@@ -183,13 +262,16 @@ start_memhog() {
 }
 
 # start_sleep: start `sleep 1000` as a child and wait until it has exec'd;
-# sets PID.
+# sets PID.  (It is tracked at once: exec keeps the start time.)
 start_sleep() {
 	local limit=$(($(now_ms) + 5000)) comm=""
+	hold_signals
 	# shellcheck disable=SC2217 # the target's fds: all /dev/null
 	sleep 1000 </dev/null >/dev/null 2>&1 &
 	PID=$!
 	disown "$PID"
+	track "$PID"
+	release_signals
 	while :; do
 		comm=$(cat "/proc/$PID/comm" 2>/dev/null)
 		[ "$comm" = sleep ] && break
@@ -201,7 +283,6 @@ start_sleep() {
 		fi
 		sleep 0.005
 	done
-	track "$PID"
 }
 
 # prewarm: touch PREWARM_MIB MiB and free them again, just before a timed
@@ -301,9 +382,9 @@ last() { [ $# -gt 0 ] && echo "${!#}" || echo "?"; }
 build_helpers() {
 	local p
 	mkdir -p "$BB" || return 1
-	for p in memhog maxrss; do
+	for p in memhog maxrss forktree threads; do
 		if [ ! -x "$BB/$p" ] || [ "bench/$p.c" -nt "$BB/$p" ]; then
-			$CC -O2 -g -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -o "$BB/$p" "bench/$p.c" || return 1
+			$CC -O2 -g -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -pthread -o "$BB/$p" "bench/$p.c" || return 1
 		fi
 	done
 }
@@ -373,8 +454,10 @@ cycle() {
 	# restore -d: returns once the target runs again, as a child of init
 	[ "$warm" = 1 ] && { prewarm || return 1; }
 	rm -f "$WORK/pidfile"
+	hold_signals
 	timed "$WORK/restore.stat" "$STASIS" restore -D "$IMG" -d --pidfile "$WORK/pidfile" -v3 2>"$rlog"
 	track "$pid"
+	release_signals
 	if [ "$RC" != 0 ]; then
 		fail "restore of $what (pid $pid) failed (status $RC): $(err_line "$rlog")"
 		finish "$pid"
@@ -396,6 +479,218 @@ cycle() {
 	fi
 	rm -rf "$IMG"
 	finish "$pid" || return 1
+}
+
+# ---------------------------------------------------------------- trees and threads
+
+# Targets of this part, by KIND: one = forktree 1 (the one-process
+# baseline), tree = forktree TREE_N, thr = threads THREADS_N.  Per kind:
+# TT_<KIND>_{DMS,DOWN,FRZ,RMS,ROWN}: dump wall, dump own, freeze own,
+# restore wall, restore own (ms, one per run).
+# shellcheck disable=SC2034 # used through namerefs (tt_add, tt_median, tt_list)
+TT_ONE_DMS=() TT_ONE_DOWN=() TT_ONE_FRZ=() TT_ONE_RMS=() TT_ONE_ROWN=() \
+TT_TREE_DMS=() TT_TREE_DOWN=() TT_TREE_FRZ=() TT_TREE_RMS=() TT_TREE_ROWN=() \
+TT_THR_DMS=() TT_THR_DOWN=() TT_THR_FRZ=() TT_THR_RMS=() TT_THR_ROWN=()
+declare -A TT_ROOT=() TT_PIDS=() TT_TIDS=()	# per kind, from the image
+
+# tt_add KIND FIELD VALUE: append VALUE to TT_<KIND>_<FIELD> (if not empty).
+tt_add() {
+	# shellcheck disable=SC2178 # a nameref to an array
+	local -n _tt_a="TT_${1^^}_$2"
+	[ -z "$3" ] || _tt_a+=("$3")
+}
+# tt_median KIND FIELD, tt_list KIND FIELD, tt_last KIND FIELD
+tt_median() {
+	# shellcheck disable=SC2178 # a nameref to an array
+	local -n _tt_a="TT_${1^^}_$2"
+	median "${_tt_a[@]}"
+}
+tt_list() {
+	# shellcheck disable=SC2178 # a nameref to an array
+	local -n _tt_a="TT_${1^^}_$2"
+	list "${_tt_a[@]}"
+}
+tt_last() {
+	# shellcheck disable=SC2178 # a nameref to an array
+	local -n _tt_a="TT_${1^^}_$2"
+	last "${_tt_a[@]}"
+}
+
+tt_bin() { case $1 in one | tree) echo forktree ;; thr) echo threads ;; esac; }
+tt_n() { case $1 in one) echo 1 ;; tree) echo $TREE_N ;; thr) echo $THREADS_N ;; esac; }
+tt_what() { echo "$(tt_bin "$1") $(tt_n "$1")"; }
+
+# img_ids DIR task|thread: the PIDs of the processes ("task" records) or
+# the TIDs of the threads ("thread-core" records) of the image in DIR, as
+# `stasis show --json` lists them (one record per line).
+img_ids() {
+	if [ "$2" = task ]; then
+		"$STASIS" show -D "$1" --json 2>/dev/null |
+			sed -nE 's/^\{"type":"task",[^{]*"data":\{"pid":([0-9]+)[,}].*/\1/p'
+	else
+		"$STASIS" show -D "$1" --json 2>/dev/null |
+			sed -nE 's/^\{"type":"thread-core",[^{]*"data":\{"pid":[0-9]+,"tid":([0-9]+)[,}].*/\1/p'
+	fi
+}
+
+# start_target KIND: start the target and wait until it is ready (every
+# child process or thread exists); sets PID and TASKS (the PIDs of all its
+# processes, root first), all of them tracked.
+start_target() {
+	local kind=$1 bin n ready=$WORK/ready.$1 kids=() p
+	bin=$(tt_bin "$kind") n=$(tt_n "$kind")
+	rm -f "$ready"
+	hold_signals
+	"$BB/$bin" "$n" "$ready" </dev/null >/dev/null 2>&1 &
+	PID=$!
+	disown "$PID"
+	track "$PID"
+	release_signals
+	TASKS=("$PID")
+	if ! wait_file "$ready" $WAIT_READY "$PID"; then
+		# forktree's children die with their root (PR_SET_PDEATHSIG)
+		if alive "$PID"; then
+			finish "$PID"
+			fail "$bin $n not ready after ${WAIT_READY}s"
+		else
+			fail "$bin $n died before it was ready"
+		fi
+		return 1
+	fi
+	rm -f "$ready"
+	if [ "$bin" = forktree ]; then
+		read -r -a kids <"/proc/$PID/task/$PID/children"
+		for p in "${kids[@]}"; do
+			track "$p"
+		done
+		TASKS+=("${kids[@]}")
+		if [ ${#TASKS[@]} -ne "$n" ]; then
+			fail "$bin $n: ready with ${#TASKS[@]} processes"
+			kill_ours "${TASKS[@]}"
+			wait_pids gone $WAIT_GONE "${TASKS[@]}"
+			return 1
+		fi
+	elif [ "$(find "/proc/$PID/task" -mindepth 1 -maxdepth 1 | wc -l)" -ne "$n" ]; then
+		fail "$bin $n: ready with $(find "/proc/$PID/task" -mindepth 1 -maxdepth 1 | wc -l) threads"
+		finish "$PID"
+		return 1
+	fi
+}
+
+# tt_dump KIND: start a target, freeze+dump it into SHM/KIND (stasis kills
+# it afterwards) and check that the image holds all its processes and
+# threads; waits until they have all exited (init reaps the orphaned ones
+# later: see tt_restore).  Records TT_ROOT/PIDS/TIDS[KIND].
+tt_dump() {
+	local kind=$1 dir=$SHM/$1 log=$WORK/dump.$1.log what n pids=() tids=()
+	what=$(tt_what "$kind") n=$(tt_n "$kind")
+	unset "TT_ROOT[$kind]"
+	rm -rf "$dir"
+	start_target "$kind" || return 1
+	if ! timed "$WORK/dump.stat" "$STASIS" dump -t "$PID" -D "$dir" -v3 2>"$log"; then
+		fail "dump of $what (pid $PID) failed (status $RC): $(err_line "$log")"
+		kill_ours "${TASKS[@]}"
+		wait_pids gone $WAIT_GONE "${TASKS[@]}"
+		return 1
+	fi
+	tt_add "$kind" DMS "$WALL_MS"
+	tt_add "$kind" DOWN "$(log_ms "$log" dumped)"
+	tt_add "$kind" FRZ "$(log_ms "$log" froze)"
+	# settle: the next timed step must not share the CPUs with the exits
+	if ! wait_pids exited $WAIT_GONE "${TASKS[@]}"; then
+		fail "$what: pid(s) ${LEFT[*]} still running after the dump"
+		kill_ours "${TASKS[@]}"
+		wait_pids gone $WAIT_GONE "${TASKS[@]}"
+		return 1
+	fi
+	# the image: N processes (tree) or 1, N threads in all, root first
+	read -r -d '' -a pids < <(img_ids "$dir" task)
+	read -r -d '' -a tids < <(img_ids "$dir" thread)
+	if [ ${#pids[@]} -ne "$([ "$kind" = tree ] && echo "$n" || echo 1)" ] ||
+		[ ${#tids[@]} -ne "$n" ] || [ "${pids[0]:-}" != "$PID" ]; then
+		fail "image of $what: ${#pids[@]} process(es), ${#tids[@]} thread(s), first pid ${pids[0]:-none} (root: $PID)"
+		return 1
+	fi
+	TT_ROOT[$kind]=$PID TT_PIDS[$kind]=${pids[*]} TT_TIDS[$kind]=${tids[*]}
+}
+
+# tt_restore KIND: restore -d the image of tt_dump KIND (whose PIDs must be
+# free by now), check that every process and thread exists again, kill
+# them all and wait until they have exited.
+tt_restore() {
+	local kind=$1 dir=$SHM/$1 log=$WORK/restore.$1.log what got root n p
+	local pids=() kids=() tids=()
+	[ -n "${TT_ROOT[$kind]:-}" ] || return 1	# the dump failed
+	what=$(tt_what "$kind") n=$(tt_n "$kind") root=${TT_ROOT[$kind]}
+	read -r -a pids <<<"${TT_PIDS[$kind]}"
+	rm -f "$WORK/pidfile"
+	hold_signals
+	timed "$WORK/restore.stat" "$STASIS" restore -D "$dir" -d --pidfile "$WORK/pidfile" -v3 2>"$log"
+	for p in "${pids[@]}"; do
+		track "$p"
+	done
+	release_signals
+	if [ "$RC" != 0 ]; then
+		fail "restore of $what (pid $root) failed (status $RC): $(err_line "$log")"
+		kill_ours "${pids[@]}"
+		wait_pids exited $WAIT_GONE "${pids[@]}"
+		return 1
+	fi
+	tt_add "$kind" RMS "$WALL_MS"
+	tt_add "$kind" ROWN "$(log_ms "$log" restored)"
+
+	# all N processes / threads exist again
+	got=""
+	[ "$(cat "$WORK/pidfile" 2>/dev/null)" = "$root" ] || got="pidfile says '$(cat "$WORK/pidfile" 2>/dev/null)'"
+	for p in "${pids[@]}"; do
+		alive "$p" || got="${got:+$got; }pid $p is not running"
+	done
+	if [ "$kind" = tree ]; then
+		read -r -a kids 2>/dev/null <"/proc/$root/task/$root/children"
+		[ ${#kids[@]} -eq $((n - 1)) ] || got="${got:+$got; }root $root has ${#kids[@]} children, not $((n - 1))"
+	else
+		tids=("/proc/$root/task/"*)
+		tids=("${tids[@]##*/}")
+		[ ${#tids[@]} -eq "$n" ] && [ "$(printf '%s\n' "${tids[@]}" | sort -n | xargs)" = \
+			"$(tr ' ' '\n' <<<"${TT_TIDS[$kind]}" | sort -n | xargs)" ] ||
+			got="${got:+$got; }pid $root has ${#tids[@]} threads, not the $n of the image"
+	fi
+	[ -z "$got" ] || fail "restore of $what: $got"
+	kill_ours "${pids[@]}"
+	wait_pids exited $WAIT_GONE "${pids[@]}" || {
+		fail "$what: pid(s) ${LEFT[*]} still running after SIGKILL"
+		return 1
+	}
+	[ -z "$got" ]
+}
+
+# tt_run: one run of the three kinds: dump each (baseline first), wait
+# until all their PIDs are free (init reaps the orphans after 1-2 s),
+# restore each, kill them, and wait until all their PIDs are free again.
+tt_run() {
+	local k all=() pids=()
+	for k in one tree thr; do
+		tt_dump "$k"
+	done
+	for k in one tree thr; do
+		[ -n "${TT_ROOT[$k]:-}" ] && read -r -a pids <<<"${TT_PIDS[$k]}" && all+=("${pids[@]}")
+	done
+	[ ${#all[@]} -gt 0 ] || return 1
+	if ! wait_pids gone $WAIT_GONE "${all[@]}"; then
+		fail "pid(s) ${LEFT[*]} of the dumped targets still taken after ${WAIT_GONE}s"
+		return 1
+	fi
+	for k in one tree thr; do
+		tt_restore "$k"
+	done
+	if ! wait_pids gone $WAIT_GONE "${all[@]}"; then
+		fail "pid(s) ${LEFT[*]} of the restored targets still there after ${WAIT_GONE}s"
+		return 1
+	fi
+	untrack "${all[@]}"
+	for k in one tree thr; do
+		rm -rf "${SHM:?}/$k"
+	done
 }
 
 # ---------------------------------------------------------------- report
@@ -431,7 +726,8 @@ report() {
 	echo "stasis benchmarks, $(date '+%Y-%m-%d %H:%M')"
 	echo "  stasis $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'), kernel $(uname -r)," \
 		"$(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
-	echo "  mode $MODE: runs: ${REPS} per big figure, ${SMALL_REPS} for the small process; medians." \
+	echo "  mode $MODE: runs: ${REPS} per big figure, ${SMALL_REPS} for the small process," \
+		"${TREE_REPS} for trees/threads; medians." \
 		"prewarm $([ "$PREWARM" = 1 ] && echo "on (${PREWARM_MIB} MiB before each timed big step)" || echo off)"
 	echo "  MB/s = 10^6 bytes/s of the ${BIG_MIB} MiB touched; wall = the whole command; own = stasis's -v3 \"in X ms\""
 	echo
@@ -460,11 +756,56 @@ report() {
 	printf '  %-12s %12s %12s %12s %10s  %s\n' dump "$(mib "$drs")" "$(mib "$drm")" "$(mib "$drb")" "$dratio" "$dv"
 	printf '  %-12s %12s %12s %12s %10s  %s\n' "restore -d" "$(mib "$rrs")" "$(mib "$rrm")" "$(mib "$rrb")" "$rratio" "$rv"
 	echo "  (PASS: grows by less than $((RSS_SLACK_KIB >> 10)) MiB while the target grows by $((BIG_MIB - MID_MIB)) MiB)"
+	echo
+	report_tt
 	if [ ${#ERRORS[@]} -gt 0 ]; then
 		echo
 		echo "errors (${#ERRORS[@]}):"
 		printf '  %s\n' "${ERRORS[@]}"
 	fi
+}
+
+# per_extra TREE ONE N: (TREE - ONE) / (N - 1), ms per extra process/thread.
+per_extra() {
+	{ [ -n "$1" ] && [ -n "$2" ]; } || { echo "-"; return; }
+	awk -v t="$1" -v o="$2" -v n="$3" 'BEGIN { printf "%.2f", (t - o) / (n - 1) }'
+}
+
+# report_tt: the process tree / threads part of the table.
+report_tt() {
+	local k n d r dw rw
+	local -A med=()
+
+	for k in one tree thr; do
+		for f in DMS DOWN FRZ RMS ROWN; do
+			med[$k$f]=$(tt_median $k $f)
+		done
+	done
+	echo "process tree and threads, image on /dev/shm   target: < ${T_PER_TASK_MS} ms per extra process/thread, dump and restore"
+	echo "  (tree: a root and $((TREE_N - 1)) children, flat; after each restore every process/thread is checked)"
+	printf '  %-28s %12s  %12s\n' "" "dump wall" "restore wall"
+	for k in one tree thr; do
+		case $k in
+		one) d="1 process (forktree 1)" ;;
+		tree) d="tree of $TREE_N processes" ;;
+		thr) d="1 process, $THREADS_N threads" ;;
+		esac
+		printf '  %-28s %9s ms  %9s ms    (own: freeze %s, dump %s, restore %s ms)\n' "$d" \
+			"${med[${k}DMS]:--}" "${med[${k}RMS]:--}" "${med[${k}FRZ]:--}" "${med[${k}DOWN]:--}" "${med[${k}ROWN]:--}"
+	done
+	for k in tree thr; do
+		n=$(tt_n $k)
+		d=$(per_extra "${med[${k}DMS]}" "${med[oneDMS]}" "$n")
+		r=$(per_extra "${med[${k}RMS]}" "${med[oneRMS]}" "$n")
+		dw=$(per_extra "${med[${k}DOWN]}" "${med[oneDOWN]}" "$n")
+		rw=$(per_extra "${med[${k}ROWN]}" "${med[oneROWN]}" "$n")
+		printf '  %-28s %9s ms %-4s %7s ms %-4s (own: dump %s, restore %s ms)\n' \
+			"per extra $([ $k = tree ] && echo process || echo thread) ($((n - 1)))" \
+			"$d" "$(verdict_lt "$d" $T_PER_TASK_MS)" "$r" "$(verdict_lt "$r" $T_PER_TASK_MS)" "$dw" "$rw"
+	done
+	for k in one tree thr; do
+		printf '  %-28s dump %s / restore %s\n' "runs ms, $(tt_what $k)" "$(tt_list $k DMS)" "$(tt_list $k RMS)"
+	done
 }
 
 # free_page_reporting: the VM's balloon hands freed guest memory back to
@@ -482,7 +823,7 @@ free_page_reporting() {
 # ---------------------------------------------------------------- main
 
 main() {
-	local i t0
+	local i t0 t1
 
 	if [ "$(id -u)" != 0 ]; then
 		echo "bench: needs root (ptrace of any process, PR_SET_MM, restoring PIDs)" >&2
@@ -501,25 +842,34 @@ main() {
 	free_page_reporting && [ "$PREWARM" = 1 ] &&
 		note "note: virtio-balloon free page reporting is on: memory is prewarmed before each timed big step"
 
-	note "[1/4] limit (dd) and ${BIG_MIB} MiB dump/restore, runs: $REPS"
+	note "[1/5] limit (dd) and ${BIG_MIB} MiB dump/restore, runs: $REPS"
 	for ((i = 1; i <= REPS; i++)); do
 		bench_dd
 		cycle $BIG_MIB DUMP_MS DUMP_OWN REST_MS REST_OWN DUMP_RSS_BIG REST_RSS_BIG 1
 		note "  run $i: dd $(last "${DD_MS[@]}") ms, dump $(last "${DUMP_MS[@]}") ms, restore $(last "${REST_MS[@]}") ms"
 	done
 
-	note "[2/4] small process (sleep), runs: $SMALL_REPS"
+	note "[2/5] small process (sleep), runs: $SMALL_REPS"
 	for ((i = 1; i <= SMALL_REPS; i++)); do
 		cycle 0 S_DUMP_MS S_DUMP_OWN S_REST_MS S_REST_OWN DUMP_RSS_SMALL REST_RSS_SMALL 0 || continue
 	done
 	note "  dump ms: $(list "${S_DUMP_MS[@]}"); restore ms: $(list "${S_REST_MS[@]}")"
 
-	note "[3/4] peak RSS with a ${MID_MIB} MiB target, runs: $REPS"
+	note "[3/5] peak RSS with a ${MID_MIB} MiB target, runs: $REPS"
 	for ((i = 1; i <= REPS; i++)); do
 		cycle $MID_MIB _D1 _D2 _D3 _D4 DUMP_RSS_MID REST_RSS_MID 0 || continue
 	done
 
-	note "[4/4] done in $((($(now_ms) - t0) / 1000)) s"
+	note "[4/5] process tree ($TREE_N) and threads ($THREADS_N) next to one process, runs: $TREE_REPS"
+	for ((i = 1; i <= TREE_REPS; i++)); do
+		t1=$(now_ms)
+		tt_run
+		note "  run $i ($((($(now_ms) - t1) / 1000)) s): dump ms: 1 process $(tt_last one DMS)," \
+			"tree $(tt_last tree DMS), threads $(tt_last thr DMS); restore ms: $(tt_last one RMS)," \
+			"$(tt_last tree RMS), $(tt_last thr RMS)"
+	done
+
+	note "[5/5] done in $((($(now_ms) - t0) / 1000)) s"
 	echo
 	report | tee "$BB/results.txt"
 	[ ${#ERRORS[@]} -eq 0 ]

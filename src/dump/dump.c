@@ -22,6 +22,7 @@
 
 #include "log.h"
 #include "proc.h"
+#include "files.h"
 #include "res.h"
 #include "util.h"
 
@@ -350,7 +351,7 @@ int cmd_dump(const struct dump_opts *o)
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))
 		goto out_release;
-	if (write_header(&ctx))
+	if (write_header(&ctx) || pipes_scan(&ctx))
 		goto out_abort;
 	for (i = 0; i < ctx.ntasks; i++) {
 		ctx.tasks[i].te = xmalloc(sizeof(*ctx.tasks[i].te));
@@ -380,5 +381,6 @@ out_free:
 		dump_task_free(&ctx.tasks[i]);
 	free(ctx.tasks);
 	free(ctx.seen);
+	free(ctx.pipes);
 	return ret;
 }

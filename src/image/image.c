@@ -23,7 +23,7 @@ static const char *const rec_names[IMG_REC_MAX] = {
 	[IMG_HEADER] = "header",     [IMG_TRAILER] = "trailer", [IMG_PAD] = "pad",
 	[IMG_TASK] = "task",	     [IMG_THREAD_CORE] = "thread-core",
 	[IMG_MM] = "mm",	     [IMG_PAGEMAP] = "pagemap",	[IMG_PAGES] = "pages",
-	[IMG_FILE] = "file",	     [IMG_FD] = "fd",
+	[IMG_FILE] = "file",	     [IMG_FD] = "fd",		[IMG_PIPE] = "pipe",
 };
 
 const char *img_rec_name(uint32_t type)

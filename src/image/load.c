@@ -32,6 +32,16 @@ FileEntry *image_file(struct image *img, uint32_t id)
 	return NULL;
 }
 
+PipeEntry *image_pipe(struct image *img, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < img->npipes; i++)
+		if (img->pipes[i]->id == id)
+			return img->pipes[i];
+	return NULL;
+}
+
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
 {
 	struct rst_task *t = image_task(img, pid);
@@ -92,6 +102,13 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 			return -1;
 		img->files = xrealloc(img->files, (img->nfiles + 1) * sizeof(*img->files));
 		img->files[img->nfiles++] = m;
+		return 0;
+	case IMG_PIPE:
+		m = img_read_msg(r, h, &pipe_entry__descriptor);
+		if (!m)
+			return -1;
+		img->pipes = xrealloc(img->pipes, (img->npipes + 1) * sizeof(*img->pipes));
+		img->pipes[img->npipes++] = m;
 		return 0;
 	case IMG_FD:
 		m = img_read_msg(r, h, &fd_entry__descriptor);
@@ -217,11 +234,15 @@ void image_free(struct image *img)
 			fd_entry__free_unpacked(t->fds[j], NULL);
 		free(t->fds);
 		free(t->kids);
+		free(t->open_ids);
 	}
 	free(img->tasks);
 	for (i = 0; i < img->nfiles; i++)
 		file_entry__free_unpacked(img->files[i], NULL);
 	free(img->files);
+	for (i = 0; i < img->npipes; i++)
+		pipe_entry__free_unpacked(img->pipes[i], NULL);
+	free(img->pipes);
 	if (img->hdr)
 		image_header__free_unpacked(img->hdr, NULL);
 	img_reader_close(&img->r);

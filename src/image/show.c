@@ -185,6 +185,8 @@ static const ProtobufCMessageDescriptor *rec_desc(uint32_t type)
 		return &file_entry__descriptor;
 	case IMG_FD:
 		return &fd_entry__descriptor;
+	case IMG_PIPE:
+		return &pipe_entry__descriptor;
 	default:
 		return NULL;
 	}

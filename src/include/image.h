@@ -30,6 +30,7 @@ enum img_rec_type {
 	IMG_PAGES = 14,
 	IMG_FILE = 20,
 	IMG_FD = 21,
+	IMG_PIPE = 22,
 	IMG_REC_MAX
 };
 

@@ -53,6 +53,7 @@ int mm_pick_trampoline(struct rst_ctx *c);
 
 /* res/files.c: open files behind the fd ops table */
 int files_dump(struct dump_ctx *ctx, struct dump_task *dt);
+int files_plan(struct image *img);
 int files_open_shared(struct rst_ctx *c);
 int files_restore_child(struct rst_ctx *c, int svc_end);
 int files_max_fd(struct rst_task *t);

@@ -69,6 +69,7 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 }
 
 struct file_seen;
+struct pipe_seen;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -78,6 +79,8 @@ struct dump_ctx {
 	uint32_t next_file_id;
 	struct file_seen *seen; /* open files saved so far, for kcmp */
 	size_t nseen;
+	struct pipe_seen *pipes; /* every pipe the tree holds */
+	size_t npipes;
 };
 
 /* A loaded image, as restore and show use it. */
@@ -96,6 +99,9 @@ struct rst_task {
 	struct rst_task *parent;
 	struct rst_task **kids;
 	size_t nkids;
+	size_t depth;
+	uint32_t *open_ids; /* file ids this task opens for its subtree */
+	size_t n_open;
 };
 
 struct image {
@@ -105,6 +111,8 @@ struct image {
 	size_t ntasks;
 	FileEntry **files;
 	size_t nfiles;
+	PipeEntry **pipes;
+	size_t npipes;
 };
 
 int image_load(const char *dir, struct image *img);
@@ -114,6 +122,7 @@ int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root);
 void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
 FileEntry *image_file(struct image *img, uint32_t id);
+PipeEntry *image_pipe(struct image *img, uint64_t id);
 /* Re-read page data and check it against its hash (restore --verify, show). */
 int image_verify_pages(struct image *img);
 

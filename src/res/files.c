@@ -19,29 +19,11 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "files.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
 #include "util.h"
-
-/* One fd of the task being dumped, with a duplicate of it in stasis. */
-struct fd_dump {
-	pid_t pid;
-	int fd;
-	int lfd;
-	struct stat st;
-	struct proc_fdinfo fi;
-	char link[PATH_MAX];
-};
-
-struct fd_ops {
-	FileType type;
-	const char *name;
-	bool (*match)(const struct fd_dump *d);
-	int (*dump)(const struct fd_dump *d, FileEntry *fe);
-	/* in the restore child: return a new fd for this description */
-	int (*open)(struct rst_ctx *c, const FileEntry *fe);
-};
 
 static bool is_tty(const struct stat *st)
 {
@@ -192,11 +174,18 @@ static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 	return -1;
 }
 
-static const struct fd_ops fd_ops_table[] = {
-	{ FILE_TYPE__FILE_REG, "file", reg_match, reg_dump, reg_open },
-	{ FILE_TYPE__FILE_DIR, "directory", dir_match, dir_dump, dir_open },
-	{ FILE_TYPE__FILE_CHR, "device", chr_match, chr_dump, chr_open },
-	{ FILE_TYPE__FILE_EXT, "external", ext_match, ext_dump, ext_open },
+static const struct fd_ops reg_fd_ops = { FILE_TYPE__FILE_REG, "file", reg_match, reg_dump,
+					   reg_open };
+static const struct fd_ops dir_fd_ops = { FILE_TYPE__FILE_DIR, "directory", dir_match, dir_dump,
+					   dir_open };
+static const struct fd_ops chr_fd_ops = { FILE_TYPE__FILE_CHR, "device", chr_match, chr_dump,
+					   chr_open };
+static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_match, ext_dump,
+					   ext_open };
+
+/* First match wins: objects inside the tree before "external". */
+static const struct fd_ops *const fd_ops_table[] = {
+	&reg_fd_ops, &dir_fd_ops, &chr_fd_ops, &pipe_fd_ops, &ext_fd_ops,
 };
 
 static const struct fd_ops *ops_by_type(FileType t)
@@ -204,8 +193,8 @@ static const struct fd_ops *ops_by_type(FileType t)
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(fd_ops_table); i++)
-		if (fd_ops_table[i].type == t)
-			return &fd_ops_table[i];
+		if (fd_ops_table[i]->type == t)
+			return fd_ops_table[i];
 	return NULL;
 }
 
@@ -267,23 +256,13 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 	id = find_shared(*seen, *nseen, d);
 	if (!id) {
 		for (i = 0; i < ARRAY_SIZE(fd_ops_table) && !ops; i++)
-			if (!(d->fi.flags & O_PATH) && fd_ops_table[i].match(d))
-				ops = &fd_ops_table[i];
+			if (!(d->fi.flags & O_PATH) && fd_ops_table[i]->match(d))
+				ops = fd_ops_table[i];
 		if (!ops) {
 			pr_err("pid %d fd %d (%s): %s\n", d->pid, d->fd, d->link,
 			       unsupported_reason(d));
 			return -1;
 		}
-		/* a pipe with both ends in the tree is not "external" */
-		if (ops->type == FILE_TYPE__FILE_EXT && S_ISFIFO(d->st.st_mode))
-			for (i = 0; i < *nseen; i++)
-				if ((*seen)[i].ino == d->st.st_ino &&
-				    (*seen)[i].accmode != (d->fi.flags & O_ACCMODE)) {
-					pr_err("pid %d fd %d (%s): pipes inside the tree are not "
-					       "supported yet\n",
-					       d->pid, d->fd, d->link);
-					return -1;
-				}
 		id = ++ctx->next_file_id;
 		fe.id = id;
 		fe.type = ops->type;
@@ -328,7 +307,7 @@ int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		return -1;
 	}
 	while ((de = readdir(dir))) {
-		struct fd_dump d = { .pid = dt->pid };
+		struct fd_dump d = { .ctx = ctx, .pid = dt->pid };
 		char name[32];
 
 		if (de->d_name[0] == '.')
@@ -417,28 +396,78 @@ int files_open_shared(struct rst_ctx *c)
 	struct rst_task *t = c->t;
 	size_t i;
 
-	for (i = 0; i < t->nfds; i++) {
-		FdEntry *f = t->fds[i];
-		const FileEntry *fe = image_file(c->img, f->file_id);
+	for (i = 0; i < t->n_open; i++) {
+		const FileEntry *fe = image_file(c->img, t->open_ids[i]);
 		const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
-		int slot = c->shared_base + f->file_id, fd;
+		int slot = c->shared_base + t->open_ids[i], fd;
 
 		if (!ops) {
-			pr_err("pid %u fd %u: image names an unknown file %u\n", t->te->pid, f->fd,
-			       f->file_id);
+			pr_err("pid %u: image names an unknown file %u\n", t->te->pid,
+			       t->open_ids[i]);
 			return -1;
 		}
 		if (fcntl(slot, F_GETFD) >= 0)
-			continue; /* inherited from the parent */
+			continue; /* placed already (the other end of a pipe) */
 		fd = ops->open(c, fe);
 		if (fd < 0)
 			return -1;
 		if (dup3(fd, slot, O_CLOEXEC) < 0) {
-			pr_perror("cannot place file %u at fd %d", f->file_id, slot);
+			pr_perror("cannot place file %u at fd %d", t->open_ids[i], slot);
 			close(fd);
 			return -1;
 		}
 		close(fd);
+	}
+	return 0;
+}
+
+static struct rst_task *lca(struct rst_task *a, struct rst_task *b)
+{
+	if (!a)
+		return b;
+	while (a->depth > b->depth)
+		a = a->parent;
+	while (b->depth > a->depth)
+		b = b->parent;
+	while (a != b) {
+		a = a->parent;
+		b = b->parent;
+	}
+	return a;
+}
+
+/*
+ * Decide which task opens each file: the lowest common ancestor of every
+ * task that uses it (for a pipe, of both ends), so that all of them
+ * inherit the one open file description.
+ */
+int files_plan(struct image *img)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < img->nfiles; i++) {
+		FileEntry *fe = img->files[i];
+		struct rst_task *opener = NULL;
+
+		for (j = 0; j < img->ntasks; j++) {
+			struct rst_task *t = &img->tasks[j];
+
+			for (k = 0; k < t->nfds; k++) {
+				FileEntry *u = image_file(img, t->fds[k]->file_id);
+
+				if (u && (u == fe || (fe->type == FILE_TYPE__FILE_PIPE &&
+						      u->type == FILE_TYPE__FILE_PIPE &&
+						      u->pipe_id == fe->pipe_id))) {
+					opener = lca(opener, t);
+					break;
+				}
+			}
+		}
+		if (!opener)
+			continue;
+		opener->open_ids = xrealloc(opener->open_ids,
+					    (opener->n_open + 1) * sizeof(*opener->open_ids));
+		opener->open_ids[opener->n_open++] = fe->id;
 	}
 	return 0;
 }

@@ -822,7 +822,7 @@ int cmd_restore(const struct restore_opts *o)
 	R = &r;
 	if (image_load(o->dir, &r.img))
 		return -1;
-	if (check_image_host(&r.img) || tree_build(&r.img) || prepare(&r))
+	if (check_image_host(&r.img) || tree_build(&r.img) || files_plan(&r.img) || prepare(&r))
 		goto out;
 	if (fork_root(&r, &root))
 		goto fail;

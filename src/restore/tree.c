@@ -96,6 +96,14 @@ int tree_build(struct image *img)
 		p->kids = xrealloc(p->kids, (p->nkids + 1) * sizeof(*p->kids));
 		p->kids[p->nkids++] = t;
 	}
+	/* depth, for common ancestors; parents come before children in an image */
+	for (i = 0; i < img->ntasks; i++) {
+		struct rst_task *t = &img->tasks[i], *a;
+
+		t->depth = 0;
+		for (a = t->parent; a; a = a->parent)
+			t->depth++;
+	}
 	ret = tree_check_sessions(tes, img->ntasks, img->hdr->root_pid);
 out:
 	free(tes);

@@ -1,0 +1,49 @@
+/*
+ * The fd ops table shared by the files of src/res/ that handle one kind of
+ * open file each (files.c: regular files, directories, devices, external
+ * objects; pipe.c: pipes inside the tree).
+ */
+#ifndef STASIS_FILES_H
+#define STASIS_FILES_H
+
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "proc.h"
+#include "restore.h"
+#include "stasis.h"
+
+/* One fd of a task being dumped, with a duplicate of it in stasis. */
+struct fd_dump {
+	struct dump_ctx *ctx;
+	pid_t pid;
+	int fd;
+	int lfd;
+	struct stat st;
+	struct proc_fdinfo fi;
+	char link[PATH_MAX];
+};
+
+struct fd_ops {
+	FileType type;
+	const char *name;
+	bool (*match)(const struct fd_dump *d);
+	int (*dump)(const struct fd_dump *d, FileEntry *fe);
+	/* in the restore child: return a new fd for this description */
+	int (*open)(struct rst_ctx *c, const FileEntry *fe);
+};
+
+extern const struct fd_ops pipe_fd_ops;
+
+/* A pipe seen anywhere in the tree during the pre-scan. */
+struct pipe_seen {
+	uint64_t ino;
+	bool has_read, has_write;
+	pid_t rd_pid; /* some task holding the read end, and its fd */
+	int rd_fd;
+	bool saved;
+};
+
+int pipes_scan(struct dump_ctx *ctx);
+
+#endif
