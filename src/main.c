@@ -43,7 +43,8 @@ static const char usage_dump[] =
 	"                          outside the tree are always recorded as external)\n";
 
 static const char usage_restore[] =
-	"usage: stasis restore -D DIR [-d] [--pidns] [--pidfile FILE] [--inherit-fd fd[N]:KEY]\n"
+	"usage: stasis restore -D DIR [-d] [--pidns] [--restore-sibling] [--pidfile FILE]\n"
+	"                      [--inherit-fd fd[N]:KEY]\n"
 	"\n"
 	"Recreate the process saved in DIR with its original PID and let it run.\n"
 	"Without -d, stasis stays in the foreground as its parent and exits with its\n"
@@ -54,6 +55,8 @@ static const char usage_restore[] =
 	"                              are connected to /dev/null\n"
 	"  --pidns                     restore into a new PID namespace: the tree gets its\n"
 	"                              original PIDs there even if they are taken here\n"
+	"  --restore-sibling           the restored root becomes a child of our parent\n"
+	"                              (implies -d; the caller can wait for it)\n"
 	"  --pidfile FILE              write the restored root's PID (as we see it) to FILE\n"
 	"  --inherit-fd fd[N]:KEY      use our fd N for the external object KEY\n"
 	"                              (as `stasis show` names it, e.g. pipe:[1234])\n"
@@ -73,6 +76,7 @@ enum {
 	OPT_INHERIT_FD,
 	OPT_JSON,
 	OPT_PIDNS,
+	OPT_SIBLING,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +91,7 @@ static const struct option long_opts[] = {
 	{ "inherit-fd", required_argument, NULL, OPT_INHERIT_FD },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "pidns", no_argument, NULL, OPT_PIDNS },
+	{ "restore-sibling", no_argument, NULL, OPT_SIBLING },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -192,6 +197,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PIDNS:
 			r.pidns = true;
+			break;
+		case OPT_SIBLING:
+			r.sibling = r.detached = true;
 			break;
 		case 'h':
 			fputs(command_usage(cmd), stdout);

@@ -34,6 +34,7 @@ struct restore_opts {
 	const char *dir;
 	bool detached;
 	bool pidns;
+	bool sibling;
 	bool shell_job;
 	const char *pidfile;
 	struct inherit_fd *inherit;

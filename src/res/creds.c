@@ -199,7 +199,9 @@ int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 	uint64_t full = cap_full();
 	int cap;
 
-	if (!creds_trivial(cr)) {
+	bool trivial = creds_trivial(cr);
+
+	if (!trivial) {
 		for (cap = 0; cap < 64; cap++)
 			if ((full >> cap & 1) && !(cr->cap_bnd >> cap & 1) &&
 			    rprctl(rt, "the capability bounding set", PR_CAPBSET_DROP, cap, 0))
@@ -224,9 +226,13 @@ int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		if (cr->no_new_privs && rprctl(rt, "no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0))
 			return -1;
 	}
-	if (rprctl(rt, "the parent-death signal", PR_SET_PDEATHSIG, te->pdeath_sig, 0))
+	/* the leader carries our SIGKILL pdeath signal; new threads start with none */
+	if ((rt == &c->rt || te->pdeath_sig) &&
+	    rprctl(rt, "the parent-death signal", PR_SET_PDEATHSIG, te->pdeath_sig, 0))
 		return -1;
-	if (te->has_dumpable && te->dumpable <= 1 &&
+	/* dumpable belongs to the mm: once, from the leader, if not the default */
+	if (rt == &c->rt && te->has_dumpable && (te->dumpable != 1 || !trivial) &&
+	    te->dumpable <= 1 &&
 	    rprctl(rt, "the dumpable flag", PR_SET_DUMPABLE, te->dumpable, 0))
 		return -1;
 	return 0;

@@ -949,7 +949,10 @@ static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
 
 	if (e->kind == VMA_KIND__VMA_SPECIAL)
 		return 0;
-	if (rcall(c, "mprotect", __NR_mprotect, e->start, len, e->prot, 0, 0, 0, NULL))
+	/* only mappings opened up for filling need their protection back */
+	if ((vma_has_pages(c->t->pm, e) || e->kind == VMA_KIND__VMA_ANON_SHARED) &&
+	    !(e->prot & PROT_WRITE) &&
+	    rcall(c, "mprotect", __NR_mprotect, e->start, len, e->prot, 0, 0, 0, NULL))
 		return -1;
 	for (k = 0; k < ARRAY_SIZE(madv_table); k++)
 		if ((e->madv & madv_table[k].flag) &&

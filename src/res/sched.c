@@ -47,35 +47,50 @@ int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
 	return 0;
 }
 
+/* Does the saved mask hold every CPU this machine has online? */
+static bool affinity_is_all(const SchedEntry *se)
+{
+	cpu_set_t all;
+
+	if (sched_getaffinity(0, sizeof(all), &all) || se->affinity.len < sizeof(all))
+		return false;
+	return !memcmp(se->affinity.data, &all, sizeof(all));
+}
+
 int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	SchedEntry *se = core->sched;
 	struct sched_param param;
-	long ret;
+	long ret = 0;
 
 	if (!se)
 		return 0;
-	if (remote_syscall(rt, &ret, __NR_setpriority, PRIO_PROCESS, 0, se->nice, 0, 0, 0) || ret) {
+	/* a fresh task has nice 0, SCHED_OTHER, every CPU and 50 us slack: skip those */
+	if (se->nice &&
+	    (remote_syscall(rt, &ret, __NR_setpriority, PRIO_PROCESS, 0, se->nice, 0, 0, 0) || ret)) {
 		pr_err("tid %u: cannot restore nice %d\n", core->tid, se->nice);
 		return -1;
 	}
 	param.sched_priority = se->priority;
-	if (remote_write(rt->pid, rt->scratch, &param, sizeof(param)) ||
-	    remote_syscall(rt, &ret, __NR_sched_setscheduler, 0, se->policy, rt->scratch, 0, 0, 0) ||
-	    ret) {
+	if ((se->policy != SCHED_OTHER || se->priority) &&
+	    (remote_write(rt->pid, rt->scratch, &param, sizeof(param)) ||
+	     remote_syscall(rt, &ret, __NR_sched_setscheduler, 0, se->policy, rt->scratch, 0, 0,
+			    0) ||
+	     ret)) {
 		pr_err("tid %u: cannot restore scheduling policy %u\n", core->tid, se->policy);
 		return -1;
 	}
-	if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
-	    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch, 0,
-			   0, 0))
-		return -1;
-	if (ret)
+	if (!affinity_is_all(se))
+		if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
+		    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch,
+				   0, 0, 0))
+			return -1;
+	if (!affinity_is_all(se) && ret)
 		pr_warn("tid %u: CPU affinity not restored (%s): CPUs differ on this machine\n",
 			core->tid, strerror(-ret));
-	if (remote_syscall(rt, &ret, __NR_prctl, PR_SET_TIMERSLACK, se->timer_slack_ns, 0, 0, 0,
-			   0) ||
-	    ret) {
+	if (se->timer_slack_ns != 50000 &&
+	    (remote_syscall(rt, &ret, __NR_prctl, PR_SET_TIMERSLACK, se->timer_slack_ns, 0, 0, 0, 0) ||
+	     ret)) {
 		pr_err("tid %u: cannot restore timer slack\n", core->tid);
 		return -1;
 	}

@@ -68,9 +68,32 @@ static int peek_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *n)
 	return 0;
 }
 
+/* Signals whose action is not the default, from /proc: caught or ignored. */
+static uint64_t nondefault_signals(pid_t pid)
+{
+	char *status = read_proc(pid, "status", NULL);
+	const char *v;
+	uint64_t set = 0;
+
+	if (!status)
+		return ~0ULL; /* ask about every signal then */
+	v = status_field(status, "SigCgt");
+	set |= v ? strtoull(v, NULL, 16) : ~0ULL;
+	v = status_field(status, "SigIgn");
+	set |= v ? strtoull(v, NULL, 16) : ~0ULL;
+	free(status);
+	return set;
+}
+
+/*
+ * Only signals with a handler or SIG_IGN have an action worth saving; of
+ * the default ones only SIGCHLD's flags (SA_NOCLDSTOP, SA_NOCLDWAIT) change
+ * behaviour.  One remote rt_sigaction per signal that matters.
+ */
 static int dump_sigactions(struct dump_task *dt)
 {
 	struct rtask *rt = dt_rt(dt);
+	uint64_t want = nondefault_signals(dt->pid) | 1ULL << (SIGCHLD - 1);
 	TaskEntry *te = dt->te;
 	int sig;
 
@@ -80,7 +103,7 @@ static int dump_sigactions(struct dump_task *dt)
 		SigactionEntry *e;
 		long ret;
 
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (sig == SIGKILL || sig == SIGSTOP || !(want >> (sig - 1) & 1))
 			continue;
 		if (remote_syscall(rt, &ret, __NR_rt_sigaction, sig, 0, rt->scratch, 8, 0, 0))
 			return -1;

@@ -126,10 +126,12 @@ static int child_service_fds(struct rst_ctx *c)
 
 static void __attribute__((noreturn)) child_main(struct rst_ctx *c);
 
-static pid_t fork_at_pid(pid_t pid)
+static pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
 {
 	struct stasis_clone_args args = {
-		.exit_signal = SIGCHLD,
+		.flags = flags,
+		/* a sibling's exit signal is our own, chosen by our parent */
+		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
 		.set_tid = (uintptr_t)&pid,
 		.set_tid_size = 1,
 	};
@@ -152,6 +154,11 @@ static pid_t fork_at_pid(pid_t pid)
 		}
 	}
 	return ret;
+}
+
+static pid_t fork_at_pid(pid_t pid)
+{
+	return fork_at_pid_flags(pid, 0);
 }
 
 static int fork_kid(struct rst_task *kid)
@@ -592,6 +599,24 @@ static void *verify_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * With -d the restored root's parent, stasis, exits at once: a parent-death
+ * signal would fire right away.  Say so instead of restoring a process
+ * that dies.
+ */
+static int check_pdeath(const struct restore_opts *o, struct image *img)
+{
+	TaskEntry *root = image_task(img, img->hdr->root_pid)->te;
+
+	if (o->detached && !o->sibling && !o->pidns && root->pdeath_sig) {
+		pr_err("pid %u has a parent-death signal (%u) that would fire when stasis exits; "
+		       "use --restore-sibling or restore without -d\n",
+		       root->pid, root->pdeath_sig);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_image_host(struct image *img)
 {
 	struct utsname u;
@@ -753,19 +778,20 @@ static int fork_root(struct restore *r, pid_t *first)
 		r->ns_init = *first;
 	} else {
 		c->go_fd = sync[0];
-		*first = fork_at_pid(c->t->te->pid);
+		*first = fork_at_pid_flags(c->t->te->pid, r->opts->sibling ? CLONE_PARENT : 0);
 		if (*first == 0) {
 			close(sync[1]);
 			child_main(c);
 		}
 		c->go_fd = -1;
-		c->attached = true;
 	}
 	close(sync[0]);
 	if (*first < 0) {
 		close(sync[1]);
 		return -1;
 	}
+	/* only now is there a task of ours at that pid: never kill someone else's */
+	c->attached = !r->opts->pidns;
 	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
 		pr_perror("cannot trace the restore child %d", *first);
 		close(sync[1]);
@@ -822,7 +848,8 @@ int cmd_restore(const struct restore_opts *o)
 	R = &r;
 	if (image_load(o->dir, &r.img))
 		return -1;
-	if (check_image_host(&r.img) || tree_build(&r.img) || files_plan(&r.img) || prepare(&r))
+	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
+	    files_plan(&r.img) || prepare(&r))
 		goto out;
 	if (fork_root(&r, &root))
 		goto fail;
