@@ -181,6 +181,13 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 		return -1;
 	w->pages_left = len;
 	XXH3_64bits_reset(w->pages_hash);
+	/* a thread pays off only for records of several buffers */
+	w->pages_sync = len <= 2 * IMG_PAGES_BUF;
+	if (w->pages_sync) {
+		if (!w->sync_buf)
+			w->sync_buf = xmalloc(IMG_PAGES_BUF);
+		return 0;
+	}
 	p = w->pipe = xzalloc(sizeof(*p));
 	p->w = w;
 	p->bufs = mmap(NULL, PIPE_SLOTS * IMG_PAGES_BUF, PROT_READ | PROT_WRITE,
@@ -208,6 +215,8 @@ void *img_pages_buf(struct img_writer *w)
 	struct img_page_pipe *p = w->pipe;
 	void *buf;
 
+	if (w->pages_sync)
+		return w->sync_buf;
 	pthread_mutex_lock(&p->lock);
 	while (p->head - p->tail == PIPE_SLOTS)
 		pthread_cond_wait(&p->cond, &p->lock);
@@ -228,6 +237,14 @@ int img_pages_submit(struct img_writer *w, void *buf, uint64_t len)
 	XXH3_64bits_update(w->pages_hash, buf, len);
 	w->pages_left -= len;
 	w->page_bytes += len;
+	if (w->pages_sync) {
+		if (write_all(w->fd, buf, len)) {
+			pr_perror("cannot write image %s", w->tmp_path);
+			return -1;
+		}
+		w->off += len;
+		return 0;
+	}
 	w->off += len;
 	pthread_mutex_lock(&p->lock);
 	p->len[p->head % PIPE_SLOTS] = len;
@@ -258,6 +275,16 @@ int img_pages_end(struct img_writer *w, uint64_t *hash)
 	struct img_page_pipe *p = w->pipe;
 	int ret;
 
+	if (w->pages_sync) {
+		w->pages_sync = false;
+		*hash = XXH3_64bits_digest(w->pages_hash);
+		if (w->pages_left) {
+			pr_err("internal: page record short by %llu bytes\n",
+			       (unsigned long long)w->pages_left);
+			return -1;
+		}
+		return 0;
+	}
 	if (!p)
 		return -1;
 	pthread_mutex_lock(&p->lock);
@@ -306,6 +333,7 @@ err:
 	ret = -1;
 	unlink(w->tmp_path);
 out:
+	free(w->sync_buf);
 	XXH64_freeState(w->stream);
 	XXH3_freeState(w->pages_hash);
 	free(w->dir);
@@ -330,6 +358,7 @@ void img_writer_abort(struct img_writer *w)
 		XXH64_freeState(w->stream);
 	if (w->pages_hash)
 		XXH3_freeState(w->pages_hash);
+	free(w->sync_buf);
 	free(w->dir);
 	free(w->path);
 	free(w->tmp_path);

@@ -66,7 +66,9 @@ struct img_writer {
 	/* an IMG_PAGES record being streamed */
 	uint64_t pages_left;
 	XXH3_state_t *pages_hash;
-	struct img_page_pipe *pipe;
+	struct img_page_pipe *pipe; /* large records: a writer thread */
+	void *sync_buf;		    /* small records: written at once from here */
+	bool pages_sync;
 };
 
 int img_writer_open(struct img_writer *w, const char *dir);

@@ -40,6 +40,7 @@ struct proc_vmas {
 };
 
 int proc_parse_smaps(pid_t pid, struct proc_vmas *out);
+int proc_parse_maps(pid_t pid, struct proc_vmas *out);
 void proc_vmas_free(struct proc_vmas *vmas);
 
 struct proc_stat {

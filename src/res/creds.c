@@ -24,15 +24,20 @@
 
 static void parse_ids(const char *v, uint32_t **out, size_t *n, size_t max)
 {
+	size_t cap = 0;
 	char *end;
 
-	*out = xzalloc(max * sizeof(**out));
+	*out = NULL;
 	*n = 0;
 	while (v && *n < max) {
 		while (*v == ' ' || *v == '\t')
 			v++;
 		if (*v < '0' || *v > '9')
 			break;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
 		(*out)[(*n)++] = strtoul(v, &end, 10);
 		v = end;
 	}

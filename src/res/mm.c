@@ -82,6 +82,38 @@ static uint32_t mm_file_id(MmEntry *mm, const char *path, const struct stat *st,
 	return f->id;
 }
 
+/*
+ * Files checked already in this dump, by the device and inode /proc/PID/maps
+ * shows: a tree maps the same libraries over and over.
+ */
+static struct checked_file {
+	unsigned int major, minor;
+	unsigned long ino;
+	char *path;
+	struct stat st;
+} *checked;
+static size_t nchecked;
+
+static bool known_file(const struct proc_vma *v, struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < nchecked; i++)
+		if (checked[i].ino == v->ino && checked[i].major == v->dev_major &&
+		    checked[i].minor == v->dev_minor && !strcmp(checked[i].path, v->path)) {
+			*st = checked[i].st;
+			return true;
+		}
+	return false;
+}
+
+static void remember_file(const struct proc_vma *v, const struct stat *st)
+{
+	checked = xrealloc(checked, (nchecked + 1) * sizeof(*checked));
+	checked[nchecked++] =
+		(struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
+}
+
 static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 {
 	char mf[96];
@@ -98,21 +130,24 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		       v->start, v->end, v->path);
 		return -1;
 	}
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
-	if (stat(mf, &st)) {
-		pr_perror("pid %d: cannot stat the file behind mapping %lx-%lx", dt->pid, v->start,
-			  v->end);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		pr_err("pid %d mapping %lx-%lx: %s is not a regular file; not supported\n", dt->pid,
-		       v->start, v->end, v->path);
-		return -1;
-	}
-	if (stat(v->path, &pst) || pst.st_dev != st.st_dev || pst.st_ino != st.st_ino) {
-		pr_err("pid %d mapping %lx-%lx: %s no longer names the mapped file\n", dt->pid,
-		       v->start, v->end, v->path);
-		return -1;
+	if (!known_file(v, &st)) {
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+		if (stat(mf, &st)) {
+			pr_perror("pid %d: cannot stat the file behind mapping %lx-%lx", dt->pid,
+				  v->start, v->end);
+			return -1;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			pr_err("pid %d mapping %lx-%lx: %s is not a regular file; not supported\n",
+			       dt->pid, v->start, v->end, v->path);
+			return -1;
+		}
+		if (stat(v->path, &pst) || pst.st_dev != st.st_dev || pst.st_ino != st.st_ino) {
+			pr_err("pid %d mapping %lx-%lx: %s no longer names the mapped file\n",
+			       dt->pid, v->start, v->end, v->path);
+			return -1;
+		}
+		remember_file(v, &st);
 	}
 	e->has_file_id = true;
 	e->file_id = mm_file_id(dt->mm, v->path, &st,
@@ -607,7 +642,7 @@ int mm_vdso_check(struct image *img)
 	size_t i, t;
 	uint64_t hash = 0;
 
-	if (proc_parse_smaps(getpid(), &vmas))
+	if (proc_parse_maps(getpid(), &vmas))
 		return -1;
 	for (i = 0; i < vmas.n; i++)
 		if (vmas.v[i].start == base)
@@ -646,16 +681,20 @@ static bool range_free(const struct proc_vmas *ours, const MmEntry *mm, unsigned
  */
 int mm_pick_trampoline(struct rst_ctx *c)
 {
-	struct proc_vmas ours;
+	/* our own layout, read once: every restore child starts as a copy of it */
+	static struct proc_vmas ours;
+	static bool have_ours;
 	unsigned long a;
 	size_t len = 16 * PAGE_SIZE;
 
-	if (proc_parse_smaps(getpid(), &ours))
-		return -1;
+	if (!have_ours) {
+		if (proc_parse_maps(getpid(), &ours))
+			return -1;
+		have_ours = true;
+	}
 	for (a = 0x10000000UL; a < TASK_SIZE_4L - len; a += 0x1000000UL)
 		if (range_free(&ours, c->t->mm, a, len))
 			break;
-	proc_vmas_free(&ours);
 	if (a >= TASK_SIZE_4L - len) {
 		pr_err("pid %u: no room for the restore trampoline\n", c->t->te->pid);
 		return -1;
@@ -771,7 +810,7 @@ static int check_special_layout(struct rst_ctx *c)
 	size_t i, j;
 	int ret = 0;
 
-	if (proc_parse_smaps(c->rt.pid, &now))
+	if (proc_parse_maps(c->rt.pid, &now))
 		return -1;
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *e = mm->vmas[i];

@@ -106,13 +106,6 @@ static int dump_prctl(struct dump_task *dt)
 	}
 	dt->te->has_child_subreaper = true;
 	dt->te->child_subreaper = sig;
-	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0) ||
-	    ret < 0) {
-		pr_err("pid %d: cannot read the THP-disable flag\n", dt->pid);
-		return -1;
-	}
-	dt->te->has_thp_disable = true;
-	dt->te->thp_disable = ret;
 	return 0;
 }
 
@@ -152,6 +145,9 @@ int task_dump(struct dump_task *dt)
 	}
 	s = (char *)status_field(status, "Umask");
 	te->umask = s ? strtoul(s, NULL, 8) : 022;
+	s = (char *)status_field(status, "THP_enabled");
+	te->has_thp_disable = !!s;
+	te->thp_disable = s && *s == '0';
 	if (readlink_proc(dt->pid, "cwd", path, sizeof(path)) < 0) {
 		pr_perror("cannot read the cwd of %d", dt->pid);
 		goto out;

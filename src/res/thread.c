@@ -198,7 +198,8 @@ int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 			return -1;
 		}
 	}
-	if (core->name) {
+	/* the leader's name is its comm, set already by the restore child */
+	if (core->name && (rt != &c->rt || strcmp(core->name, c->t->te->comm))) {
 		char name[16] = { 0 };
 
 		strncpy(name, core->name, sizeof(name) - 1);

@@ -63,16 +63,16 @@ static int parse_vma_line(const char *line, struct proc_vma *v)
 	return 0;
 }
 
-int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
+static int parse_vmas(pid_t pid, const char *file, struct proc_vmas *out)
 {
 	size_t cap = 64;
 	char *buf, *line;
 
 	out->n = 0;
 	out->v = NULL;
-	buf = read_proc(pid, "smaps", NULL);
+	buf = read_proc(pid, file, NULL);
 	if (!buf) {
-		pr_perror("cannot read /proc/%d/smaps", pid);
+		pr_perror("cannot read /proc/%d/%s", pid, file);
 		return -1;
 	}
 	out->v = xzalloc(cap * sizeof(*out->v));
@@ -99,6 +99,17 @@ err:
 	free(buf);
 	proc_vmas_free(out);
 	return -1;
+}
+
+int proc_parse_smaps(pid_t pid, struct proc_vmas *out)
+{
+	return parse_vmas(pid, "smaps", out);
+}
+
+/* Without VmFlags, but much cheaper: the kernel walks no page tables. */
+int proc_parse_maps(pid_t pid, struct proc_vmas *out)
+{
+	return parse_vmas(pid, "maps", out);
 }
 
 void proc_vmas_free(struct proc_vmas *vmas)
