@@ -33,6 +33,11 @@ ssize_t readlink_proc(pid_t pid, const char *name, char *buf, size_t size);
 const char *status_field(const char *status, const char *key);
 
 int write_all(int fd, const void *buf, size_t len);
+/*
+ * Move fd to number 'to' (close-on-exec): fd is consumed, 'to' is returned,
+ * or -1.  Safe when fd already is 'to'.
+ */
+int move_fd(int fd, int to);
 int read_all(int fd, void *buf, size_t len);
 uint64_t now_ns(void);
 

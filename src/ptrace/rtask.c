@@ -79,8 +79,17 @@ int thread_seize(pid_t tid)
 	 * interrupt stop, so no signal is lost or delivered twice.
 	 */
 	for (;;) {
-		if (thread_wait_stop(tid, &status))
+		pid_t r = waitpid(tid, &status, __WALL);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			pr_perror("waitpid(%d)", tid);
 			return -1;
+		}
+		/* it exited before it stopped: gone, like a seize that came late */
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			return -ESRCH;
 		if ((status >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		/* signal-delivery stop: deliver it; INTERRUPT stays pending */

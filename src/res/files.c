@@ -411,12 +411,11 @@ int files_open_shared(struct rst_ctx *c)
 		fd = ops->open(c, fe);
 		if (fd < 0)
 			return -1;
-		if (dup3(fd, slot, O_CLOEXEC) < 0) {
+		if (move_fd(fd, slot) < 0) {
 			pr_perror("cannot place file %u at fd %d", t->open_ids[i], slot);
 			close(fd);
 			return -1;
 		}
-		close(fd);
 	}
 	return 0;
 }

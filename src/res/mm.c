@@ -720,12 +720,11 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 		close(fd);
 		return -1;
 	}
-	if (dup2(fd, target_fd) < 0) {
+	if (move_fd(fd, target_fd) < 0) {
 		pr_perror("cannot place mapped file fd");
 		close(fd);
 		return -1;
 	}
-	close(fd);
 	return 0;
 }
 

@@ -104,19 +104,17 @@ static int child_service_fds(struct rst_ctx *c)
 		if (fcntl(k, F_GETFD) < 0) {
 			/* closed in the restorer: stand in /dev/null */
 			fd = open("/dev/null", O_RDWR);
-			if (fd < 0 || child_move_fd(fd, svc_fd(c, SVC_STDIN) + k))
+			if (fd < 0 || move_fd(fd, svc_fd(c, SVC_STDIN) + k) < 0)
 				return -1;
-			close(fd);
 		} else if (child_move_fd(k, svc_fd(c, SVC_STDIN) + k)) {
 			return -1;
 		}
 	}
 	fd = open(c->img->r.path, O_RDONLY);
-	if (fd < 0 || child_move_fd(fd, svc_fd(c, SVC_IMAGE))) {
+	if (fd < 0 || move_fd(fd, svc_fd(c, SVC_IMAGE)) < 0) {
 		pr_perror("cannot open the image in the restore child");
 		return -1;
 	}
-	close(fd);
 	for (k = 0; k < c->opts->n_inherit; k++)
 		if (child_move_fd(c->opts->inherit[k].fd,
 				  svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))

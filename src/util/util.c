@@ -155,6 +155,16 @@ int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int move_fd(int fd, int to)
+{
+	if (fd == to)
+		return fcntl(fd, F_SETFD, FD_CLOEXEC) ? -1 : to;
+	if (dup3(fd, to, O_CLOEXEC) < 0)
+		return -1;
+	close(fd);
+	return to;
+}
+
 /* Returns 0 on success, 1 on a short read (EOF), -1 on error. */
 int read_all(int fd, void *buf, size_t len)
 {
