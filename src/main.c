@@ -222,6 +222,7 @@ int main(int argc, char **argv)
 	}
 	if (log_init(level, log_file))
 		return 1;
+	affinity_save();
 	if (!strcmp(cmd, "check"))
 		return cmd_check() ? 1 : 0;
 	if (strcmp(cmd, "dump") && strcmp(cmd, "restore") && strcmp(cmd, "show")) {

@@ -278,6 +278,7 @@ static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 
 	if (dt->zombie)
 		return dump_zombie(ctx, dt);
+	pin_to_cpu(task_cpu(dt->pid));
 	if (rtask_inject(dt_rt(dt)))
 		return -1;
 	if (dump_remote_state(ctx, dt)) {
@@ -365,6 +366,7 @@ int cmd_dump(const struct dump_opts *o)
 		goto out_release;
 	pr_info("dumped pid %d to %s/%s in %.2f ms\n", o->pid, o->dir, IMG_FILE_NAME,
 		(now_ns() - t0) / 1e6);
+	unpin();
 	if (o->leave_running)
 		release_all(&ctx);
 	else

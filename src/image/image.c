@@ -135,6 +135,7 @@ static void *page_pipe_writer(void *arg)
 {
 	struct img_page_pipe *p = arg;
 
+	unpin(); /* the writer belongs on the other CPU */
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		unsigned int slot;

@@ -47,7 +47,8 @@ int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);
 int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt);
 int mm_restore_child(struct rst_ctx *c);	/* open mapped files as service fds */
-int mm_restore_remote(struct rst_ctx *c);	/* build the address space */
+int mm_premap_child(struct rst_ctx *c);	/* in the child: what does not collide */
+int mm_restore_remote(struct rst_ctx *c);	/* build the rest of the address space */
 int mm_vdso_check(struct image *img);
 int mm_pick_trampoline(struct rst_ctx *c);
 

@@ -34,6 +34,8 @@ struct rst_ctx {
 	bool attached;		/* traced by us */
 	pid_t host_pid;		/* its pid as we see it (differs with --pidns) */
 	pid_t group_helper;	/* leads a group whose leader is gone: recreate it */
+	bool in_child;		/* mm calls run as plain syscalls in the restore child */
+	uint8_t *premapped;	/* per VMA: built by the child itself, before the stop */
 	unsigned long tramp;	/* our trampoline + scratch area in the child */
 	size_t tramp_len;
 	struct rtask rt;	/* the child under transplant (its leader thread) */

@@ -41,6 +41,16 @@ int move_fd(int fd, int to);
 int read_all(int fd, void *buf, size_t len);
 uint64_t now_ns(void);
 
+/*
+ * A remote syscall is a ping-pong between two tasks; on different CPUs each
+ * hop costs a cross-CPU wakeup (about 4x slower here).  stasis pins the
+ * thread that drives a task to the task's CPU, and lets go afterwards.
+ */
+void affinity_save(void);	/* remember our own mask, at start */
+int pin_to_cpu(int cpu);	/* this thread only */
+void unpin(void);		/* back to the saved mask, this thread only */
+int task_cpu(pid_t pid);	/* the CPU a task last ran on, -1 if unknown */
+
 bool pid_exists(pid_t pid);
 /* The innermost PID namespace's number of a task we see as host_pid. */
 pid_t ns_pid(pid_t host_pid);

@@ -753,13 +753,22 @@ int mm_restore_child(struct rst_ctx *c)
 	return 0;
 }
 
+/*
+ * One mm syscall for the task being built: a plain syscall while the
+ * restore child builds what it can itself, a remote one afterwards.
+ */
 static int rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,
 		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6, long *out)
 {
 	long ret;
 
-	if (remote_syscall(&c->rt, &ret, nr, a1, a2, a3, a4, a5, a6))
+	if (c->in_child) {
+		ret = syscall(nr, a1, a2, a3, a4, a5, a6);
+		if (ret == -1)
+			ret = -errno;
+	} else if (remote_syscall(&c->rt, &ret, nr, a1, a2, a3, a4, a5, a6)) {
 		return -1;
+	}
 	if (ret < 0 && ret > -4096) {
 		pr_err("pid %u: %s failed: %s\n", c->t->te->pid, what, strerror(-ret));
 		return -1;
@@ -769,15 +778,61 @@ static int rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1,
 	return 0;
 }
 
-static int unmap_all_but_trampoline(struct rst_ctx *c)
+/* Pass a small buffer as a syscall argument: in place, or via the scratch page. */
+static unsigned long rarg(struct rst_ctx *c, const void *buf, size_t len)
 {
-	unsigned long end = c->tramp + c->tramp_len;
+	if (c->in_child)
+		return (unsigned long)buf;
+	if (len > c->rt.scratch_len || remote_write(c->rt.pid, c->rt.scratch, buf, len))
+		return 0;
+	return c->rt.scratch;
+}
 
-	if (rcall(c, "munmap below trampoline", __NR_munmap, 0, c->tramp, 0, 0, 0, 0, NULL) ||
-	    rcall(c, "munmap above trampoline", __NR_munmap, end, TASK_SIZE_4L - end, 0, 0, 0, 0,
-		  NULL))
+static bool kept_between(struct rst_ctx *c, unsigned long a, unsigned long b)
+{
+	MmEntry *mm = c->t->mm;
+	size_t i;
+
+	if (c->tramp < b && a < c->tramp + c->tramp_len)
+		return true;
+	for (i = 0; i < mm->n_vmas; i++)
+		if (c->premapped[i] && mm->vmas[i]->start < b && a < mm->vmas[i]->end)
+			return true;
+	return false;
+}
+
+/*
+ * Unmap what is left of stasis in the child: every mapping but the
+ * trampoline and the target's mappings the child built itself, in as few
+ * ranges as the layout allows.
+ */
+static int unmap_own(struct rst_ctx *c)
+{
+	struct proc_vmas now;
+	unsigned long s = 0, e = 0;
+	size_t i;
+	int ret = 0;
+
+	if (proc_parse_maps(c->rt.pid, &now))
 		return -1;
-	return 0;
+	for (i = 0; i <= now.n && !ret; i++) {
+		const struct proc_vma *v = i < now.n ? &now.v[i] : NULL;
+
+		if (v && (v->start >= TASK_SIZE_4L || kept_between(c, v->start, v->end)))
+			continue;
+		if (v && e && !kept_between(c, e, v->start)) {
+			e = v->end; /* extend over the gap: nothing of ours to keep there */
+			continue;
+		}
+		if (e)
+			ret = rcall(c, "munmap", __NR_munmap, s, e - s, 0, 0, 0, 0, NULL);
+		if (v) {
+			s = v->start;
+			e = v->end;
+		}
+	}
+	proc_vmas_free(&now);
+	return ret;
 }
 
 /* Recreate [vvar]/[vvar_vclock]/[vdso] at the image's address as one unit. */
@@ -900,6 +955,19 @@ static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 		flags |= MAP_GROWSDOWN;
 	if (e->noreserve)
 		flags |= MAP_NORESERVE;
+	if (c->in_child) {
+		/* never on top of our own mappings: those are left for the controller */
+		void *p = mmap((void *)e->start, len, prot, (flags & ~MAP_FIXED) | MAP_FIXED_NOREPLACE,
+			       fd, off);
+
+		if (p == MAP_FAILED)
+			return 1;
+		if (p != (void *)e->start) {
+			munmap(p, len);
+			return 1;
+		}
+		return 0;
+	}
 	return rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, fd, off, NULL);
 }
 
@@ -907,67 +975,99 @@ static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-/*
- * Fault in large runs in one go before they are read into: one call
- * instead of a page fault per page.
- */
-static int populate_runs(struct rst_ctx *c)
+/* Saved pages split at VMA boundaries, so each piece is built by one side. */
+struct page_batch {
+	struct iovec *iov;
+	size_t max, n;
+	uint64_t off, next_off, total;
+};
+
+static int batch_flush(struct rst_ctx *c, struct page_batch *b)
 {
-	const PagemapEntry *pm = c->t->pm;
-	size_t i;
+	unsigned long iov_at;
+	long got;
 
-	for (i = 0; pm && i < pm->n_runs; i++) {
-		long ret;
-
-		if (pm->runs[i]->nr_pages < 64)
-			continue;
-		if (remote_syscall(&c->rt, &ret, __NR_madvise, pm->runs[i]->vaddr,
-				   pm->runs[i]->nr_pages * PAGE_SIZE, MADV_POPULATE_WRITE, 0, 0, 0))
-			return -1;
-		/* an old kernel without it just takes the faults */
+	if (!b->n)
+		return 0;
+	iov_at = rarg(c, b->iov, b->n * sizeof(*b->iov));
+	if (!iov_at ||
+	    rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), iov_at, b->n, b->off, 0,
+		  0, &got))
+		return -1;
+	if ((uint64_t)got != b->total) {
+		pr_err("pid %u: short page read from the image (%ld of %llu bytes)\n",
+		       c->t->te->pid, got, (unsigned long long)b->total);
+		return -1;
 	}
+	b->n = 0;
+	b->total = 0;
 	return 0;
 }
 
-/* Remote preadv of all saved pages, up to IOV_BATCH runs per call. */
-static int fill_pages(struct rst_ctx *c)
+static int batch_add(struct rst_ctx *c, struct page_batch *b, unsigned long addr, uint64_t len,
+		     uint64_t off)
+{
+	/* one preadv reads one stretch of the file, at most 1 GiB */
+	if (b->n && (b->n == b->max || off != b->next_off || b->total + len > (1UL << 30)) &&
+	    batch_flush(c, b))
+		return -1;
+	if (!b->n)
+		b->off = off;
+	/* fault in large pieces in one call instead of a fault per page */
+	if (len >= 64 * PAGE_SIZE) {
+		long ret; /* an old kernel without it just takes the faults */
+
+		if (c->in_child)
+			madvise((void *)addr, len, MADV_POPULATE_WRITE);
+		else if (remote_syscall(&c->rt, &ret, __NR_madvise, addr, len, MADV_POPULATE_WRITE,
+					0, 0, 0))
+			return -1;
+	}
+	b->iov[b->n].iov_base = (void *)addr;
+	b->iov[b->n].iov_len = len;
+	b->n++;
+	b->total += len;
+	b->next_off = off + len;
+	return 0;
+}
+
+/* Fill the saved pages of the VMAs this side builds (premapped or not). */
+static int fill_pages(struct rst_ctx *c, bool premapped)
 {
 	const PagemapEntry *pm = c->t->pm;
-	size_t max_iov = min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
-	struct iovec *iov = xmalloc(max_iov * sizeof(*iov));
+	MmEntry *mm = c->t->mm;
+	struct page_batch b = { 0 };
 	uint64_t off = c->t->pages_off;
-	size_t i = 0;
+	size_t r, v = 0;
 	int ret = -1;
 
-	while (pm && i < pm->n_runs) {
-		size_t n = 0, total = 0;
-		long got;
+	b.max = c->in_child ? IOV_BATCH : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
+	b.iov = xmalloc(b.max * sizeof(*b.iov));
+	for (r = 0; pm && r < pm->n_runs; r++) {
+		unsigned long addr = pm->runs[r]->vaddr;
+		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
 
-		/* ≤ 1 GiB per call: preadv transfers at most 2 GiB - 4 KiB */
-		while (i < pm->n_runs && n < max_iov && total < (1UL << 30)) {
-			size_t len = pm->runs[i]->nr_pages * PAGE_SIZE;
+		while (left) {
+			uint64_t len;
 
-			iov[n].iov_base = (void *)pm->runs[i]->vaddr;
-			iov[n].iov_len = len;
-			total += len;
-			n++;
-			i++;
+			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
+				v++;
+			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
+				pr_err("pid %u: saved page at %lx lies outside every mapping\n",
+				       c->t->te->pid, addr);
+				goto out;
+			}
+			len = min(left, mm->vmas[v]->end - addr);
+			if (!!c->premapped[v] == premapped && batch_add(c, &b, addr, len, off))
+				goto out;
+			addr += len;
+			off += len;
+			left -= len;
 		}
-		if (remote_write(c->rt.pid, c->rt.scratch, iov, n * sizeof(*iov)))
-			goto out;
-		if (rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), c->rt.scratch, n,
-			  off, 0, 0, &got))
-			goto out;
-		if ((size_t)got != total) {
-			pr_err("pid %u: short page read from the image (%ld of %zu bytes)\n",
-			       c->t->te->pid, got, total);
-			goto out;
-		}
-		off += total;
 	}
-	ret = 0;
+	ret = batch_flush(c, &b);
 out:
-	free(iov);
+	free(b.iov);
 	return ret;
 }
 
@@ -1004,11 +1104,13 @@ static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
 
 		if (nl == 0 || nl >= sizeof(name))
 			return 0;
+		unsigned long at;
+
 		memcpy(name, n, nl - 1); /* drop the closing ']' */
 		name[nl - 1] = '\0';
-		if (remote_write(c->rt.pid, c->rt.scratch, name, nl) ||
-		    rcall(c, "naming an anonymous mapping", __NR_prctl, PR_SET_VMA,
-			  PR_SET_VMA_ANON_NAME, e->start, len, c->rt.scratch, 0, NULL))
+		at = rarg(c, name, nl);
+		if (!at || rcall(c, "naming an anonymous mapping", __NR_prctl, PR_SET_VMA,
+				 PR_SET_VMA_ANON_NAME, e->start, len, at, 0, NULL))
 			return -1;
 	}
 	if (e->locked && rcall(c, "mlock", __NR_mlock, e->start, len, 0, 0, 0, 0, NULL))
@@ -1049,7 +1151,63 @@ static int restore_mm_fields(struct rst_ctx *c)
 		     sizeof(map), 0, 0, NULL);
 }
 
-/* Remote: replace the child's address space with the image's. */
+static bool premappable(const VmaEntry *e)
+{
+	return e->kind == VMA_KIND__VMA_ANON_PRIVATE || e->kind == VMA_KIND__VMA_FILE_PRIVATE ||
+	       e->kind == VMA_KIND__VMA_FILE_SHARED;
+}
+
+static bool overlaps(const struct proc_vmas *own, unsigned long s, unsigned long e)
+{
+	size_t i;
+
+	for (i = 0; i < own->n; i++)
+		if (own->v[i].start < e && s < own->v[i].end)
+			return true;
+	return false;
+}
+
+/*
+ * In the restore child: build every mapping of the image that does not
+ * collide with stasis's own, fill and finish it, with plain syscalls.
+ * The controller does the rest remotely after the stop; c->premapped
+ * tells it which (it reads the child's copy).
+ */
+int mm_premap_child(struct rst_ctx *c)
+{
+	MmEntry *mm = c->t->mm;
+	struct proc_vmas own;
+	size_t i, last;
+	int ret = -1;
+
+	if (proc_parse_maps(getpid(), &own))
+		return -1;
+	c->in_child = true;
+	for (i = 0; i < mm->n_vmas; i++) {
+		const VmaEntry *e = mm->vmas[i];
+		int r;
+
+		if (!premappable(e) || overlaps(&own, e->start, e->end) ||
+		    (e->start < c->tramp + c->tramp_len && c->tramp < e->end))
+			continue;
+		r = map_one(c, i, &last);
+		if (r < 0)
+			goto out;
+		c->premapped[i] = r == 0;
+	}
+	if (fill_pages(c, true))
+		goto out;
+	for (i = 0; i < mm->n_vmas; i++)
+		if (c->premapped[i] && finish_vma(c, mm->vmas[i]))
+			goto out;
+	ret = 0;
+out:
+	c->in_child = false;
+	proc_vmas_free(&own);
+	return ret;
+}
+
+/* Remote: replace what is left of the child's address space with the image's. */
 int mm_restore_remote(struct rst_ctx *c)
 {
 	MmEntry *mm = c->t->mm;
@@ -1058,15 +1216,20 @@ int mm_restore_remote(struct rst_ctx *c)
 	c->rt.syscall_ip = c->tramp;
 	c->rt.scratch = c->tramp + PAGE_SIZE;
 	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
-	if (unmap_all_but_trampoline(c) || map_vdso(c))
+	/* what the child built itself, from its own copy of the array */
+	if (remote_read(c->rt.pid, (unsigned long)c->premapped, c->premapped, mm->n_vmas))
 		return -1;
-	for (i = 0; i < mm->n_vmas; i = last + 1)
-		if (map_one(c, i, &last))
+	if (unmap_own(c) || map_vdso(c))
+		return -1;
+	for (i = 0; i < mm->n_vmas; i = last + 1) {
+		last = i;
+		if (!c->premapped[i] && map_one(c, i, &last))
 			return -1;
-	if (populate_runs(c) || fill_pages(c))
+	}
+	if (fill_pages(c, false))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (finish_vma(c, mm->vmas[i]))
+		if (!c->premapped[i] && finish_vma(c, mm->vmas[i]))
 			return -1;
 	if (restore_mm_fields(c))
 		return -1;

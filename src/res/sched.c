@@ -47,16 +47,6 @@ int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
 	return 0;
 }
 
-/* Does the saved mask hold every CPU this machine has online? */
-static bool affinity_is_all(const SchedEntry *se)
-{
-	cpu_set_t all;
-
-	if (sched_getaffinity(0, sizeof(all), &all) || se->affinity.len < sizeof(all))
-		return false;
-	return !memcmp(se->affinity.data, &all, sizeof(all));
-}
-
 int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	SchedEntry *se = core->sched;
@@ -80,12 +70,12 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		pr_err("tid %u: cannot restore scheduling policy %u\n", core->tid, se->policy);
 		return -1;
 	}
-	if (!affinity_is_all(se))
-		if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
-		    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch,
-				   0, 0, 0))
-			return -1;
-	if (!affinity_is_all(se) && ret)
+	/* always: the restore pinned every task to one CPU */
+	if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
+	    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch, 0, 0,
+			   0))
+		return -1;
+	if (ret)
 		pr_warn("tid %u: CPU affinity not restored (%s): CPUs differ on this machine\n",
 			core->tid, strerror(-ret));
 	if (se->timer_slack_ns != 50000 &&

@@ -292,7 +292,7 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	if (child_fork_kids(c))
 		_exit(1);
 	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
-	    sig_restore_child(c))
+	    sig_restore_child(c) || mm_premap_child(c))
 		_exit(1);
 	raise(SIGSTOP);
 	/* never resumed here: the controller replaces this whole program */
@@ -593,6 +593,7 @@ static void *verify_thread(void *arg)
 {
 	struct verify_job *j = arg;
 
+	unpin(); /* hash on the other CPU while the tree is rebuilt on ours */
 	j->ret = image_verify_pages(j->img);
 	return NULL;
 }
@@ -671,6 +672,7 @@ static int prepare(struct restore *r)
 		if (c->t->te->zombie)
 			continue;
 		c->svc_base = files_max_fd(c->t) + 1;
+		c->premapped = xzalloc(c->t->mm->n_vmas + 1);
 		c->svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + r->opts->n_inherit;
 		top = max(top, c->svc_end);
 		if (mm_pick_trampoline(c))
@@ -849,10 +851,13 @@ int cmd_restore(const struct restore_opts *o)
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    files_plan(&r.img) || prepare(&r))
 		goto out;
+	/* the whole tree is born on our CPU; each thread's own mask comes back at the end */
+	pin_to_cpu(sched_getcpu());
 	if (fork_root(&r, &root))
 		goto fail;
 	if (wait_tree_parked(&r))
 		goto fail;
+	pr_info("tree forked and parked in %.2f ms\n", (now_ns() - t0) / 1e6);
 	vj.img = &r.img;
 	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
 		verifying = true;
@@ -860,6 +865,7 @@ int cmd_restore(const struct restore_opts *o)
 		goto fail;
 	if (rebuild(&r))
 		goto fail;
+	pr_info("tree rebuilt in %.2f ms\n", (now_ns() - t0) / 1e6);
 	if (verifying) {
 		pthread_join(verifier, NULL);
 		verifying = false;
@@ -883,8 +889,11 @@ fail:
 	kill_tree(&r, root);
 	pr_info("restore failed; nothing of it is left running\n");
 out:
-	for (i = 0; i < r.n; i++)
+	unpin();
+	for (i = 0; i < r.n; i++) {
 		free(r.ctx[i].th);
+		free(r.ctx[i].premapped);
+	}
 	free(r.ctx);
 	image_free(&r.img);
 	if (ret == 0 && !o->detached)

@@ -4,6 +4,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -253,4 +254,50 @@ pid_t host_tid(pid_t host_pid, pid_t inner_tid)
 	if (found < 0)
 		pr_err("cannot find thread %d of pid %d\n", inner_tid, host_pid);
 	return found;
+}
+
+static cpu_set_t saved_mask;
+static bool saved_mask_valid;
+
+void affinity_save(void)
+{
+	saved_mask_valid = !sched_getaffinity(0, sizeof(saved_mask), &saved_mask);
+}
+
+int pin_to_cpu(int cpu)
+{
+	cpu_set_t one;
+
+	if (cpu < 0 || (saved_mask_valid && !CPU_ISSET(cpu, &saved_mask)))
+		return -1;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof(one), &one);
+}
+
+void unpin(void)
+{
+	if (saved_mask_valid)
+		sched_setaffinity(0, sizeof(saved_mask), &saved_mask);
+}
+
+int task_cpu(pid_t pid)
+{
+	char *buf = read_proc(pid, "stat", NULL), *p;
+	int field = 3, cpu = -1;
+
+	p = buf ? strrchr(buf, ')') : NULL;
+	/* field 39 is "processor"; fields after the comm are space separated */
+	while (p && *p) {
+		p = strchr(p, ' ');
+		if (!p)
+			break;
+		p++;
+		if (field++ == 39) {
+			cpu = atoi(p);
+			break;
+		}
+	}
+	free(buf);
+	return cpu;
 }
