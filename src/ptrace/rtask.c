@@ -266,54 +266,46 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	return 0;
 }
 
-int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len)
+/* /proc/PID/mem ignores page protections (FOLL_FORCE): the fallback both ways. */
+static int proc_mem_rw(pid_t pid, unsigned long addr, void *buf, size_t len, bool write)
 {
 	char path[64];
-	int fd;
 	ssize_t n;
+	int fd;
 
-	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
-
-	if (process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len)
-		return 0;
-	/* read-only or exec-only pages: /proc/PID/mem writes with FOLL_FORCE */
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("cannot open %s", path);
 		return -1;
 	}
-	n = pwrite(fd, buf, len, addr);
+	n = write ? pwrite(fd, buf, len, addr) : pread(fd, buf, len, addr);
 	close(fd);
 	if (n != (ssize_t)len) {
-		pr_perror("cannot write %zu bytes at %lx in %d", len, addr, pid);
+		pr_perror("cannot %s %zu bytes at %lx in %d", write ? "write" : "read", len, addr,
+			  pid);
 		return -1;
 	}
 	return 0;
 }
 
+int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len)
+{
+	struct iovec l = { (void *)buf, len }, r = { (void *)addr, len };
+
+	if (process_vm_writev(pid, &l, 1, &r, 1, 0) == (ssize_t)len)
+		return 0;
+	/* read-only or exec-only pages */
+	return proc_mem_rw(pid, addr, (void *)buf, len, true);
+}
+
 int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 {
 	struct iovec l = { buf, len }, r = { (void *)addr, len };
-	char path[64];
-	ssize_t n;
-	int fd;
 
 	if (process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_perror("cannot open %s", path);
-		return -1;
-	}
-	n = pread(fd, buf, len, addr);
-	close(fd);
-	if (n != (ssize_t)len) {
-		pr_perror("cannot read %zu bytes at %lx in %d", len, addr, pid);
-		return -1;
-	}
-	return 0;
+	return proc_mem_rw(pid, addr, buf, len, false);
 }
 
 #define INJECT_PAGES 16 /* one trampoline page + 15 scratch pages */
