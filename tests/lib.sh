@@ -101,6 +101,33 @@ wait_gone() {
 	return 0
 }
 
+# id_users PID: the processes that still use PID as their PID, process
+# group or session (the kernel keeps the number taken until none is left).
+id_users() {
+	local f stat x
+	for f in /proc/[0-9]*/stat; do
+		{ read -r stat <"$f"; } 2>/dev/null || continue
+		read -r -a x <<<"${stat##*) }"	# x[2] = pgrp, x[3] = session
+		if [ "${f//[^0-9]/}" = "$1" ] || [ "${x[2]}" = "$1" ] || [ "${x[3]}" = "$1" ]; then
+			echo "${f//[^0-9]/}"
+		fi
+	done
+	return 0
+}
+
+# wait_pid_free PID [SECONDS]: wait until no process uses PID as its PID,
+# process group or session.  Reaps our own zombie children.
+wait_pid_free() {
+	local limit=$(($(now_ms) + ${2:-$WAIT_GONE} * 1000)) users
+	while :; do
+		wait_gone "$1" "${2:-$WAIT_GONE}" || return 1
+		users=$(id_users "$1")
+		[ -z "$users" ] && return 0
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+}
+
 # kill_tracked ENTRY...: SIGKILL the listed tracked processes that still
 # exist (stopped and traced ones die too), then wait for them to vanish.
 kill_tracked() {
@@ -114,6 +141,120 @@ kill_tracked() {
 		fi
 		reap "${e%%:*}"
 	done
+}
+
+# children PID: the direct children of PID (of all its threads).
+children() {
+	local f kids=()
+	for f in /proc/"$1"/task/*/children; do
+		{ read -r -a kids <"$f"; } 2>/dev/null || continue
+		[ ${#kids[@]} -gt 0 ] && echo "${kids[@]}"
+	done
+	return 0
+}
+
+# descendants PID: every descendant of PID, parents before their children.
+descendants() {
+	local k
+	for k in $(children "$1"); do
+		echo "$k"
+		descendants "$k"
+	done
+	return 0
+}
+
+# is_tracked PID: PID (with its current start time) is tracked by this test.
+is_tracked() {
+	local e st
+	st=$(proc_start "$1") || return 1
+	for e in "${TEST_PIDS[@]}"; do
+		[ "$e" = "$1:$st" ] && return 0
+	done
+	return 1
+}
+
+# track_tree PID...: track each PID and all its descendants (the whole
+# list is read before anything is killed, so that nobody escapes to init).
+track_tree() {
+	local p d
+	for p in "$@"; do
+		[ -e "/proc/$p" ] || continue
+		is_tracked "$p" || track "$p"
+		for d in $(descendants "$p"); do
+			is_tracked "$d" || track "$d"
+		done
+	done
+	return 0
+}
+
+# session_members PID: the processes of the session PID leads (none if
+# PID is not a session leader).
+session_members() {
+	local f stat x
+	[ "$(proc_field "$1" 6)" = "$1" ] || return 0
+	for f in /proc/[0-9]*/stat; do
+		{ read -r stat <"$f"; } 2>/dev/null || continue
+		read -r -a x <<<"${stat##*) }"	# x[3] = session
+		[ "${x[3]}" = "$1" ] && echo "${f//[^0-9]/}"
+	done
+	return 0
+}
+
+# wait_stopped PID: wait (up to 1 s) until PID is stopped, a zombie or gone.
+wait_stopped() {
+	local i st
+	for ((i = 0; i < 100; i++)); do
+		st=$(proc_state "$1") || return 0
+		case $st in T | t | Z | X) return 0 ;; esac
+		sleep 0.01
+	done
+	return 1
+}
+
+# kill_trees ENTRY...: SIGKILL the listed tracked processes together with
+# all their descendants and the members of the sessions they lead.  They
+# are stopped first, until no new one shows up, so that nobody forks a
+# child that would escape to init while its parent is being killed.
+kill_trees() {
+	local list=("$@") new=() e p d st round
+	local -A seen=()
+	for e in "${list[@]}"; do seen[$e]=1; done
+	for ((round = 0; round < 5; round++)); do
+		for e in "${list[@]}"; do
+			tracked_alive "$e" && kill -STOP "${e%%:*}" 2>/dev/null
+		done
+		for e in "${list[@]}"; do
+			tracked_alive "$e" && wait_stopped "${e%%:*}"
+		done
+		new=()
+		for e in "${list[@]}"; do
+			tracked_alive "$e" || continue
+			p=${e%%:*}
+			for d in $(descendants "$p") $(session_members "$p"); do
+				st=$(proc_start "$d") || continue
+				[ -n "${seen[$d:$st]:-}" ] && continue
+				seen[$d:$st]=1
+				track "$d"
+				new+=("$d:$st")
+			done
+		done
+		[ ${#new[@]} -eq 0 ] && break
+		list+=("${new[@]}")
+	done
+	kill_tracked "${list[@]}"
+}
+
+# image_pids IMG: the PIDs of the processes saved in IMG (from `stasis
+# show --json`), root first.
+image_pids() {
+	local json
+	json=$("$STASIS" show -D "$1" --json 2>/dev/null) || return 1
+	if command -v jq >/dev/null; then
+		jq -r '.records[] | select(.type == "task") | .data.pid' <<<"$json"
+	else
+		grep -oE '"type":"task","length":[0-9]+,"data":\{"pid":[0-9]+' <<<"$json" |
+			grep -oE '[0-9]+$'
+	fi
 }
 
 # close_extra_fds: close every fd above 2 of the current (sub)shell, so

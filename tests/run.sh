@@ -101,6 +101,11 @@ run_test() {
 	"$@"
 	rc=$?
 
+	# every descendant of a tracked process is ours too: list them all
+	# before anything is killed, so that none escapes to init
+	for e in "${TEST_PIDS[@]}"; do
+		tracked_alive "$e" && track_tree "${e%%:*}"
+	done
 	# a test never leaves a stopped or traced process behind
 	for e in "${TEST_PIDS[@]}"; do
 		pid=${e%%:*}
@@ -112,7 +117,7 @@ run_test() {
 			echo "process $pid was left in state $(proc_state "$pid")" >>"$DETAILS"
 		fi
 	done
-	kill_tracked "${TEST_PIDS[@]}"
+	kill_trees "${TEST_PIDS[@]}"
 	close_pipe
 
 	case $rc in
@@ -150,13 +155,13 @@ on_exit() {
 		[ ${#kids[@]} -gt 0 ] && kill -TERM "${kids[@]}" 2>/dev/null
 		wait_gone "${HELPER%%:*}" 8 || kill_tracked "$HELPER"
 	fi
-	kill_tracked "${ALL_PIDS[@]}"
+	kill_trees "${ALL_PIDS[@]}"
 	close_pipe
 	if [ -n "$ROOT" ] && [ -d "$ROOT" ]; then
 		if [ $N_FAIL -eq 0 ]; then
 			rm -rf "$ROOT"
 		else
-			rm -rf "$ROOT/golden"
+			rm -rf "$ROOT/golden" "$ROOT/make-ref"
 		fi
 	fi
 	if [ $SUMMARY_DONE = 0 ]; then
@@ -261,7 +266,64 @@ start_scenario() {
 	read -r SCN_PID SCN_TOKEN <"$TDIR/ready"
 	[ "$SCN_PID" = "$pid" ] || track "$SCN_PID"	# setsid forked
 	SCN_START=$(proc_start "$SCN_PID") || { bad "$SCN_NAME vanished after ready"; return 1; }
+	# a scenario with children lists the long-lived ones in WORKDIR/pids
+	# shellcheck disable=SC2046
+	[ -s "$TDIR/pids" ] && track_tree $(cat "$TDIR/pids")
+	track_tree "$SCN_PID"
 	return 0
+}
+
+# snapshot_scenario SUFFIX: snapshot the scenario (state.SUFFIX) and each
+# live process listed in WORKDIR/pids (state.SUFFIX.PID).
+snapshot_scenario() {
+	local p pids=()
+	snapshot "$SCN_PID" "$TDIR/state.$1" || return 1
+	{ read -r -a pids <"$TDIR/pids"; } 2>/dev/null
+	for p in "${pids[@]}"; do
+		alive "$p" || continue
+		snapshot "$p" "$TDIR/state.$1.$p" || return 1
+	done
+	return 0
+}
+
+# compare_scenario FROM TO WHAT: compare two snapshot_scenario sets.
+compare_scenario() {
+	local f p
+	snapshot "$SCN_PID" "$TDIR/state.$2" || return 1
+	compare_state "$TDIR/state.$1" "$TDIR/state.$2" "$3" "$DETAILS" || return 1
+	for f in "$TDIR/state.$1".*; do
+		[ -e "$f" ] || continue
+		p=${f##*.}
+		alive "$p" || { bad "$3: process $p (listed in pids) is gone (state $(proc_state "$p"))"; return 1; }
+		snapshot "$p" "$TDIR/state.$2.$p" || return 1
+		compare_state "$f" "$TDIR/state.$2.$p" "$3 (pid $p)" "$DETAILS" || return 1
+	done
+	return 0
+}
+
+# tree_gone IMG: wait until the PIDs of the image are free for the
+# restore: no process has them as its PID, process group or session.
+tree_gone() {
+	local p
+	for p in $(image_pids "$1"); do
+		wait_pid_free "$p" ||
+			{ bad "PID $p of the image still used ${WAIT_GONE}s after the dump (by $(id_users "$p" | tr '\n' ' '))"; return 1; }
+	done
+	return 0
+}
+
+# kill_tree IMG: kill the original tree after dump -R (the scenario and
+# the tracked processes at PIDs of the image, with all their descendants:
+# see kill_trees) and wait until the PIDs are free.
+kill_tree() {
+	local p e kill=()
+	for p in "$SCN_PID" $(image_pids "$1"); do
+		for e in "${TEST_PIDS[@]}"; do
+			[ "${e%%:*}" = "$p" ] && tracked_alive "$e" && kill+=("$e")
+		done
+	done
+	kill_trees "${kill[@]}"
+	tree_gone "$1"
 }
 
 # check_scenario: send the check signal, wait for the result and for the
@@ -305,6 +367,29 @@ adopt() {
 	return 0
 }
 
+# adopt_image IMG PID: adopt PID and every other process of the image,
+# with their descendants (the PIDs were free before the restore).
+adopt_image() {
+	local p
+	adopt "$2"
+	for p in $(image_pids "$1"); do
+		[ "$p" = "$2" ] || track_tree "$p"
+	done
+	[ -e "/proc/$2" ] && track_tree "$2"
+	return 0
+}
+
+# tree_fine IMG: no process of the image is stopped or traced (whether
+# each one must still exist is the scenario's business: a child may well
+# have exited and been reaped since).
+tree_fine() {
+	local p
+	for p in $(image_pids "$1"); do
+		stopped "$p" && { bad "process $p is stopped or traced (state $(proc_state "$p"))"; return 1; }
+	done
+	return 0
+}
+
 # restore_detached IMG PID: a restore -d that must succeed and bring PID back.
 restore_detached() {
 	local img=$1 pid=$2 rc got
@@ -312,12 +397,12 @@ restore_detached() {
 	stasis_cmd "restore$N_CMD" restore -D "$img" -d --pidfile "$TDIR/pidfile$N_CMD" \
 		-v4 -o "$TDIR/restore$N_CMD.log"
 	rc=$?
-	adopt "$pid"
+	adopt_image "$img" "$pid"
 	rc_ok "restore" $rc "$TDIR/restore$N_CMD.err" || return 1
 	alive "$pid" || { bad "restore succeeded but PID $pid is not running"; return 1; }
 	got=$(cat "$TDIR/pidfile$N_CMD" 2>/dev/null)
 	[ "$got" = "$pid" ] || { bad "pidfile holds '$got', expected $pid"; return 1; }
-	return 0
+	tree_fine "$img"
 }
 
 # after_restore: the restored process runs, is neither stopped nor traced,
@@ -327,8 +412,7 @@ after_restore() {
 	sleep 0.2
 	alive "$pid" || { bad "restored process $pid died (state $(proc_state "$pid"))"; return 1; }
 	stopped "$pid" && { bad "restored process $pid is stopped or traced (state $(proc_state "$pid"))"; return 1; }
-	snapshot "$pid" "$TDIR/state.after$N_CMD" || return 1
-	compare_state "$TDIR/state.before" "$TDIR/state.after$N_CMD" "after restore" "$DETAILS"
+	compare_scenario before "after$N_CMD" "after restore"
 }
 
 # post_dump IMG: per-scenario checks of a fresh image.
@@ -348,12 +432,23 @@ post_dump() {
 # counter value logged before the dump).
 post_restore() {
 	case $SCN_NAME in
-	counter | unsupported)
+	counter | unsupported | forker)
 		wait_progress "$TDIR/log" "$1" 5 ||
 			{ bad "counter does not advance after restore (stuck at $(last_count "$TDIR/log"))"; return 1; }
 		;;
 	esac
 	return 0
+}
+
+# pre_start SCENARIO: per-scenario setup before the start.
+pre_start() {
+	case $1 in
+	creds)
+		# it drops to uid 1000 and must still write its result
+		chmod 0711 "$ROOT"
+		chmod 0777 "$TDIR"
+		;;
+	esac
 }
 
 # cr_cycle N: dump (which kills the process), restore -d, compare.
@@ -363,29 +458,34 @@ cr_cycle() {
 	dump "$SCN_PID" "$img" || return 1
 	wait_gone "$SCN_PID" ||
 		{ bad "process $SCN_PID still there ${WAIT_GONE}s after dump (state $(proc_state "$SCN_PID"))"; return 1; }
+	tree_gone "$img" || return 1
 	post_dump "$img" || return 1
 	restore_detached "$img" "$SCN_PID" || return 1
 	after_restore || return 1
 	post_restore "$count"
 }
 
-# leave_running: dump -R leaves the original running and untouched; kill
-# it, then restore the copy.
+# leave_running [N]: dump -R (N times in a row, default 1) leaves the
+# original running and untouched; kill it, then restore the last copy.
 leave_running() {
-	local img=$TDIR/img1 count
+	local n=${1:-1} i img count
 	count=$(last_count "$TDIR/log")
-	dump "$SCN_PID" "$img" -R || return 1
+	for ((i = 1; i <= n; i++)); do
+		img=$TDIR/img$i
+		[ "$i" -gt 1 ] && rm -rf "$TDIR/img$((i - 1))"
+		dump "$SCN_PID" "$img" -R || { [ "$n" -gt 1 ] && REASON="dump -R $i of $n: $REASON"; return 1; }
+		# only the last dump's files are of interest if a later step fails
+		[ "$i" -lt "$n" ] && rm -f "$TDIR/dump$N_CMD".{log,out,err}
+	done
 	sleep 0.2
 	{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
 		{ bad "original process $SCN_PID did not survive dump -R"; return 1; }
 	stopped "$SCN_PID" &&
 		{ bad "original left stopped or traced by dump -R (state $(proc_state "$SCN_PID"))"; return 1; }
-	snapshot "$SCN_PID" "$TDIR/state.running" || return 1
-	compare_state "$TDIR/state.before" "$TDIR/state.running" "original after dump -R" "$DETAILS" ||
-		return 1
+	tree_fine "$img" || { REASON="original after dump -R: $REASON"; return 1; }
+	compare_scenario before running "original after dump -R" || return 1
 	post_restore "$count" || { REASON="original after dump -R: $REASON"; return 1; }
-	kill -KILL "$SCN_PID"
-	wait_gone "$SCN_PID" || { bad "original $SCN_PID does not die"; return 1; }
+	kill_tree "$img" || return 1
 	post_dump "$img" || return 1
 	restore_detached "$img" "$SCN_PID" || return 1
 	after_restore || return 1
@@ -394,13 +494,14 @@ leave_running() {
 
 # ---------------------------------------------------------------- tests
 
-# test_cr SCENARIO MODE: checkpoint/restore a scenario (once, x3 or
-# leave-running), then let it check itself.
+# test_cr SCENARIO MODE: checkpoint/restore a scenario (once, x3,
+# leave-running or leave-running-xN), then let it check itself.
 test_cr() {
 	local name=$1 mode=$2 i
 	need_stasis || return 1
+	pre_start "$name"
 	start_scenario "$name" || return 1
-	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	snapshot_scenario before || return 1
 	case $mode in
 	once)
 		cr_cycle 1 || return 1
@@ -412,6 +513,9 @@ test_cr() {
 		;;
 	leave-running)
 		leave_running || return 1
+		;;
+	leave-running-x*)
+		leave_running "${mode#leave-running-x}" || return 1
 		;;
 	esac
 	check_scenario
@@ -664,6 +768,244 @@ test_cli_show() {
 	expect_error "show of a foreign file" $? "$TDIR/err.err"
 }
 
+# ---------------------------------------------------------------- programs
+
+# start_prog DIR NAME COMMAND...: start a real program in DIR, in its own
+# session, stdin /dev/null, output appended to $TDIR/NAME.out; it becomes
+# the "scenario" of the test (SCN_PID, SCN_START) for dump and restore.
+start_prog() {
+	local dir=$1 name=$2 pid
+	shift 2
+	SCN_NAME=$name SCN_TOKEN=""
+	(close_extra_fds
+		cd "$dir" && exec setsid "$@") </dev/null >>"$TDIR/$name.out" 2>&1 &
+	pid=$!
+	disown "$pid"
+	track "$pid"
+	SCN_PID=$pid
+	SCN_START=$(proc_start "$pid") || { bad "$name exited at once"; return 1; }
+	return 0
+}
+
+MAKE_FILES=30		# C files of the generated project
+MAKE_STMTS=40		# statements per function (compile work)
+
+# make_project DIR: a small C project: MAKE_FILES functions with some
+# compile work each, a main that combines them, a Makefile whose recipes
+# go through sh.
+make_project() {
+	local dir=$1 i k
+	mkdir -p "$dir"
+	for ((i = 0; i < MAKE_FILES; i++)); do
+		{
+			echo "unsigned long f$i(unsigned long x)"
+			echo "{"
+			echo "	unsigned long a = x + $i, b = x ^ $i;"
+			for ((k = 1; k <= MAKE_STMTS; k++)); do
+				echo "	a = a * 6364136223846793005UL + $((k * 7 + i)); b ^= a >> $((k % 29 + 1)); if (b & 1) a += x * $k; else b -= a;"
+			done
+			echo "	return a ^ b;"
+			echo "}"
+		} >"$dir/f$i.c"
+	done
+	{
+		echo "#include <stdio.h>"
+		for ((i = 0; i < MAKE_FILES; i++)); do
+			echo "unsigned long f$i(unsigned long);"
+		done
+		echo "int main(void)"
+		echo "{"
+		echo "	unsigned long s = 1;"
+		for ((i = 0; i < MAKE_FILES; i++)); do
+			echo "	s = s * 31 + f$i(s);"
+		done
+		printf '%s\n' '	printf("%lx\n", s);'
+		echo "	return 0;"
+		echo "}"
+	} >"$dir/main.c"
+	# shellcheck disable=SC2016
+	printf '%s\n' 'CFLAGS = -O2' 'OBJS = $(patsubst %.c,%.o,$(sort $(wildcard *.c)))' '' \
+		'prog: $(OBJS)' '	@echo LD $@; $(CC) -o $@ $(OBJS)' '' \
+		'%.o: %.c' '	@echo CC $<; $(CC) $(CFLAGS) -c -o $@ $<' >"$dir/Makefile"
+}
+
+MAKE_REF=""	# the uninterrupted build, made once per run
+
+# make_ref: build the project once, without interruption, in $ROOT/make-ref.
+make_ref() {
+	local save=$TDIR
+	[ -n "$MAKE_REF" ] && [ -x "$MAKE_REF/prog" ] && return 0
+	TDIR=$ROOT/make-ref
+	rm -rf "$TDIR"
+	make_project "$TDIR"
+	if ! run_timed 300 "$TDIR/make.out" "$TDIR/make.err" make -C "$TDIR" -j2 ||
+		[ ! -x "$TDIR/prog" ]; then
+		REASON="the reference build failed: $(tail -n 1 "$TDIR/make.err")"
+		TDIR=$save
+		return 1
+	fi
+	MAKE_REF=$TDIR
+	TDIR=$save
+	return 0
+}
+
+# objects DIR: the names of the object files in DIR, one a line, sorted.
+objects() {
+	local f
+	for f in "$1"/*.o; do
+		[ -e "$f" ] && echo "${f##*/}"
+	done
+	return 0
+}
+
+# compare_build DIR: the build in DIR produced the same objects (names and
+# bytes) as the reference build, and the same program output.
+compare_build() {
+	local dir=$1 a b f out ref
+	a=$(objects "$dir" | tr '\n' ' ')
+	b=$(objects "$MAKE_REF" | tr '\n' ' ')
+	[ "$a" = "$b" ] || { bad "objects differ from the uninterrupted build: [$a] vs [$b]"; return 1; }
+	for f in "$MAKE_REF"/*.o; do
+		cmp -s "$f" "$dir/${f##*/}" ||
+			{ bad "${f##*/} differs from the one of the uninterrupted build"; return 1; }
+	done
+	[ -x "$dir/prog" ] || { bad "no program was linked"; return 1; }
+	out=$("$dir/prog" 2>&1)
+	ref=$("$MAKE_REF/prog")
+	[ "$out" = "$ref" ] || { bad "the program prints '$out', the uninterrupted build's prints '$ref'"; return 1; }
+	return 0
+}
+
+# build_done DIR: wait for the build's status file; it must say 0.
+build_done() {
+	local dir=$1 st
+	wait_file "$dir/status" 120 "$SCN_PID"
+	case $? in
+	0) ;;
+	2) [ -e "$dir/status" ] || { bad "the build's shell died without a status (make.log: $(tail -n 1 "$dir/make.log" 2>/dev/null))"; return 1; } ;;
+	*) bad "the build did not finish within 120 s"; return 1 ;;
+	esac
+	wait_gone "$SCN_PID" || { bad "the build's shell did not exit after the build"; return 1; }
+	st=$(cat "$dir/status")
+	[ "$st" = 0 ] || { bad "make exited with $st: $(grep -v '^CC\|^LD' "$dir/make.log" | head -n 2 | tr '\n' ' ')"; return 1; }
+	return 0
+}
+
+# test_make JOBS: `make -jJOBS` of a generated C project (sh -> make -> sh
+# -> gcc -> cc1/as), dumped in the middle of the build and restored; the
+# build finishes with the same objects and program as an uninterrupted one.
+test_make() {
+	local jobs=$1 dir=$TDIR/build img=$TDIR/img1 limit n
+	need_stasis || return 1
+	{ command -v make && command -v cc; } >/dev/null || { REASON="make or cc not installed"; return 77; }
+	make_ref || return 1
+	make_project "$dir"
+	# shellcheck disable=SC2016
+	start_prog "$dir" make sh -c 'make -j"$1" >make.log 2>&1; echo $? >status' sh "$jobs" || return 1
+	# dump in the middle of the build, once a few objects exist
+	limit=$(($(now_ms) + 60000))
+	until n=$(objects "$dir" | wc -l) && [ "$n" -ge 4 ]; do
+		[ -e "$dir/status" ] && { bad "the build finished before 4 objects were seen"; return 1; }
+		[ "$(now_ms)" -lt $limit ] || { bad "no 4 objects within 60 s"; return 1; }
+		sleep 0.02
+	done
+	# (with -j2, make's jobserver pipe has both ends in the tree, and the
+	# jobs share make's stdin or its "bad stdin" pipe)
+	dump "$SCN_PID" "$img" || return 1
+	[ -e "$dir/status" ] && { bad "the build had finished when it was dumped"; return 1; }
+	n=$(image_pids "$img" | wc -l)
+	[ "$n" -ge 3 ] || { bad "the image holds $n process(es): not in the middle of a build"; return 1; }
+	echo "dumped $n processes with $(objects "$dir" | wc -l) of $((MAKE_FILES + 1)) objects built" >>"$DETAILS"
+	tree_gone "$img" || return 1
+	restore_detached "$img" "$SCN_PID" || return 1
+	build_done "$dir" || { REASON="restored build: $REASON"; return 1; }
+	compare_build "$dir"
+}
+
+# test_python_threads: python3 with 4 threads counting (each also keeps
+# the sum 1+2+...+count); dumped, restored, then told to finish through a
+# file: the counters went on after the restore and the sums still match.
+test_python_threads() {
+	local py img=$TDIR/img1 before after final limit i ok pid tasks
+	need_stasis || return 1
+	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	{ [ -n "$py" ] && [ -x "$py" ]; } || { REASON="python3 not installed"; return 77; }
+	cat >"$TDIR/threads.py" <<'PY'
+import os, threading, time
+
+N = 4
+counts = [0] * N
+sums = [0] * N
+stop = threading.Event()
+
+
+def work(i):
+    c = s = 0
+    while not stop.is_set():
+        c += 1
+        s += c
+        counts[i], sums[i] = c, s
+        time.sleep(0.004 * (i + 1))
+
+
+def put(name, text):
+    with open(name + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(name + ".tmp", name)
+
+
+threads = [threading.Thread(target=work, args=(i,), name="worker%d" % i) for i in range(N)]
+for t in threads:
+    t.start()
+put("ready", "%d\n" % os.getpid())
+while not os.path.exists("finish"):
+    put("progress", " ".join(map(str, counts)) + "\n")
+    time.sleep(0.05)
+stop.set()
+for t in threads:
+    t.join()
+ok = all(sums[i] == counts[i] * (counts[i] + 1) // 2 for i in range(N))
+put("final", "%s %d %s\n" % (" ".join(map(str, counts)), sum(counts), "ok" if ok else "BAD"))
+PY
+	start_prog "$TDIR" python "$py" threads.py || return 1
+	wait_file "$TDIR/ready" "$WAIT_READY" "$SCN_PID" || { bad "python not ready within ${WAIT_READY}s"; return 1; }
+	read -r pid <"$TDIR/ready"
+	[ "$pid" = "$SCN_PID" ] || { bad "python says it is $pid, expected $SCN_PID"; return 1; }
+	tasks=("/proc/$SCN_PID/task"/*)
+	[ ${#tasks[@]} -ge 5 ] || { bad "python has ${#tasks[@]} threads, expected 5"; return 1; }
+	sleep 0.3
+	dump "$SCN_PID" "$img" || return 1
+	read -r -a before <"$TDIR/progress"
+	wait_gone "$SCN_PID" || { bad "python still there after the dump"; return 1; }
+	restore_detached "$img" "$SCN_PID" || return 1
+	# every counter goes on from where it was
+	limit=$(($(now_ms) + 5000))
+	while :; do
+		sleep 0.1
+		{ read -r -a after <"$TDIR/progress"; } 2>/dev/null
+		ok=1
+		for i in 0 1 2 3; do
+			[ "${after[$i]:-0}" -gt "${before[$i]:-0}" ] || ok=0
+		done
+		[ $ok = 1 ] && break
+		alive "$SCN_PID" || { bad "restored python died (state $(proc_state "$SCN_PID"))"; return 1; }
+		[ "$(now_ms)" -lt $limit ] ||
+			{ bad "counters stuck after restore: ${after[*]} (before the dump: ${before[*]})"; return 1; }
+	done
+	touch "$TDIR/finish"
+	wait_file "$TDIR/final" 10 "$SCN_PID" || { bad "no final file from python within 10 s"; return 1; }
+	wait_gone "$SCN_PID" || { bad "python did not exit after finishing"; return 1; }
+	read -r -a final <"$TDIR/final"
+	[ "${final[5]}" = ok ] || { bad "python: the sums do not match the counters: ${final[*]}"; return 1; }
+	for i in 0 1 2 3; do
+		[ "${final[$i]}" -ge "${after[$i]}" ] ||
+			{ bad "final counter $i is ${final[$i]}, below ${after[$i]} seen after restore"; return 1; }
+	done
+	[ "${final[4]}" = $((final[0] + final[1] + final[2] + final[3])) ] ||
+		{ bad "final sum ${final[4]} is not the sum of ${final[*]:0:4}"; return 1; }
+	return 0
+}
+
 # test_unit NAME: the unit test program build/unit/NAME; 0 = pass, 77 = skip.
 test_unit() {
 	local rc
@@ -699,6 +1041,23 @@ register_all() {
 	register mapshared/x3 test_cr mapshared x3
 	register guard/once test_cr guard once
 	register piperead/once test_piperead
+	# trees, threads, credentials
+	for s in tree3 threads50; do
+		for m in once x3 leave-running; do
+			register "$s/$m" test_cr $s $m
+		done
+	done
+	register creds/once test_cr creds once
+	register creds/leave-running test_cr creds leave-running
+	register forker/x3 test_cr forker x3
+	register forker/leave-running-x20 test_cr forker leave-running-x20
+	register pgrpdead/once test_cr pgrpdead once
+	register pgrpdead/leave-running test_cr pgrpdead leave-running
+	register sharedfd/once test_cr sharedfd once
+	# real programs
+	register prog/make-j1 test_make 1
+	register prog/make-j2 test_make 2
+	register prog/python-threads test_python_threads
 	register bad/usage test_usage
 	register bad/dump-unknown-pid test_dump_unknown_pid
 	register bad/dump-unsupported test_dump_unsupported

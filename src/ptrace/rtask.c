@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <elf.h>
 #include <sys/mman.h>
@@ -54,12 +55,26 @@ int thread_wait_stop(pid_t tid, int *statusp)
 	return 0;
 }
 
+/* A zombie (or a task past it) cannot be attached: EPERM, though not for lack of rights. */
+static bool thread_exiting(pid_t tid)
+{
+	char path[64], *stat, *p;
+	bool gone;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	stat = read_file(path, NULL);
+	p = stat ? strrchr(stat, ')') : NULL;
+	gone = !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' || p[2] == 'x';
+	free(stat);
+	return gone;
+}
+
 int thread_seize(pid_t tid)
 {
 	int status;
 
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
-		if (errno == ESRCH)
+		if (errno == ESRCH || (errno == EPERM && thread_exiting(tid)))
 			return -ESRCH; /* gone: the caller decides whether that matters */
 		if (errno == EPERM)
 			pr_err("cannot attach to pid %d: permission denied "
