@@ -52,6 +52,7 @@ int rtask_release(struct rtask *t);
  * *ret (a negative errno on failure).  Returns -1 only if ptrace itself
  * failed (the task died, ...).  The task must have syscall_ip set.
  */
+extern unsigned long remote_syscall_count; /* for -v4 statistics */
 int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
 

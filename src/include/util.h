@@ -49,6 +49,8 @@ uint64_t now_ns(void);
 void affinity_save(void);	/* remember our own mask, at start */
 int pin_to_cpu(int cpu);	/* this thread only */
 void unpin(void);		/* back to the saved mask, this thread only */
+/* The saved mask (what restored tasks inherit); false if unknown. */
+bool affinity_saved(void *mask, size_t size);
 int task_cpu(pid_t pid);	/* the CPU a task last ran on, -1 if unknown */
 
 bool pid_exists(pid_t pid);

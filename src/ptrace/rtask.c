@@ -229,6 +229,8 @@ int rtask_release(struct rtask *t)
 	return ret;
 }
 
+unsigned long remote_syscall_count;
+
 int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6)
 {
@@ -245,6 +247,7 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	regs.r9 = a6;
 	regs.rip = t->syscall_ip;
 	regs.eflags &= ~0x100UL; /* no stale TF */
+	remote_syscall_count++;
 	t->regs_dirty = true;
 	if (thread_set_regs(t->pid, &regs))
 		return -1;

@@ -112,24 +112,33 @@ static uint64_t cap_full(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
-/* Nothing to do if the thread is root with every capability, like us. */
+/* Nothing to do if the thread has exactly our credentials (root, usually). */
 static bool creds_trivial(const CredsEntry *cr)
 {
-	uint64_t full = cap_full();
-	gid_t groups[256];
-	int n = getgroups(ARRAY_SIZE(groups), groups), i;
+	static CredsEntry *ours;
 	size_t k;
 
-	for (k = 0; k < 4; k++)
-		if (cr->uids[k] || cr->gids[k])
+	if (!ours) {
+		char *status = read_proc(0, "status", NULL);
+
+		ours = xmalloc(sizeof(*ours));
+		creds_entry__init(ours);
+		if (!status || creds_parse(0, status, ours)) {
+			free(status);
 			return false;
-	if (cr->cap_prm != full || cr->cap_eff != full || cr->cap_bnd != full || cr->cap_inh ||
-	    cr->cap_amb || cr->securebits || cr->no_new_privs)
+		}
+		free(status);
+	}
+	for (k = 0; k < 4; k++)
+		if (cr->uids[k] != ours->uids[k] || cr->gids[k] != ours->gids[k])
+			return false;
+	if (cr->cap_prm != ours->cap_prm || cr->cap_eff != ours->cap_eff ||
+	    cr->cap_bnd != ours->cap_bnd || cr->cap_inh != ours->cap_inh ||
+	    cr->cap_amb != ours->cap_amb || cr->securebits || cr->no_new_privs ||
+	    cr->n_groups != ours->n_groups)
 		return false;
-	if (n < 0 || (size_t)n != cr->n_groups)
-		return false;
-	for (i = 0; i < n; i++)
-		if (groups[i] != cr->groups[i])
+	for (k = 0; k < cr->n_groups; k++)
+		if (cr->groups[k] != ours->groups[k])
 			return false;
 	return true;
 }

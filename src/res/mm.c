@@ -1180,7 +1180,7 @@ int mm_premap_child(struct rst_ctx *c)
 	size_t i, last;
 	int ret = -1;
 
-	if (proc_parse_maps(getpid(), &own))
+	if (proc_parse_maps(0, &own))
 		return -1;
 	c->in_child = true;
 	for (i = 0; i < mm->n_vmas; i++) {

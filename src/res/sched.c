@@ -47,6 +47,16 @@ int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
 	return 0;
 }
 
+/* Restored tasks start with the mask stasis had when it forked them. */
+static bool affinity_is_ours(const SchedEntry *se)
+{
+	cpu_set_t ours;
+
+	/* our own thread may be pinned right now: compare with the saved mask */
+	return affinity_saved(&ours, sizeof(ours)) && se->affinity.len >= sizeof(ours) &&
+	       !memcmp(se->affinity.data, &ours, sizeof(ours));
+}
+
 int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	SchedEntry *se = core->sched;
@@ -70,10 +80,10 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		pr_err("tid %u: cannot restore scheduling policy %u\n", core->tid, se->policy);
 		return -1;
 	}
-	/* always: the restore pinned every task to one CPU */
-	if (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
-	    remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch, 0, 0,
-			   0))
+	if (!affinity_is_ours(se) &&
+	    (remote_write(rt->pid, rt->scratch, se->affinity.data, se->affinity.len) ||
+	     remote_syscall(rt, &ret, __NR_sched_setaffinity, 0, se->affinity.len, rt->scratch, 0,
+			    0, 0)))
 		return -1;
 	if (ret)
 		pr_warn("tid %u: CPU affinity not restored (%s): CPUs differ on this machine\n",

@@ -828,9 +828,20 @@ static int rebuild(struct restore *r)
 			return -1;
 	if (restore_groups(r))
 		return -1;
-	for (i = 0; i < r->n; i++)
-		if (!r->ctx[i].t->te->zombie && transplant(&r->ctx[i]))
+	/* the tree was born on every CPU, its own mask unless restored below */
+	for (i = 0; i < r->n; i++) {
+		unsigned long before = remote_syscall_count;
+		uint64_t t0 = now_ns();
+
+		if (r->ctx[i].t->te->zombie)
+			continue;
+		/* drive each task from its own CPU: no cross-CPU wakeup per remote call */
+		pin_to_cpu(task_cpu(r->ctx[i].host_pid));
+		if (transplant(&r->ctx[i]))
 			return -1;
+		pr_debug("pid %u: transplanted with %lu remote syscalls in %.2f ms\n",
+			 r->ctx[i].t->te->pid, remote_syscall_count - before, (now_ns() - t0) / 1e6);
+	}
 	return 0;
 }
 
@@ -851,8 +862,6 @@ int cmd_restore(const struct restore_opts *o)
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    files_plan(&r.img) || prepare(&r))
 		goto out;
-	/* the whole tree is born on our CPU; each thread's own mask comes back at the end */
-	pin_to_cpu(sched_getcpu());
 	if (fork_root(&r, &root))
 		goto fail;
 	if (wait_tree_parked(&r))

@@ -98,11 +98,15 @@ char *read_file(const char *path, size_t *lenp)
 	return buf;
 }
 
+/* pid 0 is "self": in a new PID namespace our getpid() means another task here. */
 char *read_proc(pid_t pid, const char *name, size_t *len)
 {
 	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/%s", name);
 	return read_file(path, len);
 }
 
@@ -279,6 +283,14 @@ void unpin(void)
 {
 	if (saved_mask_valid)
 		sched_setaffinity(0, sizeof(saved_mask), &saved_mask);
+}
+
+bool affinity_saved(void *mask, size_t size)
+{
+	if (!saved_mask_valid || size < sizeof(saved_mask))
+		return false;
+	memcpy(mask, &saved_mask, sizeof(saved_mask));
+	return true;
 }
 
 int task_cpu(pid_t pid)

@@ -219,7 +219,12 @@ int main(int argc, char **argv)
 		scn_fail("setup: M in group %d, L %d gone: %s", (int)pgid, (int)pid_l,
 			 kill(pid_l, 0) ? "yes" : "no");
 	}
-	for (tries = 0; tries < 100; tries++) {
+	for (tries = 0; tries < 300; tries++) {
+		/* M may not have created its file yet on a busy machine */
+		if (access("M.cnt", F_OK)) {
+			scn_msleep(10);
+			continue;
+		}
 		read_counts(0, &first, &m_ready_count, &lines);
 		if (lines >= 2)
 			break;
