@@ -185,8 +185,23 @@ static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_m
 
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
-	&reg_fd_ops, &dir_fd_ops, &chr_fd_ops, &pipe_fd_ops, &ext_fd_ops,
+	&reg_fd_ops,	  &dir_fd_ops,	    &chr_fd_ops,     &pipe_fd_ops,
+	&eventfd_fd_ops, &signalfd_fd_ops, &timerfd_fd_ops, &ext_fd_ops,
 };
+
+const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
+{
+	char name[32], *info;
+	const char *v;
+
+	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+	info = read_proc(d->pid, name, NULL);
+	v = info ? status_field(info, key) : NULL;
+	if (v)
+		snprintf(buf, size, "%.*s", (int)strcspn(v, "\n"), v);
+	free(info);
+	return v ? buf : NULL;
+}
 
 static const struct fd_ops *ops_by_type(FileType t)
 {
@@ -276,9 +291,11 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 			fe.has_dev = fe.has_ino = false;
 		if (ops->dump(d, &fe) || img_write_msg(&ctx->w, IMG_FILE, &fe.base)) {
 			free(fe.ext_key);
+			free(fe.timerfd);
 			return -1;
 		}
 		free(fe.ext_key);
+		free(fe.timerfd);
 		*seen = xrealloc(*seen, (*nseen + 1) * sizeof(**seen));
 		(*seen)[(*nseen)++] = (struct file_seen){ id, d->pid, d->fd, d->st.st_dev,
 							  d->st.st_ino, d->fi.flags & O_ACCMODE };
