@@ -37,6 +37,7 @@ extern const struct fd_ops pipe_fd_ops;
 extern const struct fd_ops eventfd_fd_ops;
 extern const struct fd_ops signalfd_fd_ops;
 extern const struct fd_ops timerfd_fd_ops;
+extern const struct fd_ops epoll_fd_ops;
 
 /* A "key: value" line of /proc/PID/fdinfo/FD, read for an fd being dumped. */
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size);

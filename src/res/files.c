@@ -186,7 +186,8 @@ static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_m
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
 	&reg_fd_ops,	  &dir_fd_ops,	    &chr_fd_ops,     &pipe_fd_ops,
-	&eventfd_fd_ops, &signalfd_fd_ops, &timerfd_fd_ops, &ext_fd_ops,
+	&eventfd_fd_ops, &signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops,
+	&ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -255,6 +256,7 @@ static uint32_t find_shared(const struct file_seen *seen, size_t n, const struct
 
 static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 {
+	int ret;
 	struct file_seen **seen = &ctx->seen;
 	size_t *nseen = &ctx->nseen;
 	FdEntry fde = FD_ENTRY__INIT;
@@ -289,13 +291,14 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		fe.mode = d->st.st_mode;
 		if (ops->type == FILE_TYPE__FILE_EXT)
 			fe.has_dev = fe.has_ino = false;
-		if (ops->dump(d, &fe) || img_write_msg(&ctx->w, IMG_FILE, &fe.base)) {
-			free(fe.ext_key);
-			free(fe.timerfd);
-			return -1;
-		}
+		ret = ops->dump(d, &fe) || img_write_msg(&ctx->w, IMG_FILE, &fe.base) ? -1 : 0;
 		free(fe.ext_key);
 		free(fe.timerfd);
+		for (i = 0; i < fe.n_epoll; i++)
+			free(fe.epoll[i]);
+		free(fe.epoll);
+		if (ret)
+			return -1;
 		*seen = xrealloc(*seen, (*nseen + 1) * sizeof(**seen));
 		(*seen)[(*nseen)++] = (struct file_seen){ id, d->pid, d->fd, d->st.st_dev,
 							  d->st.st_ino, d->fi.flags & O_ACCMODE };

@@ -292,7 +292,7 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	if (child_fork_kids(c))
 		_exit(1);
 	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
-	    sig_restore_child(c) || mm_premap_child(c))
+	    epoll_restore_watches(c) || sig_restore_child(c) || mm_premap_child(c))
 		_exit(1);
 	raise(SIGSTOP);
 	/* never resumed here: the controller replaces this whole program */
