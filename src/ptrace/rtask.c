@@ -69,6 +69,16 @@ static bool thread_exiting(pid_t tid)
 	return gone;
 }
 
+static pid_t traced_by(pid_t tid)
+{
+	char *status = read_proc(tid, "status", NULL);
+	const char *v = status ? status_field(status, "TracerPid") : NULL;
+	pid_t tracer = v ? atoi(v) : 0;
+
+	free(status);
+	return tracer;
+}
+
 int thread_seize(pid_t tid)
 {
 	int status;
@@ -76,6 +86,14 @@ int thread_seize(pid_t tid)
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
 		if (errno == ESRCH || (errno == EPERM && thread_exiting(tid)))
 			return -ESRCH; /* gone: the caller decides whether that matters */
+		if (errno == EPERM && traced_by(tid) > 0) {
+			char comm[64];
+
+			proc_comm(traced_by(tid), comm, sizeof(comm));
+			pr_err("cannot attach to pid %d: it is being traced by pid %d (%s)\n", tid,
+			       traced_by(tid), comm);
+			return -1;
+		}
 		if (errno == EPERM)
 			pr_err("cannot attach to pid %d: permission denied "
 			       "(stasis needs root or CAP_SYS_PTRACE + CAP_CHECKPOINT_RESTORE)\n",
