@@ -101,6 +101,38 @@ wait_gone() {
 	return 0
 }
 
+# wait_dead ENTRY [SECONDS]: wait until the process of ENTRY ("pid:start")
+# is a zombie or gone (another process at its PID does not count).
+wait_dead() {
+	local pid=${1%%:*} limit=$(($(now_ms) + ${2:-$WAIT_GONE} * 1000))
+	while tracked_alive "$1" && alive "$pid"; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# status_field PID KEY: the value of "KEY:" in /proc/PID/status.  The file
+# is read in one go: `read` line by line seeks back after each line, and
+# procfs then regenerates the text, which may have changed in between.
+status_field() {
+	local s
+	{ s=$(<"/proc/$1/status"); } 2>/dev/null || return 1
+	[[ $s == *$'\n'"$2:"* ]] || return 1
+	s=${s#*$'\n'"$2:"}
+	s=${s%%$'\n'*}
+	s=${s#"${s%%[![:space:]]*}"}
+	echo "$s"
+}
+
+# ns_pid PID: the PID of process PID in its own PID namespace (the last
+# field of NSpid in /proc/PID/status; PID itself outside of any new one).
+ns_pid() {
+	local v
+	v=$(status_field "$1" NSpid) || return 1
+	echo "${v##*[[:space:]]}"
+}
+
 # id_users PID: the processes that still use PID as their PID, process
 # group or session (the kernel keeps the number taken until none is left).
 id_users() {
@@ -147,7 +179,9 @@ kill_tracked() {
 children() {
 	local f kids=()
 	for f in /proc/"$1"/task/*/children; do
-		{ read -r -a kids <"$f"; } 2>/dev/null || continue
+		kids=()
+		# the list does not end with a newline: read fails at its end
+		{ read -r -a kids <"$f"; } 2>/dev/null
 		[ ${#kids[@]} -gt 0 ] && echo "${kids[@]}"
 	done
 	return 0

@@ -326,14 +326,18 @@ kill_tree() {
 	tree_gone "$1"
 }
 
-# check_scenario: send the check signal, wait for the result and for the
-# process to exit; the result must be PASS and logged with the token of
-# the original process (so it carries the original memory).
+# check_scenario [PID]: send the check signal (to PID, default the
+# scenario: a copy restored in a new PID namespace is checked through its
+# host PID), wait for the result and for the process to exit; the result
+# must be PASS and logged with the token of the original process (so it
+# carries the original memory) and the scenario's PID as the process sees
+# it (the original one, also in a new PID namespace).
 check_scenario() {
-	local pid=$SCN_PID res rc
+	local pid=${1:-$SCN_PID} res rc lines
 
 	stopped "$pid" && { bad "process $pid is stopped or traced (state $(proc_state "$pid"))"; return 1; }
 	rm -f "$TDIR/result"
+	lines=$(wc -l <"$TDIR/log" 2>/dev/null) || lines=0
 	kill -USR2 "$pid" 2>/dev/null || { bad "process $pid is gone before the check"; return 1; }
 	wait_file "$TDIR/result" "$WAIT_RESULT" "$pid"
 	rc=$?
@@ -341,7 +345,7 @@ check_scenario() {
 	[ $rc = 0 ] || { bad "no check result within ${WAIT_RESULT}s (state $(proc_state "$pid"))"; return 1; }
 	res=$(head -n 1 "$TDIR/result")
 	[ "$res" = PASS ] || { bad "check: $res"; return 1; }
-	grep -qF "result: PASS token=$SCN_TOKEN pid=$pid" "$TDIR/log" ||
+	tail -n +$((lines + 1)) "$TDIR/log" | grep -qF "result: PASS token=$SCN_TOKEN pid=$SCN_PID" ||
 		{ bad "check passed in a process without the original token (not the restored memory?)"; return 1; }
 	wait_gone "$pid" || { bad "process $pid did not exit after its check"; return 1; }
 	return 0
@@ -431,7 +435,14 @@ post_dump() {
 # post_restore FROM: per-scenario liveness after a restore (FROM is the
 # counter value logged before the dump).
 post_restore() {
+	local p pp
 	case $SCN_NAME in
+	subreaper)
+		# the orphan B is the subreaper's child, as the kernel made it
+		read -r p <"$TDIR/pids"
+		pp=$(proc_field "$p" 4) || { bad "the orphan B ($p) is gone"; return 1; }
+		[ "$pp" = "$SCN_PID" ] || { bad "the orphan B ($p) has parent $pp, expected the subreaper $SCN_PID"; return 1; }
+		;;
 	counter | unsupported | forker)
 		wait_progress "$TDIR/log" "$1" 5 ||
 			{ bad "counter does not advance after restore (stuck at $(last_count "$TDIR/log"))"; return 1; }
@@ -465,37 +476,196 @@ cr_cycle() {
 	post_restore "$count"
 }
 
-# leave_running [N]: dump -R (N times in a row, default 1) leaves the
-# original running and untouched; kill it, then restore the last copy.
-leave_running() {
-	local n=${1:-1} i img count
+# dump_leave_running [N]: dump -R (N times in a row, default 1) leaves the
+# original running and untouched.  Sets IMG to the last image.
+dump_leave_running() {
+	local n=${1:-1} i count
 	count=$(last_count "$TDIR/log")
 	for ((i = 1; i <= n; i++)); do
-		img=$TDIR/img$i
+		IMG=$TDIR/img$i
 		[ "$i" -gt 1 ] && rm -rf "$TDIR/img$((i - 1))"
-		dump "$SCN_PID" "$img" -R || { [ "$n" -gt 1 ] && REASON="dump -R $i of $n: $REASON"; return 1; }
+		dump "$SCN_PID" "$IMG" -R || { [ "$n" -gt 1 ] && REASON="dump -R $i of $n: $REASON"; return 1; }
 		# only the last dump's files are of interest if a later step fails
 		[ "$i" -lt "$n" ] && rm -f "$TDIR/dump$N_CMD".{log,out,err}
 	done
 	sleep 0.2
-	{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
-		{ bad "original process $SCN_PID did not survive dump -R"; return 1; }
-	stopped "$SCN_PID" &&
-		{ bad "original left stopped or traced by dump -R (state $(proc_state "$SCN_PID"))"; return 1; }
-	tree_fine "$img" || { REASON="original after dump -R: $REASON"; return 1; }
-	compare_scenario before running "original after dump -R" || return 1
+	original_fine "original after dump -R" running || return 1
+	tree_fine "$IMG" || { REASON="original after dump -R: $REASON"; return 1; }
 	post_restore "$count" || { REASON="original after dump -R: $REASON"; return 1; }
-	kill_tree "$img" || return 1
-	post_dump "$img" || return 1
-	restore_detached "$img" "$SCN_PID" || return 1
+}
+
+# original_fine WHAT SUFFIX: the original scenario process is the same
+# process, running, not stopped, and (with its listed children) looks
+# from outside as it did before the dump (snapshots state.SUFFIX*).
+original_fine() {
+	{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
+		{ bad "$1: original process $SCN_PID is gone"; return 1; }
+	stopped "$SCN_PID" &&
+		{ bad "$1: original left stopped or traced (state $(proc_state "$SCN_PID"))"; return 1; }
+	compare_scenario before "$2" "$1"
+}
+
+# leave_running [N]: dump -R (see dump_leave_running); kill the original,
+# then restore the last copy.
+leave_running() {
+	local IMG count
+	count=$(last_count "$TDIR/log")
+	dump_leave_running "${1:-1}" || return 1
+	kill_tree "$IMG" || return 1
+	post_dump "$IMG" || return 1
+	restore_detached "$IMG" "$SCN_PID" || return 1
 	after_restore || return 1
 	post_restore "$count"
+}
+
+# ---------------------------------------------------------------- --pidns
+
+CPY_PID="" CPY_INIT=""		# --pidns: the copy's root and init (host PIDs)
+
+# ns_inits: the processes named stasis-init that are PID 1 of their namespace.
+ns_inits() {
+	local f c
+	for f in /proc/[0-9]*/comm; do
+		{ read -r c <"$f"; } 2>/dev/null || continue
+		[ "$c" = stasis-init ] || continue
+		f=${f%/comm}
+		[ "$(ns_pid "${f#/proc/}")" = 1 ] && echo "${f#/proc/}"
+	done
+	return 0
+}
+
+# ns_find PID NSPID: the host PID of the descendant of PID whose PID in its
+# own namespace is NSPID.
+ns_find() {
+	local d
+	for d in $(descendants "$1"); do
+		[ "$(ns_pid "$d")" = "$2" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
+
+# restore_pidns IMG: restore -d --pidns next to the running original: the
+# pidfile names the copy's root as the host sees it (CPY_PID, not the
+# original PID), which has the original PID in its namespace, and whose
+# parent is the namespace's init (CPY_INIT, PID 1 there, named
+# stasis-init).  The init is tracked: killing it ends the namespace.
+restore_pidns() {
+	local img=$1 rc got p old
+	old=" $(ns_inits | tr '\n' ' ') "
+	N_CMD=$((N_CMD + 1))
+	CPY_PID="" CPY_INIT=""
+	stasis_cmd "restore$N_CMD" restore -D "$img" -d --pidns --pidfile "$TDIR/pidfile$N_CMD" \
+		-v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	got=$(cat "$TDIR/pidfile$N_CMD" 2>/dev/null)
+	if [[ $got =~ ^[0-9]+$ ]] && [ "$got" != "$SCN_PID" ] && [ -e "/proc/$got" ]; then
+		p=$(proc_field "$got" 4)
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = stasis-init ] && CPY_INIT=$p
+	fi
+	# a namespace whose pidfile is missing or wrong: its init is new
+	for p in $CPY_INIT $(ns_inits); do
+		[ "$p" = "$CPY_INIT" ] || [[ $old != *" $p "* ]] || continue
+		is_tracked "$p" || track "$p"
+		track_tree "$p"
+	done
+	rc_ok "restore --pidns" $rc "$TDIR/restore$N_CMD.err" || return 1
+	[[ $got =~ ^[0-9]+$ ]] || { bad "pidfile holds '$got', expected a PID"; return 1; }
+	[ "$got" != "$SCN_PID" ] ||
+		{ bad "pidfile holds the original PID $SCN_PID: not the copy's PID as the host sees it"; return 1; }
+	alive "$got" || { bad "restore --pidns succeeded but the copy $got is not running (state $(proc_state "$got"))"; return 1; }
+	CPY_PID=$got
+	p=$(ns_pid "$got")
+	[ "$p" = "$SCN_PID" ] ||
+		{ bad "the copy $got has PID '$p' in its namespace, expected the original $SCN_PID ($(grep NSpid "/proc/$got/status"))"; return 1; }
+	[ -n "$CPY_INIT" ] ||
+		{ bad "the copy's parent $(proc_field "$got" 4) is not stasis-init ($(cat "/proc/$(proc_field "$got" 4)/comm" 2>/dev/null))"; return 1; }
+	[ "$(ns_pid "$CPY_INIT")" = 1 ] || { bad "stasis-init $CPY_INIT is not PID 1 of the namespace"; return 1; }
+	for p in $CPY_INIT $(descendants "$CPY_INIT"); do
+		stopped "$p" && { bad "process $p of the copy (PID $(ns_pid "$p") inside) is stopped or traced (state $(proc_state "$p"))"; return 1; }
+	done
+	return 0
+}
+
+# compare_copy FROM TO WHAT: compare the copy (and its processes at the
+# PIDs listed in WORKDIR/pids, found by their PID in the namespace) with
+# the original's snapshots FROM.  The snapshots hold no PID: the same
+# layout and state are expected.
+compare_copy() {
+	local f p h
+	snapshot "$CPY_PID" "$TDIR/state.$2" || return 1
+	compare_state "$TDIR/state.$1" "$TDIR/state.$2" "$3" "$DETAILS" || return 1
+	for f in "$TDIR/state.$1".*; do
+		[ -e "$f" ] || continue
+		p=${f##*.}
+		h=$(ns_find "$CPY_INIT" "$p") || { bad "$3: the copy has no process with PID $p (listed in pids) in its namespace"; return 1; }
+		alive "$h" || { bad "$3: process $h (PID $p inside) is not running (state $(proc_state "$h"))"; return 1; }
+		snapshot "$h" "$TDIR/state.$2.$p" || return 1
+		compare_state "$f" "$TDIR/state.$2.$p" "$3 (PID $p inside, $h outside)" "$DETAILS" || return 1
+	done
+	return 0
+}
+
+# ctxt_switches PID: the context switches of PID's main thread so far.
+ctxt_switches() {
+	local a b
+	a=$(status_field "$1" voluntary_ctxt_switches) || a=0
+	b=$(status_field "$1" nonvoluntary_ctxt_switches) || b=0
+	echo $((a + b))
+}
+
+# appended_on_check SCENARIO: the files of WORKDIR that the scenario's
+# check appends to (and then expects to hold exactly what it wrote).
+appended_on_check() {
+	case $1 in
+	files) echo append ;;
+	esac
+}
+
+# pidns_cycle: dump -R, restore a copy into a new PID namespace while the
+# original runs; the copy looks like the original did and is scheduled;
+# check the copy (its namespace then ends), then the original, which must
+# be unharmed.  The two share WORKDIR (result, log and the scenario's
+# files): never both at once, and what the copy's check appended to a
+# file is cut off again before the original's check.
+pidns_cycle() {
+	local IMG n0 n1 p ns f sizes=()
+	dump_leave_running 1 || return 1
+	post_dump "$IMG" || return 1
+	restore_pidns "$IMG" || return 1
+	sleep 0.2
+	alive "$CPY_PID" || { bad "the copy $CPY_PID died (state $(proc_state "$CPY_PID"))"; return 1; }
+	compare_copy before copy "the copy in the new PID namespace" || return 1
+	n0=$(ctxt_switches "$CPY_PID")
+	sleep 0.1
+	n1=$(ctxt_switches "$CPY_PID")
+	[ "$n1" -gt "$n0" ] || { bad "the copy $CPY_PID is not scheduled (no context switch in 0.1 s)"; return 1; }
+	original_fine "original next to the copy" running2 || return 1
+	ns=()
+	for p in "$CPY_INIT" $(descendants "$CPY_INIT"); do
+		ns+=("$p:$(proc_start "$p")/$(ns_pid "$p")")
+	done
+	for f in $(appended_on_check "$SCN_NAME"); do
+		n0=$(stat -c %s "$TDIR/$f") || { bad "cannot stat $TDIR/$f"; return 1; }
+		sizes+=("$f:$n0")
+	done
+	check_scenario "$CPY_PID" || { REASON="the copy: $REASON"; return 1; }
+	# the root's exit ends the namespace: its init and every process in it
+	for p in "${ns[@]}"; do
+		wait_dead "${p%/*}" ||
+			{ bad "process ${p%%:*} (PID ${p#*/} in the copy's namespace) still there ${WAIT_GONE}s after the copy's root exited"; return 1; }
+	done
+	rm -f "$TDIR/result" "$TDIR/result.tmp"
+	for f in "${sizes[@]}"; do
+		truncate -s "${f##*:}" "$TDIR/${f%:*}" || { bad "cannot truncate $TDIR/${f%:*}"; return 1; }
+	done
+	original_fine "original after the copy's check" running3 || return 1
 }
 
 # ---------------------------------------------------------------- tests
 
 # test_cr SCENARIO MODE: checkpoint/restore a scenario (once, x3,
-# leave-running or leave-running-xN), then let it check itself.
+# leave-running, leave-running-xN or pidns), then let it check itself
+# (in pidns mode: the copy first, then the original).
 test_cr() {
 	local name=$1 mode=$2 i
 	need_stasis || return 1
@@ -516,6 +686,9 @@ test_cr() {
 		;;
 	leave-running-x*)
 		leave_running "${mode#leave-running-x}" || return 1
+		;;
+	pidns)
+		pidns_cycle || return 1
 		;;
 	esac
 	check_scenario
@@ -1029,7 +1202,7 @@ register_all() {
 	done
 	register cli/check test_cli_check
 	for s in counter files signals; do
-		for m in once x3 leave-running; do
+		for m in once x3 leave-running pidns; do
 			register "$s/$m" test_cr $s $m
 		done
 	done
@@ -1040,12 +1213,19 @@ register_all() {
 	register mapshared/once test_cr mapshared once
 	register mapshared/x3 test_cr mapshared x3
 	register guard/once test_cr guard once
+	register evfds/once test_cr evfds once
+	register evfds/x3 test_cr evfds x3
+	register epollset/once test_cr epollset once
+	register epollset/leave-running test_cr epollset leave-running
 	register piperead/once test_piperead
 	# trees, threads, credentials
 	for s in tree3 threads50; do
-		for m in once x3 leave-running; do
+		for m in once x3 leave-running pidns; do
 			register "$s/$m" test_cr $s $m
 		done
+	done
+	for m in once x3 leave-running pidns; do
+		register "orphan-subreaper/$m" test_cr subreaper $m
 	done
 	register creds/once test_cr creds once
 	register creds/leave-running test_cr creds leave-running

@@ -16,7 +16,9 @@
  * SIGWINCH (except poll and sleep) and SIGRTMIN + idx % 28.
  *
  * Check (main thread): /proc/self/task holds exactly the main thread and
- * the 50 TIDs the workers got from gettid() at start; their comm and SigBlk
+ * the 50 TIDs the workers got from gettid() at start (as the last field of
+ * NSpid: in a new PID namespace, after `stasis restore --pidns`, /proc is
+ * the host's and names the threads by their host TIDs); their comm and SigBlk
  * are those of 'ready'; no blocked worker woke up early; the spinners still
  * spin.  Then it wakes everybody in a controlled way (broadcast, sem_post,
  * pthread_kill SIGUSR1 / SIGWINCH, unlock, stop) and every worker must
@@ -47,6 +49,7 @@ struct worker {
 	int joined_by_worker; /* a 'join' worker joins this one */
 	char name[16];
 	pid_t tid;		    /* gettid() at start */
+	pid_t proc_tid;		    /* its TID in /proc/self/task (found by map_tasks) */
 	sigset_t mask;		    /* its signal mask at start */
 	char sigblk[32];	    /* SigBlk of /proc/self/task/TID/status at ready */
 	volatile int started, done; /* done: finished, see res */
@@ -194,7 +197,7 @@ static int read_small(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* SigBlk of a thread, from /proc/self/task/TID/status. */
+/* SigBlk of a thread, from /proc/self/task/TID/status (TID as /proc names it). */
 static int read_sigblk(pid_t tid, char *out, size_t size)
 {
 	char path[64], buf[4096], *p;
@@ -207,43 +210,90 @@ static int read_sigblk(pid_t tid, char *out, size_t size)
 	return 0;
 }
 
-static void verify(void)
+/* The TID of /proc/self/task/TID as we see it: the last field of NSpid. */
+static pid_t our_tid(pid_t proc_tid)
 {
-	char path[64], buf[64];
-	unsigned long spins[NSPIN];
+	char path[64], buf[4096], *p, *e;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)proc_tid);
+	if (read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nNSpid:")))
+		return -1;
+	p += strlen("\nNSpid:");
+	e = strchr(p, '\n');
+	if (!e)
+		e = p + strlen(p);
+	while (e > p && (e[-1] < '0' || e[-1] > '9'))
+		e--;
+	while (e > p && e[-1] >= '0' && e[-1] <= '9')
+		e--;
+	return e > p ? atoi(e) : -1;
+}
+
+/*
+ * List /proc/self/task: set proc_tid of every worker found there (0 if
+ * not), return the number of threads, or -1 with *unknown set to a thread
+ * that is neither the main thread nor a worker.
+ */
+static int map_tasks(pid_t *unknown)
+{
 	struct dirent *de;
 	DIR *d;
-	int i, n, tasks, t;
-	pid_t tid;
+	pid_t tid, proc_tid;
+	int i, tasks = 0;
 
-	/* the thread set, names and masks are those of 'ready' */
+	for (i = 0; i < NT; i++)
+		w[i].proc_tid = 0;
 	d = opendir("/proc/self/task");
-	SCN_CHECK(d, "cannot list /proc/self/task: %s", strerror(errno));
-	tasks = 0;
+	if (!d) {
+		*unknown = -1;
+		return -1;
+	}
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		tid = atoi(de->d_name);
+		proc_tid = atoi(de->d_name);
+		tid = our_tid(proc_tid);
 		tasks++;
 		if (tid == getpid())
 			continue;
 		for (i = 0; i < NT && w[i].tid != tid; i++)
 			;
-		SCN_CHECK(i < NT, "unknown thread %d in /proc/self/task", (int)tid);
+		if (i == NT) {
+			closedir(d);
+			*unknown = tid;
+			return -1;
+		}
+		w[i].proc_tid = proc_tid;
 	}
 	closedir(d);
+	return tasks;
+}
+
+static void verify(void)
+{
+	char path[64], buf[64];
+	unsigned long spins[NSPIN];
+	int i, n, tasks, t;
+	pid_t tid;
+
+	/* the thread set, names and masks are those of 'ready' */
+	tasks = map_tasks(&tid);
+	SCN_CHECK(tasks >= 0, "unknown thread %d in /proc/self/task", (int)tid);
 	SCN_CHECK(tasks == NT + 1, "%d threads in /proc/self/task, expected %d", tasks, NT + 1);
 	SCN_CHECK(gettid() == getpid(), "main thread has TID %d, PID %d", (int)gettid(),
 		  (int)getpid());
 	SCN_CHECK(read_small("/proc/self/comm", buf, sizeof(buf)) == 0 && !strcmp(buf, "threads50"),
 		  "main thread name '%s', expected 'threads50'", buf);
 	for (i = 0; i < NT; i++) {
-		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)w[i].tid);
+		SCN_CHECK(w[i].proc_tid > 0, "thread %s (TID %d) is gone", w[i].name,
+			  (int)w[i].tid);
+		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)w[i].proc_tid);
 		SCN_CHECK(read_small(path, buf, sizeof(buf)) == 0, "thread %s (TID %d) is gone",
 			  w[i].name, (int)w[i].tid);
 		SCN_CHECK(!strcmp(buf, w[i].name), "thread %d is named '%s', expected '%s'",
 			  (int)w[i].tid, buf, w[i].name);
-		SCN_CHECK(read_sigblk(w[i].tid, buf, sizeof(buf)) == 0 && !strcmp(buf, w[i].sigblk),
+		SCN_CHECK(read_sigblk(w[i].proc_tid, buf, sizeof(buf)) == 0 &&
+			      !strcmp(buf, w[i].sigblk),
 			  "thread %s: SigBlk %s, was %s at ready", w[i].name, buf, w[i].sigblk);
 		if (w[i].kind != K_SPIN)
 			SCN_CHECK(!w[i].done, "thread %s woke up before it was told (%s)",
@@ -307,6 +357,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	pthread_attr_t attr;
 	sigset_t set;
+	pid_t tid;
 	int i, n, tries;
 
 	scn_init(argc, argv, 1);
@@ -344,8 +395,10 @@ int main(int argc, char **argv)
 	if (n != NT)
 		scn_fail("only %d of %d threads started within 5 s", n, NT);
 	scn_msleep(100); /* let them reach their blocking calls */
+	if (map_tasks(&tid) != NT + 1)
+		scn_fail("/proc/self/task does not list the %d threads", NT + 1);
 	for (i = 0; i < NT; i++)
-		if (read_sigblk(w[i].tid, w[i].sigblk, sizeof(w[i].sigblk)) < 0)
+		if (read_sigblk(w[i].proc_tid, w[i].sigblk, sizeof(w[i].sigblk)) < 0)
 			scn_fail("cannot read SigBlk of thread %d", (int)w[i].tid);
 	scn_ready();
 

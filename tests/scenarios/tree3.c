@@ -9,16 +9,26 @@
  *    +- D   setsid(): leader of its own session
  *
  * A, B and D have parent-death signal SIGKILL, count in memory (every 5 ms)
- * and append "COUNTER TOKEN PDEATHSIG" to WORKDIR/NAME.cnt every 10 steps
- * (TOKEN: random, in the child's memory); NAME.pid holds their PID.  WORKDIR/pids
- * lists A B C D for the runner (so that it kills them in the end).
+ * and append "COUNTER TOKEN PDEATHSIG WRITER" to WORKDIR/NAME.cnt every 10
+ * steps (TOKEN: random, in the child's memory; WRITER: the child's PID in
+ * the namespace of /proc, read from /proc/self at each write); NAME.pid
+ * holds their PID.  WORKDIR/pids lists A B C D for the runner (so that it
+ * kills them in the end).
  *
  * Check (in the root): every PID still exists with the ppid, pgid and sid
- * recorded at 'ready' (from /proc/PID/stat); C is a zombie and waitpid()
- * gives exit status 7; A, B and D are neither stopped nor traced; each
- * counter file keeps its token, grows within 300 ms with strictly
- * increasing values past those of 'ready', and still shows SIGKILL as the
- * parent-death signal.
+ * recorded at 'ready'; C is a zombie and waitpid() gives exit status 7; A,
+ * B and D are neither stopped nor traced; each counter file keeps its
+ * token, grows within 300 ms with strictly increasing values past those of
+ * 'ready', and still shows SIGKILL as the parent-death signal.
+ *
+ * The tree is also checked when it is restored into a new PID namespace
+ * (stasis restore --pidns) next to the original, which still runs: /proc
+ * is then the host's, where our PIDs are not ours.  So the members are
+ * found from /proc/self down the children files, and recognised by the
+ * last field of NSpid (their PID in our namespace); pgid and sid come from
+ * NSpgid and NSsid.  The original's and the copy's members append to the
+ * same counter files: the window check only counts the lines written by
+ * the member's current process (WRITER).
  */
 #include "scenario.h"
 
@@ -33,6 +43,7 @@ struct member {
 	pid_t pid;
 	char state;
 	pid_t ppid, pgid, sid;
+	pid_t proc_pid; /* its PID in /proc (not pid in a new PID namespace) */
 };
 
 enum { M_A, M_B, M_C, M_D, M_N };
@@ -41,26 +52,101 @@ static struct member m[M_N] = {
 	{ .name = "A" }, { .name = "B" }, { .name = "C" }, { .name = "D" }
 };
 
-/* /proc/PID/stat: state, ppid, pgrp, session. */
-static int read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgid, pid_t *sid)
+/* Read a small /proc file into buf (NUL-terminated); -1 if it is gone. */
+static int read_small(const char *path, char *buf, size_t size)
 {
-	char path[64], buf[1024], *p;
 	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%c %d %d %d", state, ppid, pgid, sid) != 4)
-		return -1;
 	return 0;
+}
+
+/* Our PID in the namespace of /proc (differs from getpid() in a new PID ns). */
+static pid_t proc_self_pid(void)
+{
+	char buf[32];
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
+/* The last number of the status line "KEY:\t..." (our namespace's view). */
+static int status_last(const char *status, const char *key, pid_t *out)
+{
+	const char *p = strstr(status, key), *e;
+
+	if (!p)
+		return -1;
+	e = strchr(p + 1, '\n');
+	if (!e)
+		e = p + strlen(p);
+	while (e > p && (e[-1] < '0' || e[-1] > '9'))
+		e--;
+	while (e > p && e[-1] >= '0' && e[-1] <= '9')
+		e--;
+	if (e == p)
+		return -1;
+	*out = atoi(e);
+	return 0;
+}
+
+/*
+ * Find our descendant with PID 'pid' (as we see it) by walking the tree
+ * from /proc/self down the children files; fill in its state, ppid, pgrp,
+ * session (as we see them) and its PID in the namespace of /proc.
+ */
+static int find_member(pid_t pid, char *state, pid_t *ppid, pid_t *pgid, pid_t *sid,
+		       pid_t *proc_pid)
+{
+	pid_t qh[64], qn[64], host, ns; /* queue: PID in /proc and in our namespace */
+	char path[96], kids[1024], status[4096], *tok, *save, *st;
+	size_t head = 0, tail = 0;
+
+	qh[tail] = proc_self_pid();
+	qn[tail++] = getpid();
+	if (qh[0] <= 0)
+		return -1;
+	while (head < tail) {
+		host = qh[head];
+		ns = qn[head++];
+		/* single-threaded members: the children are the main thread's */
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)host, (int)host);
+		if (read_small(path, kids, sizeof(kids)) < 0)
+			continue;
+		for (tok = strtok_r(kids, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+			pid_t kid = atoi(tok), kid_ns;
+
+			snprintf(path, sizeof(path), "/proc/%d/status", (int)kid);
+			if (read_small(path, status, sizeof(status)) < 0 ||
+			    status_last(status, "\nNSpid:", &kid_ns) < 0)
+				continue;
+			if (kid_ns == pid) {
+				st = strstr(status, "\nState:\t");
+				if (!st || status_last(status, "\nNSpgid:", pgid) < 0 ||
+				    status_last(status, "\nNSsid:", sid) < 0)
+					return -1;
+				*state = st[strlen("\nState:\t")];
+				*ppid = ns;
+				*proc_pid = kid;
+				return 0;
+			}
+			if (tail < sizeof(qh) / sizeof(qh[0])) {
+				qh[tail] = kid;
+				qn[tail++] = kid_ns;
+			}
+		}
+	}
+	return -1;
 }
 
 /* A live member: count forever, append the counter to NAME.cnt. */
@@ -90,7 +176,8 @@ static void __attribute__((noreturn)) child_loop(const char *name, pid_t parent)
 		if (count % WRITE_DIV == 0) {
 			pdeath = -1;
 			prctl(PR_GET_PDEATHSIG, &pdeath);
-			snprintf(buf, sizeof(buf), "%lu %016llx %d\n", count, token, pdeath);
+			snprintf(buf, sizeof(buf), "%lu %016llx %d %d\n", count, token, pdeath,
+				 (int)proc_self_pid());
 			if (scn_write_all(fd, buf, strlen(buf)) < 0)
 				_exit(5);
 		}
@@ -136,10 +223,11 @@ static void kill_members(void)
 
 /*
  * The counter file of a live member, from byte offset 'from': every line
- * carries the token and, if 'strict', the values are strictly increasing
- * (not so across a dump -R: the original counts on after the dump, its
- * restored copy counts again from the dump).  Returns the number of lines,
- * their first and last value, and the file size.
+ * carries the token; the lines of 'writer' (every line if 0) are counted
+ * and, if 'strict', their values are strictly increasing (not so across a
+ * dump -R: the original counts on after the dump, its restored copy counts
+ * again from the dump).  Returns the number of counted lines, their first
+ * and last value, and the file size.
  */
 struct cnt {
 	unsigned long long token;
@@ -147,12 +235,12 @@ struct cnt {
 	off_t size;
 };
 
-static void read_counts(const char *name, off_t from, int strict, struct cnt *c)
+static void read_counts(const char *name, off_t from, int strict, pid_t writer, struct cnt *c)
 {
 	char path[64], line[128];
 	unsigned long long token;
 	unsigned long v;
-	int pdeath;
+	int pdeath, who;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s.cnt", name);
@@ -161,13 +249,22 @@ static void read_counts(const char *name, off_t from, int strict, struct cnt *c)
 	TCHECK(fseeko(f, from, SEEK_SET) == 0, "%s: cannot seek", path);
 	c->first = c->last = c->lines = 0;
 	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lu %llx %d", &v, &token, &pdeath) != 3) {
+		if (sscanf(line, "%lu %llx %d %d", &v, &token, &pdeath, &who) != 4) {
 			fclose(f);
 			TCHECK(0, "%s: bad line '%.40s'", path, line);
 		}
 		if (!c->token)
 			c->token = token;
-		if (token != c->token || (strict && c->lines && v <= c->last)) {
+		if (token != c->token) {
+			fclose(f);
+			TCHECK(0,
+			       "%s: line '%lu %016llx' has not the token %016llx: not the same "
+			       "process memory",
+			       path, v, token, c->token);
+		}
+		if (writer && who != writer)
+			continue;
+		if (strict && c->lines && v <= c->last) {
 			fclose(f);
 			TCHECK(0,
 			       "%s: line '%lu %016llx' after %lu (token %016llx): not the same "
@@ -201,8 +298,8 @@ static void verify(void)
 	for (i = 0; i < M_N; i++) {
 		const char *n = m[i].name;
 
-		TCHECK(read_stat(m[i].pid, &state, &ppid, &pgid, &sid) == 0, "%s (pid %d) is gone",
-		       n, (int)m[i].pid);
+		TCHECK(find_member(m[i].pid, &state, &ppid, &pgid, &sid, &m[i].proc_pid) == 0,
+		       "%s (pid %d) is gone", n, (int)m[i].pid);
 		TCHECK(ppid == m[i].ppid, "%s: ppid %d, expected %d", n, (int)ppid, (int)m[i].ppid);
 		TCHECK(pgid == m[i].pgid, "%s: pgid %d, expected %d", n, (int)pgid, (int)m[i].pgid);
 		TCHECK(sid == m[i].sid, "%s: sid %d, expected %d", n, (int)sid, (int)m[i].sid);
@@ -217,14 +314,14 @@ static void verify(void)
 		if (i == M_C)
 			continue;
 		now[i].token = at_ready[i].token;
-		read_counts(m[i].name, 0, 0, &now[i]);
+		read_counts(m[i].name, 0, 0, 0, &now[i]);
 	}
 	scn_msleep(300);
 	for (i = 0; i < M_N; i++) {
 		if (i == M_C)
 			continue;
 		win.token = at_ready[i].token;
-		read_counts(m[i].name, now[i].size, 1, &win);
+		read_counts(m[i].name, now[i].size, 1, m[i].proc_pid, &win);
 		TCHECK(win.lines > 0, "%s: counter stuck at %lu for 300 ms", m[i].name,
 		       now[i].last);
 		TCHECK(win.first > at_ready[i].last,
@@ -291,7 +388,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < M_N; i++) {
 		if (i == M_C)
 			continue;
-		read_counts(m[i].name, 0, 1, &at_ready[i]);
+		read_counts(m[i].name, 0, 1, 0, &at_ready[i]);
 		if (!at_ready[i].lines) {
 			kill_members();
 			scn_fail("%s wrote no counter within 100 ms", m[i].name);
@@ -299,9 +396,10 @@ int main(int argc, char **argv)
 	}
 
 	for (i = 0; i < M_N; i++)
-		if (read_stat(m[i].pid, &state, &m[i].ppid, &m[i].pgid, &m[i].sid) < 0) {
+		if (find_member(m[i].pid, &state, &m[i].ppid, &m[i].pgid, &m[i].sid,
+				&m[i].proc_pid) < 0) {
 			kill_members();
-			scn_fail("cannot read /proc/%d/stat", (int)m[i].pid);
+			scn_fail("cannot find %s (pid %d) in /proc", m[i].name, (int)m[i].pid);
 		}
 	/* the structure the scenario is about */
 	if (m[M_A].ppid != me || m[M_A].pgid != m[M_A].pid || m[M_A].sid != me ||
