@@ -287,6 +287,7 @@ static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 	}
 	if (rtask_uninject(dt_rt(dt)))
 		return -1;
+	unpin(); /* page copying wants both CPUs */
 	if (img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
 		return -1;
 	for (i = 0; i < dt->nth; i++)

@@ -249,21 +249,20 @@ void image_free(struct image *img)
 	memset(img, 0, sizeof(*img));
 }
 
-int image_verify_pages(struct image *img)
+/*
+ * Runs in a thread while restore forks the tree, so it must not allocate:
+ * a child forked while this thread held malloc's lock would deadlock.
+ */
+int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st)
 {
-	size_t bufsz = 1 << 20, i;
-	char *buf = xmalloc(bufsz);
-	int ret = -1;
+	size_t i;
 
 	for (i = 0; i < img->ntasks; i++) {
 		struct rst_task *t = &img->tasks[i];
-		XXH3_state_t *st;
+		uint64_t off = 0;
 
 		if (t->te->zombie)
 			continue;
-		st = XXH3_createState();
-		uint64_t off = 0;
-
 		XXH3_64bits_reset(st);
 		while (off < t->pages_len) {
 			size_t n = min(bufsz, t->pages_len - off);
@@ -271,8 +270,7 @@ int image_verify_pages(struct image *img)
 			if (pread(img->r.fd, buf, n, t->pages_off + off) != (ssize_t)n) {
 				pr_err("image %s is truncated inside the pages of pid %u\n",
 				       img->r.path, t->te->pid);
-				XXH3_freeState(st);
-				goto out;
+				return -1;
 			}
 			XXH3_64bits_update(st, buf, n);
 			off += n;
@@ -280,13 +278,8 @@ int image_verify_pages(struct image *img)
 		if (XXH3_64bits_digest(st) != t->pages_hash) {
 			pr_err("image %s is corrupt: the memory pages of pid %u fail their checksum\n",
 			       img->r.path, t->te->pid);
-			XXH3_freeState(st);
-			goto out;
+			return -1;
 		}
-		XXH3_freeState(st);
 	}
-	ret = 0;
-out:
-	free(buf);
-	return ret;
+	return 0;
 }

@@ -124,7 +124,7 @@ void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
 FileEntry *image_file(struct image *img, uint32_t id);
 PipeEntry *image_pipe(struct image *img, uint64_t id);
-/* Re-read page data and check it against its hash (restore --verify, show). */
-int image_verify_pages(struct image *img);
+/* Re-read page data and check it against its hash, with the caller's buffers. */
+int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st);
 
 #endif

@@ -586,6 +586,8 @@ static void kill_tree(struct restore *r, pid_t root)
 
 struct verify_job {
 	struct image *img;
+	void *buf;
+	XXH3_state_t *st;
 	int ret;
 };
 
@@ -594,7 +596,7 @@ static void *verify_thread(void *arg)
 	struct verify_job *j = arg;
 
 	unpin(); /* hash on the other CPU while the tree is rebuilt on ours */
-	j->ret = image_verify_pages(j->img);
+	j->ret = image_verify_pages(j->img, j->buf, 1 << 20, j->st);
 	return NULL;
 }
 
@@ -862,16 +864,19 @@ int cmd_restore(const struct restore_opts *o)
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    files_plan(&r.img) || prepare(&r))
 		goto out;
+	/* check the page data on the other CPU while the tree is built */
+	vj.img = &r.img;
+	vj.buf = xmalloc(1 << 20);
+	vj.st = XXH3_createState();
+	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
+		verifying = true;
+	else if ((vj.ret = image_verify_pages(&r.img, vj.buf, 1 << 20, vj.st)))
+		goto fail;
 	if (fork_root(&r, &root))
 		goto fail;
 	if (wait_tree_parked(&r))
 		goto fail;
 	pr_info("tree forked and parked in %.2f ms\n", (now_ns() - t0) / 1e6);
-	vj.img = &r.img;
-	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
-		verifying = true;
-	else if ((vj.ret = image_verify_pages(&r.img)))
-		goto fail;
 	if (rebuild(&r))
 		goto fail;
 	pr_info("tree rebuilt in %.2f ms\n", (now_ns() - t0) / 1e6);
@@ -903,6 +908,9 @@ out:
 		free(r.ctx[i].th);
 		free(r.ctx[i].premapped);
 	}
+	free(vj.buf);
+	if (vj.st)
+		XXH3_freeState(vj.st);
 	free(r.ctx);
 	image_free(&r.img);
 	if (ret == 0 && !o->detached)
