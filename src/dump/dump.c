@@ -233,10 +233,25 @@ static int write_header(struct dump_ctx *ctx)
 	return img_write_msg(&ctx->w, IMG_HEADER, &h.base);
 }
 
+const char *dump_thread_status(struct dump_task *dt, struct dump_thread *th)
+{
+	char name[64];
+
+	if (!th->status) {
+		snprintf(name, sizeof(name), "task/%d/status", th->tid);
+		th->status = read_proc(dt->pid, name, NULL);
+		if (!th->status)
+			pr_perror("cannot read the status of tid %d", th->tid);
+	}
+	return th->status;
+}
+
 static void dump_task_free(struct dump_task *dt)
 {
 	size_t i;
 
+	for (i = 0; i < dt->nth; i++)
+		free(dt->th[i].status);
 	if (dt->te)
 		task_entry__free_unpacked(dt->te, NULL);
 	if (dt->mm)

@@ -52,7 +52,9 @@ struct dump_thread {
 	struct rtask rt;
 	bool frozen;
 	ThreadCore *core;
+	char *status; /* /proc/PID/task/TID/status, read once per dump */
 };
+
 
 /* One process being dumped. */
 struct dump_task {
@@ -63,6 +65,9 @@ struct dump_task {
 	TaskEntry *te;
 	MmEntry *mm;
 };
+
+/* The thread's status file, read on first use (NULL if unreadable). */
+const char *dump_thread_status(struct dump_task *dt, struct dump_thread *th);
 
 static inline struct rtask *dt_rt(struct dump_task *dt)
 {

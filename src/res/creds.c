@@ -77,22 +77,15 @@ int creds_parse(pid_t tid, const char *status, CredsEntry *cr)
 
 int creds_dump_thread(struct dump_task *dt, struct dump_thread *th)
 {
-	char name[64], *status;
+	const char *status = dump_thread_status(dt, th);
 	CredsEntry *cr;
 	long ret;
-	int err;
 
-	snprintf(name, sizeof(name), "task/%d/status", th->tid);
-	status = read_proc(dt->pid, name, NULL);
-	if (!status) {
-		pr_perror("cannot read the status of tid %d", th->tid);
+	if (!status)
 		return -1;
-	}
 	cr = th->core->creds = xmalloc(sizeof(*cr));
 	creds_entry__init(cr);
-	err = creds_parse(th->tid, status, cr);
-	free(status);
-	if (err)
+	if (creds_parse(th->tid, status, cr))
 		return -1;
 	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) || ret < 0) {
 		pr_err("tid %d: cannot read securebits\n", th->tid);

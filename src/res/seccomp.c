@@ -29,28 +29,20 @@ struct stasis_seccomp_metadata {
 	uint64_t flags;
 };
 
-static int seccomp_mode(struct dump_task *dt, pid_t tid)
+static int seccomp_mode(struct dump_task *dt, struct dump_thread *th)
 {
-	char name[64], *status;
-	const char *v;
-	int mode;
+	const char *status = dump_thread_status(dt, th), *v;
 
-	snprintf(name, sizeof(name), "task/%d/status", tid);
-	status = read_proc(dt->pid, name, NULL);
-	if (!status) {
-		pr_perror("cannot read the status of tid %d", tid);
+	if (!status)
 		return -1;
-	}
 	v = status_field(status, "Seccomp");
-	mode = v ? atoi(v) : 0;
-	free(status);
-	return mode;
+	return v ? atoi(v) : 0;
 }
 
 int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th)
 {
 	SeccompEntry *se;
-	int mode = seccomp_mode(dt, th->tid);
+	int mode = seccomp_mode(dt, th);
 	long i, n;
 
 	if (mode <= 0)

@@ -69,10 +69,9 @@ static int peek_pending(pid_t tid, bool shared, SiginfoEntry ***out, size_t *n)
 }
 
 /* Signals whose action is not the default, from /proc: caught or ignored. */
-static uint64_t nondefault_signals(pid_t pid)
+static uint64_t nondefault_signals(struct dump_task *dt)
 {
-	char *status = read_proc(pid, "status", NULL);
-	const char *v;
+	const char *status = dump_thread_status(dt, &dt->th[0]), *v;
 	uint64_t set = 0;
 
 	if (!status)
@@ -81,7 +80,6 @@ static uint64_t nondefault_signals(pid_t pid)
 	set |= v ? strtoull(v, NULL, 16) : ~0ULL;
 	v = status_field(status, "SigIgn");
 	set |= v ? strtoull(v, NULL, 16) : ~0ULL;
-	free(status);
 	return set;
 }
 
@@ -93,7 +91,7 @@ static uint64_t nondefault_signals(pid_t pid)
 static int dump_sigactions(struct dump_task *dt)
 {
 	struct rtask *rt = dt_rt(dt);
-	uint64_t want = nondefault_signals(dt->pid) | 1ULL << (SIGCHLD - 1);
+	uint64_t want = nondefault_signals(dt) | 1ULL << (SIGCHLD - 1);
 	TaskEntry *te = dt->te;
 	int sig;
 
@@ -180,8 +178,15 @@ int sig_dump_thread(struct dump_task *dt, struct dump_thread *th)
 /* In the restore child: every signal is blocked already. */
 int sig_restore_child(struct rst_ctx *c)
 {
+	struct ksigaction dfl = { (unsigned long)SIG_DFL, 0, 0, 0 };
 	TaskEntry *te = c->t->te;
 	size_t i;
+	int sig;
+
+	/* nothing of stasis's own (glibc's thread signals) may stay behind */
+	for (sig = 1; sig <= NSIG_KERNEL; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 
 	for (i = 0; i < te->n_sigactions; i++) {
 		SigactionEntry *e = te->sigactions[i];

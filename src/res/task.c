@@ -114,7 +114,8 @@ int task_dump(struct dump_task *dt)
 	TaskEntry *te = dt->te;
 	struct proc_stat st;
 	char path[PATH_MAX];
-	char *status = NULL, *s;
+	const char *status;
+	char *s;
 	int ret = -1;
 
 	if (proc_parse_stat(dt->pid, &st))
@@ -138,16 +139,17 @@ int task_dump(struct dump_task *dt)
 	}
 	te->personality = strtoul(s, NULL, 16);
 	free(s);
-	status = read_proc(dt->pid, "status", NULL);
-	if (!status) {
-		pr_perror("cannot read /proc/%d/status", dt->pid);
+	status = dump_thread_status(dt, &dt->th[0]);
+	if (!status)
 		return -1;
+	{
+		const char *v = status_field(status, "Umask");
+
+		te->umask = v ? strtoul(v, NULL, 8) : 022;
+		v = status_field(status, "THP_enabled");
+		te->has_thp_disable = !!v;
+		te->thp_disable = v && *v == '0';
 	}
-	s = (char *)status_field(status, "Umask");
-	te->umask = s ? strtoul(s, NULL, 8) : 022;
-	s = (char *)status_field(status, "THP_enabled");
-	te->has_thp_disable = !!s;
-	te->thp_disable = s && *s == '0';
 	if (readlink_proc(dt->pid, "cwd", path, sizeof(path)) < 0) {
 		pr_perror("cannot read the cwd of %d", dt->pid);
 		goto out;
@@ -164,7 +166,6 @@ int task_dump(struct dump_task *dt)
 		goto out;
 	ret = 0;
 out:
-	free(status);
 	return ret;
 }
 
