@@ -14,62 +14,63 @@
 #include "util.h"
 
 static const char usage_main[] =
-	"usage: stasis COMMAND [OPTIONS]\n"
-	"\n"
-	"Checkpoint a running process and restore it later, exactly where it stopped.\n"
-	"\n"
-	"commands:\n"
-	"  dump     save a running process to an image (and stop it, unless -R)\n"
-	"  restore  bring a process back from an image, with its original PID\n"
-	"  show     describe what an image holds\n"
-	"  check    report whether this kernel offers what stasis needs\n"
-	"\n"
-	"common options:\n"
-	"  -v[N], --verbosity N   log level 0-4 (default 2: errors and warnings)\n"
-	"  -o, --log-file FILE    write the log to FILE (errors still reach stderr)\n"
-	"  -h, --help             help; `stasis COMMAND --help` for one command\n"
-	"  -V, --version          print the version\n";
+    "usage: stasis COMMAND [OPTIONS]\n"
+    "\n"
+    "Checkpoint a running process and restore it later, exactly where it stopped.\n"
+    "\n"
+    "commands:\n"
+    "  dump     save a running process to an image (and stop it, unless -R)\n"
+    "  restore  bring a process back from an image, with its original PID\n"
+    "  show     describe what an image holds\n"
+    "  check    report whether this kernel offers what stasis needs\n"
+    "\n"
+    "common options:\n"
+    "  -v[N], --verbosity N   log level 0-4 (default 2: errors and warnings)\n"
+    "  -o, --log-file FILE    write the log to FILE (errors still reach stderr)\n"
+    "  -h, --help             help; `stasis COMMAND --help` for one command\n"
+    "  -V, --version          print the version\n";
 
 static const char usage_dump[] =
-	"usage: stasis dump -t PID -D DIR [-R] [-v N] [-o FILE]\n"
-	"\n"
-	"Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
-	"If anything fails, the process keeps running exactly as before.\n"
-	"\n"
-	"  -t, --tree PID          the process to save\n"
-	"  -D, --images-dir DIR    where the image goes (created if missing)\n"
-	"  -R, --leave-running     let the process run on after the dump\n"
-	"  -j, --shell-job         the process was started from a shell (accepted; terminals\n"
-	"                          outside the tree are always recorded as external)\n";
+    "usage: stasis dump -t PID -D DIR [-R] [-v N] [-o FILE]\n"
+    "\n"
+    "Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
+    "If anything fails, the process keeps running exactly as before.\n"
+    "\n"
+    "  -t, --tree PID          the process to save\n"
+    "  -D, --images-dir DIR    where the image goes (created if missing)\n"
+    "  -R, --leave-running     let the process run on after the dump\n"
+    "  -j, --shell-job         the process was started from a shell (accepted; terminals\n"
+    "                          outside the tree are always recorded as external)\n";
 
 static const char usage_restore[] =
-	"usage: stasis restore -D DIR [-d] [--pidns] [--restore-sibling] [--pidfile FILE]\n"
-	"                      [--inherit-fd fd[N]:KEY]\n"
-	"\n"
-	"Recreate the process saved in DIR with its original PID and let it run.\n"
-	"Without -d, stasis stays in the foreground as its parent and exits with its\n"
-	"exit status; external fds 0-2 (terminal, pipes) are reconnected to stasis's own.\n"
-	"\n"
-	"  -D, --images-dir DIR        the image to restore\n"
-	"  -d, --restore-detached      return once the process runs; external fds\n"
-	"                              are connected to /dev/null\n"
-	"  --pidns                     restore into a new PID namespace: the tree gets its\n"
-	"                              original PIDs there even if they are taken here\n"
-	"  --restore-sibling           the restored root becomes a child of our parent\n"
-	"                              (implies -d; the caller can wait for it)\n"
-	"  --pidfile FILE              write the restored root's PID (as we see it) to FILE\n"
-	"  --inherit-fd fd[N]:KEY      use our fd N for the external object KEY\n"
-	"                              (as `stasis show` names it, e.g. pipe:[1234])\n"
-	"  -j, --shell-job             accepted for criu compatibility\n";
+    "usage: stasis restore -D DIR [-d] [--pidns] [--restore-sibling] [--pidfile FILE]\n"
+    "                      [--inherit-fd fd[N]:KEY]\n"
+    "\n"
+    "Recreate the process saved in DIR with its original PID and let it run.\n"
+    "Without -d, stasis stays in the foreground as its parent and exits with its\n"
+    "exit status; external fds 0-2 (terminal, pipes) are reconnected to stasis's own.\n"
+    "\n"
+    "  -D, --images-dir DIR        the image to restore\n"
+    "  -d, --restore-detached      return once the process runs; external fds\n"
+    "                              are connected to /dev/null\n"
+    "  --pidns                     restore into a new PID namespace: the tree gets its\n"
+    "                              original PIDs there even if they are taken here\n"
+    "  --restore-sibling           the restored root becomes a child of our parent\n"
+    "                              (implies -d; the caller can wait for it)\n"
+    "  --pidfile FILE              write the restored root's PID (as we see it) to FILE\n"
+    "  --inherit-fd fd[N]:KEY      use our fd N for the external object KEY\n"
+    "                              (as `stasis show` names it, e.g. pipe:[1234])\n"
+    "  -j, --shell-job             accepted for criu compatibility\n";
 
 static const char usage_show[] = "usage: stasis show -D DIR [--json]\n"
 				 "\n"
 				 "Describe the image in DIR; --json decodes every record.\n";
 
-static const char usage_check[] = "usage: stasis check\n"
-				  "\n"
-				  "Probe, feature by feature, whether this kernel and machine\n"
-				  "offer what stasis needs.  Exit status 0 if all required ones do.\n";
+static const char usage_check[] =
+    "usage: stasis check\n"
+    "\n"
+    "Probe, feature by feature, whether this kernel and machine\n"
+    "offer what stasis needs.  Exit status 0 if all required ones do.\n";
 
 enum {
 	OPT_PIDFILE = 256,
@@ -179,8 +180,8 @@ int main(int argc, char **argv)
 		case 'v':
 			if (optarg)
 				level = atoi(optarg);
-			else if (optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9' &&
-				 !argv[optind][1])
+			else if (optind < argc && argv[optind][0] >= '0' &&
+				 argv[optind][0] <= '9' && !argv[optind][1])
 				level = atoi(argv[optind++]);
 			else
 				level = LOG_DEBUG;

@@ -97,8 +97,8 @@ static const char *probe_clone3_set_tid(void)
 static const char *probe_pagemap_scan(void)
 {
 	struct page_region r[4];
-	char *p = mmap(NULL, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
+	char *p =
+	    mmap(NULL, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct pm_scan_arg a = { .size = sizeof(a),
 				 .start = (uintptr_t)p,
 				 .end = (uintptr_t)p + 4 * PAGE_SIZE,
@@ -136,8 +136,8 @@ static const char *probe_uffd_wp_async(void)
 /* A page written after clear_refs must show bit 55 in pagemap. */
 static const char *probe_soft_dirty(void)
 {
-	volatile char *p = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *p =
+	    mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int cfd = open("/proc/self/clear_refs", O_WRONLY);
 	int pfd = open("/proc/self/pagemap", O_RDONLY);
 	const char *err = "not in this kernel (userfaultfd write-protect is used instead)";
@@ -174,9 +174,9 @@ static const char *probe_pidfd_getfd(void)
 
 static const char *probe_kcmp(void)
 {
-	return syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 1, 1) == 0 ?
-		       NULL :
-		       "kcmp unavailable (CONFIG_KCMP)";
+	return syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, 1, 1) == 0
+		   ? NULL
+		   : "kcmp unavailable (CONFIG_KCMP)";
 }
 
 static const char *probe_rseq(void)
@@ -216,9 +216,9 @@ static const char *probe_process_vm(void)
 	char a = 1, b = 0;
 	struct iovec l = { &b, 1 }, r = { &a, 1 };
 
-	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1 && b == 1 ?
-		       NULL :
-		       "process_vm_readv unavailable";
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == 1 && b == 1
+		   ? NULL
+		   : "process_vm_readv unavailable";
 }
 
 static const struct probe probes[] = {

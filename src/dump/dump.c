@@ -130,7 +130,7 @@ static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed)
 				struct proc_stat st;
 
 				add_task(ctx, child)->zombie =
-					!proc_parse_stat(child, &st) && st.state == 'Z';
+				    !proc_parse_stat(child, &st) && st.state == 'Z';
 				dt = &ctx->tasks[idx]; /* the array may have moved */
 				*changed = true;
 			}

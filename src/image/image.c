@@ -20,10 +20,17 @@
 #include "header.pb-c.h"
 
 static const char *const rec_names[IMG_REC_MAX] = {
-	[IMG_HEADER] = "header",     [IMG_TRAILER] = "trailer", [IMG_PAD] = "pad",
-	[IMG_TASK] = "task",	     [IMG_THREAD_CORE] = "thread-core",
-	[IMG_MM] = "mm",	     [IMG_PAGEMAP] = "pagemap",	[IMG_PAGES] = "pages",
-	[IMG_FILE] = "file",	     [IMG_FD] = "fd",		[IMG_PIPE] = "pipe",
+	[IMG_HEADER] = "header",
+	[IMG_TRAILER] = "trailer",
+	[IMG_PAD] = "pad",
+	[IMG_TASK] = "task",
+	[IMG_THREAD_CORE] = "thread-core",
+	[IMG_MM] = "mm",
+	[IMG_PAGEMAP] = "pagemap",
+	[IMG_PAGES] = "pages",
+	[IMG_FILE] = "file",
+	[IMG_FD] = "fd",
+	[IMG_PIPE] = "pipe",
 };
 
 const char *img_rec_name(uint32_t type)
@@ -123,9 +130,9 @@ struct img_page_pipe {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	char *bufs;			 /* PIPE_SLOTS * IMG_PAGES_BUF */
+	char *bufs; /* PIPE_SLOTS * IMG_PAGES_BUF */
 	uint64_t len[PIPE_SLOTS];
-	unsigned int head, tail;	 /* filled by the caller / written by the thread */
+	unsigned int head, tail; /* filled by the caller / written by the thread */
 	bool done;
 	int error;
 	struct img_writer *w;
@@ -399,7 +406,8 @@ int img_reader_open(struct img_reader *r, const char *dir)
 		goto err;
 	}
 	if (pro.major > IMG_VER_MAJOR) {
-		pr_err("%s has image format %u.%u, newer than this stasis reads (%u.x); upgrade stasis\n",
+		pr_err("%s has image format %u.%u, newer than this stasis reads (%u.x); upgrade "
+		       "stasis\n",
 		       r->path, pro.major, pro.minor, IMG_VER_MAJOR);
 		goto err;
 	}

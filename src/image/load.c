@@ -47,7 +47,8 @@ static struct rst_task *task_for(struct image *img, uint32_t pid, const char *wh
 	struct rst_task *t = image_task(img, pid);
 
 	if (!t)
-		pr_err("image %s is corrupt: %s record for unknown pid %u\n", img->r.path, what, pid);
+		pr_err("image %s is corrupt: %s record for unknown pid %u\n", img->r.path, what,
+		       pid);
 	return t;
 }
 
@@ -174,8 +175,11 @@ static int image_check_complete(struct image *img)
 			continue;
 		if (!t->ncores || t->cores[0]->tid != t->te->pid || t->ncores != t->te->n_threads ||
 		    !t->mm || !t->pm) {
-			pr_err("image %s is corrupt: pid %u lacks its %s\n", img->r.path, t->te->pid,
-			       !t->mm ? "memory layout" : !t->pm ? "pages" : "thread registers");
+			pr_err("image %s is corrupt: pid %u lacks its %s\n", img->r.path,
+			       t->te->pid,
+			       !t->mm	? "memory layout"
+			       : !t->pm ? "pages"
+					: "thread registers");
 			return -1;
 		}
 	}
@@ -201,7 +205,8 @@ int image_load(const char *dir, struct image *img)
 			continue;
 		}
 		if (h.type != IMG_HEADER && !img->hdr) {
-			pr_err("image %s is corrupt: it does not start with a header\n", img->r.path);
+			pr_err("image %s is corrupt: it does not start with a header\n",
+			       img->r.path);
 			goto err;
 		}
 		if (load_record(img, &h, &pp))
@@ -276,8 +281,9 @@ int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t 
 			off += n;
 		}
 		if (XXH3_64bits_digest(st) != t->pages_hash) {
-			pr_err("image %s is corrupt: the memory pages of pid %u fail their checksum\n",
-			       img->r.path, t->te->pid);
+			pr_err(
+			    "image %s is corrupt: the memory pages of pid %u fail their checksum\n",
+			    img->r.path, t->te->pid);
 			return -1;
 		}
 	}

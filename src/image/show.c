@@ -64,8 +64,8 @@ static void json_scalar(FILE *f, const ProtobufCFieldDescriptor *fd, const void 
 		fprintf(f, "%g", *(const double *)p);
 		break;
 	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-			fd->descriptor, *(const int *)p);
+		const ProtobufCEnumValue *ev =
+		    protobuf_c_enum_descriptor_get_value(fd->descriptor, *(const int *)p);
 
 		if (ev)
 			json_string(f, ev->name, strlen(ev->name));
@@ -236,8 +236,8 @@ static int show_json(const char *dir)
 
 static const char *vma_kind_name(VmaKind k)
 {
-	static const char *const names[] = { "?", "anon", "anon-shared", "file", "file-shared",
-					     "special" };
+	static const char *const names[] = { "?",    "anon",	    "anon-shared",
+					     "file", "file-shared", "special" };
 
 	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "?";
 }
@@ -248,8 +248,8 @@ static void show_task(struct image *img, struct rst_task *t)
 	size_t i;
 
 	if (te->zombie) {
-		printf("process %u (%s): zombie, ppid %u pgid %u sid %u, wait status %#x\n", te->pid,
-		       te->comm, te->ppid, te->pgid, te->sid, te->exit_code);
+		printf("process %u (%s): zombie, ppid %u pgid %u sid %u, wait status %#x\n",
+		       te->pid, te->comm, te->ppid, te->pgid, te->sid, te->exit_code);
 		return;
 	}
 	printf("process %u (%s): ppid %u pgid %u sid %u, %zu thread(s), cwd %s\n", te->pid,
@@ -259,9 +259,10 @@ static void show_task(struct image *img, struct rst_task *t)
 	for (i = 0; i < t->ncores; i++) {
 		ThreadCore *c = t->cores[i];
 
-		printf("  thread %u (%s): ip %#llx sp %#llx, xstate %zu bytes, %zu pending signals\n",
-		       c->tid, c->name ? c->name : "?", (unsigned long long)c->regs->ip,
-		       (unsigned long long)c->regs->sp, c->xstate.len, c->n_pending);
+		printf(
+		    "  thread %u (%s): ip %#llx sp %#llx, xstate %zu bytes, %zu pending signals\n",
+		    c->tid, c->name ? c->name : "?", (unsigned long long)c->regs->ip,
+		    (unsigned long long)c->regs->sp, c->xstate.len, c->n_pending);
 	}
 	printf("  memory: %zu mappings, %llu pages saved (%.1f MiB) in %zu runs\n", t->mm->n_vmas,
 	       (unsigned long long)t->pm->nr_pages, t->pm->nr_pages * 4096.0 / (1 << 20),

@@ -14,10 +14,10 @@
 #include <protobuf-c/protobuf-c.h>
 #include <xxhash.h>
 
-#define IMG_FILE_NAME  "stasis.img"
-#define IMG_MAGIC      "STASIS\0\x1a"
-#define IMG_VER_MAJOR  1
-#define IMG_VER_MINOR  0
+#define IMG_FILE_NAME "stasis.img"
+#define IMG_MAGIC     "STASIS\0\x1a"
+#define IMG_VER_MAJOR 1
+#define IMG_VER_MINOR 0
 
 enum img_rec_type {
 	IMG_HEADER = 1,
@@ -49,7 +49,7 @@ struct img_rec_hdr {
 	uint32_t type;
 	uint32_t flags;
 	uint64_t len;
-	uint64_t hash;	   /* XXH64 of the payload (0 with IMG_RF_HASH_NEXT) */
+	uint64_t hash; /* XXH64 of the payload (0 with IMG_RF_HASH_NEXT) */
 	uint32_t reserved;
 	uint32_t hdr_hash; /* XXH32 of the 28 bytes above */
 } __attribute__((packed));

@@ -9,19 +9,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define VMF_GROWSDOWN (1U << 0) /* gd */
-#define VMF_LOCKED    (1U << 1) /* lo */
-#define VMF_DONTCOPY  (1U << 2) /* dc */
-#define VMF_DONTDUMP  (1U << 3) /* dd */
-#define VMF_WIPEONFORK (1U << 4) /* wf */
-#define VMF_HUGEPAGE  (1U << 5) /* hg */
-#define VMF_NOHUGEPAGE (1U << 6) /* nh */
-#define VMF_MERGEABLE (1U << 7) /* mg */
-#define VMF_NORESERVE (1U << 8) /* nr */
-#define VMF_IO	      (1U << 9) /* io */
-#define VMF_PFNMAP    (1U << 10) /* pf */
-#define VMF_SHARED    (1U << 11) /* sh */
-#define VMF_MAYWRITE  (1U << 12) /* mw */
+#define VMF_GROWSDOWN  (1U << 0)  /* gd */
+#define VMF_LOCKED     (1U << 1)  /* lo */
+#define VMF_DONTCOPY   (1U << 2)  /* dc */
+#define VMF_DONTDUMP   (1U << 3)  /* dd */
+#define VMF_WIPEONFORK (1U << 4)  /* wf */
+#define VMF_HUGEPAGE   (1U << 5)  /* hg */
+#define VMF_NOHUGEPAGE (1U << 6)  /* nh */
+#define VMF_MERGEABLE  (1U << 7)  /* mg */
+#define VMF_NORESERVE  (1U << 8)  /* nr */
+#define VMF_IO	       (1U << 9)  /* io */
+#define VMF_PFNMAP     (1U << 10) /* pf */
+#define VMF_SHARED     (1U << 11) /* sh */
+#define VMF_MAYWRITE   (1U << 12) /* mw */
 
 struct proc_vma {
 	unsigned long start, end;

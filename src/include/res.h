@@ -10,7 +10,7 @@
 
 /* res/task.c: identity, cwd/root, umask, personality, rlimits, prctl flags */
 int task_dump(struct dump_task *dt);
-int task_restore_child(struct rst_ctx *c);	/* in the child, before the stop */
+int task_restore_child(struct rst_ctx *c); /* in the child, before the stop */
 int task_restore_remote(struct rst_ctx *c);
 
 /* res/creds.c: uids, gids, groups, capabilities, securebits, no_new_privs */
@@ -46,9 +46,9 @@ int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 /* res/mm.c: mappings, mm fields, page contents */
 int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);
 int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt);
-int mm_restore_child(struct rst_ctx *c);	/* open mapped files as service fds */
-int mm_premap_child(struct rst_ctx *c);	/* in the child: what does not collide */
-int mm_restore_remote(struct rst_ctx *c);	/* build the rest of the address space */
+int mm_restore_child(struct rst_ctx *c);  /* open mapped files as service fds */
+int mm_premap_child(struct rst_ctx *c);	  /* in the child: what does not collide */
+int mm_restore_remote(struct rst_ctx *c); /* build the rest of the address space */
 int mm_vdso_check(struct image *img);
 int mm_pick_trampoline(struct rst_ctx *c);
 
@@ -58,6 +58,6 @@ int files_plan(struct image *img);
 int files_open_shared(struct rst_ctx *c);
 int files_restore_child(struct rst_ctx *c, int svc_end);
 int files_max_fd(struct rst_task *t);
-int epoll_restore_watches(struct rst_ctx *c);	/* res/epoll.c, in the child */
+int epoll_restore_watches(struct rst_ctx *c); /* res/epoll.c, in the child */
 
 #endif

@@ -17,29 +17,29 @@ enum {
 	SVC_STDIN,     /* the restorer's 0, 1, 2 for external fds */
 	SVC_STDOUT,
 	SVC_STDERR,
-	SVC_EXE,       /* the executable, for PR_SET_MM_MAP */
-	SVC_FILES,     /* mapped files, by index in mm->files */
+	SVC_EXE,   /* the executable, for PR_SET_MM_MAP */
+	SVC_FILES, /* mapped files, by index in mm->files */
 };
 
 struct rst_ctx {
 	const struct restore_opts *opts;
 	struct image *img;
 	struct rst_task *t;
-	int svc_base;		/* first service fd */
-	int svc_end;		/* first fd above them */
-	int shared_base;	/* open files of the whole tree: shared_base + file id */
-	int go_fd;		/* root only: wait for the controller on this pipe */
-	bool parked;		/* stopped itself, ready for the transplant */
-	bool exited;		/* zombies: has exited as planned */
-	bool attached;		/* traced by us */
-	pid_t host_pid;		/* its pid as we see it (differs with --pidns) */
-	pid_t group_helper;	/* leads a group whose leader is gone: recreate it */
-	bool in_child;		/* mm calls run as plain syscalls in the restore child */
-	uint8_t *premapped;	/* per VMA: built by the child itself, before the stop */
-	unsigned long tramp;	/* our trampoline + scratch area in the child */
+	int svc_base;	     /* first service fd */
+	int svc_end;	     /* first fd above them */
+	int shared_base;     /* open files of the whole tree: shared_base + file id */
+	int go_fd;	     /* root only: wait for the controller on this pipe */
+	bool parked;	     /* stopped itself, ready for the transplant */
+	bool exited;	     /* zombies: has exited as planned */
+	bool attached;	     /* traced by us */
+	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
+	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
+	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
+	uint8_t *premapped;  /* per VMA: built by the child itself, before the stop */
+	unsigned long tramp; /* our trampoline + scratch area in the child */
 	size_t tramp_len;
-	struct rtask rt;	/* the child under transplant (its leader thread) */
-	struct rtask *th;	/* th[i] drives t->cores[i]; th[0] is unused */
+	struct rtask rt;  /* the child under transplant (its leader thread) */
+	struct rtask *th; /* th[i] drives t->cores[i]; th[0] is unused */
 };
 
 static inline int svc_fd(const struct rst_ctx *c, int which)

@@ -19,16 +19,16 @@
 #define ERESTART_RESTARTBLOCK 516
 
 struct rtask {
-	pid_t pid;			  /* thread we drive */
-	struct user_regs_struct regs;	  /* as found at freeze time */
-	bool regs_dirty;		  /* we ran remote syscalls since */
-	unsigned long syscall_ip;	  /* address of a 'syscall' instruction */
-	unsigned long scratch;		  /* RW scratch area in the task */
+	pid_t pid;		      /* thread we drive */
+	struct user_regs_struct regs; /* as found at freeze time */
+	bool regs_dirty;	      /* we ran remote syscalls since */
+	unsigned long syscall_ip;     /* address of a 'syscall' instruction */
+	unsigned long scratch;	      /* RW scratch area in the task */
 	size_t scratch_len;
 	/* dump-time injection bookkeeping */
-	unsigned long inject_addr;	  /* our mapping, 0 if none */
+	unsigned long inject_addr; /* our mapping, 0 if none */
 	size_t inject_len;
-	uint64_t sigmask;		  /* blocked mask found at inject time */
+	uint64_t sigmask; /* blocked mask found at inject time */
 	bool sigmask_saved;
 };
 

@@ -55,7 +55,6 @@ struct dump_thread {
 	char *status; /* /proc/PID/task/TID/status, read once per dump */
 };
 
-
 /* One process being dumped. */
 struct dump_task {
 	pid_t pid;

@@ -10,13 +10,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ARRAY_SIZE(a)	  (sizeof(a) / sizeof((a)[0]))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef PAGE_SIZE
-#define PAGE_SIZE	  4096UL
+#define PAGE_SIZE 4096UL
 #endif
-#define PAGE_ALIGN(x)	  (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
-#define min(a, b)	  ((a) < (b) ? (a) : (b))
-#define max(a, b)	  ((a) > (b) ? (a) : (b))
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define min(a, b)     ((a) < (b) ? (a) : (b))
+#define max(a, b)     ((a) > (b) ? (a) : (b))
 
 void *xmalloc(size_t size);
 void *xzalloc(size_t size);
@@ -46,12 +46,12 @@ uint64_t now_ns(void);
  * hop costs a cross-CPU wakeup (about 4x slower here).  stasis pins the
  * thread that drives a task to the task's CPU, and lets go afterwards.
  */
-void affinity_save(void);	/* remember our own mask, at start */
-int pin_to_cpu(int cpu);	/* this thread only */
-void unpin(void);		/* back to the saved mask, this thread only */
+void affinity_save(void); /* remember our own mask, at start */
+int pin_to_cpu(int cpu);  /* this thread only */
+void unpin(void);	  /* back to the saved mask, this thread only */
 /* The saved mask (what restored tasks inherit); false if unknown. */
 bool affinity_saved(void *mask, size_t size);
-int task_cpu(pid_t pid);	/* the CPU a task last ran on, -1 if unknown */
+int task_cpu(pid_t pid); /* the CPU a task last ran on, -1 if unknown */
 
 bool pid_exists(pid_t pid);
 /* The innermost PID namespace's number of a task we see as host_pid. */

@@ -227,8 +227,7 @@ int rtask_release(struct rtask *t)
 {
 	int ret = 0;
 
-	if (t->sigmask_saved &&
-	    ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
+	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
 		pr_perror("cannot restore the signal mask of %d", t->pid);
 		ret = -1;
 	}
@@ -285,8 +284,8 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 			/* the syscall instruction itself faulted: report, do not loop */
 			ptrace(PTRACE_GETSIGINFO, t->pid, 0, &si);
 			thread_get_regs(t->pid, &now);
-			pr_err("remote syscall %ld in %d: signal %d at ip %llx (addr %p)\n", nr, t->pid,
-			       WSTOPSIG(status), now.rip, si.si_addr);
+			pr_err("remote syscall %ld in %d: signal %d at ip %llx (addr %p)\n", nr,
+			       t->pid, WSTOPSIG(status), now.rip, si.si_addr);
 			return -1;
 		}
 		/* a group stop or event stop: step again */

@@ -87,7 +87,8 @@ int creds_dump_thread(struct dump_task *dt, struct dump_thread *th)
 	creds_entry__init(cr);
 	if (creds_parse(th->tid, status, cr))
 		return -1;
-	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) || ret < 0) {
+	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) ||
+	    ret < 0) {
 		pr_err("tid %d: cannot read securebits\n", th->tid);
 		return -1;
 	}
@@ -239,8 +240,7 @@ int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		return -1;
 	/* dumpable belongs to the mm: once, from the leader, if not the default */
 	if (rt == &c->rt && te->has_dumpable && (te->dumpable != 1 || !trivial) &&
-	    te->dumpable <= 1 &&
-	    rprctl(rt, "the dumpable flag", PR_SET_DUMPABLE, te->dumpable, 0))
+	    te->dumpable <= 1 && rprctl(rt, "the dumpable flag", PR_SET_DUMPABLE, te->dumpable, 0))
 		return -1;
 	return 0;
 }

@@ -28,8 +28,8 @@ static int eventfd_dump(const struct fd_dump *d, FileEntry *fe)
 	fe->has_eventfd_count = true;
 	fe->eventfd_count = strtoull(buf, NULL, 16);
 	fe->has_eventfd_semaphore = true;
-	fe->eventfd_semaphore = fdinfo_field(d, "eventfd-semaphore", buf, sizeof(buf)) &&
-				buf[0] == '1';
+	fe->eventfd_semaphore =
+	    fdinfo_field(d, "eventfd-semaphore", buf, sizeof(buf)) && buf[0] == '1';
 	fe->has_dev = fe->has_ino = false;
 	return 0;
 }
@@ -37,7 +37,7 @@ static int eventfd_dump(const struct fd_dump *d, FileEntry *fe)
 static int eventfd_open(struct rst_ctx *c, const FileEntry *fe)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | (fe->flags & O_NONBLOCK ? EFD_NONBLOCK : 0) |
-				    (fe->eventfd_semaphore ? EFD_SEMAPHORE : 0));
+				(fe->eventfd_semaphore ? EFD_SEMAPHORE : 0));
 	uint64_t count = fe->eventfd_count;
 
 	if (fd < 0) {

@@ -71,8 +71,8 @@ static int open_checked(struct rst_ctx *c, const FileEntry *fe, int flags)
 		return -1;
 	}
 	if (fe->has_rdev && st.st_rdev != fe->rdev) {
-		pr_err("pid %u: device %s is not the same device as at dump time\n",
-		       c->t->te->pid, fe->path);
+		pr_err("pid %u: device %s is not the same device as at dump time\n", c->t->te->pid,
+		       fe->path);
 		close(fd);
 		return -1;
 	}
@@ -175,19 +175,18 @@ static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 static const struct fd_ops reg_fd_ops = { FILE_TYPE__FILE_REG, "file", reg_match, reg_dump,
-					   reg_open };
+					  reg_open };
 static const struct fd_ops dir_fd_ops = { FILE_TYPE__FILE_DIR, "directory", dir_match, dir_dump,
-					   dir_open };
+					  dir_open };
 static const struct fd_ops chr_fd_ops = { FILE_TYPE__FILE_CHR, "device", chr_match, chr_dump,
-					   chr_open };
+					  chr_open };
 static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_match, ext_dump,
-					   ext_open };
+					  ext_open };
 
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
-	&reg_fd_ops,	  &dir_fd_ops,	    &chr_fd_ops,     &pipe_fd_ops,
-	&eventfd_fd_ops, &signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops,
-	&ext_fd_ops,
+	&reg_fd_ops,	  &dir_fd_ops,	   &chr_fd_ops,	  &pipe_fd_ops, &eventfd_fd_ops,
+	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops, &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -300,8 +299,9 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		if (ret)
 			return -1;
 		*seen = xrealloc(*seen, (*nseen + 1) * sizeof(**seen));
-		(*seen)[(*nseen)++] = (struct file_seen){ id, d->pid, d->fd, d->st.st_dev,
-							  d->st.st_ino, d->fi.flags & O_ACCMODE };
+		(*seen)[(*nseen)++] =
+		    (struct file_seen){ id,	      d->pid,	    d->fd,
+					d->st.st_dev, d->st.st_ino, d->fi.flags & O_ACCMODE };
 	}
 	fde.file_id = id;
 	return img_write_msg(&ctx->w, IMG_FD, &fde.base);
@@ -484,8 +484,8 @@ int files_plan(struct image *img)
 		}
 		if (!opener)
 			continue;
-		opener->open_ids = xrealloc(opener->open_ids,
-					    (opener->n_open + 1) * sizeof(*opener->open_ids));
+		opener->open_ids =
+		    xrealloc(opener->open_ids, (opener->n_open + 1) * sizeof(*opener->open_ids));
 		opener->open_ids[opener->n_open++] = fe->id;
 	}
 	return 0;

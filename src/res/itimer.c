@@ -39,8 +39,8 @@ int itimer_dump(struct dump_task *dt)
 		ItimerEntry *e;
 		long ret;
 
-		if (remote_syscall(rt, &ret, __NR_getitimer, which, rt->scratch, 0, 0, 0, 0) || ret ||
-		    remote_read(dt->pid, rt->scratch, &it, sizeof(it))) {
+		if (remote_syscall(rt, &ret, __NR_getitimer, which, rt->scratch, 0, 0, 0, 0) ||
+		    ret || remote_read(dt->pid, rt->scratch, &it, sizeof(it))) {
 			pr_err("pid %d: cannot read interval timer %d\n", dt->pid, which);
 			return -1;
 		}

@@ -37,11 +37,12 @@
 #include "res.h"
 #include "util.h"
 
-#define TASK_SIZE_4L  0x7ffffffff000UL
-#define PAGES_BUF     IMG_PAGES_BUF
-#define IOV_BATCH     1024
-#define VMA_MADV_MASK \
-	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | VMF_MERGEABLE)
+#define TASK_SIZE_4L 0x7ffffffff000UL
+#define PAGES_BUF    IMG_PAGES_BUF
+#define IOV_BATCH    1024
+#define VMA_MADV_MASK                                                                   \
+	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | \
+	 VMF_MERGEABLE)
 
 /* ---------------------------------------------------------------- dump */
 
@@ -91,7 +92,7 @@ static struct checked_file {
 	unsigned long ino;
 	char *path;
 	struct stat st;
-} *checked;
+} * checked;
 static size_t nchecked;
 
 static bool known_file(const struct proc_vma *v, struct stat *st)
@@ -111,7 +112,7 @@ static void remember_file(const struct proc_vma *v, const struct stat *st)
 {
 	checked = xrealloc(checked, (nchecked + 1) * sizeof(*checked));
 	checked[nchecked++] =
-		(struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
+	    (struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
 }
 
 static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
@@ -120,9 +121,10 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 	struct stat st, pst;
 
 	if (strstr(v->path, " (deleted)")) {
-		pr_err("pid %d mapping %lx-%lx: file %s is deleted; deleted files are not supported "
-		       "yet\n",
-		       dt->pid, v->start, v->end, v->path);
+		pr_err(
+		    "pid %d mapping %lx-%lx: file %s is deleted; deleted files are not supported "
+		    "yet\n",
+		    dt->pid, v->start, v->end, v->path);
 		return -1;
 	}
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
@@ -150,8 +152,7 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		remember_file(v, &st);
 	}
 	e->has_file_id = true;
-	e->file_id = mm_file_id(dt->mm, v->path, &st,
-				v->shared && (v->vmflags & VMF_MAYWRITE));
+	e->file_id = mm_file_id(dt->mm, v->path, &st, v->shared && (v->vmflags & VMF_MAYWRITE));
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -421,8 +422,8 @@ static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forc
 			return -1;
 		}
 		for (i = 0; i < n; i++)
-			runs_add(rs, regions[i].start, (regions[i].end - regions[i].start) / PAGE_SIZE,
-				 forced);
+			runs_add(rs, regions[i].start,
+				 (regions[i].end - regions[i].start) / PAGE_SIZE, forced);
 		arg.start = arg.walk_end;
 	}
 	return 0;
@@ -877,9 +878,10 @@ static int check_special_layout(struct rst_ctx *c)
 			    !strcmp(now.v[j].path, e->name))
 				found = true;
 		if (!found) {
-			pr_err("pid %u: this kernel lays out %s differently than the dumping kernel; "
-			       "not supported yet\n",
-			       c->t->te->pid, e->name);
+			pr_err(
+			    "pid %u: this kernel lays out %s differently than the dumping kernel; "
+			    "not supported yet\n",
+			    c->t->te->pid, e->name);
 			ret = -1;
 		}
 	}
@@ -957,8 +959,8 @@ static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 		flags |= MAP_NORESERVE;
 	if (c->in_child) {
 		/* never on top of our own mappings: those are left for the controller */
-		void *p = mmap((void *)e->start, len, prot, (flags & ~MAP_FIXED) | MAP_FIXED_NOREPLACE,
-			       fd, off);
+		void *p = mmap((void *)e->start, len, prot,
+			       (flags & ~MAP_FIXED) | MAP_FIXED_NOREPLACE, fd, off);
 
 		if (p == MAP_FAILED)
 			return 1;
@@ -990,9 +992,8 @@ static int batch_flush(struct rst_ctx *c, struct page_batch *b)
 	if (!b->n)
 		return 0;
 	iov_at = rarg(c, b->iov, b->n * sizeof(*b->iov));
-	if (!iov_at ||
-	    rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), iov_at, b->n, b->off, 0,
-		  0, &got))
+	if (!iov_at || rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), iov_at, b->n,
+			     b->off, 0, 0, &got))
 		return -1;
 	if ((uint64_t)got != b->total) {
 		pr_err("pid %u: short page read from the image (%ld of %llu bytes)\n",
@@ -1041,7 +1042,8 @@ static int fill_pages(struct rst_ctx *c, bool premapped)
 	size_t r, v = 0;
 	int ret = -1;
 
-	b.max = c->in_child ? IOV_BATCH : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
+	b.max = c->in_child ? IOV_BATCH
+			    : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
 	b.iov = xmalloc(b.max * sizeof(*b.iov));
 	for (r = 0; pm && r < pm->n_runs; r++) {
 		unsigned long addr = pm->runs[r]->vaddr;
@@ -1075,9 +1077,9 @@ static const struct {
 	unsigned int flag;
 	int advice;
 } madv_table[] = {
-	{ VMF_DONTCOPY, MADV_DONTFORK },   { VMF_WIPEONFORK, MADV_WIPEONFORK },
-	{ VMF_HUGEPAGE, MADV_HUGEPAGE },   { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
-	{ VMF_DONTDUMP, MADV_DONTDUMP },   { VMF_MERGEABLE, MADV_MERGEABLE },
+	{ VMF_DONTCOPY, MADV_DONTFORK }, { VMF_WIPEONFORK, MADV_WIPEONFORK },
+	{ VMF_HUGEPAGE, MADV_HUGEPAGE }, { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	{ VMF_DONTDUMP, MADV_DONTDUMP }, { VMF_MERGEABLE, MADV_MERGEABLE },
 };
 
 static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
@@ -1134,8 +1136,9 @@ static int restore_mm_fields(struct rst_ctx *c)
 		.env_start = mm->env_start,
 		.env_end = mm->env_end,
 		.auxv_size = mm->n_auxv * sizeof(uint64_t),
-		.exe_fd = mm->has_exe_file_id ? (uint32_t)(svc_fd(c, SVC_FILES) + mm->exe_file_id - 1) :
-						 (uint32_t)-1,
+		.exe_fd = mm->has_exe_file_id
+			      ? (uint32_t)(svc_fd(c, SVC_FILES) + mm->exe_file_id - 1)
+			      : (uint32_t)-1,
 	};
 	unsigned long auxv_at = c->rt.scratch + sizeof(map);
 

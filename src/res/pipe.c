@@ -235,7 +235,8 @@ static int pipe_open(struct rst_ctx *c, const FileEntry *fe)
 	if (set_status_flags(mine, fe))
 		goto err;
 	if (peer) {
-		if (set_status_flags(other, peer) || move_fd(other, c->shared_base + peer->id) < 0) {
+		if (set_status_flags(other, peer) ||
+		    move_fd(other, c->shared_base + peer->id) < 0) {
 			pr_perror("cannot place the other end of a pipe");
 			goto err;
 		}

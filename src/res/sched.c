@@ -39,7 +39,8 @@ int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
 	se->priority = param.sched_priority;
 	se->affinity.data = (uint8_t *)set;
 	se->affinity.len = sizeof(cpu_set_t);
-	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) || ret < 0) {
+	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) ||
+	    ret < 0) {
 		pr_err("tid %d: cannot read its timer slack\n", th->tid);
 		return -1;
 	}
@@ -67,7 +68,8 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		return 0;
 	/* a fresh task has nice 0, SCHED_OTHER, every CPU and 50 us slack: skip those */
 	if (se->nice &&
-	    (remote_syscall(rt, &ret, __NR_setpriority, PRIO_PROCESS, 0, se->nice, 0, 0, 0) || ret)) {
+	    (remote_syscall(rt, &ret, __NR_setpriority, PRIO_PROCESS, 0, se->nice, 0, 0, 0) ||
+	     ret)) {
 		pr_err("tid %u: cannot restore nice %d\n", core->tid, se->nice);
 		return -1;
 	}
@@ -88,9 +90,9 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 	if (ret)
 		pr_warn("tid %u: CPU affinity not restored (%s): CPUs differ on this machine\n",
 			core->tid, strerror(-ret));
-	if (se->timer_slack_ns != 50000 &&
-	    (remote_syscall(rt, &ret, __NR_prctl, PR_SET_TIMERSLACK, se->timer_slack_ns, 0, 0, 0, 0) ||
-	     ret)) {
+	if (se->timer_slack_ns != 50000 && (remote_syscall(rt, &ret, __NR_prctl, PR_SET_TIMERSLACK,
+							   se->timer_slack_ns, 0, 0, 0, 0) ||
+					    ret)) {
 		pr_err("tid %u: cannot restore timer slack\n", core->tid);
 		return -1;
 	}

@@ -71,7 +71,8 @@ int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th)
 		se->filters[se->n_filters++] = f;
 		f->insns.len = len * sizeof(struct sock_filter);
 		f->insns.data = xmalloc(f->insns.len);
-		if (len <= 0 || ptrace(PTRACE_SECCOMP_GET_FILTER, th->tid, i, f->insns.data) != len) {
+		if (len <= 0 ||
+		    ptrace(PTRACE_SECCOMP_GET_FILTER, th->tid, i, f->insns.data) != len) {
 			pr_perror("tid %d: cannot read seccomp filter %ld", th->tid, i);
 			return -1;
 		}
@@ -103,7 +104,8 @@ int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core
 			pr_err("tid %u: seccomp filter too large\n", core->tid);
 			return -1;
 		}
-		if (remote_write(rt->pid, rt->scratch + sizeof(prog), f->insns.data, f->insns.len) ||
+		if (remote_write(rt->pid, rt->scratch + sizeof(prog), f->insns.data,
+				 f->insns.len) ||
 		    remote_write(rt->pid, rt->scratch, &prog, sizeof(prog)) ||
 		    remote_syscall(rt, &ret, __NR_seccomp, SECCOMP_SET_MODE_FILTER,
 				   f->flags & ~SECCOMP_FILTER_FLAG_TSYNC, rt->scratch, 0, 0, 0))

@@ -193,7 +193,8 @@ int sig_restore_child(struct rst_ctx *c)
 		struct ksigaction ka = { e->handler, e->flags, e->restorer, e->mask };
 
 		if (syscall(SYS_rt_sigaction, e->sig, &ka, NULL, 8)) {
-			pr_perror("pid %u: cannot restore the action of signal %u", te->pid, e->sig);
+			pr_perror("pid %u: cannot restore the action of signal %u", te->pid,
+				  e->sig);
 			return -1;
 		}
 	}
@@ -253,7 +254,8 @@ int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		    remote_syscall(rt, &ret, __NR_sigaltstack, rt->scratch, 0, 0, 0, 0, 0))
 			return -1;
 		if (ret) {
-			pr_err("tid %u: cannot restore sigaltstack: %s\n", core->tid, strerror(-ret));
+			pr_err("tid %u: cannot restore sigaltstack: %s\n", core->tid,
+			       strerror(-ret));
 			return -1;
 		}
 	}

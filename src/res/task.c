@@ -25,8 +25,8 @@
 #include "util.h"
 
 static const char *const rlimit_names[] = {
-	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
-	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
+	"CPU",	   "FSIZE", "DATA",  "STACK",	   "CORE",     "RSS",  "NPROC",	 "NOFILE",
+	"MEMLOCK", "AS",    "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
 };
 
 static int parse_limit(const char *s, uint64_t *v, const char **end)
@@ -84,15 +84,16 @@ static int dump_prctl(struct dump_task *dt)
 	long ret;
 	int sig;
 
-	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_PDEATHSIG, dt_rt(dt)->scratch, 0, 0, 0,
-			   0) ||
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_PDEATHSIG, dt_rt(dt)->scratch, 0, 0,
+			   0, 0) ||
 	    ret || remote_read(dt->pid, dt_rt(dt)->scratch, &sig, sizeof(sig))) {
 		pr_err("pid %d: cannot read the parent-death signal\n", dt->pid);
 		return -1;
 	}
 	dt->te->has_pdeath_sig = true;
 	dt->te->pdeath_sig = sig;
-	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0) || ret < 0) {
+	if (remote_syscall(dt_rt(dt), &ret, __NR_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0, 0) ||
+	    ret < 0) {
 		pr_err("pid %d: cannot read the dumpable flag\n", dt->pid);
 		return -1;
 	}
@@ -181,9 +182,9 @@ static int restore_rlimits(TaskEntry *te)
 		    cur.rlim_max == want.rlim_max)
 			continue;
 		if (setrlimit(e->resource, &want)) {
-			const char *name = e->resource < ARRAY_SIZE(rlimit_names) ?
-						   rlimit_names[e->resource] :
-						   "?";
+			const char *name = e->resource < ARRAY_SIZE(rlimit_names)
+					       ? rlimit_names[e->resource]
+					       : "?";
 
 			if (errno == EPERM)
 				pr_err("pid %u: cannot restore RLIMIT_%s hard limit %llu above the "

@@ -49,10 +49,10 @@ struct restore {
 	struct image img;
 	struct rst_ctx *ctx; /* one per task, in image order */
 	size_t n;
-	size_t root;	     /* index of the root */
-	pid_t our_pgid;	     /* the restorer's group: outside groups map to it */
-	pid_t ns_init;	     /* --pidns: our init of the new namespace */
-	int nhelpers;	     /* group helpers still to exit */
+	size_t root;	/* index of the root */
+	pid_t our_pgid; /* the restorer's group: outside groups map to it */
+	pid_t ns_init;	/* --pidns: our init of the new namespace */
+	int nhelpers;	/* group helpers still to exit */
 };
 
 static struct restore *R; /* the child code walks the tree through it */
@@ -140,9 +140,10 @@ static pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
 	if (ret < 0) {
 		if (errno == EEXIST) {
 			proc_comm(pid, comm, sizeof(comm));
-			pr_err("pid %d is taken by another process ('%s', pid %d); restore needs it "
-			       "free\n",
-			       pid, comm, pid);
+			pr_err(
+			    "pid %d is taken by another process ('%s', pid %d); restore needs it "
+			    "free\n",
+			    pid, comm, pid);
 		} else if (errno == EPERM) {
 			pr_err("cannot create pid %d: permission denied (restore needs root or "
 			       "CAP_CHECKPOINT_RESTORE)\n",
@@ -842,7 +843,8 @@ static int rebuild(struct restore *r)
 		if (transplant(&r->ctx[i]))
 			return -1;
 		pr_debug("pid %u: transplanted with %lu remote syscalls in %.2f ms\n",
-			 r->ctx[i].t->te->pid, remote_syscall_count - before, (now_ns() - t0) / 1e6);
+			 r->ctx[i].t->te->pid, remote_syscall_count - before,
+			 (now_ns() - t0) / 1e6);
 	}
 	return 0;
 }
@@ -890,8 +892,8 @@ int cmd_restore(const struct restore_opts *o)
 		goto fail;
 	if (r.ns_init > 0 && release_ns_init(r.ns_init))
 		goto fail;
-	pr_info("restored %zu process(es), root pid %d, in %.2f ms\n", r.n,
-		r.ctx[r.root].host_pid, (now_ns() - t0) / 1e6);
+	pr_info("restored %zu process(es), root pid %d, in %.2f ms\n", r.n, r.ctx[r.root].host_pid,
+		(now_ns() - t0) / 1e6);
 	if (o->pidfile && write_pidfile(o->pidfile, r.ctx[r.root].host_pid))
 		pr_warn("pid %d runs, but its pidfile could not be written\n",
 			r.ctx[r.root].host_pid);

@@ -50,9 +50,10 @@ int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root)
 			continue;
 		p = find_te(tes, n, t->ppid);
 		if (!p) {
-			pr_err("pid %u: its parent %u is not in the tree (orphans are not supported "
-			       "yet)\n",
-			       t->pid, t->ppid);
+			pr_err(
+			    "pid %u: its parent %u is not in the tree (orphans are not supported "
+			    "yet)\n",
+			    t->pid, t->ppid);
 			return -1;
 		}
 		if (t->sid == t->pid || t->sid == p->sid)
@@ -88,8 +89,8 @@ int tree_build(struct image *img)
 			continue;
 		p = image_task(img, t->te->ppid);
 		if (!p) {
-			pr_err("image %s is corrupt: pid %u has no parent in the tree\n", img->r.path,
-			       t->te->pid);
+			pr_err("image %s is corrupt: pid %u has no parent in the tree\n",
+			       img->r.path, t->te->pid);
 			goto out;
 		}
 		t->parent = p;

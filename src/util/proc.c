@@ -16,10 +16,10 @@ static const struct {
 	char code[3];
 	unsigned int flag;
 } vmflag_codes[] = {
-	{ "gd", VMF_GROWSDOWN },  { "lo", VMF_LOCKED },	   { "dc", VMF_DONTCOPY },
+	{ "gd", VMF_GROWSDOWN },  { "lo", VMF_LOCKED },	    { "dc", VMF_DONTCOPY },
 	{ "dd", VMF_DONTDUMP },	  { "wf", VMF_WIPEONFORK }, { "hg", VMF_HUGEPAGE },
 	{ "nh", VMF_NOHUGEPAGE }, { "mg", VMF_MERGEABLE },  { "nr", VMF_NORESERVE },
-	{ "io", VMF_IO },	  { "pf", VMF_PFNMAP },	   { "sh", VMF_SHARED },
+	{ "io", VMF_IO },	  { "pf", VMF_PFNMAP },	    { "sh", VMF_SHARED },
 	{ "mw", VMF_MAYWRITE },
 };
 
