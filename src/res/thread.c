@@ -21,13 +21,14 @@
 #define XSTATE_MAX (64 * 1024)
 
 /* Both lists name user_regs_struct fields in x86_regs field order. */
-#define X86_REGS(X)                                                                             \
-	X(r15, r15)                                                                             \
-	X(r14, r14) X(r13, r13) X(r12, r12) X(bp, rbp) X(bx, rbx) X(r11, r11) X(r10, r10)       \
-	    X(r9, r9) X(r8, r8) X(ax, rax) X(cx, rcx) X(dx, rdx) X(si, rsi) X(di, rdi)          \
-		X(orig_ax, orig_rax) X(ip, rip) X(cs, cs) X(flags, eflags) X(sp, rsp) X(ss, ss) \
-		    X(fs_base, fs_base) X(gs_base, gs_base) X(ds, ds) X(es, es) X(fs, fs)       \
-			X(gs, gs)
+/* clang-format off */
+#define X86_REGS(X)								\
+	X(r15, r15) X(r14, r14) X(r13, r13) X(r12, r12) X(bp, rbp) X(bx, rbx)	\
+	X(r11, r11) X(r10, r10) X(r9, r9) X(r8, r8) X(ax, rax) X(cx, rcx)	\
+	X(dx, rdx) X(si, rsi) X(di, rdi) X(orig_ax, orig_rax) X(ip, rip)	\
+	X(cs, cs) X(flags, eflags) X(sp, rsp) X(ss, ss) X(fs_base, fs_base)	\
+	X(gs_base, gs_base) X(ds, ds) X(es, es) X(fs, fs) X(gs, gs)
+/* clang-format on */
 
 static void regs_to_entry(const struct user_regs_struct *r, X86Regs *e)
 {
