@@ -357,13 +357,16 @@ indent() {
 # normalize_maps < /proc/PID/maps: one line per mapping, with adjacent
 # mappings merged when the kernel could have merged them (same perms,
 # device, inode and name, contiguous addresses and, for files, contiguous
-# offsets); [vsyscall] is dropped.
+# offsets); [vsyscall] is dropped, and the inode of anonymous shared
+# memory (a new shmem object after restore) is not compared.
 normalize_maps() {
 	local range perms off dev ino path s e o
 	local have=0 ps=0 pe=0 po=0 pperms="" pdev="" pino="" ppath=""
 
 	while read -r range perms off dev ino path; do
 		[ "$path" = "[vsyscall]" ] && continue
+		# anonymous shared memory gets a new object (and inode) on restore
+		[ "$path" = "/dev/zero (deleted)" ] && ino=shmem
 		s=$((16#${range%-*}))
 		e=$((16#${range#*-}))
 		o=$((16#$off))

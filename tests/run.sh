@@ -1216,6 +1216,8 @@ register_all() {
 	register evfds/once test_cr evfds once
 	register evfds/x3 test_cr evfds x3
 	register epollset/once test_cr epollset once
+	register shmshare/once test_cr shmshare once
+	register shmshare/x3 test_cr shmshare x3
 	register epollset/leave-running test_cr epollset leave-running
 	register piperead/once test_piperead
 	# trees, threads, credentials

@@ -248,6 +248,7 @@ void image_free(struct image *img)
 	for (i = 0; i < img->npipes; i++)
 		pipe_entry__free_unpacked(img->pipes[i], NULL);
 	free(img->pipes);
+	free(img->shmem);
 	if (img->hdr)
 		image_header__free_unpacked(img->hdr, NULL);
 	img_reader_close(&img->r);

@@ -36,6 +36,7 @@ struct rst_ctx {
 	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
 	uint8_t *premapped;  /* per VMA: built by the child itself, before the stop */
+	uint8_t *filled;     /* per VMA: shared memory another task filled already */
 	unsigned long tramp; /* our trampoline + scratch area in the child */
 	size_t tramp_len;
 	struct rtask rt;  /* the child under transplant (its leader thread) */

@@ -118,6 +118,13 @@ struct image {
 	size_t nfiles;
 	PipeEntry **pipes;
 	size_t npipes;
+	/* restore: shared anonymous objects built so far, by their dump-time inode */
+	struct shmem_built {
+		uint64_t ino;
+		pid_t host_pid;		  /* the task that created it */
+		unsigned long start, end; /* one of its mappings there */
+	} *shmem;
+	size_t nshmem;
 };
 
 int image_load(const char *dir, struct image *img);

@@ -923,6 +923,64 @@ static size_t shmem_group_end(const MmEntry *mm, size_t i)
 	return j;
 }
 
+static struct shmem_built *shmem_find(struct image *img, uint64_t ino)
+{
+	size_t i;
+
+	for (i = 0; i < img->nshmem; i++)
+		if (img->shmem[i].ino == ino)
+			return &img->shmem[i];
+	return NULL;
+}
+
+/*
+ * Shared anonymous memory.  The first task that maps an object creates it
+ * and fills it; every other task of the tree that mapped the same object
+ * maps that very object, through the first one's /proc/PID/map_files
+ * entry, so that a write by one is seen by the others.
+ */
+static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long len,
+		     unsigned int prot, unsigned long flags)
+{
+	MmEntry *mm = c->t->mm;
+	const VmaEntry *e = mm->vmas[first];
+	struct shmem_built *b = shmem_find(c->img, e->file_id);
+	struct proc_vmas vm;
+	char path[96];
+	unsigned long at;
+	long fd, ret;
+	size_t k;
+
+	if (!b) {
+		if (rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, -1, 0, NULL))
+			return -1;
+		c->img->shmem =
+		    xrealloc(c->img->shmem, (c->img->nshmem + 1) * sizeof(*c->img->shmem));
+		c->img->shmem[c->img->nshmem++] =
+		    (struct shmem_built){ e->file_id, c->rt.pid, e->start, e->end };
+		return 0;
+	}
+	/* the creator's mapping as the kernel has it now (pieces may have merged) */
+	if (proc_parse_maps(b->host_pid, &vm))
+		return -1;
+	for (k = 0; k < vm.n; k++)
+		if (vm.v[k].start <= b->start && b->start < vm.v[k].end) {
+			b->start = vm.v[k].start;
+			b->end = vm.v[k].end;
+		}
+	proc_vmas_free(&vm);
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", b->host_pid, b->start, b->end);
+	at = rarg(c, path, strlen(path) + 1);
+	if (!at || rcall(c, "open shared memory", __NR_open, at, O_RDWR, 0, 0, 0, 0, &fd))
+		return -1;
+	ret = rcall(c, "mmap of shared memory", __NR_mmap, e->start, len, prot,
+		    (flags & ~MAP_ANONYMOUS) | MAP_SHARED, fd, e->pgoff, NULL);
+	rcall(c, "close", __NR_close, fd, 0, 0, 0, 0, 0, NULL);
+	for (k = first; k <= last; k++)
+		c->filled[k] = 1; /* its pages are there already */
+	return ret;
+}
+
 static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 {
 	MmEntry *mm = c->t->mm;
@@ -943,6 +1001,8 @@ static int map_one(struct rst_ctx *c, size_t i, size_t *last)
 		*last = shmem_group_end(mm, i);
 		len = mm->vmas[*last]->end - e->start;
 		prot |= PROT_WRITE; /* pieces get their own protection afterwards */
+		if (!c->in_child)
+			return map_shmem(c, i, *last, len, prot, flags);
 		break;
 	case VMA_KIND__VMA_FILE_PRIVATE:
 	case VMA_KIND__VMA_FILE_SHARED:
@@ -1060,7 +1120,8 @@ static int fill_pages(struct rst_ctx *c, bool premapped)
 				goto out;
 			}
 			len = min(left, mm->vmas[v]->end - addr);
-			if (!!c->premapped[v] == premapped && batch_add(c, &b, addr, len, off))
+			if (!!c->premapped[v] == premapped && !c->filled[v] &&
+			    batch_add(c, &b, addr, len, off))
 				goto out;
 			addr += len;
 			off += len;

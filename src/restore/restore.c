@@ -676,6 +676,7 @@ static int prepare(struct restore *r)
 			continue;
 		c->svc_base = files_max_fd(c->t) + 1;
 		c->premapped = xzalloc(c->t->mm->n_vmas + 1);
+		c->filled = xzalloc(c->t->mm->n_vmas + 1);
 		c->svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + r->opts->n_inherit;
 		top = max(top, c->svc_end);
 		if (mm_pick_trampoline(c))
@@ -909,6 +910,7 @@ out:
 	for (i = 0; i < r.n; i++) {
 		free(r.ctx[i].th);
 		free(r.ctx[i].premapped);
+		free(r.ctx[i].filled);
 	}
 	free(vj.buf);
 	if (vj.st)
