@@ -368,7 +368,7 @@ int cmd_dump(const struct dump_opts *o)
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))
 		goto out_release;
-	if (write_header(&ctx) || pipes_scan(&ctx))
+	if (write_header(&ctx))
 		goto out_abort;
 	for (i = 0; i < ctx.ntasks; i++) {
 		ctx.tasks[i].te = xmalloc(sizeof(*ctx.tasks[i].te));

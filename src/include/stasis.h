@@ -86,6 +86,7 @@ struct dump_ctx {
 	size_t nseen;
 	struct pipe_seen *pipes; /* every pipe the tree holds */
 	size_t npipes;
+	int pipes_scanned; /* 0: not yet, 1: done, -1: failed */
 };
 
 /* A loaded image, as restore and show use it. */
@@ -123,7 +124,7 @@ struct image {
 		uint64_t ino;
 		pid_t host_pid;		  /* the task that created it */
 		unsigned long start, end; /* one of its mappings there */
-	} *shmem;
+	} * shmem;
 	size_t nshmem;
 };
 

@@ -274,6 +274,12 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		for (i = 0; i < ARRAY_SIZE(fd_ops_table) && !ops; i++)
 			if (!(d->fi.flags & O_PATH) && fd_ops_table[i]->match(d))
 				ops = fd_ops_table[i];
+		if (ctx->pipes_scanned < 0) {
+			pr_err("pid %d fd %d (%s): cannot tell whether this pipe's other end is in "
+			       "the tree\n",
+			       d->pid, d->fd, d->link);
+			return -1;
+		}
 		if (!ops) {
 			pr_err("pid %d fd %d (%s): %s\n", d->pid, d->fd, d->link,
 			       unsupported_reason(d));

@@ -80,22 +80,32 @@ static int scan_task(struct dump_ctx *ctx, pid_t pid)
 	return 0;
 }
 
-/* Before any fd is dumped: which pipes have both ends inside the tree. */
+/*
+ * Which pipes have both ends inside the tree: one pass over every task's
+ * fds, done when the first pipe shows up (trees without pipes skip it).
+ */
 int pipes_scan(struct dump_ctx *ctx)
 {
 	size_t i;
 
+	if (ctx->pipes_scanned)
+		return ctx->pipes_scanned < 0 ? -1 : 0;
+	ctx->pipes_scanned = -1;
 	for (i = 0; i < ctx->ntasks; i++)
 		if (!ctx->tasks[i].zombie && scan_task(ctx, ctx->tasks[i].pid))
 			return -1;
+	ctx->pipes_scanned = 1;
 	return 0;
 }
 
 static bool pipe_match(const struct fd_dump *d)
 {
-	struct pipe_seen *p = pipe_find(d->ctx, pipe_ino(d->link));
+	struct pipe_seen *p;
 
-	return S_ISFIFO(d->st.st_mode) && p && p->has_read && p->has_write;
+	if (!S_ISFIFO(d->st.st_mode) || pipes_scan(d->ctx))
+		return false;
+	p = pipe_find(d->ctx, pipe_ino(d->link));
+	return p && p->has_read && p->has_write;
 }
 
 /* Copy the unread bytes of the pipe behind rd (a read end) without taking them. */
