@@ -206,6 +206,27 @@ static inline void scn_msleep(long ms)
 }
 
 /* splitmix64: a cheap, well-mixed 64-bit hash used for memory patterns. */
+/*
+ * Read a small file (a /proc entry) into buf, NUL-terminated, without its
+ * trailing newline; -1 if it is absent or empty.
+ */
+static int __attribute__((unused)) scn_read_small(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	return 0;
+}
+
 static inline uint64_t scn_hash(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ULL;

@@ -180,30 +180,13 @@ static void *worker_main(void *arg)
 }
 
 /* Read a small /proc file into buf (without the trailing newline). */
-static int read_small(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	if (n > 0 && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	return 0;
-}
-
 /* SigBlk of a thread, from /proc/self/task/TID/status (TID as /proc names it). */
 static int read_sigblk(pid_t tid, char *out, size_t size)
 {
 	char path[64], buf[4096], *p;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	if (read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nSigBlk:\t")))
+	if (scn_read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nSigBlk:\t")))
 		return -1;
 	p += strlen("\nSigBlk:\t");
 	snprintf(out, size, "%.16s", p);
@@ -216,7 +199,7 @@ static pid_t our_tid(pid_t proc_tid)
 	char path[64], buf[4096], *p, *e;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)proc_tid);
-	if (read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nNSpid:")))
+	if (scn_read_small(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nNSpid:")))
 		return -1;
 	p += strlen("\nNSpid:");
 	e = strchr(p, '\n');
@@ -282,13 +265,13 @@ static void verify(void)
 	SCN_CHECK(tasks == NT + 1, "%d threads in /proc/self/task, expected %d", tasks, NT + 1);
 	SCN_CHECK(gettid() == getpid(), "main thread has TID %d, PID %d", (int)gettid(),
 		  (int)getpid());
-	SCN_CHECK(read_small("/proc/self/comm", buf, sizeof(buf)) == 0 && !strcmp(buf, "threads50"),
+	SCN_CHECK(scn_read_small("/proc/self/comm", buf, sizeof(buf)) == 0 && !strcmp(buf, "threads50"),
 		  "main thread name '%s', expected 'threads50'", buf);
 	for (i = 0; i < NT; i++) {
 		SCN_CHECK(w[i].proc_tid > 0, "thread %s (TID %d) is gone", w[i].name,
 			  (int)w[i].tid);
 		snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)w[i].proc_tid);
-		SCN_CHECK(read_small(path, buf, sizeof(buf)) == 0, "thread %s (TID %d) is gone",
+		SCN_CHECK(scn_read_small(path, buf, sizeof(buf)) == 0, "thread %s (TID %d) is gone",
 			  w[i].name, (int)w[i].tid);
 		SCN_CHECK(!strcmp(buf, w[i].name), "thread %d is named '%s', expected '%s'",
 			  (int)w[i].tid, buf, w[i].name);

@@ -53,21 +53,6 @@ static struct member m[M_N] = {
 };
 
 /* Read a small /proc file into buf (NUL-terminated); -1 if it is gone. */
-static int read_small(const char *path, char *buf, size_t size)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* Our PID in the namespace of /proc (differs from getpid() in a new PID ns). */
 static pid_t proc_self_pid(void)
 {
@@ -121,13 +106,13 @@ static int find_member(pid_t pid, char *state, pid_t *ppid, pid_t *pgid, pid_t *
 		ns = qn[head++];
 		/* single-threaded members: the children are the main thread's */
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)host, (int)host);
-		if (read_small(path, kids, sizeof(kids)) < 0)
+		if (scn_read_small(path, kids, sizeof(kids)) < 0)
 			continue;
 		for (tok = strtok_r(kids, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
 			pid_t kid = atoi(tok), kid_ns;
 
 			snprintf(path, sizeof(path), "/proc/%d/status", (int)kid);
-			if (read_small(path, status, sizeof(status)) < 0 ||
+			if (scn_read_small(path, status, sizeof(status)) < 0 ||
 			    status_last(status, "\nNSpid:", &kid_ns) < 0)
 				continue;
 			if (kid_ns == pid) {
