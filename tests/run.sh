@@ -1251,6 +1251,12 @@ register_all() {
 	register bad/restore-empty test_restore_broken empty
 	register bad/restore-pid-taken test_restore_pid_taken
 	register cli/show test_cli_show
+	# one file per area: tests/suites/NAME.sh defines its test functions
+	# and registers them with the helpers above
+	for f in "$REPO"/tests/suites/*.sh; do
+		# shellcheck disable=SC1090
+		[ -f "$f" ] && . "$f"
+	done
 }
 
 main() {
