@@ -2,6 +2,7 @@
 # bench/run.sh - the stasis benchmarks (`make bench` builds, then runs this).
 #
 #   bash bench/run.sh [quick]     quick: 1 repetition (3 for the small process)
+#   bash bench/run.sh fds         only the many-fds figure (TREE_REPS runs)
 #
 # Environment: BUILD (default build), CC (default gcc), REPS, SMALL_REPS,
 # TREE_REPS (override the repetition counts), PREWARM=0 (do not prewarm
@@ -17,7 +18,9 @@
 #   - freeze+dump and restore of a tree of 100 processes (bench/forktree.c)
 #     and of one process with 500 threads (bench/threads.c), next to a
 #     one-process baseline (forktree 1) in the same run: the cost of each
-#     extra process or thread (target: under 1 ms each, dump and restore).
+#     extra process or thread (target: under 1 ms each, dump and restore);
+#   - dump and restore of two processes holding 10,000 fds of mixed kinds
+#     between them (bench/fdzoo.c), with the cost per fd (target: < 1 s each).
 # Every figure is the median of the repetitions (the VM is noisy).  Prints a
 # table and writes it to BUILD/bench/results.txt.  Missing a target is only
 # reported (MISS), not an error; the exit status is 1 only when a step
@@ -43,12 +46,15 @@ MODE=full
 case "${1:-}" in
 "") ;;
 quick) MODE=quick ;;
+fds) MODE=fds ;;
 *)
-	echo "usage: bash bench/run.sh [quick]" >&2
+	echo "usage: bash bench/run.sh [quick|fds]" >&2
 	exit 2
 	;;
 esac
-if [ $MODE = quick ]; then
+if [ $MODE = fds ]; then
+	TREE_REPS=${TREE_REPS:-3}
+elif [ $MODE = quick ]; then
 	REPS=${REPS:-1} SMALL_REPS=${SMALL_REPS:-3} TREE_REPS=${TREE_REPS:-1}
 else
 	REPS=${REPS:-3} SMALL_REPS=${SMALL_REPS:-7} TREE_REPS=${TREE_REPS:-5}
@@ -65,6 +71,8 @@ RSS_SLACK_KIB=$((16 << 10))	# peak RSS may grow this much from 64 MiB to 1 GiB
 TREE_N=100			# processes in the tree (root + TREE_N-1 children)
 THREADS_N=500			# threads of the threaded target (main included)
 T_PER_TASK_MS=1			# target: ms per extra process/thread, dump and restore
+FDS_N=10000			# open fds of the fd benchmark (bench/fdzoo.c)
+T_FDS_MS=1000			# target: dump and restore of FDS_N fds, ms each
 WAIT_READY=60			# seconds for a memhog to touch its memory
 WAIT_GONE=10			# seconds for a killed process to vanish
 SHM=/dev/shm/stasis-bench.$$	# images and the dd file (tmpfs)
@@ -382,7 +390,7 @@ last() { [ $# -gt 0 ] && echo "${!#}" || echo "?"; }
 build_helpers() {
 	local p
 	mkdir -p "$BB" || return 1
-	for p in memhog maxrss forktree threads; do
+	for p in memhog maxrss forktree threads fdzoo; do
 		if [ ! -x "$BB/$p" ] || [ "bench/$p.c" -nt "$BB/$p" ]; then
 			$CC -O2 -g -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -pthread -o "$BB/$p" "bench/$p.c" || return 1
 		fi
@@ -693,6 +701,80 @@ tt_run() {
 	done
 }
 
+# ---------------------------------------------------------------- many fds
+
+FD_DMS=() FD_DOWN=() FD_RMS=() FD_ROWN=()
+
+# fd_count PID: the number of open fds of PID.
+fd_count() {
+	local f=("/proc/$1/fd/"*)
+	echo ${#f[@]}
+}
+
+# fd_run: dump a two-process fdzoo holding FDS_N fds of mixed kinds, restore
+# it, and check that both processes hold as many fds as before.
+fd_run() {
+	local ready=$WORK/fdzoo/ready dir=$SHM/fds kid n_root n_kid log=$WORK/fds.log pids
+	rm -rf "$WORK/fdzoo" "$dir"
+	mkdir -p "$WORK/fdzoo"
+	hold_signals
+	"$BB/fdzoo" $FDS_N "$ready" </dev/null >/dev/null 2>&1 &
+	PID=$!
+	disown "$PID"
+	track "$PID"
+	release_signals
+	if ! wait_file "$ready" $WAIT_READY "$PID"; then
+		finish "$PID"
+		fail "fdzoo $FDS_N not ready"
+		return 1
+	fi
+	read -r kid <"/proc/$PID/task/$PID/children"
+	track "$kid"
+	pids=("$PID" "$kid")
+	n_root=$(fd_count "$PID") n_kid=$(fd_count "$kid")
+	if ! timed "$WORK/fds.stat" "$STASIS" dump -t "$PID" -D "$dir" -v3 2>"$log"; then
+		fail "dump of fdzoo failed (status $RC): $(err_line "$log")"
+		kill_ours "${pids[@]}"
+		wait_pids gone $WAIT_GONE "${pids[@]}"
+		return 1
+	fi
+	FD_DMS+=("$WALL_MS")
+	FD_DOWN+=("$(log_ms "$log" dumped)")
+	if ! wait_pids gone $WAIT_GONE "${pids[@]}"; then
+		fail "fdzoo: pid(s) ${LEFT[*]} still taken after the dump"
+		return 1
+	fi
+	hold_signals
+	timed "$WORK/fds.stat" "$STASIS" restore -D "$dir" -d -v3 2>"$log"
+	track "$PID"
+	track "$kid"
+	release_signals
+	if [ "$RC" != 0 ]; then
+		fail "restore of fdzoo failed (status $RC): $(err_line "$log")"
+	else
+		FD_RMS+=("$WALL_MS")
+		FD_ROWN+=("$(log_ms "$log" restored)")
+		[ "$(fd_count "$PID")" = "$n_root" ] && [ "$(fd_count "$kid")" = "$n_kid" ] ||
+			fail "fdzoo restored with $(fd_count "$PID") + $(fd_count "$kid") fds, not $n_root + $n_kid"
+	fi
+	kill_ours "${pids[@]}"
+	wait_pids gone $WAIT_GONE "${pids[@]}"
+	untrack "${pids[@]}"
+	rm -rf "$dir" "$WORK/fdzoo"
+}
+
+report_fds() {
+	local d r
+	d=$(median "${FD_DMS[@]}") r=$(median "${FD_RMS[@]}")
+	echo "$FDS_N open fds of mixed kinds in 2 processes (bench/fdzoo.c)   target: < ${T_FDS_MS} ms each"
+	printf '  %-28s %9s ms  %-6s %s us/fd  (own %s ms; runs ms: %s)\n' dump "${d:--}" \
+		"$(verdict_lt "$d" $T_FDS_MS)" "$([ -n "$d" ] && awk -v t="$d" -v n=$FDS_N 'BEGIN { printf "%.1f", t * 1000 / n }' || echo -)" \
+		"$(median "${FD_DOWN[@]}")" "$(list "${FD_DMS[@]}")"
+	printf '  %-28s %9s ms  %-6s %s us/fd  (own %s ms; runs ms: %s)\n' "restore -d" "${r:--}" \
+		"$(verdict_lt "$r" $T_FDS_MS)" "$([ -n "$r" ] && awk -v t="$r" -v n=$FDS_N 'BEGIN { printf "%.1f", t * 1000 / n }' || echo -)" \
+		"$(median "${FD_ROWN[@]}")" "$(list "${FD_RMS[@]}")"
+}
+
 # ---------------------------------------------------------------- report
 
 report() {
@@ -758,6 +840,8 @@ report() {
 	echo "  (PASS: grows by less than $((RSS_SLACK_KIB >> 10)) MiB while the target grows by $((BIG_MIB - MID_MIB)) MiB)"
 	echo
 	report_tt
+	echo
+	report_fds
 	if [ ${#ERRORS[@]} -gt 0 ]; then
 		echo
 		echo "errors (${#ERRORS[@]}):"
@@ -842,25 +926,34 @@ main() {
 	free_page_reporting && [ "$PREWARM" = 1 ] &&
 		note "note: virtio-balloon free page reporting is on: memory is prewarmed before each timed big step"
 
-	note "[1/5] limit (dd) and ${BIG_MIB} MiB dump/restore, runs: $REPS"
+	if [ $MODE = fds ]; then
+		for ((i = 1; i <= TREE_REPS; i++)); do
+			fd_run
+		done
+		report_fds | tee "$BB/results-fds.txt"
+		[ ${#ERRORS[@]} -eq 0 ]
+		return
+	fi
+
+	note "[1/6] limit (dd) and ${BIG_MIB} MiB dump/restore, runs: $REPS"
 	for ((i = 1; i <= REPS; i++)); do
 		bench_dd
 		cycle $BIG_MIB DUMP_MS DUMP_OWN REST_MS REST_OWN DUMP_RSS_BIG REST_RSS_BIG 1
 		note "  run $i: dd $(last "${DD_MS[@]}") ms, dump $(last "${DUMP_MS[@]}") ms, restore $(last "${REST_MS[@]}") ms"
 	done
 
-	note "[2/5] small process (sleep), runs: $SMALL_REPS"
+	note "[2/6] small process (sleep), runs: $SMALL_REPS"
 	for ((i = 1; i <= SMALL_REPS; i++)); do
 		cycle 0 S_DUMP_MS S_DUMP_OWN S_REST_MS S_REST_OWN DUMP_RSS_SMALL REST_RSS_SMALL 0 || continue
 	done
 	note "  dump ms: $(list "${S_DUMP_MS[@]}"); restore ms: $(list "${S_REST_MS[@]}")"
 
-	note "[3/5] peak RSS with a ${MID_MIB} MiB target, runs: $REPS"
+	note "[3/6] peak RSS with a ${MID_MIB} MiB target, runs: $REPS"
 	for ((i = 1; i <= REPS; i++)); do
 		cycle $MID_MIB _D1 _D2 _D3 _D4 DUMP_RSS_MID REST_RSS_MID 0 || continue
 	done
 
-	note "[4/5] process tree ($TREE_N) and threads ($THREADS_N) next to one process, runs: $TREE_REPS"
+	note "[4/6] process tree ($TREE_N) and threads ($THREADS_N) next to one process, runs: $TREE_REPS"
 	for ((i = 1; i <= TREE_REPS; i++)); do
 		t1=$(now_ms)
 		tt_run
@@ -869,7 +962,13 @@ main() {
 			"$(tt_last tree RMS), $(tt_last thr RMS)"
 	done
 
-	note "[5/5] done in $((($(now_ms) - t0) / 1000)) s"
+	note "[5/6] $FDS_N fds of mixed kinds, runs: $TREE_REPS"
+	for ((i = 1; i <= TREE_REPS; i++)); do
+		fd_run
+		note "  run $i: dump $(last "${FD_DMS[@]}") ms, restore $(last "${FD_RMS[@]}") ms"
+	done
+
+	note "[6/6] done in $((($(now_ms) - t0) / 1000)) s"
 	echo
 	report | tee "$BB/results.txt"
 	[ ${#ERRORS[@]} -eq 0 ]

@@ -398,7 +398,7 @@ out_free:
 	for (i = 0; i < ctx.ntasks; i++)
 		dump_task_free(&ctx.tasks[i]);
 	free(ctx.tasks);
-	free(ctx.seen);
+	files_dump_fini(&ctx);
 	free(ctx.pipes);
 	return ret;
 }

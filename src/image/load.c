@@ -22,24 +22,86 @@ struct rst_task *image_task(struct image *img, uint32_t pid)
 	return NULL;
 }
 
+/* Files and pipes are sorted by id once loaded (image_sort_objects). */
+long image_file_index(struct image *img, uint32_t id)
+{
+	size_t lo = 0, hi = img->nfiles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->files[mid]->id == id)
+			return (long)mid;
+		if (img->files[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 FileEntry *image_file(struct image *img, uint32_t id)
 {
-	size_t i;
+	long i = image_file_index(img, id);
 
-	for (i = 0; i < img->nfiles; i++)
-		if (img->files[i]->id == id)
-			return img->files[i];
-	return NULL;
+	return i < 0 ? NULL : img->files[i];
+}
+
+long image_pipe_index(struct image *img, uint64_t id)
+{
+	size_t lo = 0, hi = img->npipes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->pipes[mid]->id == id)
+			return (long)mid;
+		if (img->pipes[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
 }
 
 PipeEntry *image_pipe(struct image *img, uint64_t id)
 {
+	long i = image_pipe_index(img, id);
+
+	return i < 0 ? NULL : img->pipes[i];
+}
+
+static int cmp_file_id(const void *a, const void *b)
+{
+	uint32_t x = (*(FileEntry *const *)a)->id, y = (*(FileEntry *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_pipe_id(const void *a, const void *b)
+{
+	uint64_t x = (*(PipeEntry *const *)a)->id, y = (*(PipeEntry *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sort files and pipes by id for the lookups above; a repeated id is corrupt. */
+static int image_sort_objects(struct image *img)
+{
 	size_t i;
 
-	for (i = 0; i < img->npipes; i++)
-		if (img->pipes[i]->id == id)
-			return img->pipes[i];
-	return NULL;
+	qsort(img->files, img->nfiles, sizeof(*img->files), cmp_file_id);
+	qsort(img->pipes, img->npipes, sizeof(*img->pipes), cmp_pipe_id);
+	for (i = 1; i < img->nfiles; i++)
+		if (img->files[i]->id == img->files[i - 1]->id)
+			goto dup;
+	for (i = 1; i < img->npipes; i++)
+		if (img->pipes[i]->id == img->pipes[i - 1]->id)
+			goto dup;
+	return 0;
+dup:
+	pr_err("image %s is corrupt: an object id appears twice\n", img->r.path);
+	return -1;
 }
 
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
@@ -212,7 +274,7 @@ int image_load(const char *dir, struct image *img)
 		if (load_record(img, &h, &pp))
 			goto err;
 	}
-	if (ret < 0 || image_check_complete(img))
+	if (ret < 0 || image_sort_objects(img) || image_check_complete(img))
 		goto err;
 	return 0;
 err:

@@ -21,6 +21,7 @@ struct fd_dump {
 	int lfd;
 	struct stat st;
 	struct proc_fdinfo fi;
+	const char *fdinfo; /* the text of /proc/PID/fdinfo/FD */
 	char link[PATH_MAX];
 };
 

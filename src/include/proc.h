@@ -61,5 +61,7 @@ struct proc_fdinfo {
 	unsigned int mnt_id;
 };
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
+/* The same from the text of an fdinfo file already read. */
+int proc_fdinfo_parse_text(const char *buf, struct proc_fdinfo *fi);
 
 #endif

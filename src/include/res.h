@@ -54,6 +54,7 @@ int mm_pick_trampoline(struct rst_ctx *c);
 
 /* res/files.c: open files behind the fd ops table */
 int files_dump(struct dump_ctx *ctx, struct dump_task *dt);
+void files_dump_fini(struct dump_ctx *ctx);
 int files_plan(struct image *img);
 int files_open_shared(struct rst_ctx *c);
 int files_restore_child(struct rst_ctx *c, int svc_end);

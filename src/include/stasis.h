@@ -73,7 +73,7 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 	return &dt->th[0].rt;
 }
 
-struct file_seen;
+struct file_index;
 struct pipe_seen;
 
 struct dump_ctx {
@@ -82,8 +82,7 @@ struct dump_ctx {
 	struct dump_task *tasks;
 	size_t ntasks;
 	uint32_t next_file_id;
-	struct file_seen *seen; /* open files saved so far, for kcmp */
-	size_t nseen;
+	struct file_index *seen; /* open files saved so far, for kcmp */
 	struct pipe_seen *pipes; /* every pipe the tree holds */
 	size_t npipes;
 	int pipes_scanned; /* 0: not yet, 1: done, -1: failed */
@@ -135,6 +134,9 @@ int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root);
 void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
 FileEntry *image_file(struct image *img, uint32_t id);
+/* Index of a file / pipe in img->files / img->pipes, or -1. */
+long image_file_index(struct image *img, uint32_t id);
+long image_pipe_index(struct image *img, uint64_t id);
 PipeEntry *image_pipe(struct image *img, uint64_t id);
 /* Re-read page data and check it against its hash, with the caller's buffers. */
 int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st);

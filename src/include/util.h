@@ -26,6 +26,8 @@ char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Read a whole (small) file into a NUL-terminated malloc'ed buffer. */
 char *read_file(const char *path, size_t *len);
+/* The same, relative to a directory fd (AT_FDCWD: the cwd). */
+char *read_file_at(int dirfd, const char *path, size_t *lenp);
 char *read_proc(pid_t pid, const char *name, size_t *len);
 /* readlink("/proc/PID/NAME") into buf; returns length or -1. */
 ssize_t readlink_proc(pid_t pid, const char *name, char *buf, size_t size);

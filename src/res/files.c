@@ -191,15 +191,10 @@ static const struct fd_ops *const fd_ops_table[] = {
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
 {
-	char name[32], *info;
-	const char *v;
+	const char *v = d->fdinfo ? status_field(d->fdinfo, key) : NULL;
 
-	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
-	info = read_proc(d->pid, name, NULL);
-	v = info ? status_field(info, key) : NULL;
 	if (v)
 		snprintf(buf, size, "%.*s", (int)strcspn(v, "\n"), v);
-	free(info);
 	return v ? buf : NULL;
 }
 
@@ -233,43 +228,142 @@ static const char *unsupported_reason(const struct fd_dump *d)
 	return "this kind of file is not supported";
 }
 
+/*
+ * Files saved so far, for sameness: grouped by (dev, ino), and inside a
+ * group kept in kcmp order (KCMP_FILE orders open file descriptions
+ * consistently), so that an fd is matched with O(log n) kcmp calls even
+ * when thousands of descriptions share one inode (every eventfd does).
+ */
 struct file_seen {
 	uint32_t id;
 	pid_t pid;
 	int fd;
-	dev_t dev;
-	ino_t ino;
-	unsigned int accmode;
 };
 
-static uint32_t find_shared(const struct file_seen *seen, size_t n, const struct fd_dump *d)
+struct file_group {
+	dev_t dev;
+	ino_t ino;
+	struct file_seen *v;
+	size_t n;
+};
+
+struct file_index {
+	struct file_group *g; /* open addressing; dev == 0 && ino == 0: free */
+	size_t cap, used;
+};
+
+static size_t group_hash(dev_t dev, ino_t ino, size_t cap)
 {
+	uint64_t h =
+	    ((uint64_t)ino * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)dev * 0xc2b2ae3d27d4eb4fULL);
+
+	return (size_t)(h >> 17) & (cap - 1);
+}
+
+static struct file_group *group_slot(struct file_group *g, size_t cap, dev_t dev, ino_t ino)
+{
+	size_t i = group_hash(dev, ino, cap);
+
+	while ((g[i].dev || g[i].ino) && (g[i].dev != dev || g[i].ino != ino))
+		i = (i + 1) & (cap - 1);
+	return &g[i];
+}
+
+static struct file_group *group_get(struct file_index *x, dev_t dev, ino_t ino)
+{
+	struct file_group *s;
 	size_t i;
 
-	for (i = 0; i < n; i++)
-		if (seen[i].dev == d->st.st_dev && seen[i].ino == d->st.st_ino &&
-		    syscall(SYS_kcmp, seen[i].pid, d->pid, KCMP_FILE, seen[i].fd, d->fd) == 0)
-			return seen[i].id;
+	if ((x->used + 1) * 2 > x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 256;
+		struct file_group *g = xzalloc(cap * sizeof(*g));
+
+		for (i = 0; i < x->cap; i++)
+			if (x->g[i].dev || x->g[i].ino)
+				*group_slot(g, cap, x->g[i].dev, x->g[i].ino) = x->g[i];
+		free(x->g);
+		x->g = g;
+		x->cap = cap;
+	}
+	s = group_slot(x->g, x->cap, dev, ino);
+	if (!s->dev && !s->ino) {
+		s->dev = dev;
+		s->ino = ino;
+		x->used++;
+	}
+	return s;
+}
+
+/*
+ * The saved file this fd is an fd of (its id), or 0 with *pos set to
+ * where it belongs in its group; -1 if kcmp fails.
+ */
+static long group_find(const struct file_group *g, const struct fd_dump *d, size_t *pos)
+{
+	size_t lo = 0, hi = g->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		long r = syscall(SYS_kcmp, d->pid, g->v[mid].pid, KCMP_FILE, d->fd, g->v[mid].fd);
+
+		if (r == 0)
+			return g->v[mid].id;
+		if (r == 1)
+			hi = mid;
+		else if (r == 2)
+			lo = mid + 1;
+		else {
+			pr_perror("pid %d fd %d: kcmp", d->pid, d->fd);
+			return -1;
+		}
+	}
+	*pos = lo;
 	return 0;
+}
+
+static void group_insert(struct file_group *g, size_t pos, const struct fd_dump *d, uint32_t id)
+{
+	g->v = xrealloc(g->v, (g->n + 1) * sizeof(*g->v));
+	memmove(&g->v[pos + 1], &g->v[pos], (g->n - pos) * sizeof(*g->v));
+	g->v[pos] = (struct file_seen){ id, d->pid, d->fd };
+	g->n++;
+}
+
+void files_dump_fini(struct dump_ctx *ctx)
+{
+	struct file_index *x = ctx->seen;
+	size_t i;
+
+	if (!x)
+		return;
+	for (i = 0; i < x->cap; i++)
+		free(x->g[i].v);
+	free(x->g);
+	free(x);
+	ctx->seen = NULL;
 }
 
 static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 {
-	int ret;
-	struct file_seen **seen = &ctx->seen;
-	size_t *nseen = &ctx->nseen;
 	FdEntry fde = FD_ENTRY__INIT;
 	FileEntry fe = FILE_ENTRY__INIT;
 	const struct fd_ops *ops = NULL;
-	size_t i;
-	uint32_t id;
+	struct file_group *g;
+	size_t i, pos = 0;
+	long id;
+	int ret;
 
-	if (proc_parse_fdinfo(d->pid, d->fd, &d->fi) || fstat(d->lfd, &d->st))
+	if (!ctx->seen)
+		ctx->seen = xzalloc(sizeof(*ctx->seen));
+	if (proc_fdinfo_parse_text(d->fdinfo, &d->fi) || fstat(d->lfd, &d->st))
 		return -1;
 	fde.pid = d->pid;
 	fde.fd = d->fd;
 	fde.cloexec = !!(d->fi.flags & O_CLOEXEC);
-	id = find_shared(*seen, *nseen, d);
+	g = group_get(ctx->seen, d->st.st_dev, d->st.st_ino);
+	id = group_find(g, d, &pos);
+	if (id < 0)
+		return -1;
 	if (!id) {
 		for (i = 0; i < ARRAY_SIZE(fd_ops_table) && !ops; i++)
 			if (!(d->fi.flags & O_PATH) && fd_ops_table[i]->match(d))
@@ -304,61 +398,75 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		free(fe.epoll);
 		if (ret)
 			return -1;
-		*seen = xrealloc(*seen, (*nseen + 1) * sizeof(**seen));
-		(*seen)[(*nseen)++] =
-		    (struct file_seen){ id,	      d->pid,	    d->fd,
-					d->st.st_dev, d->st.st_ino, d->fi.flags & O_ACCMODE };
+		group_insert(g, pos, d, (uint32_t)id);
 	}
 	fde.file_id = id;
 	return img_write_msg(&ctx->w, IMG_FD, &fde.base);
 }
 
+/* One fd: its link, a duplicate of it in stasis, its fdinfo; then save it. */
+static int dump_fd_at(struct dump_ctx *ctx, pid_t pid, int pidfd, int fd_dir, int info_dir,
+		      const char *name)
+{
+	struct fd_dump d = { .ctx = ctx, .pid = pid, .fd = atoi(name), .lfd = -1 };
+	char *info = NULL;
+	ssize_t n;
+	int ret = -1;
+
+	n = readlinkat(fd_dir, name, d.link, sizeof(d.link) - 1);
+	if (n < 0) {
+		pr_perror("pid %d: cannot read fd %d", pid, d.fd);
+		return -1;
+	}
+	d.link[n] = '\0';
+	d.lfd = syscall(__NR_pidfd_getfd, pidfd, d.fd, 0);
+	if (d.lfd < 0) {
+		pr_perror("pid %d fd %d: pidfd_getfd", pid, d.fd);
+		return -1;
+	}
+	info = read_file_at(info_dir, name, NULL);
+	if (!info) {
+		pr_perror("cannot read /proc/%d/fdinfo/%d", pid, d.fd);
+		goto out;
+	}
+	d.fdinfo = info;
+	ret = dump_one_fd(ctx, &d);
+out:
+	free(info);
+	close(d.lfd);
+	return ret;
+}
+
 int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
+	int pidfd, info_dir = -1, ret = -1;
 	struct dirent *de;
 	char path[64];
-	int pidfd, ret = -1;
-	DIR *dir;
+	DIR *dir = NULL;
 
 	pidfd = syscall(__NR_pidfd_open, dt->pid, 0);
 	if (pidfd < 0) {
 		pr_perror("pid %d: pidfd_open", dt->pid);
 		return -1;
 	}
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", dt->pid);
+	info_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(path, sizeof(path), "/proc/%d/fd", dt->pid);
-	dir = opendir(path);
+	dir = info_dir < 0 ? NULL : opendir(path);
 	if (!dir) {
 		pr_perror("cannot open %s", path);
-		close(pidfd);
-		return -1;
+		goto out;
 	}
-	while ((de = readdir(dir))) {
-		struct fd_dump d = { .ctx = ctx, .pid = dt->pid };
-		char name[32];
-
-		if (de->d_name[0] == '.')
-			continue;
-		d.fd = atoi(de->d_name);
-		snprintf(name, sizeof(name), "fd/%d", d.fd);
-		if (readlink_proc(dt->pid, name, d.link, sizeof(d.link)) < 0) {
-			pr_perror("pid %d: cannot read fd %d", dt->pid, d.fd);
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' &&
+		    dump_fd_at(ctx, dt->pid, pidfd, dirfd(dir), info_dir, de->d_name))
 			goto out;
-		}
-		d.lfd = syscall(__NR_pidfd_getfd, pidfd, d.fd, 0);
-		if (d.lfd < 0) {
-			pr_perror("pid %d fd %d: pidfd_getfd", dt->pid, d.fd);
-			goto out;
-		}
-		if (dump_one_fd(ctx, &d)) {
-			close(d.lfd);
-			goto out;
-		}
-		/* keep the duplicate open: kcmp of later fds compares against it */
-		close(d.lfd);
-	}
 	ret = 0;
 out:
-	closedir(dir);
+	if (dir)
+		closedir(dir);
+	if (info_dir >= 0)
+		close(info_dir);
 	close(pidfd);
 	return ret;
 }
@@ -375,27 +483,23 @@ int files_max_fd(struct rst_task *t)
 	return m;
 }
 
-static bool fd_is_target(const struct rst_task *t, int fd)
-{
-	size_t i;
-
-	for (i = 0; i < t->nfds; i++)
-		if ((int)t->fds[i]->fd == fd)
-			return true;
-	return false;
-}
-
 /* Close everything the child inherited that is neither a target fd nor ours. */
 static int close_strays(struct rst_ctx *c, int svc_end)
 {
+	int max_fd = files_max_fd(c->t);
+	unsigned char *target = xzalloc(max_fd + 1);
 	DIR *dir = opendir("/proc/self/fd");
 	struct dirent *de;
+	size_t i;
 	int dfd;
 
 	if (!dir) {
 		pr_perror("cannot list my fds");
+		free(target);
 		return -1;
 	}
+	for (i = 0; i < c->t->nfds; i++)
+		target[c->t->fds[i]->fd] = 1;
 	dfd = dirfd(dir);
 	while ((de = readdir(dir))) {
 		int fd;
@@ -403,11 +507,13 @@ static int close_strays(struct rst_ctx *c, int svc_end)
 		if (de->d_name[0] == '.')
 			continue;
 		fd = atoi(de->d_name);
-		if (fd == dfd || fd_is_target(c->t, fd) || (fd >= c->svc_base && fd < svc_end))
+		if (fd == dfd || (fd <= max_fd && target[fd]) ||
+		    (fd >= c->svc_base && fd < svc_end))
 			continue;
 		close(fd);
 	}
 	closedir(dir);
+	free(target);
 	return 0;
 }
 
@@ -464,36 +570,43 @@ static struct rst_task *lca(struct rst_task *a, struct rst_task *b)
 /*
  * Decide which task opens each file: the lowest common ancestor of every
  * task that uses it (for a pipe, of both ends), so that all of them
- * inherit the one open file description.
+ * inherit the one open file description.  One pass over every fd.
  */
 int files_plan(struct image *img)
 {
-	size_t i, j, k;
+	struct rst_task **by_file = xzalloc(img->nfiles * sizeof(*by_file) + 1);
+	struct rst_task **by_pipe = xzalloc(img->npipes * sizeof(*by_pipe) + 1);
+	size_t i, j;
 
+	for (i = 0; i < img->ntasks; i++) {
+		struct rst_task *t = &img->tasks[i];
+
+		for (j = 0; j < t->nfds; j++) {
+			long f = image_file_index(img, t->fds[j]->file_id);
+			const FileEntry *fe = f < 0 ? NULL : img->files[f];
+			long p = fe && fe->type == FILE_TYPE__FILE_PIPE
+				     ? image_pipe_index(img, fe->pipe_id)
+				     : -1;
+
+			if (p >= 0)
+				by_pipe[p] = lca(by_pipe[p], t);
+			else if (f >= 0)
+				by_file[f] = lca(by_file[f], t);
+		}
+	}
 	for (i = 0; i < img->nfiles; i++) {
 		FileEntry *fe = img->files[i];
-		struct rst_task *opener = NULL;
+		long p = fe->type == FILE_TYPE__FILE_PIPE ? image_pipe_index(img, fe->pipe_id) : -1;
+		struct rst_task *opener = p >= 0 ? by_pipe[p] : by_file[i];
 
-		for (j = 0; j < img->ntasks; j++) {
-			struct rst_task *t = &img->tasks[j];
-
-			for (k = 0; k < t->nfds; k++) {
-				FileEntry *u = image_file(img, t->fds[k]->file_id);
-
-				if (u && (u == fe || (fe->type == FILE_TYPE__FILE_PIPE &&
-						      u->type == FILE_TYPE__FILE_PIPE &&
-						      u->pipe_id == fe->pipe_id))) {
-					opener = lca(opener, t);
-					break;
-				}
-			}
-		}
 		if (!opener)
 			continue;
 		opener->open_ids =
 		    xrealloc(opener->open_ids, (opener->n_open + 1) * sizeof(*opener->open_ids));
 		opener->open_ids[opener->n_open++] = fe->id;
 	}
+	free(by_file);
+	free(by_pipe);
 	return 0;
 }
 

@@ -185,7 +185,7 @@ bad:
 int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
 {
 	char name[32], *buf;
-	const char *v;
+	int ret;
 
 	snprintf(name, sizeof(name), "fdinfo/%d", fd);
 	buf = read_proc(pid, name, NULL);
@@ -193,6 +193,15 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
 		pr_perror("cannot read /proc/%d/fdinfo/%d", pid, fd);
 		return -1;
 	}
+	ret = proc_fdinfo_parse_text(buf, fi);
+	free(buf);
+	return ret;
+}
+
+int proc_fdinfo_parse_text(const char *buf, struct proc_fdinfo *fi)
+{
+	const char *v;
+
 	memset(fi, 0, sizeof(*fi));
 	v = status_field(buf, "pos");
 	if (v)
@@ -203,6 +212,5 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi)
 	v = status_field(buf, "mnt_id");
 	if (v)
 		fi->mnt_id = strtoul(v, NULL, 10);
-	free(buf);
 	return 0;
 }

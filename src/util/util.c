@@ -64,11 +64,16 @@ char *xsprintf(const char *fmt, ...)
 
 char *read_file(const char *path, size_t *lenp)
 {
+	return read_file_at(AT_FDCWD, path, lenp);
+}
+
+char *read_file_at(int dirfd, const char *path, size_t *lenp)
+{
 	size_t len = 0, cap = 4096;
 	char *buf;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	buf = xmalloc(cap);
