@@ -8,8 +8,17 @@
  * interrupted; thread lists and children are read again until a pass
  * finds nothing new, so tasks that fork or clone during the freeze are
  * caught and the dump is of one instant of the whole tree.
+ *
+ * Dumping runs in two stages on two threads.  The main thread, the ptrace
+ * tracer, does what needs remote syscalls (task, signal, thread state), one
+ * task after the other, pinned to the task's CPU.  A second thread takes
+ * each task once the main thread is done with it and does what only needs
+ * /proc and the task frozen (memory layout, records, fds, pages), so the
+ * two halves of consecutive tasks overlap.  Only the second thread writes
+ * the image while both run.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +275,7 @@ static void dump_task_free(struct dump_task *dt)
 }
 
 /* Everything that needs remote syscalls, while the scratch mapping exists. */
+/* Stage 1, main thread: the state that needs remote syscalls. */
 static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	size_t i;
@@ -273,7 +283,7 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 1; i < dt->nth; i++)
 		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
 			return -1;
-	if (task_dump(dt) || sig_dump(dt) || itimer_dump(dt))
+	if (task_dump_remote(dt) || sig_dump(dt) || itimer_dump(dt) || mm_dump_remote(dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
@@ -284,15 +294,15 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 		    sched_dump_thread(dt, th) || seccomp_dump_thread(dt, th))
 			return -1;
 	}
-	return mm_dump(ctx, dt);
+	return 0;
 }
 
-static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
+static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 {
-	size_t i;
+	int ret;
 
 	if (dt->zombie)
-		return dump_zombie(ctx, dt);
+		return 0;
 	pin_to_cpu(task_cpu(dt->pid));
 	if (rtask_inject(dt_rt(dt)))
 		return -1;
@@ -300,10 +310,19 @@ static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 		rtask_uninject(dt_rt(dt));
 		return -1;
 	}
-	if (rtask_uninject(dt_rt(dt)))
-		return -1;
-	unpin(); /* page copying wants both CPUs */
-	if (img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
+	ret = rtask_uninject(dt_rt(dt));
+	unpin();
+	return ret;
+}
+
+/* Stage 2, second thread: layout, records, fds and pages of a frozen task. */
+static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	size_t i;
+
+	if (dt->zombie)
+		return dump_zombie(ctx, dt);
+	if (task_dump(dt) || mm_dump(ctx, dt) || img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
 		return -1;
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
@@ -313,6 +332,86 @@ static int dump_one_task(struct dump_ctx *ctx, struct dump_task *dt)
 	if (files_dump(ctx, dt) || mm_dump_pages(ctx, dt))
 		return -1;
 	return 0;
+}
+
+struct dump_stages {
+	struct dump_ctx *ctx;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	size_t handed; /* tasks stage 1 is done with */
+	bool stop;     /* stage 1 failed: stop at once */
+	int err;       /* stage 2 failed */
+};
+
+static void *stage2_main(void *arg)
+{
+	struct dump_stages *s = arg;
+	size_t i;
+
+	for (i = 0; i < s->ctx->ntasks; i++) {
+		pthread_mutex_lock(&s->lock);
+		while (s->handed <= i && !s->stop)
+			pthread_cond_wait(&s->cond, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+		if (s->stop)
+			break;
+		if (dump_task_local(s->ctx, &s->ctx->tasks[i])) {
+			pthread_mutex_lock(&s->lock);
+			s->err = -1;
+			pthread_mutex_unlock(&s->lock);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void stages_hand(struct dump_stages *s, size_t handed, bool stop)
+{
+	pthread_mutex_lock(&s->lock);
+	s->handed = handed;
+	s->stop = stop;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool stages_failed(struct dump_stages *s)
+{
+	bool failed;
+
+	pthread_mutex_lock(&s->lock);
+	failed = s->err;
+	pthread_mutex_unlock(&s->lock);
+	return failed;
+}
+
+/* Dump every task of the frozen tree through both stages. */
+static int dump_tasks(struct dump_ctx *ctx)
+{
+	struct dump_stages s = { .ctx = ctx };
+	pthread_t thr;
+	size_t i;
+	int ret = 0;
+
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	if (pthread_create(&thr, NULL, stage2_main, &s)) {
+		pr_err("cannot start the dump thread\n");
+		return -1;
+	}
+	for (i = 0; i < ctx->ntasks && !ret; i++) {
+		ctx->tasks[i].te = xmalloc(sizeof(*ctx->tasks[i].te));
+		task_entry__init(ctx->tasks[i].te);
+		if (dump_task_remote(ctx, &ctx->tasks[i]) || stages_failed(&s))
+			ret = -1;
+		else
+			stages_hand(&s, i + 1, false);
+	}
+	if (ret)
+		stages_hand(&s, s.handed, true);
+	pthread_join(thr, NULL);
+	pthread_mutex_destroy(&s.lock);
+	pthread_cond_destroy(&s.cond);
+	return ret || s.err ? -1 : 0;
 }
 
 static void release_all(struct dump_ctx *ctx)
@@ -370,12 +469,8 @@ int cmd_dump(const struct dump_opts *o)
 		goto out_release;
 	if (write_header(&ctx))
 		goto out_abort;
-	for (i = 0; i < ctx.ntasks; i++) {
-		ctx.tasks[i].te = xmalloc(sizeof(*ctx.tasks[i].te));
-		task_entry__init(ctx.tasks[i].te);
-		if (dump_one_task(&ctx, &ctx.tasks[i]))
-			goto out_abort;
-	}
+	if (dump_tasks(&ctx))
+		goto out_abort;
 	if (check_tree_supported(&ctx))
 		goto out_abort;
 	if (img_writer_commit(&ctx.w))

@@ -9,6 +9,7 @@
 #include "stasis.h"
 
 /* res/task.c: identity, cwd/root, umask, personality, rlimits, prctl flags */
+int task_dump_remote(struct dump_task *dt);
 int task_dump(struct dump_task *dt);
 int task_restore_child(struct rst_ctx *c); /* in the child, before the stop */
 int task_restore_remote(struct rst_ctx *c);
@@ -44,6 +45,7 @@ int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 
 /* res/mm.c: mappings, mm fields, page contents */
+int mm_dump_remote(struct dump_task *dt);
 int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);
 int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt);
 int mm_restore_child(struct rst_ctx *c);  /* open mapped files as service fds */

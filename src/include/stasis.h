@@ -63,6 +63,7 @@ struct dump_task {
 	size_t nth;
 	TaskEntry *te;
 	MmEntry *mm;
+	unsigned long brk; /* read remotely in stage 1, saved by mm_dump */
 };
 
 /* The thread's status file, read on first use (NULL if unreadable). */

@@ -291,6 +291,17 @@ static int dump_exe(struct dump_task *dt)
 	return 0;
 }
 
+/* The one part of the mm that needs the task to run a syscall: brk. */
+int mm_dump_remote(struct dump_task *dt)
+{
+	long brk;
+
+	if (remote_syscall(dt_rt(dt), &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
+		return -1;
+	dt->brk = brk;
+	return 0;
+}
+
 int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	struct proc_vmas vmas;
@@ -298,7 +309,6 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	MmEntry *mm;
 	char *auxv;
 	size_t len;
-	long brk;
 	int ret = -1;
 
 	mm = dt->mm = xmalloc(sizeof(*dt->mm));
@@ -316,9 +326,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	mm->arg_end = st.arg_end;
 	mm->env_start = st.env_start;
 	mm->env_end = st.env_end;
-	if (remote_syscall(dt_rt(dt), &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
-		return -1;
-	mm->brk = brk;
+	mm->brk = dt->brk;
 	auxv = read_proc(dt->pid, "auxv", &len);
 	if (!auxv) {
 		pr_perror("cannot read /proc/%d/auxv", dt->pid);

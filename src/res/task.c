@@ -110,6 +110,13 @@ static int dump_prctl(struct dump_task *dt)
 	return 0;
 }
 
+/* The part that needs remote syscalls (stage 1 of the dump). */
+int task_dump_remote(struct dump_task *dt)
+{
+	return dump_prctl(dt);
+}
+
+/* The part read from /proc (stage 2). */
 int task_dump(struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
@@ -163,7 +170,7 @@ int task_dump(struct dump_task *dt)
 	te->root = xstrdup(path);
 	te->creds = xmalloc(sizeof(*te->creds));
 	creds_entry__init(te->creds);
-	if (dump_rlimits(dt) || creds_parse(dt->pid, status, te->creds) || dump_prctl(dt))
+	if (dump_rlimits(dt) || creds_parse(dt->pid, status, te->creds))
 		goto out;
 	ret = 0;
 out:
