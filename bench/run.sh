@@ -3,6 +3,7 @@
 #
 #   bash bench/run.sh [quick]     quick: 1 repetition (3 for the small process)
 #   bash bench/run.sh fds         only the many-fds figure (TREE_REPS runs)
+#   bash bench/run.sh tree        only the process tree / threads figures
 #
 # Environment: BUILD (default build), CC (default gcc), REPS, SMALL_REPS,
 # TREE_REPS (override the repetition counts), PREWARM=0 (do not prewarm
@@ -46,13 +47,13 @@ MODE=full
 case "${1:-}" in
 "") ;;
 quick) MODE=quick ;;
-fds) MODE=fds ;;
+fds | tree) MODE=$1 ;;
 *)
-	echo "usage: bash bench/run.sh [quick|fds]" >&2
+	echo "usage: bash bench/run.sh [quick|fds|tree]" >&2
 	exit 2
 	;;
 esac
-if [ $MODE = fds ]; then
+if [ $MODE = fds ] || [ $MODE = tree ]; then
 	TREE_REPS=${TREE_REPS:-3}
 elif [ $MODE = quick ]; then
 	REPS=${REPS:-1} SMALL_REPS=${SMALL_REPS:-3} TREE_REPS=${TREE_REPS:-1}
@@ -931,6 +932,14 @@ main() {
 			fd_run
 		done
 		report_fds | tee "$BB/results-fds.txt"
+		[ ${#ERRORS[@]} -eq 0 ]
+		return
+	fi
+	if [ $MODE = tree ]; then
+		for ((i = 1; i <= TREE_REPS; i++)); do
+			tt_run
+		done
+		report_tt | tee "$BB/results-tree.txt"
 		[ ${#ERRORS[@]} -eq 0 ]
 		return
 	fi

@@ -41,6 +41,7 @@ int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 /* res/thread.c: registers, xstate, rseq, tid address, robust list */
 int thread_dump(struct dump_task *dt, struct dump_thread *th);
 int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt);
+int thread_restore_child(struct rst_ctx *c);
 int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 

@@ -173,15 +173,36 @@ int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 	return 0;
 }
 
+/*
+ * In the restore child, last thing before it stops: the leader's
+ * clear_child_tid and robust list.  The kernel only stores the addresses
+ * (they are used at exit), so they can be set before the memory they
+ * point to exists, with two plain syscalls instead of two remote ones.
+ */
+int thread_restore_child(struct rst_ctx *c)
+{
+	ThreadCore *core = c->t->cores[0];
+
+	if (core->has_clear_tid_addr)
+		syscall(__NR_set_tid_address, core->clear_tid_addr);
+	if (core->has_robust_list && core->robust_list &&
+	    syscall(__NR_set_robust_list, core->robust_list, core->robust_list_len)) {
+		pr_perror("tid %u: cannot restore the robust futex list", core->tid);
+		return -1;
+	}
+	return 0;
+}
+
 /* Remote, from the thread itself, while the trampoline still exists. */
 int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
+	bool leader = rt == &c->rt; /* its tid address and robust list: above */
 	long ret;
 
-	if (core->has_clear_tid_addr &&
+	if (!leader && core->has_clear_tid_addr &&
 	    (remote_syscall(rt, &ret, __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0, 0, 0)))
 		return -1;
-	if (core->has_robust_list && core->robust_list) {
+	if (!leader && core->has_robust_list && core->robust_list) {
 		if (remote_syscall(rt, &ret, __NR_set_robust_list, core->robust_list,
 				   core->robust_list_len, 0, 0, 0, 0))
 			return -1;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/rseq.h>
@@ -43,6 +44,8 @@
 #include "log.h"
 #include "res.h"
 #include "util.h"
+
+#define VERIFY_BUF (1 << 20) /* page data checked in chunks of this size */
 
 struct restore {
 	const struct restore_opts *opts;
@@ -293,7 +296,8 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	if (child_fork_kids(c))
 		_exit(1);
 	if (mm_restore_child(c) || task_restore_child(c) || files_restore_child(c, svc_end) ||
-	    epoll_restore_watches(c) || sig_restore_child(c) || mm_premap_child(c))
+	    epoll_restore_watches(c) || sig_restore_child(c) || mm_premap_child(c) ||
+	    thread_restore_child(c))
 		_exit(1);
 	raise(SIGSTOP);
 	/* never resumed here: the controller replaces this whole program */
@@ -431,12 +435,26 @@ static int restore_groups(struct restore *r)
 }
 
 /* Remote: drop signals the restore itself left pending (SIGCHLD of zombies). */
+/* Anything pending for the task or its process (one /proc read, no remote call)? */
+static bool signals_pending(pid_t pid)
+{
+	char *status = read_proc(pid, "status", NULL);
+	const char *p = status ? status_field(status, "SigPnd") : NULL;
+	const char *s = status ? status_field(status, "ShdPnd") : NULL;
+	bool pending = !p || !s || strtoull(p, NULL, 16) || strtoull(s, NULL, 16);
+
+	free(status);
+	return pending;
+}
+
 static int flush_signals(struct rst_ctx *c)
 {
 	struct timespec zero = { 0, 0 };
 	uint64_t all = ~0ULL;
 	int i;
 
+	if (!signals_pending(c->rt.pid))
+		return 0;
 	if (remote_write(c->rt.pid, c->rt.scratch, &all, sizeof(all)) ||
 	    remote_write(c->rt.pid, c->rt.scratch + 8, &zero, sizeof(zero)))
 		return -1;
@@ -597,7 +615,7 @@ static void *verify_thread(void *arg)
 	struct verify_job *j = arg;
 
 	unpin(); /* hash on the other CPU while the tree is rebuilt on ours */
-	j->ret = image_verify_pages(j->img, j->buf, 1 << 20, j->st);
+	j->ret = image_verify_pages(j->img, j->buf, VERIFY_BUF, j->st);
 	return NULL;
 }
 
@@ -869,11 +887,18 @@ int cmd_restore(const struct restore_opts *o)
 		goto out;
 	/* check the page data on the other CPU while the tree is built */
 	vj.img = &r.img;
-	vj.buf = xmalloc(1 << 20);
+	/* not inherited by the restore children: fork would copy its page tables */
+	vj.buf = mmap(NULL, VERIFY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (vj.buf == MAP_FAILED) {
+		vj.buf = NULL;
+		pr_perror("cannot allocate the verify buffer");
+		goto out;
+	}
+	madvise(vj.buf, VERIFY_BUF, MADV_DONTFORK);
 	vj.st = XXH3_createState();
 	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
 		verifying = true;
-	else if ((vj.ret = image_verify_pages(&r.img, vj.buf, 1 << 20, vj.st)))
+	else if ((vj.ret = image_verify_pages(&r.img, vj.buf, VERIFY_BUF, vj.st)))
 		goto fail;
 	if (fork_root(&r, &root))
 		goto fail;
@@ -912,7 +937,8 @@ out:
 		free(r.ctx[i].premapped);
 		free(r.ctx[i].filled);
 	}
-	free(vj.buf);
+	if (vj.buf)
+		munmap(vj.buf, VERIFY_BUF);
 	if (vj.st)
 		XXH3_freeState(vj.st);
 	free(r.ctx);
