@@ -15,6 +15,7 @@ int task_restore_child(struct rst_ctx *c); /* in the child, before the stop */
 int task_restore_remote(struct rst_ctx *c);
 
 /* res/creds.c: uids, gids, groups, capabilities, securebits, no_new_privs */
+void creds_prepare(void);
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
 int creds_dump_thread(struct dump_task *dt, struct dump_thread *th);
 int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);

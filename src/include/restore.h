@@ -32,6 +32,7 @@ struct rst_ctx {
 	bool parked;	     /* stopped itself, ready for the transplant */
 	bool exited;	     /* zombies: has exited as planned */
 	bool attached;	     /* traced by us */
+	bool second;	     /* rebuilt and released by the second driver */
 	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
 	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */

@@ -264,7 +264,7 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	regs.r9 = a6;
 	regs.rip = t->syscall_ip;
 	regs.eflags &= ~0x100UL; /* no stale TF */
-	remote_syscall_count++;
+	__atomic_fetch_add(&remote_syscall_count, 1, __ATOMIC_RELAXED);
 	t->regs_dirty = true;
 	if (thread_set_regs(t->pid, &regs))
 		return -1;

@@ -106,23 +106,33 @@ static uint64_t cap_full(void)
 	return last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 }
 
+static CredsEntry *ours; /* our own credentials, read once */
+
+/* Read our own credentials now, before several threads compare with them. */
+void creds_prepare(void)
+{
+	char *status;
+
+	if (ours)
+		return;
+	status = read_proc(0, "status", NULL);
+	ours = xmalloc(sizeof(*ours));
+	creds_entry__init(ours);
+	if (!status || creds_parse(0, status, ours)) {
+		free(ours);
+		ours = NULL;
+	}
+	free(status);
+}
+
 /* Nothing to do if the thread has exactly our credentials (root, usually). */
 static bool creds_trivial(const CredsEntry *cr)
 {
-	static CredsEntry *ours;
 	size_t k;
 
-	if (!ours) {
-		char *status = read_proc(0, "status", NULL);
-
-		ours = xmalloc(sizeof(*ours));
-		creds_entry__init(ours);
-		if (!status || creds_parse(0, status, ours)) {
-			free(status);
-			return false;
-		}
-		free(status);
-	}
+	creds_prepare();
+	if (!ours)
+		return false;
 	for (k = 0; k < 4; k++)
 		if (cr->uids[k] != ours->uids[k] || cr->gids[k] != ours->gids[k])
 			return false;

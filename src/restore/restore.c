@@ -52,10 +52,11 @@ struct restore {
 	struct image img;
 	struct rst_ctx *ctx; /* one per task, in image order */
 	size_t n;
-	size_t root;	/* index of the root */
-	pid_t our_pgid; /* the restorer's group: outside groups map to it */
-	pid_t ns_init;	/* --pidns: our init of the new namespace */
-	int nhelpers;	/* group helpers still to exit */
+	size_t root;		      /* index of the root */
+	pid_t our_pgid;		      /* the restorer's group: outside groups map to it */
+	pid_t ns_init;		      /* --pidns: our init of the new namespace */
+	int nhelpers;		      /* group helpers still to exit */
+	struct second_driver *second; /* rebuilds some tasks in parallel, or NULL */
 };
 
 static struct restore *R; /* the child code walks the tree through it */
@@ -300,8 +301,12 @@ static void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	    thread_restore_child(c))
 		_exit(1);
 	raise(SIGSTOP);
-	/* never resumed here: the controller replaces this whole program */
-	_exit(2);
+	/*
+	 * Resumed here only when the controller hands this task to its second
+	 * driver (see below): wait, every signal blocked, to be seized again.
+	 */
+	for (;;)
+		pause();
 }
 
 /* ------------------------------------------------------- the controller */
@@ -562,15 +567,19 @@ static int transplant(struct rst_ctx *c)
 	return thread_restore_regs(c, &c->rt, c->t->cores[0]);
 }
 
+static int second_driver_finish(struct restore *r, bool release);
+
 /* Release every thread of every task: the tree runs from here on. */
 static int release_tree(struct restore *r)
 {
 	size_t i, j;
 
+	if (second_driver_finish(r, true))
+		return -1;
 	for (i = 0; i < r->n; i++) {
 		struct rst_ctx *c = &r->ctx[i];
 
-		if (c->t->te->zombie)
+		if (c->t->te->zombie || c->second)
 			continue;
 		for (j = 1; j < c->t->ncores; j++)
 			if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
@@ -841,6 +850,185 @@ static int release_ns_init(pid_t pid)
 	return 0;
 }
 
+/*
+ * The second driver.  ptrace ties every tracee to one thread, and the
+ * main thread traces the whole tree as it is forked; rebuilding is mostly
+ * waiting for one task at a time to run a syscall.  With two CPUs, the
+ * main thread hands some tasks over to a second thread: it lets such a
+ * task return from its raise(SIGSTOP) into an endless pause(), and the
+ * second thread seizes it again, rebuilds it pinned to the other CPU, and
+ * releases it when told to, while the main thread rebuilds the others.
+ *
+ * Only tasks whose rebuild does not involve another task go to it: a
+ * task mapping shared anonymous memory another task created must be
+ * rebuilt after it, so those stay with the main thread, in image order.
+ */
+#define SECOND_DRIVER_MIN 4 /* fewer tasks than this: not worth a thread */
+
+struct second_driver {
+	struct restore *r;
+	struct rst_ctx **tasks;
+	size_t n;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state;   /* 0: rebuilding, 1: rebuilt, -1: failed */
+	int order;   /* 0: none yet, 1: release, -1: give up */
+	int release; /* result of the release */
+};
+
+static bool rebuild_independent(const struct rst_ctx *c)
+{
+	const MmEntry *mm = c->t->mm;
+	size_t i;
+
+	for (i = 0; mm && i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_ANON_SHARED)
+			return false;
+	return !c->t->te->zombie;
+}
+
+static void second_driver_set(struct second_driver *d, int *field, int value)
+{
+	pthread_mutex_lock(&d->lock);
+	*field = value;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int second_driver_wait(struct second_driver *d, int *field)
+{
+	int v;
+
+	pthread_mutex_lock(&d->lock);
+	while (!*field)
+		pthread_cond_wait(&d->cond, &d->lock);
+	v = *field;
+	pthread_mutex_unlock(&d->lock);
+	return v;
+}
+
+static int second_driver_seize(struct rst_ctx *c)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, c->host_pid, 0, PTRACE_O_EXITKILL) ||
+	    ptrace(PTRACE_INTERRUPT, c->host_pid, 0, 0)) {
+		pr_perror("cannot seize restore child %d again", c->host_pid);
+		return -1;
+	}
+	if (thread_wait_stop(c->host_pid, &status))
+		return -1;
+	return transplant_begin(c);
+}
+
+static int release_task(struct rst_ctx *c)
+{
+	size_t j;
+
+	for (j = 1; j < c->t->ncores; j++)
+		if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
+			pr_perror("cannot release tid %d", c->th[j].pid);
+			return -1;
+		}
+	if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+		pr_perror("cannot release pid %d", c->rt.pid);
+		return -1;
+	}
+	return 0;
+}
+
+static void *second_driver_main(void *arg)
+{
+	struct second_driver *d = arg;
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; i < d->n && !ret; i++) {
+		struct rst_ctx *c = d->tasks[i];
+
+		pin_to_cpu(task_cpu(c->host_pid));
+		if (second_driver_seize(c) || transplant(c))
+			ret = -1;
+	}
+	second_driver_set(d, &d->state, ret ? -1 : 1);
+	if (ret || second_driver_wait(d, &d->order) < 0)
+		return NULL; /* the main thread kills the tree */
+	for (i = 0; i < d->n && !d->release; i++)
+		d->release = release_task(d->tasks[i]);
+	return NULL;
+}
+
+/* Hand a parked task over: back to where it stopped, then let it go on into pause(). */
+static int second_driver_hand(struct rst_ctx *c)
+{
+	if (thread_set_regs(c->rt.pid, &c->rt.regs) || ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+		pr_perror("cannot hand restore child %d over", c->rt.pid);
+		return -1;
+	}
+	c->second = true;
+	return 0;
+}
+
+/* Start the second driver on the tasks last seen on odd CPUs, if worth it. */
+static int second_driver_start(struct restore *r)
+{
+	struct second_driver *d;
+	int ret = -1;
+	size_t i;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		return 0;
+	d = xzalloc(sizeof(*d));
+	d->r = r;
+	d->tasks = xzalloc(r->n * sizeof(*d->tasks));
+	for (i = 0; i < r->n; i++)
+		if (rebuild_independent(&r->ctx[i]) && task_cpu(r->ctx[i].host_pid) % 2)
+			d->tasks[d->n++] = &r->ctx[i];
+	if (d->n < SECOND_DRIVER_MIN) {
+		ret = 0;
+		goto out_free;
+	}
+	/* a task handed over and never seized again pauses until kill_tree */
+	for (i = 0; i < d->n; i++)
+		if (second_driver_hand(d->tasks[i]))
+			goto out_free;
+	creds_prepare(); /* its lazily read state, before two threads use it */
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	if (pthread_create(&d->thread, NULL, second_driver_main, d)) {
+		pr_err("cannot start the second restore driver\n");
+		pthread_mutex_destroy(&d->lock);
+		pthread_cond_destroy(&d->cond);
+		goto out_free;
+	}
+	r->second = d;
+	return 0;
+out_free:
+	free(d->tasks);
+	free(d);
+	return ret;
+}
+
+/* Release (or give up on) the second driver's tasks and end it. */
+static int second_driver_finish(struct restore *r, bool release)
+{
+	struct second_driver *d = r->second;
+	int ret;
+
+	if (!d)
+		return 0;
+	second_driver_set(d, &d->order, release ? 1 : -1);
+	pthread_join(d->thread, NULL);
+	ret = release && d->state > 0 ? d->release : -1;
+	pthread_mutex_destroy(&d->lock);
+	pthread_cond_destroy(&d->cond);
+	free(d->tasks);
+	free(d);
+	r->second = NULL;
+	return release ? ret : 0;
+}
+
 static int rebuild(struct restore *r)
 {
 	size_t i;
@@ -848,14 +1036,14 @@ static int rebuild(struct restore *r)
 	for (i = 0; i < r->n; i++)
 		if (!r->ctx[i].t->te->zombie && transplant_begin(&r->ctx[i]))
 			return -1;
-	if (restore_groups(r))
+	if (restore_groups(r) || second_driver_start(r))
 		return -1;
 	/* the tree was born on every CPU, its own mask unless restored below */
 	for (i = 0; i < r->n; i++) {
 		unsigned long before = remote_syscall_count;
 		uint64_t t0 = now_ns();
 
-		if (r->ctx[i].t->te->zombie)
+		if (r->ctx[i].t->te->zombie || r->ctx[i].second)
 			continue;
 		/* drive each task from its own CPU: no cross-CPU wakeup per remote call */
 		pin_to_cpu(task_cpu(r->ctx[i].host_pid));
@@ -865,6 +1053,10 @@ static int rebuild(struct restore *r)
 			 r->ctx[i].t->te->pid, remote_syscall_count - before,
 			 (now_ns() - t0) / 1e6);
 	}
+	if (r->second && second_driver_wait(r->second, &r->second->state) < 0)
+		return -1;
+	if (r->second)
+		pr_debug("%zu task(s) rebuilt by the second driver\n", r->second->n);
 	return 0;
 }
 
@@ -929,6 +1121,7 @@ fail:
 	if (verifying)
 		pthread_join(verifier, NULL);
 	kill_tree(&r, root);
+	second_driver_finish(&r, false);
 	pr_info("restore failed; nothing of it is left running\n");
 out:
 	unpin();

@@ -50,3 +50,8 @@ test_pipeline() {
 
 register prog/pipeline-once test_pipeline once
 register prog/pipeline-x3 test_pipeline x3
+
+# a wide tree: restore rebuilds part of it on its second driver thread
+for m in once x3 leave-running pidns; do
+	register "wide/$m" test_cr wide $m
+done
