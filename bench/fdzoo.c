@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define CYCLE 12
 
 static void die(const char *what)
@@ -92,25 +94,6 @@ static int open_cycle(const char *dir, long i)
 	return CYCLE;
 }
 
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct timespec nap = { 0, 1000000 };
@@ -118,7 +101,7 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	long n, i;
 	pid_t kid;
-	int fd, tries;
+	int tries;
 
 	if (argc < 2 || argc > 3 || (n = strtol(argv[1], NULL, 10)) < 2 || n > 500000) {
 		fprintf(stderr, "usage: fdzoo N [READY_FILE]\n");
@@ -144,7 +127,7 @@ int main(int argc, char **argv)
 		for (;;)
 			pause();
 	}
-	for (tries = 0; proc_state(kid) != 'S'; tries++) {
+	for (tries = 0; bench_proc_state(kid) != 'S'; tries++) {
 		if (tries == 30000) {
 			kill(kid, SIGKILL);
 			fprintf(stderr, "fdzoo: child not ready\n");
@@ -152,16 +135,9 @@ int main(int argc, char **argv)
 		}
 		nanosleep(&nap, NULL);
 	}
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			kill(kid, SIGKILL);
-			die("fdzoo: ready file");
-		}
-		close(fd);
-	} else {
-		printf("ready\n");
-		fflush(stdout);
+	if (bench_ready("fdzoo", argc == 3 ? argv[2] : NULL)) {
+		kill(kid, SIGKILL);
+		return 1;
 	}
 	for (;;)
 		pause();

@@ -25,27 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* state: the third field of /proc/PID/stat, or 0 when it cannot be read */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	p = strrchr(buf, ')'); /* comm may hold spaces and ')' */
-	if (!p || p[1] != ' ')
-		return 0;
-	return p[2];
-}
+#include "bench.h"
 
 static void nap_ms(long ms)
 {
@@ -60,7 +40,6 @@ int main(int argc, char **argv)
 	pid_t *kids;
 	long n, i, done, tries;
 	char *end;
-	int fd;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: forktree N [READY_FILE]\n");
@@ -101,24 +80,16 @@ int main(int argc, char **argv)
 				kill(kids[i], SIGKILL);
 			return 1;
 		}
-		while (done < n - 1 && proc_state(kids[done]) == 'S')
+		while (done < n - 1 && bench_proc_state(kids[done]) == 'S')
 			done++;
 		if (done < n - 1)
 			nap_ms(1);
 	}
 
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			perror("forktree: ready file");
-			for (i = 0; i < n - 1; i++)
-				kill(kids[i], SIGKILL);
-			return 1;
-		}
-		close(fd);
-	} else {
-		printf("ready\n");
-		fflush(stdout);
+	if (bench_ready("forktree", argc == 3 ? argv[2] : NULL)) {
+		for (i = 0; i < n - 1; i++)
+			kill(kids[i], SIGKILL);
+		return 1;
 	}
 	for (;;)
 		pause();

@@ -17,6 +17,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 int main(int argc, char **argv)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -24,7 +26,6 @@ int main(int argc, char **argv)
 	unsigned char *mem;
 	char *end;
 	long mib;
-	int fd;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: memhog MIB [READY_FILE]\n");
@@ -45,20 +46,11 @@ int main(int argc, char **argv)
 		uint64_t idx = off / page;
 
 		memset(mem + off, 0xa5 ^ (int)(idx & 0x5a), page);
-		memcpy(mem + off, &idx, sizeof(idx));	/* page index: unique */
-		mem[off + sizeof(idx)] = 0x5a;		/* never all-zero */
+		memcpy(mem + off, &idx, sizeof(idx)); /* page index: unique */
+		mem[off + sizeof(idx)] = 0x5a;	      /* never all-zero */
 	}
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			perror("memhog: ready file");
-			return 1;
-		}
-		close(fd);
-	} else {
-		printf("ready\n");
-		fflush(stdout);
-	}
+	if (bench_ready("memhog", argc == 3 ? argv[2] : NULL))
+		return 1;
 	for (;;)
 		pause();
 }

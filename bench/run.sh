@@ -392,7 +392,7 @@ build_helpers() {
 	local p
 	mkdir -p "$BB" || return 1
 	for p in memhog maxrss forktree threads fdzoo; do
-		if [ ! -x "$BB/$p" ] || [ "bench/$p.c" -nt "$BB/$p" ]; then
+		if [ ! -x "$BB/$p" ] || [ "bench/$p.c" -nt "$BB/$p" ] || [ bench/bench.h -nt "$BB/$p" ]; then
 			$CC -O2 -g -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -pthread -o "$BB/$p" "bench/$p.c" || return 1
 		fi
 	done

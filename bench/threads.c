@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 static atomic_long started;
 
 static void *worker(void *arg)
@@ -38,7 +40,7 @@ int main(int argc, char **argv)
 	pthread_t t;
 	long n, i, waited;
 	char *end;
-	int fd, err;
+	int err;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: threads N [READY_FILE]\n");
@@ -65,17 +67,8 @@ int main(int argc, char **argv)
 		}
 		nanosleep(&ms, NULL);
 	}
-	if (argc == 3) {
-		fd = open(argv[2], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			perror("threads: ready file");
-			return 1;
-		}
-		close(fd);
-	} else {
-		printf("ready\n");
-		fflush(stdout);
-	}
+	if (bench_ready("threads", argc == 3 ? argv[2] : NULL))
+		return 1;
 	for (;;)
 		pause();
 }

@@ -569,28 +569,18 @@ static int transplant(struct rst_ctx *c)
 
 static int second_driver_finish(struct restore *r, bool release);
 
+static int release_task(struct rst_ctx *c);
+
 /* Release every thread of every task: the tree runs from here on. */
 static int release_tree(struct restore *r)
 {
-	size_t i, j;
+	size_t i;
 
 	if (second_driver_finish(r, true))
 		return -1;
-	for (i = 0; i < r->n; i++) {
-		struct rst_ctx *c = &r->ctx[i];
-
-		if (c->t->te->zombie || c->second)
-			continue;
-		for (j = 1; j < c->t->ncores; j++)
-			if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
-				pr_perror("cannot release tid %d", c->th[j].pid);
-				return -1;
-			}
-		if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
-			pr_perror("cannot release pid %d", c->rt.pid);
+	for (i = 0; i < r->n; i++)
+		if (!r->ctx[i].t->te->zombie && !r->ctx[i].second && release_task(&r->ctx[i]))
 			return -1;
-		}
-	}
 	return 0;
 }
 
