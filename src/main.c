@@ -31,7 +31,7 @@ static const char usage_main[] =
     "  -V, --version          print the version\n";
 
 static const char usage_dump[] =
-    "usage: stasis dump -t PID -D DIR [-R] [-v N] [-o FILE]\n"
+    "usage: stasis dump -t PID -D DIR [-R] [--ext-unix-sk] [-v N] [-o FILE]\n"
     "\n"
     "Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
     "If anything fails, the process keeps running exactly as before.\n"
@@ -40,7 +40,10 @@ static const char usage_dump[] =
     "  -D, --images-dir DIR    where the image goes (created if missing)\n"
     "  -R, --leave-running     let the process run on after the dump\n"
     "  -j, --shell-job         the process was started from a shell (accepted; terminals\n"
-    "                          outside the tree are always recorded as external)\n";
+    "                          outside the tree are always recorded as external)\n"
+    "  --ext-unix-sk           allow unix sockets connected to sockets outside the tree;\n"
+    "                          restore reconnects them to the peer's name, or takes\n"
+    "                          --inherit-fd fd[N]:socket:[INO] for an unnamed peer\n";
 
 static const char usage_restore[] =
     "usage: stasis restore -D DIR [-d] [--pidns] [--restore-sibling] [--pidfile FILE]\n"
@@ -78,6 +81,7 @@ enum {
 	OPT_JSON,
 	OPT_PIDNS,
 	OPT_SIBLING,
+	OPT_EXT_UNIX_SK,
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +97,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "pidns", no_argument, NULL, OPT_PIDNS },
 	{ "restore-sibling", no_argument, NULL, OPT_SIBLING },
+	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -201,6 +206,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_SIBLING:
 			r.sibling = r.detached = true;
+			break;
+		case OPT_EXT_UNIX_SK:
+			d.ext_unix_sk = true;
 			break;
 		case 'h':
 			fputs(command_usage(cmd), stdout);

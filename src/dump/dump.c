@@ -495,5 +495,6 @@ out_free:
 	free(ctx.tasks);
 	files_dump_fini(&ctx);
 	free(ctx.pipes);
+	unix_table_free(&ctx);
 	return ret;
 }

@@ -32,6 +32,10 @@ struct fd_ops {
 	int (*dump)(const struct fd_dump *d, FileEntry *fe);
 	/* in the restore child: return a new fd for this description */
 	int (*open)(struct rst_ctx *c, const FileEntry *fe);
+	/* optional: files with the same non-zero group are opened together */
+	uint64_t (*group)(const FileEntry *fe);
+	/* optional: free what dump() allocated, once the entry is written */
+	void (*release)(FileEntry *fe);
 };
 
 extern const struct fd_ops pipe_fd_ops;
@@ -39,6 +43,7 @@ extern const struct fd_ops eventfd_fd_ops;
 extern const struct fd_ops signalfd_fd_ops;
 extern const struct fd_ops timerfd_fd_ops;
 extern const struct fd_ops epoll_fd_ops;
+extern const struct fd_ops unix_fd_ops;
 
 /* A "key: value" line of /proc/PID/fdinfo/FD, read for an fd being dumped. */
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size);
@@ -53,5 +58,8 @@ struct pipe_seen {
 };
 
 int pipes_scan(struct dump_ctx *ctx);
+
+/* The restorer's fd passed with --inherit-fd for KEY, duplicated; -1 if none. */
+int inherited_fd(struct rst_ctx *c, const char *key);
 
 #endif

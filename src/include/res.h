@@ -64,5 +64,6 @@ int files_open_shared(struct rst_ctx *c);
 int files_restore_child(struct rst_ctx *c, int svc_end);
 int files_max_fd(struct rst_task *t);
 int epoll_restore_watches(struct rst_ctx *c); /* res/epoll.c, in the child */
+void unix_table_free(struct dump_ctx *ctx);   /* res/unix.c */
 
 #endif

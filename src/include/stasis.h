@@ -28,6 +28,7 @@ struct dump_opts {
 	const char *dir;
 	bool leave_running;
 	bool shell_job;
+	bool ext_unix_sk; /* allow unix sockets connected outside the tree */
 };
 
 struct restore_opts {
@@ -76,6 +77,7 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 
 struct file_index;
 struct pipe_seen;
+struct unix_table;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -87,6 +89,7 @@ struct dump_ctx {
 	struct pipe_seen *pipes; /* every pipe the tree holds */
 	size_t npipes;
 	int pipes_scanned; /* 0: not yet, 1: done, -1: failed */
+	struct unix_table *unix_tab; /* unix sockets of the host, from sock_diag */
 };
 
 /* A loaded image, as restore and show use it. */

@@ -149,16 +149,26 @@ static int ext_dump(const struct fd_dump *d, FileEntry *fe)
 	return 0;
 }
 
+int inherited_fd(struct rst_ctx *c, const char *key)
+{
+	const struct restore_opts *o = c->opts;
+	int k;
+
+	for (k = 0; k < o->n_inherit; k++)
+		if (!strcmp(o->inherit[k].key, key))
+			return fcntl(svc_fd(c, SVC_FILES) + c->t->mm->n_files + k, F_DUPFD_CLOEXEC,
+				     0);
+	return -1;
+}
+
 static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 {
 	const struct restore_opts *o = c->opts;
 	size_t i;
-	int k;
+	int fd = inherited_fd(c, fe->ext_key);
 
-	for (k = 0; k < o->n_inherit; k++)
-		if (!strcmp(o->inherit[k].key, fe->ext_key))
-			return fcntl(svc_fd(c, SVC_FILES) + c->t->mm->n_files + k, F_DUPFD_CLOEXEC,
-				     0);
+	if (fd >= 0)
+		return fd;
 	if (o->detached)
 		return open("/dev/null", (fe->flags & O_ACCMODE) | O_CLOEXEC);
 	/* reconnect to our stdin/stdout/stderr by the fd it had among 0..2 */
@@ -186,7 +196,7 @@ static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_m
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
 	&reg_fd_ops,	  &dir_fd_ops,	   &chr_fd_ops,	  &pipe_fd_ops, &eventfd_fd_ops,
-	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops, &ext_fd_ops,
+	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops, &unix_fd_ops, &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -391,6 +401,8 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		if (ops->type == FILE_TYPE__FILE_EXT)
 			fe.has_dev = fe.has_ino = false;
 		ret = ops->dump(d, &fe) || img_write_msg(&ctx->w, IMG_FILE, &fe.base) ? -1 : 0;
+		if (ops->release)
+			ops->release(&fe);
 		free(fe.ext_key);
 		free(fe.timerfd);
 		for (i = 0; i < fe.n_epoll; i++)
@@ -552,6 +564,21 @@ int files_open_shared(struct rst_ctx *c)
 	return 0;
 }
 
+struct plan_group {
+	FileType type;
+	uint64_t group;
+	size_t file;
+};
+
+static int plan_group_cmp(const void *a, const void *b)
+{
+	const struct plan_group *x = a, *y = b;
+
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return x->group < y->group ? -1 : x->group > y->group;
+}
+
 static struct rst_task *lca(struct rst_task *a, struct rst_task *b)
 {
 	if (!a)
@@ -568,9 +595,42 @@ static struct rst_task *lca(struct rst_task *a, struct rst_task *b)
 }
 
 /*
+ * Files opened together (ops->group, e.g. connected unix sockets; pipes
+ * have their own table): every file of a group gets the lowest common
+ * ancestor of the group's users.  Sorted by group, so O(n log n).
+ */
+static void plan_groups(struct image *img, struct rst_task **by_file)
+{
+	struct plan_group *g = xmalloc(img->nfiles * sizeof(*g) + 1);
+	size_t i, j, k, n = 0;
+
+	for (i = 0; i < img->nfiles; i++) {
+		const FileEntry *fe = img->files[i];
+		const struct fd_ops *ops = ops_by_type(fe->type);
+		uint64_t id =
+		    ops && ops->group && fe->type != FILE_TYPE__FILE_PIPE ? ops->group(fe) : 0;
+
+		if (id)
+			g[n++] = (struct plan_group){ fe->type, id, i };
+	}
+	qsort(g, n, sizeof(*g), plan_group_cmp);
+	for (i = 0; i < n; i = j) {
+		struct rst_task *opener = NULL;
+
+		for (j = i; j < n && !plan_group_cmp(&g[i], &g[j]); j++)
+			if (by_file[g[j].file])
+				opener = lca(opener, by_file[g[j].file]);
+		for (k = i; k < j; k++)
+			by_file[g[k].file] = opener;
+	}
+	free(g);
+}
+
+/*
  * Decide which task opens each file: the lowest common ancestor of every
- * task that uses it (for a pipe, of both ends), so that all of them
- * inherit the one open file description.  One pass over every fd.
+ * task that uses it (for a pipe, of both ends; for a group of files, such
+ * as connected unix sockets, of every file of the group), so that all of
+ * them inherit the one open file description.  One pass over every fd.
  */
 int files_plan(struct image *img)
 {
@@ -594,6 +654,7 @@ int files_plan(struct image *img)
 				by_file[f] = lca(by_file[f], t);
 		}
 	}
+	plan_groups(img, by_file);
 	for (i = 0; i < img->nfiles; i++) {
 		FileEntry *fe = img->files[i];
 		long p = fe->type == FILE_TYPE__FILE_PIPE ? image_pipe_index(img, fe->pipe_id) : -1;

@@ -260,6 +260,11 @@ err:
 	return -1;
 }
 
+static uint64_t pipe_group(const FileEntry *fe)
+{
+	return fe->pipe_id;
+}
+
 const struct fd_ops pipe_fd_ops = {
-	FILE_TYPE__FILE_PIPE, "pipe", pipe_match, pipe_dump, pipe_open,
+	FILE_TYPE__FILE_PIPE, "pipe", pipe_match, pipe_dump, pipe_open, pipe_group,
 };
