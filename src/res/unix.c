@@ -236,14 +236,21 @@ static struct usk *accepted_from(struct unix_table *t, const struct usk *s)
 	return NULL;
 }
 
-/* The socket whose peer is ino (a connection waiting in a listen queue). */
-static struct usk *client_of(struct unix_table *t, uint32_t ino)
+/*
+ * The listener whose accept queue holds a connection from s.  sock_diag
+ * names a pending connection by its client's inode (the embryo socket the
+ * kernel made for the server side has none, so the client's peer reads 0).
+ */
+static struct usk *pending_at(struct unix_table *t, const struct usk *s)
 {
-	size_t i;
+	size_t i, k;
 
+	if (s->state != UNIX_ESTABLISHED || s->peer)
+		return NULL;
 	for (i = 0; i < t->n; i++)
-		if (t->sk[i].peer == ino && t->sk[i].state == UNIX_ESTABLISHED)
-			return &t->sk[i];
+		for (k = 0; t->sk[i].state == UNIX_LISTEN && k < t->sk[i].nicons; k++)
+			if (t->sk[i].icons[k] == s->ino)
+				return &t->sk[i];
 	return NULL;
 }
 
@@ -293,7 +300,7 @@ static void make_groups(struct unix_table *t)
 		if (o && o->in_tree)
 			uf_join(t, s, o);
 		for (k = 0; s->state == UNIX_LISTEN && k < s->nicons; k++) {
-			o = client_of(t, s->icons[k]);
+			o = usk_find(t, s->icons[k]);
 			if (o && o->in_tree)
 				uf_join(t, s, o);
 		}
@@ -566,7 +573,7 @@ static int dump_listener(const struct fd_dump *d, struct unix_table *t, const st
 	ue->backlog = s->wq;
 	ue->embryos = xzalloc((s->nicons ? s->nicons : 1) * sizeof(*ue->embryos));
 	for (k = 0; k < s->nicons; k++) {
-		struct usk *c = client_of(t, s->icons[k]);
+		struct usk *c = usk_find(t, s->icons[k]);
 		UnixEmbryo *e = xmalloc(sizeof(*e));
 
 		unix_embryo__init(e);
@@ -596,47 +603,44 @@ static int dump_listener(const struct fd_dump *d, struct unix_table *t, const st
 	return 0;
 }
 
+static int dump_ext(const struct fd_dump *d, const struct usk *s, const struct usk *p,
+		    UnixSkEntry *ue)
+{
+	char nb[128];
+
+	if (!d->ctx->opts->ext_unix_sk) {
+		pr_err("pid %d fd %d: unix %s socket connected to socket:[%u] %s outside the tree "
+		       "(use --ext-unix-sk)\n",
+		       d->pid, d->fd, sk_type_name(s->type), p ? p->ino : s->peer,
+		       p ? name_str(p->name, p->namelen, nb, sizeof(nb)) : "(unknown)");
+		return -1;
+	}
+	ue->has_ext = ue->ext = true;
+	if (p && p->namelen) {
+		ue->has_peer_name = true;
+		ue->peer_name.len = p->namelen;
+		ue->peer_name.data = xmalloc(p->namelen);
+		memcpy(ue->peer_name.data, p->name, p->namelen);
+	}
+	return 0;
+}
+
 static int dump_peer(const struct fd_dump *d, struct unix_table *t, const struct usk *s,
 		     UnixSkEntry *ue)
 {
 	struct usk *p = usk_find(t, s->peer), *o;
-	char nb[128];
 
-	if (s->state == UNIX_ESTABLISHED && s->peer && (!p || !p->in_tree)) {
-		/* a connection waiting in the accept queue of a listener in the tree? */
-		size_t i, k;
-
-		for (i = 0; i < t->n; i++)
-			for (k = 0; t->sk[i].in_tree && t->sk[i].state == UNIX_LISTEN &&
-				    k < t->sk[i].nicons;
-			     k++)
-				if (t->sk[i].icons[k] == s->peer) {
-					ue->has_peer = true;
-					ue->peer = s->peer;
-					return 0;
-				}
-		if (!d->ctx->opts->ext_unix_sk) {
-			pr_err("pid %d fd %d: unix %s socket connected to socket:[%u] %s outside the "
-			       "tree (use --ext-unix-sk)\n",
-			       d->pid, d->fd, sk_type_name(s->type), s->peer,
-			       p ? name_str(p->name, p->namelen, nb, sizeof(nb)) : "(unknown)");
-			return -1;
-		}
-		ue->has_ext = ue->ext = true;
-		if (p && p->namelen) {
-			ue->has_peer_name = true;
-			ue->peer_name.len = p->namelen;
-			ue->peer_name.data = xmalloc(p->namelen);
-			memcpy(ue->peer_name.data, p->name, p->namelen);
-		}
-		return 0;
-	}
+	o = pending_at(t, s);
+	if (o && !o->in_tree)
+		return dump_ext(d, s, o, ue); /* waits in the queue of an outside listener */
+	if (s->state == UNIX_ESTABLISHED && s->peer && (!p || !p->in_tree))
+		return dump_ext(d, s, p, ue);
 	if (s->peer) {
 		ue->has_peer = true;
 		ue->peer = s->peer;
 	}
 	o = outside_sender(t, s);
-	if (o && s->state != UNIX_LISTEN && !d->ctx->opts->ext_unix_sk) {
+	if (o && !d->ctx->opts->ext_unix_sk) {
 		pr_err("pid %d fd %d: socket:[%u] outside the tree is connected to this unix "
 		       "socket (use --ext-unix-sk)\n",
 		       d->pid, d->fd, o->ino);
@@ -974,11 +978,22 @@ static struct rsk *pair_peer(struct rgroup *g, struct rsk *s)
 	return p;
 }
 
+static bool pending_client(struct rgroup *g, const struct rsk *s)
+{
+	size_t i, k;
+
+	for (i = 0; i < g->n; i++)
+		for (k = 0; k < g->sk[i].u->n_embryos; k++)
+			if (g->sk[i].u->embryos[k]->client == s->u->ino)
+				return true;
+	return false;
+}
+
 /* Connected, but the peer is closed: pair it with a socket closed at the end. */
-static bool orphan(const struct rsk *s)
+static bool orphan(struct rgroup *g, const struct rsk *s)
 {
 	return s->u->state == UNIX_ESTABLISHED && !s->u->has_peer && !s->u->ext &&
-	       !s->u->has_listener;
+	       !s->u->has_listener && !pending_client(g, s);
 }
 
 /* A datagram socket whose peer is closed: connect it to a stand-in. */
@@ -1008,7 +1023,7 @@ static int create_all(struct rgroup *g)
 
 		if (s->fd >= 0 || s->u->has_listener)
 			continue;
-		if (p || (orphan(s) && s->u->type != SOCK_DGRAM)) {
+		if (p || (orphan(g, s) && s->u->type != SOCK_DGRAM)) {
 			if (socketpair(AF_UNIX, s->u->type | SOCK_CLOEXEC, 0, sv)) {
 				pr_perror("pid %u: socketpair", g->c->t->te->pid);
 				return -1;
@@ -1025,7 +1040,7 @@ static int create_all(struct rgroup *g)
 			pr_perror("pid %u: cannot create a unix socket", g->c->t->te->pid);
 			return -1;
 		}
-		if (orphan(s) && dgram_orphan(g, s))
+		if (orphan(g, s) && dgram_orphan(g, s))
 			return -1;
 	}
 	return 0;
@@ -1035,20 +1050,13 @@ static int create_all(struct rgroup *g)
 static bool filled_later(struct rgroup *g, const struct rsk *s)
 {
 	struct rsk *p;
-	size_t i, k;
 
-	if (s->u->has_listener || s->u->ext)
+	if (s->u->has_listener || s->u->ext || pending_client(g, s))
 		return true;
 	if (s->u->state != UNIX_ESTABLISHED || !s->u->has_peer)
 		return false;
 	p = rsk_find(g, s->u->peer);
-	if (p)
-		return p->u->has_listener;
-	for (i = 0; i < g->n; i++)
-		for (k = 0; k < g->sk[i].u->n_embryos; k++)
-			if (g->sk[i].u->embryos[k]->ino == s->u->peer)
-				return true;
-	return false;
+	return p && p->u->has_listener;
 }
 
 /* Accepted connections: connect the client, accept at once, fill both ways. */

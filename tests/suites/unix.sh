@@ -5,3 +5,6 @@ done
 for m in once x3 leave-running pidns; do
 	register "unix_stream/$m" test_cr unix_stream $m
 done
+for m in once x3 leave-running pidns; do
+	register "unix_listen/$m" test_cr unix_listen $m
+done
