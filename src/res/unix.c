@@ -527,13 +527,17 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
 	return 0;
 }
 
-/* A name bound relative to the cwd: find the directory it was bound in. */
-static int dump_bind_dir(const struct fd_dump *d, const struct usk *s, UnixSkEntry *ue)
+/*
+ * A name bound relative to the cwd: the directory it resolves in, found
+ * from the task's cwd (the socket file there must be this socket's).
+ */
+static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir)
 {
 	char cwd[PATH_MAX], *path, nb[128];
 	struct stat st;
 	int ok;
 
+	*dir = NULL;
 	if (!s->namelen || !s->name[0] || s->name[0] == '/')
 		return 0;
 	if (readlink_proc(d->pid, "cwd", cwd, sizeof(cwd)) < 0) {
@@ -544,12 +548,12 @@ static int dump_bind_dir(const struct fd_dump *d, const struct usk *s, UnixSkEnt
 	ok = !stat(path, &st) && S_ISSOCK(st.st_mode) && s->has_vfs && st.st_ino == s->vfs_ino;
 	free(path);
 	if (!ok) {
-		pr_err("pid %d fd %d: unix socket bound to the relative path %s, which is not "
-		       "found from its cwd %s\n",
+		pr_err("pid %d fd %d: unix socket name %s is a relative path not found from the "
+		       "task's cwd %s\n",
 		       d->pid, d->fd, name_str(s->name, s->namelen, nb, sizeof(nb)), cwd);
 		return -1;
 	}
-	ue->bind_dir = xstrdup(cwd);
+	*dir = xstrdup(cwd);
 	return 0;
 }
 
@@ -617,6 +621,8 @@ static int dump_ext(const struct fd_dump *d, const struct usk *s, const struct u
 	}
 	ue->has_ext = ue->ext = true;
 	if (p && p->namelen) {
+		if (find_bind_dir(d, p, &ue->peer_dir))
+			return -1;
 		ue->has_peer_name = true;
 		ue->peer_name.len = p->namelen;
 		ue->peer_name.data = xmalloc(p->namelen);
@@ -714,7 +720,7 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	ue->has_shutdown = true;
 	ue->shutdown = s->shutdown;
 	fe->has_dev = false;
-	if (dump_opts(d, ue) || dump_bind_dir(d, s, ue))
+	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir))
 		return -1;
 	if (s->state == UNIX_LISTEN)
 		return dump_listener(d, t, s, ue);
@@ -812,15 +818,15 @@ static const char *rname(const ProtobufCBinaryData *n, char *buf, size_t size)
 }
 
 /* Run bind or connect from the directory a relative name was bound in. */
-static int addr_op(const UnixSkEntry *owner, int fd, bool do_bind)
+static int addr_op_at(const ProtobufCBinaryData *name, const char *dir, int fd, bool do_bind)
 {
 	struct sockaddr_un sun;
-	socklen_t len = make_addr(&sun, owner->name.data, owner->name.len);
+	socklen_t len = make_addr(&sun, name->data, name->len);
 	int here = -1, ret, err;
 
-	if (owner->bind_dir) {
+	if (dir) {
 		here = open(".", O_PATH | O_CLOEXEC);
-		if (here < 0 || chdir(owner->bind_dir)) {
+		if (here < 0 || chdir(dir)) {
 			if (here >= 0)
 				close(here);
 			return -1;
@@ -828,7 +834,7 @@ static int addr_op(const UnixSkEntry *owner, int fd, bool do_bind)
 	}
 	ret = do_bind ? bind(fd, (struct sockaddr *)&sun, len)
 		      : connect(fd, (struct sockaddr *)&sun, len);
-	if (ret && do_bind && errno == EADDRINUSE && owner->name.data[0]) {
+	if (ret && do_bind && errno == EADDRINUSE && name->data[0]) {
 		struct stat st;
 
 		/* the socket file the original left behind: take the path over */
@@ -843,6 +849,11 @@ static int addr_op(const UnixSkEntry *owner, int fd, bool do_bind)
 	}
 	errno = err;
 	return ret;
+}
+
+static int addr_op(const UnixSkEntry *owner, int fd, bool do_bind)
+{
+	return addr_op_at(&owner->name, owner->bind_dir, fd, do_bind);
 }
 
 static int sk_bind(struct rgroup *g, struct rsk *s)
@@ -1148,8 +1159,6 @@ static int connect_oneway(struct rgroup *g)
 
 static int connect_ext(struct rgroup *g, struct rsk *s)
 {
-	struct sockaddr_un sun;
-	socklen_t len;
 	char nb[128];
 
 	if (!s->u->has_peer_name || !s->u->peer_name.len) {
@@ -1159,8 +1168,7 @@ static int connect_ext(struct rgroup *g, struct rsk *s)
 		       (unsigned long long)s->u->ino);
 		return -1;
 	}
-	len = make_addr(&sun, s->u->peer_name.data, s->u->peer_name.len);
-	if (connect(s->fd, (struct sockaddr *)&sun, len)) {
+	if (addr_op_at(&s->u->peer_name, s->u->peer_dir, s->fd, false)) {
 		pr_perror("pid %u: cannot reconnect a unix socket to %s outside the tree",
 			  g->c->t->te->pid, rname(&s->u->peer_name, nb, sizeof(nb)));
 		return -1;
