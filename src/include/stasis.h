@@ -88,7 +88,7 @@ struct dump_ctx {
 	struct file_index *seen; /* open files saved so far, for kcmp */
 	struct pipe_seen *pipes; /* every pipe the tree holds */
 	size_t npipes;
-	int pipes_scanned; /* 0: not yet, 1: done, -1: failed */
+	int pipes_scanned;	     /* 0: not yet, 1: done, -1: failed */
 	struct unix_table *unix_tab; /* unix sockets of the host, from sock_diag */
 };
 

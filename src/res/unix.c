@@ -672,10 +672,11 @@ static int check_senders(const struct fd_dump *d, struct unix_table *t, const Un
 				!memcmp(t->sk[j].name, m->addr.data, m->addr.len) &&
 				uf_find(t, j) == uf_find(t, usk_find(t, ue->ino) - t->sk);
 		if (!found) {
-			pr_err("pid %d fd %d: a queued datagram comes from %s, which is not a socket "
-			       "connected with this one in the tree; not supported\n",
-			       d->pid, d->fd,
-			       name_str((char *)m->addr.data, m->addr.len, nb, sizeof(nb)));
+			pr_err(
+			    "pid %d fd %d: a queued datagram comes from %s, which is not a socket "
+			    "connected with this one in the tree; not supported\n",
+			    d->pid, d->fd,
+			    name_str((char *)m->addr.data, m->addr.len, nb, sizeof(nb)));
 			return -1;
 		}
 	}
@@ -1105,7 +1106,7 @@ static int build_accepted(struct rgroup *g)
 		if (tmp >= 0)
 			close(tmp);
 		continue;
-err:
+	err:
 		if (tmp >= 0)
 			close(tmp);
 		return -1;
@@ -1304,6 +1305,6 @@ out:
 }
 
 const struct fd_ops unix_fd_ops = {
-	FILE_TYPE__FILE_UNIX, "unix socket", unix_match, unix_dump, unix_open, unix_group,
-	unix_release,
+	FILE_TYPE__FILE_UNIX, "unix socket", unix_match, unix_dump, unix_open,
+	unix_group,	      unix_release,
 };

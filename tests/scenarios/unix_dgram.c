@@ -53,7 +53,7 @@ static void verify(void)
 		SCN_CHECK(n == 5 && buf[0] == 'r' && buf[4] == '0' + i, "reply %d: %zd", i, n);
 	}
 	SCN_CHECK(!getsockname(ab, (struct sockaddr *)&name, &nl) && nl == ab_len &&
-			  !memcmp(&name, &ab_addr, nl),
+		      !memcmp(&name, &ab_addr, nl),
 		  "abstract name lost");
 	for (i = 0; i < 3; i++) {
 		fl = sizeof(from);

@@ -56,3 +56,6 @@ test_unix_ext_reconnect() {
 register bad/unix-embryo-data test_unix_embryo_data
 register bad/unix-ext-refused test_unix_ext_refused
 register unix_ext/reconnect test_unix_ext_reconnect
+for m in once leave-running; do
+	register "unix_epoll/$m" test_cr unix_epoll $m
+done
