@@ -226,7 +226,7 @@ static const char *unsupported_reason(const struct fd_dump *d)
 	if (d->fi.flags & O_PATH)
 		return "O_PATH fds are not supported yet";
 	if (!strncmp(d->link, "socket:", 7))
-		return "sockets are not supported yet";
+		return "sockets other than unix sockets are not supported yet";
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return "this kind of fd is not supported yet";
 	if (strstr(d->link, " (deleted)"))
