@@ -41,6 +41,12 @@
 #ifndef SO_PEEK_OFF
 #define SO_PEEK_OFF 42
 #endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83
+#endif
 
 #define UNIX_ESTABLISHED 1
 #define UNIX_CLOSE	 7
@@ -59,7 +65,9 @@ struct usk {
 	uint32_t *icons;
 	size_t nicons;
 	uint32_t rq, wq, wmem;
-	size_t up; /* union-find parent */
+	size_t up;	   /* union-find parent */
+	size_t pending_in; /* 1 + index of the listener whose queue holds it */
+	uint32_t outsider; /* a socket outside the tree connected to it */
 };
 
 struct unix_table {
@@ -243,15 +251,9 @@ static struct usk *accepted_from(struct unix_table *t, const struct usk *s)
  */
 static struct usk *pending_at(struct unix_table *t, const struct usk *s)
 {
-	size_t i, k;
-
-	if (s->state != UNIX_ESTABLISHED || s->peer)
+	if (s->state != UNIX_ESTABLISHED || s->peer || !s->pending_in)
 		return NULL;
-	for (i = 0; i < t->n; i++)
-		for (k = 0; t->sk[i].state == UNIX_LISTEN && k < t->sk[i].nicons; k++)
-			if (t->sk[i].icons[k] == s->ino)
-				return &t->sk[i];
-	return NULL;
+	return &t->sk[s->pending_in - 1];
 }
 
 static int mark_task(struct unix_table *t, pid_t pid)
@@ -286,8 +288,19 @@ static void make_groups(struct unix_table *t)
 {
 	size_t i, k;
 
-	for (i = 0; i < t->n; i++)
-		t->sk[i].up = i;
+	for (i = 0; i < t->n; i++) {
+		struct usk *s = &t->sk[i], *o;
+
+		s->up = i;
+		for (k = 0; s->state == UNIX_LISTEN && k < s->nicons; k++) {
+			o = usk_find(t, s->icons[k]);
+			if (o)
+				o->pending_in = i + 1;
+		}
+		o = s->in_tree ? NULL : usk_find(t, s->peer);
+		if (o && o->in_tree && o->peer != s->ino)
+			o->outsider = s->ino;
+	}
 	for (i = 0; i < t->n; i++) {
 		struct usk *s = &t->sk[i], *o;
 
@@ -444,6 +457,13 @@ static int peek_queue(const struct fd_dump *d, UnixSkEntry *ue)
 	}
 	ue->has_peek_off = true;
 	ue->peek_off = off0;
+	if (ue->type == SOCK_STREAM &&
+	    recv(d->lfd, buf, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0) {
+		pr_err("pid %d fd %d: unix stream socket has out-of-band data (MSG_OOB) "
+		       "pending; not supported\n",
+		       d->pid, d->fd);
+		goto out;
+	}
 	for (guard = 0; guard < 1 << 20; guard++) {
 		struct sockaddr_un from;
 		struct iovec iov = { buf, PEEK_BUF };
@@ -524,6 +544,13 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
 		return -1;
 	ue->has_passsec = true;
 	ue->passsec = v;
+	/* newer options: a kernel without them has them off (passrights: on) */
+	if (!getsockopt(d->lfd, SOL_SOCKET, SO_PASSPIDFD, &v, &(socklen_t){ sizeof(v) }) && v)
+		ue->has_passpidfd = ue->passpidfd = true;
+	if (!getsockopt(d->lfd, SOL_SOCKET, SO_PASSRIGHTS, &v, &(socklen_t){ sizeof(v) }) && !v) {
+		ue->has_passrights = true;
+		ue->passrights = false;
+	}
 	return 0;
 }
 
@@ -560,12 +587,7 @@ static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **di
 /* A socket outside the tree connected to s (but not s's own peer). */
 static struct usk *outside_sender(struct unix_table *t, const struct usk *s)
 {
-	size_t i;
-
-	for (i = 0; i < t->n; i++)
-		if (!t->sk[i].in_tree && t->sk[i].peer == s->ino && t->sk[i].ino != s->peer)
-			return &t->sk[i];
-	return NULL;
+	return s->outsider ? usk_find(t, s->outsider) : NULL;
 }
 
 static int dump_listener(const struct fd_dump *d, struct unix_table *t, const struct usk *s,
@@ -748,10 +770,10 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	}
 	if (peek_queue(d, ue))
 		return -1;
-	if (ue->n_queue && ue->passcred) {
-		pr_err("pid %d fd %d: unix socket with SO_PASSCRED has data queued; the senders' "
+	if (ue->n_queue && (ue->passcred || ue->passpidfd)) {
+		pr_err("pid %d fd %d: unix socket with %s has data queued; the senders' "
 		       "credentials cannot be restored\n",
-		       d->pid, d->fd);
+		       d->pid, d->fd, ue->passcred ? "SO_PASSCRED" : "SO_PASSPIDFD");
 		return -1;
 	}
 	if (ue->n_queue && ue->ext) {
@@ -1200,6 +1222,8 @@ static int finish(struct rgroup *g, struct rsk *s)
 	    (u->has_rcvbuf && set_int(s->fd, SO_RCVBUFFORCE, u->rcvbuf / 2)) ||
 	    (u->passcred && set_int(s->fd, SO_PASSCRED, 1)) ||
 	    (u->passsec && set_int(s->fd, SO_PASSSEC, 1)) ||
+	    (u->passpidfd && set_int(s->fd, SO_PASSPIDFD, 1)) ||
+	    (u->has_passrights && !u->passrights && set_int(s->fd, SO_PASSRIGHTS, 0)) ||
 	    (u->has_peek_off && u->peek_off >= 0 && set_int(s->fd, SO_PEEK_OFF, u->peek_off)))
 		goto err;
 	if (fcntl(s->fd, F_SETFL, s->fe->flags & (O_NONBLOCK | O_ASYNC)))
