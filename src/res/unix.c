@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ struct usk {
 	size_t up;	   /* union-find parent */
 	size_t pending_in; /* 1 + index of the listener whose queue holds it */
 	uint32_t outsider; /* a socket outside the tree connected to it */
+	pid_t pid;	   /* in the tree: a task holding it, and the fd */
+	int fd;
+	UnixSkEntry *pre; /* its receive queue, read during the scan */
 };
 
 struct unix_table {
@@ -256,17 +260,44 @@ static struct usk *pending_at(struct unix_table *t, const struct usk *s)
 	return &t->sk[s->pending_in - 1];
 }
 
-static int mark_task(struct unix_table *t, pid_t pid)
+static int peek_queue(const struct fd_dump *d, UnixSkEntry *ue);
+
+/* Read the receive queue of a socket of the tree (senders tie groups too). */
+static int prepeek(struct dump_ctx *ctx, struct usk *s, int pidfd)
 {
+	struct fd_dump *d = xzalloc(sizeof(*d));
+	int ret = -1;
+
+	d->ctx = ctx;
+	d->pid = s->pid;
+	d->fd = s->fd;
+	d->lfd = syscall(__NR_pidfd_getfd, pidfd, s->fd, 0);
+	if (d->lfd < 0) {
+		pr_perror("pid %d fd %d: pidfd_getfd", s->pid, s->fd);
+		goto out;
+	}
+	s->pre = xmalloc(sizeof(*s->pre));
+	unix_sk_entry__init(s->pre);
+	s->pre->type = s->type;
+	ret = peek_queue(d, s->pre);
+	close(d->lfd);
+out:
+	free(d);
+	return ret;
+}
+
+static int mark_task(struct dump_ctx *ctx, struct unix_table *t, pid_t pid)
+{
+	int pidfd = syscall(__NR_pidfd_open, pid, 0), ret = -1;
 	char path[64], link[64], name[32];
 	struct dirent *de;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
+	d = pidfd < 0 ? NULL : opendir(path);
 	if (!d) {
 		pr_perror("cannot list the fds of %d", pid);
-		return -1;
+		goto out;
 	}
 	while ((de = readdir(d))) {
 		struct usk *s;
@@ -276,11 +307,33 @@ static int mark_task(struct unix_table *t, pid_t pid)
 		    strncmp(link, "socket:[", 8))
 			continue;
 		s = usk_find(t, strtoul(link + 8, NULL, 10));
-		if (s)
-			s->in_tree = true;
+		if (!s || s->in_tree)
+			continue;
+		s->in_tree = true;
+		s->pid = pid;
+		s->fd = atoi(de->d_name);
+		if (s->state != UNIX_LISTEN && prepeek(ctx, s, pidfd))
+			goto out;
 	}
-	closedir(d);
-	return 0;
+	ret = 0;
+out:
+	if (d)
+		closedir(d);
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret;
+}
+
+/* The socket of the tree bound to name (a datagram's sender). */
+static struct usk *tree_named(struct unix_table *t, const void *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (t->sk[i].in_tree && t->sk[i].namelen == (int)len &&
+		    !memcmp(t->sk[i].name, name, len))
+			return &t->sk[i];
+	return NULL;
 }
 
 /* Tie the tree's sockets into the groups restore builds together. */
@@ -317,6 +370,15 @@ static void make_groups(struct unix_table *t)
 			if (o && o->in_tree)
 				uf_join(t, s, o);
 		}
+		/* a datagram from a named socket of the tree is sent again by it */
+		for (k = 0; s->pre && k < s->pre->n_queue; k++) {
+			const UnixMsg *m = s->pre->queue[k];
+
+			o = m->has_addr && m->addr.len ? tree_named(t, m->addr.data, m->addr.len)
+						       : NULL;
+			if (o)
+				uf_join(t, s, o);
+		}
 	}
 }
 
@@ -332,7 +394,7 @@ static struct unix_table *unix_scan(struct dump_ctx *ctx)
 	if (diag_dump(t))
 		return NULL;
 	for (i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && mark_task(t, ctx->tasks[i].pid))
+		if (!ctx->tasks[i].zombie && mark_task(ctx, t, ctx->tasks[i].pid))
 			return NULL;
 	make_groups(t);
 	t->state = 1;
@@ -346,8 +408,11 @@ void unix_table_free(struct dump_ctx *ctx)
 
 	if (!t)
 		return;
-	for (i = 0; i < t->n; i++)
+	for (i = 0; i < t->n; i++) {
 		free(t->sk[i].icons);
+		if (t->sk[i].pre)
+			unix_sk_entry__free_unpacked(t->sk[i].pre, NULL);
+	}
 	free(t->sk);
 	free(t);
 	ctx->unix_tab = NULL;
@@ -666,6 +731,17 @@ static int dump_peer(const struct fd_dump *d, struct unix_table *t, const struct
 	if (s->peer) {
 		ue->has_peer = true;
 		ue->peer = s->peer;
+	} else if (s->state == UNIX_ESTABLISHED && !o) {
+		struct sockaddr_un sun;
+		socklen_t len = sizeof(sun);
+
+		/*
+		 * Connected without a peer: the peer was closed -- or, for a
+		 * datagram socket, another socket connected to this one (which
+		 * marks it connected too); getpeername() tells them apart.
+		 */
+		if (s->type != SOCK_DGRAM || !getpeername(d->lfd, (struct sockaddr *)&sun, &len))
+			ue->has_peer_closed = ue->peer_closed = true;
 	}
 	o = outside_sender(t, s);
 	if (o && !d->ctx->opts->ext_unix_sk) {
@@ -680,27 +756,18 @@ static int dump_peer(const struct fd_dump *d, struct unix_table *t, const struct
 /* Every queued datagram must come from a sender restore can recreate. */
 static int check_senders(const struct fd_dump *d, struct unix_table *t, const UnixSkEntry *ue)
 {
-	size_t i, j;
 	char nb[128];
+	size_t i;
 
 	for (i = 0; i < ue->n_queue; i++) {
 		const UnixMsg *m = ue->queue[i];
-		bool found = false;
 
-		if (!m->has_addr || !m->addr.len)
+		if (!m->has_addr || !m->addr.len || tree_named(t, m->addr.data, m->addr.len))
 			continue;
-		for (j = 0; j < t->n && !found; j++)
-			found = t->sk[j].in_tree && (int)m->addr.len == t->sk[j].namelen &&
-				!memcmp(t->sk[j].name, m->addr.data, m->addr.len) &&
-				uf_find(t, j) == uf_find(t, usk_find(t, ue->ino) - t->sk);
-		if (!found) {
-			pr_err(
-			    "pid %d fd %d: a queued datagram comes from %s, which is not a socket "
-			    "connected with this one in the tree; not supported\n",
-			    d->pid, d->fd,
-			    name_str((char *)m->addr.data, m->addr.len, nb, sizeof(nb)));
-			return -1;
-		}
+		pr_err("pid %d fd %d: a queued datagram comes from %s, a socket outside the tree; "
+		       "not supported\n",
+		       d->pid, d->fd, name_str((char *)m->addr.data, m->addr.len, nb, sizeof(nb)));
+		return -1;
 	}
 	return 0;
 }
@@ -768,8 +835,14 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 			ue->listener = l->ino;
 		}
 	}
-	if (peek_queue(d, ue))
-		return -1;
+	if (s->pre) { /* read during the scan */
+		ue->has_peek_off = s->pre->has_peek_off;
+		ue->peek_off = s->pre->peek_off;
+		ue->queue = s->pre->queue;
+		ue->n_queue = s->pre->n_queue;
+		s->pre->queue = NULL;
+		s->pre->n_queue = 0;
+	}
 	if (ue->n_queue && (ue->passcred || ue->passpidfd)) {
 		pr_err("pid %d fd %d: unix socket with %s has data queued; the senders' "
 		       "credentials cannot be restored\n",
@@ -1026,14 +1099,13 @@ static bool pending_client(struct rgroup *g, const struct rsk *s)
 /* Connected, but the peer is closed: pair it with a socket closed at the end. */
 static bool orphan(struct rgroup *g, const struct rsk *s)
 {
-	return s->u->state == UNIX_ESTABLISHED && !s->u->has_peer && !s->u->ext &&
-	       !s->u->has_listener && !pending_client(g, s);
+	return s->u->peer_closed && !s->u->ext && !s->u->has_listener && !pending_client(g, s);
 }
 
 /* A datagram socket whose peer is closed: connect it to a stand-in. */
 static int dgram_orphan(struct rgroup *g, struct rsk *s)
 {
-	struct sockaddr_un sun;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	socklen_t len = sizeof(sa_family_t);
 
 	s->partner = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

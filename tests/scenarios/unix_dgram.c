@@ -4,13 +4,19 @@
  *   - a socketpair: 10 messages of different sizes (0..9 * 37 bytes, one of
  *     them empty) queued from end A to end B, 2 from B to A; end B is
  *     O_NONBLOCK and has SO_RCVBUF 65536;
- *   - a socket bound to an abstract name, with 3 messages sent by an
- *     unbound, unconnected socket (which stays open).
+ *   - a socket AB bound to an abstract name, with 6 messages queued, in
+ *     this order: "dgram0" from an unbound, unconnected socket SND (which
+ *     stays open), "named0" from a socket NS bound to another abstract
+ *     name, "dgram1" from SND, "cli0" from a socket CLI connected to AB
+ *     (one way: AB is not connected to it), "named1" from NS, "dgram2"
+ *     from SND;
+ *   - a datagram socket OR whose socketpair peer was closed.
  *
  * Check: B receives the 10 messages in order with their exact sizes and
- * bytes, then nothing (EAGAIN, it is non-blocking); A gets its 2; the
- * abstract socket still has its name and its 3 messages, sent from an
- * unnamed socket; the sender can still send to it.
+ * bytes, then nothing (EAGAIN, it is non-blocking); A gets its 2; AB still
+ * has its name and its 6 messages in order, NS's with NS's name as sender,
+ * the others with none; SND and CLI can still send to it, CLI without an
+ * address, and CLI's peer is AB; sending on OR fails with ECONNREFUSED.
  */
 #include <stddef.h>
 #include <sys/socket.h>
@@ -18,9 +24,20 @@
 
 #include "scenario.h"
 
-static int sv[2], ab, snd;
-static struct sockaddr_un ab_addr;
-static socklen_t ab_len;
+static int sv[2], ab, snd, ns, cli, orph;
+static struct sockaddr_un ab_addr, ns_addr;
+static socklen_t ab_len, ns_len;
+
+static socklen_t abstract(struct sockaddr_un *a, const char *what)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	return offsetof(struct sockaddr_un, sun_path) + 1 +
+	       snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "stasis-test-%s-%d", what,
+			(int)getpid());
+}
+
+static const char *const ab_msgs[] = { "dgram0", "named0", "dgram1", "cli0", "named1", "dgram2" };
 
 static void fill(char *buf, int i, int len)
 {
@@ -55,17 +72,31 @@ static void verify(void)
 	SCN_CHECK(!getsockname(ab, (struct sockaddr *)&name, &nl) && nl == ab_len &&
 		      !memcmp(&name, &ab_addr, nl),
 		  "abstract name lost");
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 6; i++) {
+		int named = ab_msgs[i][0] == 'n';
+
 		fl = sizeof(from);
 		n = recvfrom(ab, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
-		SCN_CHECK(n == 6 && !memcmp(buf, "dgram", 5) && buf[5] == '0' + i,
-			  "abstract message %d: %zd", i, n);
-		SCN_CHECK(fl <= sizeof(sa_family_t), "message %d has a sender name", i);
+		SCN_CHECK(n == (ssize_t)strlen(ab_msgs[i]) && !memcmp(buf, ab_msgs[i], n),
+			  "abstract message %d: %zd bytes, expected %s", i, n, ab_msgs[i]);
+		if (named)
+			SCN_CHECK(fl == ns_len && !memcmp(&from, &ns_addr, fl),
+				  "message %d lacks its sender's name", i);
+		else
+			SCN_CHECK(fl <= sizeof(sa_family_t), "message %d has a sender name", i);
 	}
-	SCN_CHECK(recv(ab, buf, sizeof(buf), MSG_DONTWAIT) < 0, "a 4th abstract message");
+	SCN_CHECK(recv(ab, buf, sizeof(buf), MSG_DONTWAIT) < 0, "a 7th abstract message");
 	SCN_CHECK(sendto(snd, "x", 1, 0, (struct sockaddr *)&ab_addr, ab_len) == 1,
 		  "sender cannot send any more: %s", strerror(errno));
 	SCN_CHECK(recv(ab, buf, sizeof(buf), MSG_DONTWAIT) == 1, "new message not received");
+	nl = sizeof(name);
+	SCN_CHECK(!getpeername(cli, (struct sockaddr *)&name, &nl) && nl == ab_len &&
+			  !memcmp(&name, &ab_addr, nl),
+		  "CLI is not connected to AB");
+	SCN_CHECK(send(cli, "y", 1, 0) == 1 && recv(ab, buf, sizeof(buf), MSG_DONTWAIT) == 1,
+		  "CLI cannot send to AB: %s", strerror(errno));
+	SCN_CHECK(send(orph, "z", 1, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED,
+		  "sending to a closed peer: %s, expected ECONNREFUSED", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -92,17 +123,29 @@ int main(int argc, char **argv)
 
 	ab = socket(AF_UNIX, SOCK_DGRAM, 0);
 	snd = socket(AF_UNIX, SOCK_DGRAM, 0);
-	memset(&ab_addr, 0, sizeof(ab_addr));
-	ab_addr.sun_family = AF_UNIX;
-	ab_len = offsetof(struct sockaddr_un, sun_path) + 1 +
-		 snprintf(ab_addr.sun_path + 1, sizeof(ab_addr.sun_path) - 1, "stasis-test-%d",
-			  (int)getpid());
-	if (bind(ab, (struct sockaddr *)&ab_addr, ab_len))
+	ns = socket(AF_UNIX, SOCK_DGRAM, 0);
+	cli = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ab_len = abstract(&ab_addr, "ab");
+	ns_len = abstract(&ns_addr, "ns");
+	if (bind(ab, (struct sockaddr *)&ab_addr, ab_len) ||
+	    bind(ns, (struct sockaddr *)&ns_addr, ns_len) ||
+	    connect(cli, (struct sockaddr *)&ab_addr, ab_len))
 		scn_fail("bind: %s", strerror(errno));
-	for (i = 0; i < 3; i++) {
-		snprintf(msg, sizeof(msg), "dgram%d", i);
-		if (sendto(snd, msg, 6, 0, (struct sockaddr *)&ab_addr, ab_len) != 6)
+	for (i = 0; i < 6; i++) {
+		const char *m = ab_msgs[i];
+		int from = m[0] == 'd' ? snd : m[0] == 'n' ? ns : cli;
+
+		if (sendto(from, m, strlen(m), 0, from == cli ? NULL : (struct sockaddr *)&ab_addr,
+			   from == cli ? 0 : ab_len) != (ssize_t)strlen(m))
 			scn_fail("sendto: %s", strerror(errno));
+	}
+	{
+		int op[2];
+
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, op))
+			scn_fail("socketpair: %s", strerror(errno));
+		orph = op[0];
+		close(op[1]);
 	}
 	scn_ready();
 	while (!scn_check)
