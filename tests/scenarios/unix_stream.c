@@ -7,13 +7,15 @@
  *     (forked after the pair was made): 100000 bytes written into A (waiting
  *     in B), "pong" written into B (waiting in A), then A shut down for
  *     writing (B reads end-of-stream after the data);
- *   - seqpacket pair S/T: records "one", "three", "seventeen" queued in T.
+ *   - seqpacket pair S/T: records "one", "three", "seventeen" queued in T;
+ *   - stream socket O whose peer wrote "bye" into it and was closed.
  * WORKDIR/pids lists K, which has parent-death signal SIGKILL.
  *
  * Check (in the parent): the parent's A and K's A are one open file
  * (kcmp); B yields the 100000 bytes then end-of-stream; A yields "pong";
  * writing to A fails with EPIPE; T yields the three records with their
- * boundaries; a new record goes through S to T.
+ * boundaries; a new record goes through S to T; O yields "bye", then
+ * end-of-stream, and writing to it fails with EPIPE.
  */
 #include <linux/kcmp.h>
 #include <sys/prctl.h>
@@ -25,7 +27,7 @@
 
 #define BIG 100000
 
-static int sp[2], sq[2];
+static int sp[2], sq[2], orph;
 static pid_t kid;
 
 static unsigned char pat(int i)
@@ -64,6 +66,9 @@ static void verify(void)
 	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_DONTWAIT) < 0, "a 4th record");
 	SCN_CHECK(send(sq[0], "new", 3, 0) == 3 && recv(sq[1], rec, sizeof(rec), 0) == 3,
 		  "seqpacket pair broken");
+	SCN_CHECK(read(orph, rec, sizeof(rec)) == 3 && !memcmp(rec, "bye", 3), "O lost its data");
+	SCN_CHECK(read(orph, rec, sizeof(rec)) == 0, "O: no end-of-stream");
+	SCN_CHECK(write(orph, "x", 1) < 0 && errno == EPIPE, "O: writing did not fail with EPIPE");
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);
 }
@@ -87,6 +92,14 @@ int main(int argc, char **argv)
 	send(sq[0], "one", 3, 0);
 	send(sq[0], "three", 5, 0);
 	send(sq[0], "seventeen", 9, 0);
+	{
+		int op[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, op) || write(op[1], "bye", 3) != 3)
+			scn_fail("orphan pair: %s", strerror(errno));
+		close(op[1]);
+		orph = op[0];
+	}
 	kid = fork();
 	if (kid < 0)
 		scn_fail("fork: %s", strerror(errno));
