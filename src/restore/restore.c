@@ -98,8 +98,19 @@ static int child_drop_rseq(void)
 
 static int child_service_fds(struct rst_ctx *c)
 {
-	int fd, k;
+	int fd, k, inh[c->opts->n_inherit + 1];
 
+	/*
+	 * --inherit-fd fds first go above every slot: a low one (say 9) may
+	 * be where the log or the restorer's 0-2 are placed next.
+	 */
+	for (k = 0; k < c->opts->n_inherit; k++) {
+		inh[k] = fcntl(c->opts->inherit[k].fd, F_DUPFD_CLOEXEC, c->svc_end);
+		if (inh[k] < 0) {
+			pr_perror("--inherit-fd: no fd %d", c->opts->inherit[k].fd);
+			return -1;
+		}
+	}
 	/* everything goes above the target's fds; log first so errors show */
 	if (child_move_fd(log_fd_get(), svc_fd(c, SVC_LOG)))
 		return -1;
@@ -119,10 +130,11 @@ static int child_service_fds(struct rst_ctx *c)
 		pr_perror("cannot open the image in the restore child");
 		return -1;
 	}
-	for (k = 0; k < c->opts->n_inherit; k++)
-		if (child_move_fd(c->opts->inherit[k].fd,
-				  svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))
+	for (k = 0; k < c->opts->n_inherit; k++) {
+		if (child_move_fd(inh[k], svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))
 			return -1;
+		close(inh[k]);
+	}
 	return 0;
 }
 

@@ -91,7 +91,7 @@ static void verify(void)
 	SCN_CHECK(recv(ab, buf, sizeof(buf), MSG_DONTWAIT) == 1, "new message not received");
 	nl = sizeof(name);
 	SCN_CHECK(!getpeername(cli, (struct sockaddr *)&name, &nl) && nl == ab_len &&
-			  !memcmp(&name, &ab_addr, nl),
+		      !memcmp(&name, &ab_addr, nl),
 		  "CLI is not connected to AB");
 	SCN_CHECK(send(cli, "y", 1, 0) == 1 && recv(ab, buf, sizeof(buf), MSG_DONTWAIT) == 1,
 		  "CLI cannot send to AB: %s", strerror(errno));
