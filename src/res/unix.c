@@ -623,29 +623,29 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
  * A name bound relative to the cwd: the directory it resolves in, found
  * from the task's cwd (the socket file there must be this socket's).
  */
-static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir)
+static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir,
+			 bool *unlinked)
 {
-	char cwd[PATH_MAX], *path, nb[128];
+	char cwd[PATH_MAX], *path;
 	struct stat st;
-	int ok;
+	bool rel;
 
 	*dir = NULL;
-	if (!s->namelen || !s->name[0] || s->name[0] == '/')
+	*unlinked = false;
+	if (!s->namelen || !s->name[0])
 		return 0;
-	if (readlink_proc(d->pid, "cwd", cwd, sizeof(cwd)) < 0) {
+	rel = s->name[0] != '/';
+	if (rel && readlink_proc(d->pid, "cwd", cwd, sizeof(cwd)) < 0) {
 		pr_perror("pid %d: cannot read its cwd", d->pid);
 		return -1;
 	}
-	path = xsprintf("%s/%s", cwd, s->name);
-	ok = !stat(path, &st) && S_ISSOCK(st.st_mode) && s->has_vfs && st.st_ino == s->vfs_ino;
+	path = rel ? xsprintf("%s/%s", cwd, s->name) : xstrdup(s->name);
+	*unlinked = stat(path, &st) || !S_ISSOCK(st.st_mode) || !s->has_vfs ||
+		    st.st_ino != s->vfs_ino;
 	free(path);
-	if (!ok) {
-		pr_err("pid %d fd %d: unix socket name %s is a relative path not found from the "
-		       "task's cwd %s\n",
-		       d->pid, d->fd, name_str(s->name, s->namelen, nb, sizeof(nb)), cwd);
-		return -1;
-	}
-	*dir = xstrdup(cwd);
+	/* an unlinked relative name: its directory is a guess, the file is removed again */
+	if (rel)
+		*dir = xstrdup(cwd);
 	return 0;
 }
 
@@ -694,9 +694,16 @@ static int dump_listener(const struct fd_dump *d, struct unix_table *t, const st
 	return 0;
 }
 
-static int dump_ext(const struct fd_dump *d, const struct usk *s, const struct usk *p,
-		    UnixSkEntry *ue)
+/*
+ * s is connected outside the tree: to p, or (pending) to the listener p.
+ * Restore can connect again to a listener's name: the pending one's, or
+ * the one p was accepted from; a datagram socket to p's own name.
+ */
+static int dump_ext(const struct fd_dump *d, struct unix_table *t, const struct usk *s,
+		    const struct usk *p, UnixSkEntry *ue)
 {
+	const struct usk *to = NULL;
+	bool unlinked;
 	char nb[128];
 
 	if (!d->ctx->opts->ext_unix_sk) {
@@ -707,14 +714,23 @@ static int dump_ext(const struct fd_dump *d, const struct usk *s, const struct u
 		return -1;
 	}
 	ue->has_ext = ue->ext = true;
-	if (p && p->namelen) {
-		if (find_bind_dir(d, p, &ue->peer_dir))
-			return -1;
-		ue->has_peer_name = true;
-		ue->peer_name.len = p->namelen;
-		ue->peer_name.data = xmalloc(p->namelen);
-		memcpy(ue->peer_name.data, p->name, p->namelen);
+	if (p && (p->state == UNIX_LISTEN || s->type == SOCK_DGRAM))
+		to = p;
+	else if (p)
+		to = accepted_from(t, p);
+	if (!to || !to->namelen)
+		return 0;
+	if (find_bind_dir(d, to, &ue->peer_dir, &unlinked))
+		return -1;
+	if (unlinked) { /* nothing to connect to by that name any more */
+		free(ue->peer_dir);
+		ue->peer_dir = NULL;
+		return 0;
 	}
+	ue->has_peer_name = true;
+	ue->peer_name.len = to->namelen;
+	ue->peer_name.data = xmalloc(to->namelen);
+	memcpy(ue->peer_name.data, to->name, to->namelen);
 	return 0;
 }
 
@@ -725,9 +741,9 @@ static int dump_peer(const struct fd_dump *d, struct unix_table *t, const struct
 
 	o = pending_at(t, s);
 	if (o && !o->in_tree)
-		return dump_ext(d, s, o, ue); /* waits in the queue of an outside listener */
+		return dump_ext(d, t, s, o, ue); /* waits in the queue of an outside listener */
 	if (s->state == UNIX_ESTABLISHED && s->peer && (!p || !p->in_tree))
-		return dump_ext(d, s, p, ue);
+		return dump_ext(d, t, s, p, ue);
 	if (s->peer) {
 		ue->has_peer = true;
 		ue->peer = s->peer;
@@ -777,6 +793,7 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	struct unix_table *t = unix_scan(d->ctx);
 	UnixSkEntry *ue;
 	struct usk *s;
+	bool unlinked;
 	char nb[128];
 
 	if (!t) {
@@ -810,8 +827,13 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	ue->has_shutdown = true;
 	ue->shutdown = s->shutdown;
 	fe->has_dev = false;
-	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir))
+	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir, &unlinked))
 		return -1;
+	ue->has_unlinked = ue->unlinked = unlinked;
+	if (s->has_vfs) {
+		ue->has_vfs_ino = true;
+		ue->vfs_ino = s->vfs_ino;
+	}
 	if (s->state == UNIX_LISTEN)
 		return dump_listener(d, t, s, ue);
 	if (s->state != UNIX_ESTABLISHED && s->state != UNIX_CLOSE) {
@@ -822,7 +844,7 @@ static int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	if (dump_peer(d, t, s, ue))
 		return -1;
 	{
-		struct usk *l = accepted_from(t, s);
+		struct usk *l = ue->ext ? NULL : accepted_from(t, s);
 
 		if (l && !l->in_tree) {
 			pr_err("pid %d fd %d: unix connection accepted from %s, whose listening "
@@ -914,7 +936,41 @@ static const char *rname(const ProtobufCBinaryData *n, char *buf, size_t size)
 }
 
 /* Run bind or connect from the directory a relative name was bound in. */
-static int addr_op_at(const ProtobufCBinaryData *name, const char *dir, int fd, bool do_bind)
+/* A socket file already at the path: may restore take the path over? */
+static int path_taken_over(const UnixSkEntry *u, const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int probe, stale;
+
+	if (u->unlinked || lstat(path, &st) || !S_ISSOCK(st.st_mode))
+		return -1;
+	/* the original's own file (stale, or the original still runs) */
+	if (u->has_vfs_ino && st.st_ino == u->vfs_ino)
+		return unlink(path);
+	/* somebody else's: only if nobody listens there any more */
+	probe = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
+	stale = probe >= 0 &&
+		connect(probe, (struct sockaddr *)&sun, make_addr(&sun, (const uint8_t *)path,
+								 strlen(path) + 1)) &&
+		errno == ECONNREFUSED;
+	if (probe >= 0)
+		close(probe);
+	if (!stale) {
+		errno = EADDRINUSE;
+		return -1;
+	}
+	return unlink(path);
+}
+
+/*
+ * Bind or connect to a name, from the directory a relative name was bound
+ * in.  A bind to a path that is taken by the original's socket file (or a
+ * stale one) takes the path over; a name whose file had been removed is
+ * bound and removed again.
+ */
+static int addr_op_at(const UnixSkEntry *u, const ProtobufCBinaryData *name, const char *dir,
+		      int fd, bool do_bind)
 {
 	struct sockaddr_un sun;
 	socklen_t len = make_addr(&sun, name->data, name->len);
@@ -930,13 +986,11 @@ static int addr_op_at(const ProtobufCBinaryData *name, const char *dir, int fd, 
 	}
 	ret = do_bind ? bind(fd, (struct sockaddr *)&sun, len)
 		      : connect(fd, (struct sockaddr *)&sun, len);
-	if (ret && do_bind && errno == EADDRINUSE && name->data[0]) {
-		struct stat st;
-
-		/* the socket file the original left behind: take the path over */
-		if (!lstat(sun.sun_path, &st) && S_ISSOCK(st.st_mode) && !unlink(sun.sun_path))
-			ret = bind(fd, (struct sockaddr *)&sun, len);
-	}
+	if (ret && do_bind && errno == EADDRINUSE && name->data[0] &&
+	    !path_taken_over(u, sun.sun_path))
+		ret = bind(fd, (struct sockaddr *)&sun, len);
+	if (!ret && do_bind && name->data[0] && u->unlinked && unlink(sun.sun_path))
+		ret = -1;
 	err = errno;
 	if (here >= 0) {
 		if (fchdir(here))
@@ -949,7 +1003,7 @@ static int addr_op_at(const ProtobufCBinaryData *name, const char *dir, int fd, 
 
 static int addr_op(const UnixSkEntry *owner, int fd, bool do_bind)
 {
-	return addr_op_at(&owner->name, owner->bind_dir, fd, do_bind);
+	return addr_op_at(owner, &owner->name, owner->bind_dir, fd, do_bind);
 }
 
 static int sk_bind(struct rgroup *g, struct rsk *s)
@@ -1263,7 +1317,7 @@ static int connect_ext(struct rgroup *g, struct rsk *s)
 		       (unsigned long long)s->u->ino);
 		return -1;
 	}
-	if (addr_op_at(&s->u->peer_name, s->u->peer_dir, s->fd, false)) {
+	if (addr_op_at(s->u, &s->u->peer_name, s->u->peer_dir, s->fd, false)) {
 		pr_perror("pid %u: cannot reconnect a unix socket to %s outside the tree",
 			  g->c->t->te->pid, rname(&s->u->peer_name, nb, sizeof(nb)));
 		return -1;
