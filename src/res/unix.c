@@ -623,8 +623,7 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
  * A name bound relative to the cwd: the directory it resolves in, found
  * from the task's cwd (the socket file there must be this socket's).
  */
-static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir,
-			 bool *unlinked)
+static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir, bool *unlinked)
 {
 	char cwd[PATH_MAX], *path;
 	struct stat st;
@@ -640,8 +639,8 @@ static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **di
 		return -1;
 	}
 	path = rel ? xsprintf("%s/%s", cwd, s->name) : xstrdup(s->name);
-	*unlinked = stat(path, &st) || !S_ISSOCK(st.st_mode) || !s->has_vfs ||
-		    st.st_ino != s->vfs_ino;
+	*unlinked =
+	    stat(path, &st) || !S_ISSOCK(st.st_mode) || !s->has_vfs || st.st_ino != s->vfs_ino;
 	free(path);
 	/* an unlinked relative name: its directory is a guess, the file is removed again */
 	if (rel)
@@ -951,8 +950,8 @@ static int path_taken_over(const UnixSkEntry *u, const char *path)
 	/* somebody else's: only if nobody listens there any more */
 	probe = socket(AF_UNIX, u->type | SOCK_CLOEXEC, 0);
 	stale = probe >= 0 &&
-		connect(probe, (struct sockaddr *)&sun, make_addr(&sun, (const uint8_t *)path,
-								 strlen(path) + 1)) &&
+		connect(probe, (struct sockaddr *)&sun,
+			make_addr(&sun, (const uint8_t *)path, strlen(path) + 1)) &&
 		errno == ECONNREFUSED;
 	if (probe >= 0)
 		close(probe);
@@ -966,11 +965,11 @@ static int path_taken_over(const UnixSkEntry *u, const char *path)
 /*
  * Bind or connect to a name, from the directory a relative name was bound
  * in.  A bind to a path that is taken by the original's socket file (or a
- * stale one) takes the path over; a name whose file had been removed is
- * bound and removed again.
+ * stale one) takes the path over.  do_bind -1: remove the socket file of
+ * a name whose file had been removed (once the group is built).
  */
 static int addr_op_at(const UnixSkEntry *u, const ProtobufCBinaryData *name, const char *dir,
-		      int fd, bool do_bind)
+		      int fd, int do_bind)
 {
 	struct sockaddr_un sun;
 	socklen_t len = make_addr(&sun, name->data, name->len);
@@ -984,12 +983,15 @@ static int addr_op_at(const UnixSkEntry *u, const ProtobufCBinaryData *name, con
 			return -1;
 		}
 	}
-	ret = do_bind ? bind(fd, (struct sockaddr *)&sun, len)
-		      : connect(fd, (struct sockaddr *)&sun, len);
-	if (ret && do_bind && errno == EADDRINUSE && name->data[0] &&
+	if (do_bind < 0) /* only remove the socket file again */
+		ret = 0;
+	else
+		ret = do_bind ? bind(fd, (struct sockaddr *)&sun, len)
+			      : connect(fd, (struct sockaddr *)&sun, len);
+	if (ret && do_bind > 0 && errno == EADDRINUSE && name->data[0] &&
 	    !path_taken_over(u, sun.sun_path))
 		ret = bind(fd, (struct sockaddr *)&sun, len);
-	if (!ret && do_bind && name->data[0] && u->unlinked && unlink(sun.sun_path))
+	if (!ret && do_bind < 0 && unlink(sun.sun_path))
 		ret = -1;
 	err = errno;
 	if (here >= 0) {
@@ -1398,6 +1400,15 @@ static int build_group(struct rgroup *g)
 
 		if (s->u->ext && s->u->state == UNIX_ESTABLISHED && connect_ext(g, s))
 			return -1;
+	}
+	for (i = 0; i < g->n; i++) {
+		const UnixSkEntry *u = g->sk[i].u;
+
+		if (u->unlinked && u->has_name && u->name.len && u->name.data[0] &&
+		    !u->has_listener && addr_op_at(u, &u->name, u->bind_dir, -1, -1)) {
+			pr_perror("pid %u: cannot remove a socket file again", g->c->t->te->pid);
+			return -1;
+		}
 	}
 	for (i = 0; i < g->n; i++)
 		if (finish(g, &g->sk[i]))

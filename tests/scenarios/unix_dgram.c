@@ -10,13 +10,16 @@
  *     name, "dgram1" from SND, "cli0" from a socket CLI connected to AB
  *     (one way: AB is not connected to it), "named1" from NS, "dgram2"
  *     from SND;
- *   - a datagram socket OR whose socketpair peer was closed.
+ *   - a datagram socket OR whose socketpair peer was closed;
+ *   - a datagram socket GONE bound to WORKDIR/gone.sock, whose socket file
+ *     was then removed, with "lost+found" queued from SND.
  *
  * Check: B receives the 10 messages in order with their exact sizes and
  * bytes, then nothing (EAGAIN, it is non-blocking); A gets its 2; AB still
  * has its name and its 6 messages in order, NS's with NS's name as sender,
  * the others with none; SND and CLI can still send to it, CLI without an
- * address, and CLI's peer is AB; sending on OR fails with ECONNREFUSED.
+ * address, and CLI's peer is AB; sending on OR fails with ECONNREFUSED;
+ * GONE still has its name, the file is still absent, the message waits.
  */
 #include <stddef.h>
 #include <sys/socket.h>
@@ -24,7 +27,8 @@
 
 #include "scenario.h"
 
-static int sv[2], ab, snd, ns, cli, orph;
+static int sv[2], ab, snd, ns, cli, orph, gone;
+static char gone_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static struct sockaddr_un ab_addr, ns_addr;
 static socklen_t ab_len, ns_len;
 
@@ -95,6 +99,14 @@ static void verify(void)
 		  "CLI is not connected to AB");
 	SCN_CHECK(send(cli, "y", 1, 0) == 1 && recv(ab, buf, sizeof(buf), MSG_DONTWAIT) == 1,
 		  "CLI cannot send to AB: %s", strerror(errno));
+	nl = sizeof(name);
+	SCN_CHECK(!getsockname(gone, (struct sockaddr *)&name, &nl) &&
+		      !strcmp(name.sun_path, gone_path),
+		  "GONE lost its name");
+	SCN_CHECK(access(gone_path, F_OK) < 0, "GONE's socket file is back");
+	SCN_CHECK(recv(gone, buf, sizeof(buf), MSG_DONTWAIT) == 10 &&
+		      !memcmp(buf, "lost+found", 10),
+		  "GONE lost its message");
 	SCN_CHECK(send(orph, "z", 1, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED,
 		  "sending to a closed peer: %s, expected ECONNREFUSED", strerror(errno));
 }
@@ -138,6 +150,20 @@ int main(int argc, char **argv)
 		if (sendto(from, m, strlen(m), 0, from == cli ? NULL : (struct sockaddr *)&ab_addr,
 			   from == cli ? 0 : ab_len) != (ssize_t)strlen(m))
 			scn_fail("sendto: %s", strerror(errno));
+	}
+	{
+		struct sockaddr_un g = { .sun_family = AF_UNIX };
+
+		if (snprintf(gone_path, sizeof(gone_path), "%s/gone.sock", scn_dir) >=
+		    (int)sizeof(gone_path))
+			scn_fail("WORKDIR too long for a socket path");
+		strcpy(g.sun_path, gone_path);
+		unlink(gone_path);
+		gone = socket(AF_UNIX, SOCK_DGRAM, 0);
+		if (bind(gone, (struct sockaddr *)&g, sizeof(g)) ||
+		    sendto(snd, "lost+found", 10, 0, (struct sockaddr *)&g, sizeof(g)) != 10 ||
+		    unlink(gone_path))
+			scn_fail("gone.sock: %s", strerror(errno));
 	}
 	{
 		int op[2];
