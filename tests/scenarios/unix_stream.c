@@ -7,13 +7,15 @@
  *     (forked after the pair was made): 100000 bytes written into A (waiting
  *     in B), "pong" written into B (waiting in A), then A shut down for
  *     writing (B reads end-of-stream after the data);
- *   - seqpacket pair S/T: records "one", "three", "seventeen" queued in T;
+ *   - seqpacket pair S/T: records "one", "three", "seventeen" queued in T,
+ *     T using a peek offset (SO_PEEK_OFF), "one" peeked already (offset 3);
  *   - stream socket O whose peer wrote "bye" into it and was closed.
  * WORKDIR/pids lists K, which has parent-death signal SIGKILL.
  *
  * Check (in the parent): the parent's A and K's A are one open file
  * (kcmp); B yields the 100000 bytes then end-of-stream; A yields "pong";
- * writing to A fails with EPIPE; T yields the three records with their
+ * writing to A fails with EPIPE; T's peek offset is 3 and a peek now sees
+ * "three"; T yields the three records with their
  * boundaries; a new record goes through S to T; O yields "bye", then
  * end-of-stream, and writing to it fails with EPIPE.
  */
@@ -57,6 +59,12 @@ static void verify(void)
 	SCN_CHECK(n == 4 && !memcmp(buf, "pong", 4), "A: got %zd bytes", n);
 	signal(SIGPIPE, SIG_IGN);
 	SCN_CHECK(write(sp[0], "x", 1) < 0 && errno == EPIPE, "A is not shut down for writing");
+	SCN_CHECK(!getsockopt(sq[1], SOL_SOCKET, SO_PEEK_OFF, &i, &(socklen_t){ sizeof(i) }) &&
+			  i == 3,
+		  "T's peek offset is %d, expected 3", i);
+	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT) == 5 &&
+			  !memcmp(rec, "three", 5),
+		  "a peek at offset 3 does not see the second record");
 	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_DONTWAIT) == 3 && !memcmp(rec, "one", 3),
 		  "record 1");
 	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_DONTWAIT) == 5 && !memcmp(rec, "three", 5),
@@ -92,6 +100,14 @@ int main(int argc, char **argv)
 	send(sq[0], "one", 3, 0);
 	send(sq[0], "three", 5, 0);
 	send(sq[0], "seventeen", 9, 0);
+	{
+		char pk[8];
+		int zero = 0;
+
+		if (setsockopt(sq[1], SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) ||
+		    recv(sq[1], pk, sizeof(pk), MSG_PEEK) != 3)
+			scn_fail("peek offset: %s", strerror(errno));
+	}
 	{
 		int op[2];
 
