@@ -7,9 +7,10 @@
  * shutdown state; the sockets the tree holds are tied into groups (a
  * connected pair, a listener with the connections it accepted or still
  * queues), and a socket whose peer is outside the tree is refused unless
- * --ext-unix-sk.  Unread data is copied with MSG_PEEK walking a peek
- * offset (SO_PEEK_OFF, put back afterwards), so nothing is consumed: a
- * failed dump or -R leaves every queue as it was.
+ * --ext-unix-sk.  Unread data is copied during that scan (datagrams from
+ * a named socket of the tree tie it to the receiver's group too) with
+ * MSG_PEEK walking a peek offset (SO_PEEK_OFF, put back afterwards), so
+ * nothing is consumed: a failed dump or -R leaves every queue as it was.
  *
  * Restore: the task that opens a group for its subtree builds all of it
  * with plain syscalls: socketpair() for pairs, bind + listen for
