@@ -288,7 +288,9 @@ static void show_task(struct image *img, struct rst_task *t)
 
 		printf("    %3u -> %s%s\n", t->fds[i]->fd,
 		       fe ? (fe->ext_key ? fe->ext_key : fe->path) : "?",
-		       fe && fe->type == FILE_TYPE__FILE_EXT ? " (external)" : "");
+		       fe && (fe->type == FILE_TYPE__FILE_EXT || (fe->unix_sk && fe->unix_sk->ext))
+			   ? " (external)"
+			   : "");
 	}
 }
 
