@@ -2,17 +2,21 @@
 /*
  * unix_ext - unix sockets connected across the boundary of a dumped
  * subtree.  The scenario P listens on "ext.sock" (relative, in WORKDIR)
- * and forks C, which connects to it (P accepts); unless UNIX_EXT_NOPAIR=1
- * is set, C also holds one end of a stream socketpair whose other end
- * only P holds.  The runner dumps C alone: its peers are outside.
+ * and has a datagram socket bound to "log.sock" (like /dev/log), and
+ * forks C, which connects to the listener (P accepts) and connects a
+ * datagram socket to log.sock; unless UNIX_EXT_NOPAIR=1 is set, C also
+ * holds one end of a stream socketpair whose other end only P holds.  The
+ * runner dumps C alone: its peers are outside.
  * WORKDIR/pids lists C (no parent-death signal: it is restored with -d).
  *
- * C answers every "q" it reads on either socket with "C".  If its
+ * C answers every "q" it reads on either socket with "C", after sending
+ * "L" to log.sock.  If its
  * connection to P ends (end-of-stream), it waits for the next one.
  *
  * Check (in P): C answers on the accepted connection -- or, if that one
  * was closed (C was dumped and restored), on a new connection accepted
- * within 3 s; and, with the pair, on the socketpair.
+ * within 3 s; and, with the pair, on the socketpair; each answer came
+ * with an "L" on log.sock.
  */
 #include <poll.h>
 #include <stddef.h>
@@ -22,20 +26,25 @@
 
 #include "scenario.h"
 
-static int lsk, conn = -1, sp[2] = { -1, -1 };
+static int lsk, logsk, conn = -1, sp[2] = { -1, -1 };
 static pid_t kid;
 
 static void __attribute__((noreturn)) child(pid_t parent, struct sockaddr_un *a, socklen_t al)
 {
 	struct pollfd pf[2];
-	int s, n, i;
+	int s, lg, n, i;
 	char ch;
 
 	if (getppid() != parent)
 		_exit(3);
-	close(lsk); /* the listener stays P's alone */
+	close(lsk); /* the listener and log.sock stay P's alone */
+	close(logsk);
 	s = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (connect(s, (struct sockaddr *)a, al))
+		_exit(4);
+	lg = socket(AF_UNIX, SOCK_DGRAM, 0);
+	strcpy(a->sun_path, "log.sock");
+	if (connect(lg, (struct sockaddr *)a, al))
 		_exit(4);
 	for (;;) {
 		pf[0] = (struct pollfd){ s, POLLIN, 0 };
@@ -45,7 +54,8 @@ static void __attribute__((noreturn)) child(pid_t parent, struct sockaddr_un *a,
 			if (!(pf[i].revents & (POLLIN | POLLHUP)))
 				continue;
 			if (read(pf[i].fd, &ch, 1) == 1) {
-				if (ch == 'q' && write(pf[i].fd, "C", 1) != 1)
+				if (ch == 'q' &&
+				    (send(lg, "L", 1, 0) != 1 || write(pf[i].fd, "C", 1) != 1))
 					_exit(5);
 			} else {
 				pause(); /* the other end is gone */
@@ -56,9 +66,10 @@ static void __attribute__((noreturn)) child(pid_t parent, struct sockaddr_un *a,
 
 static int answers(int fd)
 {
-	char ch = 0;
+	char ch = 0, l = 0;
 
-	return write(fd, "q", 1) == 1 && read(fd, &ch, 1) == 1 && ch == 'C';
+	return write(fd, "q", 1) == 1 && read(fd, &ch, 1) == 1 && ch == 'C' &&
+	       recv(logsk, &l, 1, MSG_DONTWAIT) == 1 && l == 'L';
 }
 
 static void verify(void)
@@ -95,6 +106,12 @@ int main(int argc, char **argv)
 	lsk = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (lsk < 0 || bind(lsk, (struct sockaddr *)&a, al) || listen(lsk, 4))
 		scn_fail("listen: %s", strerror(errno));
+	unlink("log.sock");
+	strcpy(a.sun_path, "log.sock");
+	logsk = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (logsk < 0 || bind(logsk, (struct sockaddr *)&a, al))
+		scn_fail("log.sock: %s", strerror(errno));
+	strcpy(a.sun_path, "ext.sock");
 	if (!getenv("UNIX_EXT_NOPAIR") && socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		scn_fail("socketpair: %s", strerror(errno));
 	kid = fork();
