@@ -7,11 +7,11 @@
  * The root opens N/2 fds, cycling through the kinds below, then forks one
  * child, which inherits all of them (so half of the tree's fds share an
  * open file description with an fd of the other process, and stasis must
- * find every pair with kcmp).  The kinds, per cycle of 12 fds: 3 regular
+ * find every pair with kcmp).  The kinds, per cycle of 14 fds: 3 regular
  * files (one of them a dup), a directory, /dev/null, both ends of a pipe
  * with a few bytes in flight, an eventfd, a timerfd (armed, 1 hour), a
  * signalfd, an epoll instance watching the pipe's read end and the eventfd,
- * and a dup of the eventfd.  The files live in WORKDIR (the directory of
+ * a dup of the eventfd, and a unix stream socketpair with bytes queued.  The files live in WORKDIR (the directory of
  * READY_FILE, or the cwd).
  *
  * Ready (READY_FILE created, or "ready" printed) once the child sleeps;
@@ -30,13 +30,14 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 
-#define CYCLE 12
+#define CYCLE 14
 
 static void die(const char *what)
 {
@@ -91,6 +92,8 @@ static int open_cycle(const char *dir, long i)
 		die("fdzoo: epoll_ctl");
 	if (dup(efd) < 0)
 		die("fdzoo: dup");
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, p) || write(p[0], "zoo", 3) != 3)
+		die("fdzoo: socketpair");
 	return CYCLE;
 }
 
