@@ -3,6 +3,10 @@
  * (code/data/brk/stack/arg/env bounds, auxv, exe file), and the contents
  * of the pages that only the process's memory holds.
  *
+ * Mappings of memfds and deleted files name the file_entry that saves
+ * their inode (fsobj.c); the restore child maps the inode its subtree's
+ * opener recreated, so a mapping shared between tasks stays shared.
+ *
  * Dump: PAGEMAP_SCAN finds present or swapped pages that are neither the
  * shared zero page nor page cache, so never-touched and untouched-file
  * pages never reach the image.  Shared anonymous memory is read through
@@ -32,6 +36,7 @@
 #include <xxhash.h>
 
 #include "compat.h"
+#include "files.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
@@ -115,18 +120,42 @@ static void remember_file(const struct proc_vma *v, const struct stat *st)
 	    (struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
 }
 
+/* A memfd or deleted file: its inode is saved once, as a file_entry. */
+static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
+		     VmaEntry *e)
+{
+	char mf[96], what[64];
+	MappedFile *f = NULL;
+	struct stat st;
+	uint32_t id;
+	size_t i;
+
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
+	if (fsobj_get(ctx, dt->pid, what, mf, v->path, &id, &st))
+		return -1;
+	for (i = 0; i < dt->mm->n_files; i++)
+		if (dt->mm->files[i]->has_fsobj_file && dt->mm->files[i]->fsobj_file == id)
+			f = dt->mm->files[i];
+	if (!f) {
+		e->file_id = mm_file_id(dt->mm, v->path, &st, false);
+		f = dt->mm->files[e->file_id - 1];
+		f->has_fsobj_file = true;
+		f->fsobj_file = id;
+	}
+	e->has_file_id = true;
+	e->file_id = f->id;
+	e->has_pgoff = true;
+	e->pgoff = v->pgoff;
+	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
+	return 0;
+}
+
 static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 {
 	char mf[96];
 	struct stat st, pst;
 
-	if (strstr(v->path, " (deleted)")) {
-		pr_err(
-		    "pid %d mapping %lx-%lx: file %s is deleted; deleted files are not supported "
-		    "yet\n",
-		    dt->pid, v->start, v->end, v->path);
-		return -1;
-	}
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
 		pr_err("pid %d mapping %lx-%lx: device mapping of %s is not supported\n", dt->pid,
 		       v->start, v->end, v->path);
@@ -159,7 +188,8 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 	return 0;
 }
 
-static int vma_classify(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+static int vma_classify(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
+			VmaEntry *e)
 {
 	const char *p = v->path;
 
@@ -188,15 +218,17 @@ static int vma_classify(struct dump_task *dt, const struct proc_vma *v, VmaEntry
 		e->file_id = 0;
 		return 0;
 	}
-	if (!strncmp(p, "/SYSV", 5) || !strncmp(p, "/memfd:", 7)) {
-		pr_err("pid %d mapping %lx-%lx: %s (SysV shm / memfd) is not supported yet\n",
-		       dt->pid, v->start, v->end, p);
+	if (!strncmp(p, "/SYSV", 5)) {
+		pr_err("pid %d mapping %lx-%lx: %s (SysV shm) is not supported yet\n", dt->pid,
+		       v->start, v->end, p);
 		return -1;
 	}
+	if (fsobj_link_is_ghost(p))
+		return vma_fsobj(ctx, dt, v, e);
 	return vma_file(dt, v, e);
 }
 
-static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
+static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vmas *vmas)
 {
 	MmEntry *mm = dt->mm;
 	size_t i;
@@ -223,7 +255,7 @@ static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
 		e->start = v->start;
 		e->end = v->end;
 		e->prot = v->prot;
-		if (vma_classify(dt, v, e))
+		if (vma_classify(ctx, dt, v, e))
 			return -1;
 		if (v->vmflags & VMA_MADV_MASK) {
 			e->has_madv = true;
@@ -338,7 +370,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		return -1;
 	if (proc_parse_smaps(dt->pid, &vmas))
 		return -1;
-	if (dump_vmas(dt, &vmas) || dump_vdso_hash(dt))
+	if (dump_vmas(ctx, dt, &vmas) || dump_vdso_hash(dt))
 		goto out;
 	ret = 0;
 out:
@@ -718,17 +750,29 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 	struct stat st;
 	int fd;
 
+	if (f->has_fsobj_file) {
+		/* a memfd or deleted file: the inode our subtree's opener made */
+		fd = fcntl(c->shared_base + f->fsobj_file, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			pr_perror("pid %u: mapped file %s was not recreated", c->t->te->pid,
+				  f->path);
+			return -1;
+		}
+		goto place;
+	}
 	fd = open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("pid %u: cannot open mapped file %s", c->t->te->pid, f->path);
 		return -1;
 	}
-	if (fstat(fd, &st) || st.st_ino != f->ino || st.st_dev != f->dev) {
+	if (fstat(fd, &st) ||
+	    ((st.st_ino != f->ino || st.st_dev != f->dev) && !c->opts->skip_file_check)) {
 		pr_err("pid %u: mapped file %s was replaced since the dump\n", c->t->te->pid,
 		       f->path);
 		close(fd);
 		return -1;
 	}
+place:
 	if (move_fd(fd, target_fd) < 0) {
 		pr_perror("cannot place mapped file fd");
 		close(fd);
