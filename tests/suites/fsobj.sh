@@ -88,3 +88,86 @@ test_restore_size_changed() {
 	check_scenario
 }
 register bad/restore-file-size-changed test_restore_size_changed
+
+# ---------------------------------------------------------------- programs
+
+# pool_py DIR: a python multiprocessing Pool (fork start method, 4
+# workers) mapping a slow function over 200 items; results go to
+# DIR/results, progress (items done) to DIR/progress.  A Pool holds pipes,
+# helper threads and sem_open semaphores (unlinked /dev/shm files mapped
+# shared by every worker).
+pool_py() {
+	cat >"$1/pool.py" <<'PY'
+import os, time
+import multiprocessing as mp
+
+
+def slow(x):
+    time.sleep(0.05)
+    return (x * x * 2654435761) % 1000003
+
+
+def put(name, text):
+    with open(name + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(name + ".tmp", name)
+
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    with mp.Pool(4) as pool:
+        put("ready", "%d\n" % os.getpid())
+        res = []
+        for r in pool.imap(slow, range(200)):
+            res.append(r)
+            if len(res) % 10 == 0:
+                put("progress", "%d\n" % len(res))
+    put("results", "".join("%d\n" % r for r in res))
+PY
+}
+
+# test_python_pool: the Pool dumped mid-work and restored finishes with
+# the same results as an uninterrupted run.
+test_python_pool() {
+	local py img=$TDIR/img1 done=0 limit n
+	need_stasis || return 1
+	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	{ [ -n "$py" ] && [ -x "$py" ]; } || { REASON="python3 not installed"; return 77; }
+	"$py" -c 'import multiprocessing.synchronize' 2>/dev/null ||
+		{ REASON="python3 lacks multiprocessing.synchronize (sem_open)"; return 77; }
+	mkdir -p "$TDIR/ref" "$TDIR/run"
+	pool_py "$TDIR/ref"
+	pool_py "$TDIR/run"
+	# the reference: the same program, never interrupted
+	run_timed 60 "$TDIR/ref.out" "$TDIR/ref.err" env -C "$TDIR/ref" "$py" pool.py
+	rc_ok "the uninterrupted python pool" $? "$TDIR/ref.err" || return 1
+	[ -s "$TDIR/ref/results" ] || { bad "the uninterrupted pool wrote no results"; return 1; }
+	start_prog "$TDIR/run" python "$py" pool.py || return 1
+	wait_file "$TDIR/run/ready" "$WAIT_READY" "$SCN_PID" || { bad "python not ready within ${WAIT_READY}s"; return 1; }
+	# dump in the middle of the work
+	limit=$(($(now_ms) + 10000))
+	while :; do
+		{ read -r done <"$TDIR/run/progress"; } 2>/dev/null
+		[ "${done:-0}" -ge 40 ] && break
+		alive "$SCN_PID" || { bad "python died before the dump"; return 1; }
+		[ "$(now_ms)" -lt $limit ] || { bad "the pool made no progress (${done:-0} items)"; return 1; }
+		sleep 0.05
+	done
+	track_tree "$SCN_PID"
+	n=$(descendants "$SCN_PID" | wc -w)
+	[ "$n" -ge 4 ] || { bad "python has $n child processes, expected 4 workers"; return 1; }
+	dump "$SCN_PID" "$img" || return 1
+	read -r done <"$TDIR/run/progress"
+	[ "$done" -lt 200 ] || { bad "the pool had finished before the dump"; return 1; }
+	[ -e "$TDIR/run/results" ] && { bad "the pool had written its results before the dump"; return 1; }
+	wait_gone "$SCN_PID" || { bad "python still there after the dump"; return 1; }
+	tree_gone "$img" || return 1
+	restore_detached "$img" "$SCN_PID" || return 1
+	wait_file "$TDIR/run/results" 30 "$SCN_PID" ||
+		{ bad "the restored pool did not finish within 30 s (progress $(cat "$TDIR/run/progress"))"; return 1; }
+	wait_gone "$SCN_PID" || { bad "python did not exit after finishing"; return 1; }
+	cmp -s "$TDIR/ref/results" "$TDIR/run/results" ||
+		{ bad "the restored pool's results differ from an uninterrupted run's"; return 1; }
+	return 0
+}
+register prog/python-pool test_python_pool
