@@ -53,6 +53,7 @@ extern const struct fd_ops ghost_fd_ops;
 bool fsobj_link_is_ghost(const char *link);
 int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src, const char *link,
 	      uint32_t *id, struct stat *st);
+int fsobj_check_shared_write(pid_t pid, const char *what, const char *src, const char *link);
 int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags);
 
 /* flock.c: file locks */

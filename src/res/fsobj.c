@@ -37,6 +37,12 @@
 #define F_ADD_SEALS (1024 + 9)
 #define F_GET_SEALS (1024 + 10)
 #endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
 #ifndef HUGETLBFS_MAGIC
 #define HUGETLBFS_MAGIC 0x958458f6
 #endif
@@ -135,6 +141,32 @@ static const char *fsobj_refusal(int fd, const struct stat *st, bool memfd)
 		return "the file is deleted under this name but linked under another; not "
 		       "supported";
 	return NULL;
+}
+
+/*
+ * A memfd sealed with F_SEAL_FUTURE_WRITE after a writable shared mapping
+ * was made: restore seals before it maps, and could not map it writable.
+ */
+int fsobj_check_shared_write(pid_t pid, const char *what, const char *src, const char *link)
+{
+	int fd, seals;
+
+	if (strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
+		return 0;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %d %s: cannot open %s", pid, what, link);
+		return -1;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	close(fd);
+	if (seals > 0 && (seals & F_SEAL_FUTURE_WRITE)) {
+		pr_err("pid %d %s (%s): a writable shared mapping of a memfd sealed with "
+		       "F_SEAL_FUTURE_WRITE is not supported\n",
+		       pid, what, link);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -307,7 +339,10 @@ static int memfd_open(struct rst_ctx *c, const FileEntry *fe)
 		pr_err("image %s is corrupt: memfd %u has no inode\n", c->img->r.path, fe->id);
 		return -1;
 	}
-	fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/* say that it may be executable (as before 6.3); the saved mode follows */
+	fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		pr_perror("pid %u: cannot create memfd %s", c->t->te->pid, fe->fsobj->name);
 		return -1;

@@ -134,6 +134,9 @@ static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct pr
 	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
 	if (fsobj_get(ctx, dt->pid, what, mf, v->path, &id, &st))
 		return -1;
+	if (v->shared && (v->prot & PROT_WRITE) &&
+	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
+		return -1;
 	for (i = 0; i < dt->mm->n_files; i++)
 		if (dt->mm->files[i]->has_fsobj_file && dt->mm->files[i]->fsobj_file == id)
 			f = dt->mm->files[i];
