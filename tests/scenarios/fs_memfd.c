@@ -5,7 +5,9 @@
  *           0-64 KiB and 512-516 KiB (a hole between), seals SHRINK|GROW,
  *           offset 1234; fd 6: the same inode, a second open file
  *           description (O_RDONLY through /proc/self/fd), offset 77; a
- *           MAP_PRIVATE mapping of it whose first page the parent changed.
+ *           MAP_PRIVATE mapping of it whose first page the parent changed;
+ *           fd 8: another memfd, "stasis-fs-fd", never mapped, 5 bytes,
+ *           O_WRONLY through /proc/self/fd, offset 3.
  *   child   no fd, a MAP_SHARED mapping of the memfd; it answers every
  *           request the parent writes at word 0 in word 1.
  *
@@ -52,7 +54,7 @@ static void verify(void)
 	struct stat st;
 	ssize_t n;
 	size_t i;
-	int tries;
+	int tries, fd;
 
 	n = readlink("/proc/self/fd/5", link, sizeof(link) - 1);
 	SCN_CHECK(n > 0, "readlink fd 5: %s", strerror(errno));
@@ -90,6 +92,17 @@ static void verify(void)
 	}
 	SCN_CHECK(got == req, "the child did not answer through the shared memfd");
 	SCN_CHECK(priv[0] == ~word(0), "a private mapping saw a shared write");
+	n = readlink("/proc/self/fd/8", link, sizeof(link) - 1);
+	SCN_CHECK(n > 0, "readlink fd 8: %s", strerror(errno));
+	link[n] = '\0';
+	SCN_CHECK(!strcmp(link, "/memfd:stasis-fs-fd (deleted)"), "fd 8 is %s", link);
+	SCN_CHECK((fcntl(8, F_GETFL) & O_ACCMODE) == O_WRONLY, "fd 8 not O_WRONLY");
+	SCN_CHECK(lseek(8, 0, SEEK_CUR) == 3, "fd 8 offset");
+	SCN_CHECK(fstat(8, &st) == 0 && st.st_size == 5, "fd 8 size");
+	fd = open("/proc/self/fd/8", O_RDONLY);
+	SCN_CHECK(fd >= 0 && read(fd, link, 5) == 5 && !memcmp(link, "hello", 5),
+		  "the contents of the second memfd");
+	close(fd);
 }
 
 int main(int argc, char **argv)
@@ -129,10 +142,21 @@ int main(int argc, char **argv)
 	close(fd);
 	lseek(5, 1234, SEEK_SET);
 	lseek(6, 77, SEEK_SET);
+	fd = memfd_create("stasis-fs-fd", 0);
+	if (fd < 0 || write(fd, "hello", 5) != 5)
+		scn_fail("second memfd: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	i = open(path, O_WRONLY);
+	if ((int)i < 0 || dup2(i, 8) < 0)
+		scn_fail("reopen of the second memfd: %s", strerror(errno));
+	close(i);
+	close(fd);
+	lseek(8, 3, SEEK_SET);
 	kid = fork();
 	if (kid == 0) {
 		close(5);
 		close(6);
+		close(8);
 		munmap((void *)priv, 4 * 4096);
 		kid_loop(m);
 	}
