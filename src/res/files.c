@@ -611,37 +611,40 @@ static bool is_inode_entry(const FileEntry *fe)
 	return fe && (fe->type == FILE_TYPE__FILE_MEMFD || fe->type == FILE_TYPE__FILE_GHOST);
 }
 
+static int open_shared_one(struct rst_ctx *c, uint32_t id)
+{
+	const FileEntry *fe = image_file(c->img, id);
+	const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
+	int slot = c->shared_base + id, fd;
+
+	if (!ops) {
+		pr_err("pid %u: image names an unknown file %u\n", c->t->te->pid, id);
+		return -1;
+	}
+	if (fcntl(slot, F_GETFD) >= 0)
+		return 0; /* placed already (the other end of a pipe) */
+	fd = ops->open(c, fe);
+	if (fd < 0)
+		return -1;
+	if (move_fd(fd, slot) < 0) {
+		pr_perror("cannot place file %u at fd %d", id, slot);
+		close(fd);
+		return -1;
+	}
+	return flock_restore_file(c, fe, slot);
+}
+
 int files_open_shared(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
-	size_t i, n = t->n_open * 2;
+	size_t i;
+	int pass;
 
-	for (i = 0; i < n; i++) {
-		const FileEntry *fe = image_file(c->img, t->open_ids[i % t->n_open]);
-		const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
-		int slot = c->shared_base + t->open_ids[i % t->n_open], fd;
-
-		if (is_inode_entry(fe) != (i < t->n_open))
-			continue;
-		if (!ops) {
-			pr_err("pid %u: image names an unknown file %u\n", t->te->pid,
-			       t->open_ids[i % t->n_open]);
-			return -1;
-		}
-		if (fcntl(slot, F_GETFD) >= 0)
-			continue; /* placed already (the other end of a pipe) */
-		fd = ops->open(c, fe);
-		if (fd < 0)
-			return -1;
-		if (move_fd(fd, slot) < 0) {
-			pr_perror("cannot place file %u at fd %d", t->open_ids[i % t->n_open],
-				  slot);
-			close(fd);
-			return -1;
-		}
-		if (flock_restore_file(c, fe, slot))
-			return -1;
-	}
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < t->n_open; i++)
+			if (is_inode_entry(image_file(c->img, t->open_ids[i])) == (pass == 0) &&
+			    open_shared_one(c, t->open_ids[i]))
+				return -1;
 	return 0;
 }
 
