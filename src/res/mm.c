@@ -120,34 +120,49 @@ static void remember_file(const struct proc_vma *v, const struct stat *st)
 	    (struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
 }
 
-/* A memfd or deleted file: its inode is saved once, as a file_entry. */
-static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
-		     VmaEntry *e)
+/*
+ * A memfd or deleted file (mapped, or the executable): its inode is saved
+ * once, as a file_entry; the mapped_file names it.
+ */
+static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const char *what,
+			      const char *src, const char *link, bool writable)
 {
-	char mf[96], what[64];
 	MappedFile *f = NULL;
 	struct stat st;
 	uint32_t id;
 	size_t i;
 
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
-	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
-	if (fsobj_get(ctx, dt->pid, what, mf, v->path, &id, &st))
-		return -1;
-	if (v->shared && (v->prot & PROT_WRITE) &&
-	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
-		return -1;
+	if (fsobj_get(ctx, dt->pid, what, src, link, &id, &st))
+		return 0;
 	for (i = 0; i < dt->mm->n_files; i++)
 		if (dt->mm->files[i]->has_fsobj_file && dt->mm->files[i]->fsobj_file == id)
 			f = dt->mm->files[i];
 	if (!f) {
-		e->file_id = mm_file_id(dt->mm, v->path, &st, false);
-		f = dt->mm->files[e->file_id - 1];
+		uint32_t n = mm_file_id(dt->mm, link, &st, false);
+
+		f = dt->mm->files[n - 1]; /* after the call: it may move the array */
 		f->has_fsobj_file = true;
 		f->fsobj_file = id;
 	}
+	f->writable |= writable;
+	return f->id;
+}
+
+static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
+		     VmaEntry *e)
+{
+	char mf[96], what[64];
+
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
+	if (v->shared && (v->prot & PROT_WRITE) &&
+	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
+		return -1;
+	e->file_id =
+	    mm_fsobj_file(ctx, dt, what, mf, v->path, v->shared && (v->vmflags & VMF_MAYWRITE));
+	if (!e->file_id)
+		return -1;
 	e->has_file_id = true;
-	e->file_id = f->id;
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -303,7 +318,7 @@ static int dump_vdso_hash(struct dump_task *dt)
 	return 0;
 }
 
-static int dump_exe(struct dump_task *dt)
+static int dump_exe(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	char path[PATH_MAX], proc[64];
 	struct stat st;
@@ -312,11 +327,13 @@ static int dump_exe(struct dump_task *dt)
 		pr_perror("pid %d: cannot read its executable link", dt->pid);
 		return -1;
 	}
-	if (strstr(path, " (deleted)")) {
-		pr_err("pid %d: its executable %s was deleted; not supported yet\n", dt->pid, path);
-		return -1;
-	}
 	snprintf(proc, sizeof(proc), "/proc/%d/exe", dt->pid);
+	if (fsobj_link_is_ghost(path)) {
+		/* deleted since it was started (an upgrade): saved like any deleted file */
+		dt->mm->exe_file_id = mm_fsobj_file(ctx, dt, "executable", proc, path, false);
+		dt->mm->has_exe_file_id = dt->mm->exe_file_id != 0;
+		return dt->mm->has_exe_file_id ? 0 : -1;
+	}
 	if (stat(proc, &st)) {
 		pr_perror("pid %d: cannot stat its executable", dt->pid);
 		return -1;
@@ -369,7 +386,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	}
 	mm->n_auxv = len / sizeof(uint64_t);
 	mm->auxv = (uint64_t *)auxv;
-	if (dump_exe(dt))
+	if (dump_exe(ctx, dt))
 		return -1;
 	if (proc_parse_smaps(dt->pid, &vmas))
 		return -1;
@@ -754,8 +771,15 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 	int fd;
 
 	if (f->has_fsobj_file) {
-		/* a memfd or deleted file: the inode our subtree's opener made */
-		fd = fcntl(c->shared_base + f->fsobj_file, F_DUPFD_CLOEXEC, 0);
+		char self[64];
+
+		/*
+		 * A memfd or deleted file: the inode our subtree's opener made,
+		 * read-only unless a shared mapping may write it (an executable
+		 * must have no writer).
+		 */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", c->shared_base + f->fsobj_file);
+		fd = open(self, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (fd < 0) {
 			pr_perror("pid %u: mapped file %s was not recreated", c->t->te->pid,
 				  f->path);

@@ -171,3 +171,6 @@ test_python_pool() {
 	return 0
 }
 register prog/python-pool test_python_pool
+for m in once x3 leave-running pidns; do
+	register "fs_exe/$m" test_cr fs_exe $m
+done
