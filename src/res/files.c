@@ -409,6 +409,11 @@ void files_dump_fini(struct dump_ctx *ctx)
 	struct file_index *x = ctx->seen;
 	size_t i;
 
+	free(ctx->fsobjs);
+	free(ctx->locks);
+	ctx->fsobjs = NULL;
+	ctx->locks = NULL;
+	ctx->nfsobjs = ctx->nlocks = 0;
 	if (!x)
 		return;
 	for (i = 0; i < x->cap; i++)
