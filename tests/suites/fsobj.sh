@@ -157,6 +157,8 @@ test_python_pool() {
 	n=$(descendants "$SCN_PID" | wc -w)
 	[ "$n" -ge 4 ] || { bad "python has $n child processes, expected 4 workers"; return 1; }
 	dump "$SCN_PID" "$img" || return 1
+	grep -q "saved /dev/shm/sem\..* (deleted)" "$TDIR/dump$N_CMD.log" ||
+		{ bad "the dump saved no unlinked sem_open semaphore (what this test is about)"; return 1; }
 	read -r done <"$TDIR/run/progress"
 	[ "$done" -lt 200 ] || { bad "the pool had finished before the dump"; return 1; }
 	[ -e "$TDIR/run/results" ] && { bad "the pool had written its results before the dump"; return 1; }
