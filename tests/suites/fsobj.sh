@@ -15,6 +15,7 @@ done
 
 # test_cr_locks MODE: test_cr of fs_locks, dumped with --file-locks
 test_cr_locks() {
+	# shellcheck disable=SC2034 # read by dump() in run.sh
 	local DUMP_OPTS=--file-locks
 	test_cr fs_locks "$1"
 }
@@ -67,7 +68,7 @@ test_restore_size_changed() {
 	stasis_cmd err restore -D "$img" -d
 	expect_error "restore with a file that changed size" $? "$TDIR/err.err" || return 1
 	adopt_image "$img" "$SCN_PID"
-	grep -q "data" "$TDIR/err.err" && grep -q "size" "$TDIR/err.err" ||
+	{ grep -q "data" "$TDIR/err.err" && grep -q "size" "$TDIR/err.err"; } ||
 		{ bad "the error does not name the file and its size: $ERR_LINE"; return 1; }
 	grep -q -- "--skip-file-check" "$TDIR/err.err" ||
 		{ bad "the error does not mention --skip-file-check: $ERR_LINE"; return 1; }
@@ -129,7 +130,7 @@ PY
 # test_python_pool: the Pool dumped mid-work and restored finishes with
 # the same results as an uninterrupted run.
 test_python_pool() {
-	local py img=$TDIR/img1 done=0 limit n
+	local py img=$TDIR/img1 ndone=0 limit n
 	need_stasis || return 1
 	py=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
 	{ [ -n "$py" ] && [ -x "$py" ]; } || { REASON="python3 not installed"; return 77; }
@@ -147,10 +148,10 @@ test_python_pool() {
 	# dump in the middle of the work
 	limit=$(($(now_ms) + 10000))
 	while :; do
-		{ read -r done <"$TDIR/run/progress"; } 2>/dev/null
-		[ "${done:-0}" -ge 40 ] && break
+		{ read -r ndone <"$TDIR/run/progress"; } 2>/dev/null
+		[ "${ndone:-0}" -ge 40 ] && break
 		alive "$SCN_PID" || { bad "python died before the dump"; return 1; }
-		[ "$(now_ms)" -lt $limit ] || { bad "the pool made no progress (${done:-0} items)"; return 1; }
+		[ "$(now_ms)" -lt $limit ] || { bad "the pool made no progress (${ndone:-0} items)"; return 1; }
 		sleep 0.05
 	done
 	track_tree "$SCN_PID"
@@ -159,8 +160,8 @@ test_python_pool() {
 	dump "$SCN_PID" "$img" || return 1
 	grep -q "saved /dev/shm/sem\..* (deleted)" "$TDIR/dump$N_CMD.log" ||
 		{ bad "the dump saved no unlinked sem_open semaphore (what this test is about)"; return 1; }
-	read -r done <"$TDIR/run/progress"
-	[ "$done" -lt 200 ] || { bad "the pool had finished before the dump"; return 1; }
+	read -r ndone <"$TDIR/run/progress"
+	[ "$ndone" -lt 200 ] || { bad "the pool had finished before the dump"; return 1; }
 	[ -e "$TDIR/run/results" ] && { bad "the pool had written its results before the dump"; return 1; }
 	wait_gone "$SCN_PID" || { bad "python still there after the dump"; return 1; }
 	tree_gone "$img" || return 1
