@@ -40,7 +40,7 @@ $(BUILD)/proto/%.pb-c.c $(BUILD)/proto/%.pb-c.h: images/%.proto | deps
 	@mkdir -p $(BUILD)/proto
 	protoc-c --proto_path=images --c_out=$(BUILD)/proto $<
 
-$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c $(PROTO_C)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/src/%.o: src/%.c $(PROTO_C)

@@ -31,7 +31,7 @@ static const char usage_main[] =
     "  -V, --version          print the version\n";
 
 static const char usage_dump[] =
-    "usage: stasis dump -t PID -D DIR [-R] [--ext-unix-sk] [-v N] [-o FILE]\n"
+    "usage: stasis dump -t PID -D DIR [-R] [--ext-unix-sk] [--file-locks] [-v N] [-o FILE]\n"
     "\n"
     "Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
     "If anything fails, the process keeps running exactly as before.\n"
@@ -39,6 +39,8 @@ static const char usage_dump[] =
     "  -t, --tree PID          the process to save\n"
     "  -D, --images-dir DIR    where the image goes (created if missing)\n"
     "  -R, --leave-running     let the process run on after the dump\n"
+    "  -l, --file-locks        save the file locks the tree holds (flock, POSIX, OFD);\n"
+    "                          without it a tree holding a lock is refused\n"
     "  -j, --shell-job         the process was started from a shell (accepted; terminals\n"
     "                          outside the tree are always recorded as external)\n"
     "  --ext-unix-sk           allow unix sockets connected to sockets outside the tree;\n"
@@ -47,7 +49,7 @@ static const char usage_dump[] =
 
 static const char usage_restore[] =
     "usage: stasis restore -D DIR [-d] [--pidns] [--restore-sibling] [--pidfile FILE]\n"
-    "                      [--inherit-fd fd[N]:KEY]\n"
+    "                      [--inherit-fd fd[N]:KEY] [--skip-file-check]\n"
     "\n"
     "Recreate the process saved in DIR with its original PID and let it run.\n"
     "Without -d, stasis stays in the foreground as its parent and exits with its\n"
@@ -63,6 +65,8 @@ static const char usage_restore[] =
     "  --pidfile FILE              write the restored root's PID (as we see it) to FILE\n"
     "  --inherit-fd fd[N]:KEY      use our fd N for the external object KEY\n"
     "                              (as `stasis show` names it, e.g. pipe:[1234])\n"
+    "  --skip-file-check           restore even if an open file changed size or was\n"
+    "                              replaced since the dump (refused by default)\n"
     "  -j, --shell-job             accepted for criu compatibility\n";
 
 static const char usage_show[] = "usage: stasis show -D DIR [--json]\n"
@@ -82,6 +86,7 @@ enum {
 	OPT_PIDNS,
 	OPT_SIBLING,
 	OPT_EXT_UNIX_SK,
+	OPT_SKIP_FILE_CHECK,
 };
 
 static const struct option long_opts[] = {
@@ -98,6 +103,8 @@ static const struct option long_opts[] = {
 	{ "pidns", no_argument, NULL, OPT_PIDNS },
 	{ "restore-sibling", no_argument, NULL, OPT_SIBLING },
 	{ "ext-unix-sk", no_argument, NULL, OPT_EXT_UNIX_SK },
+	{ "file-locks", no_argument, NULL, 'l' },
+	{ "skip-file-check", no_argument, NULL, OPT_SKIP_FILE_CHECK },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -158,7 +165,7 @@ int main(int argc, char **argv)
 		argv++;
 		argc--;
 	}
-	while ((opt = getopt_long(argc, argv, "t:D:Rdjo:v::hV", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:D:Rdjlo:v::hV", long_opts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
 			d.pid = strtol(optarg, &end, 10);
@@ -203,6 +210,12 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PIDNS:
 			r.pidns = true;
+			break;
+		case 'l':
+			d.file_locks = true;
+			break;
+		case OPT_SKIP_FILE_CHECK:
+			r.skip_file_check = true;
 			break;
 		case OPT_SIBLING:
 			r.sibling = r.detached = true;

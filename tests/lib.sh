@@ -367,6 +367,8 @@ normalize_maps() {
 		[ "$path" = "[vsyscall]" ] && continue
 		# anonymous shared memory gets a new object (and inode) on restore
 		[ "$path" = "/dev/zero (deleted)" ] && ino=shmem
+		# so do memfds and deleted files, recreated from the image
+		[[ $path == *" (deleted)" ]] && [ "$ino" != shmem ] && ino=recreated
 		s=$((16#${range%-*}))
 		e=$((16#${range#*-}))
 		o=$((16#$off))

@@ -357,7 +357,9 @@ dump() {
 	shift 2
 	N_CMD=$((N_CMD + 1))
 	mkdir -p "$img"
-	stasis_cmd "dump$N_CMD" dump -t "$pid" -D "$img" "$@" -v4 -o "$TDIR/dump$N_CMD.log"
+	# DUMP_OPTS: extra dump options a suite sets (local) for its tests
+	# shellcheck disable=SC2086
+	stasis_cmd "dump$N_CMD" dump -t "$pid" -D "$img" "$@" ${DUMP_OPTS:-} -v4 -o "$TDIR/dump$N_CMD.log"
 	rc=$?
 	rc_ok "dump" $rc "$TDIR/dump$N_CMD.err" || return 1
 	[ -s "$img/$IMG_NAME" ] || { bad "dump succeeded but left no $IMG_NAME"; return 1; }

@@ -31,6 +31,8 @@ static const char *const rec_names[IMG_REC_MAX] = {
 	[IMG_FILE] = "file",
 	[IMG_FD] = "fd",
 	[IMG_PIPE] = "pipe",
+	[IMG_FSOBJ_DATA] = "fsobj-data",
+	[IMG_FLOCK] = "flock",
 };
 
 const char *img_rec_name(uint32_t type)

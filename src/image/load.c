@@ -114,6 +114,34 @@ static struct rst_task *task_for(struct image *img, uint32_t pid, const char *wh
 	return t;
 }
 
+/*
+ * The data chunks of a memfd or deleted file come just before its
+ * file_entry: they are the ones not attached to a file yet.
+ */
+static int attach_fsobj_data(struct image *img, FileEntry *fe)
+{
+	size_t pending = 0, i, first;
+
+	while (pending < img->nfsdata && !img->fsdata[img->nfsdata - 1 - pending].file_id)
+		pending++;
+	if (!fe->fsobj && !pending)
+		return 0;
+	first = img->nfsdata - pending;
+	if (!fe->fsobj || fe->fsobj->n_chunks != pending)
+		goto bad;
+	for (i = 0; i < pending; i++) {
+		if (img->fsdata[first + i].len != fe->fsobj->chunks[i]->len)
+			goto bad;
+		img->fsdata[first + i].file_id = fe->id;
+	}
+	return 0;
+bad:
+	pr_err("image %s is corrupt: the saved contents of file %u do not match it\n", img->r.path,
+	       fe->id);
+	file_entry__free_unpacked(fe, NULL);
+	return -1;
+}
+
 struct pending_pages {
 	bool have;
 	uint64_t off, len;
@@ -161,7 +189,7 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		return 0;
 	case IMG_FILE:
 		m = img_read_msg(r, h, &file_entry__descriptor);
-		if (!m)
+		if (!m || attach_fsobj_data(img, m))
 			return -1;
 		img->files = xrealloc(img->files, (img->nfiles + 1) * sizeof(*img->files));
 		img->files[img->nfiles++] = m;
@@ -201,6 +229,23 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		pp->have = false;
 		return 0;
 	}
+	case IMG_FSOBJ_DATA: {
+		struct fsobj_data *d;
+
+		img->fsdata = xrealloc(img->fsdata, (img->nfsdata + 1) * sizeof(*img->fsdata));
+		d = &img->fsdata[img->nfsdata++];
+		d->file_id = 0;
+		d->len = h->len;
+		d->hash = h->hash;
+		return img_skip_payload(r, h, &d->off);
+	}
+	case IMG_FLOCK:
+		m = img_read_msg(r, h, &flock_entry__descriptor);
+		if (!m)
+			return -1;
+		img->flocks = xrealloc(img->flocks, (img->nflocks + 1) * sizeof(*img->flocks));
+		img->flocks[img->nflocks++] = m;
+		return 0;
 	case IMG_PAD: {
 		uint64_t off;
 
@@ -228,6 +273,10 @@ static int image_check_complete(struct image *img)
 	if (img->hdr->page_size != PAGE_SIZE) {
 		pr_err("image %s was made with %u-byte pages; this machine uses %lu\n", img->r.path,
 		       img->hdr->page_size, PAGE_SIZE);
+		return -1;
+	}
+	if (img->nfsdata && !img->fsdata[img->nfsdata - 1].file_id) {
+		pr_err("image %s is corrupt: file contents without their file\n", img->r.path);
 		return -1;
 	}
 	for (i = 0; i < img->ntasks; i++) {
@@ -311,6 +360,10 @@ void image_free(struct image *img)
 		pipe_entry__free_unpacked(img->pipes[i], NULL);
 	free(img->pipes);
 	free(img->shmem);
+	free(img->fsdata);
+	for (i = 0; i < img->nflocks; i++)
+		flock_entry__free_unpacked(img->flocks[i], NULL);
+	free(img->flocks);
 	if (img->hdr)
 		image_header__free_unpacked(img->hdr, NULL);
 	img_reader_close(&img->r);

@@ -187,6 +187,8 @@ static const ProtobufCMessageDescriptor *rec_desc(uint32_t type)
 		return &fd_entry__descriptor;
 	case IMG_PIPE:
 		return &pipe_entry__descriptor;
+	case IMG_FLOCK:
+		return &flock_entry__descriptor;
 	default:
 		return NULL;
 	}

@@ -1,7 +1,8 @@
 /*
  * The fd ops table shared by the files of src/res/ that handle one kind of
  * open file each (files.c: regular files, directories, devices, external
- * objects; pipe.c: pipes inside the tree).
+ * objects, O_PATH fds; pipe.c: pipes inside the tree; fsobj.c: memfds and
+ * deleted files; flock.c: file locks).
  */
 #ifndef STASIS_FILES_H
 #define STASIS_FILES_H
@@ -44,6 +45,21 @@ extern const struct fd_ops signalfd_fd_ops;
 extern const struct fd_ops timerfd_fd_ops;
 extern const struct fd_ops epoll_fd_ops;
 extern const struct fd_ops unix_fd_ops;
+extern const struct fd_ops ghost_fd_fd_ops;
+extern const struct fd_ops memfd_fd_ops;
+extern const struct fd_ops ghost_fd_ops;
+
+/* fsobj.c: memfds and deleted files, shared by files.c and mm.c */
+bool fsobj_link_is_ghost(const char *link);
+int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src, const char *link,
+	      uint32_t *id, struct stat *st);
+int fsobj_check_shared_write(pid_t pid, const char *what, const char *src, const char *link);
+int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags);
+
+/* flock.c: file locks */
+int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first);
+int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd);
+int flock_restore_posix(struct rst_ctx *c);
 
 /* A "key: value" line of /proc/PID/fdinfo/FD, read for an fd being dumped. */
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size);

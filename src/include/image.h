@@ -31,6 +31,8 @@ enum img_rec_type {
 	IMG_FILE = 20,
 	IMG_FD = 21,
 	IMG_PIPE = 22,
+	IMG_FSOBJ_DATA = 25, /* raw contents of a memfd/deleted file, one chunk */
+	IMG_FLOCK = 26,
 	IMG_REC_MAX
 };
 

@@ -29,6 +29,7 @@ struct dump_opts {
 	bool leave_running;
 	bool shell_job;
 	bool ext_unix_sk; /* allow unix sockets connected outside the tree */
+	bool file_locks;  /* save file locks (else a tree holding one is refused) */
 };
 
 struct restore_opts {
@@ -40,6 +41,7 @@ struct restore_opts {
 	const char *pidfile;
 	struct inherit_fd *inherit;
 	int n_inherit;
+	bool skip_file_check; /* restore files whose size or identity changed */
 };
 
 int cmd_dump(const struct dump_opts *o);
@@ -78,6 +80,8 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 struct file_index;
 struct pipe_seen;
 struct unix_table;
+struct fsobj_seen;
+struct flock_seen;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -90,6 +94,10 @@ struct dump_ctx {
 	size_t npipes;
 	int pipes_scanned;	     /* 0: not yet, 1: done, -1: failed */
 	struct unix_table *unix_tab; /* unix sockets of the host, from sock_diag */
+	struct fsobj_seen *fsobjs;   /* memfds and deleted files saved so far */
+	size_t nfsobjs;
+	struct flock_seen *locks; /* POSIX locks saved so far */
+	size_t nlocks;
 };
 
 /* A loaded image, as restore and show use it. */
@@ -129,6 +137,14 @@ struct image {
 		unsigned long start, end; /* one of its mappings there */
 	} * shmem;
 	size_t nshmem;
+	/* contents of memfds and deleted files: where each chunk lies in the image */
+	struct fsobj_data {
+		uint32_t file_id; /* 0 while its file_entry has not been read yet */
+		uint64_t off, len, hash;
+	} * fsdata;
+	size_t nfsdata;
+	FlockEntry **flocks;
+	size_t nflocks;
 };
 
 int image_load(const char *dir, struct image *img);

@@ -49,8 +49,43 @@ static int reg_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	fe->has_pos = true;
 	fe->pos = d->fi.pos;
-	fe->has_size = true;
-	fe->size = d->st.st_size;
+	/* a log opened O_WRONLY|O_APPEND may grow between dump and restore */
+	if ((d->fi.flags & O_ACCMODE) != O_WRONLY || !(d->fi.flags & O_APPEND)) {
+		fe->has_size = true;
+		fe->size = d->st.st_size;
+	}
+	return 0;
+}
+
+/*
+ * The file must be the one of the dump: same inode and, for a regular
+ * file, same size.  --skip-file-check restores anyway (with a warning).
+ */
+static int check_same_file(struct rst_ctx *c, const FileEntry *fe, const struct stat *st)
+{
+	bool force = c->opts->skip_file_check;
+
+	if (fe->has_ino && (st->st_ino != fe->ino || st->st_dev != fe->dev)) {
+		if (!force) {
+			pr_err("pid %u: %s was replaced by another file since the dump (restore "
+			       "--skip-file-check to use it anyway)\n",
+			       c->t->te->pid, fe->path);
+			return -1;
+		}
+		pr_warn("pid %u: %s was replaced since the dump; using it anyway\n", c->t->te->pid,
+			fe->path);
+	}
+	if (fe->has_size && S_ISREG(st->st_mode) && (uint64_t)st->st_size != fe->size) {
+		if (!force) {
+			pr_err("pid %u: %s changed size since the dump (%llu bytes, now %llu; "
+			       "restore --skip-file-check to use it anyway)\n",
+			       c->t->te->pid, fe->path, (unsigned long long)fe->size,
+			       (unsigned long long)st->st_size);
+			return -1;
+		}
+		pr_warn("pid %u: %s changed size since the dump; using it anyway\n", c->t->te->pid,
+			fe->path);
+	}
 	return 0;
 }
 
@@ -64,9 +99,12 @@ static int open_checked(struct rst_ctx *c, const FileEntry *fe, int flags)
 		pr_perror("pid %u: cannot open %s", c->t->te->pid, fe->path);
 		return -1;
 	}
-	if (fstat(fd, &st) || (fe->has_ino && (st.st_ino != fe->ino || st.st_dev != fe->dev))) {
-		pr_err("pid %u: %s was replaced by another file since the dump\n", c->t->te->pid,
-		       fe->path);
+	if (fstat(fd, &st)) {
+		pr_perror("pid %u: cannot stat %s", c->t->te->pid, fe->path);
+		close(fd);
+		return -1;
+	}
+	if (check_same_file(c, fe, &st)) {
 		close(fd);
 		return -1;
 	}
@@ -81,7 +119,10 @@ static int open_checked(struct rst_ctx *c, const FileEntry *fe, int flags)
 
 static int reg_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	int fd = open_checked(c, fe, fe->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC));
+	int flags = fe->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC), fd;
+
+	/* a memfd or deleted file: another open file description of its inode */
+	fd = fe->has_inode_file ? fsobj_reopen(c, fe, flags) : open_checked(c, fe, flags);
 
 	if (fd >= 0 && fe->has_pos && lseek(fd, fe->pos, SEEK_SET) != (off_t)fe->pos) {
 		pr_perror("pid %u: cannot seek %s to %llu", c->t->te->pid, fe->path,
@@ -184,6 +225,29 @@ static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 	return -1;
 }
 
+/* ----- O_PATH fds: a place in the file system, no I/O */
+
+static bool opath_match(const struct fd_dump *d)
+{
+	return (d->fi.flags & O_PATH) && path_is_plain(d);
+}
+
+static int opath_dump(const struct fd_dump *d, FileEntry *fe)
+{
+	return 0;
+}
+
+static int opath_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	/* an O_PATH fd on a symlink (O_NOFOLLOW) shows the link itself */
+	int flags =
+	    O_PATH | O_CLOEXEC | (S_ISLNK(fe->mode) ? O_NOFOLLOW : 0) | (fe->flags & O_DIRECTORY);
+
+	return open_checked(c, fe, flags);
+}
+
+static const struct fd_ops opath_fd_ops = { FILE_TYPE__FILE_OPATH, "O_PATH fd", opath_match,
+					    opath_dump, opath_open };
 static const struct fd_ops reg_fd_ops = { FILE_TYPE__FILE_REG, "file", reg_match, reg_dump,
 					  reg_open };
 static const struct fd_ops dir_fd_ops = { FILE_TYPE__FILE_DIR, "directory", dir_match, dir_dump,
@@ -195,8 +259,9 @@ static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_m
 
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
-	&reg_fd_ops,	  &dir_fd_ops,	   &chr_fd_ops,	  &pipe_fd_ops, &eventfd_fd_ops,
-	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops, &unix_fd_ops, &ext_fd_ops,
+	&opath_fd_ops,	 &reg_fd_ops,	&ghost_fd_fd_ops, &memfd_fd_ops,   &ghost_fd_ops,
+	&dir_fd_ops,	 &chr_fd_ops,	&pipe_fd_ops,	  &eventfd_fd_ops, &signalfd_fd_ops,
+	&timerfd_fd_ops, &epoll_fd_ops, &unix_fd_ops,	  &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -224,13 +289,13 @@ static const struct fd_ops *ops_by_type(FileType t)
 static const char *unsupported_reason(const struct fd_dump *d)
 {
 	if (d->fi.flags & O_PATH)
-		return "O_PATH fds are not supported yet";
+		return "O_PATH fds are supported only on files reachable by their path";
 	if (!strncmp(d->link, "socket:", 7))
 		return "sockets other than unix sockets are not supported yet";
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return "this kind of fd is not supported yet";
 	if (strstr(d->link, " (deleted)"))
-		return "deleted files are not supported yet";
+		return "deleted files other than regular files are not supported";
 	if (S_ISFIFO(d->st.st_mode))
 		return "FIFOs are not supported yet";
 	if (S_ISCHR(d->st.st_mode) || S_ISBLK(d->st.st_mode))
@@ -344,6 +409,11 @@ void files_dump_fini(struct dump_ctx *ctx)
 	struct file_index *x = ctx->seen;
 	size_t i;
 
+	free(ctx->fsobjs);
+	free(ctx->locks);
+	ctx->fsobjs = NULL;
+	ctx->locks = NULL;
+	ctx->nfsobjs = ctx->nlocks = 0;
 	if (!x)
 		return;
 	for (i = 0; i < x->cap; i++)
@@ -376,7 +446,8 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		return -1;
 	if (!id) {
 		for (i = 0; i < ARRAY_SIZE(fd_ops_table) && !ops; i++)
-			if (!(d->fi.flags & O_PATH) && fd_ops_table[i]->match(d))
+			if ((!(d->fi.flags & O_PATH) || fd_ops_table[i] == &opath_fd_ops) &&
+			    fd_ops_table[i]->match(d))
 				ops = fd_ops_table[i];
 		if (ctx->pipes_scanned < 0) {
 			pr_err("pid %d fd %d (%s): cannot tell whether this pipe's other end is in "
@@ -411,6 +482,10 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		if (ret)
 			return -1;
 		group_insert(g, pos, d, (uint32_t)id);
+		if (flock_dump_fd(d, id, true))
+			return -1;
+	} else if (flock_dump_fd(d, id, false)) {
+		return -1;
 	}
 	fde.file_id = id;
 	return img_write_msg(&ctx->w, IMG_FD, &fde.base);
@@ -533,34 +608,48 @@ static int close_strays(struct rst_ctx *c, int svc_end)
  * In the child, before it forks its own children: open every description
  * this task uses at shared_base + file id, unless its parent left it there
  * already.  Children forked next inherit them, so a description shared
- * between processes stays one description.
+ * between processes stays one description.  Inodes of memfds and deleted
+ * files go first: the descriptions on them are reopened from them.
  */
+static bool is_inode_entry(const FileEntry *fe)
+{
+	return fe && (fe->type == FILE_TYPE__FILE_MEMFD || fe->type == FILE_TYPE__FILE_GHOST);
+}
+
+static int open_shared_one(struct rst_ctx *c, uint32_t id)
+{
+	const FileEntry *fe = image_file(c->img, id);
+	const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
+	int slot = c->shared_base + id, fd;
+
+	if (!ops) {
+		pr_err("pid %u: image names an unknown file %u\n", c->t->te->pid, id);
+		return -1;
+	}
+	if (fcntl(slot, F_GETFD) >= 0)
+		return 0; /* placed already (the other end of a pipe) */
+	fd = ops->open(c, fe);
+	if (fd < 0)
+		return -1;
+	if (move_fd(fd, slot) < 0) {
+		pr_perror("cannot place file %u at fd %d", id, slot);
+		close(fd);
+		return -1;
+	}
+	return flock_restore_file(c, fe, slot);
+}
+
 int files_open_shared(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
 	size_t i;
+	int pass;
 
-	for (i = 0; i < t->n_open; i++) {
-		const FileEntry *fe = image_file(c->img, t->open_ids[i]);
-		const struct fd_ops *ops = fe ? ops_by_type(fe->type) : NULL;
-		int slot = c->shared_base + t->open_ids[i], fd;
-
-		if (!ops) {
-			pr_err("pid %u: image names an unknown file %u\n", t->te->pid,
-			       t->open_ids[i]);
-			return -1;
-		}
-		if (fcntl(slot, F_GETFD) >= 0)
-			continue; /* placed already (the other end of a pipe) */
-		fd = ops->open(c, fe);
-		if (fd < 0)
-			return -1;
-		if (move_fd(fd, slot) < 0) {
-			pr_perror("cannot place file %u at fd %d", t->open_ids[i], slot);
-			close(fd);
-			return -1;
-		}
-	}
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < t->n_open; i++)
+			if (is_inode_entry(image_file(c->img, t->open_ids[i])) == (pass == 0) &&
+			    open_shared_one(c, t->open_ids[i]))
+				return -1;
 	return 0;
 }
 
@@ -652,6 +741,18 @@ int files_plan(struct image *img)
 				by_pipe[p] = lca(by_pipe[p], t);
 			else if (f >= 0)
 				by_file[f] = lca(by_file[f], t);
+			/* an fd of a memfd or deleted file also uses its inode entry */
+			f = fe && fe->has_inode_file ? image_file_index(img, fe->inode_file) : -1;
+			if (f >= 0)
+				by_file[f] = lca(by_file[f], t);
+		}
+		/* and so does a mapping of it */
+		for (j = 0; t->mm && j < t->mm->n_files; j++) {
+			const MappedFile *m = t->mm->files[j];
+			long f = m->has_fsobj_file ? image_file_index(img, m->fsobj_file) : -1;
+
+			if (f >= 0)
+				by_file[f] = lca(by_file[f], t);
 		}
 	}
 	plan_groups(img, by_file);
@@ -685,5 +786,8 @@ int files_restore_child(struct rst_ctx *c, int svc_end)
 			return -1;
 		}
 	}
-	return close_strays(c, svc_end);
+	if (close_strays(c, svc_end))
+		return -1;
+	/* after the last close: closing any fd of a file drops our POSIX locks on it */
+	return flock_restore_posix(c);
 }

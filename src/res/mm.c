@@ -3,6 +3,10 @@
  * (code/data/brk/stack/arg/env bounds, auxv, exe file), and the contents
  * of the pages that only the process's memory holds.
  *
+ * Mappings of memfds and deleted files name the file_entry that saves
+ * their inode (fsobj.c); the restore child maps the inode its subtree's
+ * opener recreated, so a mapping shared between tasks stays shared.
+ *
  * Dump: PAGEMAP_SCAN finds present or swapped pages that are neither the
  * shared zero page nor page cache, so never-touched and untouched-file
  * pages never reach the image.  Shared anonymous memory is read through
@@ -32,6 +36,7 @@
 #include <xxhash.h>
 
 #include "compat.h"
+#include "files.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
@@ -115,18 +120,60 @@ static void remember_file(const struct proc_vma *v, const struct stat *st)
 	    (struct checked_file){ v->dev_major, v->dev_minor, v->ino, xstrdup(v->path), *st };
 }
 
+/*
+ * A memfd or deleted file (mapped, or the executable): its inode is saved
+ * once, as a file_entry; the mapped_file names it.
+ */
+static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const char *what,
+			      const char *src, const char *link, bool writable)
+{
+	MappedFile *f = NULL;
+	struct stat st;
+	uint32_t id;
+	size_t i;
+
+	if (fsobj_get(ctx, dt->pid, what, src, link, &id, &st))
+		return 0;
+	for (i = 0; i < dt->mm->n_files; i++)
+		if (dt->mm->files[i]->has_fsobj_file && dt->mm->files[i]->fsobj_file == id)
+			f = dt->mm->files[i];
+	if (!f) {
+		uint32_t n = mm_file_id(dt->mm, link, &st, false);
+
+		f = dt->mm->files[n - 1]; /* after the call: it may move the array */
+		f->has_fsobj_file = true;
+		f->fsobj_file = id;
+	}
+	f->writable |= writable;
+	return f->id;
+}
+
+static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
+		     VmaEntry *e)
+{
+	char mf[96], what[64];
+
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
+	if (v->shared && (v->prot & PROT_WRITE) &&
+	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
+		return -1;
+	e->file_id =
+	    mm_fsobj_file(ctx, dt, what, mf, v->path, v->shared && (v->vmflags & VMF_MAYWRITE));
+	if (!e->file_id)
+		return -1;
+	e->has_file_id = true;
+	e->has_pgoff = true;
+	e->pgoff = v->pgoff;
+	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
+	return 0;
+}
+
 static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 {
 	char mf[96];
 	struct stat st, pst;
 
-	if (strstr(v->path, " (deleted)")) {
-		pr_err(
-		    "pid %d mapping %lx-%lx: file %s is deleted; deleted files are not supported "
-		    "yet\n",
-		    dt->pid, v->start, v->end, v->path);
-		return -1;
-	}
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
 		pr_err("pid %d mapping %lx-%lx: device mapping of %s is not supported\n", dt->pid,
 		       v->start, v->end, v->path);
@@ -159,7 +206,8 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 	return 0;
 }
 
-static int vma_classify(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+static int vma_classify(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
+			VmaEntry *e)
 {
 	const char *p = v->path;
 
@@ -188,15 +236,17 @@ static int vma_classify(struct dump_task *dt, const struct proc_vma *v, VmaEntry
 		e->file_id = 0;
 		return 0;
 	}
-	if (!strncmp(p, "/SYSV", 5) || !strncmp(p, "/memfd:", 7)) {
-		pr_err("pid %d mapping %lx-%lx: %s (SysV shm / memfd) is not supported yet\n",
-		       dt->pid, v->start, v->end, p);
+	if (!strncmp(p, "/SYSV", 5)) {
+		pr_err("pid %d mapping %lx-%lx: %s (SysV shm) is not supported yet\n", dt->pid,
+		       v->start, v->end, p);
 		return -1;
 	}
+	if (fsobj_link_is_ghost(p))
+		return vma_fsobj(ctx, dt, v, e);
 	return vma_file(dt, v, e);
 }
 
-static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
+static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vmas *vmas)
 {
 	MmEntry *mm = dt->mm;
 	size_t i;
@@ -223,7 +273,7 @@ static int dump_vmas(struct dump_task *dt, struct proc_vmas *vmas)
 		e->start = v->start;
 		e->end = v->end;
 		e->prot = v->prot;
-		if (vma_classify(dt, v, e))
+		if (vma_classify(ctx, dt, v, e))
 			return -1;
 		if (v->vmflags & VMA_MADV_MASK) {
 			e->has_madv = true;
@@ -268,7 +318,7 @@ static int dump_vdso_hash(struct dump_task *dt)
 	return 0;
 }
 
-static int dump_exe(struct dump_task *dt)
+static int dump_exe(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	char path[PATH_MAX], proc[64];
 	struct stat st;
@@ -277,11 +327,13 @@ static int dump_exe(struct dump_task *dt)
 		pr_perror("pid %d: cannot read its executable link", dt->pid);
 		return -1;
 	}
-	if (strstr(path, " (deleted)")) {
-		pr_err("pid %d: its executable %s was deleted; not supported yet\n", dt->pid, path);
-		return -1;
-	}
 	snprintf(proc, sizeof(proc), "/proc/%d/exe", dt->pid);
+	if (fsobj_link_is_ghost(path)) {
+		/* deleted since it was started (an upgrade): saved like any deleted file */
+		dt->mm->exe_file_id = mm_fsobj_file(ctx, dt, "executable", proc, path, false);
+		dt->mm->has_exe_file_id = dt->mm->exe_file_id != 0;
+		return dt->mm->has_exe_file_id ? 0 : -1;
+	}
 	if (stat(proc, &st)) {
 		pr_perror("pid %d: cannot stat its executable", dt->pid);
 		return -1;
@@ -334,11 +386,11 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	}
 	mm->n_auxv = len / sizeof(uint64_t);
 	mm->auxv = (uint64_t *)auxv;
-	if (dump_exe(dt))
+	if (dump_exe(ctx, dt))
 		return -1;
 	if (proc_parse_smaps(dt->pid, &vmas))
 		return -1;
-	if (dump_vmas(dt, &vmas) || dump_vdso_hash(dt))
+	if (dump_vmas(ctx, dt, &vmas) || dump_vdso_hash(dt))
 		goto out;
 	ret = 0;
 out:
@@ -718,17 +770,36 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 	struct stat st;
 	int fd;
 
+	if (f->has_fsobj_file) {
+		char self[64];
+
+		/*
+		 * A memfd or deleted file: the inode our subtree's opener made,
+		 * read-only unless a shared mapping may write it (an executable
+		 * must have no writer).
+		 */
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", c->shared_base + f->fsobj_file);
+		fd = open(self, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0) {
+			pr_perror("pid %u: mapped file %s was not recreated", c->t->te->pid,
+				  f->path);
+			return -1;
+		}
+		goto place;
+	}
 	fd = open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (fd < 0) {
 		pr_perror("pid %u: cannot open mapped file %s", c->t->te->pid, f->path);
 		return -1;
 	}
-	if (fstat(fd, &st) || st.st_ino != f->ino || st.st_dev != f->dev) {
+	if (fstat(fd, &st) ||
+	    ((st.st_ino != f->ino || st.st_dev != f->dev) && !c->opts->skip_file_check)) {
 		pr_err("pid %u: mapped file %s was replaced since the dump\n", c->t->te->pid,
 		       f->path);
 		close(fd);
 		return -1;
 	}
+place:
 	if (move_fd(fd, target_fd) < 0) {
 		pr_perror("cannot place mapped file fd");
 		close(fd);

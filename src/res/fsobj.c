@@ -1,0 +1,426 @@
+/*
+ * Files that no path leads to: memfds and deleted-but-open files (a POSIX
+ * shared memory object or semaphore unlinked while still mapped is one).
+ * Their inode is saved once per dump, with its data, as a FILE_MEMFD or
+ * FILE_GHOST file_entry.  Every fd on it (a FILE_REG entry naming it in
+ * inode_file) and every mapping of it (mapped_file.fsobj_file), in any
+ * task, refers to that one entry.
+ *
+ * Dump: the data runs are found with SEEK_DATA/SEEK_HOLE on an open file
+ * description of our own (the target's offsets do not move) and written
+ * as IMG_FSOBJ_DATA records just before the entry.
+ *
+ * Restore: the task that opens the entry for its subtree (files_plan: the
+ * lowest common ancestor of every task that uses it, by fd or by mapping)
+ * recreates the inode -- memfd_create, or create + unlink in the original
+ * directory -- fills it from the image and sets size, mode, owner and,
+ * last, the seals.  Its fds are reopened through /proc/self/fd and its
+ * mappings map it, so the tree shares one inode again.
+ */
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "files.h"
+#include "log.h"
+#include "util.h"
+
+#ifndef F_GET_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_GET_SEALS (1024 + 10)
+#endif
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+#ifndef HUGETLBFS_MAGIC
+#define HUGETLBFS_MAGIC 0x958458f6
+#endif
+
+#define CHUNK_MAX      (1UL << 20)
+#define DELETED_SUFFIX " (deleted)"
+#define MEMFD_PREFIX   "/memfd:"
+
+struct fsobj_seen {
+	dev_t dev;
+	ino_t ino;
+	uint32_t id;
+};
+
+bool fsobj_link_is_ghost(const char *link)
+{
+	size_t n = strlen(link), s = strlen(DELETED_SUFFIX);
+
+	return link[0] == '/' && n > s && !strcmp(link + n - s, DELETED_SUFFIX);
+}
+
+/* ---------------------------------------------------------------- dump */
+
+static int save_chunk(struct dump_ctx *ctx, int fd, void *buf, FsobjEntry *fo, off_t off,
+		      size_t len)
+{
+	FsobjChunk *ch;
+
+	if (pread(fd, buf, len, off) != (ssize_t)len) {
+		pr_perror("cannot read %zu bytes at %lld of a saved file", len, (long long)off);
+		return -1;
+	}
+	if (img_write_raw(&ctx->w, IMG_FSOBJ_DATA, buf, len))
+		return -1;
+	ch = xmalloc(sizeof(*ch));
+	fsobj_chunk__init(ch);
+	ch->off = off;
+	ch->len = len;
+	fo->chunks = xrealloc(fo->chunks, (fo->n_chunks + 1) * sizeof(*fo->chunks));
+	fo->chunks[fo->n_chunks++] = ch;
+	return 0;
+}
+
+/* Only the data runs: holes stay holes. */
+static int save_data(struct dump_ctx *ctx, int fd, FsobjEntry *fo)
+{
+	off_t data, hole, size = fo->size;
+	void *buf = xmalloc(CHUNK_MAX);
+	int ret = -1;
+
+	for (data = 0; data < size; data = hole) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;
+			pr_perror("SEEK_DATA in a saved file");
+			goto out;
+		}
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		while (data < hole) {
+			size_t len = min((size_t)(hole - data), CHUNK_MAX);
+
+			if (save_chunk(ctx, fd, buf, fo, data, len))
+				goto out;
+			data += len;
+		}
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static uint32_t fsobj_find(struct dump_ctx *ctx, const struct stat *st)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->nfsobjs; i++)
+		if (ctx->fsobjs[i].dev == st->st_dev && ctx->fsobjs[i].ino == st->st_ino)
+			return ctx->fsobjs[i].id;
+	return 0;
+}
+
+/* Why this inode cannot be saved, or NULL. */
+static const char *fsobj_refusal(int fd, const struct stat *st, bool memfd)
+{
+	struct statfs sfs;
+
+	if (!S_ISREG(st->st_mode))
+		return "deleted non-regular files are not supported";
+	if (fstatfs(fd, &sfs) == 0 && (unsigned long)sfs.f_type == HUGETLBFS_MAGIC)
+		return "hugetlbfs files are not supported";
+	if (!memfd && st->st_nlink)
+		return "the file is deleted under this name but linked under another; not "
+		       "supported";
+	return NULL;
+}
+
+/*
+ * A memfd sealed with F_SEAL_FUTURE_WRITE after a writable shared mapping
+ * was made: restore seals before it maps, and could not map it writable.
+ */
+int fsobj_check_shared_write(pid_t pid, const char *what, const char *src, const char *link)
+{
+	int fd, seals;
+
+	if (strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)))
+		return 0;
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %d %s: cannot open %s", pid, what, link);
+		return -1;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	close(fd);
+	if (seals > 0 && (seals & F_SEAL_FUTURE_WRITE)) {
+		pr_err("pid %d %s (%s): a writable shared mapping of a memfd sealed with "
+		       "F_SEAL_FUTURE_WRITE is not supported\n",
+		       pid, what, link);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The FILE_MEMFD/FILE_GHOST entry of the inode that 'src' (a /proc path to
+ * an fd or a mapping of task pid) leads to: saved with its data the first
+ * time, its id after.  'what' names the fd or mapping for errors; 'st'
+ * gets the inode's stat.
+ */
+int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src, const char *link,
+	      uint32_t *id, struct stat *st)
+{
+	FileEntry fe = FILE_ENTRY__INIT;
+	FsobjEntry fo = FSOBJ_ENTRY__INIT;
+	const char *why;
+	bool memfd;
+	int fd, seals = -1, ret = -1;
+	size_t i;
+
+	fd = open(src, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, st)) {
+		pr_perror("pid %d %s: cannot open %s", pid, what, link);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*id = fsobj_find(ctx, st);
+	if (*id) {
+		close(fd);
+		return 0;
+	}
+	memfd = !strncmp(link, MEMFD_PREFIX, strlen(MEMFD_PREFIX)) &&
+		(seals = fcntl(fd, F_GET_SEALS)) >= 0;
+	why = fsobj_refusal(fd, st, memfd);
+	if (why) {
+		pr_err("pid %d %s (%s): %s\n", pid, what, link, why);
+		goto out;
+	}
+	fo.size = st->st_size;
+	fo.mode = st->st_mode;
+	fo.uid = st->st_uid;
+	fo.gid = st->st_gid;
+	if (memfd) {
+		size_t n = strlen(link) - strlen(MEMFD_PREFIX) - strlen(DELETED_SUFFIX);
+
+		fo.name = xsprintf("%.*s", (int)n, link + strlen(MEMFD_PREFIX));
+		fo.has_seals = true;
+		fo.seals = seals;
+	}
+	if (save_data(ctx, fd, &fo))
+		goto out;
+	fe.id = ++ctx->next_file_id;
+	fe.type = memfd ? FILE_TYPE__FILE_MEMFD : FILE_TYPE__FILE_GHOST;
+	fe.flags = O_RDWR;
+	fe.path = (char *)link;
+	fe.has_dev = fe.has_ino = fe.has_mode = true;
+	fe.dev = st->st_dev;
+	fe.ino = st->st_ino;
+	fe.mode = st->st_mode;
+	fe.fsobj = &fo;
+	if (img_write_msg(&ctx->w, IMG_FILE, &fe.base))
+		goto out;
+	ctx->fsobjs = xrealloc(ctx->fsobjs, (ctx->nfsobjs + 1) * sizeof(*ctx->fsobjs));
+	ctx->fsobjs[ctx->nfsobjs++] = (struct fsobj_seen){ st->st_dev, st->st_ino, fe.id };
+	*id = fe.id;
+	pr_debug("pid %d %s: saved %s as file %u (%zu data chunks)\n", pid, what, link, fe.id,
+		 fo.n_chunks);
+	ret = 0;
+out:
+	for (i = 0; i < fo.n_chunks; i++)
+		free(fo.chunks[i]);
+	free(fo.chunks);
+	free(fo.name);
+	close(fd);
+	return ret;
+}
+
+/* An fd on a memfd or deleted file: a FILE_REG entry naming the inode. */
+static bool ghost_fd_match(const struct fd_dump *d)
+{
+	return S_ISREG(d->st.st_mode) && fsobj_link_is_ghost(d->link);
+}
+
+static int ghost_fd_dump(const struct fd_dump *d, FileEntry *fe)
+{
+	char src[64], what[32];
+	struct stat st;
+
+	snprintf(src, sizeof(src), "/proc/%d/fd/%d", d->pid, d->fd);
+	snprintf(what, sizeof(what), "fd %d", d->fd);
+	if (fsobj_get(d->ctx, d->pid, what, src, d->link, &fe->inode_file, &st))
+		return -1;
+	fe->has_inode_file = true;
+	fe->has_pos = true;
+	fe->pos = d->fi.pos;
+	return 0;
+}
+
+/* ------------------------------------------------------------- restore */
+
+int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->shared_base + fe->inode_file);
+	fd = open(path, flags | O_CLOEXEC);
+	if (fd < 0)
+		pr_perror("pid %u: cannot reopen %s", c->t->te->pid, fe->path);
+	return fd;
+}
+
+/* Contents, size, mode, owner, then seals: the inode as it was. */
+static int fsobj_fill(struct rst_ctx *c, const FileEntry *fe, int fd)
+{
+	const FsobjEntry *fo = fe->fsobj;
+	struct image *img = c->img;
+	void *buf = NULL;
+	size_t i, k = 0;
+	int ret = -1;
+
+	if (ftruncate(fd, fo->size)) {
+		pr_perror("pid %u: cannot size %s", c->t->te->pid, fe->path);
+		return -1;
+	}
+	for (i = 0; i < img->nfsdata; i++) {
+		const struct fsobj_data *d = &img->fsdata[i];
+		const FsobjChunk *ch;
+
+		if (d->file_id != fe->id)
+			continue;
+		ch = fo->chunks[k++];
+		if (!buf)
+			buf = xmalloc(CHUNK_MAX);
+		if (pread(svc_fd(c, SVC_IMAGE), buf, d->len, d->off) != (ssize_t)d->len) {
+			pr_err("image %s is truncated inside the contents of %s\n", img->r.path,
+			       fe->path);
+			goto out;
+		}
+		if (XXH64(buf, d->len, 0) != d->hash) {
+			pr_err(
+			    "image %s is corrupt: the saved contents of %s fail their checksum\n",
+			    img->r.path, fe->path);
+			goto out;
+		}
+		if (pwrite(fd, buf, d->len, ch->off) != (ssize_t)d->len) {
+			pr_perror("pid %u: cannot write the contents of %s", c->t->te->pid,
+				  fe->path);
+			goto out;
+		}
+	}
+	if (fchmod(fd, fo->mode & 07777) || fchown(fd, fo->uid, fo->gid)) {
+		pr_perror("pid %u: cannot set the mode and owner of %s", c->t->te->pid, fe->path);
+		goto out;
+	}
+	if (fo->has_seals && fo->seals && fcntl(fd, F_ADD_SEALS, fo->seals)) {
+		pr_perror("pid %u: cannot seal %s", c->t->te->pid, fe->path);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	return ret;
+}
+
+static int memfd_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	int fd;
+
+	if (!fe->fsobj || !fe->fsobj->name) {
+		pr_err("image %s is corrupt: memfd %u has no inode\n", c->img->r.path, fe->id);
+		return -1;
+	}
+	/* say that it may be executable (as before 6.3); the saved mode follows */
+	fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	if (fd < 0 && errno == EINVAL)
+		fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		pr_perror("pid %u: cannot create memfd %s", c->t->te->pid, fe->fsobj->name);
+		return -1;
+	}
+	if (fsobj_fill(c, fe, fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Create the file under its old name and unlink it at once, so that it
+ * looks as it did ("/dir/name (deleted)"); if the name is taken again,
+ * an unnamed O_TMPFILE in the same directory.
+ */
+static int ghost_create(struct rst_ctx *c, const char *path)
+{
+	char *dir;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		if (unlink(path)) {
+			pr_perror("pid %u: cannot unlink the recreated %s", c->t->te->pid, path);
+			close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	if (errno != EEXIST) {
+		pr_perror("pid %u: cannot recreate deleted file %s", c->t->te->pid, path);
+		return -1;
+	}
+	dir = xstrdup(path);
+	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		pr_perror("pid %u: cannot recreate deleted file %s (its name is taken)",
+			  c->t->te->pid, path);
+	else
+		pr_warn("pid %u: %s exists again; the deleted file is recreated without a name\n",
+			c->t->te->pid, path);
+	free(dir);
+	return fd;
+}
+
+static int ghost_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	size_t n = fe->path ? strlen(fe->path) : 0, s = strlen(DELETED_SUFFIX);
+	char *path;
+	int fd;
+
+	if (!fe->fsobj || n <= s) {
+		pr_err("image %s is corrupt: deleted file %u has no inode\n", c->img->r.path,
+		       fe->id);
+		return -1;
+	}
+	path = xsprintf("%.*s", (int)(n - s), fe->path);
+	fd = ghost_create(c, path);
+	free(path);
+	if (fd >= 0 && fsobj_fill(c, fe, fd)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool never_match(const struct fd_dump *d)
+{
+	return false;
+}
+
+const struct fd_ops ghost_fd_fd_ops = {
+	FILE_TYPE__FILE_REG, "deleted file or memfd", ghost_fd_match, ghost_fd_dump, NULL,
+};
+const struct fd_ops memfd_fd_ops = {
+	FILE_TYPE__FILE_MEMFD, "memfd inode", never_match, NULL, memfd_open,
+};
+const struct fd_ops ghost_fd_ops = {
+	FILE_TYPE__FILE_GHOST, "deleted file inode", never_match, NULL, ghost_open,
+};
