@@ -7,9 +7,9 @@
 # Environment: BUILD (default build), TMPDIR (default /tmp), VERBOSE=1
 # (print the error lines of the bad-input tests).
 #
-# Output: one line per test, "PASS name", "FAIL name: reason" (followed by
-# indented details) or "SKIP name: reason", then "N passed, N failed,
-# N skipped".  Exit status 1 if any test failed.
+# Output: one line per test, "PASS name (T s)", "FAIL name: reason (T s)"
+# (followed by indented details) or "SKIP name: reason (T s)", then
+# "N passed, N failed, N skipped".  Exit status 1 if any test failed.
 #
 # Every test runs in its own directory under ${TMPDIR:-/tmp}/stasis-test.XXXXXX,
 # removed when the test passes and kept (path printed) when it fails.
@@ -89,8 +89,9 @@ show_failure() {
 
 # run_test NAME COMMAND...: run one test and report it.
 run_test() {
-	local name=$1 rc e pid
+	local name=$1 rc e pid t0 took
 	shift
+	t0=$(now_ms)
 	TDIR=$ROOT/${name//\//-}
 	DETAILS=$TDIR/details
 	TEST_PIDS=()
@@ -119,20 +120,22 @@ run_test() {
 	done
 	kill_trees "${TEST_PIDS[@]}"
 	close_pipe
+	took=$(($(now_ms) - t0))
+	took="($((took / 1000)).$((took % 1000 / 100)) s)"
 
 	case $rc in
 	0)
-		echo "PASS $name"
+		echo "PASS $name $took"
 		N_PASS=$((N_PASS + 1))
 		rm -rf "$TDIR"
 		;;
 	77)
-		echo "SKIP $name: ${REASON:-skipped}"
+		echo "SKIP $name: ${REASON:-skipped} $took"
 		N_SKIP=$((N_SKIP + 1))
 		rm -rf "$TDIR"
 		;;
 	*)
-		echo "FAIL $name: ${REASON:-failed (no reason given)}"
+		echo "FAIL $name: ${REASON:-failed (no reason given)} $took"
 		N_FAIL=$((N_FAIL + 1))
 		show_failure
 		;;
