@@ -8,6 +8,7 @@
  *     queue (C1 connected first).  With UNIX_LISTEN_DATA=1 in the
  *     environment, C2 also sends "early" before it is accepted (a state
  *     stasis refuses: see the suite), and its answer starts with it.
+ * With UNIX_LISTEN_TYPE=seqpacket every socket is SOCK_SEQPACKET.
  * Each child then waits for a "q" and answers "cN:" followed by what it
  * read before the "q".  WORKDIR/pids lists C0 C1 C2 (parent-death signal
  * SIGKILL).
@@ -24,7 +25,7 @@
 
 #include "scenario.h"
 
-static int lsk, conn0;
+static int lsk, conn0, type = SOCK_STREAM;
 static pid_t kid[3];
 static struct sockaddr_un addr;
 static socklen_t alen;
@@ -39,7 +40,7 @@ static void __attribute__((noreturn)) child(int i, pid_t parent, const char *ear
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(3);
-	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	s = socket(AF_UNIX, type, 0);
 	if (connect(s, (struct sockaddr *)&addr, alen))
 		_exit(4);
 	if (i == 0 && write(s, "hello", 5) != 5)
@@ -163,7 +164,9 @@ int main(int argc, char **argv)
 	addr.sun_family = AF_UNIX;
 	strcpy(addr.sun_path, "listen.sock");
 	alen = offsetof(struct sockaddr_un, sun_path) + strlen(addr.sun_path) + 1;
-	lsk = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (getenv("UNIX_LISTEN_TYPE") && !strcmp(getenv("UNIX_LISTEN_TYPE"), "seqpacket"))
+		type = SOCK_SEQPACKET;
+	lsk = socket(AF_UNIX, type, 0);
 	if (lsk < 0 || bind(lsk, (struct sockaddr *)&addr, alen) || listen(lsk, 8))
 		scn_fail("listen: %s", strerror(errno));
 	for (i = 0; i < 3; i++) {

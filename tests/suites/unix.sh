@@ -111,3 +111,17 @@ test_unix_ext_inherit() {
 
 register bad/unix-scm-rights test_unix_scm_rights
 register unix_ext/inherit-fd test_unix_ext_inherit
+
+# unix_listen with seqpacket sockets (listen, accept, pending, records).
+test_unix_listen_seqpacket() {
+	local rc
+	export UNIX_LISTEN_TYPE=seqpacket
+	test_cr unix_listen "$1"
+	rc=$?
+	unset UNIX_LISTEN_TYPE
+	return $rc
+}
+
+for m in once leave-running; do
+	register "unix_listen-seqpacket/$m" test_unix_listen_seqpacket $m
+done
