@@ -672,7 +672,7 @@ static int dump_listener(const struct fd_dump *d, struct unix_table *t, const st
 		e->ino = s->icons[k];
 		if (!c) {
 			pr_err("pid %d fd %d: a connection waiting in the accept queue comes from "
-			       "a socket that is closed; its data cannot be read\n",
+			       "a socket that is closed; whether it left data cannot be told\n",
 			       d->pid, d->fd);
 			return -1;
 		}

@@ -125,3 +125,25 @@ test_unix_listen_seqpacket() {
 for m in once leave-running; do
 	register "unix_listen-seqpacket/$m" test_unix_listen_seqpacket $m
 done
+
+# A pending connection whose client has closed: the bytes it may have left
+# cannot be seen without accepting it, so the dump is refused; the failed
+# dump leaves the queue as it was (the scenario accepts all of it).
+test_unix_embryo_closed() {
+	local rc
+	need_stasis || return 1
+	export UNIX_LISTEN_CLOSED=1
+	start_scenario unix_listen
+	rc=$?
+	unset UNIX_LISTEN_CLOSED
+	[ $rc = 0 ] || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a listener with a pending connection from a closed client" $? \
+		"$TDIR/err.err" || return 1
+	grep -q "closed" "$TDIR/err.err" ||
+		{ bad "the error does not say the client is closed: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	UNIX_LISTEN_CLOSED=1 check_scenario
+}
+
+register bad/unix-embryo-closed test_unix_embryo_closed
