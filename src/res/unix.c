@@ -672,7 +672,7 @@ static int dump_listener(const struct fd_dump *d, struct unix_table *t, const st
 		e->ino = s->icons[k];
 		if (!c) {
 			pr_err("pid %d fd %d: a connection waiting in the accept queue comes from "
-			       "a socket that is closed; its data cannot be read\n",
+			       "a socket that is closed; whether it left data cannot be told\n",
 			       d->pid, d->fd);
 			return -1;
 		}
@@ -1089,6 +1089,8 @@ static struct rsk *sender_named(struct rgroup *g, const UnixMsg *m)
  * peer (an unnamed sender, or the stream); a datagram with a sender name
  * comes from the socket of that name; others from a fresh unnamed socket.
  */
+static struct rsk *pair_peer(struct rgroup *g, struct rsk *s);
+
 static int fill_queue(struct rgroup *g, struct rsk *s, int peer_fd)
 {
 	size_t i;
@@ -1099,7 +1101,7 @@ static int fill_queue(struct rgroup *g, struct rsk *s, int peer_fd)
 		struct rsk *from = m->has_addr && m->addr.len ? sender_named(g, m) : NULL;
 
 		if (from) {
-			if (send_one(g, from->fd, s, m, from->u->peer != s->u->ino))
+			if (send_one(g, from->fd, s, m, pair_peer(g, from) != s))
 				goto out;
 		} else if (peer_fd >= 0) {
 			if (send_one(g, peer_fd, s, m, false))
@@ -1138,6 +1140,9 @@ static struct rsk *pair_peer(struct rgroup *g, struct rsk *s)
 		return NULL;
 	p = rsk_find(g, s->u->peer);
 	if (!p || p->u->peer != s->u->ino || p->u->has_listener)
+		return NULL;
+	/* two named datagram sockets connect to each other by name, once filled */
+	if (s->u->type == SOCK_DGRAM && s->u->name.len && p->u->name.len)
 		return NULL;
 	return p;
 }

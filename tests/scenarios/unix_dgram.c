@@ -11,6 +11,8 @@
  *     (one way: AB is not connected to it), "named1" from NS, "dgram2"
  *     from SND;
  *   - a datagram socket OR whose socketpair peer was closed;
+ *   - two sockets M1, M2 bound to abstract names and connected to each
+ *     other, "m1-to-m2" queued in M2 and "m2-to-m1" in M1;
  *   - a datagram socket GONE bound to WORKDIR/gone.sock, whose socket file
  *     was then removed, with "lost+found" queued from SND.
  *
@@ -19,7 +21,8 @@
  * has its name and its 6 messages in order, NS's with NS's name as sender,
  * the others with none; SND and CLI can still send to it, CLI without an
  * address, and CLI's peer is AB; sending on OR fails with ECONNREFUSED;
- * GONE still has its name, the file is still absent, the message waits.
+ * GONE still has its name, the file is still absent, the message waits;
+ * M1 and M2 get their message (from the other's name) and still talk.
  */
 #include <stddef.h>
 #include <sys/socket.h>
@@ -27,7 +30,9 @@
 
 #include "scenario.h"
 
-static int sv[2], ab, snd, ns, cli, orph, gone;
+static int sv[2], ab, snd, ns, cli, orph, gone, m1, m2;
+static struct sockaddr_un m1_addr, m2_addr;
+static socklen_t m1_len, m2_len;
 static char gone_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static struct sockaddr_un ab_addr, ns_addr;
 static socklen_t ab_len, ns_len;
@@ -107,6 +112,19 @@ static void verify(void)
 	SCN_CHECK(recv(gone, buf, sizeof(buf), MSG_DONTWAIT) == 10 &&
 		      !memcmp(buf, "lost+found", 10),
 		  "GONE lost its message");
+	fl = sizeof(from);
+	n = recvfrom(m2, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	SCN_CHECK(n == 8 && !memcmp(buf, "m1-to-m2", 8) && fl == m1_len &&
+		      !memcmp(&from, &m1_addr, fl),
+		  "M2 lost its message (%zd)", n);
+	fl = sizeof(from);
+	n = recvfrom(m1, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+	SCN_CHECK(n == 8 && !memcmp(buf, "m2-to-m1", 8) && fl == m2_len &&
+		      !memcmp(&from, &m2_addr, fl),
+		  "M1 lost its message (%zd)", n);
+	SCN_CHECK(send(m1, "1", 1, 0) == 1 && send(m2, "2", 1, 0) == 1 &&
+		      recv(m2, buf, 1, MSG_DONTWAIT) == 1 && recv(m1, buf, 1, MSG_DONTWAIT) == 1,
+		  "M1 and M2 are not connected any more");
 	SCN_CHECK(send(orph, "z", 1, MSG_DONTWAIT) < 0 && errno == ECONNREFUSED,
 		  "sending to a closed peer: %s, expected ECONNREFUSED", strerror(errno));
 }
@@ -165,6 +183,16 @@ int main(int argc, char **argv)
 		    unlink(gone_path))
 			scn_fail("gone.sock: %s", strerror(errno));
 	}
+	m1 = socket(AF_UNIX, SOCK_DGRAM, 0);
+	m2 = socket(AF_UNIX, SOCK_DGRAM, 0);
+	m1_len = abstract(&m1_addr, "m1");
+	m2_len = abstract(&m2_addr, "m2");
+	if (bind(m1, (struct sockaddr *)&m1_addr, m1_len) ||
+	    bind(m2, (struct sockaddr *)&m2_addr, m2_len) ||
+	    connect(m1, (struct sockaddr *)&m2_addr, m2_len) ||
+	    connect(m2, (struct sockaddr *)&m1_addr, m1_len) || send(m1, "m1-to-m2", 8, 0) != 8 ||
+	    send(m2, "m2-to-m1", 8, 0) != 8)
+		scn_fail("m1/m2: %s", strerror(errno));
 	{
 		int op[2];
 

@@ -7,14 +7,18 @@
  *   - two connections from children C1 and C2 still waiting in the accept
  *     queue (C1 connected first).  With UNIX_LISTEN_DATA=1 in the
  *     environment, C2 also sends "early" before it is accepted (a state
- *     stasis refuses: see the suite), and its answer starts with it.
+ *     stasis refuses: see the suite), and its answer starts with it;
+ *   - with UNIX_LISTEN_CLOSED=1, a third pending connection, from a socket
+ *     that was closed since (a short-lived child C3, reaped): refused too.
+ * With UNIX_LISTEN_TYPE=seqpacket every socket is SOCK_SEQPACKET.
  * Each child then waits for a "q" and answers "cN:" followed by what it
  * read before the "q".  WORKDIR/pids lists C0 C1 C2 (parent-death signal
  * SIGKILL).
  *
  * Check: the listener still has its name; the accepted connection yields
  * "hello" and C0 answers "c0:world"; accept() returns C1's connection,
- * then C2's (queue order), each answers as expected; nothing more waits.
+ * then C2's (queue order), each answers as expected; then C3's if any,
+ * which reads end-of-stream at once; nothing more waits.
  */
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -24,7 +28,7 @@
 
 #include "scenario.h"
 
-static int lsk, conn0;
+static int lsk, conn0, type = SOCK_STREAM;
 static pid_t kid[3];
 static struct sockaddr_un addr;
 static socklen_t alen;
@@ -39,7 +43,7 @@ static void __attribute__((noreturn)) child(int i, pid_t parent, const char *ear
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(3);
-	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	s = socket(AF_UNIX, type, 0);
 	if (connect(s, (struct sockaddr *)&addr, alen))
 		_exit(4);
 	if (i == 0 && write(s, "hello", 5) != 5)
@@ -120,10 +124,16 @@ static void verify(void)
 		scn_fail("accept 2: %s", strerror(errno));
 	}
 	ask(c, getenv("UNIX_LISTEN_DATA") ? "earlyc2:" : "c2:");
+	c = getenv("UNIX_LISTEN_CLOSED") ? accept(lsk, NULL, NULL) : -2;
+	if (c == -1 || (c >= 0 && read(c, buf, sizeof(buf)) != 0)) {
+		kill_kids();
+		scn_fail("the connection from the closed client: %s",
+			 c < 0 ? strerror(errno) : "no end-of-stream");
+	}
 	fcntl(lsk, F_SETFL, O_NONBLOCK);
 	if (accept(lsk, NULL, NULL) >= 0 || errno != EAGAIN) {
 		kill_kids();
-		scn_fail("a third connection was waiting");
+		scn_fail("a fourth connection was waiting");
 	}
 	kill_kids();
 }
@@ -163,7 +173,9 @@ int main(int argc, char **argv)
 	addr.sun_family = AF_UNIX;
 	strcpy(addr.sun_path, "listen.sock");
 	alen = offsetof(struct sockaddr_un, sun_path) + strlen(addr.sun_path) + 1;
-	lsk = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (getenv("UNIX_LISTEN_TYPE") && !strcmp(getenv("UNIX_LISTEN_TYPE"), "seqpacket"))
+		type = SOCK_SEQPACKET;
+	lsk = socket(AF_UNIX, type, 0);
 	if (lsk < 0 || bind(lsk, (struct sockaddr *)&addr, alen) || listen(lsk, 8))
 		scn_fail("listen: %s", strerror(errno));
 	for (i = 0; i < 3; i++) {
@@ -180,6 +192,21 @@ int main(int argc, char **argv)
 			}
 		} else {
 			wait_queued(i);
+		}
+	}
+	if (getenv("UNIX_LISTEN_CLOSED")) {
+		pid_t c3 = fork();
+		int s;
+
+		if (c3 < 0)
+			scn_fail("fork: %s", strerror(errno));
+		if (!c3) {
+			s = socket(AF_UNIX, type, 0);
+			_exit(connect(s, (struct sockaddr *)&addr, alen) ? 4 : 0);
+		}
+		if (waitpid(c3, &s, 0) != c3 || s) {
+			kill_kids();
+			scn_fail("C3 could not connect");
 		}
 	}
 	/* C0's "hello" and C2's early bytes are on their way: let them land */

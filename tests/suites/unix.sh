@@ -111,3 +111,39 @@ test_unix_ext_inherit() {
 
 register bad/unix-scm-rights test_unix_scm_rights
 register unix_ext/inherit-fd test_unix_ext_inherit
+
+# unix_listen with seqpacket sockets (listen, accept, pending, records).
+test_unix_listen_seqpacket() {
+	local rc
+	export UNIX_LISTEN_TYPE=seqpacket
+	test_cr unix_listen "$1"
+	rc=$?
+	unset UNIX_LISTEN_TYPE
+	return $rc
+}
+
+for m in once leave-running; do
+	register "unix_listen-seqpacket/$m" test_unix_listen_seqpacket $m
+done
+
+# A pending connection whose client has closed: the bytes it may have left
+# cannot be seen without accepting it, so the dump is refused; the failed
+# dump leaves the queue as it was (the scenario accepts all of it).
+test_unix_embryo_closed() {
+	local rc
+	need_stasis || return 1
+	export UNIX_LISTEN_CLOSED=1
+	start_scenario unix_listen
+	rc=$?
+	unset UNIX_LISTEN_CLOSED
+	[ $rc = 0 ] || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a listener with a pending connection from a closed client" $? \
+		"$TDIR/err.err" || return 1
+	grep -q "closed" "$TDIR/err.err" ||
+		{ bad "the error does not say the client is closed: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	UNIX_LISTEN_CLOSED=1 check_scenario
+}
+
+register bad/unix-embryo-closed test_unix_embryo_closed
