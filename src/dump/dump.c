@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -297,6 +298,15 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	return 0;
 }
 
+/* STASIS_TEST_CRASH=STAGE: crash on purpose there (see rescue_arm). */
+static void test_crash(const char *stage)
+{
+	const char *want = getenv("STASIS_TEST_CRASH");
+
+	if (want && !strcmp(want, stage))
+		raise(SIGSEGV);
+}
+
 static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	int ret;
@@ -306,6 +316,7 @@ static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 	pin_to_cpu(task_cpu(dt->pid));
 	if (rtask_inject(dt_rt(dt)))
 		return -1;
+	test_crash("remote");
 	if (dump_remote_state(ctx, dt)) {
 		rtask_uninject(dt_rt(dt));
 		return -1;
@@ -322,6 +333,7 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 
 	if (dt->zombie)
 		return dump_zombie(ctx, dt);
+	test_crash("local");
 	if (task_dump(dt) || mm_dump(ctx, dt) || img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
 		return -1;
 	for (i = 0; i < dt->nth; i++)
@@ -447,6 +459,71 @@ static void kill_all(struct dump_ctx *ctx)
 			}
 }
 
+/*
+ * stasis itself dying must not take the tree with it: a crash in any of
+ * our threads, or SIGINT/SIGTERM/SIGHUP, ends up in the tracer thread,
+ * which puts every task back as it was found (registers, signal mask,
+ * borrowed code bytes; a scratch mapping may be left behind) and detaches
+ * before we die of the original signal.  Best effort by nature: the heap
+ * may be what crashed.  STASIS_TEST_CRASH=remote|local makes the dump
+ * crash on purpose in its remote or local stage, for the tests.
+ */
+static struct dump_ctx *rescue_ctx;
+static pid_t rescue_tid;
+static volatile sig_atomic_t rescue_sig;
+static const int rescue_sigs[] = { SIGSEGV, SIGBUS,  SIGILL, SIGFPE, SIGABRT,
+				   SIGINT,  SIGTERM, SIGHUP, SIGUSR2 };
+
+static void rescue_and_die(int sig)
+{
+	static const char msg[] = "stasis: dump interrupted; putting the tree back as it was\n";
+
+	ssize_t n = write(2, msg, sizeof(msg) - 1);
+
+	(void)n; /* nowhere else to say it */
+	if (rescue_ctx)
+		release_all(rescue_ctx);
+	signal(sig, SIG_DFL);
+	raise(sig);
+	_exit(128 + sig);
+}
+
+static void on_fatal(int sig)
+{
+	if (sig == SIGUSR2) /* sent by another thread of ours */
+		rescue_and_die(rescue_sig ? rescue_sig : SIGSEGV);
+	if (syscall(SYS_gettid) != rescue_tid) {
+		rescue_sig = sig;
+		syscall(SYS_tgkill, getpid(), rescue_tid, SIGUSR2);
+		for (;;)
+			pause();
+	}
+	rescue_and_die(sig);
+}
+
+static void rescue_arm(struct dump_ctx *ctx)
+{
+	struct sigaction sa = { .sa_handler = on_fatal };
+	size_t i;
+
+	rescue_ctx = ctx;
+	rescue_tid = syscall(SYS_gettid);
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < ARRAY_SIZE(rescue_sigs); i++)
+		sigaddset(&sa.sa_mask, rescue_sigs[i]);
+	for (i = 0; i < ARRAY_SIZE(rescue_sigs); i++)
+		sigaction(rescue_sigs[i], &sa, NULL);
+}
+
+static void rescue_disarm(void)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rescue_sigs); i++)
+		signal(rescue_sigs[i], SIG_DFL);
+	rescue_ctx = NULL;
+}
+
 int cmd_dump(const struct dump_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o };
@@ -462,6 +539,7 @@ int cmd_dump(const struct dump_opts *o)
 		pr_err("stasis cannot dump itself\n");
 		return -1;
 	}
+	rescue_arm(&ctx);
 	if (freeze_tree(&ctx, o->pid))
 		goto out_release;
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
@@ -478,6 +556,7 @@ int cmd_dump(const struct dump_opts *o)
 	pr_info("dumped pid %d to %s/%s in %.2f ms\n", o->pid, o->dir, IMG_FILE_NAME,
 		(now_ns() - t0) / 1e6);
 	unpin();
+	rescue_disarm();
 	if (o->leave_running)
 		release_all(&ctx);
 	else
@@ -487,6 +566,7 @@ int cmd_dump(const struct dump_opts *o)
 out_abort:
 	img_writer_abort(&ctx.w);
 out_release:
+	rescue_disarm();
 	release_all(&ctx);
 	pr_info("dump of pid %d failed; the tree keeps running unchanged\n", o->pid);
 out_free:

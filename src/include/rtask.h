@@ -30,6 +30,8 @@ struct rtask {
 	size_t inject_len;
 	uint64_t sigmask; /* blocked mask found at inject time */
 	bool sigmask_saved;
+	unsigned long borrowed_at; /* while injecting: code bytes we replaced */
+	unsigned char borrowed[2];
 };
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).

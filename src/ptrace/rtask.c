@@ -227,6 +227,8 @@ int rtask_release(struct rtask *t)
 {
 	int ret = 0;
 
+	if (t->borrowed_at && remote_write(t->pid, t->borrowed_at, t->borrowed, 2))
+		ret = -1;
 	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
 		pr_perror("cannot restore the signal mask of %d", t->pid);
 		ret = -1;
@@ -373,8 +375,10 @@ int rtask_inject(struct rtask *t)
 
 	if (remote_read(t->pid, ip, saved, sizeof(saved)))
 		return -1;
+	memcpy(t->borrowed, saved, 2);
+	t->borrowed_at = ip; /* from here on, a release puts them back */
 	if (remote_write(t->pid, ip, insn_syscall, 2))
-		return -1;
+		goto err_restore;
 	t->syscall_ip = ip;
 	/* shared, so the kernel never merges it into a neighbour of the task's */
 	if (remote_syscall(t, &addr, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
@@ -396,12 +400,14 @@ int rtask_inject(struct rtask *t)
 	}
 	if (remote_write(t->pid, ip, saved, 2))
 		return -1;
+	t->borrowed_at = 0;
 	t->syscall_ip = addr;
 	t->scratch = addr + PAGE_SIZE;
 	t->scratch_len = len - PAGE_SIZE;
 	return 0;
 err_restore:
-	remote_write(t->pid, ip, saved, 2);
+	if (!remote_write(t->pid, ip, saved, 2))
+		t->borrowed_at = 0;
 	t->syscall_ip = 0;
 	return -1;
 }
