@@ -266,12 +266,15 @@ static void dump_task_free(struct dump_task *dt)
 		task_entry__free_unpacked(dt->te, NULL);
 	if (dt->mm)
 		mm_entry__free_unpacked(dt->mm, NULL);
+	if (dt->ptimers)
+		posix_timers_entry__free_unpacked(dt->ptimers, NULL);
 	for (i = 0; i < dt->nth; i++)
 		if (dt->th[i].core)
 			thread_core__free_unpacked(dt->th[i].core, NULL);
 	free(dt->th);
 	dt->te = NULL;
 	dt->mm = NULL;
+	dt->ptimers = NULL;
 	dt->th = NULL;
 }
 
@@ -284,7 +287,8 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 1; i < dt->nth; i++)
 		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
 			return -1;
-	if (task_dump_remote(dt) || sig_dump(dt) || itimer_dump(dt) || mm_dump_remote(dt))
+	if (task_dump_remote(dt) || sig_dump(dt) || itimer_dump(dt) || ptimers_dump(dt) ||
+	    mm_dump_remote(dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
@@ -339,7 +343,7 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
 			return -1;
-	if (img_write_msg(&ctx->w, IMG_MM, &dt->mm->base))
+	if (img_write_msg(&ctx->w, IMG_MM, &dt->mm->base) || ptimers_write(ctx, dt))
 		return -1;
 	if (files_dump(ctx, dt) || mm_dump_pages(ctx, dt))
 		return -1;

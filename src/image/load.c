@@ -201,6 +201,14 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		img->pipes = xrealloc(img->pipes, (img->npipes + 1) * sizeof(*img->pipes));
 		img->pipes[img->npipes++] = m;
 		return 0;
+	case IMG_POSIX_TIMERS:
+		m = img_read_msg(r, h, &posix_timers_entry__descriptor);
+		if (!m || !(t = task_for(img, ((PosixTimersEntry *)m)->pid, "posix-timers")))
+			return -1;
+		if (t->ptimers)
+			posix_timers_entry__free_unpacked(t->ptimers, NULL);
+		t->ptimers = m;
+		return 0;
 	case IMG_FD:
 		m = img_read_msg(r, h, &fd_entry__descriptor);
 		if (!m || !(t = task_for(img, ((FdEntry *)m)->pid, "fd")))
@@ -346,6 +354,8 @@ void image_free(struct image *img)
 			mm_entry__free_unpacked(t->mm, NULL);
 		if (t->pm)
 			pagemap_entry__free_unpacked(t->pm, NULL);
+		if (t->ptimers)
+			posix_timers_entry__free_unpacked(t->ptimers, NULL);
 		for (j = 0; j < t->nfds; j++)
 			fd_entry__free_unpacked(t->fds[j], NULL);
 		free(t->fds);

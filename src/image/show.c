@@ -189,6 +189,8 @@ static const ProtobufCMessageDescriptor *rec_desc(uint32_t type)
 		return &pipe_entry__descriptor;
 	case IMG_FLOCK:
 		return &flock_entry__descriptor;
+	case IMG_POSIX_TIMERS:
+		return &posix_timers_entry__descriptor;
 	default:
 		return NULL;
 	}

@@ -40,6 +40,9 @@ struct fd_ops {
 };
 
 extern const struct fd_ops pipe_fd_ops;
+extern const struct fd_ops fifo_fd_ops;
+extern const struct fd_ops inotify_fd_ops;
+extern const struct fd_ops pidfd_fd_ops;
 extern const struct fd_ops eventfd_fd_ops;
 extern const struct fd_ops signalfd_fd_ops;
 extern const struct fd_ops timerfd_fd_ops;
@@ -66,7 +69,7 @@ const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, si
 
 /* A pipe seen anywhere in the tree during the pre-scan. */
 struct pipe_seen {
-	uint64_t ino;
+	uint64_t dev, ino;
 	bool has_read, has_write;
 	pid_t rd_pid; /* some task holding the read end, and its fd */
 	int rd_fd;

@@ -33,6 +33,7 @@ enum img_rec_type {
 	IMG_PIPE = 22,
 	IMG_FSOBJ_DATA = 25, /* raw contents of a memfd/deleted file, one chunk */
 	IMG_FLOCK = 26,
+	IMG_POSIX_TIMERS = 27, /* images/evobj.proto */
 	IMG_REC_MAX
 };
 

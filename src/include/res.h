@@ -32,6 +32,14 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 int itimer_dump(struct dump_task *dt);
 int itimer_restore_remote(struct rst_ctx *c);
 
+/* res/ptimer.c: POSIX timers (process-wide), kept with their ids */
+int ptimers_dump(struct dump_task *dt);
+int ptimers_write(struct dump_ctx *ctx, struct dump_task *dt);
+int ptimers_restore_remote(struct rst_ctx *c);
+
+/* res/pidfd.c: pidfds are opened by the controller once every task exists */
+int pidfd_restore_tree(struct rst_ctx *ctx, size_t n);
+
 /* res/signal.c: dispositions, masks, pending signals, sigaltstack */
 int sig_dump(struct dump_task *dt);
 int sig_dump_thread(struct dump_task *dt, struct dump_thread *th);

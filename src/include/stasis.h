@@ -14,6 +14,7 @@
 #include "core.pb-c.h"
 #include "mm.pb-c.h"
 #include "fd.pb-c.h"
+#include "evobj.pb-c.h"
 #include "header.pb-c.h"
 
 #define STASIS_VERSION "0.1.0"
@@ -66,7 +67,8 @@ struct dump_task {
 	size_t nth;
 	TaskEntry *te;
 	MmEntry *mm;
-	unsigned long brk; /* read remotely in stage 1, saved by mm_dump */
+	unsigned long brk;	   /* read remotely in stage 1, saved by mm_dump */
+	PosixTimersEntry *ptimers; /* res/ptimer.c */
 };
 
 /* The thread's status file, read on first use (NULL if unreadable). */
@@ -112,6 +114,7 @@ struct rst_task {
 	uint64_t pages_hash;
 	FdEntry **fds;
 	size_t nfds;
+	PosixTimersEntry *ptimers;
 	/* the tree, as restore rebuilds it */
 	struct rst_task *parent;
 	struct rst_task **kids;

@@ -259,9 +259,10 @@ static const struct fd_ops ext_fd_ops = { FILE_TYPE__FILE_EXT, "external", ext_m
 
 /* First match wins: objects inside the tree before "external". */
 static const struct fd_ops *const fd_ops_table[] = {
-	&opath_fd_ops,	 &reg_fd_ops,	&ghost_fd_fd_ops, &memfd_fd_ops,   &ghost_fd_ops,
-	&dir_fd_ops,	 &chr_fd_ops,	&pipe_fd_ops,	  &eventfd_fd_ops, &signalfd_fd_ops,
-	&timerfd_fd_ops, &epoll_fd_ops, &unix_fd_ops,	  &ext_fd_ops,
+	&opath_fd_ops,	  &reg_fd_ops,	   &ghost_fd_fd_ops, &memfd_fd_ops, &ghost_fd_ops,
+	&dir_fd_ops,	  &chr_fd_ops,	   &pipe_fd_ops,     &fifo_fd_ops,  &eventfd_fd_ops,
+	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops,    &unix_fd_ops,  &inotify_fd_ops,
+	&pidfd_fd_ops,	  &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -292,6 +293,9 @@ static const char *unsupported_reason(const struct fd_dump *d)
 		return "O_PATH fds are supported only on files reachable by their path";
 	if (!strncmp(d->link, "socket:", 7))
 		return "sockets other than unix sockets are not supported yet";
+	if (!strcmp(d->link, "anon_inode:[fanotify]"))
+		return "fanotify groups are not supported (their marks and permission events "
+		       "cannot be read back)";
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return "this kind of fd is not supported yet";
 	if (strstr(d->link, " (deleted)"))
@@ -479,6 +483,9 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		for (i = 0; i < fe.n_epoll; i++)
 			free(fe.epoll[i]);
 		free(fe.epoll);
+		for (i = 0; i < fe.n_inotify; i++)
+			inotify_watch__free_unpacked(fe.inotify[i], NULL);
+		free(fe.inotify);
 		if (ret)
 			return -1;
 		group_insert(g, pos, d, (uint32_t)id);
@@ -653,6 +660,12 @@ int files_open_shared(struct rst_ctx *c)
 	return 0;
 }
 
+/* An end of a pipe or FIFO: every end of one pipe is opened by one task. */
+static bool is_pipe_end(const FileEntry *fe)
+{
+	return fe->type == FILE_TYPE__FILE_PIPE || fe->type == FILE_TYPE__FILE_FIFO;
+}
+
 struct plan_group {
 	FileType type;
 	uint64_t group;
@@ -733,9 +746,7 @@ int files_plan(struct image *img)
 		for (j = 0; j < t->nfds; j++) {
 			long f = image_file_index(img, t->fds[j]->file_id);
 			const FileEntry *fe = f < 0 ? NULL : img->files[f];
-			long p = fe && fe->type == FILE_TYPE__FILE_PIPE
-				     ? image_pipe_index(img, fe->pipe_id)
-				     : -1;
+			long p = fe && is_pipe_end(fe) ? image_pipe_index(img, fe->pipe_id) : -1;
 
 			if (p >= 0)
 				by_pipe[p] = lca(by_pipe[p], t);
@@ -758,7 +769,7 @@ int files_plan(struct image *img)
 	plan_groups(img, by_file);
 	for (i = 0; i < img->nfiles; i++) {
 		FileEntry *fe = img->files[i];
-		long p = fe->type == FILE_TYPE__FILE_PIPE ? image_pipe_index(img, fe->pipe_id) : -1;
+		long p = is_pipe_end(fe) ? image_pipe_index(img, fe->pipe_id) : -1;
 		struct rst_task *opener = p >= 0 ? by_pipe[p] : by_file[i];
 
 		if (!opener)

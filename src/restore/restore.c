@@ -559,7 +559,7 @@ static int transplant(struct rst_ctx *c)
 		pr_err("pid %d: cannot close service fds\n", pid);
 		return -1;
 	}
-	if (itimer_restore_remote(c))
+	if (itimer_restore_remote(c) || ptimers_restore_remote(c))
 		return -1;
 	/* credentials and seccomp last: the other threads, then the leader */
 	for (i = c->t->ncores; i-- > 0;) {
@@ -1038,7 +1038,8 @@ static int rebuild(struct restore *r)
 	for (i = 0; i < r->n; i++)
 		if (!r->ctx[i].t->te->zombie && transplant_begin(&r->ctx[i]))
 			return -1;
-	if (restore_groups(r) || second_driver_start(r))
+	/* pidfds first: they are placed by remote calls that reach several tasks */
+	if (restore_groups(r) || pidfd_restore_tree(r->ctx, r->n) || second_driver_start(r))
 		return -1;
 	/* the tree was born on every CPU, its own mask unless restored below */
 	for (i = 0; i < r->n; i++) {

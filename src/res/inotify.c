@@ -1,0 +1,200 @@
+/*
+ * inotify: every watch of an inotify instance with its mask and its watch
+ * descriptor.  /proc/PID/fdinfo lists each watch with the inode's file
+ * handle; the dump opens the handle (open_by_handle_at on the watch's
+ * filesystem) to learn a path.  Restore creates a new instance and adds
+ * the watches in wd order, each after INOTIFY_IOC_SETNEXTWD, so every
+ * watch gets its original wd (the kernel hands wds out cyclically from
+ * that cursor).  Unread events cannot be read back without consuming
+ * them: an instance with a non-empty queue is refused.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "log.h"
+#include "util.h"
+
+#ifndef INOTIFY_IOC_SETNEXTWD
+#define INOTIFY_IOC_SETNEXTWD _IOW('I', 0, int)
+#endif
+
+struct watch_info {
+	unsigned int wd, sdev, mask, hbytes, htype;
+	unsigned long ino;
+	char handle[2 * MAX_HANDLE_SZ + 1];
+};
+
+static bool inotify_match(const struct fd_dump *d)
+{
+	return !strcmp(d->link, "anon_inode:inotify");
+}
+
+/* An fd on the filesystem whose (kernel-encoded) device is sdev. */
+static int open_fs_of(unsigned int sdev)
+{
+	char *mi = read_proc(getpid(), "mountinfo", NULL), *line, *save = NULL;
+	unsigned int maj, min;
+	char mnt[PATH_MAX];
+	int fd = -1;
+
+	for (line = mi ? strtok_r(mi, "\n", &save) : NULL; line && fd < 0;
+	     line = strtok_r(NULL, "\n", &save))
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
+		    maj == (sdev >> 20) && min == (sdev & 0xfffff))
+			fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(mi);
+	return fd;
+}
+
+/* The path of the watched inode, through its file handle. */
+static int watch_path(const struct fd_dump *d, const struct watch_info *w, InotifyWatch *iw)
+{
+	struct file_handle *fh = xzalloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	char link[64], path[PATH_MAX];
+	int mfd, fd = -1, ret = -1;
+	struct stat st;
+	unsigned int i;
+	ssize_t n;
+
+	mfd = open_fs_of(w->sdev);
+	if (mfd < 0 || w->hbytes > MAX_HANDLE_SZ || strlen(w->handle) < 2 * w->hbytes)
+		goto out;
+	fh->handle_bytes = w->hbytes;
+	fh->handle_type = w->htype;
+	for (i = 0; i < w->hbytes; i++)
+		sscanf(w->handle + 2 * i, "%2hhx", &fh->f_handle[i]);
+	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) || st.st_ino != w->ino)
+		goto out;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || path[0] != '/')
+		goto out;
+	path[n] = '\0';
+	if (strstr(path, " (deleted)"))
+		goto out;
+	iw->path = xstrdup(path);
+	iw->ino = st.st_ino;
+	iw->dev = st.st_dev;
+	ret = 0;
+out:
+	if (ret)
+		pr_err("pid %d fd %d: cannot find the path of inotify watch %u (inode %lu)\n",
+		       d->pid, d->fd, w->wd, w->ino);
+	if (fd >= 0)
+		close(fd);
+	if (mfd >= 0)
+		close(mfd);
+	free(fh);
+	return ret;
+}
+
+static int watch_cmp(const void *a, const void *b)
+{
+	const InotifyWatch *x = *(InotifyWatch *const *)a, *y = *(InotifyWatch *const *)b;
+
+	return x->wd < y->wd ? -1 : x->wd > y->wd;
+}
+
+static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
+{
+	char name[32], *info, *line, *save = NULL;
+	int queued = 0, ret = 0;
+
+	if (ioctl(d->lfd, FIONREAD, &queued) || queued) {
+		pr_err("pid %d fd %d: inotify instance has %d bytes of unread events; they cannot "
+		       "be saved without consuming them\n",
+		       d->pid, d->fd, queued);
+		return -1;
+	}
+	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
+	info = read_proc(d->pid, name, NULL);
+	if (!info) {
+		pr_perror("pid %d fd %d: cannot read its fdinfo", d->pid, d->fd);
+		return -1;
+	}
+	for (line = strtok_r(info, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save)) {
+		struct watch_info w = { 0 };
+		InotifyWatch *iw;
+
+		if (strncmp(line, "inotify ", 8))
+			continue;
+		if (sscanf(line,
+			   "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%*x "
+			   "fhandle-bytes:%x fhandle-type:%x f_handle:%256s",
+			   &w.wd, &w.ino, &w.sdev, &w.mask, &w.hbytes, &w.htype, w.handle) != 7) {
+			pr_err("pid %d fd %d: cannot parse inotify watch '%s'\n", d->pid, d->fd,
+			       line);
+			ret = -1;
+			break;
+		}
+		iw = xmalloc(sizeof(*iw));
+		inotify_watch__init(iw);
+		iw->wd = w.wd;
+		iw->mask = w.mask;
+		fe->inotify = xrealloc(fe->inotify, (fe->n_inotify + 1) * sizeof(*fe->inotify));
+		fe->inotify[fe->n_inotify++] = iw;
+		ret = watch_path(d, &w, iw);
+		if (ret)
+			iw->path = xstrdup(""); /* freed with the entry */
+	}
+	free(info);
+	qsort(fe->inotify, fe->n_inotify, sizeof(*fe->inotify), watch_cmp);
+	fe->has_dev = fe->has_ino = false;
+	return ret;
+}
+
+static int add_watch(struct rst_ctx *c, int fd, const InotifyWatch *iw)
+{
+	int wd = iw->wd, got;
+	struct stat st;
+
+	if (stat(iw->path, &st) || st.st_ino != iw->ino || st.st_dev != iw->dev) {
+		pr_err("pid %u: inotify watch %u: %s is gone or was replaced since the dump\n",
+		       c->t->te->pid, iw->wd, iw->path);
+		return -1;
+	}
+	if (ioctl(fd, INOTIFY_IOC_SETNEXTWD, wd)) {
+		pr_perror("pid %u: cannot choose inotify watch descriptor %d", c->t->te->pid, wd);
+		return -1;
+	}
+	got = inotify_add_watch(fd, iw->path, iw->mask);
+	if (got != wd) {
+		if (got < 0)
+			pr_perror("pid %u: cannot watch %s", c->t->te->pid, iw->path);
+		else
+			pr_err("pid %u: inotify watch on %s got wd %d instead of %d\n",
+			       c->t->te->pid, iw->path, got, wd);
+		return -1;
+	}
+	return 0;
+}
+
+static int inotify_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	int fd = inotify_init1(IN_CLOEXEC | (fe->flags & O_NONBLOCK ? IN_NONBLOCK : 0));
+	size_t i;
+
+	if (fd < 0) {
+		pr_perror("pid %u: cannot create an inotify instance", c->t->te->pid);
+		return -1;
+	}
+	for (i = 0; i < fe->n_inotify; i++)
+		if (add_watch(c, fd, fe->inotify[i])) {
+			close(fd);
+			return -1;
+		}
+	return fd;
+}
+
+const struct fd_ops inotify_fd_ops = {
+	FILE_TYPE__FILE_INOTIFY, "inotify", inotify_match, inotify_dump, inotify_open,
+};
