@@ -49,7 +49,7 @@ static int open_fs_of(unsigned int sdev)
 	     line = strtok_r(NULL, "\n", &save))
 		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
 		    maj == (sdev >> 20) && min == (sdev & 0xfffff))
-			fd = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(mi);
 	return fd;
 }
