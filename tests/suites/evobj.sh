@@ -6,3 +6,7 @@
 for m in once x3 leave-running; do
 	register "ev_inotify/$m" test_cr ev_inotify $m
 done
+
+for m in once x3 leave-running; do
+	register "ev_fifo/$m" test_cr ev_fifo $m
+done
