@@ -10,3 +10,7 @@ done
 for m in once x3 leave-running; do
 	register "ev_fifo/$m" test_cr ev_fifo $m
 done
+
+for m in once x3 leave-running pidns; do
+	register "ev_pidfd/$m" test_cr ev_pidfd $m
+done
