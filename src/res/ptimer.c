@@ -120,9 +120,10 @@ int ptimers_dump(struct dump_task *dt)
 	for (blk = strstr(list, "ID: "); blk && !ret; blk = next) {
 		PosixTimer *t = xmalloc(sizeof(*t));
 
-		next = strstr(blk + 4, "ID: ");
+		/* blocks start at "ID:" on a line of its own ("ClockID:" ends one) */
+		next = strstr(blk, "\nID: ");
 		if (next)
-			next[-1] = '\0';
+			*next++ = '\0';
 		posix_timer__init(t);
 		e->timers = xrealloc(e->timers, (e->n_timers + 1) * sizeof(*e->timers));
 		e->timers[e->n_timers++] = t;

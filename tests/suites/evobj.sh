@@ -14,3 +14,7 @@ done
 for m in once x3 leave-running pidns; do
 	register "ev_pidfd/$m" test_cr ev_pidfd $m
 done
+
+for m in once x3 leave-running pidns; do
+	register "ev_ptimer/$m" test_cr ev_ptimer $m
+done
