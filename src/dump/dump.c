@@ -544,7 +544,7 @@ int cmd_dump(const struct dump_opts *o)
 		return -1;
 	}
 	rescue_arm(&ctx);
-	if (freeze_tree(&ctx, o->pid))
+	if (freeze_tree(&ctx, o->pid) || sysvipc_check(&ctx))
 		goto out_release;
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))

@@ -40,6 +40,9 @@ int ptimers_restore_remote(struct rst_ctx *c);
 /* res/pidfd.c: pidfds are opened by the controller once every task exists */
 int pidfd_restore_tree(struct rst_ctx *ctx, size_t n);
 
+/* res/sysvipc.c: refuse a tree that uses SysV IPC objects, naming them */
+int sysvipc_check(struct dump_ctx *ctx);
+
 /* res/signal.c: dispositions, masks, pending signals, sigaltstack */
 int sig_dump(struct dump_task *dt);
 int sig_dump_thread(struct dump_task *dt, struct dump_thread *th);

@@ -60,8 +60,9 @@ static void verify(void)
 	touch("w/b");
 	touch("w/c");
 	next_event(ifd, &wd, &mask);
-	SCN_CHECK(wd == wd_c && (mask & IN_MODIFY), "first event: wd %d mask %#x, expected wd %d "
-						    "IN_MODIFY (b's watch was removed)",
+	SCN_CHECK(wd == wd_c && (mask & IN_MODIFY),
+		  "first event: wd %d mask %#x, expected wd %d "
+		  "IN_MODIFY (b's watch was removed)",
 		  wd, mask, wd_c);
 	touch("w/a");
 	next_event(ifd, &wd, &mask);

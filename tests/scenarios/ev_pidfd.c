@@ -67,8 +67,8 @@ static void verify(void)
 		  "fd 7 does not share fd 6's open file description");
 	SCN_CHECK(fcntl(6, F_GETFD) & FD_CLOEXEC, "fd 6 lost FD_CLOEXEC");
 	SCN_CHECK(poll(&p, 1, 0) == 0, "the child looks dead before the signal");
-	SCN_CHECK(syscall(SYS_pidfd_send_signal, 6, SIGTERM, NULL, 0) == 0,
-		  "pidfd_send_signal: %s", strerror(errno));
+	SCN_CHECK(syscall(SYS_pidfd_send_signal, 6, SIGTERM, NULL, 0) == 0, "pidfd_send_signal: %s",
+		  strerror(errno));
 	SCN_CHECK(poll(&p, 1, 3000) == 1 && (p.revents & POLLIN),
 		  "poll on the pidfd does not report the child's exit");
 	memset(&si, 0, sizeof(si));

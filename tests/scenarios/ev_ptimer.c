@@ -54,8 +54,7 @@ static int tget(int id, struct itimerspec *its)
 
 static void on_a(int sig, siginfo_t *si, void *uc)
 {
-	if (si->si_code != SI_TIMER || si->si_value.sival_int != 0x5eed1234 ||
-	    si->si_timerid != ta)
+	if (si->si_code != SI_TIMER || si->si_value.sival_int != 0x5eed1234 || si->si_timerid != ta)
 		a_bad++;
 	a_hits++;
 }
@@ -94,8 +93,8 @@ static void verify(void)
 	SCN_CHECK(!d_bad, "timer D: %d signals in the wrong thread or with a wrong value", d_bad);
 	SCN_CHECK(tget(ta, &its) == 0 && its.it_interval.tv_nsec == 20000000,
 		  "timer A interval %ld ns", its.it_interval.tv_nsec);
-	SCN_CHECK(tget(tb, &its) == 0 && its.it_interval.tv_sec == 7 &&
-			  its.it_value.tv_sec >= 90 && its.it_value.tv_sec < 100,
+	SCN_CHECK(tget(tb, &its) == 0 && its.it_interval.tv_sec == 7 && its.it_value.tv_sec >= 90 &&
+		      its.it_value.tv_sec < 100,
 		  "timer B: %ld s left, interval %ld s", (long)its.it_value.tv_sec,
 		  (long)its.it_interval.tv_sec);
 	SCN_CHECK(tget(tc, &its) == 0 && !its.it_value.tv_sec && !its.it_value.tv_nsec,

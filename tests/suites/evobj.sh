@@ -18,3 +18,30 @@ done
 for m in once x3 leave-running pidns; do
 	register "ev_ptimer/$m" test_cr ev_ptimer $m
 done
+
+# test_ev_refuse MODE PATTERN (an ERE without spaces): ev_refuse holding what MODE names cannot
+# be dumped: one clear error line matching PATTERN, no image, and the
+# process runs on unharmed (its resource as it was).
+test_ev_refuse() {
+	local mode=$1 pattern=$2
+	need_stasis || return 1
+	echo "$mode" >"$TDIR/mode"
+	start_scenario ev_refuse || return 1
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a process holding $mode" $? "$TDIR/err.err" || return 1
+	grep -qiE "$pattern" "$TDIR/err.err" ||
+		{ bad "the error does not say what is refused: $ERR_LINE"; return 1; }
+	grep -q "pid $SCN_PID" "$TDIR/err.err" ||
+		{ bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	still_fine
+}
+
+register bad/ev-inotify-queued test_ev_refuse inotify-queued unread.events
+register bad/ev-fanotify test_ev_refuse fanotify fanotify
+register bad/ev-pidfd-outside test_ev_refuse pidfd-outside outside.the.dumped.tree
+register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
+register bad/ev-sysv-shm test_ev_refuse shm SysV.shared.memory
+register bad/ev-sysv-sem test_ev_refuse sem SysV.semaphore
+register bad/ev-sysv-msg test_ev_refuse msg SysV.message.queue

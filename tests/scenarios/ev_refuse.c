@@ -1,0 +1,130 @@
+/*
+ * ev_refuse: holds one resource stasis must refuse, chosen by the word in
+ * WORKDIR/mode (written by the runner before the start), and counts like
+ * the counter scenario, so the runner can see it keep running after the
+ * failed dump:
+ *   inotify-queued  an inotify instance with an event not read yet
+ *   fanotify        a fanotify group
+ *   pidfd-outside   a pidfd of PID 1 (outside the tree)
+ *   pidfd-reaped    a pidfd of a child that exited and was reaped
+ *   shm             an attached SysV shared memory segment
+ *   sem             a SysV semaphore set operated on with SEM_UNDO
+ *   msg             a SysV message queue holding a message
+ *
+ * Check: the counter advances, and the resource is as it was (the event
+ * still queued, the message still there, the semaphore value, ...).
+ */
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <sys/ioctl.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "scenario.h"
+
+static char mode[32];
+static int fd = -1, ipc_id = -1;
+static volatile unsigned long *shm;
+static unsigned long count;
+
+static void ipc_cleanup(void)
+{
+	if (!strcmp(mode, "shm"))
+		shmctl(ipc_id, IPC_RMID, NULL);
+	else if (!strcmp(mode, "sem"))
+		semctl(ipc_id, 0, IPC_RMID);
+	else if (!strcmp(mode, "msg"))
+		msgctl(ipc_id, IPC_RMID, NULL);
+}
+
+static void setup(void)
+{
+	struct sembuf op = { 0, 1, SEM_UNDO };
+	struct {
+		long type;
+		char text[8];
+	} m = { 1, "hello" };
+	pid_t child;
+
+	if (!strcmp(mode, "inotify-queued")) {
+		close(open("watched", O_CREAT | O_WRONLY, 0644));
+		fd = inotify_init1(0);
+		if (fd < 0 || inotify_add_watch(fd, "watched", IN_ATTRIB) < 0 ||
+		    chmod("watched", 0600))
+			scn_fail("inotify: %s", strerror(errno));
+	} else if (!strcmp(mode, "fanotify")) {
+		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+	} else if (!strcmp(mode, "pidfd-outside")) {
+		fd = syscall(SYS_pidfd_open, 1, 0);
+	} else if (!strcmp(mode, "pidfd-reaped")) {
+		child = fork();
+		if (child == 0)
+			_exit(0);
+		fd = syscall(SYS_pidfd_open, child, 0);
+		waitpid(child, NULL, 0);
+	} else if (!strcmp(mode, "shm")) {
+		ipc_id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+		shm = ipc_id < 0 ? (void *)-1 : shmat(ipc_id, NULL, 0);
+		if (shm == (void *)-1)
+			scn_fail("shm: %s", strerror(errno));
+		*shm = 42;
+		fd = 0;
+	} else if (!strcmp(mode, "sem")) {
+		ipc_id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		fd = ipc_id < 0 ? -1 : semop(ipc_id, &op, 1);
+	} else if (!strcmp(mode, "msg")) {
+		ipc_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+		fd = ipc_id < 0 ? -1 : msgsnd(ipc_id, &m, sizeof(m.text), 0);
+	} else {
+		scn_fail("unknown mode '%s'", mode);
+	}
+	if (fd < 0)
+		scn_fail("%s: %s", mode, strerror(errno));
+	scn_log("mode %s", mode);
+}
+
+static void verify(void)
+{
+	int n = 0;
+	struct msqid_ds ds;
+
+	if (!strcmp(mode, "inotify-queued"))
+		SCN_CHECK(ioctl(fd, FIONREAD, &n) == 0 && n > 0, "the queued event is gone");
+	else if (!strcmp(mode, "shm"))
+		SCN_CHECK(*shm == 42, "the segment lost its contents");
+	else if (!strcmp(mode, "sem"))
+		SCN_CHECK(semctl(ipc_id, 0, GETVAL) == 1, "semaphore value %d",
+			  semctl(ipc_id, 0, GETVAL));
+	else if (!strcmp(mode, "msg"))
+		SCN_CHECK(msgctl(ipc_id, IPC_STAT, &ds) == 0 && ds.msg_qnum == 1,
+			  "the message is gone");
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long c0;
+
+	scn_init(argc, argv, 1);
+	if (scn_read_small("mode", mode, sizeof(mode)))
+		scn_fail("no WORKDIR/mode");
+	setup();
+	atexit(ipc_cleanup);
+	scn_ready();
+	for (;;) {
+		if (++count % 500 == 0)
+			scn_log("count %lu", count);
+		if (scn_check) {
+			c0 = count;
+			verify();
+			scn_msleep(5);
+			SCN_CHECK(++count == c0 + 1, "counter did not advance");
+			scn_pass();
+		}
+		scn_msleep(1);
+	}
+}
