@@ -34,9 +34,7 @@ static unsigned long count;
 
 static void ipc_cleanup(void)
 {
-	if (!strcmp(mode, "shm"))
-		shmctl(ipc_id, IPC_RMID, NULL);
-	else if (!strcmp(mode, "sem"))
+	if (!strcmp(mode, "sem"))
 		semctl(ipc_id, 0, IPC_RMID);
 	else if (!strcmp(mode, "msg"))
 		msgctl(ipc_id, IPC_RMID, NULL);
@@ -73,6 +71,8 @@ static void setup(void)
 		if (shm == (void *)-1)
 			scn_fail("shm: %s", strerror(errno));
 		*shm = 42;
+		/* goes away with the last detach, even if this process is killed */
+		shmctl(ipc_id, IPC_RMID, NULL);
 		fd = 0;
 	} else if (!strcmp(mode, "sem")) {
 		ipc_id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
@@ -86,6 +86,13 @@ static void setup(void)
 	if (fd < 0)
 		scn_fail("%s: %s", mode, strerror(errno));
 	scn_log("mode %s", mode);
+	if (ipc_id >= 0) {
+		char buf[64];
+
+		/* for the runner, to remove it should this process be killed */
+		snprintf(buf, sizeof(buf), "%s %d\n", mode, ipc_id);
+		scn_write_file("ipc", buf);
+	}
 }
 
 static void verify(void)

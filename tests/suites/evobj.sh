@@ -23,7 +23,7 @@ done
 # be dumped: one clear error line matching PATTERN, no image, and the
 # process runs on unharmed (its resource as it was).
 test_ev_refuse() {
-	local mode=$1 pattern=$2
+	local mode=$1 pattern=$2 rc
 	need_stasis || return 1
 	echo "$mode" >"$TDIR/mode"
 	start_scenario ev_refuse || return 1
@@ -34,8 +34,23 @@ test_ev_refuse() {
 		{ bad "the error does not say what is refused: $ERR_LINE"; return 1; }
 	grep -q "pid $SCN_PID" "$TDIR/err.err" ||
 		{ bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
-	no_image_left "$TDIR/img" || return 1
+	no_image_left "$TDIR/img" || { ev_ipc_cleanup; return 1; }
 	still_fine
+	rc=$?
+	ev_ipc_cleanup
+	return $rc
+}
+
+# ev_ipc_cleanup: remove the SysV object ev_refuse made (it removes it
+# itself when it exits normally; not when a failed test killed it).
+ev_ipc_cleanup() {
+	local kind id
+	read -r kind id 2>/dev/null <"$TDIR/ipc" || return 0
+	case $kind in
+	sem) ipcrm -s "$id" 2>/dev/null ;;
+	msg) ipcrm -q "$id" 2>/dev/null ;;
+	esac
+	return 0
 }
 
 register bad/ev-inotify-queued test_ev_refuse inotify-queued unread.events
