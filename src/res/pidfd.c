@@ -3,7 +3,8 @@
  * the tree is opened again on the restored process.  fdinfo's "Pid:" names
  * the process; a pidfd of a process outside the tree, of one that has
  * exited and been reaped (Pid: -1), or of a thread that is not a leader
- * cannot be made faithfully and is refused.
+ * cannot be made faithfully and is refused (a thread's one could be, but
+ * threads are created after the pidfds are placed).
  *
  * The target may be a child that does not exist yet when the restore
  * child sets up its fds, so the child only holds a placeholder there.
@@ -45,6 +46,18 @@ static bool in_tree(struct dump_ctx *ctx, pid_t pid)
 	return false;
 }
 
+/* The process whose non-leader thread tid is, or 0. */
+static pid_t thread_owner(struct dump_ctx *ctx, pid_t tid)
+{
+	size_t i, j;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		for (j = 1; j < ctx->tasks[i].nth; j++)
+			if (ctx->tasks[i].th[j].tid == tid)
+				return ctx->tasks[i].pid;
+	return 0;
+}
+
 static int pidfd_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	char buf[64];
@@ -60,6 +73,12 @@ static int pidfd_dump(const struct fd_dump *d, FileEntry *fe)
 		pr_err("pid %d fd %d: pidfd of a process that has exited and been reaped is not "
 		       "supported\n",
 		       d->pid, d->fd);
+		return -1;
+	}
+	if (pid > 0 && thread_owner(d->ctx, pid)) {
+		pr_err("pid %d fd %d: pidfd of thread %ld of pid %d: pidfds of threads other than "
+		       "the leader are not supported\n",
+		       d->pid, d->fd, pid, thread_owner(d->ctx, pid));
 		return -1;
 	}
 	if (pid <= 0 || !in_tree(d->ctx, pid)) {
