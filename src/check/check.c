@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/userfaultfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -221,6 +222,24 @@ static const char *probe_process_vm(void)
 		   : "process_vm_readv unavailable";
 }
 
+/* inotify watches restored at their wd (CONFIG_CHECKPOINT_RESTORE) */
+static const char *probe_inotify_nextwd(void)
+{
+	int fd = inotify_init1(IN_CLOEXEC), wd;
+
+	if (fd < 0)
+		return "inotify_init1 failed";
+	wd = ioctl(fd, _IOW('I', 0, int), 5) ? -1 : inotify_add_watch(fd, "/", IN_ATTRIB);
+	close(fd);
+	return wd == 5 ? NULL : "INOTIFY_IOC_SETNEXTWD does not work";
+}
+
+/* POSIX timers restored with their ids (PR_TIMER_CREATE_RESTORE_IDS, get) */
+static const char *probe_timer_ids(void)
+{
+	return prctl(77, 2, 0, 0, 0) < 0 ? "PR_TIMER_CREATE_RESTORE_IDS unknown" : NULL;
+}
+
 static const struct probe probes[] = {
 	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
 	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
@@ -233,6 +252,8 @@ static const struct probe probes[] = {
 	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, probe_pagemap_scan },
 	{ "userfaultfd write-protect, async mode", false, probe_uffd_wp_async },
 	{ "soft-dirty page tracking", false, probe_soft_dirty },
+	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, probe_inotify_nextwd },
+	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
 };
 
 int cmd_check(void)

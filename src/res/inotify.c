@@ -37,21 +37,28 @@ static bool inotify_match(const struct fd_dump *d)
 	return !strcmp(d->link, "anon_inode:inotify");
 }
 
-/* An fd on the filesystem whose (kernel-encoded) device is sdev. */
+/*
+ * An fd on the filesystem whose (kernel-encoded) device is sdev: a mount
+ * of its root if there is one, so paths come out whole.
+ */
 static int open_fs_of(unsigned int sdev)
 {
 	char *mi = read_proc(getpid(), "mountinfo", NULL), *line, *save = NULL;
+	char root[PATH_MAX], mnt[PATH_MAX], best[PATH_MAX] = "";
 	unsigned int maj, min;
-	char mnt[PATH_MAX];
-	int fd = -1;
 
-	for (line = mi ? strtok_r(mi, "\n", &save) : NULL; line && fd < 0;
-	     line = strtok_r(NULL, "\n", &save))
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, mnt) == 3 &&
-		    maj == (sdev >> 20) && min == (sdev & 0xfffff))
-			fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (line = mi ? strtok_r(mi, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "%*u %*u %u:%u %4095s %4095s", &maj, &min, root, mnt) != 4 ||
+		    maj != (sdev >> 20) || min != (sdev & 0xfffff))
+			continue;
+		if (!best[0] || !strcmp(root, "/"))
+			snprintf(best, sizeof(best), "%s", mnt);
+		if (!strcmp(root, "/"))
+			break;
+	}
 	free(mi);
-	return fd;
+	return best[0] ? open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 }
 
 /* The path of the watched inode, through its file handle. */
