@@ -4,9 +4,12 @@
  * the counter scenario, so the runner can see it keep running after the
  * failed dump:
  *   inotify-queued  an inotify instance with an event not read yet
+ *   inotify-deleted an inotify watch on a file deleted since (held open at
+ *                   fd 100, a deleted file, which is refused too: later)
  *   fanotify        a fanotify group
  *   pidfd-outside   a pidfd of PID 1 (outside the tree)
  *   pidfd-reaped    a pidfd of a child that exited and was reaped
+ *   pidfd-thread    a thread pidfd (PIDFD_THREAD) of a second thread
  *   shm             an attached SysV shared memory segment
  *   sem             a SysV semaphore set operated on with SEM_UNDO
  *   msg             a SysV message queue holding a message
@@ -14,6 +17,7 @@
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
  */
+#include <pthread.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -31,6 +35,16 @@ static char mode[32];
 static int fd = -1, ipc_id = -1;
 static volatile unsigned long *shm;
 static unsigned long count;
+
+static volatile pid_t thread_tid;
+
+static void *thread_main(void *arg)
+{
+	thread_tid = syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
 
 static void ipc_cleanup(void)
 {
@@ -55,6 +69,22 @@ static void setup(void)
 		if (fd < 0 || inotify_add_watch(fd, "watched", IN_ATTRIB) < 0 ||
 		    chmod("watched", 0600))
 			scn_fail("inotify: %s", strerror(errno));
+	} else if (!strcmp(mode, "inotify-deleted")) {
+		/* fd 100 keeps the inode (and so the watch) alive after the unlink */
+		fd = open("gone", O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0 || dup2(fd, 100) < 0 || close(fd))
+			scn_fail("open: %s", strerror(errno));
+		fd = inotify_init1(0);
+		if (fd < 0 || inotify_add_watch(fd, "gone", IN_MODIFY) < 0 || unlink("gone"))
+			scn_fail("inotify: %s", strerror(errno));
+	} else if (!strcmp(mode, "pidfd-thread")) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, thread_main, NULL))
+			scn_fail("pthread_create");
+		while (!thread_tid)
+			scn_msleep(1);
+		fd = syscall(SYS_pidfd_open, thread_tid, O_EXCL /* PIDFD_THREAD */);
 	} else if (!strcmp(mode, "fanotify")) {
 		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
 	} else if (!strcmp(mode, "pidfd-outside")) {

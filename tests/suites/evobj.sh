@@ -54,7 +54,9 @@ ev_ipc_cleanup() {
 }
 
 register bad/ev-inotify-queued test_ev_refuse inotify-queued unread.events
+register bad/ev-inotify-deleted test_ev_refuse inotify-deleted path.of.inotify.watch
 register bad/ev-fanotify test_ev_refuse fanotify fanotify
+register bad/ev-pidfd-thread test_ev_refuse pidfd-thread pidfds.of.threads
 register bad/ev-pidfd-outside test_ev_refuse pidfd-outside outside.the.dumped.tree
 register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
 register bad/ev-sysv-shm test_ev_refuse shm SysV.shared.memory
