@@ -42,6 +42,7 @@ struct fd_ops {
 extern const struct fd_ops pipe_fd_ops;
 extern const struct fd_ops fifo_fd_ops;
 extern const struct fd_ops inotify_fd_ops;
+extern const struct fd_ops fanotify_fd_ops;
 extern const struct fd_ops pidfd_fd_ops;
 extern const struct fd_ops eventfd_fd_ops;
 extern const struct fd_ops signalfd_fd_ops;
@@ -66,6 +67,18 @@ int flock_restore_posix(struct rst_ctx *c);
 
 /* A "key: value" line of /proc/PID/fdinfo/FD, read for an fd being dumped. */
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size);
+
+/* A file handle as fsnotify fdinfo shows it (res/inotify.c, fanotify.c). */
+struct fs_handle {
+	unsigned int sdev; /* kernel encoding: major << 20 | minor */
+	unsigned long ino;
+	unsigned int hbytes, htype;
+	char handle[2 * 128 + 1]; /* hex, MAX_HANDLE_SZ bytes at most */
+};
+/* The path of the inode behind h (NULL if none: gone, deleted); *st its stat. */
+char *fs_handle_path(const struct fs_handle *h, struct stat *st);
+/* A mount point of the filesystem sdev, preferring a mount of its root. */
+int fs_mount_path(unsigned int sdev, char *buf, size_t size);
 
 /* A pipe seen anywhere in the tree during the pre-scan. */
 struct pipe_seen {

@@ -262,7 +262,7 @@ static const struct fd_ops *const fd_ops_table[] = {
 	&opath_fd_ops,	  &reg_fd_ops,	   &ghost_fd_fd_ops, &memfd_fd_ops, &ghost_fd_ops,
 	&dir_fd_ops,	  &chr_fd_ops,	   &pipe_fd_ops,     &fifo_fd_ops,  &eventfd_fd_ops,
 	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops,    &unix_fd_ops,  &inotify_fd_ops,
-	&pidfd_fd_ops,	  &ext_fd_ops,
+	&fanotify_fd_ops, &pidfd_fd_ops,   &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -293,9 +293,6 @@ static const char *unsupported_reason(const struct fd_dump *d)
 		return "O_PATH fds are supported only on files reachable by their path";
 	if (!strncmp(d->link, "socket:", 7))
 		return "sockets other than unix sockets are not supported yet";
-	if (!strcmp(d->link, "anon_inode:[fanotify]"))
-		return "fanotify groups are not supported (their marks and permission events "
-		       "cannot be read back)";
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return "this kind of fd is not supported yet";
 	if (strstr(d->link, " (deleted)"))
@@ -486,6 +483,8 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 		for (i = 0; i < fe.n_inotify; i++)
 			inotify_watch__free_unpacked(fe.inotify[i], NULL);
 		free(fe.inotify);
+		if (fe.fanotify)
+			fanotify_entry__free_unpacked(fe.fanotify, NULL);
 		if (ret)
 			return -1;
 		group_insert(g, pos, d, (uint32_t)id);

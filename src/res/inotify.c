@@ -27,9 +27,8 @@
 #endif
 
 struct watch_info {
-	unsigned int wd, sdev, mask, hbytes, htype;
-	unsigned long ino;
-	char handle[2 * MAX_HANDLE_SZ + 1];
+	unsigned int wd, mask;
+	struct fs_handle fh;
 };
 
 static bool inotify_match(const struct fd_dump *d)
@@ -37,71 +36,79 @@ static bool inotify_match(const struct fd_dump *d)
 	return !strcmp(d->link, "anon_inode:inotify");
 }
 
-/*
- * An fd on the filesystem whose (kernel-encoded) device is sdev: a mount
- * of its root if there is one, so paths come out whole.
- */
-static int open_fs_of(unsigned int sdev)
+int fs_mount_path(unsigned int sdev, char *buf, size_t size)
 {
 	char *mi = read_proc(getpid(), "mountinfo", NULL), *line, *save = NULL;
-	char root[PATH_MAX], mnt[PATH_MAX], best[PATH_MAX] = "";
+	char root[PATH_MAX], mnt[PATH_MAX];
 	unsigned int maj, min;
 
+	buf[0] = '\0';
 	for (line = mi ? strtok_r(mi, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (sscanf(line, "%*u %*u %u:%u %4095s %4095s", &maj, &min, root, mnt) != 4 ||
 		    maj != (sdev >> 20) || min != (sdev & 0xfffff))
 			continue;
-		if (!best[0] || !strcmp(root, "/"))
-			snprintf(best, sizeof(best), "%s", mnt);
+		if (!buf[0] || !strcmp(root, "/"))
+			snprintf(buf, size, "%s", mnt);
 		if (!strcmp(root, "/"))
 			break;
 	}
 	free(mi);
-	return best[0] ? open(best, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	return buf[0] ? 0 : -1;
 }
 
-/* The path of the watched inode, through its file handle. */
-static int watch_path(const struct fd_dump *d, const struct watch_info *w, InotifyWatch *iw)
+char *fs_handle_path(const struct fs_handle *h, struct stat *st)
 {
 	struct file_handle *fh = xzalloc(sizeof(*fh) + MAX_HANDLE_SZ);
-	char link[64], path[PATH_MAX];
-	int mfd, fd = -1, ret = -1;
-	struct stat st;
+	char link[64], path[PATH_MAX], *ret = NULL;
+	int mfd = -1, fd = -1;
 	unsigned int i;
 	ssize_t n;
 
-	mfd = open_fs_of(w->sdev);
-	if (mfd < 0 || w->hbytes > MAX_HANDLE_SZ || strlen(w->handle) < 2 * w->hbytes)
+	if (fs_mount_path(h->sdev, path, sizeof(path)) || h->hbytes > MAX_HANDLE_SZ ||
+	    strlen(h->handle) < 2 * h->hbytes)
 		goto out;
-	fh->handle_bytes = w->hbytes;
-	fh->handle_type = w->htype;
-	for (i = 0; i < w->hbytes; i++)
-		sscanf(w->handle + 2 * i, "%2hhx", &fh->f_handle[i]);
+	/* open_by_handle_at wants a real fd of the filesystem, not O_PATH */
+	mfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		goto out;
+	fh->handle_bytes = h->hbytes;
+	fh->handle_type = h->htype;
+	for (i = 0; i < h->hbytes; i++)
+		sscanf(h->handle + 2 * i, "%2hhx", &fh->f_handle[i]);
 	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) || st.st_ino != w->ino)
+	if (fd < 0 || fstat(fd, st) || st->st_ino != h->ino)
 		goto out;
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	if (n <= 0 || path[0] != '/')
 		goto out;
 	path[n] = '\0';
-	if (strstr(path, " (deleted)"))
-		goto out;
-	iw->path = xstrdup(path);
-	iw->ino = st.st_ino;
-	iw->dev = st.st_dev;
-	ret = 0;
+	if (!strstr(path, " (deleted)"))
+		ret = xstrdup(path);
 out:
-	if (ret)
-		pr_err("pid %d fd %d: cannot find the path of inotify watch %u (inode %lu)\n",
-		       d->pid, d->fd, w->wd, w->ino);
 	if (fd >= 0)
 		close(fd);
 	if (mfd >= 0)
 		close(mfd);
 	free(fh);
 	return ret;
+}
+
+/* The path of the watched inode, through its file handle. */
+static int watch_path(const struct fd_dump *d, const struct watch_info *w, InotifyWatch *iw)
+{
+	struct stat st;
+
+	iw->path = fs_handle_path(&w->fh, &st);
+	if (!iw->path) {
+		pr_err("pid %d fd %d: cannot find the path of inotify watch %u (inode %lu)\n",
+		       d->pid, d->fd, w->wd, w->fh.ino);
+		return -1;
+	}
+	iw->ino = st.st_ino;
+	iw->dev = st.st_dev;
+	return 0;
 }
 
 static int watch_cmp(const void *a, const void *b)
@@ -137,7 +144,8 @@ static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
 		if (sscanf(line,
 			   "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%*x "
 			   "fhandle-bytes:%x fhandle-type:%x f_handle:%256s",
-			   &w.wd, &w.ino, &w.sdev, &w.mask, &w.hbytes, &w.htype, w.handle) != 7) {
+			   &w.wd, &w.fh.ino, &w.fh.sdev, &w.mask, &w.fh.hbytes, &w.fh.htype,
+			   w.fh.handle) != 7) {
 			pr_err("pid %d fd %d: cannot parse inotify watch '%s'\n", d->pid, d->fd,
 			       line);
 			ret = -1;

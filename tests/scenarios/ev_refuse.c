@@ -6,7 +6,7 @@
  *   inotify-queued  an inotify instance with an event not read yet
  *   inotify-deleted an inotify watch on a file deleted since (held open at
  *                   fd 100, a deleted file, which is refused too: later)
- *   fanotify        a fanotify group
+ *   fanotify-perm   a fanotify group of the permission class
  *   pidfd-outside   a pidfd of PID 1 (outside the tree)
  *   pidfd-reaped    a pidfd of a child that exited and was reaped
  *   pidfd-thread    a thread pidfd (PIDFD_THREAD) of a second thread
@@ -85,8 +85,8 @@ static void setup(void)
 		while (!thread_tid)
 			scn_msleep(1);
 		fd = syscall(SYS_pidfd_open, thread_tid, O_EXCL /* PIDFD_THREAD */);
-	} else if (!strcmp(mode, "fanotify")) {
-		fd = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+	} else if (!strcmp(mode, "fanotify-perm")) {
+		fd = fanotify_init(FAN_CLASS_CONTENT, O_RDONLY);
 	} else if (!strcmp(mode, "pidfd-outside")) {
 		fd = syscall(SYS_pidfd_open, 1, 0);
 	} else if (!strcmp(mode, "pidfd-reaped")) {

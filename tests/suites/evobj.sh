@@ -11,6 +11,11 @@ for m in once x3 leave-running; do
 	register "ev_fifo/$m" test_cr ev_fifo $m
 done
 
+# fanotify: its check counts only its own events, so pidns works too
+for m in once x3 leave-running pidns; do
+	register "ev_fanotify/$m" test_cr ev_fanotify $m
+done
+
 for m in once x3 leave-running pidns; do
 	register "ev_pidfd/$m" test_cr ev_pidfd $m
 done
@@ -55,7 +60,7 @@ ev_ipc_cleanup() {
 
 register bad/ev-inotify-queued test_ev_refuse inotify-queued unread.events
 register bad/ev-inotify-deleted test_ev_refuse inotify-deleted path.of.inotify.watch
-register bad/ev-fanotify test_ev_refuse fanotify fanotify
+register bad/ev-fanotify-perm test_ev_refuse fanotify-perm permission.classes
 register bad/ev-pidfd-thread test_ev_refuse pidfd-thread pidfds.of.threads
 register bad/ev-pidfd-outside test_ev_refuse pidfd-outside outside.the.dumped.tree
 register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
