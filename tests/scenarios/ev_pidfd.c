@@ -4,14 +4,17 @@
  *     shares its open file description (fd 5 there too);
  *   - fd 6: a pidfd of the child (created after it: restore must open it
  *     once the child exists), O_NONBLOCK, and fd 7 a dup of it;
- *   - the child holds a pidfd of its parent at fd 8.
+ *   - the child holds a pidfd of its parent at fd 8;
+ *   - fd 9: a pidfd of a second child that has exited with status 7 and
+ *     is a zombie (not reaped).
  * WORKDIR/pids names the child.
  *
  * Check: fds 5-7 are pidfds naming this process and the child (fdinfo
  * Pid:), fd 7 shares fd 6's description (a flag set on one shows on the
  * other), the child is alive (no POLLIN), pidfd_send_signal(SIGTERM)
  * through fd 6 ends it, poll on the pidfd then reports its exit, and
- * waitid(P_PIDFD) gives SIGTERM as its end.
+ * waitid(P_PIDFD) gives SIGTERM as its end; fd 9 reports its zombie
+ * as exited at once and waitid(P_PIDFD) on it gives exit status 7.
  */
 #include <poll.h>
 #include <sys/syscall.h>
@@ -26,7 +29,7 @@
 #define P_PIDFD 3
 #endif
 
-static pid_t child;
+static pid_t child, zombie;
 
 static int pidfd_open(pid_t pid, unsigned int flags)
 {
@@ -75,6 +78,15 @@ static void verify(void)
 	SCN_CHECK(waitid(P_PIDFD, 6, &si, WEXITED) == 0, "waitid(P_PIDFD): %s", strerror(errno));
 	SCN_CHECK(si.si_pid == child && si.si_code == CLD_KILLED && si.si_status == SIGTERM,
 		  "child %d ended with code %d status %d", si.si_pid, si.si_code, si.si_status);
+	SCN_CHECK(fdinfo_pid(9) == zombie, "fd 9 names pid %ld, expected the zombie %d",
+		  fdinfo_pid(9), (int)zombie);
+	p.fd = 9;
+	SCN_CHECK(poll(&p, 1, 0) == 1 && (p.revents & POLLIN), "the zombie's pidfd is not ready");
+	memset(&si, 0, sizeof(si));
+	SCN_CHECK(waitid(P_PIDFD, 9, &si, WEXITED) == 0, "waitid(P_PIDFD) on the zombie: %s",
+		  strerror(errno));
+	SCN_CHECK(si.si_pid == zombie && si.si_code == CLD_EXITED && si.si_status == 7,
+		  "zombie %d: code %d status %d", si.si_pid, si.si_code, si.si_status);
 }
 
 int main(int argc, char **argv)
@@ -104,6 +116,22 @@ int main(int argc, char **argv)
 		scn_fail("pidfd_open(child): %s", strerror(errno));
 	fcntl(6, F_SETFL, O_NONBLOCK);
 	close(fd);
+	zombie = fork();
+	if (zombie == 0)
+		_exit(7);
+	fd = pidfd_open(zombie, 0);
+	if (zombie < 0 || fd < 0 || dup2(fd, 9) < 0)
+		scn_fail("zombie pidfd: %s", strerror(errno));
+	close(fd);
+	/* wait until it is a zombie: the image must hold it as one */
+	for (;;) {
+		char st[128], path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)zombie);
+		if (!scn_read_small(path, st, sizeof(st)) && strstr(st, ") Z "))
+			break;
+		scn_msleep(2);
+	}
 	snprintf(buf, sizeof(buf), "%d\n", (int)child);
 	scn_write_file("pids", buf);
 	while (fdinfo_pid(8) == -2) {
