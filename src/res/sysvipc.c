@@ -7,7 +7,8 @@
  * a line naming the task and the object.  "Uses" is what the kernel keeps:
  * a segment attached by (or last attached by) a task of the tree, a
  * semaphore last operated on by one (semop, SEM_UNDO included), a queue
- * last sent to or received from by one.
+ * last sent to or received from by one.  A task in another IPC namespace
+ * is refused too: its objects are out of stasis's sight.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "res.h"
@@ -97,7 +99,30 @@ static int check_msg(struct dump_ctx *ctx)
 	return 0;
 }
 
+/* Every task shares stasis's IPC namespace, so the objects above are its. */
+static int check_ns(struct dump_ctx *ctx)
+{
+	struct stat self, st;
+	char path[64];
+	size_t i;
+
+	if (stat("/proc/self/ns/ipc", &self))
+		return 0; /* no namespaces in this kernel: one IPC world */
+	for (i = 0; i < ctx->ntasks; i++) {
+		if (ctx->tasks[i].zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/ns/ipc", ctx->tasks[i].pid);
+		if (!stat(path, &st) && st.st_ino != self.st_ino) {
+			pr_err("pid %d: lives in another IPC namespace (ipc:[%lu]); IPC namespaces "
+			       "are not supported yet\n",
+			       ctx->tasks[i].pid, (unsigned long)st.st_ino);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int sysvipc_check(struct dump_ctx *ctx)
 {
-	return check_shm(ctx) || check_sem(ctx) || check_msg(ctx) ? -1 : 0;
+	return check_ns(ctx) || check_shm(ctx) || check_sem(ctx) || check_msg(ctx) ? -1 : 0;
 }

@@ -13,11 +13,14 @@
  *   shm             an attached SysV shared memory segment
  *   sem             a SysV semaphore set operated on with SEM_UNDO
  *   msg             a SysV message queue holding a message
+ *   ipcns           a child in a new IPC namespace (unshare), listed in
+ *                   WORKDIR/pids
  *
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
@@ -110,6 +113,28 @@ static void setup(void)
 	} else if (!strcmp(mode, "msg")) {
 		ipc_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 		fd = ipc_id < 0 ? -1 : msgsnd(ipc_id, &m, sizeof(m.text), 0);
+	} else if (!strcmp(mode, "ipcns")) {
+		char buf[32];
+		int p[2];
+
+		if (pipe(p))
+			scn_fail("pipe: %s", strerror(errno));
+		child = fork();
+		if (child == 0) {
+			char ok = unshare(CLONE_NEWIPC) ? 'n' : 'y';
+
+			if (write(p[1], &ok, 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		close(p[1]);
+		if (child < 0 || read(p[0], buf, 1) != 1 || buf[0] != 'y')
+			scn_fail("unshare(CLONE_NEWIPC) failed in the child");
+		close(p[0]);
+		snprintf(buf, sizeof(buf), "%d\n", (int)child);
+		scn_write_file("pids", buf);
+		fd = 0;
 	} else {
 		scn_fail("unknown mode '%s'", mode);
 	}

@@ -24,11 +24,21 @@ for m in once x3 leave-running pidns; do
 	register "ev_ptimer/$m" test_cr ev_ptimer $m
 done
 
-# test_ev_refuse MODE PATTERN (an ERE without spaces): ev_refuse holding what MODE names cannot
-# be dumped: one clear error line matching PATTERN, no image, and the
-# process runs on unharmed (its resource as it was).
+# test_ev_refuse MODE PATTERN: ev_refuse holding what MODE names cannot
+# be dumped: one clear error line matching PATTERN (an ERE without
+# spaces) and naming the process, no image, and the process runs on
+# unharmed (its resource as it was).
 test_ev_refuse() {
-	local mode=$1 pattern=$2 rc
+	local rc
+	ev_refuse "$@"
+	rc=$?
+	# passed: the scenario removed its object itself when it exited
+	[ $rc = 0 ] || ev_ipc_cleanup
+	return $rc
+}
+
+ev_refuse() {
+	local mode=$1 pattern=$2 pids
 	need_stasis || return 1
 	echo "$mode" >"$TDIR/mode"
 	start_scenario ev_refuse || return 1
@@ -37,17 +47,16 @@ test_ev_refuse() {
 	expect_error "dump of a process holding $mode" $? "$TDIR/err.err" || return 1
 	grep -qiE "$pattern" "$TDIR/err.err" ||
 		{ bad "the error does not say what is refused: $ERR_LINE"; return 1; }
-	grep -q "pid $SCN_PID" "$TDIR/err.err" ||
-		{ bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
-	no_image_left "$TDIR/img" || { ev_ipc_cleanup; return 1; }
+	# the process at fault: the scenario or its child (WORKDIR/pids)
+	pids=$(echo $SCN_PID $(cat "$TDIR/pids" 2>/dev/null))
+	grep -qE "pid (${pids// /|})[^0-9]" "$TDIR/err.err" ||
+		{ bad "the error does not name pid $pids: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
 	still_fine
-	rc=$?
-	ev_ipc_cleanup
-	return $rc
 }
 
-# ev_ipc_cleanup: remove the SysV object ev_refuse made (it removes it
-# itself when it exits normally; not when a failed test killed it).
+# ev_ipc_cleanup: after a failed test, remove the SysV object ev_refuse
+# made (it removes it itself only when it exits normally).
 ev_ipc_cleanup() {
 	local kind id
 	read -r kind id 2>/dev/null <"$TDIR/ipc" || return 0
@@ -67,3 +76,4 @@ register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
 register bad/ev-sysv-shm test_ev_refuse shm SysV.shared.memory
 register bad/ev-sysv-sem test_ev_refuse sem SysV.semaphore
 register bad/ev-sysv-msg test_ev_refuse msg SysV.message.queue
+register bad/ev-ipcns test_ev_refuse ipcns IPC.namespace
