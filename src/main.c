@@ -41,8 +41,8 @@ static const char usage_dump[] =
     "  -R, --leave-running     let the process run on after the dump\n"
     "  -l, --file-locks        save the file locks the tree holds (flock, POSIX, OFD);\n"
     "                          without it a tree holding a lock is refused\n"
-    "  -j, --shell-job         the process was started from a shell (accepted; terminals\n"
-    "                          outside the tree are always recorded as external)\n"
+    "  -j, --shell-job         the process was started from a shell: its session (and\n"
+    "                          terminal) are outside the tree; needed for such a process\n"
     "  --ext-unix-sk           allow unix sockets connected to sockets outside the tree;\n"
     "                          restore reconnects them to the peer's name, or takes\n"
     "                          --inherit-fd fd[N]:socket:[INO] for an unnamed peer\n";
@@ -67,7 +67,8 @@ static const char usage_restore[] =
     "                              (as `stasis show` names it, e.g. pipe:[1234])\n"
     "  --skip-file-check           restore even if an open file changed size or was\n"
     "                              replaced since the dump (refused by default)\n"
-    "  -j, --shell-job             accepted for criu compatibility\n";
+    "  -j, --shell-job             restore a shell job (dumped with -j): it joins our\n"
+    "                              session and its terminal fds are our terminal\n";
 
 static const char usage_show[] = "usage: stasis show -D DIR [--json]\n"
 				 "\n"

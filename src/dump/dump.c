@@ -338,7 +338,8 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	if (dt->zombie)
 		return dump_zombie(ctx, dt);
 	test_crash("local");
-	if (task_dump(dt) || mm_dump(ctx, dt) || img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
+	if (task_dump(dt) || tty_dump_task(ctx, dt) || mm_dump(ctx, dt) ||
+	    img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
 		return -1;
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
@@ -580,5 +581,6 @@ out_free:
 	files_dump_fini(&ctx);
 	free(ctx.pipes);
 	unix_table_free(&ctx);
+	free(ctx.ttys);
 	return ret;
 }

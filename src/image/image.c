@@ -34,6 +34,7 @@ static const char *const rec_names[IMG_REC_MAX] = {
 	[IMG_FSOBJ_DATA] = "fsobj-data",
 	[IMG_FLOCK] = "flock",
 	[IMG_POSIX_TIMERS] = "posix-timers",
+	[IMG_TTY] = "tty",
 };
 
 const char *img_rec_name(uint32_t type)

@@ -104,6 +104,16 @@ dup:
 	return -1;
 }
 
+TtyEntry *image_tty(struct image *img, uint32_t index)
+{
+	size_t i;
+
+	for (i = 0; i < img->nttys; i++)
+		if (img->ttys[i]->index == index)
+			return img->ttys[i];
+	return NULL;
+}
+
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
 {
 	struct rst_task *t = image_task(img, pid);
@@ -208,6 +218,13 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		if (t->ptimers)
 			posix_timers_entry__free_unpacked(t->ptimers, NULL);
 		t->ptimers = m;
+		return 0;
+	case IMG_TTY:
+		m = img_read_msg(r, h, &tty_entry__descriptor);
+		if (!m)
+			return -1;
+		img->ttys = xrealloc(img->ttys, (img->nttys + 1) * sizeof(*img->ttys));
+		img->ttys[img->nttys++] = m;
 		return 0;
 	case IMG_FD:
 		m = img_read_msg(r, h, &fd_entry__descriptor);
@@ -368,6 +385,9 @@ void image_free(struct image *img)
 	free(img->files);
 	for (i = 0; i < img->npipes; i++)
 		pipe_entry__free_unpacked(img->pipes[i], NULL);
+	for (i = 0; i < img->nttys; i++)
+		tty_entry__free_unpacked(img->ttys[i], NULL);
+	free(img->ttys);
 	free(img->pipes);
 	free(img->shmem);
 	free(img->fsdata);

@@ -191,6 +191,8 @@ static const ProtobufCMessageDescriptor *rec_desc(uint32_t type)
 		return &flock_entry__descriptor;
 	case IMG_POSIX_TIMERS:
 		return &posix_timers_entry__descriptor;
+	case IMG_TTY:
+		return &tty_entry__descriptor;
 	default:
 		return NULL;
 	}

@@ -64,6 +64,13 @@ int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags);
 int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first);
 int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd);
 int flock_restore_posix(struct rst_ctx *c);
+extern const struct fd_ops ptmx_fd_ops;
+extern const struct fd_ops tty_fd_ops;
+
+/* res/tty.c: files_plan and files_open_shared ask about terminals */
+long tty_master_index(struct image *img, const FileEntry *fe);
+struct rst_task *tty_session_leader(struct image *img, const FileEntry *fe);
+bool tty_open_later(struct rst_ctx *c, const FileEntry *fe);
 
 /* A "key: value" line of /proc/PID/fdinfo/FD, read for an fd being dumped. */
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size);

@@ -34,6 +34,7 @@ enum img_rec_type {
 	IMG_FSOBJ_DATA = 25, /* raw contents of a memfd/deleted file, one chunk */
 	IMG_FLOCK = 26,
 	IMG_POSIX_TIMERS = 27, /* images/evobj.proto */
+	IMG_TTY = 30,
 	IMG_REC_MAX
 };
 

@@ -46,6 +46,8 @@ void proc_vmas_free(struct proc_vmas *vmas);
 struct proc_stat {
 	char state;
 	pid_t ppid, pgid, sid;
+	unsigned int tty_nr; /* controlling terminal's device, 0 if none */
+	pid_t tpgid;	     /* its foreground group, -1 if none */
 	unsigned long start_code, end_code, start_stack;
 	unsigned long start_data, end_data, start_brk;
 	unsigned long arg_start, arg_end, env_start, env_end;

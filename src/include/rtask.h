@@ -32,11 +32,14 @@ struct rtask {
 	bool sigmask_saved;
 	unsigned long borrowed_at; /* while injecting: code bytes we replaced */
 	unsigned char borrowed[2];
+	int stop_sig; /* at freeze: in a job-control (group) stop by this signal */
 };
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
  * Returns -ESRCH, silently, if the thread no longer exists. */
 int thread_seize(pid_t tid);
+/* The same; *stop_sig is the signal of a job-control stop it was in, or 0. */
+int thread_seize_stop(pid_t tid, int *stop_sig);
 /* Wait until a seized thread is in a ptrace stop. */
 int thread_wait_stop(pid_t tid, int *status);
 int thread_get_regs(pid_t tid, struct user_regs_struct *regs);

@@ -16,6 +16,7 @@
 #include "fd.pb-c.h"
 #include "evobj.pb-c.h"
 #include "header.pb-c.h"
+#include "tty.pb-c.h"
 
 #define STASIS_VERSION "0.1.0"
 
@@ -84,6 +85,7 @@ struct pipe_seen;
 struct unix_table;
 struct fsobj_seen;
 struct flock_seen;
+struct tty_seen;
 
 struct dump_ctx {
 	const struct dump_opts *opts;
@@ -100,6 +102,9 @@ struct dump_ctx {
 	size_t nfsobjs;
 	struct flock_seen *locks; /* POSIX locks saved so far */
 	size_t nlocks;
+	struct tty_seen *ttys; /* terminals of the tree (res/tty.c) */
+	size_t nttys;
+	int ttys_scanned; /* 0: not yet, 1: done, -1: failed */
 };
 
 /* A loaded image, as restore and show use it. */
@@ -133,6 +138,8 @@ struct image {
 	size_t nfiles;
 	PipeEntry **pipes;
 	size_t npipes;
+	TtyEntry **ttys; /* pty pairs whose master is in the tree */
+	size_t nttys;
 	/* restore: shared anonymous objects built so far, by their dump-time inode */
 	struct shmem_built {
 		uint64_t ino;
@@ -161,6 +168,7 @@ FileEntry *image_file(struct image *img, uint32_t id);
 long image_file_index(struct image *img, uint32_t id);
 long image_pipe_index(struct image *img, uint64_t id);
 PipeEntry *image_pipe(struct image *img, uint64_t id);
+TtyEntry *image_tty(struct image *img, uint32_t index);
 /* Re-read page data and check it against its hash, with the caller's buffers. */
 int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st);
 

@@ -81,6 +81,11 @@ static pid_t traced_by(pid_t tid)
 
 int thread_seize(pid_t tid)
 {
+	return thread_seize_stop(tid, NULL);
+}
+
+int thread_seize_stop(pid_t tid, int *stop_sig)
+{
 	int status;
 
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
@@ -123,8 +128,12 @@ int thread_seize(pid_t tid)
 		/* it exited before it stopped: gone, like a seize that came late */
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			return -ESRCH;
-		if ((status >> 16) == PTRACE_EVENT_STOP)
+		if ((status >> 16) == PTRACE_EVENT_STOP) {
+			/* a job-control stop reports its signal, our interrupt SIGTRAP */
+			if (stop_sig)
+				*stop_sig = WSTOPSIG(status) == SIGTRAP ? 0 : WSTOPSIG(status);
 			return 0;
+		}
 		/* signal-delivery stop: deliver it; INTERRUPT stays pending */
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status))) {
 			pr_perror("cannot resume pid %d", tid);
@@ -187,7 +196,7 @@ int rtask_freeze(struct rtask *t, pid_t tid)
 
 	memset(t, 0, sizeof(*t));
 	t->pid = tid;
-	ret = thread_seize(tid);
+	ret = thread_seize_stop(tid, &t->stop_sig);
 	if (ret)
 		return ret;
 	if (thread_get_regs(tid, &t->regs)) {

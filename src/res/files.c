@@ -262,7 +262,7 @@ static const struct fd_ops *const fd_ops_table[] = {
 	&opath_fd_ops,	  &reg_fd_ops,	   &ghost_fd_fd_ops, &memfd_fd_ops, &ghost_fd_ops,
 	&dir_fd_ops,	  &chr_fd_ops,	   &pipe_fd_ops,     &fifo_fd_ops,  &eventfd_fd_ops,
 	&signalfd_fd_ops, &timerfd_fd_ops, &epoll_fd_ops,    &unix_fd_ops,  &inotify_fd_ops,
-	&fanotify_fd_ops, &pidfd_fd_ops,   &ext_fd_ops,
+	&fanotify_fd_ops, &pidfd_fd_ops,   &ptmx_fd_ops,     &tty_fd_ops,   &ext_fd_ops,
 };
 
 const char *fdinfo_field(const struct fd_dump *d, const char *key, char *buf, size_t size)
@@ -632,8 +632,8 @@ static int open_shared_one(struct rst_ctx *c, uint32_t id)
 		pr_err("pid %u: image names an unknown file %u\n", c->t->te->pid, id);
 		return -1;
 	}
-	if (fcntl(slot, F_GETFD) >= 0)
-		return 0; /* placed already (the other end of a pipe) */
+	if (fcntl(slot, F_GETFD) >= 0 || tty_open_later(c, fe))
+		return 0; /* placed already (the other end of a pipe), or later */
 	fd = ops->open(c, fe);
 	if (fd < 0)
 		return -1;
@@ -764,6 +764,16 @@ int files_plan(struct image *img)
 			if (f >= 0)
 				by_file[f] = lca(by_file[f], t);
 		}
+	}
+	/* a pty master is opened above every user of its slave and its session leader */
+	for (i = 0; i < img->nfiles; i++) {
+		long m = tty_master_index(img, img->files[i]);
+		struct rst_task *leader = tty_session_leader(img, img->files[i]);
+
+		if (m >= 0 && by_file[i])
+			by_file[m] = lca(by_file[m], by_file[i]);
+		if (leader)
+			by_file[i] = lca(by_file[i], leader);
 	}
 	plan_groups(img, by_file);
 	for (i = 0; i < img->nfiles; i++) {

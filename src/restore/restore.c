@@ -206,6 +206,8 @@ static int child_fork_kids(struct rst_ctx *c)
 		pr_perror("pid %u: cannot create its session", te->pid);
 		return -1;
 	}
+	if (te->sid == te->pid && tty_child_session(c))
+		return -1;
 	if (te->pgid == te->pid && te->sid != te->pid && setpgid(0, 0)) {
 		pr_perror("pid %u: cannot create its process group", te->pid);
 		return -1;
@@ -933,7 +935,7 @@ static int release_task(struct rst_ctx *c)
 			pr_perror("cannot release tid %d", c->th[j].pid);
 			return -1;
 		}
-	if (ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+	if (tty_stop_job(c) || ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
 		pr_perror("cannot release pid %d", c->rt.pid);
 		return -1;
 	}
@@ -1039,7 +1041,8 @@ static int rebuild(struct restore *r)
 		if (!r->ctx[i].t->te->zombie && transplant_begin(&r->ctx[i]))
 			return -1;
 	/* pidfds first: they are placed by remote calls that reach several tasks */
-	if (restore_groups(r) || pidfd_restore_tree(r->ctx, r->n) || second_driver_start(r))
+	if (restore_groups(r) || tty_restore_fg(r->ctx, r->n, r->root) ||
+	    pidfd_restore_tree(r->ctx, r->n) || second_driver_start(r))
 		return -1;
 	/* the tree was born on every CPU, its own mask unless restored below */
 	for (i = 0; i < r->n; i++) {
@@ -1077,8 +1080,8 @@ int cmd_restore(const struct restore_opts *o)
 	R = &r;
 	if (image_load(o->dir, &r.img))
 		return -1;
-	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
-	    files_plan(&r.img) || prepare(&r))
+	if (check_image_host(&r.img) || tree_build(&r.img) || tty_check_shell_job(&r.img, o) ||
+	    check_pdeath(o, &r.img) || files_plan(&r.img) || prepare(&r))
 		goto out;
 	/* check the page data on the other CPU while the tree is built */
 	vj.img = &r.img;

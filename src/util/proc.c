@@ -163,6 +163,8 @@ int proc_parse_stat(pid_t pid, struct proc_stat *st)
 	st->ppid = f[3];
 	st->pgid = f[4];
 	st->sid = f[5];
+	st->tty_nr = f[6];
+	st->tpgid = (int)f[7];
 	st->start_code = f[25];
 	st->end_code = f[26];
 	st->start_stack = f[27];
