@@ -50,6 +50,7 @@
 
 #define PTY_SLAVE_MAJOR 136 /* 136..143 */
 #define TTY_BUF 4095	    /* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
+#define K_O_LARGEFILE 0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
 
 struct tty_seen {
 	uint32_t index;
@@ -305,7 +306,8 @@ static int slave_peer(int master, int flags)
 		lock = 0;
 	if (lock)
 		ioctl(master, TIOCSPTLCK, &unlock);
-	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY | O_CLOEXEC);
+	/* like open(2) would: O_LARGEFILE in, O_CLOEXEC not in the file's flags */
+	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY | K_O_LARGEFILE);
 	if (fd < 0)
 		pr_perror("cannot open the slave of a pty");
 	if (lock)
@@ -649,7 +651,7 @@ static int tty_open(struct rst_ctx *c, const FileEntry *fe)
 	m = master_here(c, fe->tty_index);
 	if (m < 0)
 		return -1;
-	fd = slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK));
+	fd = slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK | K_O_LARGEFILE));
 	if (fd >= 0 && fcntl(fd, F_SETFL, flags & (O_NONBLOCK | O_APPEND | O_ASYNC))) {
 		pr_perror("cannot set the flags of /dev/pts/%u", fe->tty_index);
 		close(fd);

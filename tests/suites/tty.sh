@@ -1,0 +1,6 @@
+# tests/suites/tty.sh - terminals, shell jobs and job control (src/res/tty.c).
+
+# The pty scenario in the usual modes.
+for m in once x3 leave-running; do
+	register "tty_pty/$m" test_cr tty_pty $m
+done
