@@ -390,10 +390,17 @@ adopt_image() {
 
 # tree_fine IMG: no process of the image is stopped or traced (whether
 # each one must still exist is the scenario's business: a child may well
-# have exited and been reaped since).
+# have exited and been reaped since), except the stopped jobs a scenario
+# lists in WORKDIR/stopped: those must be stopped and not traced.
 tree_fine() {
-	local p
+	local p stop
+	stop=" $(cat "$TDIR/stopped" 2>/dev/null | tr '\n' ' ') "
 	for p in $(image_pids "$1"); do
+		if [[ $stop == *" $p "* ]]; then
+			[ "$(proc_state "$p")" = T ] ||
+				{ bad "stopped job $p is not stopped (state $(proc_state "$p"))"; return 1; }
+			continue
+		fi
 		stopped "$p" && { bad "process $p is stopped or traced (state $(proc_state "$p"))"; return 1; }
 	done
 	return 0

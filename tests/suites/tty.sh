@@ -4,3 +4,8 @@
 for m in once x3 leave-running; do
 	register "tty_pty/$m" test_cr tty_pty $m
 done
+
+# Stopped jobs stay stopped (WORKDIR/stopped) and SIGCONT continues them.
+for m in once x3 leave-running; do
+	register "tty_stop/$m" test_cr tty_stop $m
+done
