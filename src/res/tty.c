@@ -48,9 +48,9 @@
 #include "res.h"
 #include "util.h"
 
-#define PTY_SLAVE_MAJOR 136 /* 136..143 */
-#define TTY_BUF 4095	    /* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
-#define K_O_LARGEFILE 0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
+#define PTY_SLAVE_MAJOR 136	/* 136..143 */
+#define TTY_BUF		4095	/* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
+#define K_O_LARGEFILE	0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
 
 struct tty_seen {
 	uint32_t index;
@@ -196,8 +196,8 @@ static int set_termios(int master, const struct termios2 *t)
 static struct termios2 inject_termios(const struct termios2 *t)
 {
 	struct termios2 r = *t;
-	static const int off[] = { VINTR,   VQUIT,	VERASE, VKILL,	VEOF, VSTART, VSTOP,
-				   VSUSP,   VREPRINT, VDISCARD, VWERASE, VLNEXT };
+	static const int off[] = { VINTR, VQUIT, VERASE,   VKILL,    VEOF,    VSTART,
+				   VSTOP, VSUSP, VREPRINT, VDISCARD, VWERASE, VLNEXT };
 	size_t i;
 
 	r.c_iflag &= ~(INLCR | IGNCR | ICRNL | IUCLC | ISTRIP | PARMRK | IMAXBEL);
@@ -437,8 +437,8 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 		return -1;
 	s = tty_find(d->ctx, index);
 	if (!s) {
-		pr_err("pid %d fd %d: pty master %u was not found in the scan of the tree\n", d->pid,
-		       d->fd, index);
+		pr_err("pid %d fd %d: pty master %u was not found in the scan of the tree\n",
+		       d->pid, d->fd, index);
 		return -1;
 	}
 	fe->has_tty_index = true;
@@ -598,7 +598,8 @@ static const FileEntry *master_of(struct image *img, uint32_t index)
 	size_t i;
 
 	for (i = 0; i < img->nfiles; i++)
-		if (img->files[i]->type == FILE_TYPE__FILE_PTMX && img->files[i]->tty_index == index)
+		if (img->files[i]->type == FILE_TYPE__FILE_PTMX &&
+		    img->files[i]->tty_index == index)
 			return img->files[i];
 	return NULL;
 }
@@ -850,9 +851,10 @@ int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 		if (ttys_scan(ctx))
 			return -1;
 		if (idx < 0 || !tty_find(ctx, idx)) {
-			pr_err("pid %d: its controlling terminal (device %u:%u) is outside the tree; "
-			       "not supported\n",
-			       dt->pid, major(st.tty_nr), minor(st.tty_nr));
+			pr_err(
+			    "pid %d: its controlling terminal (device %u:%u) is outside the tree; "
+			    "not supported\n",
+			    dt->pid, major(st.tty_nr), minor(st.tty_nr));
 			return -1;
 		}
 	}

@@ -141,8 +141,8 @@ static void check(void)
 	SCN_CHECK(!ioctl(a.m, TIOCGPKT, &v) && v == 1, "packet mode lost");
 	/* to the slave: one complete line, then the partial one continues */
 	memset(buf, 0, sizeof(buf));
-	SCN_CHECK(read(a.s, buf, sizeof(buf)) == 9 && !strcmp(buf, "line one\n"),
-		  "slave read '%s'", buf);
+	SCN_CHECK(read(a.s, buf, sizeof(buf)) == 9 && !strcmp(buf, "line one\n"), "slave read '%s'",
+		  buf);
 	SCN_CHECK(!readable(a.s), "the partial line became readable before its end");
 	SCN_CHECK(write(a.m, " rest\n", 6) == 6, "write master");
 	memset(buf, 0, sizeof(buf));
@@ -161,7 +161,10 @@ static void check(void)
 	SCN_CHECK(!tcgetattr(b.s, &t) && !(t.c_lflag & (ICANON | ISIG)) && t.c_cc[VMIN] == 1,
 		  "termios of B changed");
 	memset(buf, 0, sizeof(buf));
-	SCN_CHECK(read_n(b.s, buf, 10) == 0 && !memcmp(buf, "raw\x03" "bytes!", 10),
+	SCN_CHECK(read_n(b.s, buf, 10) == 0 && !memcmp(buf,
+						       "raw\x03"
+						       "bytes!",
+						       10),
 		  "B slave read '%s'", buf);
 	SCN_CHECK(write(b.s, "x", 1) == 1 && read_n(b.m, buf, 1) == 0 && buf[0] == 'x',
 		  "B slave to master");
@@ -210,7 +213,10 @@ int main(int argc, char **argv)
 	if (ioctl(a.m, TIOCPKT, &on))
 		die("packet mode");
 	if (write(a.m, "line one\npartial", 16) != 16 || write(a.s, "out: hello\n", 11) != 11 ||
-	    write(b.m, "raw\x03" "bytes!", 10) != 10)
+	    write(b.m,
+		  "raw\x03"
+		  "bytes!",
+		  10) != 10)
 		die("write");
 	scn_msleep(50);
 	scn_ready();

@@ -9,3 +9,142 @@ done
 for m in once x3 leave-running; do
 	register "tty_stop/$m" test_cr tty_stop $m
 done
+
+# test_tty_pidns_taken: a copy of the pty scenario cannot be restored
+# next to its original (--pidns): the pty indices are the original's.  The
+# restore is refused with a line naming the pty, leaves no process of its
+# own behind, and the original is unharmed.
+test_tty_pidns_taken() {
+	local IMG rc old p
+	need_stasis || return 1
+	start_scenario tty_pty || return 1
+	snapshot_scenario before || return 1
+	dump_leave_running 1 || return 1
+	old=" $(ns_inits | tr '\n' ' ') "
+	N_CMD=$((N_CMD + 1))
+	stasis_cmd "restore$N_CMD" restore -D "$IMG" -d --pidns -v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	for p in $(ns_inits); do
+		[[ $old == *" $p "* ]] && continue
+		track "$p"
+		bad "restore --pidns failed but left its namespace init $p"
+		return 1
+	done
+	expect_error "restore --pidns" $rc "$TDIR/restore$N_CMD.err" || return 1
+	[[ $ERR_LINE == *"/dev/pts/"*"in use"* ]] ||
+		{ bad "error does not name the pty in use: $ERR_LINE"; return 1; }
+	original_fine "original after the refused copy" running2 || return 1
+	check_scenario
+}
+register tty_pty/pidns-index-taken test_tty_pidns_taken
+
+# ------------------------------------------------------------ shell jobs
+
+TERM_PID=""
+
+# term_start VAR LOG COMMAND...: run COMMAND on a new terminal (tty_term)
+# that appends its screen output to LOG; what is written to the fd stored
+# in VAR is typed on it.  TERM_PID is the terminal's pid.
+term_start() {
+	local var=$1 fd
+	shift
+	exec {fd}> >(close_extra_fds
+		exec "$BUILD/tests/tty_term" "$@" >/dev/null 2>&1)
+	TERM_PID=$!
+	track "$TERM_PID"
+	printf -v "$var" %s "$fd"
+}
+
+# job_start: an interactive bash on a terminal starts tty_job as a
+# foreground job and types "before" to it.  Sets T1 (its input), T1_PID,
+# SCN_* and JOB_TTY (the job's terminal).
+job_start() {
+	term_start T1 "$TDIR/log" env PS1='term1$ ' TERM=dumb bash --norc --noprofile -i
+	T1_PID=$TERM_PID
+	wait_log "$TDIR/log" 'term1\$ ' 10 || { bad "no shell prompt on the first terminal"; return 1; }
+	SCN_NAME=tty_job
+	echo "exec 251>&-; $BUILD/tests/tty_job $TDIR" >&"$T1"
+	wait_file "$TDIR/ready" "$WAIT_READY" || { bad "the job did not start on the terminal"; return 1; }
+	read -r SCN_PID SCN_TOKEN <"$TDIR/ready"
+	SCN_START=$(proc_start "$SCN_PID") || { bad "the job exited at once"; return 1; }
+	track "$SCN_PID"
+	JOB_TTY=$(readlink "/proc/$SCN_PID/fd/0")
+	[[ $JOB_TTY == /dev/pts/* ]] || { bad "the job's stdin is $JOB_TTY, not a terminal"; return 1; }
+	echo before >&"$T1"
+	wait_log "$TDIR/log" 'got: before' 10 || { bad "the job did not read 'before'"; return 1; }
+}
+
+# job_end: the first terminal's shell exits.
+job_end() {
+	echo exit >&"$T1"
+	eval "exec $T1>&-"
+	wait_gone "$T1_PID" 5 || true
+}
+
+# test_tty_shell_job MODE: a job started from an interactive shell.  Its
+# dump needs -j (the error says so), and so does its restore.  MODE
+# "terminal": restored by `stasis restore -j` run on a second terminal, it
+# is attached to that terminal (fds 0-2, controlling terminal, foreground
+# group, the restorer's session) and reads what is typed there; the
+# restorer exits with the job's status.  MODE "detached": restore -j -d
+# connects its terminal fds to /dev/null.
+test_tty_shell_job() {
+	local mode=$1 img=$TDIR/img1 rc limit t f
+	need_stasis || return 1
+	job_start || return 1
+	N_CMD=$((N_CMD + 1))
+	mkdir -p "$img"
+	stasis_cmd "dump$N_CMD" dump -t "$SCN_PID" -D "$img" -v4 -o "$TDIR/dump$N_CMD.log"
+	rc=$?
+	expect_error "dump without -j" $rc "$TDIR/dump$N_CMD.err" || return 1
+	[[ $ERR_LINE == *" -j "* ]] || { bad "the error does not say that -j is needed: $ERR_LINE"; return 1; }
+	[ ! -e "$img/$IMG_NAME" ] || { bad "the refused dump left an image"; return 1; }
+	{ alive "$SCN_PID" && ! stopped "$SCN_PID"; } || { bad "the job is not running after the refused dump"; return 1; }
+	dump "$SCN_PID" "$img" -j || return 1
+	wait_gone "$SCN_PID" || { bad "the job is still there after the dump"; return 1; }
+	tree_gone "$img" || return 1
+	N_CMD=$((N_CMD + 1))
+	stasis_cmd "restore$N_CMD" restore -D "$img" -d -v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	adopt "$SCN_PID"
+	expect_error "restore without -j" $rc "$TDIR/restore$N_CMD.err" || return 1
+	[[ $ERR_LINE == *" -j "* ]] || { bad "the error does not say that -j is needed: $ERR_LINE"; return 1; }
+	if [ "$mode" = detached ]; then
+		N_CMD=$((N_CMD + 1))
+		stasis_cmd "restore$N_CMD" restore -j -d -D "$img" -v4 -o "$TDIR/restore$N_CMD.log"
+		rc=$?
+		adopt "$SCN_PID"
+		rc_ok "restore -j -d" $rc "$TDIR/restore$N_CMD.err" || return 1
+		sleep 0.2
+		{ alive "$SCN_PID" && ! stopped "$SCN_PID"; } || { bad "the restored job is not running (state $(proc_state "$SCN_PID"))"; return 1; }
+		for f in 0 1 2; do
+			t=$(readlink "/proc/$SCN_PID/fd/$f")
+			[ "$t" = /dev/null ] || { bad "with -d, fd $f of the job is $t, expected /dev/null"; return 1; }
+		done
+		kill -KILL "$SCN_PID"
+		job_end
+		return 0
+	fi
+	N_CMD=$((N_CMD + 1))
+	term_start T2 "$TDIR/log" "$STASIS" restore -j -D "$img" -v4 -o "$TDIR/restore$N_CMD.log"
+	limit=$(($(now_ms) + WAIT_READY * 1000))
+	until alive "$SCN_PID" && [ "$(proc_start "$SCN_PID")" != "$SCN_START" ]; do
+		alive "$TERM_PID" || { bad "restore -j on the second terminal ended before the job ran: $(tail -n 1 "$TDIR/restore$N_CMD.log")"; return 1; }
+		[ "$(now_ms)" -lt $limit ] || { bad "the job was not restored within ${WAIT_READY}s"; return 1; }
+		sleep 0.05
+	done
+	adopt "$SCN_PID"
+	t=$(readlink "/proc/$SCN_PID/fd/0")
+	[[ $t == /dev/pts/* ]] && [ "$t" != "$JOB_TTY" ] ||
+		{ bad "the restored job's stdin is $t, expected the second terminal (not $JOB_TTY)"; return 1; }
+	echo after >&"$T2"
+	wait_log "$TDIR/log" 'got: after' 10 || { bad "the restored job did not read 'after' from the second terminal"; return 1; }
+	check_scenario || return 1
+	wait_gone "$TERM_PID" 5 || { bad "the restorer's terminal did not end after the job exited"; return 1; }
+	wait "$TERM_PID"
+	rc=$?
+	[ $rc = 0 ] || { bad "restore -j exited with $rc, expected the job's status 0"; return 1; }
+	job_end
+}
+register tty_job/restore-on-terminal test_tty_shell_job terminal
+register tty_job/restore-detached test_tty_shell_job detached
