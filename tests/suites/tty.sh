@@ -148,3 +148,110 @@ test_tty_shell_job() {
 }
 register tty_job/restore-on-terminal test_tty_shell_job terminal
 register tty_job/restore-detached test_tty_shell_job detached
+
+# ------------------------------------- a terminal with a shell, in the tree
+
+SCREEN_OFF=0	# what the screen log held at the last screen_mark
+
+# screen_mark: later screen_wait calls only look at what comes next.
+screen_mark() {
+	SCREEN_OFF=$(stat -c %s "$TDIR/screen" 2>/dev/null || echo 0)
+}
+
+# screen_wait REGEX [SECONDS]: the terminal showed REGEX since screen_mark.
+screen_wait() {
+	local limit=$(($(now_ms) + ${2:-10} * 1000))
+	until tail -c +$((SCREEN_OFF + 1)) "$TDIR/screen" 2>/dev/null | tr -d '\r' | grep -qE -- "$1"; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.05
+	done
+}
+
+# type_keys FORMAT [ARGS...]: type printf's output on the terminal of the tree.
+type_keys() {
+	# shellcheck disable=SC2059
+	printf "$@" >&"$PIPE_FD" 2>/dev/null
+}
+
+# test_tty_shell_tree: a whole terminal session is the tree: a terminal
+# (tty_term, holding the pty master) runs an interactive bash (session
+# leader, the pty its controlling terminal) with a variable set, history,
+# a stopped background job, and less in the foreground (reading keys from
+# /dev/tty) scrolled to line 100 of a file, with keys typed ahead.  After
+# the restore (its input a new pipe), less answers keys from where it was
+# (g: back to line 1), and bash still has its variable, history and the
+# stopped job, which it can kill.
+test_tty_shell_tree() {
+	local img=$TDIR/img1 rpid rc limit i
+	need_stasis || return 1
+	command -v less >/dev/null || { REASON="less is not installed"; return 77; }
+	for ((i = 1; i <= 300; i++)); do printf 'L%04d line of the file\n' $i; done >"$TDIR/file"
+	SCN_NAME=tty_term SCN_TOKEN=""
+	exec {PIPE_FD}> >(close_extra_fds
+		cd "$TDIR" && exec setsid "$BUILD/tests/tty_term" "$TDIR/screen" \
+			env PS1='sh$ ' TERM=vt100 LESS= LESSHISTFILE=- HISTFILE=/dev/null \
+			bash --norc --noprofile -i >/dev/null 2>&1)
+	SCN_PID=$!
+	track "$SCN_PID"
+	SCN_START=$(proc_start "$SCN_PID") || { bad "tty_term exited at once"; return 1; }
+	SCREEN_OFF=0
+	screen_wait 'sh\$ ' || { bad "no shell prompt"; return 1; }
+	type_keys 'x=42\n'
+	type_keys 'echo hist-marker\n'
+	type_keys 'sleep 1000\n'
+	sleep 0.3
+	type_keys '\032'
+	screen_wait 'Stopped +sleep 1000' || { bad "the job did not stop on ^Z"; return 1; }
+	screen_mark
+	type_keys 'less %s\n' "$TDIR/file"
+	screen_wait 'L0001 line' || { bad "less did not show the file"; return 1; }
+	type_keys '100g'
+	screen_mark
+	screen_wait 'L0110 line' || { bad "less did not scroll"; return 1; }
+	track_tree "$SCN_PID"
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	dump "$SCN_PID" "$img" || return 1
+	wait_gone "$SCN_PID" || { bad "the terminal is still there after the dump"; return 1; }
+	close_pipe
+	tree_gone "$img" || return 1
+	N_CMD=$((N_CMD + 1))
+	exec {PIPE_FD}> >(close_extra_fds
+		exec timeout -k 5 "$T_STASIS" "$STASIS" restore -D "$img" \
+			-v4 -o "$TDIR/restore$N_CMD.log" >"$TDIR/restore$N_CMD.out" \
+			2>"$TDIR/restore$N_CMD.err")
+	rpid=$!
+	track "$rpid"
+	limit=$(($(now_ms) + WAIT_READY * 1000))
+	until alive "$SCN_PID" && [ "$(proc_start "$SCN_PID")" != "$SCN_START" ]; do
+		alive "$rpid" || { adopt_image "$img" "$SCN_PID"; bad "restore ended before the terminal ran: $(head -n 1 "$TDIR/restore$N_CMD.err")"; return 1; }
+		[ "$(now_ms)" -lt $limit ] || { bad "the terminal was not restored within ${WAIT_READY}s"; return 1; }
+		sleep 0.05
+	done
+	adopt_image "$img" "$SCN_PID"
+	sleep 0.2
+	screen_mark
+	type_keys 'g'	# back to line 1
+	screen_wait 'L0001 line' || { bad "less did not answer 'g' after the restore"; return 1; }
+	type_keys 'q'
+	screen_mark
+	type_keys 'echo "x=$x"\n'
+	screen_wait 'x=42' || { bad "bash lost its variable (or did not answer)"; return 1; }
+	type_keys 'echo "hist=$(history | grep -c hist-mark)"\n'
+	screen_wait 'hist=2' || { bad "bash lost its history"; return 1; }
+	screen_mark
+	type_keys 'jobs\n'
+	screen_wait 'Stopped +sleep 1000' || { bad "bash lost its stopped job"; return 1; }
+	screen_mark
+	type_keys 'kill -9 %%1\n'
+	sleep 0.3
+	type_keys 'jobs\n'
+	screen_wait 'Killed +sleep 1000' || { bad "bash could not kill its restored stopped job"; return 1; }
+	type_keys 'exit\n'
+	wait_gone "$SCN_PID" 10 || { bad "the terminal did not end after exit"; return 1; }
+	close_pipe
+	wait_gone "$rpid" 5 || { bad "restore did not exit after the terminal did"; return 1; }
+	wait "$rpid"
+	rc=$?
+	[ $rc = 0 ] || { bad "restore exited with $rc, expected the terminal's status 0"; return 1; }
+}
+register tty_shell/terminal-bash-less-job test_tty_shell_tree
