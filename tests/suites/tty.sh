@@ -255,3 +255,112 @@ test_tty_shell_tree() {
 	[ $rc = 0 ] || { bad "restore exited with $rc, expected the terminal's status 0"; return 1; }
 }
 register tty_shell/terminal-bash-less-job test_tty_shell_tree
+
+# ------------------------------------------------------------------ tmux
+
+# need_cmds CMD:PACKAGE...: each command is there, or its Debian package
+# is installed now (as root); else REASON says what is missing.
+need_cmds() {
+	local c miss=()
+	for c in "$@"; do
+		command -v "${c%%:*}" >/dev/null || miss+=("${c#*:}")
+	done
+	[ ${#miss[@]} = 0 ] && return 0
+	if [ "$(id -u)" = 0 ] && { apt-get install -y -qq "${miss[@]}" ||
+		{ apt-get update -qq && apt-get install -y -qq "${miss[@]}"; }; } >/dev/null 2>&1; then
+		return 0
+	fi
+	REASON="cannot install ${miss[*]}"
+	return 1
+}
+
+TMUX_SOCK=""
+
+tmx() {
+	timeout 10 tmux -S "$TMUX_SOCK" "$@" </dev/null 2>>"$TDIR/tmux.err"
+}
+
+# pane_wait TARGET REGEX [SECONDS]: the pane's screen shows REGEX.
+pane_wait() {
+	local limit=$(($(now_ms) + ${3:-10} * 1000))
+	until tmx capture-pane -p -t "$1" | grep -qE -- "$2"; do
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.1
+	done
+}
+
+# test_tty_tmux: a tmux server with three panes (bash with a variable,
+# history and a stopped job; top; less half way through a file) is
+# checkpointed, killed and restored; each pane shows what it showed and
+# answers keys.  No client is attached: send-keys and capture-pane connect
+# for a moment each.
+test_tty_tmux() {
+	local img=$TDIR/img1 i spid rc sh="env 'PS1=p\$ ' HISTFILE=/dev/null TERM=screen bash --norc --noprofile -i"
+	need_stasis || return 1
+	need_cmds tmux:tmux less:less top:procps || return 77
+	TMUX_SOCK=$TDIR/tmux.sock
+	for ((i = 1; i <= 300; i++)); do printf 'L%04d line of the file\n' $i; done >"$TDIR/file"
+	(close_extra_fds; cd "$TDIR" && exec env -u TMUX timeout 10 tmux -S "$TMUX_SOCK" -f /dev/null \
+		new-session -d -s t -x 100 -y 30 "$sh") </dev/null >/dev/null 2>&1
+	spid=$(tmx display-message -p '#{pid}')
+	[[ $spid =~ ^[0-9]+$ ]] || { bad "no tmux server: $(tail -n 1 "$TDIR/tmux.err" 2>/dev/null)"; return 1; }
+	track "$spid"
+	SCN_PID=$spid SCN_NAME=tmux SCN_TOKEN=""
+	SCN_START=$(proc_start "$spid")
+	tmx new-window -t t:1 "$sh" && tmx new-window -t t:2 "$sh" || { bad "tmux new-window failed"; return 1; }
+	track_tree "$spid"
+	for i in 0 1 2; do
+		pane_wait "t:$i" '^p\$' || { bad "no prompt in window $i"; return 1; }
+	done
+	tmx send-keys -t t:0 'x=42' Enter 'echo hist-marker' Enter 'sleep 1000' Enter
+	sleep 0.3
+	tmx send-keys -t t:0 C-z
+	pane_wait t:0 'Stopped +sleep 1000' || { bad "the job did not stop"; return 1; }
+	tmx send-keys -t t:1 'top -d 0.5' Enter
+	pane_wait t:1 '^top - ' || { bad "top did not start"; return 1; }
+	tmx send-keys -t t:2 "less $TDIR/file" Enter
+	pane_wait t:2 'L0001 line' || { bad "less did not start"; return 1; }
+	tmx send-keys -t t:2 150g
+	pane_wait t:2 '^L0150 line' || { bad "less did not scroll"; return 1; }
+	tmx capture-pane -p -t t:2 >"$TDIR/less.before"
+	track_tree "$spid"
+	N_CMD=$((N_CMD + 1))
+	mkdir -p "$img"
+	stasis_cmd "dump$N_CMD" dump -t "$spid" -D "$img" -v4 -o "$TDIR/dump$N_CMD.log"
+	rc=$?
+	if [ $rc != 0 ] && grep -q 'socket' "$TDIR/dump$N_CMD.err"; then
+		REASON="tmux holds unix sockets, which this build refuses: $(head -n 1 "$TDIR/dump$N_CMD.err")"
+		tmx kill-server
+		return 77
+	fi
+	rc_ok "dump" $rc "$TDIR/dump$N_CMD.err" || return 1
+	wait_gone "$spid" || { bad "the tmux server is still there after the dump"; return 1; }
+	tree_gone "$img" || return 1
+	restore_detached "$img" "$spid" || return 1
+	# less: the same screen, and it answers keys
+	tmx capture-pane -p -t t:2 >"$TDIR/less.after"
+	cmp -s "$TDIR/less.before" "$TDIR/less.after" ||
+		{ bad "less's pane differs after the restore"; diff "$TDIR/less.before" "$TDIR/less.after" >>"$DETAILS"; return 1; }
+	tmx send-keys -t t:2 g
+	pane_wait t:2 '^L0001 line' || { bad "less did not answer 'g' after the restore"; return 1; }
+	tmx send-keys -t t:2 q
+	pane_wait t:2 '^p\$ ?$' || { bad "less did not quit on 'q'"; return 1; }
+	# top: still refreshing, and answers keys
+	tmx capture-pane -p -t t:1 | head -n 1 >"$TDIR/top.1"
+	sleep 1.2
+	tmx capture-pane -p -t t:1 | head -n 1 >"$TDIR/top.2"
+	grep -q '^top - ' "$TDIR/top.2" && ! cmp -s "$TDIR/top.1" "$TDIR/top.2" ||
+		{ bad "top does not refresh after the restore ($(cat "$TDIR/top.2"))"; return 1; }
+	tmx send-keys -t t:1 q
+	pane_wait t:1 '^p\$ ?$' || { bad "top did not quit on 'q'"; return 1; }
+	# bash: variable, history, stopped job
+	tmx send-keys -t t:0 'echo "x=$x"' Enter
+	pane_wait t:0 '^x=42' || { bad "bash lost its variable"; return 1; }
+	tmx send-keys -t t:0 'echo "hist=$(history | grep -c hist-mark)"' Enter
+	pane_wait t:0 '^hist=2' || { bad "bash lost its history"; return 1; }
+	tmx send-keys -t t:0 'jobs' Enter
+	pane_wait t:0 '^\[1\]\+ +Stopped +sleep 1000' || { bad "bash lost its stopped job"; return 1; }
+	tmx kill-server
+	wait_gone "$spid" 5 || { bad "the restored tmux server did not exit on kill-server"; return 1; }
+}
+register tty_tmux/server-with-panes test_tty_tmux
