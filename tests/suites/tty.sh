@@ -316,6 +316,8 @@ test_tty_tmux() {
 	sleep 0.3
 	tmx send-keys -t t:0 C-z
 	pane_wait t:0 'Stopped +sleep 1000' || { bad "the job did not stop"; return 1; }
+	i=$(tmx display-message -p -t t:0 '#{pane_pid}')
+	cat "/proc/$i/task/$i/children" >"$TDIR/stopped"	# the runner expects it stopped
 	tmx send-keys -t t:1 'top -d 0.5' Enter
 	pane_wait t:1 '^top - ' || { bad "top did not start"; return 1; }
 	tmx send-keys -t t:2 "less $TDIR/file" Enter
@@ -360,6 +362,10 @@ test_tty_tmux() {
 	pane_wait t:0 '^hist=2' || { bad "bash lost its history"; return 1; }
 	tmx send-keys -t t:0 'jobs' Enter
 	pane_wait t:0 '^\[1\]\+ +Stopped +sleep 1000' || { bad "bash lost its stopped job"; return 1; }
+	tmx send-keys -t t:0 'kill -9 %1' Enter
+	sleep 0.3
+	tmx send-keys -t t:0 'jobs' Enter
+	pane_wait t:0 'Killed +sleep 1000' || { bad "bash could not kill its restored stopped job"; return 1; }
 	tmx kill-server
 	wait_gone "$spid" 5 || { bad "the restored tmux server did not exit on kill-server"; return 1; }
 }
