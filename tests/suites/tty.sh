@@ -370,3 +370,54 @@ test_tty_tmux() {
 	wait_gone "$spid" 5 || { bad "the restored tmux server did not exit on kill-server"; return 1; }
 }
 register tty_tmux/server-with-panes test_tty_tmux
+
+# test_tty_tmux_job: an interactive bash started as a job from the bash
+# of one tmux pane (a variable set in it) is dumped with -j and restored
+# with `stasis restore -j` typed into another pane: the job's bash then
+# reads that pane's keys and still has its variable; when it exits, the
+# restore exits with its status and the pane's shell is back.  (Only the
+# job is dumped: the tmux server keeps running.)
+test_tty_tmux_job() {
+	local img=$TDIR/img1 i jpid ppid limit sh="env 'PS1=p\$ ' HISTFILE=/dev/null TERM=screen bash --norc --noprofile -i"
+	need_stasis || return 1
+	need_cmds tmux:tmux || return 77
+	TMUX_SOCK=$TDIR/tmux.sock
+	(close_extra_fds; cd "$TDIR" && exec env -u TMUX timeout 10 tmux -S "$TMUX_SOCK" -f /dev/null \
+		new-session -d -s t -x 100 -y 30 "$sh") </dev/null >/dev/null 2>&1
+	i=$(tmx display-message -p '#{pid}')
+	[[ $i =~ ^[0-9]+$ ]] || { bad "no tmux server: $(tail -n 1 "$TDIR/tmux.err" 2>/dev/null)"; return 1; }
+	track "$i"
+	tmx new-window -t t:1 "$sh" || { bad "tmux new-window failed"; return 1; }
+	for i in 0 1; do
+		pane_wait "t:$i" '^p\$' || { bad "no prompt in window $i"; return 1; }
+	done
+	tmx send-keys -t t:0 "env 'PS1=job\$ ' bash --norc --noprofile -i" Enter
+	pane_wait t:0 '^job\$' || { bad "the job's bash did not start"; return 1; }
+	tmx send-keys -t t:0 'y=7' Enter
+	ppid=$(tmx display-message -p -t t:0 '#{pane_pid}')
+	jpid=$(tr -d " " <"/proc/$ppid/task/$ppid/children")
+	[[ $jpid =~ ^[0-9]+$ ]] || { bad "cannot find the job's bash (children of $ppid: $jpid)"; return 1; }
+	SCN_PID=$jpid SCN_NAME=bash-job SCN_TOKEN=""
+	SCN_START=$(proc_start "$jpid")
+	dump "$jpid" "$img" -j || return 1
+	wait_gone "$jpid" || { bad "the job is still there after the dump"; return 1; }
+	pane_wait t:0 '^p\$' || { bad "the first pane's shell did not get its terminal back"; return 1; }
+	tree_gone "$img" || return 1
+	tmx send-keys -t t:1 "exec 251>&-; $STASIS restore -j -D $img -v4 -o $TDIR/restore.log; echo \"restore=\$?\"" Enter
+	limit=$(($(now_ms) + WAIT_READY * 1000))
+	until alive "$jpid" && [ "$(proc_start "$jpid")" != "$SCN_START" ]; do
+		[ "$(now_ms)" -lt $limit ] || { bad "the job was not restored within ${WAIT_READY}s: $(tmx capture-pane -p -t t:1 | grep . | tail -n 1)"; return 1; }
+		sleep 0.05
+	done
+	adopt "$jpid"
+	sleep 0.2
+	i=$(readlink "/proc/$jpid/fd/0")
+	[ "$i" = "$(tmx display-message -p -t t:1 '#{pane_tty}')" ] ||
+		{ bad "the restored job's stdin is $i, not the second pane's terminal"; return 1; }
+	tmx send-keys -t t:1 'echo "y=$y"' Enter
+	pane_wait t:1 '^y=7' || { bad "the restored job's bash does not answer or lost its variable"; return 1; }
+	tmx send-keys -t t:1 'exit 3' Enter
+	pane_wait t:1 '^restore=3' || { bad "restore did not exit with the job's status 3"; return 1; }
+	tmx kill-server
+}
+register tty_tmux/bash-job-to-another-pane test_tty_tmux_job
