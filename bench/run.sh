@@ -445,7 +445,7 @@ cycle() {
 
 	# dump: stasis kills the target afterwards; it is our child, so
 	# reaping it frees its PID at once
-	if ! timed "$WORK/dump.stat" "$STASIS" dump -t "$pid" -D "$IMG" -v3 2>"$dlog"; then
+	if ! timed "$WORK/dump.stat" "$STASIS" dump -j -t "$pid" -D "$IMG" -v3 2>"$dlog"; then
 		fail "dump of $what (pid $pid) failed (status $RC): $(err_line "$dlog")"
 		finish "$pid"
 		return 1
@@ -464,7 +464,7 @@ cycle() {
 	[ "$warm" = 1 ] && { prewarm || return 1; }
 	rm -f "$WORK/pidfile"
 	hold_signals
-	timed "$WORK/restore.stat" "$STASIS" restore -D "$IMG" -d --pidfile "$WORK/pidfile" -v3 2>"$rlog"
+	timed "$WORK/restore.stat" "$STASIS" restore -j -D "$IMG" -d --pidfile "$WORK/pidfile" -v3 2>"$rlog"
 	track "$pid"
 	release_signals
 	if [ "$RC" != 0 ]; then
@@ -596,7 +596,7 @@ tt_dump() {
 	unset "TT_ROOT[$kind]"
 	rm -rf "$dir"
 	start_target "$kind" || return 1
-	if ! timed "$WORK/dump.stat" "$STASIS" dump -t "$PID" -D "$dir" -v3 2>"$log"; then
+	if ! timed "$WORK/dump.stat" "$STASIS" dump -j -t "$PID" -D "$dir" -v3 2>"$log"; then
 		fail "dump of $what (pid $PID) failed (status $RC): $(err_line "$log")"
 		kill_ours "${TASKS[@]}"
 		wait_pids gone $WAIT_GONE "${TASKS[@]}"
@@ -634,7 +634,7 @@ tt_restore() {
 	read -r -a pids <<<"${TT_PIDS[$kind]}"
 	rm -f "$WORK/pidfile"
 	hold_signals
-	timed "$WORK/restore.stat" "$STASIS" restore -D "$dir" -d --pidfile "$WORK/pidfile" -v3 2>"$log"
+	timed "$WORK/restore.stat" "$STASIS" restore -j -D "$dir" -d --pidfile "$WORK/pidfile" -v3 2>"$log"
 	for p in "${pids[@]}"; do
 		track "$p"
 	done
@@ -733,7 +733,7 @@ fd_run() {
 	track "$kid"
 	pids=("$PID" "$kid")
 	n_root=$(fd_count "$PID") n_kid=$(fd_count "$kid")
-	if ! timed "$WORK/fds.stat" "$STASIS" dump -t "$PID" -D "$dir" -v3 2>"$log"; then
+	if ! timed "$WORK/fds.stat" "$STASIS" dump -j -t "$PID" -D "$dir" -v3 2>"$log"; then
 		fail "dump of fdzoo failed (status $RC): $(err_line "$log")"
 		kill_ours "${pids[@]}"
 		wait_pids gone $WAIT_GONE "${pids[@]}"
@@ -746,7 +746,7 @@ fd_run() {
 		return 1
 	fi
 	hold_signals
-	timed "$WORK/fds.stat" "$STASIS" restore -D "$dir" -d -v3 2>"$log"
+	timed "$WORK/fds.stat" "$STASIS" restore -j -D "$dir" -d -v3 2>"$log"
 	track "$PID"
 	track "$kid"
 	release_signals
