@@ -407,6 +407,8 @@ static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t 
 		       s->index);
 		goto out;
 	}
+	pr_debug("/dev/pts/%u: %zu byte(s) in flight to the slave, %zu to the master\n", s->index,
+		 te.to_slave.len, te.to_master.len);
 	if (img_write_msg(&ctx->w, IMG_TTY, &te.base))
 		goto out;
 	s->saved = true;

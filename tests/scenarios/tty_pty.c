@@ -13,10 +13,16 @@
  * state, that each pending byte arrives once and in order (the partial
  * line is still partial), and C's and G's terminal, session and
  * foreground group.
+ *
+ * With WORKDIR/fail-dump present it also holds a netlink socket, which
+ * the dump refuses after it has taken the ptys' bytes in flight: they must
+ * all still be there.
  */
 #include <poll.h>
 #include <stdbool.h>
+#include <linux/netlink.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -219,6 +225,9 @@ int main(int argc, char **argv)
 		  10) != 10)
 		die("write");
 	scn_msleep(50);
+	/* WORKDIR/fail-dump: an fd stasis refuses, after the ptys (the dump fails late) */
+	if (!access("fail-dump", F_OK) && socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) < 0)
+		die("netlink socket");
 	scn_ready();
 	while (!scn_check)
 		scn_msleep(20);
