@@ -72,6 +72,14 @@ static uint32_t slave_index(dev_t rdev)
 	return (major(rdev) - PTY_SLAVE_MAJOR) * 256 + minor(rdev);
 }
 
+/* The devpts instance of /dev/pts: the only one stasis restores ptys in. */
+static bool host_devpts(dev_t dev)
+{
+	struct stat st;
+
+	return !stat("/dev/pts", &st) && st.st_dev == dev;
+}
+
 static bool is_ptmx(const struct stat *st)
 {
 	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(5, 2);
@@ -324,6 +332,7 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 {
 	struct termios2 raw = raw_termios(t), inj = inject_termios(t);
 	int slave, off = 0, on = 1, fl, ret = -1;
+	struct stat st;
 
 	te->to_slave.data = te->to_master.data = NULL;
 	if (pkt && ioctl(master, TIOCPKT, &off)) {
@@ -333,6 +342,11 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 	slave = slave_peer(master, O_RDWR | O_NONBLOCK);
 	if (slave < 0)
 		goto out;
+	if (fstat(slave, &st) || !host_devpts(st.st_dev)) {
+		pr_err("a pty of another devpts instance than /dev/pts; not supported\n");
+		close(slave);
+		goto out;
+	}
 	if (set_termios(master, &raw) || drain(slave, &te->to_slave))
 		goto out_termios;
 	fl = fcntl(master, F_GETFL);
@@ -466,7 +480,8 @@ static bool tty_match(const struct fd_dump *d)
 	long idx;
 
 	if (is_pty_slave(&d->st))
-		return !ttys_scan(d->ctx) && tty_find(d->ctx, slave_index(d->st.st_rdev));
+		return host_devpts(d->st.st_dev) && !ttys_scan(d->ctx) &&
+		       tty_find(d->ctx, slave_index(d->st.st_rdev));
 	if (!is_dev_tty(&d->st))
 		return false;
 	/* /dev/tty: the task's controlling terminal, in the tree or the shell's */
