@@ -463,7 +463,7 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 	return s->saved ? 0 : tty_save(d->ctx, s, d->lfd, d->pid, d->fd);
 }
 
-/* The controlling terminal of pid, as the pty index, or -1 (none, or not a pty). */
+/* The controlling terminal of pid as a pty index; -1: none, -2: not a pty. */
 static long ctty_index(pid_t pid, struct proc_stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -476,17 +476,11 @@ static long ctty_index(pid_t pid, struct proc_stat *st)
 
 static bool tty_match(const struct fd_dump *d)
 {
-	struct proc_stat st;
-	long idx;
-
 	if (is_pty_slave(&d->st))
 		return host_devpts(d->st.st_dev) && !ttys_scan(d->ctx) &&
 		       tty_find(d->ctx, slave_index(d->st.st_rdev));
-	if (!is_dev_tty(&d->st))
-		return false;
 	/* /dev/tty: the task's controlling terminal, in the tree or the shell's */
-	idx = ctty_index(d->pid, &st);
-	return idx != -1;
+	return is_dev_tty(&d->st);
 }
 
 static int tty_dump(const struct fd_dump *d, FileEntry *fe)
@@ -502,6 +496,12 @@ static int tty_dump(const struct fd_dump *d, FileEntry *fe)
 	}
 	fe->has_tty_dev_tty = fe->tty_dev_tty = true;
 	idx = ctty_index(d->pid, &st);
+	if (idx == -1) {
+		pr_err("pid %d fd %d: /dev/tty of a process without a controlling terminal; not "
+		       "supported\n",
+		       d->pid, d->fd);
+		return -1;
+	}
 	if (ttys_scan(d->ctx))
 		return -1;
 	if (idx >= 0 && tty_find(d->ctx, idx)) {
