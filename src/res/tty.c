@@ -279,12 +279,12 @@ static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
 			pr_perror("cannot put typed-ahead bytes back into a terminal (TIOCSTI)");
 			return -1;
 		}
-	while (done < to_master->len) {
+	for (tries = 0; done < to_master->len;) {
 		ssize_t n = write(slave, to_master->data + done, to_master->len - done);
 
 		if (n > 0) {
 			done += n;
-		} else if (n < 0 && errno == EAGAIN) {
+		} else if (n < 0 && errno == EAGAIN && ++tries < 20) {
 			poll(&(struct pollfd){ .fd = slave, .events = POLLOUT }, 1, 100);
 		} else if (n < 0 && errno != EINTR) {
 			pr_perror("cannot put output back into a terminal");
