@@ -48,9 +48,18 @@
 #include "res.h"
 #include "util.h"
 
-#define PTY_SLAVE_MAJOR 136	/* 136..143 */
-#define TTY_BUF		4095	/* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
-#define K_O_LARGEFILE	0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
+#define PTY_SLAVE_MAJOR 136  /* 136..143 */
+#define TTY_BUF		4095 /* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
+/*
+ * Bytes beyond a full line discipline wait in the tty's flip buffers, and
+ * how many of them fit back depends on how they were written: stasis only
+ * takes what a line discipline surely holds again, and refuses more before
+ * it takes anything.
+ */
+#define TTY_KEEP      4000
+#define STR_(x)	      #x
+#define STR(x)	      STR_(x)
+#define K_O_LARGEFILE 0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
 
 struct tty_seen {
 	uint32_t index;
@@ -328,13 +337,19 @@ static int slave_peer(int master, int flags)
  * caller saves them.  Packet mode is off meanwhile (a termios change in
  * packet mode would queue a status byte for the master's reader).
  */
-static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntry *te)
+static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntry *te,
+			  const char **why)
 {
 	struct termios2 raw = raw_termios(t), inj = inject_termios(t);
 	int slave, off = 0, on = 1, fl, ret = -1;
 	struct stat st;
 
 	te->to_slave.data = te->to_master.data = NULL;
+	poll(&(struct pollfd){ .fd = master, .events = POLLIN }, 1, 0);
+	if (inq(master) >= TTY_KEEP) {
+		*why = "more than " STR(TTY_KEEP) " bytes of output wait for the master's reader";
+		return -1;
+	}
 	if (pkt && ioctl(master, TIOCPKT, &off)) {
 		pr_perror("cannot leave packet mode");
 		return -1;
@@ -343,11 +358,22 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 	if (slave < 0)
 		goto out;
 	if (fstat(slave, &st) || !host_devpts(st.st_dev)) {
-		pr_err("a pty of another devpts instance than /dev/pts; not supported\n");
+		*why = "a pty of another devpts instance than /dev/pts";
 		close(slave);
 		goto out;
 	}
-	if (set_termios(master, &raw) || drain(slave, &te->to_slave))
+	if (inq(slave) >= TTY_KEEP) {
+		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
+		goto out_termios;
+	}
+	/* raw, an unfinished canonical line counts too (if refused, it is a pushed line) */
+	if (set_termios(master, &raw))
+		goto out_termios;
+	if (inq(slave) >= TTY_KEEP) {
+		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
+		goto out_termios;
+	}
+	if (drain(slave, &te->to_slave))
 		goto out_termios;
 	fl = fcntl(master, F_GETFL);
 	if (fl < 0 || fcntl(master, F_SETFL, fl | O_NONBLOCK)) {
@@ -360,10 +386,6 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 	if (ret)
 		goto out_termios;
 	ret = -1;
-	if (te->to_slave.len > TTY_BUF) {
-		pr_err("more than %d bytes typed ahead on a terminal; not supported\n", TTY_BUF);
-		goto out_termios;
-	}
 	if (set_termios(master, &inj) || put_back(master, slave, &te->to_slave, &te->to_master))
 		goto out_termios;
 	ret = 0;
@@ -380,6 +402,7 @@ out:
 static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t pid, int fd)
 {
 	TtyEntry te = TTY_ENTRY__INIT;
+	const char *why = NULL;
 	struct termios2 t;
 	struct winsize ws;
 	int pkt = 0, lck = 0, ret = -1;
@@ -416,9 +439,13 @@ static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t 
 		te.sid = s->sid;
 		te.fg_pgrp = s->fg_pgrp > 0 ? s->fg_pgrp : 0;
 	}
-	if (take_in_flight(master, &t, pkt, &te)) {
-		pr_err("pid %d fd %d: cannot save the bytes in flight of /dev/pts/%u\n", pid, fd,
-		       s->index);
+	if (take_in_flight(master, &t, pkt, &te, &why)) {
+		if (why)
+			pr_err("pid %d fd %d: /dev/pts/%u: %s; not supported\n", pid, fd, s->index,
+			       why);
+		else
+			pr_err("pid %d fd %d: cannot save the bytes in flight of /dev/pts/%u\n",
+			       pid, fd, s->index);
 		goto out;
 	}
 	pr_debug("/dev/pts/%u: %zu byte(s) in flight to the slave, %zu to the master\n", s->index,
