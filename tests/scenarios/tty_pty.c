@@ -16,7 +16,9 @@
  *
  * With WORKDIR/fail-dump present it also holds a netlink socket, which
  * the dump refuses after it has taken the ptys' bytes in flight: they must
- * all still be there.
+ * all still be there.  With WORKDIR/flood, a third pair C (raw) has more
+ * output waiting than stasis takes: the dump refuses it before it takes
+ * anything, and every byte is still there.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -103,7 +105,13 @@ static void session_child(const char *slave, int sync)
 		pause();
 }
 
-static struct pair a, b;
+static struct pair a, b, c;
+static size_t flood; /* bytes written to pair C's slave, unread */
+
+static char flood_byte(size_t i)
+{
+	return 'a' + i % 23;
+}
 static pid_t c_pid, g_pid;
 
 static const char *check_stat(pid_t pid, dev_t tty, pid_t sid, pid_t pgid, pid_t tpgid)
@@ -177,6 +185,13 @@ static void check(void)
 	/* last: a failed open of a locked slave leaves it in an I/O error state */
 	SCN_CHECK(open(b.name, O_RDWR | O_NOCTTY) < 0 && errno == EIO,
 		  "locked slave could be opened");
+	/* pair C: every byte of the flood, in order */
+	for (size_t i = 0; i < flood; i++) {
+		char ch;
+
+		SCN_CHECK(read_n(c.m, &ch, 1) == 0, "flood: only %zu of %zu bytes", i, flood);
+		SCN_CHECK(ch == flood_byte(i), "flood: byte %zu differs", i);
+	}
 	/* the session with its terminal */
 	SCN_CHECK(!fstat(a.s, &st), "fstat");
 	why = check_stat(c_pid, st.st_rdev, c_pid, c_pid, g_pid);
@@ -225,6 +240,28 @@ int main(int argc, char **argv)
 		  10) != 10)
 		die("write");
 	scn_msleep(50);
+	/* WORKDIR/flood: more output than a line discipline holds waits on pair C */
+	if (!access("flood", F_OK)) {
+		char chunk[512];
+
+		if (open_pair(&c) || tcgetattr(c.s, &c.t))
+			die("pair C");
+		cfmakeraw(&c.t);
+		if (tcsetattr(c.s, TCSANOW, &c.t) || fcntl(c.s, F_SETFL, O_NONBLOCK))
+			die("pair C raw");
+		for (;;) {
+			ssize_t n;
+			size_t i;
+
+			for (i = 0; i < sizeof(chunk); i++)
+				chunk[i] = flood_byte(flood + i);
+			n = write(c.s, chunk, sizeof(chunk));
+			if (n <= 0)
+				break;
+			flood += n;
+		}
+		scn_log("flood: %zu bytes wait on pair C", flood);
+	}
 	/* WORKDIR/fail-dump: an fd stasis refuses, after the ptys (the dump fails late) */
 	if (!access("fail-dump", F_OK) && socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) < 0)
 		die("netlink socket");

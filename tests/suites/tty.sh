@@ -443,3 +443,25 @@ test_tty_failed_dump() {
 	check_scenario
 }
 register tty_pty/failed-dump-keeps-bytes test_tty_failed_dump
+
+# test_tty_flood: more output waits on a pty than a line discipline holds:
+# the dump refuses it with one line naming pid, fd and pty, before it takes
+# anything, so every byte is still there for the reader.
+test_tty_flood() {
+	local img=$TDIR/img1 rc
+	need_stasis || return 1
+	touch "$TDIR/flood"
+	start_scenario tty_pty || return 1
+	snapshot_scenario before || return 1
+	N_CMD=$((N_CMD + 1))
+	mkdir -p "$img"
+	stasis_cmd "dump$N_CMD" dump -t "$SCN_PID" -D "$img" -R -v4 -o "$TDIR/dump$N_CMD.log"
+	rc=$?
+	expect_error "dump of a flooded pty" $rc "$TDIR/dump$N_CMD.err" || return 1
+	[[ $ERR_LINE == *"pid $SCN_PID fd "*"/dev/pts/"*"bytes of output wait"* ]] ||
+		{ bad "unexpected error: $ERR_LINE"; return 1; }
+	[ ! -e "$img/$IMG_NAME" ] || { bad "the failed dump left an image"; return 1; }
+	original_fine "original after the refused dump" running || return 1
+	check_scenario
+}
+register tty_pty/too-much-output-refused test_tty_flood
