@@ -80,8 +80,8 @@ void unix_table_free(struct dump_ctx *ctx);   /* res/unix.c */
 /* res/tty.c: terminals, sessions' controlling terminals, job-control stops */
 int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt);
 int tty_check_shell_job(struct image *img, const struct restore_opts *o);
-int tty_child_session(struct rst_ctx *c);		       /* after setsid() */
+int tty_child_session(struct rst_ctx *c);			/* after setsid() */
 int tty_restore_fg(struct rst_ctx *ctx, size_t n, size_t root); /* groups exist */
-int tty_stop_job(struct rst_ctx *c);			       /* before release */
+int tty_stop_job(struct rst_ctx *c);				/* before release */
 
 #endif
