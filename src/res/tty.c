@@ -868,8 +868,11 @@ int tty_restore_fg(struct rst_ctx *ctx, size_t n, size_t root)
 
 /*
  * Per task at dump: job-control stop, whether its group had the
- * terminal, and the sessions stasis can rebuild.  A root whose session
- * is outside the tree is a shell job: say that -j is needed.
+ * terminal, and the sessions stasis can rebuild.  A task whose session
+ * and terminal are outside the tree is (part of) a shell job: say that -j
+ * is needed.  (A session outside the tree without a terminal, as for a
+ * subtree or a process started by a script, needs no -j: the tree joins
+ * the restorer's session either way.)
  */
 int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 {
@@ -884,12 +887,22 @@ int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 	idx = ctty_index(dt->pid, &st);
 	if (st.tty_nr && st.tpgid > 0 && st.tpgid == st.pgid)
 		te->has_tty_fg = te->tty_fg = true;
-	if (dt->pid == ctx->tasks[0].pid && st.sid != dt->pid && !in_tree(ctx, st.sid) &&
-	    !ctx->opts->shell_job) {
-		pr_err("pid %d is a shell job: its session %d%s is outside the tree; dump it with "
-		       "-j (--shell-job) and restore it with -j\n",
-		       dt->pid, st.sid, st.tty_nr ? " and its terminal" : "");
-		return -1;
+	if (st.tty_nr && st.sid != dt->pid && !in_tree(ctx, st.sid)) {
+		if (!ctx->opts->shell_job) {
+			char name[32];
+
+			if (idx >= 0)
+				snprintf(name, sizeof(name), "/dev/pts/%ld", idx);
+			else
+				snprintf(name, sizeof(name), "device %u:%u", major(st.tty_nr),
+					 minor(st.tty_nr));
+			pr_err(
+			    "pid %d is a shell job: its terminal (%s) and session %d are outside "
+			    "the tree; dump it with -j (--shell-job) and restore it with -j\n",
+			    dt->pid, name, st.sid);
+			return -1;
+		}
+		te->has_ext_ctty = te->ext_ctty = true;
 	}
 	if (st.sid == dt->pid && st.tty_nr) {
 		if (ttys_scan(ctx))
@@ -908,14 +921,15 @@ int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 /* Restore: the image says a shell job; the user must say so too. */
 int tty_check_shell_job(struct image *img, const struct restore_opts *o)
 {
-	TaskEntry *root = image_task(img, img->hdr->root_pid)->te;
+	size_t i;
 
-	if (root->sid != root->pid && !image_task(img, root->sid) && !o->shell_job) {
-		pr_err("pid %u was dumped as a shell job (its session was outside the tree); "
-		       "restore it with -j (--shell-job)\n",
-		       root->pid);
-		return -1;
-	}
+	for (i = 0; i < img->ntasks && !o->shell_job; i++)
+		if (img->tasks[i].te->ext_ctty) {
+			pr_err("pid %u was dumped as a shell job (its session and terminal were "
+			       "outside the tree); restore it with -j (--shell-job)\n",
+			       img->tasks[i].te->pid);
+			return -1;
+		}
 	return 0;
 }
 

@@ -38,6 +38,32 @@ struct pair {
 	struct termios t;
 };
 
+/*
+ * Take a few low pty indices while ours are made, and give them back: a
+ * pty opened meanwhile elsewhere on the machine (another test run) then
+ * gets one of those, not one of ours once a dump has freed them.
+ */
+static int *hold_low_ptys(int *n)
+{
+	int *fds, i;
+
+	*n = 4 + getpid() % 28;
+	fds = calloc(*n, sizeof(*fds));
+	for (i = 0; fds && i < *n; i++)
+		fds[i] = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return fds;
+}
+
+static void release_low_ptys(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
 static int open_pair(struct pair *p)
 {
 	p->m = posix_openpt(O_RDWR | O_NOCTTY);
@@ -207,10 +233,12 @@ static void check(void)
 int main(int argc, char **argv)
 {
 	struct winsize ws = { 37, 123, 5, 7 };
+	int *low, nlow;
 	int on = 1, sync[2];
 	char buf[64];
 
 	scn_init(argc, argv, 1);
+	low = hold_low_ptys(&nlow);
 	if (open_pair(&a) || open_pair(&b))
 		die("open pty pairs");
 	tcgetattr(a.s, &a.t);
@@ -262,9 +290,16 @@ int main(int argc, char **argv)
 		}
 		scn_log("flood: %zu bytes wait on pair C", flood);
 	}
+	release_low_ptys(low, nlow);
 	/* WORKDIR/fail-dump: an fd stasis refuses, after the ptys (the dump fails late) */
-	if (!access("fail-dump", F_OK) && socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE) < 0)
-		die("netlink socket");
+	if (!access("fail-dump", F_OK)) {
+		int nl = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+
+		/* fds are dumped in order: put it above the ptys */
+		if (nl < 0 || fcntl(nl, F_DUPFD, 100) < 0)
+			die("netlink socket");
+		close(nl);
+	}
 	scn_ready();
 	while (!scn_check)
 		scn_msleep(20);

@@ -22,6 +22,32 @@
 
 static pid_t child;
 
+/*
+ * Take a few low pty indices while ours are made, and give them back: a
+ * pty opened meanwhile elsewhere on the machine (another test run) then
+ * gets one of those, not one of ours once a dump has freed them.
+ */
+static int *hold_low_ptys(int *n)
+{
+	int *fds, i;
+
+	*n = 4 + getpid() % 28;
+	fds = calloc(*n, sizeof(*fds));
+	for (i = 0; fds && i < *n; i++)
+		fds[i] = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	return fds;
+}
+
+static void release_low_ptys(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; fds && i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+}
+
 static void on_term(int sig)
 {
 	kill(child, SIGKILL);
@@ -33,13 +59,15 @@ int main(int argc, char **argv)
 	struct winsize ws = { 24, 80, 0, 0 };
 	struct pollfd p[2];
 	char name[64], buf[4096];
-	int m, log, status = 0, in_open = 1;
+	int m, log, status = 0, in_open = 1, *low, nlow;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s LOG COMMAND [ARGS...]\n", argv[0]);
 		return 2;
 	}
+	low = hold_low_ptys(&nlow);
 	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	release_low_ptys(low, nlow);
 	if (m < 0 || grantpt(m) || unlockpt(m) || ptsname_r(m, name, sizeof(name)) ||
 	    ioctl(m, TIOCSWINSZ, &ws)) {
 		perror("pty");

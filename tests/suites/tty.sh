@@ -170,7 +170,7 @@ screen_wait() {
 # type_keys FORMAT [ARGS...]: type printf's output on the terminal of the tree.
 type_keys() {
 	# shellcheck disable=SC2059
-	printf "$@" >&"$PIPE_FD" 2>/dev/null
+	{ printf "$@" >&"$PIPE_FD"; } 2>/dev/null
 }
 
 # test_tty_shell_tree: a whole terminal session is the tree: a terminal
@@ -275,6 +275,25 @@ need_cmds() {
 }
 
 TMUX_SOCK=""
+HELD_PTYS=()
+
+# hold_ptys / free_ptys: take a few low pty indices while tmux makes its
+# panes, and give them back: a pty opened meanwhile by another test run on
+# the machine gets one of those, not a pane's once the dump has freed it.
+hold_ptys() {
+	local i fd
+	for ((i = 0; i < 4 + RANDOM % 28; i++)); do
+		exec {fd}<>/dev/ptmx && HELD_PTYS+=("$fd")
+	done
+}
+
+free_ptys() {
+	local fd
+	for fd in "${HELD_PTYS[@]}"; do
+		exec {fd}>&-
+	done
+	HELD_PTYS=()
+}
 
 tmx() {
 	timeout 10 tmux -S "$TMUX_SOCK" "$@" </dev/null 2>>"$TDIR/tmux.err"
@@ -300,14 +319,16 @@ test_tty_tmux() {
 	need_cmds tmux:tmux less:less top:procps || return 77
 	TMUX_SOCK=$TDIR/tmux.sock
 	for ((i = 1; i <= 300; i++)); do printf 'L%04d line of the file\n' $i; done >"$TDIR/file"
+	hold_ptys
 	(close_extra_fds; cd "$TDIR" && exec env -u TMUX timeout 10 tmux -S "$TMUX_SOCK" -f /dev/null \
 		new-session -d -s t -x 100 -y 30 "$sh") </dev/null >/dev/null 2>&1
 	spid=$(tmx display-message -p '#{pid}')
-	[[ $spid =~ ^[0-9]+$ ]] || { bad "no tmux server: $(tail -n 1 "$TDIR/tmux.err" 2>/dev/null)"; return 1; }
+	[[ $spid =~ ^[0-9]+$ ]] || { free_ptys; bad "no tmux server: $(tail -n 1 "$TDIR/tmux.err" 2>/dev/null)"; return 1; }
 	track "$spid"
 	SCN_PID=$spid SCN_NAME=tmux SCN_TOKEN=""
 	SCN_START=$(proc_start "$spid")
-	tmx new-window -t t:1 "$sh" && tmx new-window -t t:2 "$sh" || { bad "tmux new-window failed"; return 1; }
+	tmx new-window -t t:1 "$sh" && tmx new-window -t t:2 "$sh" || { free_ptys; bad "tmux new-window failed"; return 1; }
+	free_ptys
 	track_tree "$spid"
 	for i in 0 1 2; do
 		pane_wait "t:$i" '^p\$' || { bad "no prompt in window $i"; return 1; }
@@ -382,8 +403,10 @@ test_tty_tmux_job() {
 	need_stasis || return 1
 	need_cmds tmux:tmux || return 77
 	TMUX_SOCK=$TDIR/tmux.sock
+	hold_ptys
 	(close_extra_fds; cd "$TDIR" && exec env -u TMUX timeout 10 tmux -S "$TMUX_SOCK" -f /dev/null \
 		new-session -d -s t -x 100 -y 30 "$sh") </dev/null >/dev/null 2>&1
+	free_ptys
 	i=$(tmx display-message -p '#{pid}')
 	[[ $i =~ ^[0-9]+$ ]] || { bad "no tmux server: $(tail -n 1 "$TDIR/tmux.err" 2>/dev/null)"; return 1; }
 	track "$i"
