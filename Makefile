@@ -17,10 +17,12 @@ LIB_O    := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 MAIN_O   := $(BUILD)/src/main.o
 SCEN_SRC := $(wildcard tests/scenarios/*.c)
 SCEN_BIN := $(patsubst tests/scenarios/%.c,$(BUILD)/tests/%,$(SCEN_SRC))
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRC))
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-all: deps $(BUILD)/stasis $(SCEN_BIN) $(UNIT_BIN)
+all: deps $(BUILD)/stasis $(SCEN_BIN) $(UNIT_BIN) $(TOOL_BIN)
 
 # Install missing Debian build dependencies (as root), or say how to.
 deps:
@@ -52,6 +54,10 @@ $(BUILD)/libstasis.a: $(LIB_O) $(PROTO_O)
 
 $(BUILD)/stasis: $(MAIN_O) $(BUILD)/libstasis.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(BUILD)/tools
+	$(CC) -O1 -g -std=gnu11 -Wall -Wextra -D_GNU_SOURCE -o $@ $<
 
 $(BUILD)/tests/%: tests/scenarios/%.c tests/scenarios/scenario.h
 	@mkdir -p $(BUILD)/tests

@@ -24,6 +24,12 @@ else
 	BUILD=$REPO/build
 fi
 STASIS=$BUILD/stasis
+# run as a child subreaper (tests/tools/reaper.c): restored orphans are
+# reaped by us at once, not by PID 1 a second or two later
+if [ -z "${STASIS_TEST_REAPER:-}" ] && [ -x "$BUILD/tools/reaper" ]; then
+	export STASIS_TEST_REAPER=1
+	exec "$BUILD/tools/reaper" bash "${BASH_SOURCE[0]}" "$@"
+fi
 # shellcheck source=tests/lib.sh
 . "$REPO/tests/lib.sh"
 cd "$REPO" || exit 1
