@@ -55,3 +55,8 @@ register prog/pipeline-x3 test_pipeline x3
 for m in once x3 leave-running pidns; do
 	register "wide/$m" test_cr wide $m
 done
+
+# parent and child sharing pipes with 60 KiB and 200 KiB in flight
+for m in once x3 leave-running pidns; do
+	register "pipe60k/$m" test_cr pipe60k $m
+done
