@@ -90,8 +90,8 @@ static int image_sort_objects(struct image *img)
 {
 	size_t i;
 
-	qsort(img->files, img->nfiles, sizeof(*img->files), cmp_file_id);
-	qsort(img->pipes, img->npipes, sizeof(*img->pipes), cmp_pipe_id);
+	sort_array(img->files, img->nfiles, sizeof(*img->files), cmp_file_id);
+	sort_array(img->pipes, img->npipes, sizeof(*img->pipes), cmp_pipe_id);
 	for (i = 1; i < img->nfiles; i++)
 		if (img->files[i]->id == img->files[i - 1]->id)
 			goto dup;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,13 @@
 
 void *xmalloc(size_t size);
 void *xzalloc(size_t size);
+/* qsort that accepts an empty (NULL) array, which qsort itself does not. */
+static inline void sort_array(void *base, size_t n, size_t size,
+			      int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

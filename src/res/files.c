@@ -714,7 +714,7 @@ static void plan_groups(struct image *img, struct rst_task **by_file)
 		if (id)
 			g[n++] = (struct plan_group){ fe->type, id, i };
 	}
-	qsort(g, n, sizeof(*g), plan_group_cmp);
+	sort_array(g, n, sizeof(*g), plan_group_cmp);
 	for (i = 0; i < n; i = j) {
 		struct rst_task *opener = NULL;
 

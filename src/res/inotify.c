@@ -162,7 +162,7 @@ static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
 			iw->path = xstrdup(""); /* freed with the entry */
 	}
 	free(info);
-	qsort(fe->inotify, fe->n_inotify, sizeof(*fe->inotify), watch_cmp);
+	sort_array(fe->inotify, fe->n_inotify, sizeof(*fe->inotify), watch_cmp);
 	fe->has_dev = fe->has_ino = false;
 	return ret;
 }

@@ -142,7 +142,7 @@ int ptimers_dump(struct dump_task *dt)
 		}
 	}
 	free(list);
-	qsort(e->timers, e->n_timers, sizeof(*e->timers), timer_cmp);
+	sort_array(e->timers, e->n_timers, sizeof(*e->timers), timer_cmp);
 	return ret;
 }
 

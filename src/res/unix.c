@@ -204,7 +204,7 @@ static int diag_dump(struct unix_table *t)
 			break;
 	}
 	if (t->n)
-		qsort(t->sk, t->n, sizeof(*t->sk), ino_cmp);
+		sort_array(t->sk, t->n, sizeof(*t->sk), ino_cmp);
 	ret = 0;
 out:
 	if (nl)
