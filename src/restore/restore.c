@@ -1083,22 +1083,24 @@ int cmd_restore(const struct restore_opts *o)
 	if (check_image_host(&r.img) || tree_build(&r.img) || tty_check_shell_job(&r.img, o) ||
 	    check_pdeath(o, &r.img) || files_plan(&r.img) || prepare(&r))
 		goto out;
-	/* check the page data on the other CPU while the tree is built */
+	/*
+	 * Fork the root first, while we are still one thread (its copy of us
+	 * can take any lock), then check the page data on the other CPU while
+	 * the tree builds itself.
+	 */
+	if (fork_root(&r, &root))
+		goto fail;
 	vj.img = &r.img;
-	/* not inherited by the restore children: fork would copy its page tables */
 	vj.buf = mmap(NULL, VERIFY_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (vj.buf == MAP_FAILED) {
 		vj.buf = NULL;
 		pr_perror("cannot allocate the verify buffer");
-		goto out;
+		goto fail;
 	}
-	madvise(vj.buf, VERIFY_BUF, MADV_DONTFORK);
 	vj.st = XXH3_createState();
 	if (pthread_create(&verifier, NULL, verify_thread, &vj) == 0)
 		verifying = true;
 	else if ((vj.ret = image_verify_pages(&r.img, vj.buf, VERIFY_BUF, vj.st)))
-		goto fail;
-	if (fork_root(&r, &root))
 		goto fail;
 	if (wait_tree_parked(&r))
 		goto fail;
