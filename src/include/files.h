@@ -98,6 +98,9 @@ struct pipe_seen {
 
 int pipes_scan(struct dump_ctx *ctx);
 
+typedef int (*tree_fd_fn)(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path);
+int files_for_each_tree_fd(struct dump_ctx *ctx, tree_fd_fn fn);
+
 /* The restorer's fd passed with --inherit-fd for KEY, duplicated; -1 if none. */
 int inherited_fd(struct rst_ctx *c, const char *key);
 

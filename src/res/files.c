@@ -564,6 +564,44 @@ out:
 	return ret;
 }
 
+/*
+ * Call fn(ctx, pid, fd, path of /proc/PID/fd/FD) for every fd of every
+ * live task of the tree: the pre-scans that must see all ends of an
+ * object (pipes, pty masters) before the first one is saved.  fn returns
+ * 0 to go on, -1 to stop with an error.
+ */
+int files_for_each_tree_fd(struct dump_ctx *ctx, tree_fd_fn fn)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->ntasks; i++) {
+		pid_t pid = ctx->tasks[i].pid;
+		char path[64], fd_path[64 + 256];
+		struct dirent *de;
+		int ret = 0;
+		DIR *d;
+
+		if (ctx->tasks[i].zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+		d = opendir(path);
+		if (!d) {
+			pr_perror("cannot list the fds of %d", pid);
+			return -1;
+		}
+		while (!ret && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(fd_path, sizeof(fd_path), "%s/%s", path, de->d_name);
+			ret = fn(ctx, pid, atoi(de->d_name), fd_path);
+		}
+		closedir(d);
+		if (ret)
+			return -1;
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- restore */
 
 int files_max_fd(struct rst_task *t)

@@ -39,49 +39,33 @@ static struct pipe_seen *pipe_find(struct dump_ctx *ctx, uint64_t dev, uint64_t 
 	return NULL;
 }
 
-static int scan_task(struct dump_ctx *ctx, pid_t pid)
+/* One fd of the tree: if it is a pipe or FIFO, note which ends we hold. */
+static int scan_fd(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path)
 {
-	char path[64];
-	struct dirent *de;
-	DIR *d;
+	struct proc_fdinfo fi;
+	struct pipe_seen *p;
+	struct stat st;
+	int acc;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d) {
-		pr_perror("cannot list the fds of %d", pid);
-		return -1;
+	/* stat follows the link without opening: a FIFO never blocks here */
+	if (stat(fd_path, &st) || !S_ISFIFO(st.st_mode) || proc_parse_fdinfo(pid, fd, &fi))
+		return 0;
+	p = pipe_find(ctx, st.st_dev, st.st_ino);
+	if (!p) {
+		ctx->pipes = xrealloc(ctx->pipes, (ctx->npipes + 1) * sizeof(*ctx->pipes));
+		p = &ctx->pipes[ctx->npipes++];
+		memset(p, 0, sizeof(*p));
+		p->ino = st.st_ino;
+		p->dev = st.st_dev;
 	}
-	while ((de = readdir(d))) {
-		struct proc_fdinfo fi;
-		struct pipe_seen *p;
-		struct stat st;
-		char fdpath[sizeof(path) + 256];
-		int fd = atoi(de->d_name), acc;
-
-		/* stat follows the link without opening: a FIFO never blocks here */
-		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
-		if (de->d_name[0] == '.' || stat(fdpath, &st) || !S_ISFIFO(st.st_mode))
-			continue;
-		if (proc_parse_fdinfo(pid, fd, &fi))
-			continue;
-		p = pipe_find(ctx, st.st_dev, st.st_ino);
-		if (!p) {
-			ctx->pipes = xrealloc(ctx->pipes, (ctx->npipes + 1) * sizeof(*ctx->pipes));
-			p = &ctx->pipes[ctx->npipes++];
-			memset(p, 0, sizeof(*p));
-			p->ino = st.st_ino;
-			p->dev = st.st_dev;
-		}
-		acc = fi.flags & O_ACCMODE;
-		if (acc != O_WRONLY && !p->has_read) {
-			p->has_read = true;
-			p->rd_pid = pid;
-			p->rd_fd = fd;
-		}
-		if (acc != O_RDONLY)
-			p->has_write = true;
+	acc = fi.flags & O_ACCMODE;
+	if (acc != O_WRONLY && !p->has_read) {
+		p->has_read = true;
+		p->rd_pid = pid;
+		p->rd_fd = fd;
 	}
-	closedir(d);
+	if (acc != O_RDONLY)
+		p->has_write = true;
 	return 0;
 }
 
@@ -91,14 +75,11 @@ static int scan_task(struct dump_ctx *ctx, pid_t pid)
  */
 int pipes_scan(struct dump_ctx *ctx)
 {
-	size_t i;
-
 	if (ctx->pipes_scanned)
 		return ctx->pipes_scanned < 0 ? -1 : 0;
 	ctx->pipes_scanned = -1;
-	for (i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && scan_task(ctx, ctx->tasks[i].pid))
-			return -1;
+	if (files_for_each_tree_fd(ctx, scan_fd))
+		return -1;
 	ctx->pipes_scanned = 1;
 	return 0;
 }

@@ -111,39 +111,29 @@ static struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index)
 	return NULL;
 }
 
-static int scan_masters(struct dump_ctx *ctx, pid_t pid)
+/* One fd of the tree: if it is a pty master, note its index. */
+static int scan_master(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path)
 {
-	char path[64], link[64], name[32], buf[32], *info;
-	struct dirent *de;
-	DIR *d;
+	char link[64], name[32], buf[32], *info;
+	const char *v;
+	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
-	d = opendir(path);
-	if (!d) {
-		pr_perror("cannot list the fds of %d", pid);
-		return -1;
+	n = readlink(fd_path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0;
+	link[n] = '\0';
+	if (strcmp(link, "/dev/ptmx") && strcmp(link, "/dev/pts/ptmx"))
+		return 0;
+	snprintf(name, sizeof(name), "fdinfo/%d", fd);
+	info = read_proc(pid, name, NULL);
+	v = info ? status_field(info, "tty-index") : NULL;
+	if (v && !tty_find(ctx, atoi(v))) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(v, "\n"), v);
+		ctx->ttys = xrealloc(ctx->ttys, (ctx->nttys + 1) * sizeof(*ctx->ttys));
+		ctx->ttys[ctx->nttys++] =
+		    (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
 	}
-	while ((de = readdir(d))) {
-		const char *v;
-		int fd = atoi(de->d_name);
-
-		snprintf(name, sizeof(name), "fd/%d", fd);
-		if (de->d_name[0] == '.' || readlink_proc(pid, name, link, sizeof(link)) < 0)
-			continue;
-		if (strcmp(link, "/dev/ptmx") && strcmp(link, "/dev/pts/ptmx"))
-			continue;
-		snprintf(name, sizeof(name), "fdinfo/%d", fd);
-		info = read_proc(pid, name, NULL);
-		v = info ? status_field(info, "tty-index") : NULL;
-		if (v && !tty_find(ctx, atoi(v))) {
-			snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(v, "\n"), v);
-			ctx->ttys = xrealloc(ctx->ttys, (ctx->nttys + 1) * sizeof(*ctx->ttys));
-			ctx->ttys[ctx->nttys++] =
-			    (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
-		}
-		free(info);
-	}
-	closedir(d);
+	free(info);
 	return 0;
 }
 
@@ -159,9 +149,8 @@ static int ttys_scan(struct dump_ctx *ctx)
 	if (ctx->ttys_scanned)
 		return ctx->ttys_scanned < 0 ? -1 : 0;
 	ctx->ttys_scanned = -1;
-	for (i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && scan_masters(ctx, ctx->tasks[i].pid))
-			return -1;
+	if (files_for_each_tree_fd(ctx, scan_master))
+		return -1;
 	for (i = 0; i < ctx->ntasks; i++) {
 		struct proc_stat st;
 		struct tty_seen *t;
