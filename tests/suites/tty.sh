@@ -251,9 +251,12 @@ test_tty_shell_tree() {
 		[ "$(now_ms)" -lt $limit ] || { bad "bash could not kill its restored stopped job $i (state $(proc_state "$i"))"; return 1; }
 		sleep 0.05
 	done
-	type_keys 'exit\n'
+	# bash may still list the dead job as stopped and refuse the first
+	# exit; the second one then exits with the first one's status, so
+	# both say 0 (bash's report of a job can lag: see above)
+	type_keys 'exit 0\n'
 	sleep 0.3
-	type_keys 'exit\n'
+	type_keys 'exit 0\n'
 	wait_gone "$SCN_PID" 10 || { bad "the terminal did not end after exit"; return 1; }
 	close_pipe
 	wait_gone "$rpid" 5 || { bad "restore did not exit after the terminal did"; return 1; }
