@@ -130,9 +130,7 @@ int main(int argc, char **argv)
 		scn_fail("only %d bytes arrived", avail);
 	snprintf(buf, sizeof(buf), "%d\n", (int)child);
 	scn_write_file("pids", buf);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -100,9 +100,7 @@ int main(int argc, char **argv)
 	if (wd != wd_b || !(mask & IN_IGNORED))
 		scn_fail("removal gave wd %d mask %#x", wd, mask);
 	scn_log("watch descriptors a=%d c=%d (b=%d removed)", wd_a, wd_c, wd_b);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -142,9 +142,7 @@ int main(int argc, char **argv)
 			break;
 		scn_msleep(5);
 	}
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

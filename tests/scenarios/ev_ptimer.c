@@ -138,9 +138,7 @@ int main(int argc, char **argv)
 	tset(tb, 100000, 7000);
 	tset(td, 30, 30);
 	scn_log("timers a=%d b=%d c=%d d=%d (x=%d deleted)", ta, tb, tc, td, tx);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

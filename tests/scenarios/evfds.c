@@ -68,9 +68,7 @@ int main(int argc, char **argv)
 	if (sfd < 0 || tfd < 0 || tfd_off < 0 || timerfd_settime(tfd, 0, &its, NULL))
 		scn_fail("signalfd/timerfd: %s", strerror(errno));
 	raise(SIGUSR1);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -65,9 +65,7 @@ int main(int argc, char **argv)
 	if (stat("exe-copy", &st) || unlink("exe-copy"))
 		scn_fail("unlink: %s", strerror(errno));
 	orig_size = st.st_size;
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -95,9 +95,7 @@ int main(int argc, char **argv)
 		scn_fail("unlink: %s", strerror(errno));
 	lseek(5, 1234, SEEK_SET);
 	lseek(6, 77, SEEK_SET);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -138,9 +138,7 @@ int main(int argc, char **argv)
 	close(p[0]);
 	snprintf(pids, sizeof(pids), "%d\n", (int)kid);
 	scn_write_file("pids", pids);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);

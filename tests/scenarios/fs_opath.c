@@ -83,9 +83,7 @@ int main(int argc, char **argv)
 	lseek(8, 3, SEEK_SET);
 	if (stat("data", &st_data) || stat(".", &st_dir) || lstat("link", &st_link))
 		scn_fail("stat: %s", strerror(errno));
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

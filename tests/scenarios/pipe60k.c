@@ -138,9 +138,7 @@ int main(int argc, char **argv)
 		scn_msleep(5);
 	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
 	scn_write_file("pids", buf);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

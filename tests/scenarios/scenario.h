@@ -198,6 +198,20 @@ static void scn_ready(void)
 }
 
 /* Sleep for ms milliseconds; returns early (without error) on a signal. */
+static inline void scn_msleep(long ms);
+
+/*
+ * For scenarios whose state just sits there: announce it, then wait for the
+ * runner's check signal.
+ */
+static void __attribute__((unused)) scn_ready_then_wait(void)
+{
+	scn_ready();
+	while (!scn_check)
+		scn_msleep(10);
+}
+
+/* Sleep for ms milliseconds; returns early (without error) on a signal. */
 static inline void scn_msleep(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

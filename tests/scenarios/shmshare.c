@@ -60,9 +60,7 @@ int main(int argc, char **argv)
 		scn_fail("fork: %s", strerror(errno));
 	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
 	scn_write_file("pids", buf);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	kill(kid, SIGKILL);
 	waitpid(kid, NULL, 0);

@@ -201,9 +201,7 @@ int main(int argc, char **argv)
 		orph = op[0];
 		close(op[1]);
 	}
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -88,9 +88,7 @@ int main(int argc, char **argv)
 	ev.data.u64 = 0x51;
 	if (epoll_ctl(ep, EPOLL_CTL_ADD, st[1], &ev))
 		scn_fail("epoll_ctl: %s", strerror(errno));
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -213,9 +213,7 @@ int main(int argc, char **argv)
 	scn_msleep(100);
 	snprintf(pids, sizeof(pids), "%d %d %d\n", (int)kid[0], (int)kid[1], (int)kid[2]);
 	scn_write_file("pids", pids);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

@@ -61,9 +61,7 @@ int main(int argc, char **argv)
 		scn_fail("sendmsg: %s", strerror(errno));
 	close(p[0]);
 	close(p[1]);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }

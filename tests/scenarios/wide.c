@@ -147,9 +147,7 @@ int main(int argc, char **argv)
 		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%d\n", (int)kids[i].pid);
 	}
 	scn_write_file("pids", buf);
-	scn_ready();
-	while (!scn_check)
-		scn_msleep(10);
+	scn_ready_then_wait();
 	verify();
 	scn_pass();
 }
