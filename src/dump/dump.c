@@ -32,7 +32,6 @@
 
 #include "log.h"
 #include "proc.h"
-#include "files.h"
 #include "res.h"
 #include "util.h"
 
@@ -64,6 +63,7 @@ static struct dump_task *add_task(struct dump_ctx *ctx, pid_t pid)
 	dt = &ctx->tasks[ctx->ntasks++];
 	memset(dt, 0, sizeof(*dt));
 	dt->pid = pid;
+	res_dump_task_states_init(dt);
 	return dt;
 }
 
@@ -262,24 +262,18 @@ static void dump_task_free(struct dump_task *dt)
 
 	for (i = 0; i < dt->nth; i++)
 		free(dt->th[i].status);
+	res_dump_task_states_fini(dt);
 	if (dt->te)
 		task_entry__free_unpacked(dt->te, NULL);
-	if (dt->mm)
-		mm_entry__free_unpacked(dt->mm, NULL);
-	if (dt->ptimers)
-		posix_timers_entry__free_unpacked(dt->ptimers, NULL);
 	for (i = 0; i < dt->nth; i++)
 		if (dt->th[i].core)
 			thread_core__free_unpacked(dt->th[i].core, NULL);
 	free(dt->th);
 	dt->te = NULL;
-	dt->mm = NULL;
-	dt->ptimers = NULL;
 	dt->th = NULL;
 }
 
-/* Everything that needs remote syscalls, while the scratch mapping exists. */
-/* Stage 1, main thread: the state that needs remote syscalls. */
+/* Stage 1, main thread, scratch mapping in place: what needs remote syscalls. */
 static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	size_t i;
@@ -287,16 +281,14 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 1; i < dt->nth; i++)
 		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
 			return -1;
-	if (task_dump_remote(dt) || sig_dump(dt) || itimer_dump(dt) || ptimers_dump(dt) ||
-	    mm_dump_remote(dt))
+	if (res_stage(dump_remote, ctx, dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
 
 		th->core = xmalloc(sizeof(*th->core));
 		thread_core__init(th->core);
-		if (sig_dump_thread(dt, th) || thread_dump(dt, th) || creds_dump_thread(dt, th) ||
-		    sched_dump_thread(dt, th) || seccomp_dump_thread(dt, th))
+		if (res_stage(dump_thread, ctx, dt, th))
 			return -1;
 	}
 	return 0;
@@ -338,17 +330,14 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	if (dt->zombie)
 		return dump_zombie(ctx, dt);
 	test_crash("local");
-	if (task_dump(dt) || tty_dump_task(ctx, dt) || mm_dump(ctx, dt) ||
-	    img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
+	if (res_stage(dump_local, ctx, dt))
+		return -1;
+	if (img_write_msg(&ctx->w, IMG_TASK, &dt->te->base))
 		return -1;
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
 			return -1;
-	if (img_write_msg(&ctx->w, IMG_MM, &dt->mm->base) || ptimers_write(ctx, dt))
-		return -1;
-	if (files_dump(ctx, dt) || mm_dump_pages(ctx, dt))
-		return -1;
-	return 0;
+	return res_stage(dump_write, ctx, dt);
 }
 
 struct dump_stages {
@@ -544,8 +533,9 @@ int cmd_dump(const struct dump_opts *o)
 		pr_err("stasis cannot dump itself\n");
 		return -1;
 	}
+	res_dump_states_init(&ctx);
 	rescue_arm(&ctx);
-	if (freeze_tree(&ctx, o->pid) || sysvipc_check(&ctx))
+	if (freeze_tree(&ctx, o->pid) || res_stage(dump_check, &ctx))
 		goto out_release;
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))
@@ -578,9 +568,6 @@ out_free:
 	for (i = 0; i < ctx.ntasks; i++)
 		dump_task_free(&ctx.tasks[i]);
 	free(ctx.tasks);
-	files_dump_fini(&ctx);
-	free(ctx.pipes);
-	unix_table_free(&ctx);
-	free(ctx.ttys);
+	res_dump_states_fini(&ctx);
 	return ret;
 }

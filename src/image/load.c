@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "res.h"
 #include "stasis.h"
 #include "util.h"
 
@@ -329,6 +330,7 @@ int image_load(const char *dir, struct image *img)
 	int ret;
 
 	memset(img, 0, sizeof(*img));
+	res_image_states_init(img);
 	if (img_reader_open(&img->r, dir))
 		return -1;
 	while ((ret = img_next(&img->r, &h)) == 0) {
@@ -389,7 +391,7 @@ void image_free(struct image *img)
 		tty_entry__free_unpacked(img->ttys[i], NULL);
 	free(img->ttys);
 	free(img->pipes);
-	free(img->shmem);
+	res_image_states_fini(img);
 	free(img->fsdata);
 	for (i = 0; i < img->nflocks; i++)
 		flock_entry__free_unpacked(img->flocks[i], NULL);

@@ -63,7 +63,6 @@ int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags);
 /* flock.c: file locks */
 int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first);
 int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd);
-int flock_restore_posix(struct rst_ctx *c);
 extern const struct fd_ops ptmx_fd_ops;
 extern const struct fd_ops tty_fd_ops;
 

@@ -1,6 +1,13 @@
 /*
- * Per-resource dump and restore entry points.  Each kind of kernel object
- * lives in one file of src/res/ that holds both directions.
+ * The resource table: every kind of per-task kernel state (memory,
+ * threads, signals, credentials, open files, terminals, timers ...) is one
+ * `struct res_ops` in the file of src/res/ that holds both its dump and its
+ * restore.  The drivers (src/dump, src/restore) never call a resource by
+ * name: at each stage they walk res_table[] in order and call the hook of
+ * that stage of every entry that has one.  The order of the table is the
+ * order of every stage; src/res/table.c says why each entry stands where
+ * it stands.  A kind that needs private state declares its size here and
+ * finds it again with res_dump_state() and friends.
  */
 #ifndef STASIS_RES_H
 #define STASIS_RES_H
@@ -8,80 +15,108 @@
 #include "restore.h"
 #include "stasis.h"
 
-/* res/task.c: identity, cwd/root, umask, personality, rlimits, prctl flags */
-int task_dump_remote(struct dump_task *dt);
-int task_dump(struct dump_task *dt);
-int task_restore_child(struct rst_ctx *c); /* in the child, before the stop */
-int task_restore_remote(struct rst_ctx *c);
+struct res_ops {
+	const char *name;
 
-/* res/creds.c: uids, gids, groups, capabilities, securebits, no_new_privs */
-void creds_prepare(void);
+	/* --- private state, allocated zeroed by the drivers and the loader */
+	size_t dump_state_size;	     /* one per dump: res_dump_state() */
+	size_t dump_task_state_size; /* one per dumped process: res_dump_task_state() */
+	size_t image_state_size;     /* one per loaded image: res_image_state() */
+
+	/* --- dump, in the order they run */
+	/* the tree is frozen, nothing written yet: refuse what cannot be saved */
+	int (*dump_check)(struct dump_ctx *ctx);
+	/* stage 1, tracer thread, scratch mapping in place: remote syscalls */
+	int (*dump_remote)(struct dump_ctx *ctx, struct dump_task *dt);
+	/* stage 1, once per thread (leader first) */
+	int (*dump_thread)(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th);
+	/* stage 2, second thread: fill dt->te from /proc, before it is written */
+	int (*dump_local)(struct dump_ctx *ctx, struct dump_task *dt);
+	/* stage 2, after the task's IMG_TASK and IMG_THREAD_CORE records: own records */
+	int (*dump_write)(struct dump_ctx *ctx, struct dump_task *dt);
+	/* free what dump_task_state holds (the block itself is the driver's) */
+	void (*dump_task_fini)(struct dump_task *dt, void *state);
+	/* the dump is over, committed or not: free what dump_state holds */
+	void (*dump_fini)(struct dump_ctx *ctx, void *state);
+
+	/* --- restore, in the order they run */
+	/* the image is loaded, nothing forked: refuse or plan over the whole image */
+	int (*restore_check)(struct image *img, const struct restore_opts *o);
+	/* per task, nothing forked: service fds, trampoline placement */
+	int (*restore_prepare)(struct rst_ctx *c);
+	/* in the restore child, before it forks its children (they inherit it) */
+	int (*child_early)(struct rst_ctx *c);
+	/* in the restore child that leads a session, right after setsid() */
+	int (*child_session)(struct rst_ctx *c);
+	/* in the restore child, after its children are forked */
+	int (*child)(struct rst_ctx *c);
+	/* in the restore child, last: what is left of it after this is ours */
+	int (*child_late)(struct rst_ctx *c);
+	/* controller, every task parked and in its group: objects naming other tasks */
+	int (*tree)(struct rst_tree *tree);
+	/* controller, per task, before its threads exist */
+	int (*remote)(struct rst_ctx *c);
+	/* per thread, the leader first, each other thread right after it is created */
+	int (*thread)(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+	/* per task, every thread exists */
+	int (*remote_late)(struct rst_ctx *c);
+	/* per thread, the last thread first and the leader last: credentials */
+	int (*thread_last)(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+	/* per thread, after the trampoline is gone: nothing may run remotely after */
+	int (*thread_finish)(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
+	/* per task, right before it is let go */
+	int (*release)(struct rst_ctx *c);
+	/* the task's rebuild reaches another task: rebuild it on the main driver */
+	bool (*reaches_other_tasks)(const struct rst_ctx *c);
+	/* free what image_state holds */
+	void (*image_fini)(struct image *img, void *state);
+};
+
+extern const struct res_ops *const res_table[];
+extern const size_t res_table_len;
+
+#define for_each_res(i, ops) for ((i) = 0; (i) < res_table_len && ((ops) = res_table[i], 1); (i)++)
+
+/*
+ * Run one stage: the hook 'stage' of every kind that has one, in table
+ * order, with the given arguments; stops at the first that fails (-1).
+ */
+#define res_stage(stage, ...)                                                              \
+	({                                                                                 \
+		int res_ret_ = 0;                                                          \
+		size_t res_i_;                                                             \
+		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)            \
+			if (res_table[res_i_]->stage)                                      \
+				res_ret_ = res_table[res_i_]->stage(__VA_ARGS__) ? -1 : 0; \
+		res_ret_;                                                                  \
+	})
+
+/* Private state of one resource kind (NULL if the kind declared none). */
+void *res_dump_state(struct dump_ctx *ctx, const struct res_ops *ops);
+void *res_dump_task_state(struct dump_task *dt, const struct res_ops *ops);
+void *res_image_state(struct image *img, const struct res_ops *ops);
+
+/* Allocate and free the private blocks of every kind (drivers, loader). */
+void res_dump_states_init(struct dump_ctx *ctx);
+void res_dump_states_fini(struct dump_ctx *ctx);
+void res_dump_task_states_init(struct dump_task *dt);
+void res_dump_task_states_fini(struct dump_task *dt);
+void res_image_states_init(struct image *img);
+void res_image_states_fini(struct image *img);
+
+/* The entries of res_table[], defined in their own files. */
+extern const struct res_ops sysvipc_res, files_res, epoll_res, tty_res, pidfd_res, mm_res, task_res,
+    flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
+    seccomp_nnp_res;
+
+/* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
-int creds_dump_thread(struct dump_task *dt, struct dump_thread *th);
-int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 
-/* res/seccomp.c: seccomp mode and filters, per thread */
-int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th);
-int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
-
-/* res/sched.c: nice, scheduling policy, CPU affinity, timer slack, per thread */
-int sched_dump_thread(struct dump_task *dt, struct dump_thread *th);
-int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
-
-/* res/itimer.c: interval timers (process-wide) */
-int itimer_dump(struct dump_task *dt);
-int itimer_restore_remote(struct rst_ctx *c);
-
-/* res/ptimer.c: POSIX timers (process-wide), kept with their ids */
-int ptimers_dump(struct dump_task *dt);
-int ptimers_write(struct dump_ctx *ctx, struct dump_task *dt);
-int ptimers_restore_remote(struct rst_ctx *c);
-
-/* res/pidfd.c: pidfds are opened by the controller once every task exists */
-int pidfd_restore_tree(struct rst_ctx *ctx, size_t n);
-
-/* res/sysvipc.c: refuse a tree that uses SysV IPC objects, naming them */
-int sysvipc_check(struct dump_ctx *ctx);
-
-/* res/signal.c: dispositions, masks, pending signals, sigaltstack */
-int sig_dump(struct dump_task *dt);
-int sig_dump_thread(struct dump_task *dt, struct dump_thread *th);
-int sig_restore_child(struct rst_ctx *c);
-int sig_restore_remote(struct rst_ctx *c);
-int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
-
-/* res/thread.c: registers, xstate, rseq, tid address, robust list */
-int thread_dump(struct dump_task *dt, struct dump_thread *th);
-int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt);
-int thread_restore_child(struct rst_ctx *c);
-int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
-int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
-
-/* res/mm.c: mappings, mm fields, page contents */
-int mm_dump_remote(struct dump_task *dt);
-int mm_dump(struct dump_ctx *ctx, struct dump_task *dt);
-int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt);
-int mm_restore_child(struct rst_ctx *c);  /* open mapped files as service fds */
-int mm_premap_child(struct rst_ctx *c);	  /* in the child: what does not collide */
-int mm_restore_remote(struct rst_ctx *c); /* build the rest of the address space */
-int mm_vdso_check(struct image *img);
-int mm_pick_trampoline(struct rst_ctx *c);
-
-/* res/files.c: open files behind the fd ops table */
-int files_dump(struct dump_ctx *ctx, struct dump_task *dt);
-void files_dump_fini(struct dump_ctx *ctx);
-int files_plan(struct image *img);
-int files_open_shared(struct rst_ctx *c);
-int files_restore_child(struct rst_ctx *c, int svc_end);
+/* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
-int epoll_restore_watches(struct rst_ctx *c); /* res/epoll.c, in the child */
-void unix_table_free(struct dump_ctx *ctx);   /* res/unix.c */
-
-/* res/tty.c: terminals, sessions' controlling terminals, job-control stops */
-int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt);
-int tty_check_shell_job(struct image *img, const struct restore_opts *o);
-int tty_child_session(struct rst_ctx *c);			/* after setsid() */
-int tty_restore_fg(struct rst_ctx *ctx, size_t n, size_t root); /* groups exist */
-int tty_stop_job(struct rst_ctx *c);				/* before release */
+/* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
+bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
+/* res/unix.c: the host's unix sockets, read once per dump */
+void unix_table_free(struct dump_ctx *ctx);
 
 #endif

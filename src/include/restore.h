@@ -21,8 +21,11 @@ enum {
 	SVC_FILES, /* mapped files, by index in mm->files */
 };
 
+struct rst_tree;
+
 struct rst_ctx {
 	const struct restore_opts *opts;
+	struct rst_tree *tree; /* the whole tree being restored */
 	struct image *img;
 	struct rst_task *t;
 	int svc_base;	     /* first service fd */
@@ -43,6 +46,23 @@ struct rst_ctx {
 	struct rtask rt;  /* the child under transplant (its leader thread) */
 	struct rtask *th; /* th[i] drives t->cores[i]; th[0] is unused */
 };
+
+/* The tree being restored: one rst_ctx per task, in image order. */
+struct rst_tree {
+	const struct restore_opts *opts;
+	struct image *img;
+	struct rst_ctx *ctx;
+	size_t n;
+	size_t root;	/* index of the root */
+	pid_t our_pgid; /* the restorer's group: outside groups map to it */
+	pid_t ns_init;	/* --pidns: our init of the new namespace */
+};
+
+/* The context of image task t. */
+static inline struct rst_ctx *rst_ctx_of(struct rst_tree *tree, const struct rst_task *t)
+{
+	return &tree->ctx[t - tree->img->tasks];
+}
 
 static inline int svc_fd(const struct rst_ctx *c, int which)
 {

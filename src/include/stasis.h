@@ -67,9 +67,7 @@ struct dump_task {
 	struct dump_thread *th;
 	size_t nth;
 	TaskEntry *te;
-	MmEntry *mm;
-	unsigned long brk;	   /* read remotely in stage 1, saved by mm_dump */
-	PosixTimersEntry *ptimers; /* res/ptimer.c */
+	void **res_state; /* per resource kind (res.h), by table index */
 };
 
 /* The thread's status file, read on first use (NULL if unreadable). */
@@ -105,6 +103,7 @@ struct dump_ctx {
 	struct tty_seen *ttys; /* terminals of the tree (res/tty.c) */
 	size_t nttys;
 	int ttys_scanned; /* 0: not yet, 1: done, -1: failed */
+	void **res_state; /* per resource kind (res.h), by table index */
 };
 
 /* A loaded image, as restore and show use it. */
@@ -140,13 +139,6 @@ struct image {
 	size_t npipes;
 	TtyEntry **ttys; /* pty pairs whose master is in the tree */
 	size_t nttys;
-	/* restore: shared anonymous objects built so far, by their dump-time inode */
-	struct shmem_built {
-		uint64_t ino;
-		pid_t host_pid;		  /* the task that created it */
-		unsigned long start, end; /* one of its mappings there */
-	} * shmem;
-	size_t nshmem;
 	/* contents of memfds and deleted files: where each chunk lies in the image */
 	struct fsobj_data {
 		uint32_t file_id; /* 0 while its file_entry has not been read yet */
@@ -155,6 +147,7 @@ struct image {
 	size_t nfsdata;
 	FlockEntry **flocks;
 	size_t nflocks;
+	void **res_state; /* per resource kind (res.h), by table index */
 };
 
 int image_load(const char *dir, struct image *img);

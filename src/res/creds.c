@@ -75,7 +75,7 @@ int creds_parse(pid_t tid, const char *status, CredsEntry *cr)
 	return 0;
 }
 
-int creds_dump_thread(struct dump_task *dt, struct dump_thread *th)
+static int creds_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	const char *status = dump_thread_status(dt, th);
 	CredsEntry *cr;
@@ -109,7 +109,7 @@ static uint64_t cap_full(void)
 static CredsEntry *ours; /* our own credentials, read once */
 
 /* Read our own credentials now, before several threads compare with them. */
-void creds_prepare(void)
+static void creds_prepare(void)
 {
 	char *status;
 
@@ -210,7 +210,7 @@ static int set_caps(struct rtask *rt, const CredsEntry *cr)
 }
 
 /* Remote, from the thread itself: the last state it gets. */
-int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	TaskEntry *te = c->t->te;
 	const CredsEntry *cr = core->creds ? core->creds : te->creds;
@@ -254,3 +254,17 @@ int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 		return -1;
 	return 0;
 }
+
+/* Before anything is forked: our own credentials, read once for every thread. */
+static int creds_restore_check(struct image *img, const struct restore_opts *o)
+{
+	creds_prepare();
+	return 0;
+}
+
+const struct res_ops creds_res = {
+	.name = "creds",
+	.dump_thread = creds_dump_thread,
+	.restore_check = creds_restore_check,
+	.thread_last = creds_restore_remote,
+};

@@ -90,7 +90,7 @@ static int epoll_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 /* In the child, with its fd table complete: add the watches it owns. */
-int epoll_restore_watches(struct rst_ctx *c)
+static int epoll_restore_watches(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
 	size_t i, k;
@@ -117,4 +117,9 @@ int epoll_restore_watches(struct rst_ctx *c)
 
 const struct fd_ops epoll_fd_ops = {
 	FILE_TYPE__FILE_EPOLL, "epoll", epoll_match, epoll_dump, epoll_open,
+};
+
+const struct res_ops epoll_res = {
+	.name = "epoll",
+	.child = epoll_restore_watches,
 };

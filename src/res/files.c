@@ -405,11 +405,14 @@ static void group_insert(struct file_group *g, size_t pos, const struct fd_dump 
 	g->n++;
 }
 
-void files_dump_fini(struct dump_ctx *ctx)
+static void files_dump_fini(struct dump_ctx *ctx, void *state)
 {
 	struct file_index *x = ctx->seen;
 	size_t i;
 
+	free(ctx->pipes);
+	free(ctx->ttys);
+	unix_table_free(ctx);
 	free(ctx->fsobjs);
 	free(ctx->locks);
 	ctx->fsobjs = NULL;
@@ -530,7 +533,7 @@ out:
 	return ret;
 }
 
-int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
+static int files_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	int pidfd, info_dir = -1, ret = -1;
 	struct dirent *de;
@@ -615,7 +618,7 @@ int files_max_fd(struct rst_task *t)
 }
 
 /* Close everything the child inherited that is neither a target fd nor ours. */
-static int close_strays(struct rst_ctx *c, int svc_end)
+static int close_strays(struct rst_ctx *c)
 {
 	int max_fd = files_max_fd(c->t);
 	unsigned char *target = xzalloc(max_fd + 1);
@@ -639,7 +642,7 @@ static int close_strays(struct rst_ctx *c, int svc_end)
 			continue;
 		fd = atoi(de->d_name);
 		if (fd == dfd || (fd <= max_fd && target[fd]) ||
-		    (fd >= c->svc_base && fd < svc_end))
+		    (fd >= c->svc_base && fd < c->svc_end))
 			continue;
 		close(fd);
 	}
@@ -683,7 +686,7 @@ static int open_shared_one(struct rst_ctx *c, uint32_t id)
 	return flock_restore_file(c, fe, slot);
 }
 
-int files_open_shared(struct rst_ctx *c)
+static int files_open_shared(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
 	size_t i;
@@ -771,7 +774,7 @@ static void plan_groups(struct image *img, struct rst_task **by_file)
  * as connected unix sockets, of every file of the group), so that all of
  * them inherit the one open file description.  One pass over every fd.
  */
-int files_plan(struct image *img)
+static int files_plan(struct image *img, const struct restore_opts *o)
 {
 	struct rst_task **by_file = xzalloc(img->nfiles * sizeof(*by_file) + 1);
 	struct rst_task **by_pipe = xzalloc(img->npipes * sizeof(*by_pipe) + 1);
@@ -831,7 +834,7 @@ int files_plan(struct image *img)
 }
 
 /* In the child, after forking: install the fd table, drop everything else. */
-int files_restore_child(struct rst_ctx *c, int svc_end)
+static int files_restore_child(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
 	size_t i;
@@ -844,8 +847,22 @@ int files_restore_child(struct rst_ctx *c, int svc_end)
 			return -1;
 		}
 	}
-	if (close_strays(c, svc_end))
-		return -1;
-	/* after the last close: closing any fd of a file drops our POSIX locks on it */
-	return flock_restore_posix(c);
+	return close_strays(c);
 }
+
+/* Service fds go above every fd of the task. */
+static int files_restore_prepare(struct rst_ctx *c)
+{
+	c->svc_base = files_max_fd(c->t) + 1;
+	return 0;
+}
+
+const struct res_ops files_res = {
+	.name = "files",
+	.dump_write = files_dump,
+	.dump_fini = files_dump_fini,
+	.restore_check = files_plan,
+	.restore_prepare = files_restore_prepare,
+	.child_early = files_open_shared,
+	.child = files_restore_child,
+};

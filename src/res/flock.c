@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "res.h"
 #include "log.h"
 #include "util.h"
 
@@ -89,17 +90,11 @@ static bool posix_seen(struct dump_ctx *ctx, const FlockEntry *fl)
 static bool mapped_by_owner(const struct fd_dump *d)
 {
 	struct dump_ctx *ctx = d->ctx;
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; i < ctx->ntasks; i++) {
-		MmEntry *mm = ctx->tasks[i].mm;
-
-		if (ctx->tasks[i].pid != d->pid || !mm)
-			continue;
-		for (k = 0; k < mm->n_files; k++)
-			if (mm->files[k]->dev == d->st.st_dev && mm->files[k]->ino == d->st.st_ino)
-				return true;
-	}
+	for (i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == d->pid)
+			return mm_maps_file(&ctx->tasks[i], d->st.st_dev, d->st.st_ino);
 	return false;
 }
 
@@ -208,7 +203,7 @@ int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd)
 }
 
 /* In the restore child, its fd table final: the process's POSIX locks. */
-int flock_restore_posix(struct rst_ctx *c)
+static int flock_restore_posix(struct rst_ctx *c)
 {
 	size_t i;
 
@@ -224,3 +219,12 @@ int flock_restore_posix(struct rst_ctx *c)
 	}
 	return 0;
 }
+
+/*
+ * POSIX locks go in last in the restore child: closing any fd of a file
+ * drops the process's POSIX locks on it, and the steps before close fds.
+ */
+const struct res_ops flock_res = {
+	.name = "flock",
+	.child_late = flock_restore_posix,
+};

@@ -27,7 +27,7 @@ static struct timeval usec_tv(uint64_t us)
 	return tv;
 }
 
-int itimer_dump(struct dump_task *dt)
+static int itimer_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	struct rtask *rt = dt_rt(dt);
 	TaskEntry *te = dt->te;
@@ -56,7 +56,7 @@ int itimer_dump(struct dump_task *dt)
 	return 0;
 }
 
-int itimer_restore_remote(struct rst_ctx *c)
+static int itimer_restore_remote(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
 	size_t i;
@@ -76,3 +76,9 @@ int itimer_restore_remote(struct rst_ctx *c)
 	}
 	return 0;
 }
+
+const struct res_ops itimer_res = {
+	.name = "itimer",
+	.dump_remote = itimer_dump,
+	.remote_late = itimer_restore_remote,
+};

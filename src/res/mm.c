@@ -49,6 +49,32 @@
 	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | \
 	 VMF_MERGEABLE)
 
+/* Dump: what stage 1 reads remotely and stage 2 saves, per task. */
+struct mm_task {
+	MmEntry *mm;
+	unsigned long brk;
+};
+
+/* Restore: shared anonymous objects built so far, by their dump-time inode. */
+struct mm_image {
+	struct shmem_built {
+		uint64_t ino;
+		pid_t host_pid;		  /* the task that created it */
+		unsigned long start, end; /* one of its mappings there */
+	} * built;
+	size_t n;
+};
+
+static struct mm_task *mm_task(struct dump_task *dt)
+{
+	return res_dump_task_state(dt, &mm_res);
+}
+
+static struct mm_image *mm_image(struct image *img)
+{
+	return res_image_state(img, &mm_res);
+}
+
 /* ---------------------------------------------------------------- dump */
 
 static bool vma_is_special_name(const char *path)
@@ -134,13 +160,14 @@ static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const 
 
 	if (fsobj_get(ctx, dt->pid, what, src, link, &id, &st))
 		return 0;
-	for (i = 0; i < dt->mm->n_files; i++)
-		if (dt->mm->files[i]->has_fsobj_file && dt->mm->files[i]->fsobj_file == id)
-			f = dt->mm->files[i];
+	for (i = 0; i < mm_task(dt)->mm->n_files; i++)
+		if (mm_task(dt)->mm->files[i]->has_fsobj_file &&
+		    mm_task(dt)->mm->files[i]->fsobj_file == id)
+			f = mm_task(dt)->mm->files[i];
 	if (!f) {
-		uint32_t n = mm_file_id(dt->mm, link, &st, false);
+		uint32_t n = mm_file_id(mm_task(dt)->mm, link, &st, false);
 
-		f = dt->mm->files[n - 1]; /* after the call: it may move the array */
+		f = mm_task(dt)->mm->files[n - 1]; /* after the call: it may move the array */
 		f->has_fsobj_file = true;
 		f->fsobj_file = id;
 	}
@@ -199,7 +226,8 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		remember_file(v, &st);
 	}
 	e->has_file_id = true;
-	e->file_id = mm_file_id(dt->mm, v->path, &st, v->shared && (v->vmflags & VMF_MAYWRITE));
+	e->file_id =
+	    mm_file_id(mm_task(dt)->mm, v->path, &st, v->shared && (v->vmflags & VMF_MAYWRITE));
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -248,7 +276,7 @@ static int vma_classify(struct dump_ctx *ctx, struct dump_task *dt, const struct
 
 static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vmas *vmas)
 {
-	MmEntry *mm = dt->mm;
+	MmEntry *mm = mm_task(dt)->mm;
 	size_t i;
 
 	mm->vmas = xzalloc(vmas->n * sizeof(*mm->vmas));
@@ -296,7 +324,7 @@ static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vma
 
 static int dump_vdso_hash(struct dump_task *dt)
 {
-	MmEntry *mm = dt->mm;
+	MmEntry *mm = mm_task(dt)->mm;
 	size_t i;
 
 	for (i = 0; i < mm->n_vmas; i++) {
@@ -330,31 +358,32 @@ static int dump_exe(struct dump_ctx *ctx, struct dump_task *dt)
 	snprintf(proc, sizeof(proc), "/proc/%d/exe", dt->pid);
 	if (fsobj_link_is_ghost(path)) {
 		/* deleted since it was started (an upgrade): saved like any deleted file */
-		dt->mm->exe_file_id = mm_fsobj_file(ctx, dt, "executable", proc, path, false);
-		dt->mm->has_exe_file_id = dt->mm->exe_file_id != 0;
-		return dt->mm->has_exe_file_id ? 0 : -1;
+		mm_task(dt)->mm->exe_file_id =
+		    mm_fsobj_file(ctx, dt, "executable", proc, path, false);
+		mm_task(dt)->mm->has_exe_file_id = mm_task(dt)->mm->exe_file_id != 0;
+		return mm_task(dt)->mm->has_exe_file_id ? 0 : -1;
 	}
 	if (stat(proc, &st)) {
 		pr_perror("pid %d: cannot stat its executable", dt->pid);
 		return -1;
 	}
-	dt->mm->has_exe_file_id = true;
-	dt->mm->exe_file_id = mm_file_id(dt->mm, path, &st, false);
+	mm_task(dt)->mm->has_exe_file_id = true;
+	mm_task(dt)->mm->exe_file_id = mm_file_id(mm_task(dt)->mm, path, &st, false);
 	return 0;
 }
 
 /* The one part of the mm that needs the task to run a syscall: brk. */
-int mm_dump_remote(struct dump_task *dt)
+static int mm_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	long brk;
 
 	if (remote_syscall(dt_rt(dt), &brk, __NR_brk, 0, 0, 0, 0, 0, 0))
 		return -1;
-	dt->brk = brk;
+	mm_task(dt)->brk = brk;
 	return 0;
 }
 
-int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
+static int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	struct proc_vmas vmas;
 	struct proc_stat st;
@@ -363,7 +392,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	size_t len;
 	int ret = -1;
 
-	mm = dt->mm = xmalloc(sizeof(*dt->mm));
+	mm = mm_task(dt)->mm = xmalloc(sizeof(*mm));
 	mm_entry__init(mm);
 	mm->pid = dt->pid;
 	if (proc_parse_stat(dt->pid, &st))
@@ -378,7 +407,7 @@ int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	mm->arg_end = st.arg_end;
 	mm->env_start = st.env_start;
 	mm->env_end = st.env_end;
-	mm->brk = dt->brk;
+	mm->brk = mm_task(dt)->brk;
 	auxv = read_proc(dt->pid, "auxv", &len);
 	if (!auxv) {
 		pr_perror("cannot read /proc/%d/auxv", dt->pid);
@@ -528,8 +557,8 @@ static int collect_runs(struct dump_task *dt, struct runs *rs)
 		pr_perror("cannot open %s", path);
 		return -1;
 	}
-	for (i = 0; i < dt->mm->n_vmas && !ret; i++) {
-		const VmaEntry *e = dt->mm->vmas[i];
+	for (i = 0; i < mm_task(dt)->mm->n_vmas && !ret; i++) {
+		const VmaEntry *e = mm_task(dt)->mm->vmas[i];
 		bool forced = !(e->prot & PROT_READ);
 
 		switch (e->kind) {
@@ -650,7 +679,7 @@ out:
 	return ret;
 }
 
-int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
+static int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
 	struct runs rs = { 0 };
@@ -696,7 +725,7 @@ out:
 /* ------------------------------------------------------------- restore */
 
 /* The restore kernel must offer the very vDSO the image's code calls into. */
-int mm_vdso_check(struct image *img)
+static int mm_vdso_check(struct image *img, const struct restore_opts *o)
 {
 	unsigned long base = getauxval(AT_SYSINFO_EHDR);
 	struct proc_vmas vmas;
@@ -740,7 +769,7 @@ static bool range_free(const struct proc_vmas *ours, const MmEntry *mm, unsigned
  * Pick where the trampoline lives during the transplant: a range free both
  * in our own layout (the child is a copy of us) and in the target's.
  */
-int mm_pick_trampoline(struct rst_ctx *c)
+static int mm_pick_trampoline(struct rst_ctx *c)
 {
 	/* our own layout, read once: every restore child starts as a copy of it */
 	static struct proc_vmas ours;
@@ -809,7 +838,7 @@ place:
 }
 
 /* In the child: open mapped files as service fds and set up the trampoline. */
-int mm_restore_child(struct rst_ctx *c)
+static int mm_restore_child(struct rst_ctx *c)
 {
 	static const unsigned char insn[8] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc };
 	MmEntry *mm = c->t->mm;
@@ -1006,9 +1035,9 @@ static struct shmem_built *shmem_find(struct image *img, uint64_t ino)
 {
 	size_t i;
 
-	for (i = 0; i < img->nshmem; i++)
-		if (img->shmem[i].ino == ino)
-			return &img->shmem[i];
+	for (i = 0; i < mm_image(img)->n; i++)
+		if (mm_image(img)->built[i].ino == ino)
+			return &mm_image(img)->built[i];
 	return NULL;
 }
 
@@ -1033,9 +1062,10 @@ static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long
 	if (!b) {
 		if (rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, -1, 0, NULL))
 			return -1;
-		c->img->shmem =
-		    xrealloc(c->img->shmem, (c->img->nshmem + 1) * sizeof(*c->img->shmem));
-		c->img->shmem[c->img->nshmem++] =
+		mm_image(c->img)->built =
+		    xrealloc(mm_image(c->img)->built,
+			     (mm_image(c->img)->n + 1) * sizeof(*mm_image(c->img)->built));
+		mm_image(c->img)->built[mm_image(c->img)->n++] =
 		    (struct shmem_built){ e->file_id, c->rt.pid, e->start, e->end };
 		return 0;
 	}
@@ -1316,7 +1346,7 @@ static bool overlaps(const struct proc_vmas *own, unsigned long s, unsigned long
  * The controller does the rest remotely after the stop; c->premapped
  * tells it which (it reads the child's copy).
  */
-int mm_premap_child(struct rst_ctx *c)
+static int mm_premap_child(struct rst_ctx *c)
 {
 	MmEntry *mm = c->t->mm;
 	struct proc_vmas own;
@@ -1351,7 +1381,7 @@ out:
 }
 
 /* Remote: replace what is left of the child's address space with the image's. */
-int mm_restore_remote(struct rst_ctx *c)
+static int mm_restore_remote(struct rst_ctx *c)
 {
 	MmEntry *mm = c->t->mm;
 	size_t i, last;
@@ -1377,4 +1407,75 @@ int mm_restore_remote(struct rst_ctx *c)
 	if (restore_mm_fields(c))
 		return -1;
 	return check_special_layout(c);
+}
+
+/* Stage 2, after the task record: the layout, then every page. */
+static int mm_dump_write(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	if (img_write_msg(&ctx->w, IMG_MM, &mm_task(dt)->mm->base))
+		return -1;
+	return mm_dump_pages(ctx, dt);
+}
+
+static void mm_dump_task_fini(struct dump_task *dt, void *state)
+{
+	struct mm_task *m = state;
+
+	if (m->mm)
+		mm_entry__free_unpacked(m->mm, NULL);
+}
+
+/* Before the fork: service fds for the mapped files, per-VMA flags, trampoline. */
+static int mm_restore_prepare(struct rst_ctx *c)
+{
+	c->premapped = xzalloc(c->t->mm->n_vmas + 1);
+	c->filled = xzalloc(c->t->mm->n_vmas + 1);
+	c->svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + c->opts->n_inherit;
+	return mm_pick_trampoline(c);
+}
+
+/* Shared anonymous memory is created by one task and mapped from it by the others. */
+static bool mm_reaches_other_tasks(const struct rst_ctx *c)
+{
+	const MmEntry *mm = c->t->mm;
+	size_t i;
+
+	for (i = 0; mm && i < mm->n_vmas; i++)
+		if (mm->vmas[i]->kind == VMA_KIND__VMA_ANON_SHARED)
+			return true;
+	return false;
+}
+
+static void mm_image_fini(struct image *img, void *state)
+{
+	free(((struct mm_image *)state)->built);
+}
+
+const struct res_ops mm_res = {
+	.name = "mm",
+	.dump_task_state_size = sizeof(struct mm_task),
+	.image_state_size = sizeof(struct mm_image),
+	.dump_remote = mm_dump_remote,
+	.dump_local = mm_dump,
+	.dump_write = mm_dump_write,
+	.dump_task_fini = mm_dump_task_fini,
+	.restore_check = mm_vdso_check,
+	.restore_prepare = mm_restore_prepare,
+	.child = mm_restore_child,
+	.child_late = mm_premap_child,
+	.remote = mm_restore_remote,
+	.reaches_other_tasks = mm_reaches_other_tasks,
+	.image_fini = mm_image_fini,
+};
+
+/* Does the dumped task map the file dev:ino (its layout saved already)? */
+bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino)
+{
+	const MmEntry *mm = mm_task(dt)->mm;
+	size_t k;
+
+	for (k = 0; mm && k < mm->n_files; k++)
+		if (mm->files[k]->dev == dev && mm->files[k]->ino == ino)
+			return true;
+	return false;
 }

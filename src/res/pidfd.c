@@ -173,14 +173,14 @@ static int place_one(struct rst_ctx *c, const FdEntry *f, const FileEntry *fe,
 	return 0;
 }
 
-int pidfd_restore_tree(struct rst_ctx *ctx, size_t n)
+static int pidfd_restore_tree(struct rst_tree *tree)
 {
 	struct pidfd_done *done = NULL;
 	size_t ndone = 0, i, j;
 	int ret = 0;
 
-	for (i = 0; i < n && !ret; i++) {
-		struct rst_ctx *c = &ctx[i];
+	for (i = 0; i < tree->n && !ret; i++) {
+		struct rst_ctx *c = &tree->ctx[i];
 
 		if (c->t->te->zombie)
 			continue;
@@ -195,3 +195,8 @@ int pidfd_restore_tree(struct rst_ctx *ctx, size_t n)
 	free(done);
 	return ret;
 }
+
+const struct res_ops pidfd_res = {
+	.name = "pidfd",
+	.tree = pidfd_restore_tree,
+};

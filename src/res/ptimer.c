@@ -103,7 +103,13 @@ static int timer_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-int ptimers_dump(struct dump_task *dt)
+/* The task's timers between stage 1 (read) and stage 2 (written). */
+static PosixTimersEntry **ptimers_of(struct dump_task *dt)
+{
+	return res_dump_task_state(dt, &ptimer_res);
+}
+
+static int ptimers_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	char *list = read_proc(dt->pid, "timers", NULL), *blk, *next;
 	PosixTimersEntry *e;
@@ -116,7 +122,7 @@ int ptimers_dump(struct dump_task *dt)
 	e = xmalloc(sizeof(*e));
 	posix_timers_entry__init(e);
 	e->pid = dt->pid;
-	dt->ptimers = e;
+	*ptimers_of(dt) = e;
 	for (blk = strstr(list, "ID: "); blk && !ret; blk = next) {
 		PosixTimer *t = xmalloc(sizeof(*t));
 
@@ -146,11 +152,21 @@ int ptimers_dump(struct dump_task *dt)
 	return ret;
 }
 
-int ptimers_write(struct dump_ctx *ctx, struct dump_task *dt)
+static int ptimers_write(struct dump_ctx *ctx, struct dump_task *dt)
 {
-	if (!dt->ptimers || !dt->ptimers->n_timers)
+	PosixTimersEntry *e = *ptimers_of(dt);
+
+	if (!e || !e->n_timers)
 		return 0;
-	return img_write_msg(&ctx->w, IMG_POSIX_TIMERS, &dt->ptimers->base);
+	return img_write_msg(&ctx->w, IMG_POSIX_TIMERS, &e->base);
+}
+
+static void ptimers_dump_fini(struct dump_task *dt, void *state)
+{
+	PosixTimersEntry **e = state;
+
+	if (*e)
+		posix_timers_entry__free_unpacked(*e, NULL);
 }
 
 static int create_one(struct rst_ctx *c, const PosixTimer *t)
@@ -186,7 +202,7 @@ static int create_one(struct rst_ctx *c, const PosixTimer *t)
 	return 0;
 }
 
-int ptimers_restore_remote(struct rst_ctx *c)
+static int ptimers_restore_remote(struct rst_ctx *c)
 {
 	const PosixTimersEntry *e = c->t->ptimers;
 	size_t i;
@@ -212,3 +228,12 @@ int ptimers_restore_remote(struct rst_ctx *c)
 	}
 	return 0;
 }
+
+const struct res_ops ptimer_res = {
+	.name = "ptimer",
+	.dump_task_state_size = sizeof(PosixTimersEntry *),
+	.dump_remote = ptimers_dump,
+	.dump_write = ptimers_write,
+	.dump_task_fini = ptimers_dump_fini,
+	.remote_late = ptimers_restore_remote,
+};

@@ -16,7 +16,7 @@
 #include "res.h"
 #include "util.h"
 
-int sched_dump_thread(struct dump_task *dt, struct dump_thread *th)
+static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	SchedEntry *se = th->core->sched = xmalloc(sizeof(*se));
 	struct sched_param param;
@@ -58,7 +58,7 @@ static bool affinity_is_ours(const SchedEntry *se)
 	       !memcmp(se->affinity.data, &ours, sizeof(ours));
 }
 
-int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	SchedEntry *se = core->sched;
 	struct sched_param param;
@@ -98,3 +98,9 @@ int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 	}
 	return 0;
 }
+
+const struct res_ops sched_res = {
+	.name = "sched",
+	.dump_thread = sched_dump_thread,
+	.thread = sched_restore_remote,
+};

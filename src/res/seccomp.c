@@ -39,7 +39,7 @@ static int seccomp_mode(struct dump_task *dt, struct dump_thread *th)
 	return v ? atoi(v) : 0;
 }
 
-int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th)
+static int seccomp_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	SeccompEntry *se;
 	int mode = seccomp_mode(dt, th);
@@ -85,7 +85,7 @@ int seccomp_dump_thread(struct dump_task *dt, struct dump_thread *th)
 }
 
 /* Remote, from the thread: oldest filter first. */
-int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	SeccompEntry *se = core->seccomp;
 	size_t i;
@@ -118,3 +118,34 @@ int seccomp_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core
 	}
 	return 0;
 }
+
+static bool thread_no_new_privs(struct rst_ctx *c, ThreadCore *core)
+{
+	const CredsEntry *cr = core->creds ? core->creds : c->t->te->creds;
+
+	return cr->no_new_privs;
+}
+
+/* Without no_new_privs a filter needs CAP_SYS_ADMIN: before the credentials drop. */
+static int seccomp_restore_privileged(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	return thread_no_new_privs(c, core) ? 0 : seccomp_restore_remote(c, rt, core);
+}
+
+/* With no_new_privs, after the credentials: nothing of ours is filtered. */
+static int seccomp_restore_nnp(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	return thread_no_new_privs(c, core) ? seccomp_restore_remote(c, rt, core) : 0;
+}
+
+const struct res_ops seccomp_res = {
+	.name = "seccomp",
+	.dump_thread = seccomp_dump_thread,
+	.thread_last = seccomp_restore_privileged,
+};
+
+/* The same filters, restored on the other side of the credentials. */
+const struct res_ops seccomp_nnp_res = {
+	.name = "seccomp-nnp",
+	.thread_last = seccomp_restore_nnp,
+};

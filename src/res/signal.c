@@ -152,7 +152,7 @@ static int dump_sigaltstack(struct dump_thread *th)
 }
 
 /* Process-wide: dispositions and process-directed pending signals. */
-int sig_dump(struct dump_task *dt)
+static int sig_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	size_t n;
 
@@ -163,7 +163,7 @@ int sig_dump(struct dump_task *dt)
 }
 
 /* Per thread: blocked mask, thread-directed pending signals, sigaltstack. */
-int sig_dump_thread(struct dump_task *dt, struct dump_thread *th)
+static int sig_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	size_t n;
 
@@ -176,7 +176,7 @@ int sig_dump_thread(struct dump_task *dt, struct dump_thread *th)
 }
 
 /* In the restore child: every signal is blocked already. */
-int sig_restore_child(struct rst_ctx *c)
+static int sig_restore_child(struct rst_ctx *c)
 {
 	struct ksigaction dfl = { (unsigned long)SIG_DFL, 0, 0, 0 };
 	TaskEntry *te = c->t->te;
@@ -230,7 +230,7 @@ static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e,
 }
 
 /* Remote, with every signal still blocked: process-directed pending signals. */
-int sig_restore_remote(struct rst_ctx *c)
+static int sig_restore_remote(struct rst_ctx *c)
 {
 	size_t i;
 
@@ -241,7 +241,7 @@ int sig_restore_remote(struct rst_ctx *c)
 }
 
 /* Remote, from the thread itself: its sigaltstack and its pending signals. */
-int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	size_t i;
 	long ret;
@@ -264,3 +264,12 @@ int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 			return -1;
 	return 0;
 }
+
+const struct res_ops signal_res = {
+	.name = "signal",
+	.dump_remote = sig_dump,
+	.dump_thread = sig_dump_thread,
+	.child = sig_restore_child,
+	.thread = sig_restore_thread,
+	.remote_late = sig_restore_remote,
+};

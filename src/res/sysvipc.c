@@ -122,7 +122,12 @@ static int check_ns(struct dump_ctx *ctx)
 	return 0;
 }
 
-int sysvipc_check(struct dump_ctx *ctx)
+static int sysvipc_check(struct dump_ctx *ctx)
 {
 	return check_ns(ctx) || check_shm(ctx) || check_sem(ctx) || check_msg(ctx) ? -1 : 0;
 }
+
+const struct res_ops sysvipc_res = {
+	.name = "sysvipc",
+	.dump_check = sysvipc_check,
+};

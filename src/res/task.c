@@ -111,13 +111,13 @@ static int dump_prctl(struct dump_task *dt)
 }
 
 /* The part that needs remote syscalls (stage 1 of the dump). */
-int task_dump_remote(struct dump_task *dt)
+static int task_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	return dump_prctl(dt);
 }
 
 /* The part read from /proc (stage 2). */
-int task_dump(struct dump_task *dt)
+static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
 	struct proc_stat st;
@@ -207,7 +207,7 @@ static int restore_rlimits(TaskEntry *te)
 }
 
 /* In the restore child, before it is stopped for the transplant. */
-int task_restore_child(struct rst_ctx *c)
+static int task_restore_child(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
 
@@ -232,7 +232,7 @@ int task_restore_child(struct rst_ctx *c)
 }
 
 /* Remote: process-wide prctl state that has no other way in. */
-int task_restore_remote(struct rst_ctx *c)
+static int task_restore_remote(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
 	long ret;
@@ -250,3 +250,11 @@ int task_restore_remote(struct rst_ctx *c)
 	}
 	return 0;
 }
+
+const struct res_ops task_res = {
+	.name = "task",
+	.dump_remote = task_dump_remote,
+	.dump_local = task_dump,
+	.child = task_restore_child,
+	.remote = task_restore_remote,
+};

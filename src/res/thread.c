@@ -94,7 +94,7 @@ static int dump_user_pointers(struct dump_thread *th)
 	return 0;
 }
 
-int thread_dump(struct dump_task *dt, struct dump_thread *th)
+static int thread_dump(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	ThreadCore *core = th->core;
 	size_t len = XSTATE_MAX;
@@ -123,63 +123,13 @@ int thread_dump(struct dump_task *dt, struct dump_thread *th)
 	return 0;
 }
 
-#define THREAD_CLONE_FLAGS \
-	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
-
-/*
- * Remote, from the leader: create the thread with its TID.  The leader
- * traces clones, so the new thread is ours and stopped before it runs a
- * single instruction; its registers are set later like the leader's.
- */
-int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
-{
-	struct stasis_clone_args args = { .flags = THREAD_CLONE_FLAGS };
-	unsigned long args_at = c->rt.scratch, tid_at = c->rt.scratch + sizeof(args);
-	pid_t tid = core->tid;
-	int status;
-	long ret;
-
-	args.set_tid = tid_at;
-	args.set_tid_size = 1;
-	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
-	    remote_write(c->rt.pid, tid_at, &tid, sizeof(tid)))
-		return -1;
-	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
-		return -1;
-	if (ret != tid) {
-		char comm[64];
-
-		if (ret == -EEXIST) {
-			proc_comm(tid, comm, sizeof(comm));
-			pr_err("tid %d is taken by another process ('%s'); restore needs it free\n",
-			       tid, comm);
-		} else {
-			pr_err("pid %u: cannot create thread %d: %s\n", core->pid, tid,
-			       ret < 0 ? strerror(-ret) : "wrong tid");
-		}
-		return -1;
-	}
-	/* in a new PID namespace our view of the thread has another number */
-	tid = host_tid(c->rt.pid, tid);
-	if (tid < 0 || thread_wait_stop(tid, &status))
-		return -1;
-	memset(rt, 0, sizeof(*rt));
-	rt->pid = tid;
-	if (thread_get_regs(tid, &rt->regs))
-		return -1;
-	rt->syscall_ip = c->rt.syscall_ip;
-	rt->scratch = c->rt.scratch;
-	rt->scratch_len = c->rt.scratch_len;
-	return 0;
-}
-
 /*
  * In the restore child, last thing before it stops: the leader's
  * clear_child_tid and robust list.  The kernel only stores the addresses
  * (they are used at exit), so they can be set before the memory they
  * point to exists, with two plain syscalls instead of two remote ones.
  */
-int thread_restore_child(struct rst_ctx *c)
+static int thread_restore_child(struct rst_ctx *c)
 {
 	ThreadCore *core = c->t->cores[0];
 
@@ -194,7 +144,7 @@ int thread_restore_child(struct rst_ctx *c)
 }
 
 /* Remote, from the thread itself, while the trampoline still exists. */
-int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	bool leader = rt == &c->rt; /* its tid address and robust list: above */
 	long ret;
@@ -235,7 +185,7 @@ int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 }
 
 /* After the last remote syscall: FPU state, mask and registers. */
-int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+static int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	struct user_regs_struct regs;
 
@@ -252,3 +202,11 @@ int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 	}
 	return 0;
 }
+
+const struct res_ops thread_res = {
+	.name = "thread",
+	.dump_thread = thread_dump,
+	.child = thread_restore_child,
+	.thread = thread_restore_remote,
+	.thread_finish = thread_restore_regs,
+};

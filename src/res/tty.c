@@ -745,7 +745,7 @@ bool tty_open_later(struct rst_ctx *c, const FileEntry *fe)
  * In a session leader, right after setsid(): take the controlling
  * terminal, then open the /dev/tty files it holds for its subtree.
  */
-int tty_child_session(struct rst_ctx *c)
+static int tty_child_session(struct rst_ctx *c)
 {
 	struct rst_task *t = c->t;
 	const TtyEntry *e = NULL;
@@ -828,9 +828,11 @@ static bool group_exists(struct image *img, uint32_t pgrp)
  * terminals in the tree; for a shell job restored in the foreground, the
  * restorer's terminal goes to the job's group if it had its terminal.
  */
-int tty_restore_fg(struct rst_ctx *ctx, size_t n, size_t root)
+static int tty_restore_fg(struct rst_tree *tree)
 {
-	struct image *img = ctx[0].img;
+	struct rst_ctx *ctx = tree->ctx;
+	struct image *img = tree->img;
+	size_t n = tree->n, root = tree->root;
 	TaskEntry *rt = ctx[root].t->te;
 	size_t i, j;
 
@@ -863,7 +865,7 @@ int tty_restore_fg(struct rst_ctx *ctx, size_t n, size_t root)
  * subtree or a process started by a script, needs no -j: the tree joins
  * the restorer's session either way.)
  */
-int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
+static int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
 	struct proc_stat st;
@@ -908,7 +910,7 @@ int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 }
 
 /* Restore: the image says a shell job; the user must say so too. */
-int tty_check_shell_job(struct image *img, const struct restore_opts *o)
+static int tty_check_shell_job(struct image *img, const struct restore_opts *o)
 {
 	size_t i;
 
@@ -923,7 +925,7 @@ int tty_check_shell_job(struct image *img, const struct restore_opts *o)
 }
 
 /* Controller, just before a task is released: a stopped job stays stopped. */
-int tty_stop_job(struct rst_ctx *c)
+static int tty_stop_job(struct rst_ctx *c)
 {
 	if (!c->t->te->stop_sig)
 		return 0;
@@ -933,3 +935,12 @@ int tty_stop_job(struct rst_ctx *c)
 	}
 	return 0;
 }
+
+const struct res_ops tty_res = {
+	.name = "tty",
+	.dump_local = tty_dump_task,
+	.restore_check = tty_check_shell_job,
+	.child_session = tty_child_session,
+	.tree = tty_restore_fg,
+	.release = tty_stop_job,
+};

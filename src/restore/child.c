@@ -1,0 +1,276 @@
+/*
+ * The restore child: every restored task starts as a copy of stasis and
+ * runs this code until it parks itself with raise(SIGSTOP).  It places the
+ * service fds, opens what its subtree inherits, forks its children at
+ * their PIDs (making its session and group on the way), then runs the
+ * child stages of the resource table (fds, mapped files, cwd, limits,
+ * signal actions ...) with plain syscalls.  A zombie only takes its
+ * session and group and dies the way it died.
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "restore_int.h"
+#include "util.h"
+
+static int child_move_fd(int from, int to)
+{
+	if (from == to)
+		return 0;
+	if (dup2(from, to) < 0) {
+		pr_perror("cannot place service fd %d", to);
+		return -1;
+	}
+	return 0;
+}
+
+/* glibc registered rseq for us; the image's code brings its own. */
+static int child_drop_rseq(void)
+{
+	void *area = (char *)__builtin_thread_pointer() + __rseq_offset;
+
+	if (!__rseq_size)
+		return 0;
+	/* glibc registers 32 bytes (the original ABI size) but reports fewer */
+	if (syscall(__NR_rseq, area, 32, STASIS_RSEQ_FLAG_UNREGISTER, RSEQ_SIG) &&
+	    syscall(__NR_rseq, area, __rseq_size, STASIS_RSEQ_FLAG_UNREGISTER, RSEQ_SIG) &&
+	    errno != EINVAL) {
+		pr_perror("cannot unregister rseq");
+		return -1;
+	}
+	return 0;
+}
+
+static int child_service_fds(struct rst_ctx *c)
+{
+	int fd, k, inh[c->opts->n_inherit + 1];
+
+	/*
+	 * --inherit-fd fds first go above every slot: a low one (say 9) may
+	 * be where the log or the restorer's 0-2 are placed next.
+	 */
+	for (k = 0; k < c->opts->n_inherit; k++) {
+		inh[k] = fcntl(c->opts->inherit[k].fd, F_DUPFD_CLOEXEC, c->svc_end);
+		if (inh[k] < 0) {
+			pr_perror("--inherit-fd: no fd %d", c->opts->inherit[k].fd);
+			return -1;
+		}
+	}
+	/* everything goes above the target's fds; log first so errors show */
+	if (child_move_fd(log_fd_get(), svc_fd(c, SVC_LOG)))
+		return -1;
+	log_fd_set(svc_fd(c, SVC_LOG));
+	for (k = 0; k < 3; k++) {
+		if (fcntl(k, F_GETFD) < 0) {
+			/* closed in the restorer: stand in /dev/null */
+			fd = open("/dev/null", O_RDWR);
+			if (fd < 0 || move_fd(fd, svc_fd(c, SVC_STDIN) + k) < 0)
+				return -1;
+		} else if (child_move_fd(k, svc_fd(c, SVC_STDIN) + k)) {
+			return -1;
+		}
+	}
+	fd = open(c->img->r.path, O_RDONLY);
+	if (fd < 0 || move_fd(fd, svc_fd(c, SVC_IMAGE)) < 0) {
+		pr_perror("cannot open the image in the restore child");
+		return -1;
+	}
+	for (k = 0; k < c->opts->n_inherit; k++) {
+		if (child_move_fd(inh[k], svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))
+			return -1;
+		close(inh[k]);
+	}
+	return 0;
+}
+
+pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
+{
+	struct stasis_clone_args args = {
+		.flags = flags,
+		/* a sibling's exit signal is our own, chosen by our parent */
+		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
+		.set_tid = (uintptr_t)&pid,
+		.set_tid_size = 1,
+	};
+	char comm[64];
+	pid_t ret;
+
+	ret = syscall(__NR_clone3, &args, sizeof(args));
+	if (ret < 0) {
+		if (errno == EEXIST) {
+			proc_comm(pid, comm, sizeof(comm));
+			pr_err(
+			    "pid %d is taken by another process ('%s', pid %d); restore needs it "
+			    "free\n",
+			    pid, comm, pid);
+		} else if (errno == EPERM) {
+			pr_err("cannot create pid %d: permission denied (restore needs root or "
+			       "CAP_CHECKPOINT_RESTORE)\n",
+			       pid);
+		} else {
+			pr_perror("clone3 at pid %d", pid);
+		}
+	}
+	return ret;
+}
+
+pid_t fork_at_pid(pid_t pid)
+{
+	return fork_at_pid_flags(pid, 0);
+}
+
+static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
+{
+	pid_t pid = fork_at_pid(kid->te->pid);
+
+	if (pid == 0)
+		child_main(rst_ctx_of(c->tree, kid));
+	return pid < 0 ? -1 : 0;
+}
+
+/*
+ * Fork the children: those that keep the session this task was born in
+ * before it makes its own, the others after.  Then, if this task leads a
+ * group, it is made before the rest of its children inherit it.
+ */
+static int child_fork_kids(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	size_t i;
+
+	for (i = 0; i < c->t->nkids; i++) {
+		TaskEntry *k = c->t->kids[i]->te;
+
+		if (te->sid == te->pid && k->sid != te->sid && k->sid != k->pid &&
+		    fork_kid(c, c->t->kids[i]))
+			return -1;
+	}
+	if (te->sid == te->pid && te->pid != (uint32_t)getsid(0) && setsid() < 0) {
+		pr_perror("pid %u: cannot create its session", te->pid);
+		return -1;
+	}
+	if (te->sid == te->pid && res_stage(child_session, c))
+		return -1;
+	if (te->pgid == te->pid && te->sid != te->pid && setpgid(0, 0)) {
+		pr_perror("pid %u: cannot create its process group", te->pid);
+		return -1;
+	}
+	for (i = 0; i < c->t->nkids; i++) {
+		TaskEntry *k = c->t->kids[i]->te;
+
+		if ((te->sid != te->pid || k->sid == te->sid || k->sid == k->pid) &&
+		    fork_kid(c, c->t->kids[i]))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * This task's group lost its leader before the dump: fork a stand-in with
+ * the leader's PID that creates the group, join it, and let the stand-in
+ * go.  The group lives on through its members, as it did before.
+ */
+static int child_make_group(struct rst_ctx *c)
+{
+	pid_t pgid = c->group_helper, pid;
+	int status, p[2];
+	char b;
+
+	if (pipe(p))
+		return -1;
+	pid = fork_at_pid(pgid);
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[1]);
+		if (setpgid(0, 0))
+			_exit(1);
+		if (read(p[0], &b, 1) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	close(p[0]);
+	/* the group exists once the stand-in's setpgid is done */
+	while (getpgid(pid) != pid)
+		usleep(100);
+	if (setpgid(0, pgid)) {
+		pr_perror("pid %u: cannot join process group %d", c->t->te->pid, pgid);
+		close(p[1]);
+		return -1;
+	}
+	close(p[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+/* A zombie: take its session and group, then die the way it died. */
+static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	int status = te->exit_code;
+	struct rlimit none = { 0, 0 };
+	sigset_t one;
+
+	if (te->sid == te->pid)
+		setsid();
+	else if (te->pgid == te->pid)
+		setpgid(0, 0);
+	else if ((pid_t)te->pgid != getpgrp() && image_task(c->img, te->pgid))
+		setpgid(0, te->pgid); /* best effort: its leader may not exist yet */
+	prctl(PR_SET_NAME, te->comm, 0, 0, 0);
+	if (WIFSIGNALED(status)) {
+		setrlimit(RLIMIT_CORE, &none);
+		signal(WTERMSIG(status), SIG_DFL);
+		sigemptyset(&one);
+		sigaddset(&one, WTERMSIG(status));
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		raise(WTERMSIG(status));
+	}
+	_exit(WEXITSTATUS(status));
+}
+
+/* The restore child: stasis code until it stops itself for the transplant. */
+void __attribute__((noreturn)) child_main(struct rst_ctx *c)
+{
+	sigset_t all;
+	char go;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (c->go_fd >= 0) {
+		if (read(c->go_fd, &go, 1) != 1)
+			_exit(1);
+		close(c->go_fd);
+	}
+	if (c->t->te->zombie)
+		zombie_main(c);
+	if (child_drop_rseq() || child_service_fds(c) || res_stage(child_early, c))
+		_exit(1);
+	if (c->group_helper && child_make_group(c))
+		_exit(1);
+	if (child_fork_kids(c))
+		_exit(1);
+	if (res_stage(child, c) || res_stage(child_late, c))
+		_exit(1);
+	raise(SIGSTOP);
+	/*
+	 * Resumed here only when the controller hands this task to its second
+	 * driver (see below): wait, every signal blocked, to be seized again.
+	 */
+	for (;;)
+		pause();
+}

@@ -1,0 +1,124 @@
+/*
+ * Forking the root of the tree: at its original PID, or with --pidns as
+ * the child of a small init that is PID 1 of a new PID namespace and only
+ * reaps once it has forked the root.  The controller seizes the first
+ * task before letting it run, so the whole tree is traced from its first
+ * instruction.
+ */
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "restore_int.h"
+#include "util.h"
+
+/*
+ * --pidns: PID 1 of the new namespace.  It forks the root at its PID in
+ * there, reaps orphans like any init, and exits with the root's status
+ * (which ends the namespace).
+ */
+static void __attribute__((noreturn)) ns_init_main(struct restore *r, int go_fd)
+{
+	struct rst_ctx *c = &r->tree.ctx[r->tree.root];
+	int status;
+	pid_t root, w;
+	char go;
+
+	if (read(go_fd, &go, 1) != 1)
+		_exit(1);
+	close(go_fd);
+	prctl(PR_SET_NAME, "stasis-init", 0, 0, 0);
+	root = fork_at_pid(c->t->te->pid);
+	if (root == 0)
+		child_main(c);
+	if (root < 0)
+		_exit(1);
+	/* hold nothing of the restorer's: no terminal, no pipe kept open */
+	syscall(__NR_close_range, 0, ~0U, 0);
+	for (;;) {
+		w = waitpid(-1, &status, 0);
+		if (w == root)
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		if (w < 0 && errno == ECHILD)
+			_exit(0);
+	}
+}
+
+static pid_t fork_ns_init(void)
+{
+	struct stasis_clone_args args = { .flags = CLONE_NEWPID, .exit_signal = SIGCHLD };
+	pid_t pid = syscall(__NR_clone3, &args, sizeof(args));
+
+	if (pid < 0)
+		pr_perror("cannot create a PID namespace");
+	return pid;
+}
+
+/* Fork the root (or, with --pidns, our init that forks it) and start it. */
+int fork_root(struct restore *r, pid_t *first)
+{
+	struct rst_ctx *c = &r->tree.ctx[r->tree.root];
+	int sync[2];
+
+	if (pipe2(sync, O_CLOEXEC)) {
+		pr_perror("pipe");
+		return -1;
+	}
+	if (r->tree.opts->pidns) {
+		*first = fork_ns_init();
+		if (*first == 0) {
+			close(sync[1]);
+			ns_init_main(r, sync[0]);
+		}
+		r->tree.ns_init = *first;
+	} else {
+		c->go_fd = sync[0];
+		*first = fork_at_pid_flags(c->t->te->pid, r->tree.opts->sibling ? CLONE_PARENT : 0);
+		if (*first == 0) {
+			close(sync[1]);
+			child_main(c);
+		}
+		c->go_fd = -1;
+	}
+	close(sync[0]);
+	if (*first < 0) {
+		close(sync[1]);
+		return -1;
+	}
+	/* only now is there a task of ours at that pid: never kill someone else's */
+	c->attached = !r->tree.opts->pidns;
+	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
+		pr_perror("cannot trace the restore child %d", *first);
+		close(sync[1]);
+		return -1;
+	}
+	if (write(sync[1], "g", 1) != 1) {
+		pr_perror("cannot start the restore child");
+		close(sync[1]);
+		return -1;
+	}
+	close(sync[1]);
+	return 0;
+}
+
+/* Our init must stop being traced, or it dies with us (PTRACE_O_EXITKILL). */
+int release_ns_init(pid_t pid)
+{
+	int status;
+
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) || waitpid(pid, &status, __WALL) != pid ||
+	    !WIFSTOPPED(status) || ptrace(PTRACE_DETACH, pid, 0, 0)) {
+		pr_perror("cannot release the namespace init %d", pid);
+		return -1;
+	}
+	return 0;
+}

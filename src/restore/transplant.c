@@ -1,0 +1,174 @@
+/*
+ * The transplant: one parked restore child becomes the image's task.  The
+ * controller drives it through the trampoline with remote syscalls and
+ * runs the remote stages of the resource table in their order: the
+ * process-wide state before its threads exist, each thread's own state
+ * (threads are created here with clone3 at their TIDs), what needs every
+ * thread, then credentials, and registers after the trampoline is gone.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "restore_int.h"
+#include "util.h"
+
+/* Anything pending for the task or its process (one /proc read, no remote call)? */
+static bool signals_pending(pid_t pid)
+{
+	char *status = read_proc(pid, "status", NULL);
+	const char *p = status ? status_field(status, "SigPnd") : NULL;
+	const char *s = status ? status_field(status, "ShdPnd") : NULL;
+	bool pending = !p || !s || strtoull(p, NULL, 16) || strtoull(s, NULL, 16);
+
+	free(status);
+	return pending;
+}
+
+static int flush_signals(struct rst_ctx *c)
+{
+	struct timespec zero = { 0, 0 };
+	uint64_t all = ~0ULL;
+	int i;
+
+	if (!signals_pending(c->rt.pid))
+		return 0;
+	if (remote_write(c->rt.pid, c->rt.scratch, &all, sizeof(all)) ||
+	    remote_write(c->rt.pid, c->rt.scratch + 8, &zero, sizeof(zero)))
+		return -1;
+	for (i = 0; i < 128; i++) {
+		long ret;
+
+		if (remote_syscall(&c->rt, &ret, __NR_rt_sigtimedwait, c->rt.scratch, 0,
+				   c->rt.scratch + 8, 8, 0, 0))
+			return -1;
+		if (ret < 0)
+			return 0;
+	}
+	return 0;
+}
+
+#define THREAD_CLONE_FLAGS \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+
+/*
+ * Remote, from the leader: create the thread with its TID.  The leader
+ * traces clones, so the new thread is ours and stopped before it runs a
+ * single instruction; its registers are set later like the leader's.
+ */
+static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
+{
+	struct stasis_clone_args args = { .flags = THREAD_CLONE_FLAGS };
+	unsigned long args_at = c->rt.scratch, tid_at = c->rt.scratch + sizeof(args);
+	pid_t tid = core->tid;
+	int status;
+	long ret;
+
+	args.set_tid = tid_at;
+	args.set_tid_size = 1;
+	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
+	    remote_write(c->rt.pid, tid_at, &tid, sizeof(tid)))
+		return -1;
+	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
+		return -1;
+	if (ret != tid) {
+		char comm[64];
+
+		if (ret == -EEXIST) {
+			proc_comm(tid, comm, sizeof(comm));
+			pr_err("tid %d is taken by another process ('%s'); restore needs it free\n",
+			       tid, comm);
+		} else {
+			pr_err("pid %u: cannot create thread %d: %s\n", core->pid, tid,
+			       ret < 0 ? strerror(-ret) : "wrong tid");
+		}
+		return -1;
+	}
+	/* in a new PID namespace our view of the thread has another number */
+	tid = host_tid(c->rt.pid, tid);
+	if (tid < 0 || thread_wait_stop(tid, &status))
+		return -1;
+	memset(rt, 0, sizeof(*rt));
+	rt->pid = tid;
+	if (thread_get_regs(tid, &rt->regs))
+		return -1;
+	rt->syscall_ip = c->rt.syscall_ip;
+	rt->scratch = c->rt.scratch;
+	rt->scratch_len = c->rt.scratch_len;
+	return 0;
+}
+
+/* Remote, from the leader: the other threads, each with its own state. */
+static int restore_threads(struct rst_ctx *c)
+{
+	size_t i;
+
+	if (c->t->ncores < 2)
+		return 0;
+	if (ptrace(PTRACE_SETOPTIONS, c->rt.pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE)) {
+		pr_perror("pid %d: cannot trace thread creation", c->rt.pid);
+		return -1;
+	}
+	c->th = xzalloc(c->t->ncores * sizeof(*c->th));
+	for (i = 1; i < c->t->ncores; i++) {
+		ThreadCore *core = c->t->cores[i];
+
+		if (thread_create(c, core, &c->th[i]) || res_stage(thread, c, &c->th[i], core))
+			return -1;
+	}
+	return 0;
+}
+
+int transplant_begin(struct rst_ctx *c)
+{
+	memset(&c->rt, 0, sizeof(c->rt));
+	c->rt.pid = c->host_pid;
+	if (thread_get_regs(c->rt.pid, &c->rt.regs))
+		return -1;
+	c->rt.syscall_ip = c->tramp;
+	c->rt.scratch = c->tramp + PAGE_SIZE;
+	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
+	return 0;
+}
+
+/* Controller: rebuild one parked task from the image. */
+int transplant(struct rst_ctx *c)
+{
+	pid_t pid = c->host_pid;
+	size_t i;
+	long ret;
+
+	if (flush_signals(c) || res_stage(remote, c) ||
+	    res_stage(thread, c, &c->rt, c->t->cores[0]) || restore_threads(c) ||
+	    res_stage(remote_late, c))
+		return -1;
+	if (remote_syscall(&c->rt, &ret, __NR_close_range, c->svc_base, ~0U, 0, 0, 0, 0) || ret) {
+		pr_err("pid %d: cannot close service fds\n", pid);
+		return -1;
+	}
+	/* the other threads, then the leader: the leader drives the others */
+	for (i = c->t->ncores; i-- > 0;) {
+		struct rtask *rt = i ? &c->th[i] : &c->rt;
+
+		if (res_stage(thread_last, c, rt, c->t->cores[i]))
+			return -1;
+	}
+	/* last remote call: the trampoline removes itself */
+	if (remote_syscall(&c->rt, &ret, __NR_munmap, c->tramp, c->tramp_len, 0, 0, 0, 0) || ret) {
+		pr_err("pid %d: cannot remove the restore trampoline\n", pid);
+		return -1;
+	}
+	for (i = 1; i < c->t->ncores; i++)
+		if (res_stage(thread_finish, c, &c->th[i], c->t->cores[i]))
+			return -1;
+	return res_stage(thread_finish, c, &c->rt, c->t->cores[0]);
+}
