@@ -416,6 +416,17 @@ snapshot() {
 		echo "== status"
 		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' \
 			"/proc/$pid/status"
+		echo "== cgroup"
+		cat "/proc/$pid/cgroup"
+		# every namespace but the PID ones (--pidns restores into a new one)
+		echo "== ns"
+		for f in "/proc/$pid/ns"/*; do
+			case ${f##*/} in pid | pid_for_children) continue ;; esac
+			echo "${f##*/} $(readlink "$f")"
+		done
+		echo "== limits"
+		cat "/proc/$pid/limits"
+		echo "== oom_score_adj $(cat "/proc/$pid/oom_score_adj")"
 	} >"$out" 2>/dev/null
 	alive "$pid" || bad "process $pid vanished while its /proc state was read"
 }

@@ -45,6 +45,16 @@ static struct dump_task *find_task(struct dump_ctx *ctx, pid_t pid)
 	return NULL;
 }
 
+bool dump_tree_has(const struct dump_ctx *ctx, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; pid > 0 && i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return false;
+}
+
 static bool task_has_thread(struct dump_task *dt, pid_t tid)
 {
 	size_t i;
@@ -337,7 +347,7 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
 			return -1;
-	return res_stage(dump_write, ctx, dt);
+	return res_stage(dump_write, ctx, dt) || res_stage(dump_data, ctx, dt) ? -1 : 0;
 }
 
 struct dump_stages {

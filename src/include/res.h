@@ -34,6 +34,8 @@ struct res_ops {
 	int (*dump_local)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 2, after the task's IMG_TASK and IMG_THREAD_CORE records: own records */
 	int (*dump_write)(struct dump_ctx *ctx, struct dump_task *dt);
+	/* stage 2, last: bulk data (pages), after every kind's records of the task */
+	int (*dump_data)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* free what dump_task_state holds (the block itself is the driver's) */
 	void (*dump_task_fini)(struct dump_task *dt, void *state);
 	/* the dump is over, committed or not: free what dump_state holds */
@@ -105,9 +107,9 @@ void res_image_states_init(struct image *img);
 void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
-extern const struct res_ops sysvipc_res, files_res, epoll_res, tty_res, pidfd_res, mm_res, task_res,
-    flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
-    seccomp_nnp_res;
+extern const struct res_ops ns_res, cgroup_res, sysvipc_res, files_res, epoll_res, tty_res,
+    pidfd_res, mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res,
+    ptimer_res, seccomp_res, creds_res, seccomp_nnp_res;
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

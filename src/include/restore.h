@@ -29,6 +29,7 @@ struct rst_ctx {
 	struct image *img;
 	struct rst_task *t;
 	int svc_base;	     /* first service fd */
+	int svc_files;	     /* service fds the kinds asked for, from SVC_FILES on */
 	int svc_end;	     /* first fd above them */
 	int shared_base;     /* open files of the whole tree: shared_base + file id */
 	int go_fd;	     /* root only: wait for the controller on this pipe */

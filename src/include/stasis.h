@@ -106,6 +106,9 @@ struct dump_ctx {
 	void **res_state; /* per resource kind (res.h), by table index */
 };
 
+/* Is pid a process of the tree being dumped? */
+bool dump_tree_has(const struct dump_ctx *ctx, pid_t pid);
+
 /* A loaded image, as restore and show use it. */
 struct rst_task {
 	TaskEntry *te;

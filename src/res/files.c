@@ -853,7 +853,7 @@ static int files_restore_child(struct rst_ctx *c)
 /* Service fds go above every fd of the task. */
 static int files_restore_prepare(struct rst_ctx *c)
 {
-	c->svc_base = files_max_fd(c->t) + 1;
+	c->svc_base = max(c->svc_base, files_max_fd(c->t) + 1);
 	return 0;
 }
 

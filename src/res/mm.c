@@ -1409,12 +1409,10 @@ static int mm_restore_remote(struct rst_ctx *c)
 	return check_special_layout(c);
 }
 
-/* Stage 2, after the task record: the layout, then every page. */
+/* Stage 2, after the task record: the layout (its pages come last). */
 static int mm_dump_write(struct dump_ctx *ctx, struct dump_task *dt)
 {
-	if (img_write_msg(&ctx->w, IMG_MM, &mm_task(dt)->mm->base))
-		return -1;
-	return mm_dump_pages(ctx, dt);
+	return img_write_msg(&ctx->w, IMG_MM, &mm_task(dt)->mm->base);
 }
 
 static void mm_dump_task_fini(struct dump_task *dt, void *state)
@@ -1425,12 +1423,12 @@ static void mm_dump_task_fini(struct dump_task *dt, void *state)
 		mm_entry__free_unpacked(m->mm, NULL);
 }
 
-/* Before the fork: service fds for the mapped files, per-VMA flags, trampoline. */
+/* Before the fork: service fds for the mapped files (SVC_FILES on), per-VMA flags, trampoline. */
 static int mm_restore_prepare(struct rst_ctx *c)
 {
 	c->premapped = xzalloc(c->t->mm->n_vmas + 1);
 	c->filled = xzalloc(c->t->mm->n_vmas + 1);
-	c->svc_end = svc_fd(c, SVC_FILES) + c->t->mm->n_files + c->opts->n_inherit;
+	c->svc_files += c->t->mm->n_files;
 	return mm_pick_trampoline(c);
 }
 
@@ -1458,6 +1456,7 @@ const struct res_ops mm_res = {
 	.dump_remote = mm_dump_remote,
 	.dump_local = mm_dump,
 	.dump_write = mm_dump_write,
+	.dump_data = mm_dump_pages,
 	.dump_task_fini = mm_dump_task_fini,
 	.restore_check = mm_vdso_check,
 	.restore_prepare = mm_restore_prepare,

@@ -7,8 +7,8 @@
  * a line naming the task and the object.  "Uses" is what the kernel keeps:
  * a segment attached by (or last attached by) a task of the tree, a
  * semaphore last operated on by one (semop, SEM_UNDO included), a queue
- * last sent to or received from by one.  A task in another IPC namespace
- * is refused too: its objects are out of stasis's sight.
+ * last sent to or received from by one.  (A task in another IPC namespace
+ * is refused by res/ns.c before this runs.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,16 +23,6 @@
 
 static const char *const why = "SysV IPC is not supported (it needs IPC namespace support)";
 
-static bool in_tree(struct dump_ctx *ctx, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; pid > 0 && i < ctx->ntasks; i++)
-		if (ctx->tasks[i].pid == pid)
-			return true;
-	return false;
-}
-
 static int check_shm(struct dump_ctx *ctx)
 {
 	struct shmid_ds ds;
@@ -43,7 +33,7 @@ static int check_shm(struct dump_ctx *ctx)
 		id = shmctl(i, SHM_STAT_ANY, &ds);
 		if (id < 0)
 			continue;
-		if (ds.shm_nattch && in_tree(ctx, ds.shm_lpid)) {
+		if (ds.shm_nattch && dump_tree_has(ctx, ds.shm_lpid)) {
 			pr_err("pid %d: attaches SysV shared memory segment %d (key %#x): %s\n",
 			       ds.shm_lpid, id, ds.shm_perm.__key, why);
 			return -1;
@@ -66,7 +56,7 @@ static int check_sem(struct dump_ctx *ctx)
 			continue;
 		for (k = 0; k < ds.sem_nsems; k++) {
 			pid = semctl(id, k, GETPID);
-			if (in_tree(ctx, pid)) {
+			if (dump_tree_has(ctx, pid)) {
 				pr_err(
 				    "pid %d: operated on SysV semaphore set %d (key %#x, semaphore "
 				    "%lu): %s\n",
@@ -89,8 +79,8 @@ static int check_msg(struct dump_ctx *ctx)
 		id = msgctl(i, MSG_STAT_ANY, &ds);
 		if (id < 0)
 			continue;
-		pid = in_tree(ctx, ds.msg_lspid) ? ds.msg_lspid : ds.msg_lrpid;
-		if (in_tree(ctx, pid)) {
+		pid = dump_tree_has(ctx, ds.msg_lspid) ? ds.msg_lspid : ds.msg_lrpid;
+		if (dump_tree_has(ctx, pid)) {
 			pr_err("pid %d: uses SysV message queue %d (key %#x, %lu messages): %s\n",
 			       pid, id, ds.msg_perm.__key, (unsigned long)ds.msg_qnum, why);
 			return -1;
@@ -99,32 +89,9 @@ static int check_msg(struct dump_ctx *ctx)
 	return 0;
 }
 
-/* Every task shares stasis's IPC namespace, so the objects above are its. */
-static int check_ns(struct dump_ctx *ctx)
-{
-	struct stat self, st;
-	char path[64];
-	size_t i;
-
-	if (stat("/proc/self/ns/ipc", &self))
-		return 0; /* no namespaces in this kernel: one IPC world */
-	for (i = 0; i < ctx->ntasks; i++) {
-		if (ctx->tasks[i].zombie)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/ns/ipc", ctx->tasks[i].pid);
-		if (!stat(path, &st) && st.st_ino != self.st_ino) {
-			pr_err("pid %d: lives in another IPC namespace (ipc:[%lu]); IPC namespaces "
-			       "are not supported yet\n",
-			       ctx->tasks[i].pid, (unsigned long)st.st_ino);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int sysvipc_check(struct dump_ctx *ctx)
 {
-	return check_ns(ctx) || check_shm(ctx) || check_sem(ctx) || check_msg(ctx) ? -1 : 0;
+	return check_shm(ctx) || check_sem(ctx) || check_msg(ctx) ? -1 : 0;
 }
 
 const struct res_ops sysvipc_res = {

@@ -10,13 +10,24 @@
 #include "util.h"
 
 const struct res_ops *const res_table[] = {
-	/* refuses a tree using SysV IPC before anything is written */
+	/* refuses, before anything is written, namespaces that are not saved */
+	&ns_res,
+	/* refuses a tree using SysV IPC (it lives in the IPC namespace) */
 	&sysvipc_res,
+	/* cgroups first in the child: what it forks next is born in them */
+	&cgroup_res,
+	/*
+	 * The address space.  In the child its files are opened (from the
+	 * shared slots the files kind opened for memfds and deleted files)
+	 * before the fd table is installed, which closes those slots, and
+	 * before a chroot (task) can hide them; remotely it is built first,
+	 * since everything after writes into the target's own memory.
+	 */
+	&mm_res,
 	/*
 	 * Open files plan who opens which description before anything is
 	 * forked, open the shared ones before a task forks its children (they
-	 * inherit them), and install the fd table first in the child: its
-	 * service fds must be known before the mappings' files are opened.
+	 * inherit them), and install the fd table in the child.
 	 */
 	&files_res,
 	/* epoll watches name fds of the table just installed */
@@ -25,12 +36,6 @@ const struct res_ops *const res_table[] = {
 	&tty_res,
 	/* pidfds name other tasks: placed once every task exists */
 	&pidfd_res,
-	/*
-	 * The address space: its files are opened in the child before a
-	 * chroot (task) can hide them; the rest is built first remotely, since
-	 * everything after writes into the target's own memory.
-	 */
-	&mm_res,
 	/* POSIX locks after the last fd the child closes (the premap may) */
 	&flock_res,
 	/* identity, cwd/root (chroot), limits, prctl flags */

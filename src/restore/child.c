@@ -88,7 +88,7 @@ static int child_service_fds(struct rst_ctx *c)
 		return -1;
 	}
 	for (k = 0; k < c->opts->n_inherit; k++) {
-		if (child_move_fd(inh[k], svc_fd(c, SVC_FILES) + c->t->mm->n_files + k))
+		if (child_move_fd(inh[k], svc_fd(c, SVC_FILES) + c->svc_files + k))
 			return -1;
 		close(inh[k]);
 	}

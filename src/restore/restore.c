@@ -118,9 +118,10 @@ static int prepare(struct restore *r)
 		if (c->t->te->zombie)
 			continue;
 		c->svc_base = 3;
-		c->svc_end = svc_fd(c, SVC_FILES) + c->opts->n_inherit;
 		if (res_stage(restore_prepare, c))
 			return -1;
+		/* the kinds' service fds, then the --inherit-fd ones */
+		c->svc_end = svc_fd(c, SVC_FILES) + c->svc_files + c->opts->n_inherit;
 		top = max(top, c->svc_end);
 	}
 	for (i = 0; i < tree->n; i++)

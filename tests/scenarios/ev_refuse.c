@@ -57,6 +57,52 @@ static void ipc_cleanup(void)
 		msgctl(ipc_id, IPC_RMID, NULL);
 }
 
+/* Modes "ipcns", "utsns" ...: a child in a namespace of its own. */
+static int ns_flag(const char *m)
+{
+	static const struct {
+		const char *mode;
+		int flag;
+	} kinds[] = {
+		{ "ipcns", CLONE_NEWIPC },   { "utsns", CLONE_NEWUTS },
+		{ "netns", CLONE_NEWNET },   { "mntns", CLONE_NEWNS },
+		{ "timens", CLONE_NEWTIME }, { "cgroupns", CLONE_NEWCGROUP },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(m, kinds[i].mode))
+			return kinds[i].flag;
+	return 0;
+}
+
+/* Fork a child that unshares 'flag' and waits; listed in WORKDIR/pids. */
+static pid_t ns_child(int flag)
+{
+	char buf[32];
+	pid_t pid;
+	int p[2];
+
+	if (pipe(p))
+		scn_fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		char ok = unshare(flag) ? 'n' : 'y';
+
+		if (write(p[1], &ok, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(p[1]);
+	if (pid < 0 || read(p[0], buf, 1) != 1 || buf[0] != 'y')
+		scn_fail("unshare(%#x) failed in the child", flag);
+	close(p[0]);
+	snprintf(buf, sizeof(buf), "%d\n", (int)pid);
+	scn_write_file("pids", buf);
+	return pid;
+}
+
 static void setup(void)
 {
 	struct sembuf op = { 0, 1, SEM_UNDO };
@@ -113,27 +159,8 @@ static void setup(void)
 	} else if (!strcmp(mode, "msg")) {
 		ipc_id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
 		fd = ipc_id < 0 ? -1 : msgsnd(ipc_id, &m, sizeof(m.text), 0);
-	} else if (!strcmp(mode, "ipcns")) {
-		char buf[32];
-		int p[2];
-
-		if (pipe(p))
-			scn_fail("pipe: %s", strerror(errno));
-		child = fork();
-		if (child == 0) {
-			char ok = unshare(CLONE_NEWIPC) ? 'n' : 'y';
-
-			if (write(p[1], &ok, 1) != 1)
-				_exit(1);
-			for (;;)
-				pause();
-		}
-		close(p[1]);
-		if (child < 0 || read(p[0], buf, 1) != 1 || buf[0] != 'y')
-			scn_fail("unshare(CLONE_NEWIPC) failed in the child");
-		close(p[0]);
-		snprintf(buf, sizeof(buf), "%d\n", (int)child);
-		scn_write_file("pids", buf);
+	} else if (ns_flag(mode)) {
+		child = ns_child(ns_flag(mode));
 		fd = 0;
 	} else {
 		scn_fail("unknown mode '%s'", mode);
