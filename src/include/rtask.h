@@ -70,7 +70,7 @@ int rtask_adopt(struct rtask *t, const struct rtask *leader);
 int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len);
 int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len);
 
-/* Apply the kernel's restart rules to registers of an interrupted syscall. */
-void regs_restart_syscall(struct user_regs_struct *regs, bool fresh_task);
+/* Registers of an interrupted syscall, ready for detach (see rtask.c). */
+void regs_for_release(struct user_regs_struct *regs, bool fresh_task);
 
 #endif

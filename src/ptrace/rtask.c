@@ -207,29 +207,22 @@ int rtask_freeze(struct rtask *t, pid_t tid)
 }
 
 /*
- * What the kernel would have done on the way back to user space after the
- * stop: re-execute an interrupted restartable syscall.  For
- * -ERESTART_RESTARTBLOCK the live task still owns its restart block, so it
- * goes through restart_syscall; a restored task has none, so it re-issues
- * the original syscall with its original arguments.
+ * Registers for a thread about to be let go, interrupted in a syscall
+ * (rax = -ERESTART*, orig_rax = the syscall): they stay as the kernel left
+ * them.  Every stop stasis leaves a thread in (an interrupt, the SIGTRAP of
+ * a single step) is inside the kernel's signal path, so on detach the
+ * kernel itself applies its restart rules to them, exactly: a signal
+ * pending at that moment runs its handler and the call returns EINTR or
+ * restarts as SA_RESTART says, and otherwise the call is issued again.
+ * A restored task has no restart block, so -ERESTART_RESTARTBLOCK (whose
+ * restart_syscall would need it) becomes -ERESTARTNOHAND: the original
+ * call again with its original arguments, or EINTR if a handler runs,
+ * which is what those calls return then anyway.
  */
-void regs_restart_syscall(struct user_regs_struct *regs, bool fresh_task)
+void regs_for_release(struct user_regs_struct *regs, bool fresh_task)
 {
-	if ((long)regs->orig_rax < 0)
-		return;
-	switch ((long)regs->rax) {
-	case -ERESTARTSYS:
-	case -ERESTARTNOINTR:
-	case -ERESTARTNOHAND:
-		regs->rax = regs->orig_rax;
-		regs->rip -= 2;
-		break;
-	case -ERESTART_RESTARTBLOCK:
-		regs->rax = fresh_task ? regs->orig_rax : __NR_restart_syscall;
-		regs->rip -= 2;
-		break;
-	}
-	regs->orig_rax = -1;
+	if ((long)regs->orig_rax >= 0 && fresh_task && (long)regs->rax == -ERESTART_RESTARTBLOCK)
+		regs->rax = -ERESTARTNOHAND;
 }
 
 int rtask_release(struct rtask *t)
@@ -238,17 +231,17 @@ int rtask_release(struct rtask *t)
 
 	if (t->borrowed_at && remote_write(t->pid, t->borrowed_at, t->borrowed, 2))
 		ret = -1;
-	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
-		pr_perror("cannot restore the signal mask of %d", t->pid);
-		ret = -1;
-	}
-
+	/* as frozen: the kernel restarts an interrupted call itself on detach */
 	if (t->regs_dirty) {
 		struct user_regs_struct regs = t->regs;
 
-		regs_restart_syscall(&regs, false);
+		regs_for_release(&regs, false);
 		if (thread_set_regs(t->pid, &regs))
 			ret = -1;
+	}
+	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
+		pr_perror("cannot restore the signal mask of %d", t->pid);
+		ret = -1;
 	}
 	if (ptrace(PTRACE_DETACH, t->pid, 0, 0)) {
 		pr_perror("cannot detach from %d", t->pid);

@@ -193,7 +193,7 @@ static int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *
 		return -1;
 	memset(&regs, 0, sizeof(regs));
 	entry_to_regs(core->regs, &regs);
-	regs_restart_syscall(&regs, true);
+	regs_for_release(&regs, true);
 	if (thread_set_regs(rt->pid, &regs))
 		return -1;
 	if (ptrace(PTRACE_SETSIGMASK, rt->pid, sizeof(uint64_t), &core->sigmask)) {

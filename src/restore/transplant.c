@@ -22,39 +22,37 @@
 #include "restore_int.h"
 #include "util.h"
 
-/* Anything pending for the task or its process (one /proc read, no remote call)? */
-static bool signals_pending(pid_t pid)
+/* Is SIGCHLD pending for the process (one /proc read, no remote call)? */
+static bool sigchld_pending(pid_t pid)
 {
 	char *status = read_proc(pid, "status", NULL);
-	const char *p = status ? status_field(status, "SigPnd") : NULL;
 	const char *s = status ? status_field(status, "ShdPnd") : NULL;
-	bool pending = !p || !s || strtoull(p, NULL, 16) || strtoull(s, NULL, 16);
+	bool pending = !s || (strtoull(s, NULL, 16) & (1ULL << (SIGCHLD - 1)));
 
 	free(status);
 	return pending;
 }
 
-static int flush_signals(struct rst_ctx *c)
+/*
+ * Remote: drop the SIGCHLD the restore itself caused (its zombie children
+ * and group stand-ins exited while it was parked); the image's own pending
+ * signals are queued later.  Nothing else is dropped: every other signal
+ * sent to the new task since its fork stays pending (the restore child
+ * blocks them all) and is delivered once the task runs.
+ */
+static int flush_restore_sigchld(struct rst_ctx *c)
 {
 	struct timespec zero = { 0, 0 };
-	uint64_t all = ~0ULL;
-	int i;
+	uint64_t chld = 1ULL << (SIGCHLD - 1);
+	long ret;
 
-	if (!signals_pending(c->rt.pid))
+	if (!sigchld_pending(c->rt.pid))
 		return 0;
-	if (remote_write(c->rt.pid, c->rt.scratch, &all, sizeof(all)) ||
+	if (remote_write(c->rt.pid, c->rt.scratch, &chld, sizeof(chld)) ||
 	    remote_write(c->rt.pid, c->rt.scratch + 8, &zero, sizeof(zero)))
 		return -1;
-	for (i = 0; i < 128; i++) {
-		long ret;
-
-		if (remote_syscall(&c->rt, &ret, __NR_rt_sigtimedwait, c->rt.scratch, 0,
-				   c->rt.scratch + 8, 8, 0, 0))
-			return -1;
-		if (ret < 0)
-			return 0;
-	}
-	return 0;
+	return remote_syscall(&c->rt, &ret, __NR_rt_sigtimedwait, c->rt.scratch, 0,
+			      c->rt.scratch + 8, 8, 0, 0);
 }
 
 #define THREAD_CLONE_FLAGS \
@@ -147,7 +145,7 @@ int transplant(struct rst_ctx *c)
 	size_t i;
 	long ret;
 
-	if (flush_signals(c) || res_stage(remote, c) ||
+	if (flush_restore_sigchld(c) || res_stage(remote, c) ||
 	    res_stage(thread, c, &c->rt, c->t->cores[0]) || restore_threads(c) ||
 	    res_stage(remote_late, c))
 		return -1;
