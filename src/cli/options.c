@@ -69,7 +69,11 @@ static void union_add_table(struct opt_union *u, const struct opt_def *t)
 	*s = '\0';
 }
 
-static void union_build(struct opt_union *u)
+/*
+ * Before a command (CMD NULL), stop at the first non-option: `stasis -v4
+ * dump -t 1` is told the command comes first.
+ */
+static void union_build(struct opt_union *u, const struct cmd_def *cmd)
 {
 	const struct cmd_def *c;
 	size_t max = table_len(common_opts);
@@ -78,8 +82,8 @@ static void union_build(struct opt_union *u)
 		max += table_len(c->opts);
 	u->lopts = xzalloc((max + 1) * sizeof(*u->lopts));
 	u->def = xzalloc(max * sizeof(*u->def));
-	u->shorts = xzalloc(1 + 3 * max + 1);
-	u->shorts[0] = ':'; /* a missing argument returns ':', not '?' */
+	u->shorts = xzalloc(2 + 3 * max + 1);
+	strcpy(u->shorts, cmd ? ":" : "+:"); /* ':': a missing argument returns ':' */
 	u->n = 0;
 	union_add_table(u, common_opts);
 	for (c = commands; c->name; c++)
@@ -227,7 +231,7 @@ static int parse_options(int argc, char **argv, const struct cmd_def *cmd, struc
 	struct opt_union u;
 	int ret = 0, opt, i;
 
-	union_build(&u);
+	union_build(&u, cmd);
 	optind = 0; /* glibc: start over (the unit tests parse many times) */
 	opterr = 0;
 	while (out->action == CMDLINE_RUN &&
