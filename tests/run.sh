@@ -801,7 +801,9 @@ test_dump_unknown_pid() {
 	no_image_left "$TDIR"
 }
 
-# test_usage: malformed command lines fail cleanly.
+# test_usage: malformed command lines fail cleanly; an option of another
+# command is refused with one line naming it (a PID that cannot exist, in
+# case a dump went ahead).
 test_usage() {
 	local i=0 args
 	need_stasis || return 1
@@ -812,6 +814,20 @@ test_usage() {
 		# shellcheck disable=SC2086
 		stasis_cmd "usage$i" $args
 		expect_error "'stasis${args:+ $args}'" $? "$TDIR/usage$i.err" || return 1
+	done
+	# an option of another command: one line naming the option and the command
+	for args in "restore -t 1 -R -D $TDIR/img|restore does not take -t (--tree)" \
+		"check -D $TDIR/img|check does not take -D (--images-dir)" \
+		"dump -t 2147483647 -D $TDIR/img --pidns|dump does not take --pidns" \
+		"dump -t 2147483647 -D $TDIR/img extra|unexpected argument 'extra'"; do
+		i=$((i + 1))
+		# shellcheck disable=SC2086
+		stasis_cmd "usage$i" ${args%%|*}
+		expect_error "'stasis ${args%%|*}'" $? "$TDIR/usage$i.err" || return 1
+		[[ $ERR_LINE == *"${args#*|}"* ]] ||
+			{ bad "'stasis ${args%%|*}' says '$ERR_LINE', not '${args#*|}'"; return 1; }
+		[ "$(wc -l <"$TDIR/usage$i.err")" = 1 ] ||
+			{ bad "'stasis ${args%%|*}' printed more than one line"; return 1; }
 	done
 	no_image_left "$TDIR/img"
 }
@@ -1304,7 +1320,8 @@ main() {
 		run_test "${T_NAMES[$i]}" ${T_CMDS[$i]}
 	done
 	if [ $not_run -gt 0 ]; then
-		echo "SKIP $not_run checkpoint/restore tests: they need root and were not run"
+		echo "SKIP $not_run checkpoint/restore test$([ $not_run = 1 ] || echo s):" \
+			"they need root and were not run"
 		N_SKIP=$((N_SKIP + not_run))
 	fi
 	summary
