@@ -46,27 +46,30 @@ static int run(struct cmdline *c)
 int main(int argc, char **argv)
 {
 	struct cmdline c;
-	int ret;
+	int ret = 0;
 
 	if (parse_command_line(argc, argv, &c))
 		return 1;
 	switch (c.action) {
 	case CMDLINE_HELP:
 		print_usage(stdout, c.cmd);
-		return 0;
+		break;
 	case CMDLINE_VERSION:
 		printf("stasis %s\n", STASIS_VERSION);
-		return 0;
+		break;
 	case CMDLINE_USAGE:
 		print_usage(stderr, CMD_NONE);
-		return 1;
+		ret = 1;
+		break;
 	case CMDLINE_RUN:
+		if (log_init(c.log_level, c.log_file)) {
+			ret = 1;
+			break;
+		}
+		affinity_save();
+		ret = run(&c);
 		break;
 	}
-	if (log_init(c.log_level, c.log_file))
-		return 1;
-	affinity_save();
-	ret = run(&c);
 	cmdline_free(&c);
 	return ret;
 }

@@ -128,6 +128,14 @@ static const struct cmd_def *command_find(const char *name)
 	return NULL;
 }
 
+/* What goes before the Kth of N names: "dump, restore and show". */
+static const char *list_sep(size_t k, size_t n)
+{
+	if (k == 1)
+		return "";
+	return k == n ? " and " : ", ";
+}
+
 /* Refuse O, which CMD (NULL: no command yet) does not take: name the ones that do. */
 static int refuse_foreign(const struct cmd_def *cmd, const struct opt_def *o)
 {
@@ -142,10 +150,7 @@ static int refuse_foreign(const struct cmd_def *cmd, const struct opt_def *o)
 			continue;
 		k++;
 		snprintf(owners + strlen(owners), sizeof(owners) - strlen(owners), "%s%s",
-			 k == 1	  ? ""
-			 : k == n ? " and "
-				  : ", ",
-			 c->name);
+			 list_sep(k, n), c->name);
 	}
 	opt_label(o, label, sizeof(label));
 	if (cmd)
@@ -311,6 +316,8 @@ int parse_command_line(int argc, char **argv, struct cmdline *out)
 			out->action = CMDLINE_USAGE;
 	}
 	free(seen);
+	if (ret)
+		cmdline_free(out);
 	return ret;
 }
 

@@ -125,7 +125,8 @@ extern const struct opt_def common_opts[];
 /*
  * Parse argv ("stasis COMMAND [OPTIONS]") into OUT.  Returns 0 (see
  * out->action), or -1 after one error line (pr_err) when the command line
- * is wrong.  Nothing is run and nothing exits.  cmdline_free() afterwards.
+ * is wrong (then nothing needs freeing).  Nothing is run and nothing
+ * exits.  cmdline_free() after a successful parse.
  */
 int parse_command_line(int argc, char **argv, struct cmdline *out);
 void cmdline_free(struct cmdline *c);

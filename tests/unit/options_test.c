@@ -169,6 +169,10 @@ static void test_inherit_fd(void)
 		cmdline_free(&c);
 		CHECK(!strcmp(err, msg), "'%s': printed '%s'", bad[i], err);
 	}
+	/* a failed parse frees what it had taken */
+	CHECK(parse(&c, "restore -D i --inherit-fd fd[1]:k --json") == -1, "--json accepted");
+	CHECK(!c.restore.inherit && !c.restore.n_inherit, "a failed parse left %d inherited fds",
+	      c.restore.n_inherit);
 	printf("  ok --inherit-fd, good and %zu bad forms\n", i);
 }
 
