@@ -6,6 +6,7 @@
  * does not have it, naming the commands that do.  See options.h for how
  * to add an option.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 /* -v, -vN, -v N, --verbosity[=N]: a level 0-4; -v alone (or -vv...) is 4. */
 static int set_verbosity(struct cmdline *c, const struct opt_def *o, const char *arg)
 {
-	if (!arg || !arg[strspn(arg, "v")]) {
+	if (!arg || (arg[0] == 'v' && !arg[strspn(arg, "v")])) {
 		c->log_level = LOG_DEBUG;
 		return 0;
 	}
@@ -53,7 +54,7 @@ const struct opt_def common_opts[] = {
 	OPT_END,
 };
 
-static const struct opt_def dump_opts[] = {
+static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
 	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", dump.dir,
@@ -105,7 +106,7 @@ bad:
 	return -1;
 }
 
-static const struct opt_def restore_opts[] = {
+static const struct opt_def restore_table[] = {
 	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", restore.dir, "the image to restore"),
 	OPT_FLAG("restore-detached", 'd', restore.detached,
 		 "return once the process runs; external fds\n"
@@ -132,13 +133,13 @@ static const struct opt_def restore_opts[] = {
 	OPT_END,
 };
 
-static const struct opt_def show_opts[] = {
+static const struct opt_def show_table[] = {
 	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", show.dir, "the image to describe"),
 	OPT_FLAG("json", 0, show.json, "decode every record, as JSON"),
 	OPT_END,
 };
 
-static const struct opt_def check_opts[] = {
+static const struct opt_def check_table[] = {
 	OPT_END,
 };
 
@@ -146,18 +147,18 @@ const struct cmd_def commands[] = {
 	{ "dump", CMD_DUMP, "save a running process to an image (and stop it, unless -R)",
 	  "Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
 	  "If anything fails, the process keeps running exactly as before.\n",
-	  dump_opts },
+	  dump_table },
 	{ "restore", CMD_RESTORE, "bring a process back from an image, with its original PID",
 	  "Recreate the process saved in DIR with its original PID and let it run.\n"
 	  "Without -d, stasis stays in the foreground as its parent and exits with its\n"
 	  "exit status; external fds 0-2 (terminal, pipes) are reconnected to stasis's\n"
 	  "own.\n",
-	  restore_opts },
+	  restore_table },
 	{ "show", CMD_SHOW, "describe what an image holds",
-	  "Describe the image in DIR: processes, registers, mappings, fds, sizes.\n", show_opts },
+	  "Describe the image in DIR: processes, registers, mappings, fds, sizes.\n", show_table },
 	{ "check", CMD_CHECK, "report whether this kernel offers what stasis needs",
 	  "Probe, feature by feature, whether this kernel and machine\n"
 	  "offer what stasis needs.  Exit status 0 if all required ones do.\n",
-	  check_opts },
+	  check_table },
 	{ NULL },
 };

@@ -209,6 +209,7 @@ static void test_verbosity(void)
 	PARSE_FAILS("dump -t 1 -D d -vx", "bad verbosity 'x'; expected a level 0-4");
 	PARSE_FAILS("dump -t 1 -D d --verbosity=high",
 		    "bad verbosity 'high'; expected a level 0-4");
+	PARSE_FAILS("dump -t 1 -D d --verbosity=", "bad verbosity ''; expected a level 0-4");
 	/* only a single digit is taken from the next word */
 	PARSE_FAILS("dump -t 1 -D d -v 12", "unexpected argument '12'");
 	printf("  ok -v forms\n");
