@@ -1,5 +1,6 @@
 # stasis — build, test and demo.  `make` builds build/stasis; `make check`
-# runs every test; `make demo` shows a live checkpoint/restore.
+# runs every test (as a normal user: the unit tests only, the others need
+# root); `make demo` shows a live checkpoint/restore.
 
 CC       ?= gcc
 BUILD    := build

@@ -1,0 +1,164 @@
+/*
+ * What each command takes: one option table per command (dump, restore,
+ * show, check) and the common options, with the usage text of every
+ * option.  Option names are criu's where the meaning is the same.  The
+ * parser (options.c) refuses an option given to a command whose table
+ * does not have it, naming the commands that do.  See options.h for how
+ * to add an option.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "options.h"
+#include "util.h"
+
+/* -v, -vN, -v N, --verbosity[=N]: a level 0-4; -v alone (or -vv...) is 4. */
+static int set_verbosity(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	if (!arg || (arg[0] == 'v' && !arg[strspn(arg, "v")])) {
+		c->log_level = LOG_DEBUG;
+		return 0;
+	}
+	if (arg[0] < '0' || arg[0] > '0' + LOG_DEBUG || arg[1]) {
+		pr_err("bad verbosity '%s'; expected a level 0-4\n", arg);
+		return -1;
+	}
+	c->log_level = arg[0] - '0';
+	return 0;
+}
+
+static int set_help(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	c->action = CMDLINE_HELP;
+	return 0;
+}
+
+static int set_version(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	c->action = CMDLINE_VERSION;
+	return 0;
+}
+
+const struct opt_def common_opts[] = {
+	OPT_SPECIAL("verbosity", 'v', optional_argument, "N", set_verbosity,
+		    "log level 0-4 (default 2: errors and warnings;\n"
+		    "3 adds timings, 4 (or -v alone) debug)"),
+	OPT_STRING("log-file", 'o', "FILE", log_file,
+		   "write the log to FILE (errors still reach stderr)"),
+	OPT_SPECIAL("help", 'h', no_argument, NULL, set_help,
+		    "help; `stasis COMMAND --help` for one command"),
+	OPT_SPECIAL("version", 'V', no_argument, NULL, set_version, "print the version"),
+	OPT_END,
+};
+
+static const struct opt_def dump_table[] = {
+	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
+			 "the process to save (with its descendants)"),
+	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", dump.dir,
+			    "where the image goes (created if missing)"),
+	OPT_FLAG("leave-running", 'R', dump.leave_running, "let the process run on after the dump"),
+	OPT_FLAG("file-locks", 'l', dump.file_locks,
+		 "save the file locks the tree holds (flock, POSIX,\n"
+		 "OFD); without it a tree holding a lock is refused"),
+	OPT_FLAG("shell-job", 'j', dump.shell_job,
+		 "the process was started from a shell: its session\n"
+		 "(and terminal) are outside the tree; needed for\n"
+		 "such a process"),
+	OPT_FLAG("ext-unix-sk", 0, dump.ext_unix_sk,
+		 "allow unix sockets connected to sockets outside\n"
+		 "the tree; restore reconnects them to the peer's\n"
+		 "name, or takes --inherit-fd fd[N]:socket:[INO]\n"
+		 "for an unnamed peer"),
+	OPT_END,
+};
+
+/* --restore-sibling implies -d. */
+static int set_sibling(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	c->restore.sibling = c->restore.detached = true;
+	return 0;
+}
+
+/* fd[N]:KEY, N a decimal fd number, KEY not empty. */
+static int set_inherit_fd(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	struct restore_opts *r = &c->restore;
+	const char *p = arg + 3;
+	char *end;
+	long fd;
+
+	if (strncmp(arg, "fd[", 3) || *p < '0' || *p > '9')
+		goto bad;
+	errno = 0;
+	fd = strtol(p, &end, 10);
+	if (errno || fd > INT_MAX || strncmp(end, "]:", 2) || !end[2])
+		goto bad;
+	r->inherit = xrealloc(r->inherit, (r->n_inherit + 1) * sizeof(*r->inherit));
+	r->inherit[r->n_inherit].fd = fd;
+	r->inherit[r->n_inherit].key = end + 2;
+	r->n_inherit++;
+	return 0;
+bad:
+	pr_err("bad --inherit-fd '%s'; expected fd[N]:KEY\n", arg);
+	return -1;
+}
+
+static const struct opt_def restore_table[] = {
+	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", restore.dir, "the image to restore"),
+	OPT_FLAG("restore-detached", 'd', restore.detached,
+		 "return once the process runs; external fds\n"
+		 "are connected to /dev/null"),
+	OPT_FLAG("pidns", 0, restore.pidns,
+		 "restore into a new PID namespace: the tree gets its\n"
+		 "original PIDs there even if they are taken here"),
+	OPT_SPECIAL("restore-sibling", 0, no_argument, NULL, set_sibling,
+		    "the restored root becomes a child of our parent\n"
+		    "(implies -d; the caller can wait for it)"),
+	OPT_STRING("pidfile", 0, "FILE", restore.pidfile,
+		   "write the restored root's PID (as we see it) to\n"
+		   "FILE"),
+	OPT_SPECIAL("inherit-fd", 0, required_argument, "fd[N]:KEY", set_inherit_fd,
+		    "use our fd N for the external object KEY (as\n"
+		    "`stasis show` names it, e.g. pipe:[1234]);\n"
+		    "may be given more than once"),
+	OPT_FLAG("skip-file-check", 0, restore.skip_file_check,
+		 "restore even if an open file changed size or was\n"
+		 "replaced since the dump (refused by default)"),
+	OPT_FLAG("shell-job", 'j', restore.shell_job,
+		 "restore a shell job (dumped with -j): it joins our\n"
+		 "session and its terminal fds are our terminal"),
+	OPT_END,
+};
+
+static const struct opt_def show_table[] = {
+	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", show.dir, "the image to describe"),
+	OPT_FLAG("json", 0, show.json, "decode every record, as JSON"),
+	OPT_END,
+};
+
+static const struct opt_def check_table[] = {
+	OPT_END,
+};
+
+const struct cmd_def commands[] = {
+	{ "dump", CMD_DUMP, "save a running process to an image (and stop it, unless -R)",
+	  "Freeze process PID, write its complete state to DIR/stasis.img, then kill it.\n"
+	  "If anything fails, the process keeps running exactly as before.\n",
+	  dump_table },
+	{ "restore", CMD_RESTORE, "bring a process back from an image, with its original PID",
+	  "Recreate the process saved in DIR with its original PID and let it run.\n"
+	  "Without -d, stasis stays in the foreground as its parent and exits with its\n"
+	  "exit status; external fds 0-2 (terminal, pipes) are reconnected to stasis's\n"
+	  "own.\n",
+	  restore_table },
+	{ "show", CMD_SHOW, "describe what an image holds",
+	  "Describe the image in DIR: processes, registers, mappings, fds, sizes.\n", show_table },
+	{ "check", CMD_CHECK, "report whether this kernel offers what stasis needs",
+	  "Probe, feature by feature, whether this kernel and machine\n"
+	  "offer what stasis needs.  Exit status 0 if all required ones do.\n",
+	  check_table },
+	{ NULL },
+};
