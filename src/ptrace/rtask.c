@@ -190,6 +190,72 @@ int thread_set_xstate(pid_t tid, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Calls the kernel never restarts after a stop (signal(7)): interrupted by
+ * our freeze they return EINTR, though no signal came.  True if regs are
+ * such a call that waits without a timeout (or a sigmask argument, whose
+ * saved mask ptrace cannot show): re-issuing it then is exactly what the
+ * program would have seen without the freeze.
+ */
+static bool eintr_call_without_timeout(const struct user_regs_struct *r)
+{
+	switch ((long)r->orig_rax) {
+	case __NR_epoll_wait:
+		return (int)r->r10 < 0;
+	case __NR_epoll_pwait:
+		return (int)r->r10 < 0 && !r->r8;
+	case __NR_epoll_pwait2:
+		return !r->r10 && !r->r8;
+	case __NR_rt_sigtimedwait: /* sigwaitinfo */
+		return !r->rdx;
+	case __NR_semop:
+		return true;
+	case __NR_semtimedop:
+		return !r->r10;
+	case __NR_io_getevents:
+		return !r->r8;
+	}
+	return false;
+}
+
+/* Is a signal pending that the thread does not block (so the EINTR is real)? */
+static bool unblocked_signal_pending(pid_t tid)
+{
+	char path[64], *status;
+	const char *p, *s, *b;
+	bool pending = true;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	status = read_file(path, NULL);
+	p = status ? status_field(status, "SigPnd") : NULL;
+	s = status ? status_field(status, "ShdPnd") : NULL;
+	b = status ? status_field(status, "SigBlk") : NULL;
+	if (p && s && b)
+		pending = (strtoull(p, NULL, 16) | strtoull(s, NULL, 16)) & ~strtoull(b, NULL, 16);
+	free(status);
+	return pending;
+}
+
+/*
+ * The freeze made such a call fail with EINTR: make it an interrupted call
+ * the kernel restarts (-ERESTARTNOHAND), so the thread is back in it after
+ * a -R dump or a restore, and a signal that does come interrupts it as
+ * before.
+ */
+static void undo_freeze_eintr(struct rtask *t)
+{
+	unsigned char insn[2];
+
+	if ((long)t->regs.orig_rax < 0 || (long)t->regs.rax != -EINTR ||
+	    !eintr_call_without_timeout(&t->regs))
+		return;
+	if (remote_read(t->pid, t->regs.rip - 2, insn, 2) || insn[0] != 0x0f || insn[1] != 0x05 ||
+	    unblocked_signal_pending(t->pid))
+		return;
+	t->regs.rax = -ERESTARTNOHAND;
+	t->regs_dirty = true;
+}
+
 int rtask_freeze(struct rtask *t, pid_t tid)
 {
 	int ret;
@@ -203,6 +269,7 @@ int rtask_freeze(struct rtask *t, pid_t tid)
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -1;
 	}
+	undo_freeze_eintr(t);
 	return 0;
 }
 

@@ -104,10 +104,16 @@ pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
 		.set_tid = (uintptr_t)&pid,
 		.set_tid_size = 1,
 	};
+	sigset_t all, old;
 	char comm[64];
 	pid_t ret;
 
+	/* the new task is born with every signal blocked: none sent to it is lost */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	ret = syscall(__NR_clone3, &args, sizeof(args));
+	if (ret)
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (ret < 0) {
 		if (errno == EEXIST) {
 			proc_comm(pid, comm, sizeof(comm));
