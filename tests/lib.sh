@@ -414,8 +414,11 @@ snapshot() {
 			echo "$n -> $t flags=$fl pos=$pos"
 		done
 		echo "== status"
-		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt):' \
+		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Cpus_allowed_list|Mems_allowed_list|THP_enabled|Speculation_Store_Bypass|SpeculationIndirectBranch):' \
 			"/proc/$pid/status"
+		for f in personality loginuid sessionid timerslack_ns; do
+			echo "$f $(cat "/proc/$pid/$f" 2>/dev/null)"
+		done
 		echo "== cgroup"
 		cat "/proc/$pid/cgroup"
 		# every namespace but the PID ones (--pidns restores into a new one)

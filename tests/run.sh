@@ -1243,6 +1243,9 @@ register_all() {
 			register "$s/$m" test_cr $s $m
 		done
 	done
+	for m in once x3 leave-running pidns; do
+		register "procattr/$m" test_cr procattr $m
+	done
 	register sleeper/once test_cr sleeper once
 	register sleeper/x3 test_cr sleeper x3
 	register bigmem/once test_cr bigmem once

@@ -107,7 +107,7 @@ void res_image_states_init(struct image *img);
 void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
-extern const struct res_ops ns_res, cgroup_res, sysvipc_res, files_res, epoll_res, tty_res,
+extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res, files_res, epoll_res, tty_res,
     pidfd_res, mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res,
     ptimer_res, seccomp_res, creds_res, seccomp_nnp_res;
 

@@ -16,6 +16,8 @@ const struct res_ops *const res_table[] = {
 	&sysvipc_res,
 	/* cgroups first in the child: what it forks next is born in them */
 	&cgroup_res,
+	/* oom_score_adj before the fork too: children inherit it */
+	&procattr_res,
 	/*
 	 * The address space.  In the child its files are opened (from the
 	 * shared slots the files kind opened for memfds and deleted files)
@@ -40,6 +42,8 @@ const struct res_ops *const res_table[] = {
 	&flock_res,
 	/* identity, cwd/root (chroot), limits, prctl flags */
 	&task_res,
+	/* membarrier registrations: remote, once the address space is in place */
+	&membarrier_res,
 	/* registers, rseq, robust list; per thread */
 	&thread_res,
 	&sched_res,
