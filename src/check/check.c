@@ -61,7 +61,7 @@ static const char *probe_ptrace(void)
 		reap(pid);
 		return "PTRACE_SEIZE/INTERRUPT failed";
 	}
-	if (rtask_inject(&t))
+	if (rtask_inject(&t, 1))
 		err = "remote mmap failed";
 	else if (remote_syscall(&t, &ret, __NR_getpid, 0, 0, 0, 0, 0, 0) || ret != pid)
 		err = "remote getpid returned the wrong value";

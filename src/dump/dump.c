@@ -283,34 +283,61 @@ static void dump_task_free(struct dump_task *dt)
 	dt->th = NULL;
 }
 
-/* Stage 1, main thread, scratch mapping in place: what needs remote syscalls. */
+/*
+ * STASIS_TEST_CRASH=STAGE: crash on purpose there (see rescue_arm);
+ * STAGE-kill: die of SIGKILL there, which no handler sees (the kernel
+ * alone lets the tree go, see src/ptrace/inject.c).
+ */
+static void test_crash(const char *stage)
+{
+	const char *want = getenv("STASIS_TEST_CRASH");
+	size_t n = strlen(stage);
+
+	if (!want || strncmp(want, stage, n))
+		return;
+	if (!want[n])
+		raise(SIGSEGV);
+	if (!strcmp(want + n, "-kill"))
+		raise(SIGKILL);
+}
+
+/*
+ * Stage 1, main thread, scratch mapping in place: what needs remote
+ * syscalls.  Every thread gets its resume stub first (see src/ptrace/inject.c).
+ */
 static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	size_t i;
 
 	for (i = 1; i < dt->nth; i++)
-		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt)))
+		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt), i))
 			return -1;
-	if (res_stage(dump_remote, ctx, dt))
+	if (rtask_seal(dt_rt(dt)) || res_stage(dump_remote, ctx, dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
 
 		th->core = xmalloc(sizeof(*th->core));
 		thread_core__init(th->core);
+		if (i == dt->nth / 2)
+			test_crash("threads"); /* some threads done, some not yet */
 		if (res_stage(dump_thread, ctx, dt, th))
 			return -1;
 	}
 	return 0;
 }
 
-/* STASIS_TEST_CRASH=STAGE: crash on purpose there (see rescue_arm). */
-static void test_crash(const char *stage)
-{
-	const char *want = getenv("STASIS_TEST_CRASH");
 
-	if (want && !strcmp(want, stage))
-		raise(SIGSEGV);
+/* Every thread gets its registers and mask back, the leader last (it removes the area). */
+static int dump_task_putback(struct dump_task *dt)
+{
+	int ret = 0;
+	size_t i;
+
+	for (i = 1; i < dt->nth; i++)
+		if (rtask_putback(&dt->th[i].rt))
+			ret = -1;
+	return rtask_uninject(dt_rt(dt)) ? -1 : ret;
 }
 
 static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
@@ -320,14 +347,12 @@ static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 	if (dt->zombie)
 		return 0;
 	pin_to_cpu(task_cpu(dt->pid));
-	if (rtask_inject(dt_rt(dt)))
+	if (rtask_inject(dt_rt(dt), dt->nth))
 		return -1;
 	test_crash("remote");
-	if (dump_remote_state(ctx, dt)) {
-		rtask_uninject(dt_rt(dt));
-		return -1;
-	}
-	ret = rtask_uninject(dt_rt(dt));
+	ret = dump_remote_state(ctx, dt);
+	if (dump_task_putback(dt))
+		ret = -1;
 	unpin();
 	return ret;
 }

@@ -32,6 +32,11 @@ struct rtask {
 	bool sigmask_saved;
 	unsigned long borrowed_at; /* while injecting: code bytes we replaced */
 	unsigned char borrowed[2];
+	bool syscall_stops;	 /* remote calls stop at syscall entry and exit (inject.c) */
+	unsigned long vdso_stub; /* leader: its resume stub in the vDSO padding, or 0 */
+	unsigned long stubs_at;	 /* leader: the threads' resume stubs in the area */
+	size_t nstubs;
+	bool sealed; /* the stubs are executable */
 	int stop_sig; /* at freeze: in a job-control (group) stop by this signal */
 };
 
@@ -61,10 +66,18 @@ extern unsigned long remote_syscall_count; /* for -v4 statistics */
 int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
 
-/* Dump side: map a trampoline + scratch area into a frozen task, and remove it. */
-int rtask_inject(struct rtask *t);
+/*
+ * Dump side (inject.c): map a scratch area with a resume stub for each of
+ * nthreads threads into a frozen task's leader; give another thread (index
+ * 1..) its stub; make the stubs executable once every thread has one (no
+ * thread's call runs before); give a thread its registers and mask back;
+ * remove the area (and put the leader back).
+ */
+int rtask_inject(struct rtask *t, size_t nthreads);
+int rtask_adopt(struct rtask *t, const struct rtask *leader, size_t index);
+int rtask_seal(struct rtask *t);
+int rtask_putback(struct rtask *t);
 int rtask_uninject(struct rtask *t);
-int rtask_adopt(struct rtask *t, const struct rtask *leader);
 
 /* Copy to/from the task's memory (ignores page protections). */
 int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len);

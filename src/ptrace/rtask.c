@@ -254,6 +254,8 @@ static void undo_freeze_eintr(struct rtask *t)
 		return;
 	t->regs.rax = -ERESTARTNOHAND;
 	t->regs_dirty = true;
+	/* in the thread at once: if stasis dies now, the kernel restarts the call */
+	thread_set_regs(t->pid, &t->regs);
 }
 
 int rtask_freeze(struct rtask *t, pid_t tid)
@@ -319,6 +321,93 @@ int rtask_release(struct rtask *t)
 
 unsigned long remote_syscall_count;
 
+/*
+ * STASIS_TEST_KILL_AT=N (tests): die of SIGKILL with the Nth remote call
+ * set up in its thread but not yet run, as an OOM kill could strike.
+ */
+static void test_kill_at(unsigned long n)
+{
+	static long at = -1;
+
+	if (at < 0) {
+		const char *v = getenv("STASIS_TEST_KILL_AT");
+
+		at = v ? atol(v) : 0;
+	}
+	if (at && (unsigned long)at == n)
+		raise(SIGKILL);
+}
+
+/*
+ * The call runs between a syscall-entry and a syscall-exit stop (with
+ * PTRACE_O_TRACESYSGOOD): a thread resting in such a stop is let go by the
+ * kernel, should stasis die, without a signal, where the SIGTRAP of a
+ * single-step stop would be delivered to it and kill it.
+ */
+static int run_between_stops(struct rtask *t, long *ret, long nr)
+{
+	struct user_regs_struct regs;
+	int status, stops = 0, tries;
+
+	for (tries = 0; stops < 2 && tries < 16; tries++) {
+		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0)) {
+			pr_perror("remote syscall %ld in %d: cannot resume", nr, t->pid);
+			return -1;
+		}
+		if (thread_wait_stop(t->pid, &status))
+			return -1;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
+			stops++;
+			continue;
+		}
+		if ((status >> 16) == 0) {
+			pr_err("remote syscall %ld in %d: signal %d\n", nr, t->pid, WSTOPSIG(status));
+			return -1;
+		}
+		/* a group stop or event stop: go on */
+	}
+	if (stops < 2 || thread_get_regs(t->pid, &regs))
+		return -1;
+	if (regs.rip != t->syscall_ip + 2 || (long)regs.orig_rax != nr) {
+		pr_err("remote syscall %ld in %d stopped at %llx (syscall %lld)\n", nr, t->pid,
+		       regs.rip, regs.orig_rax);
+		return -1;
+	}
+	*ret = regs.rax;
+	return 0;
+}
+
+/*
+ * Between two calls the thread rests as it was frozen, registers and mask:
+ * should stasis die then, the kernel lets it go exactly as from the freeze.
+ * Only for the call itself are its signals blocked and its registers ours
+ * (and then its resume stub brings it back, see src/ptrace/inject.c).
+ */
+static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *call,
+				long *ret, long nr)
+{
+	uint64_t all = ~0ULL;
+	int err;
+
+	/*
+	 * The order matters should stasis die in between: with the call's
+	 * registers in place, the thread runs into its resume stub, which puts
+	 * its mask and registers back whatever the mask was at that moment.
+	 */
+	if (thread_set_regs(t->pid, call))
+		return -1;
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
+		pr_perror("cannot block signals in %d", t->pid);
+		return -1;
+	}
+	test_kill_at(remote_syscall_count);
+	err = run_between_stops(t, ret, nr);
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask) ||
+	    thread_set_regs(t->pid, &t->regs))
+		err = -1;
+	return err;
+}
+
 int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6)
 {
@@ -337,6 +426,8 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	regs.eflags &= ~0x100UL; /* no stale TF */
 	__atomic_fetch_add(&remote_syscall_count, 1, __ATOMIC_RELAXED);
 	t->regs_dirty = true;
+	if (t->syscall_stops)
+		return remote_syscall_stops(t, &regs, ret, nr);
 	if (thread_set_regs(t->pid, &regs))
 		return -1;
 	for (;;) {
@@ -371,6 +462,7 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	*ret = regs.rax;
 	return 0;
 }
+
 
 /* /proc/PID/mem ignores page protections (FOLL_FORCE): the fallback both ways. */
 static int proc_mem_rw(pid_t pid, unsigned long addr, void *buf, size_t len, bool write)
@@ -414,108 +506,3 @@ int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 	return proc_mem_rw(pid, addr, buf, len, false);
 }
 
-#define INJECT_PAGES 16 /* one trampoline page + 15 scratch pages */
-
-/*
- * Borrow the two bytes at the thread's rip to run one mmap, creating our
- * own trampoline (a 'syscall' instruction) and scratch pages; then put the
- * borrowed bytes back.  Everything later runs from the trampoline.
- */
-int rtask_inject(struct rtask *t)
-{
-	static const unsigned char insn_syscall[8] = { 0x0f, 0x05, 0xcc, 0xcc,
-						       0xcc, 0xcc, 0xcc, 0xcc };
-	unsigned char saved[8];
-	size_t len = INJECT_PAGES * PAGE_SIZE;
-	unsigned long ip = t->regs.rip;
-	uint64_t all = ~0ULL;
-	long addr, r;
-
-	/* No signal handler may run in the middle of our work. */
-	if (ptrace(PTRACE_GETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
-		pr_perror("cannot read the signal mask of %d", t->pid);
-		return -1;
-	}
-	t->sigmask_saved = true;
-	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
-		pr_perror("cannot block signals in %d", t->pid);
-		return -1;
-	}
-
-	if (remote_read(t->pid, ip, saved, sizeof(saved)))
-		return -1;
-	memcpy(t->borrowed, saved, 2);
-	t->borrowed_at = ip; /* from here on, a release puts them back */
-	if (remote_write(t->pid, ip, insn_syscall, 2))
-		goto err_restore;
-	t->syscall_ip = ip;
-	/* shared, so the kernel never merges it into a neighbour of the task's */
-	if (remote_syscall(t, &addr, __NR_mmap, 0, len, PROT_READ | PROT_WRITE,
-			   MAP_SHARED | MAP_ANONYMOUS, -1, 0))
-		goto err_restore;
-	if (addr < 0 && addr > -4096) {
-		pr_err("pid %d: cannot map scratch memory: %s\n", t->pid, strerror(-addr));
-		goto err_restore;
-	}
-	t->inject_addr = addr;
-	t->inject_len = len;
-	if (remote_write(t->pid, addr, insn_syscall, sizeof(insn_syscall)) ||
-	    remote_syscall(t, &r, __NR_mprotect, addr, PAGE_SIZE, PROT_READ | PROT_EXEC, 0, 0, 0) ||
-	    r) {
-		pr_err("pid %d: cannot make the trampoline executable\n", t->pid);
-		remote_syscall(t, &r, __NR_munmap, addr, len, 0, 0, 0, 0);
-		t->inject_addr = 0;
-		goto err_restore;
-	}
-	if (remote_write(t->pid, ip, saved, 2))
-		return -1;
-	t->borrowed_at = 0;
-	t->syscall_ip = addr;
-	t->scratch = addr + PAGE_SIZE;
-	t->scratch_len = len - PAGE_SIZE;
-	return 0;
-err_restore:
-	if (!remote_write(t->pid, ip, saved, 2))
-		t->borrowed_at = 0;
-	t->syscall_ip = 0;
-	return -1;
-}
-
-/*
- * Another thread of an injected process: share the leader's trampoline
- * and scratch area, with its own signals blocked while we use it.
- */
-int rtask_adopt(struct rtask *t, const struct rtask *leader)
-{
-	uint64_t all = ~0ULL;
-
-	if (ptrace(PTRACE_GETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
-		pr_perror("cannot read the signal mask of %d", t->pid);
-		return -1;
-	}
-	t->sigmask_saved = true;
-	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
-		pr_perror("cannot block signals in %d", t->pid);
-		return -1;
-	}
-	t->syscall_ip = leader->syscall_ip;
-	t->scratch = leader->scratch;
-	t->scratch_len = leader->scratch_len;
-	return 0;
-}
-
-int rtask_uninject(struct rtask *t)
-{
-	long r;
-
-	if (!t->inject_addr)
-		return 0;
-	if (remote_syscall(t, &r, __NR_munmap, t->inject_addr, t->inject_len, 0, 0, 0, 0) || r) {
-		pr_err("pid %d: cannot remove scratch mapping at %lx\n", t->pid, t->inject_addr);
-		return -1;
-	}
-	t->inject_addr = 0;
-	t->syscall_ip = 0;
-	t->scratch = 0;
-	return 0;
-}

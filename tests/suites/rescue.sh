@@ -27,3 +27,68 @@ test_dump_crash() {
 register bad/dump-crash-remote test_dump_crash remote counter
 register bad/dump-crash-local test_dump_crash local counter
 register bad/dump-crash-remote-threads test_dump_crash remote threads50
+
+# untraced PID: wait (1 s at most) until the kernel has let PID go after its
+# tracer died.
+untraced() {
+	local limit=$(($(now_ms) + 1000)) t
+	while :; do
+		t=$(awk '/^TracerPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+		[ "$t" = 0 ] && return 0
+		[ "$(now_ms)" -lt "$limit" ] || return 1
+		sleep 0.01
+	done
+}
+
+# target_unharmed WHAT [quick]: the scenario survived, is not stopped,
+# and (a counter, unless quick) counts on; its own check comes at the end.
+target_unharmed() {
+	local count
+	untraced "$SCN_PID" ||
+		{ bad "$1: process $SCN_PID still traced by $(awk '/^TracerPid:/ { print $2 }' "/proc/$SCN_PID/status") ($(cat "/proc/$(awk '/^TracerPid:/ { print $2 }' "/proc/$SCN_PID/status")/cmdline" 2>/dev/null | tr '\0' ' '))"; return 1; }
+	alive "$SCN_PID" && [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] ||
+		{ bad "$1: process $SCN_PID did not survive"; return 1; }
+	stopped "$SCN_PID" && { bad "$1: process $SCN_PID left stopped (state $(proc_state "$SCN_PID"))"; return 1; }
+	[ "$SCN_NAME" = counter ] && [ -z "${2:-}" ] || return 0
+	count=$(last_count "$TDIR/log")
+	wait_progress "$TDIR/log" "$count" 3 || { bad "$1: counter stuck at $count"; return 1; }
+}
+
+# test_dump_killed STAGE SCENARIO: stasis dies of SIGKILL (no handler runs)
+# in the middle of its remote calls (STASIS_TEST_CRASH=STAGE-kill); the
+# kernel alone lets the tree go, and it must run on unharmed.
+test_dump_killed() {
+	local stage=$1 scn=$2 rc
+	need_stasis || return 1
+	start_scenario "$scn" || return 1
+	STASIS_TEST_CRASH=$stage-kill stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img" -R
+	rc=$?
+	[ $rc -eq $((128 + 9)) ] || { bad "the dump exited with $rc, not by the SIGKILL asked for"; return 1; }
+	[ -e "$TDIR/img/$IMG_NAME" ] && { bad "a killed dump left an image"; return 1; }
+	target_unharmed "after the killed dump" || return 1
+	check_scenario
+}
+
+# test_dump_kill_random SCENARIO RUNS MAX_US: RUNS times, `dump -R` is
+# killed with SIGKILL a random 0..MAX_US us after it started; after every
+# run the target must run on unharmed, and its own check passes at the end.
+test_dump_kill_random() {
+	local scn=$1 runs=$2 max=$3 i out killed=0
+	need_stasis || return 1
+	start_scenario "$scn" || return 1
+	for i in $(seq 1 "$runs"); do
+		rm -rf "$TDIR/img"
+		out=$("$BUILD/tools/killat" "$max" "$STASIS" dump -t "$SCN_PID" -D "$TDIR/img" -R 2>/dev/null)
+		case $out in killed*) killed=$((killed + 1)) ;; esac
+		target_unharmed "run $i ($out)" quick || return 1
+	done
+	target_unharmed "after $runs runs" || return 1
+	echo "$killed of $runs dumps killed in the middle" >>"$TDIR/log"
+	[ $killed -gt $((runs / 4)) ] || { bad "only $killed of $runs dumps were killed before they ended"; return 1; }
+	check_scenario
+}
+
+register bad/dump-kill-remote test_dump_killed remote counter
+register bad/dump-kill-threads test_dump_killed threads threads50
+register bad/dump-kill-random test_dump_kill_random counter 200 4000
+register bad/dump-kill-random-threads test_dump_kill_random threads50 40 40000

@@ -76,7 +76,7 @@ static void test_freeze_remote_release(void)
 	before = *shared_counter;
 	usleep(20000);
 	CHECK(*shared_counter == before, "task kept running while frozen");
-	CHECK(rtask_inject(&t) == 0, "inject");
+	CHECK(rtask_inject(&t, 1) == 0, "inject");
 	addr = t.inject_addr;
 	CHECK(maps_has(pid, addr), "scratch mapping not visible in maps");
 	CHECK(remote_syscall(&t, &ret, __NR_getpid, 0, 0, 0, 0, 0, 0) == 0, "remote getpid");
@@ -119,7 +119,7 @@ static void test_restart_read(void)
 	}
 	usleep(20000);
 	CHECK(rtask_freeze(&t, pid) == 0, "freeze");
-	CHECK(rtask_inject(&t) == 0, "inject");
+	CHECK(rtask_inject(&t, 1) == 0, "inject");
 	CHECK(rtask_uninject(&t) == 0, "uninject");
 	CHECK(rtask_release(&t) == 0, "release");
 	CHECK(write(p[1], "hello", 5) == 5, "write");
