@@ -17,10 +17,19 @@ const struct res_ops *const res_table[] = {
 	 * forked, open the shared ones before a task forks its children (they
 	 * inherit them), and install the fd table first in the child: its
 	 * service fds must be known before the mappings' files are opened.
+	 * What the child holds besides its fds (the shared slots, which the
+	 * mappings of memfds are opened from) goes first in child_late,
+	 * before the premap and the POSIX locks.
 	 */
 	&files_res,
-	/* epoll watches name fds of the table just installed */
-	&epoll_res,
+	/*
+	 * fd kinds with state of their own across a dump or an image (the
+	 * pipes and unix sockets the tree holds, memfds saved so far, their
+	 * records): no stage of their own, so anywhere after files.
+	 */
+	&pipe_res,
+	&unix_res,
+	&fsobj_res,
 	/* terminals: the controlling terminal is taken right after setsid() */
 	&tty_res,
 	/* pidfds name other tasks: placed once every task exists */
