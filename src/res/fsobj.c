@@ -2,16 +2,19 @@
  * Files that no path leads to: memfds and deleted-but-open files (a POSIX
  * shared memory object or semaphore unlinked while still mapped is one).
  * Their inode is saved once per dump, with its data, as a FILE_MEMFD or
- * FILE_GHOST file_entry.  Every fd on it (a FILE_REG entry naming it in
- * inode_file) and every mapping of it (mapped_file.fsobj_file), in any
- * task, refers to that one entry.
+ * FILE_GHOST file_entry (the memfd_fd_ops and ghost_fd_ops kinds, never
+ * matched on an fd: fsobj_get() makes them).  Every open description of
+ * it (a FILE_FSOBJ_FD entry, fsobj_fd_fd_ops, naming it in fsobj_fd.inode)
+ * and every mapping of it (mapped_file.fsobj_file), in any task, refers to
+ * that one entry.
  *
  * Dump: the data runs are found with SEEK_DATA/SEEK_HOLE on an open file
  * description of our own (the target's offsets do not move) and written
  * as IMG_FSOBJ_DATA records just before the entry.
  *
- * Restore: the task that opens the entry for its subtree (files_plan: the
- * lowest common ancestor of every task that uses it, by fd or by mapping)
+ * Restore: the task that opens the entry for its subtree (fd_plan.c: the
+ * lowest common ancestor of every task that uses it, by fd or by mapping:
+ * the kinds' .plan hooks)
  * recreates the inode -- memfd_create, or create + unlink in the original
  * directory -- fills it from the image and sets size, mode, owner and,
  * last, the seals.  Its fds are reopened through /proc/self/fd and its

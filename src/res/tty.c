@@ -1,5 +1,6 @@
 /*
- * Terminals and job control.
+ * Terminals: pty pairs and the fd kinds on them (FILE_PTMX, FILE_TTY);
+ * which device numbers are terminals is known here alone.
  *
  * A pseudo-terminal pair whose master (/dev/ptmx) is held in the tree is
  * saved once, as a tty_entry: its index, the termios of the slave, the
@@ -7,7 +8,7 @@
  * the session it is the controlling terminal of with its foreground group.
  * Each open file description of the master (FILE_PTMX), of the slave or of
  * /dev/tty (FILE_TTY) names the pair by index.  A slave whose master is
- * not in the tree is an external object (files.c): with -j it is
+ * not in the tree is an external object (fs_plain.c): with -j it is
  * reconnected to the restorer's terminal.
  *
  * Reading a terminal consumes what it reads, so the dump takes the bytes
