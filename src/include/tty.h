@@ -31,20 +31,21 @@ struct tty_image {
 
 extern const struct res_ops tty_res;
 
-const TtyEntry *image_tty(struct image *img, uint32_t index);
-bool is_pty_slave(const struct stat *st);
-uint32_t slave_index(dev_t rdev);
+/* The tty_entry of pty index in the image, or NULL */
+const TtyEntry *tty_pair(struct image *img, uint32_t index);
+bool tty_is_pty_slave(const struct stat *st);
+uint32_t tty_slave_index(dev_t rdev);
 /* Dump: the pty master of index in the tree (after the scan), is pid in the tree */
 struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index);
 int tty_scan_once(struct dump_ctx *ctx);
 bool tty_in_tree(struct dump_ctx *ctx, pid_t pid);
 /* The controlling terminal of pid as a pty index; -1: none, -2: not a pty. */
-long ctty_index(pid_t pid, struct proc_stat *st);
+long tty_ctty_index(pid_t pid, struct proc_stat *st);
 void tty_dump_fini(struct dump_ctx *ctx, void *state);
 void tty_image_fini(struct image *img, void *state);
 /* Restore: the master of pty index in this task (opened here if need be), a slave fd */
-int master_here(struct rst_ctx *c, uint32_t index);
-int slave_peer(int master, int flags);
+int tty_master_here(struct rst_ctx *c, uint32_t index);
+int tty_slave_peer(int master, int flags);
 int tty_open(struct rst_ctx *c, const FileEntry *fe);
 
 #endif

@@ -45,11 +45,10 @@ const size_t fd_kinds_len = ARRAY_SIZE(fd_kinds);
 
 const struct fd_ops *fd_kind(FileType type)
 {
+	const struct fd_ops *ops;
 	size_t i;
 
-	for (i = 0; i < fd_kinds_len; i++)
-		if (fd_kinds[i]->type == type)
-			return fd_kinds[i];
+	for_each_fd_kind(i, ops) if (ops->type == type) return ops;
 	return NULL;
 }
 

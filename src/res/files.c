@@ -245,13 +245,15 @@ static void files_dump_fini(struct dump_ctx *ctx, void *state)
 /* The first kind of the table that takes this fd, or NULL (with the error said). */
 static const struct fd_ops *match_kind(struct dump_ctx *ctx, const struct fd_dump *d)
 {
-	const struct fd_ops *ops = NULL, *bad;
+	const struct fd_ops *ops = NULL, *k, *bad;
 	bool o_path = d->fi.flags & O_PATH;
 	size_t i;
 
-	for (i = 0; i < fd_kinds_len && !ops; i++)
-		if (fd_kinds[i]->o_path == o_path && fd_kinds[i]->match && fd_kinds[i]->match(d))
-			ops = fd_kinds[i];
+	for_each_fd_kind(i, k) if (k->o_path == o_path && k->match && k->match(d))
+	{
+		ops = k;
+		break;
+	}
 	bad = prescan_failed(ctx);
 	if (bad) {
 		pr_err("pid %d fd %d (%s): the scan of the tree for %ss failed, so this fd "

@@ -60,7 +60,7 @@
 #define STR(x)	      STR_(x)
 #define K_O_LARGEFILE 0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
 
-const TtyEntry *image_tty(struct image *img, uint32_t index)
+const TtyEntry *tty_pair(struct image *img, uint32_t index)
 {
 	struct tty_image *ti = res_image_state(img, &tty_res);
 	size_t i;
@@ -79,13 +79,13 @@ bool tty_is_terminal(const struct stat *st)
 					(maj >= PTY_SLAVE_MAJOR && maj < PTY_SLAVE_MAJOR + 8));
 }
 
-bool is_pty_slave(const struct stat *st)
+bool tty_is_pty_slave(const struct stat *st)
 {
 	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= PTY_SLAVE_MAJOR &&
 	       major(st->st_rdev) < PTY_SLAVE_MAJOR + 8;
 }
 
-uint32_t slave_index(dev_t rdev)
+uint32_t tty_slave_index(dev_t rdev)
 {
 	return (major(rdev) - PTY_SLAVE_MAJOR) * 256 + minor(rdev);
 }
@@ -168,8 +168,8 @@ static int ttys_scan(struct dump_ctx *ctx)
 			continue;
 		if (st.sid != pid || !st.tty_nr)
 			continue;
-		t = is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st.tty_nr })
-			? tty_find(ctx, slave_index(st.tty_nr))
+		t = tty_is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st.tty_nr })
+			? tty_find(ctx, tty_slave_index(st.tty_nr))
 			: NULL;
 		if (t) {
 			t->sid = pid;
@@ -321,7 +321,7 @@ static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
 }
 
 /* A new fd on the slave of the pair (the pair may be locked). */
-int slave_peer(int master, int flags)
+int tty_slave_peer(int master, int flags)
 {
 	int lock = 0, unlock = 0, fd;
 
@@ -360,7 +360,7 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 		pr_perror("cannot leave packet mode");
 		return -1;
 	}
-	slave = slave_peer(master, O_RDWR | O_NONBLOCK);
+	slave = tty_slave_peer(master, O_RDWR | O_NONBLOCK);
 	if (slave < 0)
 		goto out;
 	if (fstat(slave, &st) || !host_devpts(st.st_dev)) {
@@ -498,21 +498,21 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 }
 
 /* The controlling terminal of pid as a pty index; -1: none, -2: not a pty. */
-long ctty_index(pid_t pid, struct proc_stat *st)
+long tty_ctty_index(pid_t pid, struct proc_stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (proc_parse_stat(pid, st) || !st->tty_nr)
 		return -1;
-	if (!is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st->tty_nr }))
+	if (!tty_is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st->tty_nr }))
 		return -2;
-	return slave_index(st->tty_nr);
+	return tty_slave_index(st->tty_nr);
 }
 
 static bool tty_match(const struct fd_dump *d)
 {
-	if (is_pty_slave(&d->st))
+	if (tty_is_pty_slave(&d->st))
 		return host_devpts(d->st.st_dev) && !tty_scan_once(d->ctx) &&
-		       tty_find(d->ctx, slave_index(d->st.st_rdev));
+		       tty_find(d->ctx, tty_slave_index(d->st.st_rdev));
 	/* /dev/tty: the task's controlling terminal, in the tree or the shell's */
 	return is_dev_tty(&d->st);
 }
@@ -525,13 +525,13 @@ static int tty_dump(const struct fd_dump *d, FileEntry *fe)
 
 	tty_file_entry__init(tf);
 	fe->tty = tf;
-	if (is_pty_slave(&d->st)) {
+	if (tty_is_pty_slave(&d->st)) {
 		tf->has_index = true;
-		tf->index = slave_index(d->st.st_rdev);
+		tf->index = tty_slave_index(d->st.st_rdev);
 		return 0;
 	}
 	tf->has_dev_tty = tf->dev_tty = true;
-	idx = ctty_index(d->pid, &st);
+	idx = tty_ctty_index(d->pid, &st);
 	if (idx == -1) {
 		pr_err("pid %d fd %d: /dev/tty of a process without a controlling terminal; not "
 		       "supported\n",
@@ -601,7 +601,7 @@ static int ptmx_at_index(struct rst_ctx *c, uint32_t index)
 
 static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	const TtyEntry *e = image_tty(c->img, fe->ptmx->index);
+	const TtyEntry *e = tty_pair(c->img, fe->ptmx->index);
 	struct termios2 t, inj;
 	struct winsize ws;
 	int m, s = -1, zero = 0, one = 1;
@@ -626,7 +626,7 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 	ws = (struct winsize){ e->rows, e->cols, e->xpixel, e->ypixel };
 	if (ioctl(m, TIOCSPTLCK, &zero))
 		goto err;
-	s = slave_peer(m, O_RDWR | O_NONBLOCK);
+	s = tty_slave_peer(m, O_RDWR | O_NONBLOCK);
 	if (s < 0 || set_termios(m, &inj) || put_back(m, s, &e->to_slave, &e->to_master) ||
 	    set_termios(m, &t))
 		goto err;
@@ -659,7 +659,7 @@ static const FileEntry *master_of(struct image *img, uint32_t index)
 }
 
 /* The master of pty index in this task (opened here if its turn has not come). */
-int master_here(struct rst_ctx *c, uint32_t index)
+int tty_master_here(struct rst_ctx *c, uint32_t index)
 {
 	const FileEntry *m = master_of(c->img, index);
 	int slot, fd;
@@ -683,7 +683,7 @@ int tty_open(struct rst_ctx *c, const FileEntry *fe)
 	const TtyFileEntry *tf = fe->tty;
 
 	if (tf->dev_tty) {
-		const TtyEntry *e = tf->has_index ? image_tty(c->img, tf->index) : NULL;
+		const TtyEntry *e = tf->has_index ? tty_pair(c->img, tf->index) : NULL;
 
 		if (!tf->has_index && c->opts->detached)
 			return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
@@ -699,10 +699,10 @@ int tty_open(struct rst_ctx *c, const FileEntry *fe)
 						: "stasis has no controlling terminal");
 		return fd;
 	}
-	m = master_here(c, tf->index);
+	m = tty_master_here(c, tf->index);
 	if (m < 0)
 		return -1;
-	fd = slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK | K_O_LARGEFILE));
+	fd = tty_slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK | K_O_LARGEFILE));
 	if (fd >= 0 && fcntl(fd, F_SETFL, flags & (O_NONBLOCK | O_APPEND | O_ASYNC))) {
 		pr_perror("cannot set the flags of /dev/pts/%u", tf->index);
 		close(fd);
@@ -727,7 +727,7 @@ static void tty_plan(struct fd_plan *p, const FileEntry *fe)
 static void ptmx_plan(struct fd_plan *p, const FileEntry *fe)
 {
 	struct image *img = fd_plan_image(p);
-	const TtyEntry *e = image_tty(img, fe->ptmx->index);
+	const TtyEntry *e = tty_pair(img, fe->ptmx->index);
 	struct rst_task *t = e && e->has_sid ? image_task(img, e->sid) : NULL;
 
 	if (t && !t->te->zombie)

@@ -40,10 +40,10 @@ static int tty_child_session(struct rst_ctx *c)
 			e = ti->v[i];
 	if (!e)
 		return 0;
-	m = master_here(c, e->index);
+	m = tty_master_here(c, e->index);
 	if (m < 0)
 		return -1;
-	s = slave_peer(m, O_RDWR);
+	s = tty_slave_peer(m, O_RDWR);
 	if (s < 0)
 		return -1;
 	if (ioctl(s, TIOCSCTTY, 0)) {
@@ -157,7 +157,7 @@ static int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 		te->has_stop_sig = true;
 		te->stop_sig = dt->th[0].rt.stop_sig;
 	}
-	idx = ctty_index(dt->pid, &st);
+	idx = tty_ctty_index(dt->pid, &st);
 	if (st.tty_nr && st.tpgid > 0 && st.tpgid == st.pgid)
 		te->has_tty_fg = te->tty_fg = true;
 	if (st.tty_nr && st.sid != dt->pid && !tty_in_tree(ctx, st.sid)) {
