@@ -297,9 +297,15 @@ static void show_task(struct image *img, struct rst_task *t)
 	for (i = 0; i < t->nfds; i++) {
 		FileEntry *fe = image_file(img, t->fds[i]->file_id);
 		const struct fd_ops *ops = fe ? fd_kind(fe->type) : NULL;
+		char buf[64];
+		const char *key =
+		    ops && ops->inherit_key ? ops->inherit_key(fe, buf, sizeof(buf)) : NULL;
 
-		printf("    %3u -> %s (%s)\n", t->fds[i]->fd, fe && fe->path ? fe->path : "?",
-		       ops ? ops->name : "unknown kind");
+		if (key)
+			printf("    %3u -> %s (external)\n", t->fds[i]->fd, key);
+		else
+			printf("    %3u -> %s (%s)\n", t->fds[i]->fd,
+			       fe && fe->path ? fe->path : "?", ops ? ops->name : "unknown kind");
 	}
 }
 

@@ -87,6 +87,11 @@ struct fd_ops {
 	int (*open)(struct rst_ctx *c, const FileEntry *fe);
 	/* optional: in the restore child, its fd table installed, for each fd f of this kind */
 	int (*after_install)(struct rst_ctx *c, const FdEntry *f, const FileEntry *fe);
+	/*
+	 * optional: the key of a description whose object is outside the tree
+	 * (--inherit-fd fd[N]:KEY replaces it; show lists it), NULL if inside
+	 */
+	const char *(*inherit_key)(const FileEntry *fe, char *buf, size_t size);
 };
 
 /* The fd kind table (src/res/fd_table.c), in match order. */

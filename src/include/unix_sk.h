@@ -74,6 +74,7 @@ int unix_dump(const struct fd_dump *d, FileEntry *fe);
 /* Copy the receive queue without consuming it (MSG_PEEK along SO_PEEK_OFF). */
 int unix_peek_queue(const struct fd_dump *d, UnixSkEntry *ue);
 uint64_t unix_group(const FileEntry *fe);
+const char *unix_inherit_key(const FileEntry *fe, char *buf, size_t size);
 
 /* unix_restore.c */
 int unix_open(struct rst_ctx *c, const FileEntry *fe);

@@ -264,6 +264,11 @@ static int ext_dump(const struct fd_dump *d, FileEntry *fe)
 	return 0;
 }
 
+static const char *ext_key(const FileEntry *fe, char *buf, size_t size)
+{
+	return fe->ext->key;
+}
+
 static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 {
 	const char *key = fe->ext->key;
@@ -295,4 +300,5 @@ const struct fd_ops ext_fd_ops = {
 	.dump = ext_dump,
 	.lock = &flock_fd_lock,
 	.open = ext_open,
+	.inherit_key = ext_key,
 };

@@ -17,6 +17,7 @@ const struct fd_ops unix_fd_ops = {
 	.lock = &flock_fd_lock,
 	.group = unix_group,
 	.open = unix_open,
+	.inherit_key = unix_inherit_key,
 };
 
 /* The host's unix sockets, listed once per dump (sock_diag) and grouped. */

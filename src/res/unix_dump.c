@@ -467,6 +467,15 @@ int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	return dump_peer(d, t, s, ue) || dump_connected(d, t, s, ue) ? -1 : 0;
 }
 
+/* A socket connected outside the tree: socket:[INO], as /proc shows it. */
+const char *unix_inherit_key(const FileEntry *fe, char *buf, size_t size)
+{
+	if (!fe->unix_sk->ext)
+		return NULL;
+	snprintf(buf, size, "socket:[%llu]", (unsigned long long)fe->unix_sk->ino);
+	return buf;
+}
+
 uint64_t unix_group(const FileEntry *fe)
 {
 	return fe->unix_sk->group;

@@ -555,10 +555,8 @@ int unix_open(struct rst_ctx *c, const FileEntry *fe)
 
 	if (fe->unix_sk->ext) {
 		char key[64];
-		int fd;
+		int fd = inherited_fd(c, unix_inherit_key(fe, key, sizeof(key)));
 
-		snprintf(key, sizeof(key), "socket:[%llu]", (unsigned long long)fe->unix_sk->ino);
-		fd = inherited_fd(c, key);
 		if (fd >= 0)
 			return fd;
 	}
