@@ -415,6 +415,12 @@ int img_reader_open(struct img_reader *r, const char *dir)
 		       r->path, pro.major, pro.minor, IMG_VER_MAJOR);
 		goto err;
 	}
+	if (pro.major < IMG_VER_MAJOR) {
+		pr_err("%s has image format %u.%u, which is no longer supported by this stasis "
+		       "(needs %u.x); dump the tree again\n",
+		       r->path, pro.major, pro.minor, IMG_VER_MAJOR);
+		goto err;
+	}
 	r->major = pro.major;
 	r->minor = pro.minor;
 	r->off = sizeof(pro);

@@ -23,98 +23,6 @@ struct rst_task *image_task(struct image *img, uint32_t pid)
 	return NULL;
 }
 
-/* Files and pipes are sorted by id once loaded (image_sort_objects). */
-long image_file_index(struct image *img, uint32_t id)
-{
-	size_t lo = 0, hi = img->nfiles;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (img->files[mid]->id == id)
-			return (long)mid;
-		if (img->files[mid]->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-FileEntry *image_file(struct image *img, uint32_t id)
-{
-	long i = image_file_index(img, id);
-
-	return i < 0 ? NULL : img->files[i];
-}
-
-long image_pipe_index(struct image *img, uint64_t id)
-{
-	size_t lo = 0, hi = img->npipes;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (img->pipes[mid]->id == id)
-			return (long)mid;
-		if (img->pipes[mid]->id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
-}
-
-PipeEntry *image_pipe(struct image *img, uint64_t id)
-{
-	long i = image_pipe_index(img, id);
-
-	return i < 0 ? NULL : img->pipes[i];
-}
-
-static int cmp_file_id(const void *a, const void *b)
-{
-	uint32_t x = (*(FileEntry *const *)a)->id, y = (*(FileEntry *const *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-static int cmp_pipe_id(const void *a, const void *b)
-{
-	uint64_t x = (*(PipeEntry *const *)a)->id, y = (*(PipeEntry *const *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-/* Sort files and pipes by id for the lookups above; a repeated id is corrupt. */
-static int image_sort_objects(struct image *img)
-{
-	size_t i;
-
-	sort_array(img->files, img->nfiles, sizeof(*img->files), cmp_file_id);
-	sort_array(img->pipes, img->npipes, sizeof(*img->pipes), cmp_pipe_id);
-	for (i = 1; i < img->nfiles; i++)
-		if (img->files[i]->id == img->files[i - 1]->id)
-			goto dup;
-	for (i = 1; i < img->npipes; i++)
-		if (img->pipes[i]->id == img->pipes[i - 1]->id)
-			goto dup;
-	return 0;
-dup:
-	pr_err("image %s is corrupt: an object id appears twice\n", img->r.path);
-	return -1;
-}
-
-TtyEntry *image_tty(struct image *img, uint32_t index)
-{
-	size_t i;
-
-	for (i = 0; i < img->nttys; i++)
-		if (img->ttys[i]->index == index)
-			return img->ttys[i];
-	return NULL;
-}
-
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
 {
 	struct rst_task *t = image_task(img, pid);
@@ -123,34 +31,6 @@ static struct rst_task *task_for(struct image *img, uint32_t pid, const char *wh
 		pr_err("image %s is corrupt: %s record for unknown pid %u\n", img->r.path, what,
 		       pid);
 	return t;
-}
-
-/*
- * The data chunks of a memfd or deleted file come just before its
- * file_entry: they are the ones not attached to a file yet.
- */
-static int attach_fsobj_data(struct image *img, FileEntry *fe)
-{
-	size_t pending = 0, i, first;
-
-	while (pending < img->nfsdata && !img->fsdata[img->nfsdata - 1 - pending].file_id)
-		pending++;
-	if (!fe->fsobj && !pending)
-		return 0;
-	first = img->nfsdata - pending;
-	if (!fe->fsobj || fe->fsobj->n_chunks != pending)
-		goto bad;
-	for (i = 0; i < pending; i++) {
-		if (img->fsdata[first + i].len != fe->fsobj->chunks[i]->len)
-			goto bad;
-		img->fsdata[first + i].file_id = fe->id;
-	}
-	return 0;
-bad:
-	pr_err("image %s is corrupt: the saved contents of file %u do not match it\n", img->r.path,
-	       fe->id);
-	file_entry__free_unpacked(fe, NULL);
-	return -1;
 }
 
 struct pending_pages {
@@ -200,18 +80,10 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		return 0;
 	case IMG_FILE:
 		m = img_read_msg(r, h, &file_entry__descriptor);
-		if (!m || attach_fsobj_data(img, m))
-			return -1;
-		img->files = xrealloc(img->files, (img->nfiles + 1) * sizeof(*img->files));
-		img->files[img->nfiles++] = m;
-		return 0;
+		return m ? files_load(img, h, m) : -1;
 	case IMG_PIPE:
 		m = img_read_msg(r, h, &pipe_entry__descriptor);
-		if (!m)
-			return -1;
-		img->pipes = xrealloc(img->pipes, (img->npipes + 1) * sizeof(*img->pipes));
-		img->pipes[img->npipes++] = m;
-		return 0;
+		return m ? pipe_load(img, h, m) : -1;
 	case IMG_POSIX_TIMERS:
 		m = img_read_msg(r, h, &posix_timers_entry__descriptor);
 		if (!m || !(t = task_for(img, ((PosixTimersEntry *)m)->pid, "posix-timers")))
@@ -222,11 +94,7 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		return 0;
 	case IMG_TTY:
 		m = img_read_msg(r, h, &tty_entry__descriptor);
-		if (!m)
-			return -1;
-		img->ttys = xrealloc(img->ttys, (img->nttys + 1) * sizeof(*img->ttys));
-		img->ttys[img->nttys++] = m;
-		return 0;
+		return m ? tty_load(img, h, m) : -1;
 	case IMG_FD:
 		m = img_read_msg(r, h, &fd_entry__descriptor);
 		if (!m || !(t = task_for(img, ((FdEntry *)m)->pid, "fd")))
@@ -255,23 +123,11 @@ static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_
 		pp->have = false;
 		return 0;
 	}
-	case IMG_FSOBJ_DATA: {
-		struct fsobj_data *d;
-
-		img->fsdata = xrealloc(img->fsdata, (img->nfsdata + 1) * sizeof(*img->fsdata));
-		d = &img->fsdata[img->nfsdata++];
-		d->file_id = 0;
-		d->len = h->len;
-		d->hash = h->hash;
-		return img_skip_payload(r, h, &d->off);
-	}
+	case IMG_FSOBJ_DATA:
+		return fsobj_data_load(img, h, NULL);
 	case IMG_FLOCK:
 		m = img_read_msg(r, h, &flock_entry__descriptor);
-		if (!m)
-			return -1;
-		img->flocks = xrealloc(img->flocks, (img->nflocks + 1) * sizeof(*img->flocks));
-		img->flocks[img->nflocks++] = m;
-		return 0;
+		return m ? flock_load(img, h, m) : -1;
 	case IMG_PAD: {
 		uint64_t off;
 
@@ -299,10 +155,6 @@ static int image_check_complete(struct image *img)
 	if (img->hdr->page_size != PAGE_SIZE) {
 		pr_err("image %s was made with %u-byte pages; this machine uses %lu\n", img->r.path,
 		       img->hdr->page_size, PAGE_SIZE);
-		return -1;
-	}
-	if (img->nfsdata && !img->fsdata[img->nfsdata - 1].file_id) {
-		pr_err("image %s is corrupt: file contents without their file\n", img->r.path);
 		return -1;
 	}
 	for (i = 0; i < img->ntasks; i++) {
@@ -350,7 +202,7 @@ int image_load(const char *dir, struct image *img)
 		if (load_record(img, &h, &pp))
 			goto err;
 	}
-	if (ret < 0 || image_sort_objects(img) || image_check_complete(img))
+	if (ret < 0 || res_stage(image_loaded, img) || image_check_complete(img))
 		goto err;
 	return 0;
 err:
@@ -382,20 +234,7 @@ void image_free(struct image *img)
 		free(t->open_ids);
 	}
 	free(img->tasks);
-	for (i = 0; i < img->nfiles; i++)
-		file_entry__free_unpacked(img->files[i], NULL);
-	free(img->files);
-	for (i = 0; i < img->npipes; i++)
-		pipe_entry__free_unpacked(img->pipes[i], NULL);
-	for (i = 0; i < img->nttys; i++)
-		tty_entry__free_unpacked(img->ttys[i], NULL);
-	free(img->ttys);
-	free(img->pipes);
 	res_image_states_fini(img);
-	free(img->fsdata);
-	for (i = 0; i < img->nflocks; i++)
-		flock_entry__free_unpacked(img->flocks[i], NULL);
-	free(img->flocks);
 	if (img->hdr)
 		image_header__free_unpacked(img->hdr, NULL);
 	img_reader_close(&img->r);

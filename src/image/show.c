@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "files.h"
 #include "log.h"
 #include "stasis.h"
 #include "util.h"
@@ -137,7 +138,11 @@ static void json_message(FILE *f, const ProtobufCMessage *m)
 		const ProtobufCFieldDescriptor *fd = &d->fields[i];
 		const void *p = base + fd->offset;
 
-		if (fd->label == PROTOBUF_C_LABEL_OPTIONAL) {
+		if (fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			/* a member of a oneof: its case says which one is set */
+			if (*(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+				continue;
+		} else if (fd->label == PROTOBUF_C_LABEL_OPTIONAL) {
 			if (fd->quantifier_offset &&
 			    !*(const protobuf_c_boolean *)(base + fd->quantifier_offset))
 				continue;
@@ -291,12 +296,16 @@ static void show_task(struct image *img, struct rst_task *t)
 	printf("  fds:\n");
 	for (i = 0; i < t->nfds; i++) {
 		FileEntry *fe = image_file(img, t->fds[i]->file_id);
+		const struct fd_ops *ops = fe ? fd_kind(fe->type) : NULL;
+		char buf[64];
+		const char *key =
+		    ops && ops->inherit_key ? ops->inherit_key(fe, buf, sizeof(buf)) : NULL;
 
-		printf("    %3u -> %s%s\n", t->fds[i]->fd,
-		       fe ? (fe->ext_key ? fe->ext_key : fe->path) : "?",
-		       fe && (fe->type == FILE_TYPE__FILE_EXT || (fe->unix_sk && fe->unix_sk->ext))
-			   ? " (external)"
-			   : "");
+		if (key)
+			printf("    %3u -> %s (external)\n", t->fds[i]->fd, key);
+		else
+			printf("    %3u -> %s (%s)\n", t->fds[i]->fd,
+			       fe && fe->path ? fe->path : "?", ops ? ops->name : "unknown kind");
 	}
 }
 

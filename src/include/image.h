@@ -16,7 +16,7 @@
 
 #define IMG_FILE_NAME "stasis.img"
 #define IMG_MAGIC     "STASIS\0\x1a"
-#define IMG_VER_MAJOR 1
+#define IMG_VER_MAJOR 2
 #define IMG_VER_MINOR 0
 
 enum img_rec_type {

@@ -41,6 +41,10 @@ struct res_ops {
 	/* the dump is over, committed or not: free what dump_state holds */
 	void (*dump_fini)(struct dump_ctx *ctx, void *state);
 
+	/* --- loading an image (restore and show) */
+	/* every record is read: sort, check what the kind's records say together */
+	int (*image_loaded)(struct image *img);
+
 	/* --- restore, in the order they run */
 	/* the image is loaded, nothing forked: refuse or plan over the whole image */
 	int (*restore_check)(struct image *img, const struct restore_opts *o);
@@ -107,9 +111,21 @@ void res_image_states_init(struct image *img);
 void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
-extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res, files_res, epoll_res, tty_res,
+extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
+    files_res, pipe_res, unix_res, fsobj_res, tty_res,
     pidfd_res, mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res,
     ptimer_res, seccomp_res, creds_res, seccomp_nnp_res;
+
+/*
+ * Record loaders of the kinds (the loader calls them with the decoded
+ * message, which they own from then on: kept, or freed on error; raw
+ * records get msg NULL and read or skip their payload themselves).
+ */
+int files_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FILE */
+int pipe_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_PIPE */
+int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_TTY */
+int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
+int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
@@ -118,7 +134,5 @@ int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
 int files_max_fd(struct rst_task *t);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
 bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
-/* res/unix.c: the host's unix sockets, read once per dump */
-void unix_table_free(struct dump_ctx *ctx);
 
 #endif

@@ -78,32 +78,13 @@ static inline struct rtask *dt_rt(struct dump_task *dt)
 	return &dt->th[0].rt;
 }
 
-struct file_index;
-struct pipe_seen;
-struct unix_table;
-struct fsobj_seen;
-struct flock_seen;
-struct tty_seen;
-
 struct dump_ctx {
 	const struct dump_opts *opts;
 	struct img_writer w;
 	struct dump_task *tasks;
 	size_t ntasks;
-	uint32_t next_file_id;
-	struct file_index *seen; /* open files saved so far, for kcmp */
-	struct pipe_seen *pipes; /* every pipe the tree holds */
-	size_t npipes;
-	int pipes_scanned;	     /* 0: not yet, 1: done, -1: failed */
-	struct unix_table *unix_tab; /* unix sockets of the host, from sock_diag */
-	struct fsobj_seen *fsobjs;   /* memfds and deleted files saved so far */
-	size_t nfsobjs;
-	struct flock_seen *locks; /* POSIX locks saved so far */
-	size_t nlocks;
-	struct tty_seen *ttys; /* terminals of the tree (res/tty.c) */
-	size_t nttys;
-	int ttys_scanned; /* 0: not yet, 1: done, -1: failed */
-	void **res_state; /* per resource kind (res.h), by table index */
+	uint32_t next_file_id; /* ids of open file descriptions (file_entry.id) */
+	void **res_state;      /* per resource kind (res.h), by table index */
 };
 
 /* Is pid a process of the tree being dumped? */
@@ -136,20 +117,6 @@ struct image {
 	ImageHeader *hdr;
 	struct rst_task *tasks;
 	size_t ntasks;
-	FileEntry **files;
-	size_t nfiles;
-	PipeEntry **pipes;
-	size_t npipes;
-	TtyEntry **ttys; /* pty pairs whose master is in the tree */
-	size_t nttys;
-	/* contents of memfds and deleted files: where each chunk lies in the image */
-	struct fsobj_data {
-		uint32_t file_id; /* 0 while its file_entry has not been read yet */
-		uint64_t off, len, hash;
-	} * fsdata;
-	size_t nfsdata;
-	FlockEntry **flocks;
-	size_t nflocks;
 	void **res_state; /* per resource kind (res.h), by table index */
 };
 
@@ -159,12 +126,9 @@ int tree_build(struct image *img);
 int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root);
 void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
+/* An open file description by id (res/files.c), and its index among them, or -1. */
 FileEntry *image_file(struct image *img, uint32_t id);
-/* Index of a file / pipe in img->files / img->pipes, or -1. */
 long image_file_index(struct image *img, uint32_t id);
-long image_pipe_index(struct image *img, uint64_t id);
-PipeEntry *image_pipe(struct image *img, uint64_t id);
-TtyEntry *image_tty(struct image *img, uint32_t index);
 /* Re-read page data and check it against its hash, with the caller's buffers. */
 int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st);
 

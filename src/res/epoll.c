@@ -41,6 +41,7 @@ static int check_target(const struct fd_dump *d, int tfd, unsigned long ino)
 static int epoll_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	char name[32], *info, *line;
+	EpollEntry *e;
 	int ret = 0;
 
 	snprintf(name, sizeof(name), "fdinfo/%d", d->fd);
@@ -49,9 +50,9 @@ static int epoll_dump(const struct fd_dump *d, FileEntry *fe)
 		pr_perror("pid %d fd %d: cannot read its epoll watches", d->pid, d->fd);
 		return -1;
 	}
-	fe->has_dev = fe->has_ino = false;
-	fe->has_epoll_owner = true;
-	fe->epoll_owner = d->pid;
+	e = fe->epoll = xmalloc(sizeof(*e));
+	epoll_entry__init(e);
+	e->owner = d->pid;
 	for (line = strstr(info, "tfd:"); line && !ret; line = strstr(line + 1, "\ntfd:")) {
 		unsigned long long data;
 		unsigned long ino;
@@ -73,8 +74,8 @@ static int epoll_dump(const struct fd_dump *d, FileEntry *fe)
 		t->tfd = tfd;
 		t->events = events;
 		t->data = data;
-		fe->epoll = xrealloc(fe->epoll, (fe->n_epoll + 1) * sizeof(*fe->epoll));
-		fe->epoll[fe->n_epoll++] = t;
+		e->targets = xrealloc(e->targets, (e->n_targets + 1) * sizeof(*e->targets));
+		e->targets[e->n_targets++] = t;
 	}
 	free(info);
 	return ret;
@@ -89,37 +90,34 @@ static int epoll_open(struct rst_ctx *c, const FileEntry *fe)
 	return fd;
 }
 
-/* In the child, with its fd table complete: add the watches it owns. */
-static int epoll_restore_watches(struct rst_ctx *c)
+/* In the child, its fd table complete: add the watches of an instance it owns. */
+static int epoll_after_install(struct rst_ctx *c, const FdEntry *f, const FileEntry *fe)
 {
-	struct rst_task *t = c->t;
-	size_t i, k;
+	const EpollEntry *e = fe->epoll;
+	size_t k;
 
-	for (i = 0; i < t->nfds; i++) {
-		const FileEntry *fe = image_file(c->img, t->fds[i]->file_id);
+	if (e->owner != c->t->te->pid)
+		return 0;
+	for (k = 0; k < e->n_targets; k++) {
+		struct epoll_event ev = { .events = e->targets[k]->events,
+					  .data.u64 = e->targets[k]->data };
 
-		if (!fe || fe->type != FILE_TYPE__FILE_EPOLL || fe->epoll_owner != t->te->pid)
-			continue;
-		for (k = 0; k < fe->n_epoll; k++) {
-			struct epoll_event ev = { .events = fe->epoll[k]->events,
-						  .data.u64 = fe->epoll[k]->data };
-
-			if (epoll_ctl(t->fds[i]->fd, EPOLL_CTL_ADD, fe->epoll[k]->tfd, &ev) &&
-			    errno != EEXIST) {
-				pr_perror("pid %u: cannot watch fd %u with epoll fd %u", t->te->pid,
-					  fe->epoll[k]->tfd, t->fds[i]->fd);
-				return -1;
-			}
+		if (epoll_ctl(f->fd, EPOLL_CTL_ADD, e->targets[k]->tfd, &ev) && errno != EEXIST) {
+			pr_perror("pid %u: cannot watch fd %u with epoll fd %u", c->t->te->pid,
+				  e->targets[k]->tfd, f->fd);
+			return -1;
 		}
 	}
 	return 0;
 }
 
 const struct fd_ops epoll_fd_ops = {
-	FILE_TYPE__FILE_EPOLL, "epoll", epoll_match, epoll_dump, epoll_open,
-};
-
-const struct res_ops epoll_res = {
-	.name = "epoll",
-	.child = epoll_restore_watches,
+	.type = FILE_TYPE__FILE_EPOLL,
+	.kind = FILE_ENTRY__KIND_EPOLL,
+	.name = "epoll instance",
+	.match = epoll_match,
+	.dump = epoll_dump,
+	.lock = &flock_fd_lock,
+	.open = epoll_open,
+	.after_install = epoll_after_install,
 };

@@ -19,26 +19,25 @@ static bool eventfd_match(const struct fd_dump *d)
 
 static int eventfd_dump(const struct fd_dump *d, FileEntry *fe)
 {
+	EventfdEntry *e;
 	char buf[64];
 
 	if (!fdinfo_field(d, "eventfd-count", buf, sizeof(buf))) {
 		pr_err("pid %d fd %d: cannot read the eventfd counter\n", d->pid, d->fd);
 		return -1;
 	}
-	fe->has_eventfd_count = true;
-	fe->eventfd_count = strtoull(buf, NULL, 16);
-	fe->has_eventfd_semaphore = true;
-	fe->eventfd_semaphore =
-	    fdinfo_field(d, "eventfd-semaphore", buf, sizeof(buf)) && buf[0] == '1';
-	fe->has_dev = fe->has_ino = false;
+	e = fe->eventfd = xmalloc(sizeof(*e));
+	eventfd_entry__init(e);
+	e->count = strtoull(buf, NULL, 16);
+	e->semaphore = fdinfo_field(d, "eventfd-semaphore", buf, sizeof(buf)) && buf[0] == '1';
 	return 0;
 }
 
 static int eventfd_open(struct rst_ctx *c, const FileEntry *fe)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | (fe->flags & O_NONBLOCK ? EFD_NONBLOCK : 0) |
-				(fe->eventfd_semaphore ? EFD_SEMAPHORE : 0));
-	uint64_t count = fe->eventfd_count;
+				(fe->eventfd->semaphore ? EFD_SEMAPHORE : 0));
+	uint64_t count = fe->eventfd->count;
 
 	if (fd < 0) {
 		pr_perror("pid %u: cannot create an eventfd", c->t->te->pid);
@@ -53,5 +52,11 @@ static int eventfd_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 const struct fd_ops eventfd_fd_ops = {
-	FILE_TYPE__FILE_EVENTFD, "eventfd", eventfd_match, eventfd_dump, eventfd_open,
+	.type = FILE_TYPE__FILE_EVENTFD,
+	.kind = FILE_ENTRY__KIND_EVENTFD,
+	.name = "eventfd",
+	.match = eventfd_match,
+	.dump = eventfd_dump,
+	.lock = &flock_fd_lock,
+	.open = eventfd_open,
 };

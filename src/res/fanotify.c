@@ -140,7 +140,6 @@ static int fanotify_dump(const struct fd_dump *d, FileEntry *fe)
 	e = xmalloc(sizeof(*e));
 	fanotify_entry__init(e);
 	fe->fanotify = e;
-	fe->has_dev = fe->has_ino = false;
 	for (line = strtok_r(info, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		FanotifyMark *m;
 
@@ -208,11 +207,6 @@ static int fanotify_open(struct rst_ctx *c, const FileEntry *fe)
 	size_t i;
 	int fd;
 
-	if (!e) {
-		pr_err("pid %u: image lacks the state of fanotify file %u\n", c->t->te->pid,
-		       fe->id);
-		return -1;
-	}
 	flags = (e->flags & ~(FAN_NONBLOCK | FAN_CLOEXEC)) | FAN_CLOEXEC |
 		(fe->flags & O_NONBLOCK ? FAN_NONBLOCK : 0);
 	fd = fanotify_init(flags, e->event_flags);
@@ -229,5 +223,11 @@ static int fanotify_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 const struct fd_ops fanotify_fd_ops = {
-	FILE_TYPE__FILE_FANOTIFY, "fanotify", fanotify_match, fanotify_dump, fanotify_open,
+	.type = FILE_TYPE__FILE_FANOTIFY,
+	.kind = FILE_ENTRY__KIND_FANOTIFY,
+	.name = "fanotify group",
+	.match = fanotify_match,
+	.dump = fanotify_dump,
+	.lock = &flock_fd_lock,
+	.open = fanotify_open,
 };

@@ -37,6 +37,18 @@ struct flock_seen {
 	bool write;
 };
 
+/* flock_res's state for one dump: the POSIX locks saved so far */
+struct flock_dump {
+	struct flock_seen *v;
+	size_t n;
+};
+
+/* flock_res's state for one image: its lock records */
+struct flock_image {
+	FlockEntry **v;
+	size_t n;
+};
+
 static const char *const kind_names[] = {
 	[FLOCK_KIND__FLOCK_POSIX] = "POSIX",
 	[FLOCK_KIND__FLOCK_FLOCK] = "flock",
@@ -74,10 +86,11 @@ static int parse_lock(const char *line, FlockEntry *fl, char *kind, size_t ksize
 
 static bool posix_seen(struct dump_ctx *ctx, const FlockEntry *fl)
 {
+	struct flock_dump *fd = res_dump_state(ctx, &flock_res);
 	size_t i;
 
-	for (i = 0; i < ctx->nlocks; i++) {
-		const struct flock_seen *s = &ctx->locks[i];
+	for (i = 0; i < fd->n; i++) {
+		const struct flock_seen *s = &fd->v[i];
 
 		if (s->pid == (pid_t)fl->pid && s->file_id == fl->file_id &&
 		    s->start == fl->start && s->len == fl->len && s->write == fl->write)
@@ -117,8 +130,10 @@ static int save_lock(const struct fd_dump *d, FlockEntry *fl, const char *kind)
 			       d->pid, d->fd, d->link);
 			return -1;
 		}
-		ctx->locks = xrealloc(ctx->locks, (ctx->nlocks + 1) * sizeof(*ctx->locks));
-		ctx->locks[ctx->nlocks++] =
+		struct flock_dump *fd = res_dump_state(ctx, &flock_res);
+
+		fd->v = xrealloc(fd->v, (fd->n + 1) * sizeof(*fd->v));
+		fd->v[fd->n++] =
 		    (struct flock_seen){ fl->pid, fl->file_id, fl->start, fl->len, fl->write };
 	}
 	return img_write_msg(&ctx->w, IMG_FLOCK, &fl->base);
@@ -129,7 +144,7 @@ static int save_lock(const struct fd_dump *d, FlockEntry *fl, const char *kind)
  * first: the first fd of that description seen in the dump).  flock and
  * OFD locks are saved once per description, POSIX locks once per process.
  */
-int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first)
+static int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first)
 {
 	const char *line;
 	int ret = 0;
@@ -154,6 +169,32 @@ int flock_dump_fd(const struct fd_dump *d, uint32_t file_id, bool first)
 		ret = save_lock(d, &fl, kind_names[fl.kind]);
 	}
 	return ret;
+}
+
+static void flock_dump_fini(struct dump_ctx *ctx, void *state)
+{
+	free(((struct flock_dump *)state)->v);
+}
+
+/* ------------------------------------------------------------- loading */
+
+int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct flock_image *fi = res_image_state(img, &flock_res);
+
+	fi->v = xrealloc(fi->v, (fi->n + 1) * sizeof(*fi->v));
+	fi->v[fi->n++] = msg;
+	return 0;
+}
+
+static void flock_image_fini(struct image *img, void *state)
+{
+	struct flock_image *fi = state;
+	size_t i;
+
+	for (i = 0; i < fi->n; i++)
+		flock_entry__free_unpacked(fi->v[i], NULL);
+	free(fi->v);
 }
 
 /* ------------------------------------------------------------- restore */
@@ -188,12 +229,13 @@ static int take_lock(struct rst_ctx *c, const FlockEntry *fl, int fd, const char
 }
 
 /* In the task that opens a description: its flock and OFD locks. */
-int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd)
+static int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd)
 {
+	struct flock_image *fi = res_image_state(c->img, &flock_res);
 	size_t i;
 
-	for (i = 0; i < c->img->nflocks; i++) {
-		const FlockEntry *fl = c->img->flocks[i];
+	for (i = 0; i < fi->n; i++) {
+		const FlockEntry *fl = fi->v[i];
 
 		if (fl->file_id == fe->id && fl->kind != FLOCK_KIND__FLOCK_POSIX &&
 		    take_lock(c, fl, fd, fe->path ? fe->path : "?"))
@@ -205,10 +247,11 @@ int flock_restore_file(struct rst_ctx *c, const FileEntry *fe, int fd)
 /* In the restore child, its fd table final: the process's POSIX locks. */
 static int flock_restore_posix(struct rst_ctx *c)
 {
+	struct flock_image *fi = res_image_state(c->img, &flock_res);
 	size_t i;
 
-	for (i = 0; i < c->img->nflocks; i++) {
-		const FlockEntry *fl = c->img->flocks[i];
+	for (i = 0; i < fi->n; i++) {
+		const FlockEntry *fl = fi->v[i];
 		const FileEntry *fe;
 
 		if (fl->kind != FLOCK_KIND__FLOCK_POSIX || fl->pid != c->t->te->pid)
@@ -226,5 +269,15 @@ static int flock_restore_posix(struct rst_ctx *c)
  */
 const struct res_ops flock_res = {
 	.name = "flock",
+	.dump_state_size = sizeof(struct flock_dump),
+	.image_state_size = sizeof(struct flock_image),
+	.dump_fini = flock_dump_fini,
+	.image_fini = flock_image_fini,
 	.child_late = flock_restore_posix,
+};
+
+/* The part of the fd kinds that can hold locks (files.h: fd_ops.lock). */
+const struct fd_lock_ops flock_fd_lock = {
+	.dump = flock_dump_fd,
+	.restore = flock_restore_file,
 };

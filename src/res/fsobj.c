@@ -2,16 +2,19 @@
  * Files that no path leads to: memfds and deleted-but-open files (a POSIX
  * shared memory object or semaphore unlinked while still mapped is one).
  * Their inode is saved once per dump, with its data, as a FILE_MEMFD or
- * FILE_GHOST file_entry.  Every fd on it (a FILE_REG entry naming it in
- * inode_file) and every mapping of it (mapped_file.fsobj_file), in any
- * task, refers to that one entry.
+ * FILE_GHOST file_entry (the memfd_fd_ops and ghost_fd_ops kinds, never
+ * matched on an fd: fsobj_get() makes them).  Every open description of
+ * it (a FILE_FSOBJ_FD entry, fsobj_fd_fd_ops, naming it in fsobj_fd.inode)
+ * and every mapping of it (mapped_file.fsobj_file), in any task, refers to
+ * that one entry.
  *
  * Dump: the data runs are found with SEEK_DATA/SEEK_HOLE on an open file
  * description of our own (the target's offsets do not move) and written
  * as IMG_FSOBJ_DATA records just before the entry.
  *
- * Restore: the task that opens the entry for its subtree (files_plan: the
- * lowest common ancestor of every task that uses it, by fd or by mapping)
+ * Restore: the task that opens the entry for its subtree (fd_plan.c: the
+ * lowest common ancestor of every task that uses it, by fd or by mapping:
+ * the kinds' .plan hooks)
  * recreates the inode -- memfd_create, or create + unlink in the original
  * directory -- fills it from the image and sets size, mode, owner and,
  * last, the seals.  Its fds are reopened through /proc/self/fd and its
@@ -31,6 +34,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "res.h"
 #include "util.h"
 
 #ifndef F_GET_SEALS
@@ -55,6 +59,21 @@ struct fsobj_seen {
 	dev_t dev;
 	ino_t ino;
 	uint32_t id;
+};
+
+/* fsobj_res's state for one dump: the inodes saved so far */
+struct fsobj_dump {
+	struct fsobj_seen *v;
+	size_t n;
+};
+
+/* fsobj_res's state for one image: where each chunk of contents lies in it */
+struct fsobj_image {
+	struct fsobj_data {
+		uint32_t file_id; /* 0 while its file_entry has not been read yet */
+		uint64_t off, len, hash;
+	} * v;
+	size_t n;
 };
 
 bool fsobj_link_is_ghost(const char *link)
@@ -120,12 +139,26 @@ out:
 
 static uint32_t fsobj_find(struct dump_ctx *ctx, const struct stat *st)
 {
+	struct fsobj_dump *fd = res_dump_state(ctx, &fsobj_res);
 	size_t i;
 
-	for (i = 0; i < ctx->nfsobjs; i++)
-		if (ctx->fsobjs[i].dev == st->st_dev && ctx->fsobjs[i].ino == st->st_ino)
-			return ctx->fsobjs[i].id;
+	for (i = 0; i < fd->n; i++)
+		if (fd->v[i].dev == st->st_dev && fd->v[i].ino == st->st_ino)
+			return fd->v[i].id;
 	return 0;
+}
+
+static void fsobj_seen_add(struct dump_ctx *ctx, const struct stat *st, uint32_t id)
+{
+	struct fsobj_dump *fd = res_dump_state(ctx, &fsobj_res);
+
+	fd->v = xrealloc(fd->v, (fd->n + 1) * sizeof(*fd->v));
+	fd->v[fd->n++] = (struct fsobj_seen){ st->st_dev, st->st_ino, id };
+}
+
+static void fsobj_dump_fini(struct dump_ctx *ctx, void *state)
+{
+	free(((struct fsobj_dump *)state)->v);
 }
 
 /* Why this inode cannot be saved, or NULL. */
@@ -218,18 +251,14 @@ int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src
 	if (save_data(ctx, fd, &fo))
 		goto out;
 	fe.id = ++ctx->next_file_id;
-	fe.type = memfd ? FILE_TYPE__FILE_MEMFD : FILE_TYPE__FILE_GHOST;
+	fe.type = memfd ? memfd_fd_ops.type : ghost_fd_ops.type;
+	fe.kind_case = memfd ? memfd_fd_ops.kind : ghost_fd_ops.kind;
 	fe.flags = O_RDWR;
 	fe.path = (char *)link;
-	fe.has_dev = fe.has_ino = fe.has_mode = true;
-	fe.dev = st->st_dev;
-	fe.ino = st->st_ino;
-	fe.mode = st->st_mode;
-	fe.fsobj = &fo;
+	fe.memfd = &fo; /* or fe.ghost: one member of the union */
 	if (img_write_msg(&ctx->w, IMG_FILE, &fe.base))
 		goto out;
-	ctx->fsobjs = xrealloc(ctx->fsobjs, (ctx->nfsobjs + 1) * sizeof(*ctx->fsobjs));
-	ctx->fsobjs[ctx->nfsobjs++] = (struct fsobj_seen){ st->st_dev, st->st_ino, fe.id };
+	fsobj_seen_add(ctx, st, fe.id);
 	*id = fe.id;
 	pr_debug("pid %d %s: saved %s as file %u (%zu data chunks)\n", pid, what, link, fe.id,
 		 fo.n_chunks);
@@ -243,45 +272,133 @@ out:
 	return ret;
 }
 
-/* An fd on a memfd or deleted file: a FILE_REG entry naming the inode. */
-static bool ghost_fd_match(const struct fd_dump *d)
+/* An fd on a memfd or deleted file: a description naming the inode entry. */
+static bool fsobj_fd_match(const struct fd_dump *d)
 {
 	return S_ISREG(d->st.st_mode) && fsobj_link_is_ghost(d->link);
 }
 
-static int ghost_fd_dump(const struct fd_dump *d, FileEntry *fe)
+static int fsobj_fd_dump(const struct fd_dump *d, FileEntry *fe)
 {
+	FsobjFdEntry *ff = xmalloc(sizeof(*ff));
 	char src[64], what[32];
 	struct stat st;
 
+	fsobj_fd_entry__init(ff);
+	fe->fsobj_fd = ff;
+	ff->pos = d->fi.pos;
 	snprintf(src, sizeof(src), "/proc/%d/fd/%d", d->pid, d->fd);
 	snprintf(what, sizeof(what), "fd %d", d->fd);
-	if (fsobj_get(d->ctx, d->pid, what, src, d->link, &fe->inode_file, &st))
-		return -1;
-	fe->has_inode_file = true;
-	fe->has_pos = true;
-	fe->pos = d->fi.pos;
+	return fsobj_get(d->ctx, d->pid, what, src, d->link, &ff->inode, &st);
+}
+
+/* ------------------------------------------------------------- loading */
+
+/* IMG_FSOBJ_DATA: located only; the file_entry that owns it follows. */
+int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct fsobj_image *fi = res_image_state(img, &fsobj_res);
+	struct fsobj_data *d;
+
+	fi->v = xrealloc(fi->v, (fi->n + 1) * sizeof(*fi->v));
+	d = &fi->v[fi->n++];
+	*d = (struct fsobj_data){ .len = h->len, .hash = h->hash };
+	return img_skip_payload(&img->r, h, &d->off);
+}
+
+/*
+ * The data chunks of a memfd or deleted file come just before its
+ * file_entry: they are the ones not attached to a file yet.
+ */
+static int fsobj_attach(struct image *img, FileEntry *fe)
+{
+	struct fsobj_image *fi = res_image_state(img, &fsobj_res);
+	const FsobjEntry *fo = fe->memfd; /* or fe->ghost */
+	size_t pending = 0, i, first;
+
+	while (pending < fi->n && !fi->v[fi->n - 1 - pending].file_id)
+		pending++;
+	first = fi->n - pending;
+	if (fo->n_chunks != pending)
+		goto bad;
+	for (i = 0; i < pending; i++) {
+		if (fi->v[first + i].len != fo->chunks[i]->len)
+			goto bad;
+		fi->v[first + i].file_id = fe->id;
+	}
 	return 0;
+bad:
+	pr_err("image %s is corrupt: the saved contents of file %u do not match it\n", img->r.path,
+	       fe->id);
+	return -1;
+}
+
+static int fsobj_loaded(struct image *img)
+{
+	struct fsobj_image *fi = res_image_state(img, &fsobj_res);
+
+	if (fi->n && !fi->v[fi->n - 1].file_id) {
+		pr_err("image %s is corrupt: file contents without their file\n", img->r.path);
+		return -1;
+	}
+	return 0;
+}
+
+static void fsobj_image_fini(struct image *img, void *state)
+{
+	free(((struct fsobj_image *)state)->v);
 }
 
 /* ------------------------------------------------------------- restore */
 
-int fsobj_reopen(struct rst_ctx *c, const FileEntry *fe, int flags)
+/* Who uses a description of the inode uses the inode entry it is reopened from. */
+static void fsobj_fd_plan(struct fd_plan *p, const FileEntry *fe)
 {
-	char path[64];
-	int fd;
+	fd_plan_join(p, fe->fsobj_fd->inode, fe->id);
+}
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->shared_base + fe->inode_file);
+/* The inode entry is also used by every task that maps it. */
+static void fsobj_plan(struct fd_plan *p, const FileEntry *fe)
+{
+	struct image *img = fd_plan_image(p);
+	size_t i, j;
+
+	for (i = 0; i < img->ntasks; i++) {
+		const MmEntry *mm = img->tasks[i].mm;
+
+		for (j = 0; mm && j < mm->n_files; j++)
+			if (mm->files[j]->has_fsobj_file && mm->files[j]->fsobj_file == fe->id)
+				fd_plan_use(p, fe->id, &img->tasks[i]);
+	}
+}
+
+/* Another open file description of the inode, at its offset. */
+static int fsobj_fd_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	int flags = fe->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC), fd;
+	const FsobjFdEntry *ff = fe->fsobj_fd;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", c->shared_base + ff->inode);
 	fd = open(path, flags | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
 		pr_perror("pid %u: cannot reopen %s", c->t->te->pid, fe->path);
+		return -1;
+	}
+	if (lseek(fd, ff->pos, SEEK_SET) != (off_t)ff->pos) {
+		pr_perror("pid %u: cannot seek %s to %llu", c->t->te->pid, fe->path,
+			  (unsigned long long)ff->pos);
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
 /* Contents, size, mode, owner, then seals: the inode as it was. */
 static int fsobj_fill(struct rst_ctx *c, const FileEntry *fe, int fd)
 {
-	const FsobjEntry *fo = fe->fsobj;
+	struct fsobj_image *fi = res_image_state(c->img, &fsobj_res);
+	const FsobjEntry *fo = fe->memfd; /* or fe->ghost */
 	struct image *img = c->img;
 	void *buf = NULL;
 	size_t i, k = 0;
@@ -291,8 +408,8 @@ static int fsobj_fill(struct rst_ctx *c, const FileEntry *fe, int fd)
 		pr_perror("pid %u: cannot size %s", c->t->te->pid, fe->path);
 		return -1;
 	}
-	for (i = 0; i < img->nfsdata; i++) {
-		const struct fsobj_data *d = &img->fsdata[i];
+	for (i = 0; i < fi->n; i++) {
+		const struct fsobj_data *d = &fi->v[i];
 		const FsobjChunk *ch;
 
 		if (d->file_id != fe->id)
@@ -333,18 +450,19 @@ out:
 
 static int memfd_open(struct rst_ctx *c, const FileEntry *fe)
 {
+	const FsobjEntry *fo = fe->memfd;
 	int fd;
 
-	if (!fe->fsobj || !fe->fsobj->name) {
-		pr_err("image %s is corrupt: memfd %u has no inode\n", c->img->r.path, fe->id);
+	if (!fo->name) {
+		pr_err("image %s is corrupt: memfd %u has no name\n", c->img->r.path, fe->id);
 		return -1;
 	}
 	/* say that it may be executable (as before 6.3); the saved mode follows */
-	fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+	fd = memfd_create(fo->name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
 	if (fd < 0 && errno == EINVAL)
-		fd = memfd_create(fe->fsobj->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		fd = memfd_create(fo->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
-		pr_perror("pid %u: cannot create memfd %s", c->t->te->pid, fe->fsobj->name);
+		pr_perror("pid %u: cannot create memfd %s", c->t->te->pid, fo->name);
 		return -1;
 	}
 	if (fsobj_fill(c, fe, fd)) {
@@ -395,7 +513,7 @@ static int ghost_open(struct rst_ctx *c, const FileEntry *fe)
 	char *path;
 	int fd;
 
-	if (!fe->fsobj || n <= s) {
+	if (n <= s) {
 		pr_err("image %s is corrupt: deleted file %u has no inode\n", c->img->r.path,
 		       fe->id);
 		return -1;
@@ -410,17 +528,43 @@ static int ghost_open(struct rst_ctx *c, const FileEntry *fe)
 	return fd;
 }
 
-static bool never_match(const struct fd_dump *d)
-{
-	return false;
-}
+const struct fd_ops fsobj_fd_fd_ops = {
+	.type = FILE_TYPE__FILE_FSOBJ_FD,
+	.kind = FILE_ENTRY__KIND_FSOBJ_FD,
+	.name = "deleted file or memfd",
+	.match = fsobj_fd_match,
+	.dump = fsobj_fd_dump,
+	.lock = &flock_fd_lock,
+	.plan = fsobj_fd_plan,
+	.open = fsobj_fd_open,
+};
 
-const struct fd_ops ghost_fd_fd_ops = {
-	FILE_TYPE__FILE_REG, "deleted file or memfd", ghost_fd_match, ghost_fd_dump, NULL,
-};
+/* Inode entries: written by fsobj_get() (from an fd or a mapping), never matched. */
 const struct fd_ops memfd_fd_ops = {
-	FILE_TYPE__FILE_MEMFD, "memfd inode", never_match, NULL, memfd_open,
+	.type = FILE_TYPE__FILE_MEMFD,
+	.kind = FILE_ENTRY__KIND_MEMFD,
+	.name = "memfd inode",
+	.load = fsobj_attach,
+	.plan = fsobj_plan,
+	.open_first = true,
+	.open = memfd_open,
 };
+
 const struct fd_ops ghost_fd_ops = {
-	FILE_TYPE__FILE_GHOST, "deleted file inode", never_match, NULL, ghost_open,
+	.type = FILE_TYPE__FILE_GHOST,
+	.kind = FILE_ENTRY__KIND_GHOST,
+	.name = "deleted file inode",
+	.load = fsobj_attach,
+	.plan = fsobj_plan,
+	.open_first = true,
+	.open = ghost_open,
+};
+
+const struct res_ops fsobj_res = {
+	.name = "fsobj",
+	.dump_state_size = sizeof(struct fsobj_dump),
+	.image_state_size = sizeof(struct fsobj_image),
+	.dump_fini = fsobj_dump_fini,
+	.image_loaded = fsobj_loaded,
+	.image_fini = fsobj_image_fini,
 };

@@ -122,6 +122,7 @@ static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	char name[32], *info, *line, *save = NULL;
 	int queued = 0, ret = 0;
+	InotifyEntry *e;
 
 	if (ioctl(d->lfd, FIONREAD, &queued) || queued) {
 		pr_err("pid %d fd %d: inotify instance has %d bytes of unread events; they cannot "
@@ -135,6 +136,8 @@ static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
 		pr_perror("pid %d fd %d: cannot read its fdinfo", d->pid, d->fd);
 		return -1;
 	}
+	e = fe->inotify = xmalloc(sizeof(*e));
+	inotify_entry__init(e);
 	for (line = strtok_r(info, "\n", &save); line && !ret; line = strtok_r(NULL, "\n", &save)) {
 		struct watch_info w = { 0 };
 		InotifyWatch *iw;
@@ -155,15 +158,14 @@ static int inotify_dump(const struct fd_dump *d, FileEntry *fe)
 		inotify_watch__init(iw);
 		iw->wd = w.wd;
 		iw->mask = w.mask;
-		fe->inotify = xrealloc(fe->inotify, (fe->n_inotify + 1) * sizeof(*fe->inotify));
-		fe->inotify[fe->n_inotify++] = iw;
+		e->watches = xrealloc(e->watches, (e->n_watches + 1) * sizeof(*e->watches));
+		e->watches[e->n_watches++] = iw;
 		ret = watch_path(d, &w, iw);
 		if (ret)
 			iw->path = xstrdup(""); /* freed with the entry */
 	}
 	free(info);
-	sort_array(fe->inotify, fe->n_inotify, sizeof(*fe->inotify), watch_cmp);
-	fe->has_dev = fe->has_ino = false;
+	sort_array(e->watches, e->n_watches, sizeof(*e->watches), watch_cmp);
 	return ret;
 }
 
@@ -202,8 +204,8 @@ static int inotify_open(struct rst_ctx *c, const FileEntry *fe)
 		pr_perror("pid %u: cannot create an inotify instance", c->t->te->pid);
 		return -1;
 	}
-	for (i = 0; i < fe->n_inotify; i++)
-		if (add_watch(c, fd, fe->inotify[i])) {
+	for (i = 0; i < fe->inotify->n_watches; i++)
+		if (add_watch(c, fd, fe->inotify->watches[i])) {
 			close(fd);
 			return -1;
 		}
@@ -211,5 +213,11 @@ static int inotify_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 const struct fd_ops inotify_fd_ops = {
-	FILE_TYPE__FILE_INOTIFY, "inotify", inotify_match, inotify_dump, inotify_open,
+	.type = FILE_TYPE__FILE_INOTIFY,
+	.kind = FILE_ENTRY__KIND_INOTIFY,
+	.name = "inotify instance",
+	.match = inotify_match,
+	.dump = inotify_dump,
+	.lock = &flock_fd_lock,
+	.open = inotify_open,
 };

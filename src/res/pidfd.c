@@ -86,24 +86,25 @@ static int pidfd_dump(const struct fd_dump *d, FileEntry *fe)
 		       d->fd, pid);
 		return -1;
 	}
-	fe->has_pidfd_pid = true;
-	fe->pidfd_pid = pid;
-	fe->has_dev = fe->has_ino = false;
+	fe->pidfd = xmalloc(sizeof(*fe->pidfd));
+	pidfd_entry__init(fe->pidfd);
+	fe->pidfd->pid = pid;
 	return 0;
 }
 
-/* In the restore child: hold the fd number until the controller fills it. */
-static int pidfd_open_placeholder(struct rst_ctx *c, const FileEntry *fe)
+/* The target may not exist yet in the restore child: placed by the controller. */
+static bool pidfd_open_later(struct rst_ctx *c, const FileEntry *fe)
 {
-	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		pr_perror("pid %u: cannot open a placeholder for a pidfd", c->t->te->pid);
-	return fd;
+	return true;
 }
 
 const struct fd_ops pidfd_fd_ops = {
-	FILE_TYPE__FILE_PIDFD, "pidfd", pidfd_match, pidfd_dump, pidfd_open_placeholder,
+	.type = FILE_TYPE__FILE_PIDFD,
+	.kind = FILE_ENTRY__KIND_PIDFD,
+	.name = "pidfd",
+	.match = pidfd_match,
+	.dump = pidfd_dump,
+	.open_later = pidfd_open_later,
 };
 
 /* ------------------------------------------------ restore, controller side */
@@ -152,11 +153,11 @@ static int place_one(struct rst_ctx *c, const FdEntry *f, const FileEntry *fe,
 	else if (d)
 		nfd = take_from(c, d);
 	else
-		nfd = rcall(c, __NR_pidfd_open, fe->pidfd_pid,
+		nfd = rcall(c, __NR_pidfd_open, fe->pidfd->pid,
 			    fe->flags & (O_NONBLOCK | PIDFD_THREAD), 0);
 	if (nfd < 0) {
 		pr_err("pid %u fd %u: cannot open a pidfd of pid %u: %s\n", c->t->te->pid, f->fd,
-		       fe->pidfd_pid, strerror(-nfd));
+		       fe->pidfd->pid, strerror(-nfd));
 		return -1;
 	}
 	ret = rcall(c, __NR_dup3, nfd, f->fd, f->cloexec ? O_CLOEXEC : 0);

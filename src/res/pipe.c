@@ -29,13 +29,35 @@
 
 #define FIFO_ID_BIT (1ULL << 63)
 
+/* A pipe seen anywhere in the tree during the pre-scan. */
+struct pipe_seen {
+	uint64_t dev, ino;
+	bool has_read, has_write;
+	pid_t rd_pid; /* some task holding the read end, and its fd */
+	int rd_fd;
+	bool saved;
+};
+
+/* pipe_res's state for one dump: every pipe the tree holds */
+struct pipe_dump {
+	struct pipe_seen *v;
+	size_t n;
+};
+
+/* pipe_res's state for one image: its pipe records, sorted by id once loaded */
+struct pipe_image {
+	PipeEntry **v;
+	size_t n;
+};
+
 static struct pipe_seen *pipe_find(struct dump_ctx *ctx, uint64_t dev, uint64_t ino)
 {
+	struct pipe_dump *pd = res_dump_state(ctx, &pipe_res);
 	size_t i;
 
-	for (i = 0; i < ctx->npipes; i++)
-		if (ctx->pipes[i].ino == ino && ctx->pipes[i].dev == dev)
-			return &ctx->pipes[i];
+	for (i = 0; i < pd->n; i++)
+		if (pd->v[i].ino == ino && pd->v[i].dev == dev)
+			return &pd->v[i];
 	return NULL;
 }
 
@@ -52,8 +74,10 @@ static int scan_fd(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path)
 		return 0;
 	p = pipe_find(ctx, st.st_dev, st.st_ino);
 	if (!p) {
-		ctx->pipes = xrealloc(ctx->pipes, (ctx->npipes + 1) * sizeof(*ctx->pipes));
-		p = &ctx->pipes[ctx->npipes++];
+		struct pipe_dump *pd = res_dump_state(ctx, &pipe_res);
+
+		pd->v = xrealloc(pd->v, (pd->n + 1) * sizeof(*pd->v));
+		p = &pd->v[pd->n++];
 		memset(p, 0, sizeof(*p));
 		p->ino = st.st_ino;
 		p->dev = st.st_dev;
@@ -73,15 +97,9 @@ static int scan_fd(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path)
  * Which pipes have both ends inside the tree: one pass over every task's
  * fds, done when the first pipe shows up (trees without pipes skip it).
  */
-int pipes_scan(struct dump_ctx *ctx)
+static int pipes_scan(struct dump_ctx *ctx)
 {
-	if (ctx->pipes_scanned)
-		return ctx->pipes_scanned < 0 ? -1 : 0;
-	ctx->pipes_scanned = -1;
-	if (files_for_each_tree_fd(ctx, scan_fd))
-		return -1;
-	ctx->pipes_scanned = 1;
-	return 0;
+	return files_for_each_tree_fd(ctx, scan_fd);
 }
 
 /* Both ends of this pipe or FIFO are held inside the tree. */
@@ -89,7 +107,7 @@ static bool pipe_inside(const struct fd_dump *d)
 {
 	struct pipe_seen *p;
 
-	if (!S_ISFIFO(d->st.st_mode) || pipes_scan(d->ctx))
+	if (!S_ISFIFO(d->st.st_mode) || fd_prescan(d->ctx, &pipe_fd_ops))
 		return false;
 	p = pipe_find(d->ctx, d->st.st_dev, d->st.st_ino);
 	return p && p->has_read && p->has_write;
@@ -175,27 +193,117 @@ out:
 	return ret;
 }
 
+static PipeFileEntry *end_entry(const struct fd_dump *d, struct pipe_seen *p, uint64_t id_bit)
+{
+	PipeFileEntry *pf = xmalloc(sizeof(*pf));
+
+	pipe_file_entry__init(pf);
+	pf->pipe_id = p->ino | id_bit;
+	return pf;
+}
+
 static int pipe_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	struct pipe_seen *p = pipe_find(d->ctx, d->st.st_dev, d->st.st_ino);
 
-	fe->has_pipe_id = true;
-	/* FIFOs live on other filesystems than pipes: keep their ids apart */
-	fe->pipe_id = p->ino | (fe->type == FILE_TYPE__FILE_FIFO ? FIFO_ID_BIT : 0);
-	/* a FIFO keeps dev/ino: restore checks it is the same FIFO */
-	if (fe->type == FILE_TYPE__FILE_PIPE)
-		fe->has_dev = fe->has_ino = false;
-	return p->saved ? 0 : pipe_save(d->ctx, p, fe->pipe_id, d->lfd);
+	fe->pipe = end_entry(d, p, 0);
+	return p->saved ? 0 : pipe_save(d->ctx, p, fe->pipe->pipe_id, d->lfd);
 }
 
-static const FileEntry *pipe_peer(struct image *img, const FileEntry *fe)
+/* A FIFO keeps dev/ino (restore checks it is the same FIFO) and its own ids. */
+static int fifo_dump(const struct fd_dump *d, FileEntry *fe)
 {
+	struct pipe_seen *p = pipe_find(d->ctx, d->st.st_dev, d->st.st_ino);
+
+	/* FIFOs live on other filesystems than pipes: keep their ids apart */
+	fe->fifo = end_entry(d, p, FIFO_ID_BIT);
+	fe->fifo->has_dev = fe->fifo->has_ino = true;
+	fe->fifo->dev = d->st.st_dev;
+	fe->fifo->ino = d->st.st_ino;
+	return p->saved ? 0 : pipe_save(d->ctx, p, fe->fifo->pipe_id, d->lfd);
+}
+
+static void pipe_dump_fini(struct dump_ctx *ctx, void *state)
+{
+	free(((struct pipe_dump *)state)->v);
+}
+
+/* ------------------------------------------------------------- loading */
+
+int pipe_load(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct pipe_image *pi = res_image_state(img, &pipe_res);
+
+	pi->v = xrealloc(pi->v, (pi->n + 1) * sizeof(*pi->v));
+	pi->v[pi->n++] = msg;
+	return 0;
+}
+
+static int cmp_pipe_id(const void *a, const void *b)
+{
+	uint64_t x = (*(PipeEntry *const *)a)->id, y = (*(PipeEntry *const *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted by id for image_pipe(); a repeated id is corrupt. */
+static int pipe_loaded(struct image *img)
+{
+	struct pipe_image *pi = res_image_state(img, &pipe_res);
 	size_t i;
 
-	for (i = 0; i < img->nfiles; i++) {
-		const FileEntry *o = img->files[i];
+	sort_array(pi->v, pi->n, sizeof(*pi->v), cmp_pipe_id);
+	for (i = 1; i < pi->n; i++)
+		if (pi->v[i]->id == pi->v[i - 1]->id) {
+			pr_err("image %s is corrupt: pipe %llu appears twice\n", img->r.path,
+			       (unsigned long long)pi->v[i]->id);
+			return -1;
+		}
+	return 0;
+}
 
-		if (o != fe && o->type == FILE_TYPE__FILE_PIPE && o->pipe_id == fe->pipe_id &&
+static void pipe_image_fini(struct image *img, void *state)
+{
+	struct pipe_image *pi = state;
+	size_t i;
+
+	for (i = 0; i < pi->n; i++)
+		pipe_entry__free_unpacked(pi->v[i], NULL);
+	free(pi->v);
+}
+
+static const PipeEntry *image_pipe(struct image *img, uint64_t id)
+{
+	struct pipe_image *pi = res_image_state(img, &pipe_res);
+	size_t lo = 0, hi = pi->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pi->v[mid]->id == id)
+			return pi->v[mid];
+		if (pi->v[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------- restore */
+
+/* The other end of the pipe of fe, if the tree holds it. */
+static const FileEntry *pipe_peer(struct image *img, const FileEntry *fe)
+{
+	FileEntry **files;
+	size_t i, n;
+
+	files = image_files(img, &n);
+	for (i = 0; i < n; i++) {
+		const FileEntry *o = files[i];
+
+		if (o != fe && o->type == FILE_TYPE__FILE_PIPE &&
+		    o->pipe->pipe_id == fe->pipe->pipe_id &&
 		    (o->flags & O_ACCMODE) != (fe->flags & O_ACCMODE))
 			return o;
 	}
@@ -234,14 +342,14 @@ static int set_status_flags(int fd, const FileEntry *fe)
  */
 static int pipe_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	const PipeEntry *pe = image_pipe(c->img, fe->pipe_id);
+	const PipeEntry *pe = image_pipe(c->img, fe->pipe->pipe_id);
 	const FileEntry *peer = pipe_peer(c->img, fe);
 	bool reader = (fe->flags & O_ACCMODE) == O_RDONLY;
 	int p[2], mine, other;
 
 	if (!pe) {
 		pr_err("pid %u: image lacks pipe %llu\n", c->t->te->pid,
-		       (unsigned long long)fe->pipe_id);
+		       (unsigned long long)fe->pipe->pipe_id);
 		return -1;
 	}
 	if (pipe2(p, O_CLOEXEC)) {
@@ -255,10 +363,11 @@ static int pipe_open(struct rst_ctx *c, const FileEntry *fe)
 	if (set_status_flags(mine, fe))
 		goto err;
 	if (peer) {
-		if (set_status_flags(other, peer) ||
-		    move_fd(other, c->shared_base + peer->id) < 0) {
-			pr_perror("cannot place the other end of a pipe");
+		if (set_status_flags(other, peer))
 			goto err;
+		if (fd_place_shared(c, peer->id, other)) {
+			close(mine);
+			return -1;
 		}
 	} else {
 		close(other);
@@ -270,9 +379,15 @@ err:
 	return -1;
 }
 
+/* Every end of one pipe is opened by one task. */
 static uint64_t pipe_group(const FileEntry *fe)
 {
-	return fe->pipe_id;
+	return fe->pipe->pipe_id;
+}
+
+static uint64_t fifo_group(const FileEntry *fe)
+{
+	return fe->fifo->pipe_id;
 }
 
 /* One end of a FIFO, by its path, with its flags; the pipe must exist. */
@@ -298,10 +413,12 @@ static int fifo_open_end(struct rst_ctx *c, const FileEntry *fe)
  */
 static int fifo_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	const PipeEntry *pe = image_pipe(c->img, fe->pipe_id);
+	const PipeFileEntry *pf = fe->fifo;
+	const PipeEntry *pe = image_pipe(c->img, pf->pipe_id);
 	int hold, mine = -1, avail = 0;
+	FileEntry **files;
 	struct stat st;
-	size_t i;
+	size_t i, n;
 
 	if (!pe) {
 		pr_err("pid %u: image lacks FIFO %s\n", c->t->te->pid, fe->path);
@@ -313,7 +430,7 @@ static int fifo_open(struct rst_ctx *c, const FileEntry *fe)
 		return -1;
 	}
 	if (fstat(hold, &st) || !S_ISFIFO(st.st_mode) ||
-	    (fe->has_ino && (st.st_ino != fe->ino || st.st_dev != fe->dev))) {
+	    (pf->has_ino && (st.st_ino != pf->ino || st.st_dev != pf->dev))) {
 		pr_err("pid %u: FIFO %s was replaced by another file since the dump\n",
 		       c->t->te->pid, fe->path);
 		goto out;
@@ -325,19 +442,17 @@ static int fifo_open(struct rst_ctx *c, const FileEntry *fe)
 	}
 	if (pipe_fill(c, hold, pe))
 		goto out;
-	for (i = 0; i < c->img->nfiles; i++) {
-		const FileEntry *o = c->img->files[i];
-		int slot = c->shared_base + o->id, fd;
+	files = image_files(c->img, &n);
+	for (i = 0; i < n; i++) {
+		const FileEntry *o = files[i];
+		int fd;
 
-		if (o == fe || o->type != FILE_TYPE__FILE_FIFO || o->pipe_id != fe->pipe_id ||
-		    fcntl(slot, F_GETFD) >= 0)
+		if (o == fe || o->type != FILE_TYPE__FILE_FIFO || o->fifo->pipe_id != pf->pipe_id ||
+		    fd_shared_placed(c, o->id))
 			continue;
 		fd = fifo_open_end(c, o);
-		if (fd < 0 || move_fd(fd, slot) < 0) {
-			if (fd >= 0)
-				close(fd);
+		if (fd < 0 || fd_place_shared(c, o->id, fd))
 			goto out;
-		}
 	}
 	mine = fifo_open_end(c, fe);
 out:
@@ -346,9 +461,34 @@ out:
 }
 
 const struct fd_ops pipe_fd_ops = {
-	FILE_TYPE__FILE_PIPE, "pipe", pipe_match, pipe_dump, pipe_open, pipe_group,
+	.type = FILE_TYPE__FILE_PIPE,
+	.kind = FILE_ENTRY__KIND_PIPE,
+	.name = "pipe",
+	.prescan = pipes_scan,
+	.match = pipe_match,
+	.dump = pipe_dump,
+	.lock = &flock_fd_lock,
+	.group = pipe_group,
+	.open = pipe_open,
 };
 
+/* FIFOs share the pipes' scan (fd_prescan(&pipe_fd_ops)) */
 const struct fd_ops fifo_fd_ops = {
-	FILE_TYPE__FILE_FIFO, "FIFO", fifo_match, pipe_dump, fifo_open,
+	.type = FILE_TYPE__FILE_FIFO,
+	.kind = FILE_ENTRY__KIND_FIFO,
+	.name = "FIFO",
+	.match = fifo_match,
+	.dump = fifo_dump,
+	.lock = &flock_fd_lock,
+	.group = fifo_group,
+	.open = fifo_open,
+};
+
+const struct res_ops pipe_res = {
+	.name = "pipe",
+	.dump_state_size = sizeof(struct pipe_dump),
+	.image_state_size = sizeof(struct pipe_image),
+	.dump_fini = pipe_dump_fini,
+	.image_loaded = pipe_loaded,
+	.image_fini = pipe_image_fini,
 };

@@ -27,15 +27,15 @@ static int signalfd_dump(const struct fd_dump *d, FileEntry *fe)
 		pr_err("pid %d fd %d: cannot read the signalfd mask\n", d->pid, d->fd);
 		return -1;
 	}
-	fe->has_signalfd_mask = true;
-	fe->signalfd_mask = strtoull(buf, NULL, 16);
-	fe->has_dev = fe->has_ino = false;
+	fe->signalfd = xmalloc(sizeof(*fe->signalfd));
+	signalfd_entry__init(fe->signalfd);
+	fe->signalfd->mask = strtoull(buf, NULL, 16);
 	return 0;
 }
 
 static int signalfd_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	uint64_t mask = fe->signalfd_mask;
+	uint64_t mask = fe->signalfd->mask;
 	/* the raw syscall takes the kernel's 8-byte mask */
 	int fd = syscall(SYS_signalfd4, -1, &mask, sizeof(mask),
 			 SFD_CLOEXEC | (fe->flags & O_NONBLOCK ? SFD_NONBLOCK : 0));
@@ -46,5 +46,11 @@ static int signalfd_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 const struct fd_ops signalfd_fd_ops = {
-	FILE_TYPE__FILE_SIGNALFD, "signalfd", signalfd_match, signalfd_dump, signalfd_open,
+	.type = FILE_TYPE__FILE_SIGNALFD,
+	.kind = FILE_ENTRY__KIND_SIGNALFD,
+	.name = "signalfd",
+	.match = signalfd_match,
+	.dump = signalfd_dump,
+	.lock = &flock_fd_lock,
+	.open = signalfd_open,
 };

@@ -19,9 +19,8 @@ const struct res_ops *const res_table[] = {
 	/* oom_score_adj before the fork too: children inherit it */
 	&procattr_res,
 	/*
-	 * The address space.  In the child its files are opened (from the
-	 * shared slots the files kind opened for memfds and deleted files)
-	 * before the fd table is installed, which closes those slots, and
+	 * The address space.  In the child its files are opened (some from
+	 * the shared slots the files kind opened for memfds and deleted files)
 	 * before a chroot (task) can hide them; remotely it is built first,
 	 * since everything after writes into the target's own memory.
 	 */
@@ -29,11 +28,19 @@ const struct res_ops *const res_table[] = {
 	/*
 	 * Open files plan who opens which description before anything is
 	 * forked, open the shared ones before a task forks its children (they
-	 * inherit them), and install the fd table in the child.
+	 * inherit them), and install the fd table in the child.  What the
+	 * child holds besides its fds (the shared slots the mappings of
+	 * memfds were opened from) goes in child_late, before the POSIX locks.
 	 */
 	&files_res,
-	/* epoll watches name fds of the table just installed */
-	&epoll_res,
+	/*
+	 * fd kinds with state of their own across a dump or an image (the
+	 * pipes and unix sockets the tree holds, memfds saved so far, their
+	 * records): no stage of their own, so anywhere after files.
+	 */
+	&pipe_res,
+	&unix_res,
+	&fsobj_res,
 	/* terminals: the controlling terminal is taken right after setsid() */
 	&tty_res,
 	/* pidfds name other tasks: placed once every task exists */

@@ -43,7 +43,6 @@ static int timerfd_dump(const struct fd_dump *d, FileEntry *fe)
 
 	timerfd_entry__init(t);
 	fe->timerfd = t;
-	fe->has_dev = fe->has_ino = false;
 	if (!fdinfo_field(d, "clockid", buf, sizeof(buf)))
 		goto bad;
 	t->clockid = atoi(buf);
@@ -71,10 +70,6 @@ static int timerfd_open(struct rst_ctx *c, const FileEntry *fe)
 	struct itimerspec its;
 	int fd;
 
-	if (!t) {
-		pr_err("pid %u: image lacks a timerfd's state\n", c->t->te->pid);
-		return -1;
-	}
 	fd = timerfd_create(t->clockid, TFD_CLOEXEC | (fe->flags & O_NONBLOCK ? TFD_NONBLOCK : 0));
 	if (fd < 0) {
 		pr_perror("pid %u: cannot create a timerfd", c->t->te->pid);
@@ -101,5 +96,11 @@ err:
 }
 
 const struct fd_ops timerfd_fd_ops = {
-	FILE_TYPE__FILE_TIMERFD, "timerfd", timerfd_match, timerfd_dump, timerfd_open,
+	.type = FILE_TYPE__FILE_TIMERFD,
+	.kind = FILE_ENTRY__KIND_TIMERFD,
+	.name = "timerfd",
+	.match = timerfd_match,
+	.dump = timerfd_dump,
+	.lock = &flock_fd_lock,
+	.open = timerfd_open,
 };

@@ -1,5 +1,6 @@
 /*
- * Terminals and job control.
+ * Terminals: pty pairs and the fd kinds on them (FILE_PTMX, FILE_TTY);
+ * which device numbers are terminals is known here alone.
  *
  * A pseudo-terminal pair whose master (/dev/ptmx) is held in the tree is
  * saved once, as a tty_entry: its index, the termios of the slave, the
@@ -7,7 +8,7 @@
  * the session it is the controlling terminal of with its foreground group.
  * Each open file description of the master (FILE_PTMX), of the slave or of
  * /dev/tty (FILE_TTY) names the pair by index.  A slave whose master is
- * not in the tree is an external object (files.c): with -j it is
+ * not in the tree is an external object (fs_plain.c): with -j it is
  * reconnected to the restorer's terminal.
  *
  * Reading a terminal consumes what it reads, so the dump takes the bytes
@@ -20,12 +21,7 @@
  * pair at the same index (/dev/ptmx is opened until the kernel hands out
  * that index; a taken index is refused).
  *
- * Sessions: the session leader acquires its controlling terminal
- * (TIOCSCTTY) right after setsid(), before it forks the members of its
- * session, so they inherit it; the foreground group is set once every
- * group exists, by a remote ioctl in the leader.  A task in a job-control
- * stop is restored stopped (SIGSTOP queued before it is released), so
- * SIGCONT continues it.
+ * Sessions and job control are in tty_job.c.
  */
 #include <asm/termbits.h>
 #include <dirent.h>
@@ -46,8 +42,11 @@
 #include "log.h"
 #include "proc.h"
 #include "res.h"
+#include "tty.h"
 #include "util.h"
 
+#define TTY_MAJOR	4    /* virtual consoles, serial ports */
+#define TTYAUX_MAJOR	5    /* /dev/tty, /dev/console, /dev/ptmx */
 #define PTY_SLAVE_MAJOR 136  /* 136..143 */
 #define TTY_BUF		4095 /* what a line discipline holds (N_TTY_BUF_SIZE - 1) */
 /*
@@ -61,22 +60,32 @@
 #define STR(x)	      STR_(x)
 #define K_O_LARGEFILE 0100000 /* the kernel's; glibc defines O_LARGEFILE as 0 on 64-bit */
 
-struct tty_seen {
-	uint32_t index;
-	pid_t pid; /* a task holding the master, and its fd */
-	int fd;
-	uint32_t sid; /* the session it is the controlling terminal of */
-	int fg_pgrp;
-	bool saved;
-};
+const TtyEntry *tty_pair(struct image *img, uint32_t index)
+{
+	struct tty_image *ti = res_image_state(img, &tty_res);
+	size_t i;
 
-static bool is_pty_slave(const struct stat *st)
+	for (i = 0; i < ti->n; i++)
+		if (ti->v[i]->index == index)
+			return ti->v[i];
+	return NULL;
+}
+
+bool tty_is_terminal(const struct stat *st)
+{
+	unsigned int maj = major(st->st_rdev);
+
+	return S_ISCHR(st->st_mode) && (maj == TTY_MAJOR || maj == TTYAUX_MAJOR ||
+					(maj >= PTY_SLAVE_MAJOR && maj < PTY_SLAVE_MAJOR + 8));
+}
+
+bool tty_is_pty_slave(const struct stat *st)
 {
 	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= PTY_SLAVE_MAJOR &&
 	       major(st->st_rdev) < PTY_SLAVE_MAJOR + 8;
 }
 
-static uint32_t slave_index(dev_t rdev)
+uint32_t tty_slave_index(dev_t rdev)
 {
 	return (major(rdev) - PTY_SLAVE_MAJOR) * 256 + minor(rdev);
 }
@@ -91,23 +100,24 @@ static bool host_devpts(dev_t dev)
 
 static bool is_ptmx(const struct stat *st)
 {
-	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(5, 2);
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(TTYAUX_MAJOR, 2);
 }
 
 static bool is_dev_tty(const struct stat *st)
 {
-	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(5, 0);
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(TTYAUX_MAJOR, 0);
 }
 
 /* ------------------------------------------------------------ the scan */
 
-static struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index)
+struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index)
 {
+	struct tty_dump *td = res_dump_state(ctx, &tty_res);
 	size_t i;
 
-	for (i = 0; i < ctx->nttys; i++)
-		if (ctx->ttys[i].index == index)
-			return &ctx->ttys[i];
+	for (i = 0; i < td->n; i++)
+		if (td->v[i].index == index)
+			return &td->v[i];
 	return NULL;
 }
 
@@ -128,10 +138,11 @@ static int scan_master(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_p
 	info = read_proc(pid, name, NULL);
 	v = info ? status_field(info, "tty-index") : NULL;
 	if (v && !tty_find(ctx, atoi(v))) {
+		struct tty_dump *td = res_dump_state(ctx, &tty_res);
+
 		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(v, "\n"), v);
-		ctx->ttys = xrealloc(ctx->ttys, (ctx->nttys + 1) * sizeof(*ctx->ttys));
-		ctx->ttys[ctx->nttys++] =
-		    (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
+		td->v = xrealloc(td->v, (td->n + 1) * sizeof(*td->v));
+		td->v[td->n++] = (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
 	}
 	free(info);
 	return 0;
@@ -140,15 +151,12 @@ static int scan_master(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_p
 /*
  * Which pty masters the tree holds, and which of them is the controlling
  * terminal of a session led in the tree.  Done once, when the first
- * terminal shows up.
+ * terminal shows up (ptmx_fd_ops.prescan, through fd_prescan()).
  */
 static int ttys_scan(struct dump_ctx *ctx)
 {
 	size_t i;
 
-	if (ctx->ttys_scanned)
-		return ctx->ttys_scanned < 0 ? -1 : 0;
-	ctx->ttys_scanned = -1;
 	if (files_for_each_tree_fd(ctx, scan_master))
 		return -1;
 	for (i = 0; i < ctx->ntasks; i++) {
@@ -160,19 +168,28 @@ static int ttys_scan(struct dump_ctx *ctx)
 			continue;
 		if (st.sid != pid || !st.tty_nr)
 			continue;
-		t = is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st.tty_nr })
-			? tty_find(ctx, slave_index(st.tty_nr))
+		t = tty_is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st.tty_nr })
+			? tty_find(ctx, tty_slave_index(st.tty_nr))
 			: NULL;
 		if (t) {
 			t->sid = pid;
 			t->fg_pgrp = st.tpgid;
 		}
 	}
-	ctx->ttys_scanned = 1;
 	return 0;
 }
 
-static bool in_tree(struct dump_ctx *ctx, pid_t pid)
+int tty_scan_once(struct dump_ctx *ctx)
+{
+	return fd_prescan(ctx, &ptmx_fd_ops);
+}
+
+void tty_dump_fini(struct dump_ctx *ctx, void *state)
+{
+	free(((struct tty_dump *)state)->v);
+}
+
+bool tty_in_tree(struct dump_ctx *ctx, pid_t pid)
 {
 	size_t i;
 
@@ -304,7 +321,7 @@ static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
 }
 
 /* A new fd on the slave of the pair (the pair may be locked). */
-static int slave_peer(int master, int flags)
+int tty_slave_peer(int master, int flags)
 {
 	int lock = 0, unlock = 0, fd;
 
@@ -343,7 +360,7 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 		pr_perror("cannot leave packet mode");
 		return -1;
 	}
-	slave = slave_peer(master, O_RDWR | O_NONBLOCK);
+	slave = tty_slave_peer(master, O_RDWR | O_NONBLOCK);
 	if (slave < 0)
 		goto out;
 	if (fstat(slave, &st) || !host_devpts(st.st_dev)) {
@@ -465,7 +482,7 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 		pr_perror("pid %d fd %d: cannot read the pty index", d->pid, d->fd);
 		return -1;
 	}
-	if (ttys_scan(d->ctx))
+	if (tty_scan_once(d->ctx))
 		return -1;
 	s = tty_find(d->ctx, index);
 	if (!s) {
@@ -473,57 +490,60 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 		       d->pid, d->fd, index);
 		return -1;
 	}
-	fe->has_tty_index = true;
-	fe->tty_index = index;
-	fe->has_dev = fe->has_ino = false;
+	fe->ptmx = xmalloc(sizeof(*fe->ptmx));
+	tty_file_entry__init(fe->ptmx);
+	fe->ptmx->has_index = true;
+	fe->ptmx->index = index;
 	return s->saved ? 0 : tty_save(d->ctx, s, d->lfd, d->pid, d->fd);
 }
 
 /* The controlling terminal of pid as a pty index; -1: none, -2: not a pty. */
-static long ctty_index(pid_t pid, struct proc_stat *st)
+long tty_ctty_index(pid_t pid, struct proc_stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	if (proc_parse_stat(pid, st) || !st->tty_nr)
 		return -1;
-	if (!is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st->tty_nr }))
+	if (!tty_is_pty_slave(&(struct stat){ .st_mode = S_IFCHR, .st_rdev = st->tty_nr }))
 		return -2;
-	return slave_index(st->tty_nr);
+	return tty_slave_index(st->tty_nr);
 }
 
 static bool tty_match(const struct fd_dump *d)
 {
-	if (is_pty_slave(&d->st))
-		return host_devpts(d->st.st_dev) && !ttys_scan(d->ctx) &&
-		       tty_find(d->ctx, slave_index(d->st.st_rdev));
+	if (tty_is_pty_slave(&d->st))
+		return host_devpts(d->st.st_dev) && !tty_scan_once(d->ctx) &&
+		       tty_find(d->ctx, tty_slave_index(d->st.st_rdev));
 	/* /dev/tty: the task's controlling terminal, in the tree or the shell's */
 	return is_dev_tty(&d->st);
 }
 
 static int tty_dump(const struct fd_dump *d, FileEntry *fe)
 {
+	TtyFileEntry *tf = xmalloc(sizeof(*tf));
 	struct proc_stat st;
 	long idx;
 
-	fe->has_dev = fe->has_ino = false;
-	if (is_pty_slave(&d->st)) {
-		fe->has_tty_index = true;
-		fe->tty_index = slave_index(d->st.st_rdev);
+	tty_file_entry__init(tf);
+	fe->tty = tf;
+	if (tty_is_pty_slave(&d->st)) {
+		tf->has_index = true;
+		tf->index = tty_slave_index(d->st.st_rdev);
 		return 0;
 	}
-	fe->has_tty_dev_tty = fe->tty_dev_tty = true;
-	idx = ctty_index(d->pid, &st);
+	tf->has_dev_tty = tf->dev_tty = true;
+	idx = tty_ctty_index(d->pid, &st);
 	if (idx == -1) {
 		pr_err("pid %d fd %d: /dev/tty of a process without a controlling terminal; not "
 		       "supported\n",
 		       d->pid, d->fd);
 		return -1;
 	}
-	if (ttys_scan(d->ctx))
+	if (tty_scan_once(d->ctx))
 		return -1;
 	if (idx >= 0 && tty_find(d->ctx, idx)) {
-		fe->has_tty_index = true;
-		fe->tty_index = idx;
-	} else if (in_tree(d->ctx, st.sid)) {
+		tf->has_index = true;
+		tf->index = idx;
+	} else if (tty_in_tree(d->ctx, st.sid)) {
 		pr_err("pid %d fd %d: /dev/tty is a terminal outside the tree of a session inside "
 		       "it; not supported\n",
 		       d->pid, d->fd);
@@ -581,13 +601,13 @@ static int ptmx_at_index(struct rst_ctx *c, uint32_t index)
 
 static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 {
-	const TtyEntry *e = image_tty(c->img, fe->tty_index);
+	const TtyEntry *e = tty_pair(c->img, fe->ptmx->index);
 	struct termios2 t, inj;
 	struct winsize ws;
 	int m, s = -1, zero = 0, one = 1;
 
 	if (!e) {
-		pr_err("pid %u: image lacks the state of pty %u\n", c->t->te->pid, fe->tty_index);
+		pr_err("pid %u: image lacks the state of pty %u\n", c->t->te->pid, fe->ptmx->index);
 		return -1;
 	}
 	m = ptmx_at_index(c, e->index);
@@ -606,7 +626,7 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 	ws = (struct winsize){ e->rows, e->cols, e->xpixel, e->ypixel };
 	if (ioctl(m, TIOCSPTLCK, &zero))
 		goto err;
-	s = slave_peer(m, O_RDWR | O_NONBLOCK);
+	s = tty_slave_peer(m, O_RDWR | O_NONBLOCK);
 	if (s < 0 || set_termios(m, &inj) || put_back(m, s, &e->to_slave, &e->to_master) ||
 	    set_termios(m, &t))
 		goto err;
@@ -628,17 +648,18 @@ err:
 
 static const FileEntry *master_of(struct image *img, uint32_t index)
 {
-	size_t i;
+	FileEntry **files;
+	size_t i, n;
 
-	for (i = 0; i < img->nfiles; i++)
-		if (img->files[i]->type == FILE_TYPE__FILE_PTMX &&
-		    img->files[i]->tty_index == index)
-			return img->files[i];
+	files = image_files(img, &n);
+	for (i = 0; i < n; i++)
+		if (files[i]->type == FILE_TYPE__FILE_PTMX && files[i]->ptmx->index == index)
+			return files[i];
 	return NULL;
 }
 
 /* The master of pty index in this task (opened here if its turn has not come). */
-static int master_here(struct rst_ctx *c, uint32_t index)
+int tty_master_here(struct rst_ctx *c, uint32_t index)
 {
 	const FileEntry *m = master_of(c->img, index);
 	int slot, fd;
@@ -648,27 +669,23 @@ static int master_here(struct rst_ctx *c, uint32_t index)
 		return -1;
 	}
 	slot = c->shared_base + m->id;
-	if (fcntl(slot, F_GETFD) >= 0)
+	if (fd_shared_placed(c, m->id))
 		return slot;
 	fd = ptmx_open(c, m);
-	if (fd < 0)
+	if (fd < 0 || fd_place_shared(c, m->id, fd))
 		return -1;
-	if (move_fd(fd, slot) < 0) {
-		pr_perror("cannot place a pty master");
-		close(fd);
-		return -1;
-	}
 	return slot;
 }
 
-static int tty_open(struct rst_ctx *c, const FileEntry *fe)
+int tty_open(struct rst_ctx *c, const FileEntry *fe)
 {
 	int m, fd, flags = fe->flags & ~(O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC);
+	const TtyFileEntry *tf = fe->tty;
 
-	if (fe->tty_dev_tty) {
-		const TtyEntry *e = fe->has_tty_index ? image_tty(c->img, fe->tty_index) : NULL;
+	if (tf->dev_tty) {
+		const TtyEntry *e = tf->has_index ? tty_pair(c->img, tf->index) : NULL;
 
-		if (!fe->has_tty_index && c->opts->detached)
+		if (!tf->has_index && c->opts->detached)
 			return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
 		if (e && e->has_sid && getsid(0) != (pid_t)e->sid) {
 			pr_err("pid %u: cannot reopen /dev/tty outside session %u\n", c->t->te->pid,
@@ -678,269 +695,94 @@ static int tty_open(struct rst_ctx *c, const FileEntry *fe)
 		fd = open("/dev/tty", flags | O_CLOEXEC);
 		if (fd < 0)
 			pr_perror("pid %u: cannot open /dev/tty (%s)", c->t->te->pid,
-				  fe->has_tty_index ? "its session's terminal"
-						    : "stasis has no controlling terminal");
+				  tf->has_index ? "its session's terminal"
+						: "stasis has no controlling terminal");
 		return fd;
 	}
-	m = master_here(c, fe->tty_index);
+	m = tty_master_here(c, tf->index);
 	if (m < 0)
 		return -1;
-	fd = slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK | K_O_LARGEFILE));
+	fd = tty_slave_peer(m, flags & (O_ACCMODE | O_NONBLOCK | K_O_LARGEFILE));
 	if (fd >= 0 && fcntl(fd, F_SETFL, flags & (O_NONBLOCK | O_APPEND | O_ASYNC))) {
-		pr_perror("cannot set the flags of /dev/pts/%u", fe->tty_index);
+		pr_perror("cannot set the flags of /dev/pts/%u", tf->index);
 		close(fd);
 		return -1;
 	}
 	return fd;
 }
 
-const struct fd_ops ptmx_fd_ops = {
-	FILE_TYPE__FILE_PTMX, "pty master", ptmx_match, ptmx_dump, ptmx_open,
-};
+/* ----------------------------------------------------- planning, loading */
 
-const struct fd_ops tty_fd_ops = {
-	FILE_TYPE__FILE_TTY, "terminal", tty_match, tty_dump, tty_open,
-};
-
-/* ------------------------------------------------- files_plan helpers */
-
-/* For a slave or /dev/tty of a pty in the tree: the index of its master's file. */
-long tty_master_index(struct image *img, const FileEntry *fe)
+/* A slave or /dev/tty of a pty in the tree: its master is opened above its users. */
+static void tty_plan(struct fd_plan *p, const FileEntry *fe)
 {
-	size_t i;
+	const FileEntry *m =
+	    fe->tty->has_index ? master_of(fd_plan_image(p), fe->tty->index) : NULL;
 
-	if (fe->type != FILE_TYPE__FILE_TTY || !fe->has_tty_index)
-		return -1;
-	for (i = 0; i < img->nfiles; i++)
-		if (img->files[i]->type == FILE_TYPE__FILE_PTMX &&
-		    img->files[i]->tty_index == fe->tty_index)
-			return i;
-	return -1;
+	if (m)
+		fd_plan_join(p, m->id, fe->id);
 }
 
-/* For a pty master: the leader of the session whose terminal it is. */
-struct rst_task *tty_session_leader(struct image *img, const FileEntry *fe)
+/* A pty master: opened above the leader of the session whose terminal it is too. */
+static void ptmx_plan(struct fd_plan *p, const FileEntry *fe)
 {
-	const TtyEntry *e;
-	struct rst_task *t;
+	struct image *img = fd_plan_image(p);
+	const TtyEntry *e = tty_pair(img, fe->ptmx->index);
+	struct rst_task *t = e && e->has_sid ? image_task(img, e->sid) : NULL;
 
-	if (fe->type != FILE_TYPE__FILE_PTMX)
-		return NULL;
-
-	e = image_tty(img, fe->tty_index);
-	t = e && e->has_sid ? image_task(img, e->sid) : NULL;
-	return t && !t->te->zombie ? t : NULL;
+	if (t && !t->te->zombie)
+		fd_plan_use(p, fe->id, t);
 }
 
 /* /dev/tty in a session leader is opened after it has its terminal. */
-bool tty_open_later(struct rst_ctx *c, const FileEntry *fe)
+static bool tty_open_later(struct rst_ctx *c, const FileEntry *fe)
 {
 	TaskEntry *te = c->t->te;
 
-	return fe->type == FILE_TYPE__FILE_TTY && fe->tty_dev_tty && fe->has_tty_index &&
-	       te->sid == te->pid && getsid(0) != (pid_t)te->pid;
+	return fe->tty->dev_tty && fe->tty->has_index && te->sid == te->pid &&
+	       getsid(0) != (pid_t)te->pid;
 }
 
-/*
- * In a session leader, right after setsid(): take the controlling
- * terminal, then open the /dev/tty files it holds for its subtree.
- */
-static int tty_child_session(struct rst_ctx *c)
+int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
-	struct rst_task *t = c->t;
-	const TtyEntry *e = NULL;
-	size_t i;
-	int m, s;
+	struct tty_image *ti = res_image_state(img, &tty_res);
 
-	for (i = 0; i < c->img->nttys; i++)
-		if (c->img->ttys[i]->has_sid && c->img->ttys[i]->sid == t->te->pid)
-			e = c->img->ttys[i];
-	if (!e)
-		return 0;
-	m = master_here(c, e->index);
-	if (m < 0)
-		return -1;
-	s = slave_peer(m, O_RDWR);
-	if (s < 0)
-		return -1;
-	if (ioctl(s, TIOCSCTTY, 0)) {
-		pr_perror("pid %u: cannot make /dev/pts/%u its controlling terminal", t->te->pid,
-			  e->index);
-		close(s);
-		return -1;
-	}
-	close(s);
-	for (i = 0; i < t->n_open; i++) {
-		const FileEntry *fe = image_file(c->img, t->open_ids[i]);
-		int fd, slot = c->shared_base + t->open_ids[i];
-
-		if (!fe || fe->type != FILE_TYPE__FILE_TTY || !fe->tty_dev_tty ||
-		    fcntl(slot, F_GETFD) >= 0)
-			continue;
-		fd = tty_open(c, fe);
-		if (fd < 0 || move_fd(fd, slot) < 0) {
-			pr_perror("pid %u: cannot place /dev/tty", t->te->pid);
-			return -1;
-		}
-	}
+	ti->v = xrealloc(ti->v, (ti->n + 1) * sizeof(*ti->v));
+	ti->v[ti->n++] = msg;
 	return 0;
 }
 
-/* Remote, in the session leader: make fg_pgrp its terminal's foreground group. */
-static int set_fg_remote(struct rst_ctx *c, uint32_t index, uint32_t pgrp)
+void tty_image_fini(struct image *img, void *state)
 {
-	static const char dev[] = "/dev/tty";
-	unsigned long path = c->rt.scratch, arg = c->rt.scratch + 16;
-	int32_t pg = pgrp;
-	long fd, ret;
-
-	if (remote_write(c->rt.pid, path, dev, sizeof(dev)) ||
-	    remote_write(c->rt.pid, arg, &pg, sizeof(pg)) ||
-	    remote_syscall(&c->rt, &fd, __NR_openat, AT_FDCWD, path, O_RDWR | O_NOCTTY, 0, 0, 0))
-		return -1;
-	if (fd < 0) {
-		pr_err("pid %u: cannot open its terminal: %s\n", c->t->te->pid, strerror(-fd));
-		return -1;
-	}
-	if (remote_syscall(&c->rt, &ret, __NR_ioctl, fd, TIOCSPGRP, arg, 0, 0, 0))
-		return -1;
-	remote_syscall(&c->rt, &fd, __NR_close, fd, 0, 0, 0, 0, 0);
-	if (ret) {
-		pr_err("pid %u: cannot make group %u the foreground of /dev/pts/%u: %s\n",
-		       c->t->te->pid, pgrp, index, strerror(-ret));
-		return -1;
-	}
-	return 0;
-}
-
-static bool group_exists(struct image *img, uint32_t pgrp)
-{
+	struct tty_image *ti = state;
 	size_t i;
 
-	for (i = 0; i < img->ntasks; i++)
-		if (!img->tasks[i].te->zombie && img->tasks[i].te->pgid == pgrp)
-			return true;
-	return false;
+	for (i = 0; i < ti->n; i++)
+		tty_entry__free_unpacked(ti->v[i], NULL);
+	free(ti->v);
 }
 
-/*
- * Controller, once every group exists: foreground groups of the
- * terminals in the tree; for a shell job restored in the foreground, the
- * restorer's terminal goes to the job's group if it had its terminal.
- */
-static int tty_restore_fg(struct rst_tree *tree)
-{
-	struct rst_ctx *ctx = tree->ctx;
-	struct image *img = tree->img;
-	size_t n = tree->n, root = tree->root;
-	TaskEntry *rt = ctx[root].t->te;
-	size_t i, j;
+const struct fd_ops ptmx_fd_ops = {
+	.type = FILE_TYPE__FILE_PTMX,
+	.kind = FILE_ENTRY__KIND_PTMX,
+	.name = "pty master",
+	.prescan = ttys_scan,
+	.match = ptmx_match,
+	.dump = ptmx_dump,
+	.lock = &flock_fd_lock,
+	.plan = ptmx_plan,
+	.open = ptmx_open,
+};
 
-	for (i = 0; i < img->nttys; i++) {
-		const TtyEntry *e = img->ttys[i];
-
-		if (!e->has_sid || !e->fg_pgrp || !group_exists(img, e->fg_pgrp))
-			continue;
-		for (j = 0; j < n; j++)
-			if (ctx[j].t->te->pid == e->sid && !ctx[j].t->te->zombie &&
-			    set_fg_remote(&ctx[j], e->index, e->fg_pgrp))
-				return -1;
-	}
-	if (rt->tty_fg && rt->pgid == rt->pid && rt->sid != rt->pid && !image_task(img, rt->sid) &&
-	    !ctx[0].opts->detached && !ctx[0].opts->pidns && isatty(0) &&
-	    tcgetpgrp(0) == getpgrp() && tcsetpgrp(0, ctx[root].host_pid)) {
-		pr_perror("cannot give the terminal to the restored job");
-		return -1;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------- tasks, job control */
-
-/*
- * Per task at dump: job-control stop, whether its group had the
- * terminal, and the sessions stasis can rebuild.  A task whose session
- * and terminal are outside the tree is (part of) a shell job: say that -j
- * is needed.  (A session outside the tree without a terminal, as for a
- * subtree or a process started by a script, needs no -j: the tree joins
- * the restorer's session either way.)
- */
-static int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
-{
-	TaskEntry *te = dt->te;
-	struct proc_stat st;
-	long idx;
-
-	if (dt->nth && dt->th[0].rt.stop_sig) {
-		te->has_stop_sig = true;
-		te->stop_sig = dt->th[0].rt.stop_sig;
-	}
-	idx = ctty_index(dt->pid, &st);
-	if (st.tty_nr && st.tpgid > 0 && st.tpgid == st.pgid)
-		te->has_tty_fg = te->tty_fg = true;
-	if (st.tty_nr && st.sid != dt->pid && !in_tree(ctx, st.sid)) {
-		if (!ctx->opts->shell_job) {
-			char name[32];
-
-			if (idx >= 0)
-				snprintf(name, sizeof(name), "/dev/pts/%ld", idx);
-			else
-				snprintf(name, sizeof(name), "device %u:%u", major(st.tty_nr),
-					 minor(st.tty_nr));
-			pr_err(
-			    "pid %d is a shell job: its terminal (%s) and session %d are outside "
-			    "the tree; dump it with -j (--shell-job) and restore it with -j\n",
-			    dt->pid, name, st.sid);
-			return -1;
-		}
-		te->has_ext_ctty = te->ext_ctty = true;
-	}
-	if (st.sid == dt->pid && st.tty_nr) {
-		if (ttys_scan(ctx))
-			return -1;
-		if (idx < 0 || !tty_find(ctx, idx)) {
-			pr_err(
-			    "pid %d: its controlling terminal (device %u:%u) is outside the tree; "
-			    "not supported\n",
-			    dt->pid, major(st.tty_nr), minor(st.tty_nr));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Restore: the image says a shell job; the user must say so too. */
-static int tty_check_shell_job(struct image *img, const struct restore_opts *o)
-{
-	size_t i;
-
-	for (i = 0; i < img->ntasks && !o->shell_job; i++)
-		if (img->tasks[i].te->ext_ctty) {
-			pr_err("pid %u was dumped as a shell job (its session and terminal were "
-			       "outside the tree); restore it with -j (--shell-job)\n",
-			       img->tasks[i].te->pid);
-			return -1;
-		}
-	return 0;
-}
-
-/* Controller, just before a task is released: a stopped job stays stopped. */
-static int tty_stop_job(struct rst_ctx *c)
-{
-	if (!c->t->te->stop_sig)
-		return 0;
-	if (kill(c->rt.pid, SIGSTOP)) {
-		pr_perror("pid %u: cannot stop it again", c->t->te->pid);
-		return -1;
-	}
-	return 0;
-}
-
-const struct res_ops tty_res = {
-	.name = "tty",
-	.dump_local = tty_dump_task,
-	.restore_check = tty_check_shell_job,
-	.child_session = tty_child_session,
-	.tree = tty_restore_fg,
-	.release = tty_stop_job,
+/* shares the masters' scan (fd_prescan(&ptmx_fd_ops)) */
+const struct fd_ops tty_fd_ops = {
+	.type = FILE_TYPE__FILE_TTY,
+	.kind = FILE_ENTRY__KIND_TTY,
+	.name = "terminal",
+	.match = tty_match,
+	.dump = tty_dump,
+	.lock = &flock_fd_lock,
+	.plan = tty_plan,
+	.open_later = tty_open_later,
+	.open = tty_open,
 };

@@ -161,6 +161,32 @@ static void test_newer_major(void)
 	printf("  ok newer format refused\n");
 }
 
+/* An image of the previous major format: refused with one clear line. */
+static void test_older_major(void)
+{
+	char log_path[160], *log;
+	struct img_prologue pro;
+	int fd;
+
+	snprintf(log_path, sizeof(log_path), "%s/log", dir);
+	CHECK(write_image() == 0, "write");
+	fd = open(img_path(), O_RDWR);
+	CHECK(pread(fd, &pro, sizeof(pro), 0) == sizeof(pro), "read prologue");
+	pro.major = IMG_VER_MAJOR - 1;
+	pro.prologue_hash = XXH32(&pro, offsetof(struct img_prologue, prologue_hash), 0);
+	CHECK(pwrite(fd, &pro, sizeof(pro), 0) == sizeof(pro), "write prologue");
+	close(fd);
+	log_init(LOG_MSG, log_path);
+	CHECK(read_image(NULL) < 0, "older major version accepted");
+	log_init(LOG_MSG, "/dev/null");
+	log = read_file_at(AT_FDCWD, log_path, NULL);
+	CHECK(log && strstr(log, "no longer supported"), "no clear error for an old image: %s",
+	      log ? log : "(no log)");
+	free(log);
+	unlink(log_path);
+	printf("  ok older format refused\n");
+}
+
 int main(void)
 {
 	log_init(LOG_MSG, "/dev/null");
@@ -172,6 +198,7 @@ int main(void)
 	test_truncated();
 	test_corrupt();
 	test_newer_major();
+	test_older_major();
 	unlink(img_path());
 	rmdir(dir);
 	return failed ? 1 : 0;
