@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "records.h"
 #include "stasis.h"
 #include "util.h"
 
@@ -152,139 +153,205 @@ bad:
 	return -1;
 }
 
-struct pending_pages {
-	bool have;
-	uint64_t off, len;
-};
-
-static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_pages *pp)
+/*
+ * Room for one more element in an array of n: the capacity is the next
+ * power of two, so loading n records costs O(n) copying in all.
+ */
+static void *grow(void *arr, size_t n, size_t size)
 {
-	struct img_reader *r = &img->r;
-	struct rst_task *t;
-	void *m;
+	if (n & (n - 1))
+		return arr;
+	return xrealloc(arr, (n ? 2 * n : 1) * size);
+}
 
-	switch (h->type) {
-	case IMG_HEADER:
-		if (img->hdr) {
-			pr_err("image %s is corrupt: two headers\n", r->path);
-			return -1;
-		}
-		img->hdr = img_read_msg(r, h, &image_header__descriptor);
-		return img->hdr ? 0 : -1;
-	case IMG_TASK:
-		m = img_read_msg(r, h, &task_entry__descriptor);
-		if (!m)
-			return -1;
-		img->tasks = xrealloc(img->tasks, (img->ntasks + 1) * sizeof(*img->tasks));
-		memset(&img->tasks[img->ntasks], 0, sizeof(*img->tasks));
-		img->tasks[img->ntasks++].te = m;
-		return 0;
-	case IMG_THREAD_CORE:
-		m = img_read_msg(r, h, &thread_core__descriptor);
-		if (!m || !(t = task_for(img, ((ThreadCore *)m)->pid, "thread")))
-			return -1;
-		t->cores = xrealloc(t->cores, (t->ncores + 1) * sizeof(*t->cores));
-		t->cores[t->ncores++] = m;
-		if (((ThreadCore *)m)->tid == t->te->pid && t->ncores > 1) {
-			/* the leader's core goes first */
-			t->cores[t->ncores - 1] = t->cores[0];
-			t->cores[0] = m;
-		}
-		return 0;
-	case IMG_MM:
-		m = img_read_msg(r, h, &mm_entry__descriptor);
-		if (!m || !(t = task_for(img, ((MmEntry *)m)->pid, "mm")))
-			return -1;
-		t->mm = m;
-		return 0;
-	case IMG_FILE:
-		m = img_read_msg(r, h, &file_entry__descriptor);
-		if (!m || attach_fsobj_data(img, m))
-			return -1;
-		img->files = xrealloc(img->files, (img->nfiles + 1) * sizeof(*img->files));
-		img->files[img->nfiles++] = m;
-		return 0;
-	case IMG_PIPE:
-		m = img_read_msg(r, h, &pipe_entry__descriptor);
-		if (!m)
-			return -1;
-		img->pipes = xrealloc(img->pipes, (img->npipes + 1) * sizeof(*img->pipes));
-		img->pipes[img->npipes++] = m;
-		return 0;
-	case IMG_POSIX_TIMERS:
-		m = img_read_msg(r, h, &posix_timers_entry__descriptor);
-		if (!m || !(t = task_for(img, ((PosixTimersEntry *)m)->pid, "posix-timers")))
-			return -1;
-		if (t->ptimers)
-			posix_timers_entry__free_unpacked(t->ptimers, NULL);
-		t->ptimers = m;
-		return 0;
-	case IMG_TTY:
-		m = img_read_msg(r, h, &tty_entry__descriptor);
-		if (!m)
-			return -1;
-		img->ttys = xrealloc(img->ttys, (img->nttys + 1) * sizeof(*img->ttys));
-		img->ttys[img->nttys++] = m;
-		return 0;
-	case IMG_FD:
-		m = img_read_msg(r, h, &fd_entry__descriptor);
-		if (!m || !(t = task_for(img, ((FdEntry *)m)->pid, "fd")))
-			return -1;
-		t->fds = xrealloc(t->fds, (t->nfds + 1) * sizeof(*t->fds));
-		t->fds[t->nfds++] = m;
-		return 0;
-	case IMG_PAGES:
-		pp->have = true;
-		pp->len = h->len;
-		return img_skip_payload(r, h, &pp->off);
-	case IMG_PAGEMAP: {
-		PagemapEntry *pm = img_read_msg(r, h, &pagemap_entry__descriptor);
+#define APPEND(arr, n, v)                                 \
+	do {                                              \
+		(arr) = grow((arr), (n), sizeof(*(arr))); \
+		(arr)[(n)++] = (v);                       \
+	} while (0)
 
-		if (!pm || !(t = task_for(img, pm->pid, "pagemap")))
-			return -1;
-		if (!pp->have || pp->len != pm->nr_pages * img->hdr->page_size) {
-			pr_err("image %s is corrupt: pagemap of pid %u does not match its pages\n",
-			       r->path, pm->pid);
-			return -1;
-		}
-		t->pm = pm;
-		t->pages_off = pp->off;
-		t->pages_len = pp->len;
-		t->pages_hash = pm->pages_hash;
-		pp->have = false;
-		return 0;
+int rec_load_header(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	if (img->hdr) {
+		pr_err("image %s is corrupt: two headers\n", img->r.path);
+		image_header__free_unpacked(msg, NULL);
+		return -1;
 	}
-	case IMG_FSOBJ_DATA: {
-		struct fsobj_data *d;
+	img->hdr = msg;
+	return 0;
+}
 
-		img->fsdata = xrealloc(img->fsdata, (img->nfsdata + 1) * sizeof(*img->fsdata));
-		d = &img->fsdata[img->nfsdata++];
-		d->file_id = 0;
-		d->len = h->len;
-		d->hash = h->hash;
-		return img_skip_payload(r, h, &d->off);
-	}
-	case IMG_FLOCK:
-		m = img_read_msg(r, h, &flock_entry__descriptor);
-		if (!m)
-			return -1;
-		img->flocks = xrealloc(img->flocks, (img->nflocks + 1) * sizeof(*img->flocks));
-		img->flocks[img->nflocks++] = m;
-		return 0;
-	case IMG_PAD: {
-		uint64_t off;
+/* The reader has checked the trailer against the records already. */
+int rec_load_trailer(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	image_trailer__free_unpacked(msg, NULL);
+	return 0;
+}
 
-		return img_skip_payload(r, h, &off);
+int rec_load_skip(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	uint64_t off;
+
+	return img_skip_payload(&img->r, h, &off);
+}
+
+int rec_load_task(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct rst_task t = { .te = msg };
+
+	APPEND(img->tasks, img->ntasks, t);
+	return 0;
+}
+
+int rec_load_thread_core(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	ThreadCore *core = msg;
+	struct rst_task *t = task_for(img, core->pid, "thread");
+
+	if (!t) {
+		thread_core__free_unpacked(core, NULL);
+		return -1;
 	}
-	default:
+	APPEND(t->cores, t->ncores, core);
+	if (core->tid == t->te->pid && t->ncores > 1) {
+		/* the leader's core goes first */
+		t->cores[t->ncores - 1] = t->cores[0];
+		t->cores[0] = core;
+	}
+	return 0;
+}
+
+int rec_load_mm(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	MmEntry *mm = msg;
+	struct rst_task *t = task_for(img, mm->pid, "mm");
+
+	if (!t) {
+		mm_entry__free_unpacked(mm, NULL);
+		return -1;
+	}
+	if (t->mm)
+		mm_entry__free_unpacked(t->mm, NULL);
+	t->mm = mm;
+	return 0;
+}
+
+int rec_load_file(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	if (attach_fsobj_data(img, msg))
+		return -1;
+	APPEND(img->files, img->nfiles, (FileEntry *)msg);
+	return 0;
+}
+
+int rec_load_pipe(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	APPEND(img->pipes, img->npipes, (PipeEntry *)msg);
+	return 0;
+}
+
+int rec_load_posix_timers(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	PosixTimersEntry *pt = msg;
+	struct rst_task *t = task_for(img, pt->pid, "posix-timers");
+
+	if (!t) {
+		posix_timers_entry__free_unpacked(pt, NULL);
+		return -1;
+	}
+	if (t->ptimers)
+		posix_timers_entry__free_unpacked(t->ptimers, NULL);
+	t->ptimers = pt;
+	return 0;
+}
+
+int rec_load_tty(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	APPEND(img->ttys, img->nttys, (TtyEntry *)msg);
+	return 0;
+}
+
+int rec_load_fd(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	FdEntry *fd = msg;
+	struct rst_task *t = task_for(img, fd->pid, "fd");
+
+	if (!t) {
+		fd_entry__free_unpacked(fd, NULL);
+		return -1;
+	}
+	APPEND(t->fds, t->nfds, fd);
+	return 0;
+}
+
+/* Page data is only located here; its pagemap record follows it. */
+int rec_load_pages(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	img->pages_pending.have = true;
+	img->pages_pending.len = h->len;
+	return img_skip_payload(&img->r, h, &img->pages_pending.off);
+}
+
+int rec_load_pagemap(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	PagemapEntry *pm = msg;
+	struct rst_task *t = task_for(img, pm->pid, "pagemap");
+
+	if (!t)
+		goto err;
+	if (!img->pages_pending.have ||
+	    img->pages_pending.len != pm->nr_pages * img->hdr->page_size) {
+		pr_err("image %s is corrupt: pagemap of pid %u does not match its pages\n",
+		       img->r.path, pm->pid);
+		goto err;
+	}
+	if (t->pm)
+		pagemap_entry__free_unpacked(t->pm, NULL);
+	t->pm = pm;
+	t->pages_off = img->pages_pending.off;
+	t->pages_len = img->pages_pending.len;
+	t->pages_hash = pm->pages_hash;
+	img->pages_pending.have = false;
+	return 0;
+err:
+	pagemap_entry__free_unpacked(pm, NULL);
+	return -1;
+}
+
+int rec_load_fsobj_data(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct fsobj_data d = { .len = h->len, .hash = h->hash };
+
+	if (img_skip_payload(&img->r, h, &d.off))
+		return -1;
+	APPEND(img->fsdata, img->nfsdata, d);
+	return 0;
+}
+
+int rec_load_flock(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	APPEND(img->flocks, img->nflocks, (FlockEntry *)msg);
+	return 0;
+}
+
+/* One record, through the table of kinds; unknown kinds are skipped. */
+static int load_record(struct image *img, const struct img_rec_hdr *h)
+{
+	const struct img_rec_kind *k = img_rec_kind(h->type);
+	void *msg = NULL;
+
+	if (!k) {
 		/* records of a newer minor version: skip what we do not know */
 		pr_debug("skipping unknown record type %u\n", h->type);
-		{
-			uint64_t off;
-
-			return img_skip_payload(r, h, &off);
-		}
+		return rec_load_skip(img, h, NULL);
 	}
+	if (h->type != IMG_HEADER && h->type != IMG_TRAILER && !img->hdr) {
+		pr_err("image %s is corrupt: it does not start with a header\n", img->r.path);
+		return -1;
+	}
+	if (k->desc && !(msg = img_read_msg(&img->r, h, k->desc)))
+		return -1;
+	return k->load(img, h, msg);
 }
 
 static int image_check_complete(struct image *img)
@@ -324,30 +391,15 @@ static int image_check_complete(struct image *img)
 
 int image_load(const char *dir, struct image *img)
 {
-	struct pending_pages pp = { 0 };
 	struct img_rec_hdr h;
 	int ret;
 
 	memset(img, 0, sizeof(*img));
 	if (img_reader_open(&img->r, dir))
 		return -1;
-	while ((ret = img_next(&img->r, &h)) == 0) {
-		if (h.type == IMG_TRAILER) {
-			void *buf;
-
-			if (img_read_payload(&img->r, &h, &buf))
-				goto err;
-			free(buf);
-			continue;
-		}
-		if (h.type != IMG_HEADER && !img->hdr) {
-			pr_err("image %s is corrupt: it does not start with a header\n",
-			       img->r.path);
+	while ((ret = img_next(&img->r, &h)) == 0)
+		if (load_record(img, &h))
 			goto err;
-		}
-		if (load_record(img, &h, &pp))
-			goto err;
-	}
 	if (ret < 0 || image_sort_objects(img) || image_check_complete(img))
 		goto err;
 	return 0;

@@ -155,6 +155,11 @@ struct image {
 	size_t nfsdata;
 	FlockEntry **flocks;
 	size_t nflocks;
+	/* loading: the last pages record, until the pagemap after it names it */
+	struct {
+		bool have;
+		uint64_t off, len;
+	} pages_pending;
 };
 
 int image_load(const char *dir, struct image *img);
