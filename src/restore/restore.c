@@ -598,11 +598,16 @@ static int release_tree(struct restore *r)
 	return 0;
 }
 
-/* Kill whatever of the tree exists; the root is ours to reap. */
+/*
+ * Kill whatever of the tree exists; the root is ours to reap.  Reap our
+ * tracees on the way: a dying --pidns init waits for every task of its
+ * namespace, and a traced zombie is only handed to it once we reaped it.
+ */
 static void kill_tree(struct restore *r, pid_t root)
 {
 	size_t i;
 	int status;
+	pid_t w;
 
 	for (i = 0; i < r->n; i++)
 		if (r->ctx[i].attached && r->ctx[i].host_pid > 0)
@@ -611,7 +616,7 @@ static void kill_tree(struct restore *r, pid_t root)
 		kill(r->ns_init, SIGKILL); /* takes the whole namespace with it */
 	if (root > 0) {
 		kill(root, SIGKILL);
-		while (waitpid(root, &status, __WALL) < 0 && errno == EINTR)
+		while ((w = waitpid(-1, &status, __WALL)) != root && (w > 0 || errno == EINTR))
 			;
 	}
 }
