@@ -13,13 +13,21 @@
 #include "stasis.h"
 #include "util.h"
 
+/* Tasks are indexed by pid once loaded (image_index_tasks). */
 struct rst_task *image_task(struct image *img, uint32_t pid)
 {
-	size_t i;
+	size_t lo = 0, hi = img->by_pid ? img->ntasks : 0;
 
-	for (i = 0; i < img->ntasks; i++)
-		if (img->tasks[i].te && img->tasks[i].te->pid == pid)
-			return &img->tasks[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->by_pid[mid]->te->pid == pid)
+			return img->by_pid[mid];
+		if (img->by_pid[mid]->te->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -79,11 +87,37 @@ static int cmp_file_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static int cmp_task_pid(const void *a, const void *b)
+{
+	uint32_t x = (*(struct rst_task *const *)a)->te->pid;
+	uint32_t y = (*(struct rst_task *const *)b)->te->pid;
+
+	return x < y ? -1 : x > y;
+}
+
 static int cmp_pipe_id(const void *a, const void *b)
 {
 	uint64_t x = (*(PipeEntry *const *)a)->id, y = (*(PipeEntry *const *)b)->id;
 
 	return x < y ? -1 : x > y;
+}
+
+/* Index tasks by pid for image_task(); a repeated pid is corrupt. */
+static int image_index_tasks(struct image *img)
+{
+	size_t i;
+
+	img->by_pid = xmalloc((img->ntasks + 1) * sizeof(*img->by_pid));
+	for (i = 0; i < img->ntasks; i++)
+		img->by_pid[i] = &img->tasks[i];
+	sort_array(img->by_pid, img->ntasks, sizeof(*img->by_pid), cmp_task_pid);
+	for (i = 1; i < img->ntasks; i++)
+		if (img->by_pid[i]->te->pid == img->by_pid[i - 1]->te->pid) {
+			pr_err("image %s is corrupt: pid %u appears twice\n", img->r.path,
+			       img->by_pid[i]->te->pid);
+			return -1;
+		}
+	return 0;
 }
 
 /* Sort files and pipes by id for the lookups above; a repeated id is corrupt. */
@@ -115,14 +149,16 @@ TtyEntry *image_tty(struct image *img, uint32_t index)
 	return NULL;
 }
 
+/* The records of a task follow its task record, before the next task's. */
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
 {
-	struct rst_task *t = image_task(img, pid);
+	struct rst_task *t = img->ntasks ? &img->tasks[img->ntasks - 1] : NULL;
 
-	if (!t)
-		pr_err("image %s is corrupt: %s record for unknown pid %u\n", img->r.path, what,
-		       pid);
-	return t;
+	if (t && t->te->pid == pid)
+		return t;
+	pr_err("image %s is corrupt: %s record for pid %u outside that task's records\n",
+	       img->r.path, what, pid);
+	return NULL;
 }
 
 /*
@@ -172,8 +208,9 @@ static void *grow(void *arr, size_t n, size_t size)
 
 int rec_load_header(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
-	if (img->hdr) {
-		pr_err("image %s is corrupt: two headers\n", img->r.path);
+	if (img->hdr || check_header(img, msg)) {
+		if (img->hdr)
+			pr_err("image %s is corrupt: two headers\n", img->r.path);
 		image_header__free_unpacked(msg, NULL);
 		return -1;
 	}
@@ -226,7 +263,7 @@ int rec_load_mm(struct image *img, const struct img_rec_hdr *h, void *msg)
 	MmEntry *mm = msg;
 	struct rst_task *t = task_for(img, mm->pid, "mm");
 
-	if (!t) {
+	if (!t || check_mm(img, mm)) {
 		mm_entry__free_unpacked(mm, NULL);
 		return -1;
 	}
@@ -238,6 +275,10 @@ int rec_load_mm(struct image *img, const struct img_rec_hdr *h, void *msg)
 
 int rec_load_file(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
+	if (check_file(img, msg)) {
+		file_entry__free_unpacked(msg, NULL);
+		return -1;
+	}
 	if (attach_fsobj_data(img, msg))
 		return -1;
 	APPEND(img->files, img->nfiles, (FileEntry *)msg);
@@ -276,7 +317,7 @@ int rec_load_fd(struct image *img, const struct img_rec_hdr *h, void *msg)
 	FdEntry *fd = msg;
 	struct rst_task *t = task_for(img, fd->pid, "fd");
 
-	if (!t) {
+	if (!t || check_fd(img, fd)) {
 		fd_entry__free_unpacked(fd, NULL);
 		return -1;
 	}
@@ -299,12 +340,13 @@ int rec_load_pagemap(struct image *img, const struct img_rec_hdr *h, void *msg)
 
 	if (!t)
 		goto err;
-	if (!img->pages_pending.have ||
-	    img->pages_pending.len != pm->nr_pages * img->hdr->page_size) {
-		pr_err("image %s is corrupt: pagemap of pid %u does not match its pages\n",
-		       img->r.path, pm->pid);
+	if (!img->pages_pending.have) {
+		pr_err("image %s is corrupt: pagemap of pid %u without its pages\n", img->r.path,
+		       pm->pid);
 		goto err;
 	}
+	if (check_pagemap(img, pm, img->pages_pending.len))
+		goto err;
 	if (t->pm)
 		pagemap_entry__free_unpacked(t->pm, NULL);
 	t->pm = pm;
@@ -362,11 +404,6 @@ static int image_check_complete(struct image *img)
 		pr_err("image %s is corrupt: no header record\n", img->r.path);
 		return -1;
 	}
-	if (img->hdr->page_size != PAGE_SIZE) {
-		pr_err("image %s was made with %u-byte pages; this machine uses %lu\n", img->r.path,
-		       img->hdr->page_size, PAGE_SIZE);
-		return -1;
-	}
 	if (img->nfsdata && !img->fsdata[img->nfsdata - 1].file_id) {
 		pr_err("image %s is corrupt: file contents without their file\n", img->r.path);
 		return -1;
@@ -400,7 +437,8 @@ int image_load(const char *dir, struct image *img)
 	while ((ret = img_next(&img->r, &h)) == 0)
 		if (load_record(img, &h))
 			goto err;
-	if (ret < 0 || image_sort_objects(img) || image_check_complete(img))
+	if (ret < 0 || image_index_tasks(img) || image_sort_objects(img) ||
+	    image_check_complete(img))
 		goto err;
 	return 0;
 err:
@@ -432,6 +470,7 @@ void image_free(struct image *img)
 		free(t->open_ids);
 	}
 	free(img->tasks);
+	free(img->by_pid);
 	for (i = 0; i < img->nfiles; i++)
 		file_entry__free_unpacked(img->files[i], NULL);
 	free(img->files);

@@ -12,6 +12,9 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "image.h"
+#include "fd.pb-c.h"
+#include "header.pb-c.h"
+#include "mm.pb-c.h"
 
 struct image;
 
@@ -48,5 +51,12 @@ int rec_load_fsobj_data(struct image *img, const struct img_rec_hdr *h, void *ms
 int rec_load_flock(struct image *img, const struct img_rec_hdr *h, void *msg);
 int rec_load_posix_timers(struct image *img, const struct img_rec_hdr *h, void *msg);
 int rec_load_tty(struct image *img, const struct img_rec_hdr *h, void *msg);
+
+/* bounds on what records say (src/image/check.c); -1 after one error line */
+int check_header(struct image *img, const ImageHeader *h);
+int check_mm(struct image *img, const MmEntry *mm);
+int check_pagemap(struct image *img, const PagemapEntry *pm, uint64_t pages_len);
+int check_fd(struct image *img, const FdEntry *fd);
+int check_file(struct image *img, const FileEntry *fe);
 
 #endif

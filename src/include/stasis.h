@@ -134,6 +134,7 @@ struct image {
 	ImageHeader *hdr;
 	struct rst_task *tasks;
 	size_t ntasks;
+	struct rst_task **by_pid; /* the tasks sorted by pid, for image_task() */
 	FileEntry **files;
 	size_t nfiles;
 	PipeEntry **pipes;
