@@ -1270,6 +1270,22 @@ test_unit() {
 	esac
 }
 
+# test_fuzz_replay: the fuzz corpus and every crash the fuzzer found, once
+# each through the gcc ASan+UBSan build of the image fuzz target (made by
+# `make fuzz-replay`, which `make check` runs too).
+test_fuzz_replay() {
+	local rc
+	[ -x "$BUILD/fuzz/image_replay" ] ||
+		{ REASON="build/fuzz/image_replay not built (make fuzz-replay)"; return 77; }
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_timed 60 "$TDIR/out" "$TDIR/out.err" "$BUILD/fuzz/image_replay" \
+		"$REPO/tests/fuzz/corpus" "$REPO/tests/fuzz/crashes"
+	rc=$?
+	[ $rc = 0 ] && return 0
+	bad "exit $rc: $(grep -m1 -E 'ERROR|SUMMARY|hangs' "$TDIR/out.err" || tail -n 1 "$TDIR/out.err")"
+	return 1
+}
+
 # ---------------------------------------------------------------- main
 
 register_all() {
@@ -1277,6 +1293,7 @@ register_all() {
 	for f in "$BUILD"/unit/*; do
 		[ -f "$f" ] && [ -x "$f" ] && register "unit/${f##*/}" test_unit "${f##*/}"
 	done
+	register unit/fuzz-replay test_fuzz_replay
 	register cli/check test_cli_check
 	for s in counter files signals; do
 		for m in once x3 leave-running pidns; do
