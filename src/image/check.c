@@ -70,6 +70,9 @@ int check_mm(struct image *img, const MmEntry *mm)
 	uint64_t last = 0;
 	size_t i;
 
+	/* each mapped file is a service fd of the restore child */
+	if (mm->n_files >= nr_open())
+		return corrupt(img, "it maps more files than fs.nr_open allows fds", mm->pid);
 	for (i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *v = mm->vmas[i];
 
