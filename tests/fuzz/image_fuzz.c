@@ -11,7 +11,10 @@
  * see the mutated contents.  The replay driver (replay.c) runs the same
  * function, so whatever the fuzzer finds replays with a plain build.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,15 +34,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define VERIFY_BUF (64 * 1024)
 
-static char fuzz_dir[64];
+static char fuzz_dir[PATH_MAX];
 static int img_fd = -1;
 
+/* Directories of fuzz processes that died without cleaning up (crashes). */
+static void remove_stale(const char *tmp)
+{
+	struct dirent *de;
+	DIR *d = opendir(tmp);
+	char path[2 * PATH_MAX];
+
+	while (d && (de = readdir(d))) {
+		int pid;
+
+		if (sscanf(de->d_name, "stasis-fuzz.%d", &pid) != 1 || pid <= 0 ||
+		    kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", tmp, de->d_name, IMG_FILE_NAME);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		rmdir(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * The image lives in TMPDIR (/tmp), not /dev/shm: the suite's fanotify
+ * scenario watches the /dev/shm filesystem and would see our writes.
+ */
 static int fuzz_setup(void)
 {
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	char path[96];
+	char path[2 * PATH_MAX];
 
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "/dev/shm/stasis-fuzz.%d", getpid());
+	remove_stale(tmp);
+	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/stasis-fuzz.%d", tmp, getpid());
 	if (mkdir(fuzz_dir, 0700) && errno != EEXIST)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", fuzz_dir, IMG_FILE_NAME);
@@ -53,7 +84,7 @@ static int fuzz_setup(void)
 
 static void fuzz_cleanup(void)
 {
-	char path[96];
+	char path[2 * PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/%s", fuzz_dir, IMG_FILE_NAME);
 	unlink(path);
