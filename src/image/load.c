@@ -149,15 +149,22 @@ TtyEntry *image_tty(struct image *img, uint32_t index)
 	return NULL;
 }
 
-/* The records of a task follow its task record, before the next task's. */
+/*
+ * The records of a task follow its task record, before the next task's;
+ * a zombie has none.
+ */
 static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
 {
 	struct rst_task *t = img->ntasks ? &img->tasks[img->ntasks - 1] : NULL;
 
-	if (t && t->te->pid == pid)
+	if (t && t->te->pid == pid && !t->te->zombie)
 		return t;
-	pr_err("image %s is corrupt: %s record for pid %u outside that task's records\n",
-	       img->r.path, what, pid);
+	if (t && t->te->pid == pid)
+		pr_err("image %s is corrupt: %s record for pid %u, a zombie\n", img->r.path, what,
+		       pid);
+	else
+		pr_err("image %s is corrupt: %s record for pid %u outside that task's records\n",
+		       img->r.path, what, pid);
 	return NULL;
 }
 
