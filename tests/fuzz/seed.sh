@@ -15,11 +15,11 @@ trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"
 
 seed_one() {
-	local name=$1 dir=$TMP/$1 pid i opts=""
+	local name=$1 dir=$TMP/$1 pid opts=""
 	mkdir -p "$dir"
 	(cd "$dir" && exec setsid "$BUILD/tests/$name" "$dir") </dev/null >"$dir/log" 2>&1 &
 	disown $!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -s "$dir/ready" ] && break
 		sleep 0.1
 	done
