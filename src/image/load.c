@@ -120,32 +120,79 @@ static int image_index_tasks(struct image *img)
 	return 0;
 }
 
-/* Sort files and pipes by id for the lookups above; a repeated id is corrupt. */
+static int cmp_tty_index(const void *a, const void *b)
+{
+	uint32_t x = (*(TtyEntry *const *)a)->index, y = (*(TtyEntry *const *)b)->index;
+
+	return x < y ? -1 : x > y;
+}
+
+static int cmp_master(const void *a, const void *b, void *arg)
+{
+	FileEntry **files = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	uint32_t i = files[x]->tty_index, j = files[y]->tty_index;
+
+	if (i != j)
+		return i < j ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/* The pty masters among the (sorted) files, by tty index, for tty_master_index(). */
+static void image_index_masters(struct image *img)
+{
+	size_t i;
+
+	img->masters = xmalloc((img->nfiles + 1) * sizeof(*img->masters));
+	for (i = 0; i < img->nfiles; i++)
+		if (img->files[i]->type == FILE_TYPE__FILE_PTMX)
+			img->masters[img->nmasters++] = i;
+	if (img->nmasters > 1)
+		qsort_r(img->masters, img->nmasters, sizeof(*img->masters), cmp_master, img->files);
+}
+
+/*
+ * Sort files, pipes and ttys by id (index) for the lookups above; a
+ * repeated id is corrupt.
+ */
 static int image_sort_objects(struct image *img)
 {
 	size_t i;
 
 	sort_array(img->files, img->nfiles, sizeof(*img->files), cmp_file_id);
 	sort_array(img->pipes, img->npipes, sizeof(*img->pipes), cmp_pipe_id);
+	sort_array(img->ttys, img->nttys, sizeof(*img->ttys), cmp_tty_index);
 	for (i = 1; i < img->nfiles; i++)
 		if (img->files[i]->id == img->files[i - 1]->id)
 			goto dup;
 	for (i = 1; i < img->npipes; i++)
 		if (img->pipes[i]->id == img->pipes[i - 1]->id)
 			goto dup;
+	for (i = 1; i < img->nttys; i++)
+		if (img->ttys[i]->index == img->ttys[i - 1]->index)
+			goto dup;
+	image_index_masters(img);
 	return 0;
 dup:
 	pr_err("image %s is corrupt: an object id appears twice\n", img->r.path);
 	return -1;
 }
 
+/* Ttys are sorted by index once loaded (image_sort_objects). */
 TtyEntry *image_tty(struct image *img, uint32_t index)
 {
-	size_t i;
+	size_t lo = 0, hi = img->nttys;
 
-	for (i = 0; i < img->nttys; i++)
-		if (img->ttys[i]->index == index)
-			return img->ttys[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->ttys[mid]->index == index)
+			return img->ttys[mid];
+		if (img->ttys[mid]->index < index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
@@ -478,6 +525,7 @@ void image_free(struct image *img)
 	}
 	free(img->tasks);
 	free(img->by_pid);
+	free(img->masters);
 	for (i = 0; i < img->nfiles; i++)
 		file_entry__free_unpacked(img->files[i], NULL);
 	free(img->files);

@@ -141,6 +141,8 @@ struct image {
 	size_t npipes;
 	TtyEntry **ttys; /* pty pairs whose master is in the tree */
 	size_t nttys;
+	size_t *masters; /* indices in files of pty masters, by tty_index */
+	size_t nmasters;
 	/* restore: shared anonymous objects built so far, by their dump-time inode */
 	struct shmem_built {
 		uint64_t ino;

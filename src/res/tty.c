@@ -707,14 +707,21 @@ const struct fd_ops tty_fd_ops = {
 /* For a slave or /dev/tty of a pty in the tree: the index of its master's file. */
 long tty_master_index(struct image *img, const FileEntry *fe)
 {
-	size_t i;
+	size_t lo = 0, hi = img->nmasters;
 
 	if (fe->type != FILE_TYPE__FILE_TTY || !fe->has_tty_index)
 		return -1;
-	for (i = 0; i < img->nfiles; i++)
-		if (img->files[i]->type == FILE_TYPE__FILE_PTMX &&
-		    img->files[i]->tty_index == fe->tty_index)
-			return i;
+	/* the first master with that index (image_load sorted them) */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->files[img->masters[mid]]->tty_index < fe->tty_index)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < img->nmasters && img->files[img->masters[lo]]->tty_index == fe->tty_index)
+		return img->masters[lo];
 	return -1;
 }
 
