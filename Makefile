@@ -6,7 +6,7 @@ CC       ?= gcc
 BUILD    := build
 DEB_DEPS := protobuf-c-compiler libprotobuf-c-dev libxxhash-dev libmnl-dev pkg-config
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -D_GNU_SOURCE -Isrc/include -I$(BUILD)/proto -MMD -MP
 LDLIBS   := -lprotobuf-c -lxxhash -lmnl
 
@@ -68,8 +68,61 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libstasis.a
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libstasis.a $(LDLIBS)
 
-check: all
+check: all fuzz-replay
 	@bash tests/run.sh
+
+# Fuzzing the image reader and loader (tests/fuzz/): `make fuzz` runs the
+# libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS on one core;
+# `make fuzz-replay` (part of check) runs the corpus and every crash kept
+# so far through a gcc ASan+UBSan build of the same target.
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS   ?=
+FUZZ_CC      ?= clang-14
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BUILD   := $(BUILD)/fuzz-clang
+ASAN_BUILD   := $(BUILD)/asan
+FUZZ_DIRS    := tests/fuzz/corpus tests/fuzz/crashes
+
+fuzz-lib:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+		CFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_BUILD)/libstasis.a
+
+asan-lib:
+	@$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) CC=gcc \
+		CFLAGS="-O1 -g $(FUZZ_SAN)" $(ASAN_BUILD)/libstasis.a
+
+$(BUILD)/fuzz/image_fuzz: tests/fuzz/image_fuzz.c fuzz-lib
+	@mkdir -p $(BUILD)/fuzz
+	$(FUZZ_CC) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -std=gnu11 -D_GNU_SOURCE -Isrc/include \
+		-I$(FUZZ_BUILD)/proto -o $@ $< $(FUZZ_BUILD)/libstasis.a $(LDLIBS)
+
+$(BUILD)/fuzz/image_replay: tests/fuzz/replay.c tests/fuzz/image_fuzz.c asan-lib
+	@mkdir -p $(BUILD)/fuzz
+	gcc -O1 -g $(FUZZ_SAN) -std=gnu11 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE \
+		-Isrc/include -I$(ASAN_BUILD)/proto -o $@ tests/fuzz/replay.c tests/fuzz/image_fuzz.c \
+		$(ASAN_BUILD)/libstasis.a $(LDLIBS)
+
+fuzz: $(BUILD)/fuzz/image_fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus tests/fuzz/crashes
+	$(BUILD)/fuzz/image_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix=tests/fuzz/crashes/ $(FUZZ_FLAGS) \
+		$(BUILD)/fuzz/corpus tests/fuzz/corpus
+
+# Fold what `make fuzz` found into the committed corpus, minimised.
+fuzz-merge: $(BUILD)/fuzz/image_fuzz
+	$(BUILD)/fuzz/image_fuzz -merge=1 -max_len=65536 tests/fuzz/corpus $(BUILD)/fuzz/corpus
+
+$(BUILD)/fuzz/seed: tests/fuzz/seed.c $(BUILD)/libstasis.a
+	@mkdir -p $(BUILD)/fuzz
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libstasis.a $(LDLIBS)
+
+# Remake the seeds of tests/fuzz/corpus from the suite's scenarios (root).
+fuzz-seed: all $(BUILD)/fuzz/seed
+	@bash tests/fuzz/seed.sh
+
+fuzz-replay: $(BUILD)/fuzz/image_replay
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		timeout -k 5 60 $(BUILD)/fuzz/image_replay $(FUZZ_DIRS)
 
 demo: all
 	@bash tests/demo.sh
@@ -83,6 +136,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check demo bench format clean
+.PHONY: all deps check demo bench format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

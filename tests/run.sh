@@ -902,6 +902,65 @@ test_restore_broken() {
 	return 0
 }
 
+# procs_in DIR...: the processes whose working directory is one of DIR.
+procs_in() {
+	local d expr=()
+	for d in "$@"; do
+		expr+=(${expr[0]+-o} -lname "$d")
+	done
+	find /proc -mindepth 2 -maxdepth 2 -name cwd \( "${expr[@]}" \) -printf '%h ' 2>/dev/null |
+		sed 's|/proc/||g'
+	return 0
+}
+
+# flip_bytes FILE N: change N random bytes of FILE (each to another
+# value); prints the offsets.
+flip_bytes() {
+	local f=$1 size off b k
+	size=$(stat -c %s "$f")
+	for k in $(seq "$2"); do
+		off=$(((RANDOM * 32768 + RANDOM) % size))
+		b=$(od -An -tu1 -j"$off" -N1 "$f" | tr -d ' ')
+		printf '%b' "\\$(printf %03o $((b ^ (RANDOM % 255 + 1))))" |
+			dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+		echo -n "$off "
+	done
+}
+
+# test_restore_flipped N: N copies of the golden image, each with a few
+# random bytes changed (most land in page data), are each refused by
+# `restore -d`, with and without --pidns: exit non-zero with one line, no
+# hang, and nothing of the tree left (its processes would have the
+# golden counter's working directory, or, for a --pidns init, ours).
+test_restore_flipped() {
+	local n=$1 img=$TDIR/img cwd=$TDIR/cwd f i offs mode rc left k
+	golden_image || return 1
+	mkdir -p "$img" "$cwd"
+	f=$img/$IMG_NAME
+	for i in $(seq "$n"); do
+		cp "$GOLDEN_IMG/$IMG_NAME" "$f"
+		offs=$(flip_bytes "$f" 3)
+		for mode in -d --pidns; do
+			# shellcheck disable=SC2086
+			run_timed 20 "$TDIR/err.out" "$TDIR/err.err" env -C "$cwd" "$STASIS" \
+				restore -D "$img" -d ${mode#-d}
+			rc=$?
+			[ $rc = 124 ] && { bad "restore $mode hangs (bytes changed at $offs)"; return 1; }
+			expect_error "restore $mode (bytes changed at $offs)" $rc "$TDIR/err.err" || return 1
+			[ "$(wc -l <"$TDIR/err.err")" = 1 ] ||
+				{ bad "restore $mode (bytes changed at $offs) printed: $(tr '\n' '|' <"$TDIR/err.err")"; return 1; }
+			for k in $(seq 40); do
+				left=$(procs_in "$cwd" "$(dirname "$GOLDEN_IMG")")
+				[ -z "$left" ] && break
+				sleep 0.05
+			done
+			[ -z "$left" ] ||
+				{ bad "restore $mode (bytes changed at $offs) left processes: $left"; return 1; }
+		done
+	done
+	return 0
+}
+
 # test_dump_unsupported: a process with a UDP socket cannot be dumped: a
 # clear error, and the process keeps running unharmed.
 test_dump_unsupported() {
@@ -1230,6 +1289,22 @@ test_unit() {
 	esac
 }
 
+# test_fuzz_replay: the fuzz corpus and every crash the fuzzer found, once
+# each through the gcc ASan+UBSan build of the image fuzz target (made by
+# `make fuzz-replay`, which `make check` runs too).
+test_fuzz_replay() {
+	local rc
+	[ -x "$BUILD/fuzz/image_replay" ] ||
+		{ REASON="build/fuzz/image_replay not built (make fuzz-replay)"; return 77; }
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		run_timed 60 "$TDIR/out" "$TDIR/out.err" "$BUILD/fuzz/image_replay" \
+		"$REPO/tests/fuzz/corpus" "$REPO/tests/fuzz/crashes"
+	rc=$?
+	[ $rc = 0 ] && return 0
+	bad "exit $rc: $(grep -m1 -E 'ERROR|SUMMARY|hangs' "$TDIR/out.err" || tail -n 1 "$TDIR/out.err")"
+	return 1
+}
+
 # ---------------------------------------------------------------- main
 
 register_all() {
@@ -1237,6 +1312,7 @@ register_all() {
 	for f in "$BUILD"/unit/*; do
 		[ -f "$f" ] && [ -x "$f" ] && register "unit/${f##*/}" test_unit "${f##*/}"
 	done
+	register unit/fuzz-replay test_fuzz_replay
 	register cli/check test_cli_check
 	for s in counter files signals; do
 		for m in once x3 leave-running pidns; do
@@ -1289,6 +1365,7 @@ register_all() {
 	register bad/restore-corrupt test_restore_broken corrupt
 	register bad/restore-foreign test_restore_broken foreign
 	register bad/restore-empty test_restore_broken empty
+	register bad/restore-flipped test_restore_flipped 20
 	register bad/restore-pid-taken test_restore_pid_taken
 	register cli/show test_cli_show
 	# one file per area: tests/suites/NAME.sh defines its test functions

@@ -15,34 +15,10 @@
 #include <unistd.h>
 
 #include "image.h"
+#include "records.h"
 #include "log.h"
 #include "util.h"
 #include "header.pb-c.h"
-
-static const char *const rec_names[IMG_REC_MAX] = {
-	[IMG_HEADER] = "header",
-	[IMG_TRAILER] = "trailer",
-	[IMG_PAD] = "pad",
-	[IMG_TASK] = "task",
-	[IMG_THREAD_CORE] = "thread-core",
-	[IMG_MM] = "mm",
-	[IMG_PAGEMAP] = "pagemap",
-	[IMG_PAGES] = "pages",
-	[IMG_FILE] = "file",
-	[IMG_FD] = "fd",
-	[IMG_PIPE] = "pipe",
-	[IMG_FSOBJ_DATA] = "fsobj-data",
-	[IMG_FLOCK] = "flock",
-	[IMG_POSIX_TIMERS] = "posix-timers",
-	[IMG_TTY] = "tty",
-};
-
-const char *img_rec_name(uint32_t type)
-{
-	if (type < IMG_REC_MAX && rec_names[type])
-		return rec_names[type];
-	return "unknown";
-}
 
 uint64_t img_hash_pages(const void *buf, uint64_t len)
 {
@@ -116,10 +92,18 @@ int img_write_raw(struct img_writer *w, uint32_t type, const void *buf, uint64_t
 
 int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg)
 {
-	size_t len = protobuf_c_message_get_packed_size(msg);
-	uint8_t stackbuf[4096], *buf = len <= sizeof(stackbuf) ? stackbuf : xmalloc(len);
+	const struct img_rec_kind *k = img_rec_kind(type);
+	size_t len;
+	uint8_t stackbuf[4096], *buf;
 	int ret;
 
+	if (!k || k->desc != msg->descriptor) {
+		pr_err("internal: a %s message written as a %s record\n", msg->descriptor->name,
+		       img_rec_name(type));
+		return -1;
+	}
+	len = protobuf_c_message_get_packed_size(msg);
+	buf = len <= sizeof(stackbuf) ? stackbuf : xmalloc(len);
 	protobuf_c_message_pack(msg, buf);
 	ret = img_write_raw(w, type, buf, len);
 	if (buf != stackbuf)

@@ -9,139 +9,249 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "records.h"
 #include "res.h"
 #include "stasis.h"
 #include "util.h"
 
+/* Tasks are indexed by pid once loaded (image_index_tasks). */
 struct rst_task *image_task(struct image *img, uint32_t pid)
 {
-	size_t i;
+	size_t lo = 0, hi = img->by_pid ? img->ntasks : 0;
 
-	for (i = 0; i < img->ntasks; i++)
-		if (img->tasks[i].te && img->tasks[i].te->pid == pid)
-			return &img->tasks[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (img->by_pid[mid]->te->pid == pid)
+			return img->by_pid[mid];
+		if (img->by_pid[mid]->te->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 
-static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
+static int cmp_task_pid(const void *a, const void *b)
 {
-	struct rst_task *t = image_task(img, pid);
+	uint32_t x = (*(struct rst_task *const *)a)->te->pid;
+	uint32_t y = (*(struct rst_task *const *)b)->te->pid;
 
-	if (!t)
-		pr_err("image %s is corrupt: %s record for unknown pid %u\n", img->r.path, what,
-		       pid);
-	return t;
+	return x < y ? -1 : x > y;
 }
 
-struct pending_pages {
-	bool have;
-	uint64_t off, len;
-};
-
-static int load_record(struct image *img, struct img_rec_hdr *h, struct pending_pages *pp)
+/* Index tasks by pid for image_task(); a repeated pid is corrupt. */
+static int image_index_tasks(struct image *img)
 {
-	struct img_reader *r = &img->r;
-	struct rst_task *t;
-	void *m;
+	size_t i;
 
-	switch (h->type) {
-	case IMG_HEADER:
-		if (img->hdr) {
-			pr_err("image %s is corrupt: two headers\n", r->path);
+	img->by_pid = xmalloc((img->ntasks + 1) * sizeof(*img->by_pid));
+	for (i = 0; i < img->ntasks; i++)
+		img->by_pid[i] = &img->tasks[i];
+	sort_array(img->by_pid, img->ntasks, sizeof(*img->by_pid), cmp_task_pid);
+	for (i = 1; i < img->ntasks; i++)
+		if (img->by_pid[i]->te->pid == img->by_pid[i - 1]->te->pid) {
+			pr_err("image %s is corrupt: pid %u appears twice\n", img->r.path,
+			       img->by_pid[i]->te->pid);
 			return -1;
 		}
-		img->hdr = img_read_msg(r, h, &image_header__descriptor);
-		return img->hdr ? 0 : -1;
-	case IMG_TASK:
-		m = img_read_msg(r, h, &task_entry__descriptor);
-		if (!m)
-			return -1;
-		img->tasks = xrealloc(img->tasks, (img->ntasks + 1) * sizeof(*img->tasks));
-		memset(&img->tasks[img->ntasks], 0, sizeof(*img->tasks));
-		img->tasks[img->ntasks++].te = m;
-		return 0;
-	case IMG_THREAD_CORE:
-		m = img_read_msg(r, h, &thread_core__descriptor);
-		if (!m || !(t = task_for(img, ((ThreadCore *)m)->pid, "thread")))
-			return -1;
-		t->cores = xrealloc(t->cores, (t->ncores + 1) * sizeof(*t->cores));
-		t->cores[t->ncores++] = m;
-		if (((ThreadCore *)m)->tid == t->te->pid && t->ncores > 1) {
-			/* the leader's core goes first */
-			t->cores[t->ncores - 1] = t->cores[0];
-			t->cores[0] = m;
-		}
-		return 0;
-	case IMG_MM:
-		m = img_read_msg(r, h, &mm_entry__descriptor);
-		if (!m || !(t = task_for(img, ((MmEntry *)m)->pid, "mm")))
-			return -1;
-		t->mm = m;
-		return 0;
-	case IMG_FILE:
-		m = img_read_msg(r, h, &file_entry__descriptor);
-		return m ? files_load(img, h, m) : -1;
-	case IMG_PIPE:
-		m = img_read_msg(r, h, &pipe_entry__descriptor);
-		return m ? pipe_load(img, h, m) : -1;
-	case IMG_POSIX_TIMERS:
-		m = img_read_msg(r, h, &posix_timers_entry__descriptor);
-		if (!m || !(t = task_for(img, ((PosixTimersEntry *)m)->pid, "posix-timers")))
-			return -1;
-		if (t->ptimers)
-			posix_timers_entry__free_unpacked(t->ptimers, NULL);
-		t->ptimers = m;
-		return 0;
-	case IMG_TTY:
-		m = img_read_msg(r, h, &tty_entry__descriptor);
-		return m ? tty_load(img, h, m) : -1;
-	case IMG_FD:
-		m = img_read_msg(r, h, &fd_entry__descriptor);
-		if (!m || !(t = task_for(img, ((FdEntry *)m)->pid, "fd")))
-			return -1;
-		t->fds = xrealloc(t->fds, (t->nfds + 1) * sizeof(*t->fds));
-		t->fds[t->nfds++] = m;
-		return 0;
-	case IMG_PAGES:
-		pp->have = true;
-		pp->len = h->len;
-		return img_skip_payload(r, h, &pp->off);
-	case IMG_PAGEMAP: {
-		PagemapEntry *pm = img_read_msg(r, h, &pagemap_entry__descriptor);
+	return 0;
+}
 
-		if (!pm || !(t = task_for(img, pm->pid, "pagemap")))
-			return -1;
-		if (!pp->have || pp->len != pm->nr_pages * img->hdr->page_size) {
-			pr_err("image %s is corrupt: pagemap of pid %u does not match its pages\n",
-			       r->path, pm->pid);
-			return -1;
-		}
-		t->pm = pm;
-		t->pages_off = pp->off;
-		t->pages_len = pp->len;
-		t->pages_hash = pm->pages_hash;
-		pp->have = false;
-		return 0;
+/*
+ * The records of a task follow its task record, before the next task's;
+ * a zombie has none.
+ */
+static struct rst_task *task_for(struct image *img, uint32_t pid, const char *what)
+{
+	struct rst_task *t = img->ntasks ? &img->tasks[img->ntasks - 1] : NULL;
+
+	if (t && t->te->pid == pid && !t->te->zombie)
+		return t;
+	if (t && t->te->pid == pid)
+		pr_err("image %s is corrupt: %s record for pid %u, a zombie\n", img->r.path, what,
+		       pid);
+	else
+		pr_err("image %s is corrupt: %s record for pid %u outside that task's records\n",
+		       img->r.path, what, pid);
+	return NULL;
+}
+
+/*
+ * Room for one more element in an array of n: the capacity is the next
+ * power of two, so loading n records costs O(n) copying in all.
+ */
+static void *grow(void *arr, size_t n, size_t size)
+{
+	if (n & (n - 1))
+		return arr;
+	return xrealloc(arr, (n ? 2 * n : 1) * size);
+}
+
+#define APPEND(arr, n, v)                                 \
+	do {                                              \
+		(arr) = grow((arr), (n), sizeof(*(arr))); \
+		(arr)[(n)++] = (v);                       \
+	} while (0)
+
+int rec_load_header(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	if (img->hdr || check_header(img, msg)) {
+		if (img->hdr)
+			pr_err("image %s is corrupt: two headers\n", img->r.path);
+		image_header__free_unpacked(msg, NULL);
+		return -1;
 	}
-	case IMG_FSOBJ_DATA:
-		return fsobj_data_load(img, h, NULL);
-	case IMG_FLOCK:
-		m = img_read_msg(r, h, &flock_entry__descriptor);
-		return m ? flock_load(img, h, m) : -1;
-	case IMG_PAD: {
-		uint64_t off;
+	img->hdr = msg;
+	return 0;
+}
 
-		return img_skip_payload(r, h, &off);
+/* The reader has checked the trailer against the records already. */
+int rec_load_trailer(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	image_trailer__free_unpacked(msg, NULL);
+	return 0;
+}
+
+int rec_load_skip(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	uint64_t off;
+
+	return img_skip_payload(&img->r, h, &off);
+}
+
+int rec_load_task(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	struct rst_task t = { .te = msg };
+
+	APPEND(img->tasks, img->ntasks, t);
+	return 0;
+}
+
+int rec_load_thread_core(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	ThreadCore *core = msg;
+	struct rst_task *t = task_for(img, core->pid, "thread");
+
+	if (!t) {
+		thread_core__free_unpacked(core, NULL);
+		return -1;
 	}
-	default:
+	APPEND(t->cores, t->ncores, core);
+	if (core->tid == t->te->pid && t->ncores > 1) {
+		/* the leader's core goes first */
+		t->cores[t->ncores - 1] = t->cores[0];
+		t->cores[0] = core;
+	}
+	return 0;
+}
+
+int rec_load_mm(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	MmEntry *mm = msg;
+	struct rst_task *t = task_for(img, mm->pid, "mm");
+
+	if (!t || check_mm(img, mm)) {
+		mm_entry__free_unpacked(mm, NULL);
+		return -1;
+	}
+	if (t->mm)
+		mm_entry__free_unpacked(t->mm, NULL);
+	t->mm = mm;
+	return 0;
+}
+
+/* Open files: bounds checked here, then the fd kinds' own loader (res/files.c). */
+int rec_load_file(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	if (check_file(img, msg)) {
+		file_entry__free_unpacked(msg, NULL);
+		return -1;
+	}
+	return files_load(img, h, msg);
+}
+
+int rec_load_posix_timers(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	PosixTimersEntry *pt = msg;
+	struct rst_task *t = task_for(img, pt->pid, "posix-timers");
+
+	if (!t) {
+		posix_timers_entry__free_unpacked(pt, NULL);
+		return -1;
+	}
+	if (t->ptimers)
+		posix_timers_entry__free_unpacked(t->ptimers, NULL);
+	t->ptimers = pt;
+	return 0;
+}
+
+int rec_load_fd(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	FdEntry *fd = msg;
+	struct rst_task *t = task_for(img, fd->pid, "fd");
+
+	if (!t || check_fd(img, fd)) {
+		fd_entry__free_unpacked(fd, NULL);
+		return -1;
+	}
+	APPEND(t->fds, t->nfds, fd);
+	return 0;
+}
+
+/* Page data is only located here; its pagemap record follows it. */
+int rec_load_pages(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	img->pages_pending.have = true;
+	img->pages_pending.len = h->len;
+	return img_skip_payload(&img->r, h, &img->pages_pending.off);
+}
+
+int rec_load_pagemap(struct image *img, const struct img_rec_hdr *h, void *msg)
+{
+	PagemapEntry *pm = msg;
+	struct rst_task *t = task_for(img, pm->pid, "pagemap");
+
+	if (!t)
+		goto err;
+	if (!img->pages_pending.have) {
+		pr_err("image %s is corrupt: pagemap of pid %u without its pages\n", img->r.path,
+		       pm->pid);
+		goto err;
+	}
+	if (check_pagemap(img, pm, img->pages_pending.len))
+		goto err;
+	if (t->pm)
+		pagemap_entry__free_unpacked(t->pm, NULL);
+	t->pm = pm;
+	t->pages_off = img->pages_pending.off;
+	t->pages_len = img->pages_pending.len;
+	t->pages_hash = pm->pages_hash;
+	img->pages_pending.have = false;
+	return 0;
+err:
+	pagemap_entry__free_unpacked(pm, NULL);
+	return -1;
+}
+
+/* One record, through the table of kinds; unknown kinds are skipped. */
+static int load_record(struct image *img, const struct img_rec_hdr *h)
+{
+	const struct img_rec_kind *k = img_rec_kind(h->type);
+	void *msg = NULL;
+
+	if (!k) {
 		/* records of a newer minor version: skip what we do not know */
 		pr_debug("skipping unknown record type %u\n", h->type);
-		{
-			uint64_t off;
-
-			return img_skip_payload(r, h, &off);
-		}
+		return rec_load_skip(img, h, NULL);
 	}
+	if (h->type != IMG_HEADER && h->type != IMG_TRAILER && !img->hdr) {
+		pr_err("image %s is corrupt: it does not start with a header\n", img->r.path);
+		return -1;
+	}
+	if (k->desc && !(msg = img_read_msg(&img->r, h, k->desc)))
+		return -1;
+	return k->load(img, h, msg);
 }
 
 static int image_check_complete(struct image *img)
@@ -150,11 +260,6 @@ static int image_check_complete(struct image *img)
 
 	if (!img->hdr) {
 		pr_err("image %s is corrupt: no header record\n", img->r.path);
-		return -1;
-	}
-	if (img->hdr->page_size != PAGE_SIZE) {
-		pr_err("image %s was made with %u-byte pages; this machine uses %lu\n", img->r.path,
-		       img->hdr->page_size, PAGE_SIZE);
 		return -1;
 	}
 	for (i = 0; i < img->ntasks; i++) {
@@ -177,7 +282,6 @@ static int image_check_complete(struct image *img)
 
 int image_load(const char *dir, struct image *img)
 {
-	struct pending_pages pp = { 0 };
 	struct img_rec_hdr h;
 	int ret;
 
@@ -185,24 +289,11 @@ int image_load(const char *dir, struct image *img)
 	res_image_states_init(img);
 	if (img_reader_open(&img->r, dir))
 		return -1;
-	while ((ret = img_next(&img->r, &h)) == 0) {
-		if (h.type == IMG_TRAILER) {
-			void *buf;
-
-			if (img_read_payload(&img->r, &h, &buf))
-				goto err;
-			free(buf);
-			continue;
-		}
-		if (h.type != IMG_HEADER && !img->hdr) {
-			pr_err("image %s is corrupt: it does not start with a header\n",
-			       img->r.path);
+	while ((ret = img_next(&img->r, &h)) == 0)
+		if (load_record(img, &h))
 			goto err;
-		}
-		if (load_record(img, &h, &pp))
-			goto err;
-	}
-	if (ret < 0 || res_stage(image_loaded, img) || image_check_complete(img))
+	if (ret < 0 || image_index_tasks(img) || res_stage(image_loaded, img) ||
+	    image_check_complete(img))
 		goto err;
 	return 0;
 err:
@@ -234,6 +325,7 @@ void image_free(struct image *img)
 		free(t->open_ids);
 	}
 	free(img->tasks);
+	free(img->by_pid);
 	res_image_states_fini(img);
 	if (img->hdr)
 		image_header__free_unpacked(img->hdr, NULL);

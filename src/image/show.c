@@ -11,6 +11,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "records.h"
 #include "stasis.h"
 #include "util.h"
 
@@ -171,38 +172,6 @@ static void json_message(FILE *f, const ProtobufCMessage *m)
 	fputc('}', f);
 }
 
-static const ProtobufCMessageDescriptor *rec_desc(uint32_t type)
-{
-	switch (type) {
-	case IMG_HEADER:
-		return &image_header__descriptor;
-	case IMG_TRAILER:
-		return &image_trailer__descriptor;
-	case IMG_TASK:
-		return &task_entry__descriptor;
-	case IMG_THREAD_CORE:
-		return &thread_core__descriptor;
-	case IMG_MM:
-		return &mm_entry__descriptor;
-	case IMG_PAGEMAP:
-		return &pagemap_entry__descriptor;
-	case IMG_FILE:
-		return &file_entry__descriptor;
-	case IMG_FD:
-		return &fd_entry__descriptor;
-	case IMG_PIPE:
-		return &pipe_entry__descriptor;
-	case IMG_FLOCK:
-		return &flock_entry__descriptor;
-	case IMG_POSIX_TIMERS:
-		return &posix_timers_entry__descriptor;
-	case IMG_TTY:
-		return &tty_entry__descriptor;
-	default:
-		return NULL;
-	}
-}
-
 static int show_json(const char *dir)
 {
 	struct img_reader r;
@@ -214,7 +183,8 @@ static int show_json(const char *dir)
 		return -1;
 	printf("{\"format\":\"%u.%u\",\"records\":[", r.major, r.minor);
 	while ((ret = img_next(&r, &h)) == 0) {
-		const ProtobufCMessageDescriptor *d = rec_desc(h.type);
+		const struct img_rec_kind *k = img_rec_kind(h.type);
+		const ProtobufCMessageDescriptor *d = k ? k->desc : NULL;
 
 		printf("%s\n{\"type\":\"%s\",\"length\":%" PRIu64, first ? "" : ",",
 		       img_rec_name(h.type), h.len);

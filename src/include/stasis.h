@@ -117,6 +117,12 @@ struct image {
 	ImageHeader *hdr;
 	struct rst_task *tasks;
 	size_t ntasks;
+	struct rst_task **by_pid; /* the tasks sorted by pid, for image_task() */
+	/* loading: the last pages record, until the pagemap after it names it */
+	struct {
+		bool have;
+		uint64_t off, len;
+	} pages_pending;
 	void **res_state; /* per resource kind (res.h), by table index */
 };
 

@@ -751,30 +751,51 @@ static int mm_vdso_check(struct image *img, const struct restore_opts *o)
 	return 0;
 }
 
-static bool range_free(const struct proc_vmas *ours, const MmEntry *mm, unsigned long a,
-		       unsigned long len)
+/* The first VMA of mm ending above a (the loader checked they are sorted). */
+static size_t vma_after(const MmEntry *mm, unsigned long a)
+{
+	size_t lo = 0, hi = mm->n_vmas;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mm->vmas[mid]->end <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* 0 if [a, a + len) is free in both layouts, else the end of what is there. */
+static unsigned long range_busy(const struct proc_vmas *ours, const MmEntry *mm, unsigned long a,
+				unsigned long len)
 {
 	size_t i;
 
 	for (i = 0; i < ours->n; i++)
 		if (a < ours->v[i].end && ours->v[i].start < a + len)
-			return false;
-	for (i = 0; i < mm->n_vmas; i++)
-		if (a < mm->vmas[i]->end && mm->vmas[i]->start < a + len)
-			return false;
-	return true;
+			return ours->v[i].end;
+	i = vma_after(mm, a);
+	if (i < mm->n_vmas && mm->vmas[i]->start < a + len)
+		return mm->vmas[i]->end;
+	return 0;
 }
+
+#define TRAMP_STEP 0x1000000UL
 
 /*
  * Pick where the trampoline lives during the transplant: a range free both
- * in our own layout (the child is a copy of us) and in the target's.
+ * in our own layout (the child is a copy of us) and in the target's.  The
+ * candidates are 16 MiB apart; past a busy range, the next one is the
+ * first candidate above it.
  */
 static int mm_pick_trampoline(struct rst_ctx *c)
 {
 	/* our own layout, read once: every restore child starts as a copy of it */
 	static struct proc_vmas ours;
 	static bool have_ours;
-	unsigned long a;
+	unsigned long a, busy;
 	size_t len = 16 * PAGE_SIZE;
 
 	if (!have_ours) {
@@ -782,9 +803,12 @@ static int mm_pick_trampoline(struct rst_ctx *c)
 			return -1;
 		have_ours = true;
 	}
-	for (a = 0x10000000UL; a < TASK_SIZE_4L - len; a += 0x1000000UL)
-		if (range_free(&ours, c->t->mm, a, len))
+	for (a = 0x10000000UL; a < TASK_SIZE_4L - len; a = max(a + TRAMP_STEP, busy)) {
+		busy = range_busy(&ours, c->t->mm, a, len);
+		if (!busy)
 			break;
+		busy = (busy + TRAMP_STEP - 1) & ~(TRAMP_STEP - 1);
+	}
 	if (a >= TASK_SIZE_4L - len) {
 		pr_err("pid %u: no room for the restore trampoline\n", c->t->te->pid);
 		return -1;

@@ -203,6 +203,7 @@ void kill_tree(struct restore *r, pid_t root)
 {
 	size_t i;
 	int status;
+	pid_t w;
 
 	for (i = 0; i < r->tree.n; i++)
 		if (r->tree.ctx[i].attached && r->tree.ctx[i].host_pid > 0)
@@ -211,7 +212,12 @@ void kill_tree(struct restore *r, pid_t root)
 		kill(r->tree.ns_init, SIGKILL); /* takes the whole namespace with it */
 	if (root > 0) {
 		kill(root, SIGKILL);
-		while (waitpid(root, &status, __WALL) < 0 && errno == EINTR)
+		/*
+		 * Reap our tracees on the way: a dying --pidns init waits for
+		 * every task of its namespace, and a traced zombie is only
+		 * handed to it once we reaped it.
+		 */
+		while ((w = waitpid(-1, &status, __WALL)) != root && (w > 0 || errno == EINTR))
 			;
 	}
 }

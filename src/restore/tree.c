@@ -17,14 +17,29 @@
 #include "stasis.h"
 #include "util.h"
 
+/* tes sorted by pid (tree_check_sessions sorts its copy) */
 static TaskEntry *find_te(TaskEntry **tes, size_t n, uint32_t pid)
 {
-	size_t i;
+	size_t lo = 0, hi = n;
 
-	for (i = 0; i < n; i++)
-		if (tes[i]->pid == pid)
-			return tes[i];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (tes[mid]->pid == pid)
+			return tes[mid];
+		if (tes[mid]->pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
+}
+
+static int cmp_te_pid(const void *a, const void *b)
+{
+	uint32_t x = (*(TaskEntry *const *)a)->pid, y = (*(TaskEntry *const *)b)->pid;
+
+	return x < y ? -1 : x > y;
 }
 
 /* The session a task had when its parent forked it (0: outside the tree). */
@@ -38,7 +53,7 @@ static uint32_t inherited_sid(TaskEntry **tes, size_t n, TaskEntry *t, uint32_t 
 	return p ? p->sid : 0;
 }
 
-int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root)
+static int check_sessions(TaskEntry **tes, size_t n, uint32_t root)
 {
 	size_t i;
 
@@ -69,6 +84,18 @@ int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root)
 	return 0;
 }
 
+int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root)
+{
+	TaskEntry **sorted = xmalloc((n + 1) * sizeof(*sorted));
+	int ret;
+
+	memcpy(sorted, tes, n * sizeof(*sorted));
+	sort_array(sorted, n, sizeof(*sorted), cmp_te_pid);
+	ret = check_sessions(sorted, n, root);
+	free(sorted);
+	return ret;
+}
+
 int tree_build(struct image *img)
 {
 	TaskEntry **tes = xzalloc(img->ntasks * sizeof(*tes));
@@ -88,22 +115,16 @@ int tree_build(struct image *img)
 		if (t->te->pid == img->hdr->root_pid)
 			continue;
 		p = image_task(img, t->te->ppid);
-		if (!p) {
-			pr_err("image %s is corrupt: pid %u has no parent in the tree\n",
+		/* parents come before children in an image: no cycles */
+		if (!p || p >= t) {
+			pr_err("image %s is corrupt: pid %u has no parent before it in the tree\n",
 			       img->r.path, t->te->pid);
 			goto out;
 		}
 		t->parent = p;
+		t->depth = p->depth + 1; /* for common ancestors */
 		p->kids = xrealloc(p->kids, (p->nkids + 1) * sizeof(*p->kids));
 		p->kids[p->nkids++] = t;
-	}
-	/* depth, for common ancestors; parents come before children in an image */
-	for (i = 0; i < img->ntasks; i++) {
-		struct rst_task *t = &img->tasks[i], *a;
-
-		t->depth = 0;
-		for (a = t->parent; a; a = a->parent)
-			t->depth++;
 	}
 	ret = tree_check_sessions(tes, img->ntasks, img->hdr->root_pid);
 out:
