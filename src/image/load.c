@@ -17,7 +17,12 @@
 /* Tasks are indexed by pid once loaded (image_index_tasks). */
 struct rst_task *image_task(struct image *img, uint32_t pid)
 {
-	size_t lo = 0, hi = img->by_pid ? img->ntasks : 0;
+	size_t lo = 0, hi = img->by_pid ? img->ntasks : 0, i;
+
+	/* an image being built (unit tests, the loader itself): no index yet */
+	for (i = 0; !img->by_pid && i < img->ntasks; i++)
+		if (img->tasks[i].te && img->tasks[i].te->pid == pid)
+			return &img->tasks[i];
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

@@ -97,11 +97,14 @@ static int put_mm(struct img_writer *w, enum fault f)
 static int put_fd(struct img_writer *w, enum fault f)
 {
 	FileEntry fe = FILE_ENTRY__INIT;
+	PathFileEntry reg = PATH_FILE_ENTRY__INIT;
 	FdEntry fd = FD_ENTRY__INIT;
 
 	fe.id = 1;
 	fe.type = FILE_TYPE__FILE_REG;
 	fe.path = "/dev/null";
+	fe.kind_case = FILE_ENTRY__KIND_REG;
+	fe.reg = &reg;
 	fd.pid = 100;
 	fd.fd = f == F_FD_HUGE ? 1U << 31 : 3;
 	fd.file_id = f == F_FILE_ID_HUGE ? 1U << 31 : 1;
