@@ -1,7 +1,7 @@
 /*
  * The address space: every mapping of /proc/PID/smaps, the mm fields
  * (code/data/brk/stack/arg/env bounds, auxv, exe file), and the contents
- * of the pages that only the process's memory holds.
+ * of the pages that only the process's memory holds (their contents: pages.c).
  *
  * Mappings of memfds and deleted files name the file_entry that saves
  * their inode (fsobj.c); the restore child maps the inode its subtree's
@@ -37,14 +37,12 @@
 
 #include "compat.h"
 #include "files.h"
+#include "mm.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
 #include "util.h"
 
-#define TASK_SIZE_4L 0x7ffffffff000UL
-#define PAGES_BUF    IMG_PAGES_BUF
-#define IOV_BATCH    1024
 #define VMA_MADV_MASK                                                                   \
 	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | \
 	 VMF_MERGEABLE)
@@ -55,22 +53,12 @@ struct mm_task {
 	unsigned long brk;
 };
 
-/* Restore: shared anonymous objects built so far, by their dump-time inode. */
-struct mm_image {
-	struct shmem_built {
-		uint64_t ino;
-		pid_t host_pid;		  /* the task that created it */
-		unsigned long start, end; /* one of its mappings there */
-	} * built;
-	size_t n;
-};
-
 static struct mm_task *mm_task(struct dump_task *dt)
 {
 	return res_dump_task_state(dt, &mm_res);
 }
 
-static struct mm_image *mm_image(struct image *img)
+struct mm_image *mm_image(struct image *img)
 {
 	return res_image_state(img, &mm_res);
 }
@@ -427,301 +415,6 @@ out:
 	return ret;
 }
 
-/* A run of saved pages; 'forced' runs need /proc/PID/mem (unreadable VMA). */
-struct run {
-	unsigned long addr;
-	unsigned long nr;
-	bool forced;
-};
-
-struct runs {
-	struct run *r;
-	size_t n, cap;
-	uint64_t pages;
-};
-
-static void runs_add(struct runs *rs, unsigned long addr, unsigned long nr, bool forced)
-{
-	if (rs->n && rs->r[rs->n - 1].forced == forced &&
-	    rs->r[rs->n - 1].addr + rs->r[rs->n - 1].nr * PAGE_SIZE == addr) {
-		rs->r[rs->n - 1].nr += nr;
-	} else {
-		if (rs->n == rs->cap) {
-			rs->cap = rs->cap ? rs->cap * 2 : 256;
-			rs->r = xrealloc(rs->r, rs->cap * sizeof(*rs->r));
-		}
-		rs->r[rs->n++] = (struct run){ addr, nr, forced };
-	}
-	rs->pages += nr;
-}
-
-/* Fallback for kernels without PAGEMAP_SCAN: one u64 per page. */
-static int scan_pagemap_legacy(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
-{
-	uint64_t ents[512];
-	unsigned long addr;
-
-	for (addr = e->start; addr < e->end;) {
-		size_t n = min((e->end - addr) / PAGE_SIZE, ARRAY_SIZE(ents)), i;
-
-		if (pread(pm_fd, ents, n * 8, addr / PAGE_SIZE * 8) != (ssize_t)(n * 8)) {
-			pr_perror("cannot read pagemap at %lx", addr);
-			return -1;
-		}
-		for (i = 0; i < n; i++, addr += PAGE_SIZE) {
-			bool present = ents[i] >> 63 & 1, swapped = ents[i] >> 62 & 1;
-			bool file = ents[i] >> 61 & 1;
-
-			if ((present || swapped) && !file)
-				runs_add(rs, addr, 1, forced);
-		}
-	}
-	return 0;
-}
-
-static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
-{
-	static bool no_scan;
-	struct page_region regions[256];
-	struct pm_scan_arg arg = {
-		.size = sizeof(arg),
-		.start = e->start,
-		.end = e->end,
-		.vec = (uintptr_t)regions,
-		.vec_len = ARRAY_SIZE(regions),
-		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
-		.category_mask = PAGE_IS_PFNZERO | PAGE_IS_FILE,
-		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-	};
-
-	if (no_scan)
-		return scan_pagemap_legacy(pm_fd, e, rs, forced);
-	while (arg.start < e->end) {
-		long n = ioctl(pm_fd, PAGEMAP_SCAN, &arg), i;
-
-		if (n < 0) {
-			if (errno == ENOTTY || errno == EINVAL) {
-				no_scan = true;
-				pr_info("PAGEMAP_SCAN unavailable, reading pagemap\n");
-				return scan_pagemap_legacy(pm_fd, e, rs, forced);
-			}
-			pr_perror("PAGEMAP_SCAN %llx-%llx", (unsigned long long)arg.start,
-				  (unsigned long long)arg.end);
-			return -1;
-		}
-		for (i = 0; i < n; i++)
-			runs_add(rs, regions[i].start,
-				 (regions[i].end - regions[i].start) / PAGE_SIZE, forced);
-		arg.start = arg.walk_end;
-	}
-	return 0;
-}
-
-static int scan_shared_anon(pid_t pid, const VmaEntry *e, struct runs *rs, bool forced)
-{
-	unsigned long len = e->end - e->start;
-	char path[96];
-	off_t data, hole, base = e->pgoff;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)e->start, (unsigned long long)e->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_perror("pid %d: cannot open shared memory %s", pid, path);
-		return -1;
-	}
-	for (data = base; data < (off_t)(base + len); data = hole) {
-		data = lseek(fd, data, SEEK_DATA);
-		if (data < 0 || data >= (off_t)(base + len))
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || hole > (off_t)(base + len))
-			hole = base + len;
-		runs_add(rs, e->start + (data - base), (hole - data) / PAGE_SIZE, forced);
-	}
-	close(fd);
-	return 0;
-}
-
-static int collect_runs(struct dump_task *dt, struct runs *rs)
-{
-	char path[64];
-	size_t i;
-	int fd, ret = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", dt->pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_perror("cannot open %s", path);
-		return -1;
-	}
-	for (i = 0; i < mm_task(dt)->mm->n_vmas && !ret; i++) {
-		const VmaEntry *e = mm_task(dt)->mm->vmas[i];
-		bool forced = !(e->prot & PROT_READ);
-
-		switch (e->kind) {
-		case VMA_KIND__VMA_ANON_PRIVATE:
-		case VMA_KIND__VMA_FILE_PRIVATE:
-			ret = scan_private(fd, e, rs, forced);
-			break;
-		case VMA_KIND__VMA_ANON_SHARED:
-			ret = scan_shared_anon(dt->pid, e, rs, forced);
-			break;
-		default:
-			break; /* file-shared pages live in the file; specials are the kernel's */
-		}
-	}
-	close(fd);
-	return ret;
-}
-
-struct page_reader {
-	pid_t pid;
-	struct img_writer *w;
-	char *buf; /* the image writer's buffer being filled, or NULL */
-	size_t fill;
-	struct iovec riov[IOV_BATCH];
-	int n;
-	int mem_fd;
-};
-
-static int reader_flush(struct page_reader *pr)
-{
-	struct iovec l = { pr->buf, pr->fill };
-	ssize_t got;
-
-	if (!pr->fill)
-		return 0;
-	got = process_vm_readv(pr->pid, &l, 1, pr->riov, pr->n, 0);
-	if (got != (ssize_t)pr->fill) {
-		pr_err("pid %d: cannot read its memory at %p: %s\n", pr->pid, pr->riov[0].iov_base,
-		       got < 0 ? strerror(errno) : "short read");
-		return -1;
-	}
-	if (img_pages_submit(pr->w, pr->buf, pr->fill))
-		return -1;
-	pr->buf = NULL;
-	pr->fill = 0;
-	pr->n = 0;
-	return 0;
-}
-
-/* Pages of PROT_NONE/write-only mappings: /proc/PID/mem reads them anyway. */
-static int reader_forced(struct page_reader *pr, const struct run *r)
-{
-	unsigned long off, len = r->nr * PAGE_SIZE;
-
-	if (pr->mem_fd < 0) {
-		char path[64];
-
-		snprintf(path, sizeof(path), "/proc/%d/mem", pr->pid);
-		pr->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (pr->mem_fd < 0) {
-			pr_perror("cannot open %s", path);
-			return -1;
-		}
-	}
-	for (off = 0; off < len;) {
-		size_t chunk = min(len - off, PAGES_BUF);
-		char *buf = img_pages_buf(pr->w);
-
-		if (pread(pr->mem_fd, buf, chunk, r->addr + off) != (ssize_t)chunk) {
-			pr_perror("pid %d: cannot read memory at %lx", pr->pid, r->addr + off);
-			return -1;
-		}
-		if (img_pages_submit(pr->w, buf, chunk))
-			return -1;
-		off += chunk;
-	}
-	return 0;
-}
-
-/*
- * Gather runs into one writer buffer per process_vm_readv call; the image
- * writer's thread hashes and writes a buffer while the next one fills.
- */
-static int write_pages(struct dump_task *dt, struct img_writer *w, const struct runs *rs)
-{
-	struct page_reader pr = { .pid = dt->pid, .w = w, .mem_fd = -1 };
-	size_t i;
-	int ret = -1;
-
-	for (i = 0; i < rs->n; i++) {
-		const struct run *r = &rs->r[i];
-		unsigned long off = 0, len = r->nr * PAGE_SIZE;
-
-		if (r->forced) {
-			if (reader_flush(&pr) || reader_forced(&pr, r))
-				goto out;
-			continue;
-		}
-		while (off < len) {
-			size_t take;
-
-			if (!pr.buf)
-				pr.buf = img_pages_buf(w);
-			take = min(len - off, PAGES_BUF - pr.fill);
-			pr.riov[pr.n].iov_base = (void *)(r->addr + off);
-			pr.riov[pr.n].iov_len = take;
-			pr.n++;
-			pr.fill += take;
-			off += take;
-			if ((pr.fill == PAGES_BUF || pr.n == IOV_BATCH) && reader_flush(&pr))
-				goto out;
-		}
-	}
-	ret = reader_flush(&pr);
-out:
-	if (pr.mem_fd >= 0)
-		close(pr.mem_fd);
-	return ret;
-}
-
-static int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
-{
-	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
-	struct runs rs = { 0 };
-	PageRun *runs = NULL, **runp = NULL;
-	size_t i;
-	int ret = -1;
-
-	uint64_t t0 = now_ns(), t1;
-
-	if (collect_runs(dt, &rs))
-		goto out;
-	t1 = now_ns();
-	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE))
-		goto out;
-	if (write_pages(dt, &ctx->w, &rs)) {
-		img_pages_end(&ctx->w, &pm.pages_hash);
-		goto out;
-	}
-	if (img_pages_end(&ctx->w, &pm.pages_hash))
-		goto out;
-	pm.pid = dt->pid;
-	pm.nr_pages = rs.pages;
-	runs = xzalloc(rs.n * sizeof(*runs));
-	runp = xzalloc(rs.n * sizeof(*runp));
-	for (i = 0; i < rs.n; i++) {
-		page_run__init(&runs[i]);
-		runs[i].vaddr = rs.r[i].addr;
-		runs[i].nr_pages = rs.r[i].nr;
-		runp[i] = &runs[i];
-	}
-	pm.n_runs = rs.n;
-	pm.runs = runp;
-	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
-	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms)\n", dt->pid,
-		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6);
-out:
-	free(runs);
-	free(runp);
-	free(rs.r);
-	return ret;
-}
-
 /* ------------------------------------------------------------- restore */
 
 /* The restore kernel must offer the very vDSO the image's code calls into. */
@@ -886,468 +579,6 @@ static int mm_restore_child(struct rst_ctx *c)
 	return 0;
 }
 
-/*
- * One mm syscall for the task being built: a plain syscall while the
- * restore child builds what it can itself, a remote one afterwards.
- */
-static int rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,
-		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6, long *out)
-{
-	long ret;
-
-	if (c->in_child) {
-		ret = syscall(nr, a1, a2, a3, a4, a5, a6);
-		if (ret == -1)
-			ret = -errno;
-	} else if (remote_syscall(&c->rt, &ret, nr, a1, a2, a3, a4, a5, a6)) {
-		return -1;
-	}
-	if (ret < 0 && ret > -4096) {
-		pr_err("pid %u: %s failed: %s\n", c->t->te->pid, what, strerror(-ret));
-		return -1;
-	}
-	if (out)
-		*out = ret;
-	return 0;
-}
-
-/* Pass a small buffer as a syscall argument: in place, or via the scratch page. */
-static unsigned long rarg(struct rst_ctx *c, const void *buf, size_t len)
-{
-	if (c->in_child)
-		return (unsigned long)buf;
-	if (len > c->rt.scratch_len || remote_write(c->rt.pid, c->rt.scratch, buf, len))
-		return 0;
-	return c->rt.scratch;
-}
-
-static bool kept_between(struct rst_ctx *c, unsigned long a, unsigned long b)
-{
-	MmEntry *mm = c->t->mm;
-	size_t i;
-
-	if (c->tramp < b && a < c->tramp + c->tramp_len)
-		return true;
-	for (i = 0; i < mm->n_vmas; i++)
-		if (c->premapped[i] && mm->vmas[i]->start < b && a < mm->vmas[i]->end)
-			return true;
-	return false;
-}
-
-/*
- * Unmap what is left of stasis in the child: every mapping but the
- * trampoline and the target's mappings the child built itself, in as few
- * ranges as the layout allows.
- */
-static int unmap_own(struct rst_ctx *c)
-{
-	struct proc_vmas now;
-	unsigned long s = 0, e = 0;
-	size_t i;
-	int ret = 0;
-
-	if (proc_parse_maps(c->rt.pid, &now))
-		return -1;
-	for (i = 0; i <= now.n && !ret; i++) {
-		const struct proc_vma *v = i < now.n ? &now.v[i] : NULL;
-
-		if (v && (v->start >= TASK_SIZE_4L || kept_between(c, v->start, v->end)))
-			continue;
-		if (v && e && !kept_between(c, e, v->start)) {
-			e = v->end; /* extend over the gap: nothing of ours to keep there */
-			continue;
-		}
-		if (e)
-			ret = rcall(c, "munmap", __NR_munmap, s, e - s, 0, 0, 0, 0, NULL);
-		if (v) {
-			s = v->start;
-			e = v->end;
-		}
-	}
-	proc_vmas_free(&now);
-	return ret;
-}
-
-/* Recreate [vvar]/[vvar_vclock]/[vdso] at the image's address as one unit. */
-static int map_vdso(struct rst_ctx *c)
-{
-	MmEntry *mm = c->t->mm;
-	unsigned long start = 0;
-	long ret;
-	size_t i;
-
-	for (i = 0; i < mm->n_vmas; i++)
-		if (mm->vmas[i]->kind == VMA_KIND__VMA_SPECIAL) {
-			start = mm->vmas[i]->start;
-			break;
-		}
-	if (!start)
-		return 0;
-	if (rcall(c, "arch_prctl(ARCH_MAP_VDSO_64)", __NR_arch_prctl, ARCH_MAP_VDSO_64, start, 0, 0,
-		  0, 0, &ret))
-		return -1;
-	return 0;
-}
-
-/* After the transplant: the special mappings must sit where the image says. */
-static int check_special_layout(struct rst_ctx *c)
-{
-	MmEntry *mm = c->t->mm;
-	struct proc_vmas now;
-	size_t i, j;
-	int ret = 0;
-
-	if (proc_parse_maps(c->rt.pid, &now))
-		return -1;
-	for (i = 0; i < mm->n_vmas && !ret; i++) {
-		const VmaEntry *e = mm->vmas[i];
-		bool found = false;
-
-		if (e->kind != VMA_KIND__VMA_SPECIAL)
-			continue;
-		for (j = 0; j < now.n; j++)
-			if (now.v[j].start == e->start && now.v[j].end == e->end &&
-			    !strcmp(now.v[j].path, e->name))
-				found = true;
-		if (!found) {
-			pr_err(
-			    "pid %u: this kernel lays out %s differently than the dumping kernel; "
-			    "not supported yet\n",
-			    c->t->te->pid, e->name);
-			ret = -1;
-		}
-	}
-	proc_vmas_free(&now);
-	return ret;
-}
-
-static bool vma_has_pages(const PagemapEntry *pm, const VmaEntry *e)
-{
-	size_t lo = 0, hi = pm ? pm->n_runs : 0;
-
-	/* runs are sorted by address: binary search for the first run ending past start */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const PageRun *r = pm->runs[mid];
-
-		if (r->vaddr + r->nr_pages * PAGE_SIZE <= e->start)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < (pm ? pm->n_runs : 0) && pm->runs[lo]->vaddr < e->end;
-}
-
-/* How far a shared anonymous object extends over following VMAs. */
-static size_t shmem_group_end(const MmEntry *mm, size_t i)
-{
-	const VmaEntry *e = mm->vmas[i];
-	size_t j = i;
-
-	while (j + 1 < mm->n_vmas) {
-		const VmaEntry *n = mm->vmas[j + 1];
-
-		if (n->kind != VMA_KIND__VMA_ANON_SHARED || n->file_id != e->file_id ||
-		    n->start != mm->vmas[j]->end)
-			break;
-		j++;
-	}
-	return j;
-}
-
-static struct shmem_built *shmem_find(struct image *img, uint64_t ino)
-{
-	size_t i;
-
-	for (i = 0; i < mm_image(img)->n; i++)
-		if (mm_image(img)->built[i].ino == ino)
-			return &mm_image(img)->built[i];
-	return NULL;
-}
-
-/*
- * Shared anonymous memory.  The first task that maps an object creates it
- * and fills it; every other task of the tree that mapped the same object
- * maps that very object, through the first one's /proc/PID/map_files
- * entry, so that a write by one is seen by the others.
- */
-static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long len,
-		     unsigned int prot, unsigned long flags)
-{
-	MmEntry *mm = c->t->mm;
-	const VmaEntry *e = mm->vmas[first];
-	struct shmem_built *b = shmem_find(c->img, e->file_id);
-	struct proc_vmas vm;
-	char path[96];
-	unsigned long at;
-	long fd, ret;
-	size_t k;
-
-	if (!b) {
-		if (rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, -1, 0, NULL))
-			return -1;
-		mm_image(c->img)->built =
-		    xrealloc(mm_image(c->img)->built,
-			     (mm_image(c->img)->n + 1) * sizeof(*mm_image(c->img)->built));
-		mm_image(c->img)->built[mm_image(c->img)->n++] =
-		    (struct shmem_built){ e->file_id, c->rt.pid, e->start, e->end };
-		return 0;
-	}
-	/* the creator's mapping as the kernel has it now (pieces may have merged) */
-	if (proc_parse_maps(b->host_pid, &vm))
-		return -1;
-	for (k = 0; k < vm.n; k++)
-		if (vm.v[k].start <= b->start && b->start < vm.v[k].end) {
-			b->start = vm.v[k].start;
-			b->end = vm.v[k].end;
-		}
-	proc_vmas_free(&vm);
-	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", b->host_pid, b->start, b->end);
-	at = rarg(c, path, strlen(path) + 1);
-	if (!at || rcall(c, "open shared memory", __NR_open, at, O_RDWR, 0, 0, 0, 0, &fd))
-		return -1;
-	ret = rcall(c, "mmap of shared memory", __NR_mmap, e->start, len, prot,
-		    (flags & ~MAP_ANONYMOUS) | MAP_SHARED, fd, e->pgoff, NULL);
-	rcall(c, "close", __NR_close, fd, 0, 0, 0, 0, 0, NULL);
-	for (k = first; k <= last; k++)
-		c->filled[k] = 1; /* its pages are there already */
-	return ret;
-}
-
-static int map_one(struct rst_ctx *c, size_t i, size_t *last)
-{
-	MmEntry *mm = c->t->mm;
-	const VmaEntry *e = mm->vmas[i];
-	unsigned long len = e->end - e->start, flags = MAP_FIXED;
-	unsigned int prot = e->prot;
-	long fd = -1, off = 0;
-
-	*last = i;
-	if (vma_has_pages(c->t->pm, e))
-		prot |= PROT_WRITE;
-	switch (e->kind) {
-	case VMA_KIND__VMA_ANON_PRIVATE:
-		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
-		break;
-	case VMA_KIND__VMA_ANON_SHARED:
-		flags |= MAP_SHARED | MAP_ANONYMOUS;
-		*last = shmem_group_end(mm, i);
-		len = mm->vmas[*last]->end - e->start;
-		prot |= PROT_WRITE; /* pieces get their own protection afterwards */
-		if (!c->in_child)
-			return map_shmem(c, i, *last, len, prot, flags);
-		break;
-	case VMA_KIND__VMA_FILE_PRIVATE:
-	case VMA_KIND__VMA_FILE_SHARED:
-		flags |= e->kind == VMA_KIND__VMA_FILE_SHARED ? MAP_SHARED : MAP_PRIVATE;
-		fd = svc_fd(c, SVC_FILES) + e->file_id - 1;
-		off = e->pgoff;
-		break;
-	default:
-		return 0;
-	}
-	if (e->growsdown)
-		flags |= MAP_GROWSDOWN;
-	if (e->noreserve)
-		flags |= MAP_NORESERVE;
-	if (c->in_child) {
-		/* never on top of our own mappings: those are left for the controller */
-		void *p = mmap((void *)e->start, len, prot,
-			       (flags & ~MAP_FIXED) | MAP_FIXED_NOREPLACE, fd, off);
-
-		if (p == MAP_FAILED)
-			return 1;
-		if (p != (void *)e->start) {
-			munmap(p, len);
-			return 1;
-		}
-		return 0;
-	}
-	return rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, fd, off, NULL);
-}
-
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
-
-/* Saved pages split at VMA boundaries, so each piece is built by one side. */
-struct page_batch {
-	struct iovec *iov;
-	size_t max, n;
-	uint64_t off, next_off, total;
-};
-
-static int batch_flush(struct rst_ctx *c, struct page_batch *b)
-{
-	unsigned long iov_at;
-	long got;
-
-	if (!b->n)
-		return 0;
-	iov_at = rarg(c, b->iov, b->n * sizeof(*b->iov));
-	if (!iov_at || rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), iov_at, b->n,
-			     b->off, 0, 0, &got))
-		return -1;
-	if ((uint64_t)got != b->total) {
-		pr_err("pid %u: short page read from the image (%ld of %llu bytes)\n",
-		       c->t->te->pid, got, (unsigned long long)b->total);
-		return -1;
-	}
-	b->n = 0;
-	b->total = 0;
-	return 0;
-}
-
-static int batch_add(struct rst_ctx *c, struct page_batch *b, unsigned long addr, uint64_t len,
-		     uint64_t off)
-{
-	/* one preadv reads one stretch of the file, at most 1 GiB */
-	if (b->n && (b->n == b->max || off != b->next_off || b->total + len > (1UL << 30)) &&
-	    batch_flush(c, b))
-		return -1;
-	if (!b->n)
-		b->off = off;
-	/* fault in large pieces in one call instead of a fault per page */
-	if (len >= 64 * PAGE_SIZE) {
-		long ret; /* an old kernel without it just takes the faults */
-
-		if (c->in_child)
-			madvise((void *)addr, len, MADV_POPULATE_WRITE);
-		else if (remote_syscall(&c->rt, &ret, __NR_madvise, addr, len, MADV_POPULATE_WRITE,
-					0, 0, 0))
-			return -1;
-	}
-	b->iov[b->n].iov_base = (void *)addr;
-	b->iov[b->n].iov_len = len;
-	b->n++;
-	b->total += len;
-	b->next_off = off + len;
-	return 0;
-}
-
-/* Fill the saved pages of the VMAs this side builds (premapped or not). */
-static int fill_pages(struct rst_ctx *c, bool premapped)
-{
-	const PagemapEntry *pm = c->t->pm;
-	MmEntry *mm = c->t->mm;
-	struct page_batch b = { 0 };
-	uint64_t off = c->t->pages_off;
-	size_t r, v = 0;
-	int ret = -1;
-
-	b.max = c->in_child ? IOV_BATCH
-			    : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
-	b.iov = xmalloc(b.max * sizeof(*b.iov));
-	for (r = 0; pm && r < pm->n_runs; r++) {
-		unsigned long addr = pm->runs[r]->vaddr;
-		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
-
-		while (left) {
-			uint64_t len;
-
-			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
-				v++;
-			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
-				pr_err("pid %u: saved page at %lx lies outside every mapping\n",
-				       c->t->te->pid, addr);
-				goto out;
-			}
-			len = min(left, mm->vmas[v]->end - addr);
-			if (!!c->premapped[v] == premapped && !c->filled[v] &&
-			    batch_add(c, &b, addr, len, off))
-				goto out;
-			addr += len;
-			off += len;
-			left -= len;
-		}
-	}
-	ret = batch_flush(c, &b);
-out:
-	free(b.iov);
-	return ret;
-}
-
-static const struct {
-	unsigned int flag;
-	int advice;
-} madv_table[] = {
-	{ VMF_DONTCOPY, MADV_DONTFORK }, { VMF_WIPEONFORK, MADV_WIPEONFORK },
-	{ VMF_HUGEPAGE, MADV_HUGEPAGE }, { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
-	{ VMF_DONTDUMP, MADV_DONTDUMP }, { VMF_MERGEABLE, MADV_MERGEABLE },
-};
-
-static int finish_vma(struct rst_ctx *c, const VmaEntry *e)
-{
-	unsigned long len = e->end - e->start;
-	size_t k;
-
-	if (e->kind == VMA_KIND__VMA_SPECIAL)
-		return 0;
-	/* only mappings opened up for filling need their protection back */
-	if ((vma_has_pages(c->t->pm, e) || e->kind == VMA_KIND__VMA_ANON_SHARED) &&
-	    !(e->prot & PROT_WRITE) &&
-	    rcall(c, "mprotect", __NR_mprotect, e->start, len, e->prot, 0, 0, 0, NULL))
-		return -1;
-	for (k = 0; k < ARRAY_SIZE(madv_table); k++)
-		if ((e->madv & madv_table[k].flag) &&
-		    rcall(c, "madvise", __NR_madvise, e->start, len, madv_table[k].advice, 0, 0, 0,
-			  NULL))
-			return -1;
-	if (e->name && (!strncmp(e->name, "[anon:", 6) || !strncmp(e->name, "[anon_shmem:", 12))) {
-		const char *n = strchr(e->name, ':') + 1;
-		size_t nl = strlen(n);
-		char name[256];
-
-		if (nl == 0 || nl >= sizeof(name))
-			return 0;
-		unsigned long at;
-
-		memcpy(name, n, nl - 1); /* drop the closing ']' */
-		name[nl - 1] = '\0';
-		at = rarg(c, name, nl);
-		if (!at || rcall(c, "naming an anonymous mapping", __NR_prctl, PR_SET_VMA,
-				 PR_SET_VMA_ANON_NAME, e->start, len, at, 0, NULL))
-			return -1;
-	}
-	if (e->locked && rcall(c, "mlock", __NR_mlock, e->start, len, 0, 0, 0, 0, NULL))
-		return -1;
-	return 0;
-}
-
-static int restore_mm_fields(struct rst_ctx *c)
-{
-	MmEntry *mm = c->t->mm;
-	struct prctl_mm_map map = {
-		.start_code = mm->start_code,
-		.end_code = mm->end_code,
-		.start_data = mm->start_data,
-		.end_data = mm->end_data,
-		.start_brk = mm->start_brk,
-		.brk = mm->brk,
-		.start_stack = mm->start_stack,
-		.arg_start = mm->arg_start,
-		.arg_end = mm->arg_end,
-		.env_start = mm->env_start,
-		.env_end = mm->env_end,
-		.auxv_size = mm->n_auxv * sizeof(uint64_t),
-		.exe_fd = mm->has_exe_file_id
-			      ? (uint32_t)(svc_fd(c, SVC_FILES) + mm->exe_file_id - 1)
-			      : (uint32_t)-1,
-	};
-	unsigned long auxv_at = c->rt.scratch + sizeof(map);
-
-	if (sizeof(map) + map.auxv_size > c->rt.scratch_len) {
-		pr_err("pid %u: auxv too large\n", c->t->te->pid);
-		return -1;
-	}
-	map.auxv = (__u64 *)auxv_at;
-	if (remote_write(c->rt.pid, auxv_at, mm->auxv, map.auxv_size) ||
-	    remote_write(c->rt.pid, c->rt.scratch, &map, sizeof(map)))
-		return -1;
-	return rcall(c, "prctl(PR_SET_MM_MAP)", __NR_prctl, PR_SET_MM, PR_SET_MM_MAP, c->rt.scratch,
-		     sizeof(map), 0, 0, NULL);
-}
-
 static bool premappable(const VmaEntry *e)
 {
 	return e->kind == VMA_KIND__VMA_ANON_PRIVATE || e->kind == VMA_KIND__VMA_FILE_PRIVATE ||
@@ -1387,15 +618,15 @@ static int mm_premap_child(struct rst_ctx *c)
 		if (!premappable(e) || overlaps(&own, e->start, e->end) ||
 		    (e->start < c->tramp + c->tramp_len && c->tramp < e->end))
 			continue;
-		r = map_one(c, i, &last);
+		r = mm_map_one(c, i, &last);
 		if (r < 0)
 			goto out;
 		c->premapped[i] = r == 0;
 	}
-	if (fill_pages(c, true))
+	if (mm_pages_fill(c, true))
 		goto out;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (c->premapped[i] && finish_vma(c, mm->vmas[i]))
+		if (c->premapped[i] && mm_finish_vma(c, mm->vmas[i]))
 			goto out;
 	ret = 0;
 out:
@@ -1416,21 +647,27 @@ static int mm_restore_remote(struct rst_ctx *c)
 	/* what the child built itself, from its own copy of the array */
 	if (remote_read(c->rt.pid, (unsigned long)c->premapped, c->premapped, mm->n_vmas))
 		return -1;
-	if (unmap_own(c) || map_vdso(c))
+	if (mm_unmap_own(c) || mm_map_vdso(c))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i = last + 1) {
 		last = i;
-		if (!c->premapped[i] && map_one(c, i, &last))
+		if (!c->premapped[i] && mm_map_one(c, i, &last))
 			return -1;
 	}
-	if (fill_pages(c, false))
+	if (mm_pages_fill(c, false))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (!c->premapped[i] && finish_vma(c, mm->vmas[i]))
+		if (!c->premapped[i] && mm_finish_vma(c, mm->vmas[i]))
 			return -1;
-	if (restore_mm_fields(c))
+	if (mm_restore_mm_fields(c))
 		return -1;
-	return check_special_layout(c);
+	return mm_check_special_layout(c);
+}
+
+/* Stage 2, last: the task's pages (src/res/pages.c). */
+static int mm_dump_pages(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	return mm_pages_dump(ctx, dt, mm_task(dt)->mm);
 }
 
 /* Stage 2, after the task record: the layout (its pages come last). */

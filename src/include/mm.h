@@ -1,0 +1,47 @@
+/*
+ * What the two files of the address space share: src/res/mm.c (the
+ * layout, both directions) and src/res/pages.c (the page contents).
+ */
+#ifndef STASIS_MM_H
+#define STASIS_MM_H
+
+#include "restore.h"
+#include "stasis.h"
+
+#define TASK_SIZE_4L 0x7ffffffff000UL /* user address space, 4-level page tables */
+#define PAGES_BUF    IMG_PAGES_BUF
+#define IOV_BATCH    1024
+
+/* pages.c: dump a task's pages; fill those of the VMAs one side builds */
+int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm);
+int mm_pages_fill(struct rst_ctx *c, bool premapped);
+
+/* mm.c: one mm syscall for the task being built (plain in the child, else remote) */
+int mm_rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,
+	     unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6, long *out);
+/* Copy buf into the task's scratch area for a call; its address there, or 0. */
+unsigned long mm_rarg(struct rst_ctx *c, const void *buf, size_t len);
+/* Does the task have saved pages in this VMA? */
+bool vma_has_pages(const PagemapEntry *pm, const VmaEntry *e);
+
+/* Restore: shared anonymous objects built so far, by their dump-time inode. */
+struct mm_image {
+	struct shmem_built {
+		uint64_t ino;
+		pid_t host_pid;		  /* the task that created it */
+		unsigned long start, end; /* one of its mappings there */
+	} * built;
+	size_t n;
+};
+
+struct mm_image *mm_image(struct image *img);
+
+/* mm_build.c: the steps of building the address space (in mm.c's order) */
+int mm_unmap_own(struct rst_ctx *c);
+int mm_map_vdso(struct rst_ctx *c);
+int mm_check_special_layout(struct rst_ctx *c);
+int mm_map_one(struct rst_ctx *c, size_t i, size_t *last);
+int mm_finish_vma(struct rst_ctx *c, const VmaEntry *e);
+int mm_restore_mm_fields(struct rst_ctx *c);
+
+#endif

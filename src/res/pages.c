@@ -1,0 +1,421 @@
+/*
+ * Page contents, both directions: at dump, the runs of pages only the
+ * process's memory holds (found with PAGEMAP_SCAN, or /proc/PID/pagemap),
+ * streamed with process_vm_readv into one fixed buffer and written as one
+ * IMG_PAGES record per task; at restore, the saved pages of each mapping
+ * filled by remote preadv straight from the image file (one copy, kernel
+ * to kernel), large runs faulted in first with MADV_POPULATE_WRITE.  The
+ * layout around them is src/res/mm.c's.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "log.h"
+#include "mm.h"
+#include "proc.h"
+#include "res.h"
+#include "util.h"
+
+/* A run of saved pages; 'forced' runs need /proc/PID/mem (unreadable VMA). */
+struct run {
+	unsigned long addr;
+	unsigned long nr;
+	bool forced;
+};
+
+struct runs {
+	struct run *r;
+	size_t n, cap;
+	uint64_t pages;
+};
+
+static void runs_add(struct runs *rs, unsigned long addr, unsigned long nr, bool forced)
+{
+	if (rs->n && rs->r[rs->n - 1].forced == forced &&
+	    rs->r[rs->n - 1].addr + rs->r[rs->n - 1].nr * PAGE_SIZE == addr) {
+		rs->r[rs->n - 1].nr += nr;
+	} else {
+		if (rs->n == rs->cap) {
+			rs->cap = rs->cap ? rs->cap * 2 : 256;
+			rs->r = xrealloc(rs->r, rs->cap * sizeof(*rs->r));
+		}
+		rs->r[rs->n++] = (struct run){ addr, nr, forced };
+	}
+	rs->pages += nr;
+}
+
+/* Fallback for kernels without PAGEMAP_SCAN: one u64 per page. */
+static int scan_pagemap_legacy(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	uint64_t ents[512];
+	unsigned long addr;
+
+	for (addr = e->start; addr < e->end;) {
+		size_t n = min((e->end - addr) / PAGE_SIZE, ARRAY_SIZE(ents)), i;
+
+		if (pread(pm_fd, ents, n * 8, addr / PAGE_SIZE * 8) != (ssize_t)(n * 8)) {
+			pr_perror("cannot read pagemap at %lx", addr);
+			return -1;
+		}
+		for (i = 0; i < n; i++, addr += PAGE_SIZE) {
+			bool present = ents[i] >> 63 & 1, swapped = ents[i] >> 62 & 1;
+			bool file = ents[i] >> 61 & 1;
+
+			if ((present || swapped) && !file)
+				runs_add(rs, addr, 1, forced);
+		}
+	}
+	return 0;
+}
+
+static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	static bool no_scan;
+	struct page_region regions[256];
+	struct pm_scan_arg arg = {
+		.size = sizeof(arg),
+		.start = e->start,
+		.end = e->end,
+		.vec = (uintptr_t)regions,
+		.vec_len = ARRAY_SIZE(regions),
+		.category_inverted = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_mask = PAGE_IS_PFNZERO | PAGE_IS_FILE,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+	};
+
+	if (no_scan)
+		return scan_pagemap_legacy(pm_fd, e, rs, forced);
+	while (arg.start < e->end) {
+		long n = ioctl(pm_fd, PAGEMAP_SCAN, &arg), i;
+
+		if (n < 0) {
+			if (errno == ENOTTY || errno == EINVAL) {
+				no_scan = true;
+				pr_info("PAGEMAP_SCAN unavailable, reading pagemap\n");
+				return scan_pagemap_legacy(pm_fd, e, rs, forced);
+			}
+			pr_perror("PAGEMAP_SCAN %llx-%llx", (unsigned long long)arg.start,
+				  (unsigned long long)arg.end);
+			return -1;
+		}
+		for (i = 0; i < n; i++)
+			runs_add(rs, regions[i].start,
+				 (regions[i].end - regions[i].start) / PAGE_SIZE, forced);
+		arg.start = arg.walk_end;
+	}
+	return 0;
+}
+
+static int scan_shared_anon(pid_t pid, const VmaEntry *e, struct runs *rs, bool forced)
+{
+	unsigned long len = e->end - e->start;
+	char path[96];
+	off_t data, hole, base = e->pgoff;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)e->start, (unsigned long long)e->end);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("pid %d: cannot open shared memory %s", pid, path);
+		return -1;
+	}
+	for (data = base; data < (off_t)(base + len); data = hole) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0 || data >= (off_t)(base + len))
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)(base + len))
+			hole = base + len;
+		runs_add(rs, e->start + (data - base), (hole - data) / PAGE_SIZE, forced);
+	}
+	close(fd);
+	return 0;
+}
+
+static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs)
+{
+	char path[64];
+	size_t i;
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", dt->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_perror("cannot open %s", path);
+		return -1;
+	}
+	for (i = 0; i < mm->n_vmas && !ret; i++) {
+		const VmaEntry *e = mm->vmas[i];
+		bool forced = !(e->prot & PROT_READ);
+
+		switch (e->kind) {
+		case VMA_KIND__VMA_ANON_PRIVATE:
+		case VMA_KIND__VMA_FILE_PRIVATE:
+			ret = scan_private(fd, e, rs, forced);
+			break;
+		case VMA_KIND__VMA_ANON_SHARED:
+			ret = scan_shared_anon(dt->pid, e, rs, forced);
+			break;
+		default:
+			break; /* file-shared pages live in the file; specials are the kernel's */
+		}
+	}
+	close(fd);
+	return ret;
+}
+
+struct page_reader {
+	pid_t pid;
+	struct img_writer *w;
+	char *buf; /* the image writer's buffer being filled, or NULL */
+	size_t fill;
+	struct iovec riov[IOV_BATCH];
+	int n;
+	int mem_fd;
+};
+
+static int reader_flush(struct page_reader *pr)
+{
+	struct iovec l = { pr->buf, pr->fill };
+	ssize_t got;
+
+	if (!pr->fill)
+		return 0;
+	got = process_vm_readv(pr->pid, &l, 1, pr->riov, pr->n, 0);
+	if (got != (ssize_t)pr->fill) {
+		pr_err("pid %d: cannot read its memory at %p: %s\n", pr->pid, pr->riov[0].iov_base,
+		       got < 0 ? strerror(errno) : "short read");
+		return -1;
+	}
+	if (img_pages_submit(pr->w, pr->buf, pr->fill))
+		return -1;
+	pr->buf = NULL;
+	pr->fill = 0;
+	pr->n = 0;
+	return 0;
+}
+
+/* Pages of PROT_NONE/write-only mappings: /proc/PID/mem reads them anyway. */
+static int reader_forced(struct page_reader *pr, const struct run *r)
+{
+	unsigned long off, len = r->nr * PAGE_SIZE;
+
+	if (pr->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", pr->pid);
+		pr->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (pr->mem_fd < 0) {
+			pr_perror("cannot open %s", path);
+			return -1;
+		}
+	}
+	for (off = 0; off < len;) {
+		size_t chunk = min(len - off, PAGES_BUF);
+		char *buf = img_pages_buf(pr->w);
+
+		if (pread(pr->mem_fd, buf, chunk, r->addr + off) != (ssize_t)chunk) {
+			pr_perror("pid %d: cannot read memory at %lx", pr->pid, r->addr + off);
+			return -1;
+		}
+		if (img_pages_submit(pr->w, buf, chunk))
+			return -1;
+		off += chunk;
+	}
+	return 0;
+}
+
+/*
+ * Gather runs into one writer buffer per process_vm_readv call; the image
+ * writer's thread hashes and writes a buffer while the next one fills.
+ */
+static int write_pages(struct dump_task *dt, struct img_writer *w, const struct runs *rs)
+{
+	struct page_reader pr = { .pid = dt->pid, .w = w, .mem_fd = -1 };
+	size_t i;
+	int ret = -1;
+
+	for (i = 0; i < rs->n; i++) {
+		const struct run *r = &rs->r[i];
+		unsigned long off = 0, len = r->nr * PAGE_SIZE;
+
+		if (r->forced) {
+			if (reader_flush(&pr) || reader_forced(&pr, r))
+				goto out;
+			continue;
+		}
+		while (off < len) {
+			size_t take;
+
+			if (!pr.buf)
+				pr.buf = img_pages_buf(w);
+			take = min(len - off, PAGES_BUF - pr.fill);
+			pr.riov[pr.n].iov_base = (void *)(r->addr + off);
+			pr.riov[pr.n].iov_len = take;
+			pr.n++;
+			pr.fill += take;
+			off += take;
+			if ((pr.fill == PAGES_BUF || pr.n == IOV_BATCH) && reader_flush(&pr))
+				goto out;
+		}
+	}
+	ret = reader_flush(&pr);
+out:
+	if (pr.mem_fd >= 0)
+		close(pr.mem_fd);
+	return ret;
+}
+
+int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
+{
+	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
+	struct runs rs = { 0 };
+	PageRun *runs = NULL, **runp = NULL;
+	size_t i;
+	int ret = -1;
+
+	uint64_t t0 = now_ns(), t1;
+
+	if (collect_runs(dt, mm, &rs))
+		goto out;
+	t1 = now_ns();
+	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE))
+		goto out;
+	if (write_pages(dt, &ctx->w, &rs)) {
+		img_pages_end(&ctx->w, &pm.pages_hash);
+		goto out;
+	}
+	if (img_pages_end(&ctx->w, &pm.pages_hash))
+		goto out;
+	pm.pid = dt->pid;
+	pm.nr_pages = rs.pages;
+	runs = xzalloc(rs.n * sizeof(*runs));
+	runp = xzalloc(rs.n * sizeof(*runp));
+	for (i = 0; i < rs.n; i++) {
+		page_run__init(&runs[i]);
+		runs[i].vaddr = rs.r[i].addr;
+		runs[i].nr_pages = rs.r[i].nr;
+		runp[i] = &runs[i];
+	}
+	pm.n_runs = rs.n;
+	pm.runs = runp;
+	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
+	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms)\n", dt->pid,
+		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6);
+out:
+	free(runs);
+	free(runp);
+	free(rs.r);
+	return ret;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* Saved pages split at VMA boundaries, so each piece is built by one side. */
+struct page_batch {
+	struct iovec *iov;
+	size_t max, n;
+	uint64_t off, next_off, total;
+};
+
+static int batch_flush(struct rst_ctx *c, struct page_batch *b)
+{
+	unsigned long iov_at;
+	long got;
+
+	if (!b->n)
+		return 0;
+	iov_at = mm_rarg(c, b->iov, b->n * sizeof(*b->iov));
+	if (!iov_at || mm_rcall(c, "preadv of pages", __NR_preadv, svc_fd(c, SVC_IMAGE), iov_at,
+				b->n, b->off, 0, 0, &got))
+		return -1;
+	if ((uint64_t)got != b->total) {
+		pr_err("pid %u: short page read from the image (%ld of %llu bytes)\n",
+		       c->t->te->pid, got, (unsigned long long)b->total);
+		return -1;
+	}
+	b->n = 0;
+	b->total = 0;
+	return 0;
+}
+
+static int batch_add(struct rst_ctx *c, struct page_batch *b, unsigned long addr, uint64_t len,
+		     uint64_t off)
+{
+	/* one preadv reads one stretch of the file, at most 1 GiB */
+	if (b->n && (b->n == b->max || off != b->next_off || b->total + len > (1UL << 30)) &&
+	    batch_flush(c, b))
+		return -1;
+	if (!b->n)
+		b->off = off;
+	/* fault in large pieces in one call instead of a fault per page */
+	if (len >= 64 * PAGE_SIZE) {
+		long ret; /* an old kernel without it just takes the faults */
+
+		if (c->in_child)
+			madvise((void *)addr, len, MADV_POPULATE_WRITE);
+		else if (remote_syscall(&c->rt, &ret, __NR_madvise, addr, len, MADV_POPULATE_WRITE,
+					0, 0, 0))
+			return -1;
+	}
+	b->iov[b->n].iov_base = (void *)addr;
+	b->iov[b->n].iov_len = len;
+	b->n++;
+	b->total += len;
+	b->next_off = off + len;
+	return 0;
+}
+
+/* Fill the saved pages of the VMAs this side builds (premapped or not). */
+int mm_pages_fill(struct rst_ctx *c, bool premapped)
+{
+	const PagemapEntry *pm = c->t->pm;
+	MmEntry *mm = c->t->mm;
+	struct page_batch b = { 0 };
+	uint64_t off = c->t->pages_off;
+	size_t r, v = 0;
+	int ret = -1;
+
+	b.max = c->in_child ? IOV_BATCH
+			    : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
+	b.iov = xmalloc(b.max * sizeof(*b.iov));
+	for (r = 0; pm && r < pm->n_runs; r++) {
+		unsigned long addr = pm->runs[r]->vaddr;
+		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
+
+		while (left) {
+			uint64_t len;
+
+			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
+				v++;
+			if (v == mm->n_vmas || mm->vmas[v]->start > addr) {
+				pr_err("pid %u: saved page at %lx lies outside every mapping\n",
+				       c->t->te->pid, addr);
+				goto out;
+			}
+			len = min(left, mm->vmas[v]->end - addr);
+			if (!!c->premapped[v] == premapped && !c->filled[v] &&
+			    batch_add(c, &b, addr, len, off))
+				goto out;
+			addr += len;
+			off += len;
+			left -= len;
+		}
+	}
+	ret = batch_flush(c, &b);
+out:
+	free(b.iov);
+	return ret;
+}
