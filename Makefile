@@ -130,12 +130,17 @@ demo: all
 bench: all
 	@bash bench/run.sh
 
+# Longer runs outside make check: stasis killed with SIGKILL at many
+# moments of dumps of a 50-thread process.
+soak: all
+	@STASIS_SOAK=1 bash tests/run.sh soak/
+
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check demo bench format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check demo bench soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
