@@ -8,10 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/userfaultfd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -240,6 +243,18 @@ static const char *probe_timer_ids(void)
 	return prctl(77, 2, 0, 0, 0) < 0 ? "PR_TIMER_CREATE_RESTORE_IDS unknown" : NULL;
 }
 
+/* established TCP connections saved and rebuilt (--tcp-established) */
+static const char *probe_tcp_repair(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, r;
+
+	if (fd < 0)
+		return "cannot create a TCP socket";
+	r = setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on));
+	close(fd);
+	return r ? "TCP_REPAIR refused (needs CAP_NET_ADMIN)" : NULL;
+}
+
 static const struct probe probes[] = {
 	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
 	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
@@ -254,6 +269,7 @@ static const struct probe probes[] = {
 	{ "soft-dirty page tracking", false, probe_soft_dirty },
 	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, probe_inotify_nextwd },
 	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
+	{ "TCP repair mode (--tcp-established)", false, probe_tcp_repair },
 };
 
 int cmd_check(void)

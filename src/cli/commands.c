@@ -72,6 +72,9 @@ static const struct opt_def dump_table[] = {
 		 "the tree; restore reconnects them to the peer's\n"
 		 "name, or takes --inherit-fd fd[N]:socket:[INO]\n"
 		 "for an unnamed peer"),
+	OPT_FLAG("tcp-established", 0, dump.tcp_established,
+		 "save established TCP connections (TCP_REPAIR);\n"
+		 "without it a tree with one is refused"),
 	OPT_END,
 };
 
@@ -130,6 +133,12 @@ static const struct opt_def restore_table[] = {
 	OPT_FLAG("shell-job", 'j', restore.shell_job,
 		 "restore a shell job (dumped with -j): it joins our\n"
 		 "session and its terminal fds are our terminal"),
+	OPT_FLAG("tcp-established", 0, restore.tcp_established,
+		 "accepted for criu's sake: connections saved with\n"
+		 "dump --tcp-established are always restored"),
+	OPT_FLAG("tcp-close", 0, restore.tcp_close,
+		 "restore established TCP connections closed: the\n"
+		 "program's fd is an unconnected TCP socket"),
 	OPT_END,
 };
 

@@ -372,7 +372,10 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 0; i < dt->nth; i++)
 		if (img_write_msg(&ctx->w, IMG_THREAD_CORE, &dt->th[i].core->base))
 			return -1;
-	return res_stage(dump_write, ctx, dt) || res_stage(dump_data, ctx, dt) ? -1 : 0;
+	if (res_stage(dump_write, ctx, dt))
+		return -1;
+	test_crash("records"); /* the task's records written, its pages not */
+	return res_stage(dump_data, ctx, dt);
 }
 
 struct dump_stages {
@@ -472,6 +475,15 @@ static void release_all(struct dump_ctx *ctx)
 	}
 }
 
+/* The dump is over, the tree still frozen: every kind's dump_end. */
+static void dump_end(struct dump_ctx *ctx, bool kill)
+{
+	const struct res_ops *ops;
+	size_t i;
+
+	for_each_res(i, ops) if (ops->dump_end) ops->dump_end(ctx, kill);
+}
+
 static void kill_all(struct dump_ctx *ctx)
 {
 	size_t i, j;
@@ -494,8 +506,9 @@ static void kill_all(struct dump_ctx *ctx)
  * which puts every task back as it was found (registers, signal mask,
  * borrowed code bytes; a scratch mapping may be left behind) and detaches
  * before we die of the original signal.  Best effort by nature: the heap
- * may be what crashed.  STASIS_TEST_CRASH=remote|local makes the dump
- * crash on purpose in its remote or local stage, for the tests.
+ * may be what crashed.  STASIS_TEST_CRASH=remote|local|records makes the
+ * dump crash on purpose in its remote or local stage (records: after a
+ * task's records, before its pages), for the tests.
  */
 static struct dump_ctx *rescue_ctx;
 static pid_t rescue_tid;
@@ -510,8 +523,13 @@ static void rescue_and_die(int sig)
 	ssize_t n = write(2, msg, sizeof(msg) - 1);
 
 	(void)n; /* nowhere else to say it */
-	if (rescue_ctx)
+	if (rescue_ctx) {
+		const struct res_ops *ops;
+		size_t i;
+
+		for_each_res(i, ops) if (ops->dump_rescue) ops->dump_rescue(rescue_ctx);
 		release_all(rescue_ctx);
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 	_exit(128 + sig);
@@ -587,6 +605,7 @@ int cmd_dump(const struct dump_opts *o)
 		(now_ns() - t0) / 1e6);
 	unpin();
 	rescue_disarm();
+	dump_end(&ctx, !o->leave_running);
 	if (o->leave_running)
 		release_all(&ctx);
 	else
@@ -597,6 +616,7 @@ out_abort:
 	img_writer_abort(&ctx.w);
 out_release:
 	rescue_disarm();
+	dump_end(&ctx, false);
 	release_all(&ctx);
 	pr_info("dump of pid %d failed; the tree keeps running unchanged\n", o->pid);
 out_free:

@@ -36,6 +36,18 @@ struct res_ops {
 	int (*dump_write)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 2, last: bulk data (pages), after every kind's records of the task */
 	int (*dump_data)(struct dump_ctx *ctx, struct dump_task *dt);
+	/*
+	 * the dump is over, the tree still frozen: it is killed next (kill:
+	 * the image is committed, no -R) or let go (-R, or the dump failed);
+	 * undo here what must not outlast the freeze in a tree that runs on
+	 */
+	void (*dump_end)(struct dump_ctx *ctx, bool kill);
+	/*
+	 * stasis dies during the dump (a signal handler, see dump.c): the same
+	 * as dump_end(ctx, false) before the tree is let go, but async-signal-
+	 * safe (no allocation, no stdio) and best effort
+	 */
+	void (*dump_rescue)(struct dump_ctx *ctx);
 	/* free what dump_task_state holds (the block itself is the driver's) */
 	void (*dump_task_fini)(struct dump_task *dt, void *state);
 	/* the dump is over, committed or not: free what dump_state holds */
@@ -112,7 +124,7 @@ void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
 extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
-    files_res, pipe_res, unix_res, fsobj_res, tty_res,
+    files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res,
     pidfd_res, mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res,
     ptimer_res, seccomp_res, creds_res, seccomp_nnp_res;
 

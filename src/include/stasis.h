@@ -32,6 +32,8 @@ struct dump_opts {
 	bool shell_job;
 	bool ext_unix_sk; /* allow unix sockets connected outside the tree */
 	bool file_locks;  /* save file locks (else a tree holding one is refused) */
+	/* save established TCP connections (repair mode) */
+	bool tcp_established;
 };
 
 struct restore_opts {
@@ -44,6 +46,8 @@ struct restore_opts {
 	struct inherit_fd *inherit;
 	int n_inherit;
 	bool skip_file_check; /* restore files whose size or identity changed */
+	bool tcp_established; /* accepted for criu's sake (the image decides) */
+	bool tcp_close;	      /* restore established TCP connections closed */
 };
 
 int cmd_dump(const struct dump_opts *o);

@@ -5,7 +5,9 @@
  * kind of fd is one line here (see files.h and docs/design.md).
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "files.h"
 #include "util.h"
@@ -34,6 +36,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&pidfd_fd_ops,
 	/* sockets */
 	&unix_fd_ops,
+	&inet_fd_ops,
 	/* ptys whose master is in the tree, and /dev/tty */
 	&ptmx_fd_ops,
 	&tty_fd_ops,
@@ -52,12 +55,57 @@ const struct fd_ops *fd_kind(FileType type)
 	return NULL;
 }
 
+/* unix and inet (TCP, UDP) sockets are saved; say what this one is */
+static const char *socket_reason(const struct fd_dump *d)
+{
+	static char buf[160];
+	int family = -1, type = -1;
+	socklen_t len = sizeof(int);
+	const char *f, *t;
+
+	getsockopt(d->lfd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+	len = sizeof(int);
+	getsockopt(d->lfd, SOL_SOCKET, SO_TYPE, &type, &len);
+	switch (family) {
+	case AF_NETLINK:
+		f = "AF_NETLINK";
+		break;
+	case AF_PACKET:
+		f = "AF_PACKET";
+		break;
+	case AF_VSOCK:
+		f = "AF_VSOCK";
+		break;
+	case AF_ALG:
+		f = "AF_ALG";
+		break;
+	case AF_BLUETOOTH:
+		f = "AF_BLUETOOTH";
+		break;
+	case AF_XDP:
+		f = "AF_XDP";
+		break;
+	default:
+		f = "unknown family";
+	}
+	t = type == SOCK_STREAM	     ? "stream"
+	    : type == SOCK_DGRAM     ? "datagram"
+	    : type == SOCK_RAW	     ? "raw"
+	    : type == SOCK_SEQPACKET ? "seqpacket"
+				     : "unknown type";
+	snprintf(buf, sizeof(buf), "%s %s socket (family %d): %s", f, t, family,
+		 family == AF_NETLINK || family == AF_PACKET
+		     ? "netlink and packet sockets are not supported yet"
+		     : "only unix and inet (TCP, UDP) sockets are supported");
+	return buf;
+}
+
 const char *fd_unsupported_reason(const struct fd_dump *d)
 {
 	if (d->fi.flags & O_PATH)
 		return "O_PATH fds are supported only on files reachable by their path";
 	if (!strncmp(d->link, "socket:", 7))
-		return "sockets other than unix sockets are not supported yet";
+		return socket_reason(d);
 	if (!strncmp(d->link, "anon_inode:", 11))
 		return "this kind of fd is not supported yet";
 	if (strstr(d->link, " (deleted)"))

@@ -40,6 +40,8 @@ const struct res_ops *const res_table[] = {
 	 */
 	&pipe_res,
 	&unix_res,
+	/* TCP sockets a dump put in repair mode: kept or switched back at its end */
+	&tcp_res,
 	&fsobj_res,
 	/* terminals: the controlling terminal is taken right after setsid() */
 	&tty_res,

@@ -1,30 +1,29 @@
 // SPDX-License-Identifier: MIT
 /*
- * unsupported - like counter, but also holds an AF_INET UDP socket bound
- * to 127.0.0.1, a resource stasis cannot dump yet: the runner expects the
- * dump to fail cleanly and this process to keep running unharmed.
+ * unsupported - like counter, but also holds a bound AF_NETLINK socket
+ * (NETLINK_ROUTE), a resource stasis cannot dump yet: the runner expects
+ * the dump to fail cleanly and this process to keep running unharmed.
  *
  * Check: the counter went past its ready value and still advances, heap
- * and stack copies agree, and the socket is still bound to its port.
+ * and stack copies agree, and the socket still has its netlink port id.
  */
-#include <netinet/in.h>
-#include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include "scenario.h"
 
 static unsigned long *heap_counter;
 static unsigned long ready_value;
 static int sock;
-static unsigned short port;
+static unsigned int port;
 
-static unsigned short bound_port(void)
+static unsigned int bound_port(void)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
+	struct sockaddr_nl snl;
+	socklen_t len = sizeof(snl);
 
-	if (getsockname(sock, (struct sockaddr *)&sin, &len) < 0)
+	if (getsockname(sock, (struct sockaddr *)&snl, &len) < 0)
 		return 0;
-	return ntohs(sin.sin_port);
+	return snl.nl_pid;
 }
 
 static void step(volatile unsigned long *stack_counter)
@@ -39,7 +38,7 @@ static void step(volatile unsigned long *stack_counter)
 int main(int argc, char **argv)
 {
 	volatile unsigned long stack_counter = 0;
-	struct sockaddr_in sin;
+	struct sockaddr_nl snl;
 	unsigned long c0;
 	int i;
 
@@ -47,14 +46,13 @@ int main(int argc, char **argv)
 	heap_counter = calloc(1, sizeof(*heap_counter));
 	if (!heap_counter)
 		scn_fail("malloc failed");
-	sock = socket(AF_INET, SOCK_DGRAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (sock < 0 || bind(sock, (struct sockaddr *)&sin, sizeof(sin)) < 0)
-		scn_fail("udp socket: %s", strerror(errno));
+	sock = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	memset(&snl, 0, sizeof(snl));
+	snl.nl_family = AF_NETLINK;
+	if (sock < 0 || bind(sock, (struct sockaddr *)&snl, sizeof(snl)) < 0)
+		scn_fail("netlink socket: %s", strerror(errno));
 	port = bound_port();
-	scn_log("udp socket fd %d bound to 127.0.0.1:%u", sock, port);
+	scn_log("netlink socket fd %d bound to port id %u", sock, port);
 	for (i = 0; i < 100; i++)
 		step(&stack_counter);
 	ready_value = *heap_counter;
@@ -69,7 +67,7 @@ int main(int argc, char **argv)
 			SCN_CHECK(c0 > ready_value, "counter %lu not past its ready value %lu", c0,
 				  ready_value);
 			SCN_CHECK(port != 0 && bound_port() == port,
-				  "socket port is %u, expected %u", bound_port(), port);
+				  "socket port id is %u, expected %u", bound_port(), port);
 			for (i = 0; i < 10; i++) {
 				step(&stack_counter);
 				scn_msleep(1);

@@ -1,0 +1,713 @@
+/*
+ * Inet sockets: TCP and UDP over IPv4 and IPv6, and the refusal of the
+ * other inet sockets (raw, ICMP, SCTP ...).
+ *
+ * Dump: everything is read from stasis's duplicate of the fd: family,
+ * type and protocol (SO_DOMAIN, SO_TYPE, SO_PROTOCOL), the local and peer
+ * addresses, the TCP state and, for a listener, its backlog and accept
+ * queue (TCP_INFO reports both for listeners), and the socket options
+ * that change behaviour: each one of the table below is compared with a
+ * fresh socket of the same kind and saved if it differs, so restore sets
+ * exactly what the program had set.  Buffer sizes are saved as set
+ * (the kernel's value is twice the one asked for) with their lock bits
+ * (SO_BUF_LOCK): a size the kernel tunes by itself stays tunable.  UDP
+ * queues are in udp.c, established connections in tcp.c.
+ *
+ * Restore: all inet sockets of the image form one group, built by the
+ * task above all their users, in an order that lets every step succeed:
+ * create and set options (before bind, so SO_REUSEADDR, IP_FREEBIND,
+ * IPV6_V6ONLY, SO_BINDTODEVICE apply), bind listeners and unconnected
+ * sockets, listen, refill UDP queues (before connect: a queued datagram
+ * may come from another sender), connect UDP, rebuild connections in
+ * repair mode (their ports may be a listener's), and only when every
+ * socket exists take them out of repair mode: a connection between two
+ * sockets of the tree never sees a packet for a socket not yet there.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "inet.h"
+#include "log.h"
+#include "res.h"
+#include "util.h"
+
+#ifndef SO_BUF_LOCK
+#define SO_BUF_LOCK 72
+#endif
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+#define F_TCP	 1 /* TCP sockets only */
+#define F_UDP	 2 /* UDP sockets only */
+#define F_NOEST	 4 /* not for established connections (repair sets it) */
+#define F_REFUSE 8 /* set: refuse the socket (multicast) */
+
+struct sk_opt {
+	int level, name;
+	unsigned int flags;
+	const char *label;
+};
+
+static const struct sk_opt sk_opts[] = {
+	{ SOL_SOCKET, SO_REUSEADDR, 0, "SO_REUSEADDR" },
+	{ SOL_SOCKET, SO_REUSEPORT, 0, "SO_REUSEPORT" },
+	{ SOL_SOCKET, SO_KEEPALIVE, 0, "SO_KEEPALIVE" },
+	{ SOL_SOCKET, SO_LINGER, 0, "SO_LINGER" },
+	{ SOL_SOCKET, SO_RCVTIMEO, 0, "SO_RCVTIMEO" },
+	{ SOL_SOCKET, SO_SNDTIMEO, 0, "SO_SNDTIMEO" },
+	{ SOL_SOCKET, SO_BINDTODEVICE, 0, "SO_BINDTODEVICE" },
+	{ SOL_SOCKET, SO_MARK, 0, "SO_MARK" },
+	{ SOL_SOCKET, SO_PRIORITY, 0, "SO_PRIORITY" },
+	{ SOL_SOCKET, SO_BROADCAST, 0, "SO_BROADCAST" },
+	{ SOL_SOCKET, SO_OOBINLINE, 0, "SO_OOBINLINE" },
+	{ SOL_SOCKET, SO_RCVLOWAT, 0, "SO_RCVLOWAT" },
+	{ SOL_SOCKET, SO_DONTROUTE, 0, "SO_DONTROUTE" },
+	{ SOL_SOCKET, SO_TIMESTAMP, 0, "SO_TIMESTAMP" },
+	{ SOL_SOCKET, SO_TIMESTAMPNS, 0, "SO_TIMESTAMPNS" },
+	{ SOL_SOCKET, SO_PEEK_OFF, 0, "SO_PEEK_OFF" },
+	{ SOL_SOCKET, SO_NO_CHECK, F_UDP, "SO_NO_CHECK" },
+	{ IPPROTO_IP, IP_TOS, 0, "IP_TOS" },
+	{ IPPROTO_IP, IP_TTL, 0, "IP_TTL" },
+	{ IPPROTO_IP, IP_FREEBIND, 0, "IP_FREEBIND" },
+	{ IPPROTO_IP, IP_TRANSPARENT, 0, "IP_TRANSPARENT" },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 0, "IP_BIND_ADDRESS_NO_PORT" },
+	{ IPPROTO_IP, IP_MTU_DISCOVER, 0, "IP_MTU_DISCOVER" },
+	{ IPPROTO_IP, IP_RECVERR, 0, "IP_RECVERR" },
+	{ IPPROTO_IP, IP_PKTINFO, 0, "IP_PKTINFO" },
+	{ IPPROTO_IP, IP_RECVTOS, 0, "IP_RECVTOS" },
+	{ IPPROTO_IP, IP_RECVTTL, 0, "IP_RECVTTL" },
+	{ IPPROTO_IP, IP_MULTICAST_TTL, F_UDP | F_REFUSE, "IP_MULTICAST_TTL" },
+	{ IPPROTO_IP, IP_MULTICAST_LOOP, F_UDP | F_REFUSE, "IP_MULTICAST_LOOP" },
+	{ IPPROTO_IP, IP_MULTICAST_IF, F_UDP | F_REFUSE, "IP_MULTICAST_IF" },
+	{ IPPROTO_IPV6, IPV6_TCLASS, 0, "IPV6_TCLASS" },
+	{ IPPROTO_IPV6, IPV6_UNICAST_HOPS, 0, "IPV6_UNICAST_HOPS" },
+	{ IPPROTO_IPV6, IPV6_MTU_DISCOVER, 0, "IPV6_MTU_DISCOVER" },
+	{ IPPROTO_IPV6, IPV6_RECVERR, 0, "IPV6_RECVERR" },
+	{ IPPROTO_IPV6, IPV6_RECVPKTINFO, 0, "IPV6_RECVPKTINFO" },
+	{ IPPROTO_IPV6, IPV6_FREEBIND, 0, "IPV6_FREEBIND" },
+	{ IPPROTO_IPV6, IPV6_TRANSPARENT, 0, "IPV6_TRANSPARENT" },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_HOPS, F_UDP | F_REFUSE, "IPV6_MULTICAST_HOPS" },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_LOOP, F_UDP | F_REFUSE, "IPV6_MULTICAST_LOOP" },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_IF, F_UDP | F_REFUSE, "IPV6_MULTICAST_IF" },
+	{ IPPROTO_TCP, TCP_NODELAY, F_TCP, "TCP_NODELAY" },
+	{ IPPROTO_TCP, TCP_CORK, F_TCP, "TCP_CORK" },
+	{ IPPROTO_TCP, TCP_KEEPIDLE, F_TCP, "TCP_KEEPIDLE" },
+	{ IPPROTO_TCP, TCP_KEEPINTVL, F_TCP, "TCP_KEEPINTVL" },
+	{ IPPROTO_TCP, TCP_KEEPCNT, F_TCP, "TCP_KEEPCNT" },
+	{ IPPROTO_TCP, TCP_USER_TIMEOUT, F_TCP, "TCP_USER_TIMEOUT" },
+	{ IPPROTO_TCP, TCP_CONGESTION, F_TCP, "TCP_CONGESTION" },
+	{ IPPROTO_TCP, TCP_DEFER_ACCEPT, F_TCP, "TCP_DEFER_ACCEPT" },
+	{ IPPROTO_TCP, TCP_FASTOPEN, F_TCP | F_NOEST, "TCP_FASTOPEN" },
+	{ IPPROTO_TCP, TCP_FASTOPEN_CONNECT, F_TCP | F_NOEST, "TCP_FASTOPEN_CONNECT" },
+	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, F_TCP, "TCP_NOTSENT_LOWAT" },
+	{ IPPROTO_TCP, TCP_LINGER2, F_TCP, "TCP_LINGER2" },
+	{ IPPROTO_TCP, TCP_SYNCNT, F_TCP, "TCP_SYNCNT" },
+	{ IPPROTO_TCP, TCP_MAXSEG, F_TCP | F_NOEST, "TCP_MAXSEG" },
+	{ IPPROTO_UDP, UDP_SEGMENT, F_UDP, "UDP_SEGMENT" },
+	{ IPPROTO_UDP, UDP_GRO, F_UDP, "UDP_GRO" },
+};
+
+/* ------------------------------------------------------------ names */
+
+static const char *family_name(int f)
+{
+	switch (f) {
+	case AF_INET:
+		return "AF_INET";
+	case AF_INET6:
+		return "AF_INET6";
+	case AF_NETLINK:
+		return "AF_NETLINK";
+	case AF_PACKET:
+		return "AF_PACKET";
+	case AF_VSOCK:
+		return "AF_VSOCK";
+	case AF_ALG:
+		return "AF_ALG";
+	case AF_BLUETOOTH:
+		return "AF_BLUETOOTH";
+	case AF_XDP:
+		return "AF_XDP";
+	}
+	return "unknown family";
+}
+
+static const char *type_name(int t)
+{
+	switch (t) {
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "datagram";
+	case SOCK_RAW:
+		return "raw";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
+	}
+	return "unknown type";
+}
+
+const char *tcp_state_name(uint32_t state)
+{
+	static const char *const n[] = { "?",	       "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+					 "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+					 "CLOSE_WAIT", "LAST_ACK",    "LISTEN",	   "CLOSING" };
+
+	return state < ARRAY_SIZE(n) ? n[state] : "?";
+}
+
+const char *inet_addr_str(const ProtobufCBinaryData *addr, uint32_t port, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (addr->len == 4 || addr->len == 16)
+		inet_ntop(addr->len == 4 ? AF_INET : AF_INET6, addr->data, a, sizeof(a));
+	snprintf(buf, size, addr->len == 16 ? "[%s]:%u" : "%s:%u", a, port);
+	return buf;
+}
+
+const char *inet_sk_str(const InetSkEntry *ie, char *buf, size_t size)
+{
+	char s[64], d[64];
+
+	if (!ie->has_src_addr)
+		snprintf(s, sizeof(s), "(unbound)");
+	else
+		inet_addr_str(&ie->src_addr, ie->src_port, s, sizeof(s));
+	if (ie->has_dst_addr)
+		snprintf(buf, size, "%s -> %s", s,
+			 inet_addr_str(&ie->dst_addr, ie->dst_port, d, sizeof(d)));
+	else
+		snprintf(buf, size, "%s", s);
+	return buf;
+}
+
+socklen_t inet_make_addr(struct sockaddr_storage *ss, int family, const ProtobufCBinaryData *addr,
+			 uint32_t port, uint32_t scope_id)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (void *)ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(port);
+		if (addr->len == 4)
+			memcpy(&s->sin_addr, addr->data, 4);
+		return sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (void *)ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(port);
+		s->sin6_scope_id = scope_id;
+		if (addr->len == 16)
+			memcpy(&s->sin6_addr, addr->data, 16);
+		return sizeof(*s);
+	}
+}
+
+/* ------------------------------------------------------------- dump */
+
+static bool inet_match(const struct fd_dump *d)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	/* every inet socket: TCP and UDP are saved, the others refused by inet_dump */
+	return S_ISSOCK(d->st.st_mode) &&
+	       !getsockopt(d->lfd, SOL_SOCKET, SO_DOMAIN, &domain, &len) &&
+	       (domain == AF_INET || domain == AF_INET6);
+}
+
+static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t len)
+{
+	b->data = xmalloc(len ? len : 1);
+	memcpy(b->data, p, len);
+	b->len = len;
+}
+
+/* One address of the socket into (addr, port); false if none. */
+static bool read_addr(int fd, bool peer, ProtobufCBinaryData *addr, uint32_t *port, uint32_t *scope)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+		     : getsockname(fd, (struct sockaddr *)&ss, &len);
+
+	if (r)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (void *)&ss;
+
+		set_bytes(addr, &s->sin_addr, 4);
+		*port = ntohs(s->sin_port);
+		return true;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (void *)&ss;
+
+		set_bytes(addr, &s->sin6_addr, 16);
+		*port = ntohs(s->sin6_port);
+		if (scope)
+			*scope = s->sin6_scope_id;
+		return true;
+	}
+	return false;
+}
+
+static bool addr_is_any(const ProtobufCBinaryData *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->len; i++)
+		if (a->data[i])
+			return false;
+	return true;
+}
+
+static void add_opt(InetSkEntry *ie, const struct sk_opt *o, const void *val, socklen_t len)
+{
+	InetSkOpt *e = xmalloc(sizeof(*e));
+
+	inet_sk_opt__init(e);
+	e->level = o->level;
+	e->name = o->name;
+	set_bytes(&e->val, val, len);
+	ie->opts = xrealloc(ie->opts, (ie->n_opts + 1) * sizeof(*ie->opts));
+	ie->opts[ie->n_opts++] = e;
+}
+
+static bool opt_applies(const struct sk_opt *o, const InetSkEntry *ie, bool est)
+{
+	if ((o->flags & F_TCP) && ie->proto != IPPROTO_TCP)
+		return false;
+	if ((o->flags & F_UDP) && ie->proto != IPPROTO_UDP)
+		return false;
+	if ((o->flags & F_NOEST) && est)
+		return false;
+	return o->level != IPPROTO_IPV6 || ie->family == AF_INET6;
+}
+
+/* The options of the table that differ from a fresh socket's. */
+static int dump_opts(const struct fd_dump *d, InetSkEntry *ie, bool est)
+{
+	int fresh = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
+	size_t i;
+
+	if (fresh < 0) {
+		pr_perror("pid %d fd %d: cannot create a socket to compare options with", d->pid,
+			  d->fd);
+		return -1;
+	}
+	for (i = 0; i < ARRAY_SIZE(sk_opts); i++) {
+		const struct sk_opt *o = &sk_opts[i];
+		char v[64], f[64];
+		socklen_t vl = sizeof(v), fl = sizeof(f);
+
+		if (!opt_applies(o, ie, est))
+			continue;
+		memset(v, 0, sizeof(v));
+		memset(f, 0, sizeof(f));
+		if (getsockopt(d->lfd, o->level, o->name, v, &vl))
+			continue; /* not for this kind of socket */
+		if (!getsockopt(fresh, o->level, o->name, f, &fl) && fl == vl && !memcmp(v, f, vl))
+			continue;
+		if (o->flags & F_REFUSE) {
+			pr_err(
+			    "pid %d fd %d: %s socket has %s set: multicast is not supported (its "
+			    "memberships cannot be read back)\n",
+			    d->pid, d->fd, family_name(ie->family), o->label);
+			close(fresh);
+			return -1;
+		}
+		add_opt(ie, o, v, vl);
+	}
+	close(fresh);
+	return 0;
+}
+
+/* Buffer sizes as set, their lock bits, the BPF filter (refused). */
+static int dump_bufs(const struct fd_dump *d, InetSkEntry *ie)
+{
+	int snd = 0, rcv = 0, lock = 0;
+	socklen_t len = sizeof(int), flen = 0;
+
+	if (getsockopt(d->lfd, SOL_SOCKET, SO_SNDBUF, &snd, &len) ||
+	    getsockopt(d->lfd, SOL_SOCKET, SO_RCVBUF, &rcv, &len)) {
+		pr_perror("pid %d fd %d: cannot read the buffer sizes", d->pid, d->fd);
+		return -1;
+	}
+	if (getsockopt(d->lfd, SOL_SOCKET, SO_BUF_LOCK, &lock, &len))
+		lock = 3; /* an old kernel: keep them as they are */
+	ie->has_sndbuf = ie->has_rcvbuf = ie->has_sndbuf_locked = ie->has_rcvbuf_locked = true;
+	ie->sndbuf = snd / 2;
+	ie->rcvbuf = rcv / 2;
+	ie->sndbuf_locked = lock & 1;
+	ie->rcvbuf_locked = !!(lock & 2);
+	if (getsockopt(d->lfd, SOL_SOCKET, SO_GET_FILTER, NULL, &flen) || flen) {
+		pr_err("pid %d fd %d: %s socket has a socket filter attached; not supported\n",
+		       d->pid, d->fd, family_name(ie->family));
+		return -1;
+	}
+	return 0;
+}
+
+/* The socket must live in our network namespace: restore creates it there. */
+static int check_netns(const struct fd_dump *d, int family, int type)
+{
+	struct stat a, b;
+	int ns = ioctl(d->lfd, SIOCGSKNS);
+	int ok;
+
+	if (ns < 0) {
+		pr_perror("pid %d fd %d: cannot tell the socket's network namespace", d->pid,
+			  d->fd);
+		return -1;
+	}
+	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
+	     a.st_dev == b.st_dev;
+	close(ns);
+	if (!ok)
+		pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
+		       "supported (network namespaces are not saved yet)\n",
+		       d->pid, d->fd, family_name(family), type_name(type));
+	return ok ? 0 : -1;
+}
+
+static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
+{
+	const char *why = "not supported";
+
+	if (family == AF_INET || family == AF_INET6) {
+		if (type == SOCK_RAW)
+			why = "raw sockets are not supported";
+		else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
+			why = "ICMP (ping) sockets are not supported";
+		else if (proto == IPPROTO_SCTP)
+			why = "SCTP is not supported";
+		else if (proto == IPPROTO_UDPLITE)
+			why = "UDP-Lite is not supported";
+		else if (proto == IPPROTO_MPTCP)
+			why = "MPTCP is not supported";
+	} else if (family == AF_NETLINK || family == AF_PACKET) {
+		why = "netlink and packet sockets are not supported yet";
+	}
+	pr_err("pid %d fd %d (%s): %s %s socket (protocol %d): %s\n", d->pid, d->fd, d->link,
+	       family_name(family), type_name(type), proto, why);
+	return -1;
+}
+
+static int get_int(int fd, int level, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	return getsockopt(fd, level, opt, &v, &len) ? -1 : v;
+}
+
+static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	char buf[160];
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(d->lfd, IPPROTO_TCP, TCP_INFO, &ti, &len)) {
+		pr_perror("pid %d fd %d: cannot read the TCP state", d->pid, d->fd);
+		return -1;
+	}
+	ie->state = ti.tcpi_state;
+	if (dump_opts(d, ie, ie->state == TCP_ST_ESTABLISHED))
+		return -1;
+	switch (ie->state) {
+	case TCP_ST_CLOSE:
+		return 0;
+	case TCP_ST_LISTEN:
+		/* for listeners TCP_INFO holds the backlog and the accept queue */
+		ie->has_backlog = true;
+		ie->backlog = ti.tcpi_sacked;
+		if (!ti.tcpi_unacked)
+			return 0;
+		pr_err("pid %d fd %d: TCP listener %s has %u connection(s) waiting in its accept "
+		       "queue; not supported\n",
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)), ti.tcpi_unacked);
+		return -1;
+	case TCP_ST_ESTABLISHED:
+		return tcp_dump_conn(d, ie);
+	}
+	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
+	       family_name(ie->family), inet_sk_str(ie, buf, sizeof(buf)),
+	       tcp_state_name(ie->state));
+	return -1;
+}
+
+static int dump_udp(const struct fd_dump *d, InetSkEntry *ie)
+{
+	ie->state = ie->has_dst_addr ? TCP_ST_ESTABLISHED : TCP_ST_CLOSE;
+	if (dump_opts(d, ie, false))
+		return -1;
+	return ie->has_src_addr ? udp_dump_queue(d, ie) : 0;
+}
+
+static int inet_dump(const struct fd_dump *d, FileEntry *fe)
+{
+	int family = get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
+	int type = get_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	int proto = get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	InetSkEntry *ie;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+	      (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
+		return refuse_kind(d, family, type, proto);
+	if (check_netns(d, family, type))
+		return -1;
+	ie = fe->inet_sk = xmalloc(sizeof(*ie));
+	inet_sk_entry__init(ie);
+	ie->family = family;
+	ie->type = type;
+	ie->proto = proto;
+	ie->has_src_addr = read_addr(d->lfd, false, &ie->src_addr, &ie->src_port, &ie->scope_id);
+	if (ie->has_src_addr && !ie->src_port && addr_is_any(&ie->src_addr)) {
+		free(ie->src_addr.data); /* not bound */
+		ie->src_addr.data = NULL;
+		ie->src_addr.len = 0;
+		ie->has_src_addr = false;
+	}
+	ie->has_src_port = ie->has_scope_id = ie->has_src_addr;
+	ie->has_dst_addr = read_addr(d->lfd, true, &ie->dst_addr, &ie->dst_port, NULL);
+	ie->has_dst_port = ie->has_dst_addr;
+	if (family == AF_INET6) {
+		ie->has_v6only = true;
+		ie->v6only = get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
+	}
+	if (dump_bufs(d, ie))
+		return -1;
+	return proto == IPPROTO_TCP ? dump_tcp(d, ie) : dump_udp(d, ie);
+}
+
+/* All inet sockets of the image are built together (see the top). */
+static uint64_t inet_group(const FileEntry *fe)
+{
+	return 1;
+}
+
+/* ---------------------------------------------------------- restore */
+
+struct isk {
+	const FileEntry *fe;
+	const InetSkEntry *ie;
+	int fd;
+	bool closed; /* restore --tcp-close: a connection comes back unconnected */
+};
+
+static bool repaired(const struct isk *s)
+{
+	return s->ie->proto == IPPROTO_TCP && s->ie->state == TCP_ST_ESTABLISHED && s->ie->tcp &&
+	       !s->closed;
+}
+
+static int fail(pid_t pid, const struct isk *s, const char *what)
+{
+	char buf[160];
+	int err = errno;
+
+	pr_err("pid %d: cannot %s %s socket %s: %s\n", pid, what, family_name(s->ie->family),
+	       inet_sk_str(s->ie, buf, sizeof(buf)), strerror(err));
+	return -1;
+}
+
+static int set_int(int fd, int level, int opt, int v)
+{
+	return setsockopt(fd, level, opt, &v, sizeof(v));
+}
+
+/* The buffer sizes as set, and whether the kernel may tune them. */
+static int set_bufs(int fd, const InetSkEntry *ie)
+{
+	int lock = (ie->sndbuf_locked ? 1 : 0) | (ie->rcvbuf_locked ? 2 : 0);
+
+	if ((ie->has_sndbuf && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
+	    (ie->has_rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
+		return -1;
+	return ie->has_sndbuf_locked ? set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
+}
+
+static int create_one(pid_t pid, struct isk *s)
+{
+	const InetSkEntry *ie = s->ie;
+	size_t i;
+	int v;
+
+	s->fd = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
+	if (s->fd < 0)
+		return fail(pid, s, "create");
+	v = ie->v6only;
+	if (ie->family == AF_INET6 && setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v)))
+		return fail(pid, s, "set IPV6_V6ONLY on");
+	for (i = 0; i < ie->n_opts; i++) {
+		const InetSkOpt *o = ie->opts[i];
+		socklen_t len = o->val.len;
+
+		if (o->level == IPPROTO_TCP && o->name == TCP_CONGESTION)
+			len = strnlen((const char *)o->val.data, o->val.len);
+		if (setsockopt(s->fd, o->level, o->name, o->val.data, len)) {
+			pr_perror("pid %d: cannot set socket option %u:%u", pid, o->level, o->name);
+			return -1;
+		}
+	}
+	/* before connect: a connection's window follows its receive buffer */
+	if (set_bufs(s->fd, ie))
+		return fail(pid, s, "set the buffer sizes of");
+	if (repaired(s) && tcp_repair_prepare(s->fd, ie))
+		return fail(pid, s, "prepare the repair of");
+	return 0;
+}
+
+static int bind_one(pid_t pid, struct isk *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!s->ie->has_src_addr || s->closed)
+		return 0;
+	len =
+	    inet_make_addr(&ss, s->ie->family, &s->ie->src_addr, s->ie->src_port, s->ie->scope_id);
+	return bind(s->fd, (struct sockaddr *)&ss, len) ? fail(pid, s, "bind") : 0;
+}
+
+static int connect_one(pid_t pid, struct isk *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (!s->ie->has_dst_addr || s->closed)
+		return 0;
+	len = inet_make_addr(&ss, s->ie->family, &s->ie->dst_addr, s->ie->dst_port, 0);
+	return connect(s->fd, (struct sockaddr *)&ss, len) ? fail(pid, s, "connect") : 0;
+}
+
+/* Last: SO_REUSEADDR again (repair mode's end clears it), buffers, flags. */
+static int finish_one(pid_t pid, struct isk *s)
+{
+	const InetSkEntry *ie = s->ie;
+	size_t i;
+
+	for (i = 0; repaired(s) && i < ie->n_opts; i++)
+		if (ie->opts[i]->level == SOL_SOCKET && ie->opts[i]->name == SO_REUSEADDR &&
+		    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, ie->opts[i]->val.data,
+			       ie->opts[i]->val.len))
+			return fail(pid, s, "set SO_REUSEADDR on");
+	if (set_bufs(s->fd, ie))
+		return fail(pid, s, "set the buffer sizes of");
+	if (fcntl(s->fd, F_SETFL, s->fe->flags & (O_NONBLOCK | O_ASYNC)))
+		return fail(pid, s, "set the file flags of");
+	return 0;
+}
+
+static int build_all(pid_t pid, struct isk *sk, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (create_one(pid, &sk[i]))
+			return -1;
+	/* sockets of their own first; connections in repair mode may share their ports */
+	for (i = 0; i < n; i++)
+		if (!repaired(&sk[i]) && bind_one(pid, &sk[i]))
+			return -1;
+	for (i = 0; i < n; i++)
+		if (sk[i].ie->state == TCP_ST_LISTEN &&
+		    listen(sk[i].fd, sk[i].ie->has_backlog ? (int)sk[i].ie->backlog : 0))
+			return fail(pid, &sk[i], "listen on");
+	for (i = 0; i < n; i++)
+		if (sk[i].ie->proto == IPPROTO_UDP &&
+		    (udp_fill_queue(pid, sk[i].fd, sk[i].ie) || connect_one(pid, &sk[i])))
+			return -1;
+	for (i = 0; i < n; i++)
+		if (repaired(&sk[i]) && (bind_one(pid, &sk[i]) || connect_one(pid, &sk[i]) ||
+					 tcp_repair_finish(sk[i].fd, sk[i].ie)))
+			return fail(pid, &sk[i], "rebuild the connection of");
+	for (i = 0; i < n; i++)
+		if (repaired(&sk[i]) && tcp_repair_off(sk[i].fd, sk[i].ie))
+			return fail(pid, &sk[i], "end the repair of");
+	for (i = 0; i < n; i++)
+		if (finish_one(pid, &sk[i]))
+			return -1;
+	return 0;
+}
+
+static int inet_open(struct rst_ctx *c, const FileEntry *fe)
+{
+	pid_t pid = c->t->te->pid;
+	size_t i, n = 0, nfiles;
+	FileEntry **files = image_files(c->img, &nfiles);
+	struct isk *sk = xzalloc(nfiles * sizeof(*sk) + 1);
+	int mine = -1;
+
+	for (i = 0; i < nfiles; i++) {
+		const FileEntry *o = files[i];
+
+		if (o->type != FILE_TYPE__FILE_INET)
+			continue;
+		if (!o->inet_sk) {
+			pr_err("pid %d: inet socket entry %u lacks its state\n", pid, o->id);
+			goto out;
+		}
+		if (o != fe && fd_shared_placed(c, o->id))
+			continue; /* built already */
+		sk[n++] = (struct isk){ o, o->inet_sk, -1,
+					c->opts->tcp_close && o->inet_sk->proto == IPPROTO_TCP &&
+					    o->inet_sk->state == TCP_ST_ESTABLISHED };
+	}
+	if (build_all(pid, sk, n))
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (sk[i].fe == fe) {
+			mine = sk[i].fd;
+		} else if (fd_place_shared(c, sk[i].fe->id, sk[i].fd)) {
+			sk[i].fd = -1; /* closed by fd_place_shared */
+			if (mine >= 0)
+				close(mine);
+			mine = -1;
+			goto out;
+		}
+		sk[i].fd = -1;
+	}
+out:
+	for (i = 0; i < n; i++)
+		if (sk[i].fd >= 0)
+			close(sk[i].fd);
+	free(sk);
+	return mine;
+}
+
+const struct fd_ops inet_fd_ops = {
+	.type = FILE_TYPE__FILE_INET,
+	.kind = FILE_ENTRY__KIND_INET_SK,
+	.name = "inet socket",
+	.match = inet_match,
+	.dump = inet_dump,
+	.group = inet_group,
+	.open = inet_open,
+};

@@ -1,0 +1,466 @@
+/*
+ * Established TCP connections, saved and rebuilt with TCP_REPAIR
+ * (dump --tcp-established).
+ *
+ * Dump: stasis's duplicate of the socket is switched to repair mode, which
+ * is a property of the socket, so the target's fd is in repair mode too:
+ * the socket sends nothing from then on, and when the dumped tree is
+ * killed it closes silently, without FIN or RST, so the peer keeps its end.
+ * With repair mode on, the sequence numbers of both queues
+ * (TCP_QUEUE_SEQ), their contents (MSG_PEEK: nothing is consumed), the
+ * negotiated options (from TCP_INFO and TCP_MAXSEG), the timestamp clock
+ * and the window are read.  Every socket put in repair mode is listed in
+ * the dump state of tcp_res: at the end of a failed dump or a dump with
+ * -R (dump_end), or from the rescue handler of an interrupted one
+ * (dump_rescue), they are switched back (without a window probe, and with
+ * SO_REUSEADDR put back, which the kernel clears when repair mode ends),
+ * so the tree goes on untouched.
+ *
+ * Restore (called by inet.c for each connection): the new socket goes to
+ * repair mode, gets its sequence numbers, is bound to the original local
+ * address (repair mode lets it share the port with a listener), connects
+ * without sending a SYN, gets its options, its receive queue, the part of
+ * its send queue that had been sent (it is retransmitted if the peer never
+ * got it), timestamp and window; repair mode ends once every socket of the
+ * tree is built, and the bytes that had never been sent are then queued
+ * like any write.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+#include "inet.h"
+#include "log.h"
+#include "res.h"
+#include "util.h"
+
+#ifndef TCPOPT_MSS
+#define TCPOPT_MSS	 2
+#define TCPOPT_WINDOW	 3
+#define TCPOPT_SACK_PERM 4
+#define TCPOPT_TIMESTAMP 8
+#endif
+
+/* The sockets this dump put in repair mode, with what to put back. */
+struct tcp_repaired {
+	int fd; /* our duplicate */
+	int reuse;
+};
+
+struct tcp_repair_list {
+	struct tcp_repaired *v;
+	size_t n;
+	unsigned long *outside; /* socket inodes held by processes outside the tree */
+	size_t nout, cap;
+	bool scanned;
+};
+
+/* ------------------------------------------------------------- dump */
+
+static struct tcp_repair_list *repair_list(struct dump_ctx *ctx)
+{
+	return res_dump_state(ctx, &tcp_res);
+}
+
+static bool in_tree(const struct dump_ctx *ctx, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == pid)
+			return true;
+	return pid == getpid();
+}
+
+static int ino_cmp(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The sockets of one process outside the tree, added to l->outside. */
+static void scan_process(struct tcp_repair_list *l, const char *pid)
+{
+	char path[300], link[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+	d = opendir(path);
+	while (d && (de = readdir(d))) {
+		ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+		if (n < 9 || strncmp(link, "socket:[", 8))
+			continue;
+		link[n] = '\0';
+		if (l->nout == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 256;
+			l->outside = xrealloc(l->outside, l->cap * sizeof(*l->outside));
+		}
+		l->outside[l->nout++] = strtoul(link + 8, NULL, 10);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * Is the socket also held by a process outside the tree?  Repair mode
+ * would stay on for that process after the dump.  One scan of /proc, at
+ * the first connection of a dump.
+ */
+static bool held_outside(const struct fd_dump *d)
+{
+	struct tcp_repair_list *l = repair_list(d->ctx);
+	unsigned long ino = d->st.st_ino;
+	struct dirent *de;
+	DIR *proc;
+
+	if (!l->scanned) {
+		l->scanned = true;
+		proc = opendir("/proc");
+		while (proc && (de = readdir(proc)))
+			if (de->d_name[0] >= '1' && de->d_name[0] <= '9' &&
+			    !in_tree(d->ctx, atoi(de->d_name)))
+				scan_process(l, de->d_name);
+		if (proc)
+			closedir(proc);
+		if (l->nout)
+			sort_array(l->outside, l->nout, sizeof(*l->outside), ino_cmp);
+	}
+	return l->nout && bsearch(&ino, l->outside, l->nout, sizeof(ino), ino_cmp);
+}
+
+static int repair_on(const struct fd_dump *d)
+{
+	struct tcp_repair_list *l = repair_list(d->ctx);
+	int on = TCP_REPAIR_ON, reuse = 0, fd;
+	socklen_t len = sizeof(reuse);
+
+	if (getsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
+		reuse = 0;
+	fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
+		pr_perror("pid %d fd %d: cannot switch the TCP socket to repair mode", d->pid,
+			  d->fd);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	l->v[l->n++] = (struct tcp_repaired){ fd, reuse };
+	return 0;
+}
+
+/* Switch the sockets back (no window probe) and put SO_REUSEADDR back. */
+static void repair_off_all(struct tcp_repair_list *l)
+{
+	int off = TCP_REPAIR_OFF_NO_WP;
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct tcp_repaired *r = &l->v[i];
+
+		if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) ||
+		    (r->reuse &&
+		     setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse))))
+			pr_perror("cannot switch a TCP socket back from repair mode");
+	}
+}
+
+/* The tree is killed (repair mode stays: the sockets close silently) or goes on. */
+static void tcp_dump_end(struct dump_ctx *ctx, bool kill)
+{
+	if (!kill)
+		repair_off_all(repair_list(ctx));
+}
+
+/* In a signal handler (the dump is interrupted): repair off, nothing else. */
+static void tcp_dump_rescue(struct dump_ctx *ctx)
+{
+	struct tcp_repair_list *l = repair_list(ctx);
+	int off = TCP_REPAIR_OFF_NO_WP;
+	size_t i;
+
+	for (i = 0; l && i < l->n; i++) {
+		setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		if (l->v[i].reuse)
+			setsockopt(l->v[i].fd, SOL_SOCKET, SO_REUSEADDR, &l->v[i].reuse,
+				   sizeof(l->v[i].reuse));
+	}
+}
+
+static void tcp_dump_fini(struct dump_ctx *ctx, void *state)
+{
+	struct tcp_repair_list *l = state;
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		close(l->v[i].fd);
+	free(l->v);
+	free(l->outside);
+}
+
+static int tcp_get(const struct fd_dump *d, int opt, void *val, socklen_t size, const char *what)
+{
+	socklen_t len = size;
+
+	if (getsockopt(d->lfd, IPPROTO_TCP, opt, val, &len)) {
+		pr_perror("pid %d fd %d: cannot read the %s of a TCP connection", d->pid, d->fd,
+			  what);
+		return -1;
+	}
+	return 0;
+}
+
+/* One queue in repair mode: its sequence number and its bytes. */
+static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBinaryData *data,
+		      uint32_t *unsent)
+{
+	int len = 0, nsd = 0;
+	ssize_t n;
+
+	if (setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
+	    tcp_get(d, TCP_QUEUE_SEQ, seq, sizeof(*seq), "queue sequence"))
+		return -1;
+	if (ioctl(d->lfd, q == TCP_RECV_QUEUE ? SIOCINQ : SIOCOUTQ, &len) ||
+	    (unsent && ioctl(d->lfd, SIOCOUTQNSD, &nsd))) {
+		pr_perror("pid %d fd %d: cannot read the queue lengths of a TCP connection", d->pid,
+			  d->fd);
+		return -1;
+	}
+	data->len = len;
+	data->data = xmalloc(len + 1);
+	n = len ? recv(d->lfd, data->data, len + 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+	if (n != len) {
+		pr_err("pid %d fd %d: read %zd of the %d bytes of a TCP %s queue\n", d->pid, d->fd,
+		       n, len, q == TCP_RECV_QUEUE ? "receive" : "send");
+		return -1;
+	}
+	if (unsent)
+		*unsent = nsd;
+	return 0;
+}
+
+static int dump_state(const struct fd_dump *d, TcpConnEntry *t)
+{
+	struct tcp_repair_window w;
+	struct tcp_info ti;
+	int mss = 0, q = TCP_NO_QUEUE;
+
+	memset(&ti, 0, sizeof(ti));
+	if (tcp_get(d, TCP_INFO, &ti, sizeof(ti), "state") ||
+	    tcp_get(d, TCP_MAXSEG, &mss, sizeof(mss), "MSS") ||
+	    tcp_get(d, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp") ||
+	    tcp_get(d, TCP_REPAIR_WINDOW, &w, sizeof(w), "window"))
+		return -1;
+	t->mss = mss;
+	t->has_snd_mss = true;
+	t->snd_mss = ti.tcpi_snd_mss;
+	t->options = ti.tcpi_options;
+	t->snd_wscale = ti.tcpi_snd_wscale;
+	t->rcv_wscale = ti.tcpi_rcv_wscale;
+	t->snd_wl1 = w.snd_wl1;
+	t->snd_wnd = w.snd_wnd;
+	t->max_window = w.max_window;
+	t->rcv_wnd = w.rcv_wnd;
+	t->rcv_wup = w.rcv_wup;
+	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL) ||
+	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent))
+		return -1;
+	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+}
+
+int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
+{
+	int off = -1, peek_off = -1;
+	socklen_t len = sizeof(peek_off);
+	char buf[160];
+	int ret;
+
+	if (!d->ctx->opts->tcp_established) {
+		pr_err("pid %d fd %d: established TCP connection %s (dump with --tcp-established "
+		       "to save it)\n",
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)));
+		return -1;
+	}
+	if (held_outside(d)) {
+		pr_err("pid %d fd %d: TCP connection %s is also held by a process outside the "
+		       "tree; not supported\n",
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)));
+		return -1;
+	}
+	/* urgent data lives outside the queues repair mode can read */
+	if (recv(d->lfd, buf, 1, MSG_OOB | MSG_PEEK | MSG_DONTWAIT) >= 0) {
+		pr_err("pid %d fd %d: TCP connection %s has urgent data (MSG_OOB) pending; not "
+		       "supported\n",
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)));
+		return -1;
+	}
+	/* a peek offset would make MSG_PEEK start there and move it */
+	if (getsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len))
+		peek_off = -1;
+	if (repair_on(d))
+		return -1;
+	ie->tcp = xmalloc(sizeof(*ie->tcp));
+	tcp_conn_entry__init(ie->tcp);
+	if (peek_off >= 0)
+		setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+	ret = dump_state(d, ie->tcp);
+	if (peek_off >= 0 && setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, len)) {
+		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
+		ret = -1;
+	}
+	if (!ret && ie->tcp->unsent > ie->tcp->sndq.len) {
+		pr_err("pid %d fd %d: TCP send queue holds %zu bytes, %u of them unsent\n", d->pid,
+		       d->fd, ie->tcp->sndq.len, ie->tcp->unsent);
+		ret = -1;
+	}
+	return ret;
+}
+
+/* ---------------------------------------------------------- restore */
+
+static int set_tcp(int fd, int opt, const void *val, socklen_t len, const char *what)
+{
+	if (setsockopt(fd, IPPROTO_TCP, opt, val, len)) {
+		pr_perror("cannot set the %s of a restored TCP connection", what);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_queue(int fd, int q)
+{
+	return set_tcp(fd, TCP_REPAIR_QUEUE, &q, sizeof(q), "repair queue");
+}
+
+int tcp_repair_prepare(int fd, const InetSkEntry *ie)
+{
+	const TcpConnEntry *t = ie->tcp;
+	uint32_t rcv = t->rcv_seq - (uint32_t)t->rcvq.len;
+	uint32_t snd = t->snd_seq - (uint32_t)t->sndq.len;
+	int on = TCP_REPAIR_ON, mss = t->snd_mss ? t->snd_mss : t->mss;
+
+	/*
+	 * The segment size in use (bounded by half the peer's largest window,
+	 * which repair cannot set before connect): the repair connect computes
+	 * it from this MSS; TCP_REPAIR_OPTIONS sets the peer's MSS after.
+	 * Timestamps take 12 bytes of each segment.
+	 */
+	if (t->has_snd_mss && (t->options & TCPI_OPT_TIMESTAMPS))
+		mss += 12;
+	mss = min(mss, 32767); /* MAX_TCP_WINDOW */
+	if (set_tcp(fd, TCP_MAXSEG, &mss, sizeof(mss), "MSS") ||
+	    set_tcp(fd, TCP_REPAIR, &on, sizeof(on), "repair mode") ||
+	    set_queue(fd, TCP_RECV_QUEUE) ||
+	    set_tcp(fd, TCP_QUEUE_SEQ, &rcv, sizeof(rcv), "receive sequence") ||
+	    set_queue(fd, TCP_SEND_QUEUE) ||
+	    set_tcp(fd, TCP_QUEUE_SEQ, &snd, sizeof(snd), "send sequence"))
+		return -1;
+	return set_queue(fd, TCP_NO_QUEUE);
+}
+
+static int set_options(int fd, const TcpConnEntry *t)
+{
+	struct tcp_repair_opt o[4];
+	int n = 0;
+
+	o[n++] = (struct tcp_repair_opt){ TCPOPT_MSS, t->mss };
+	if (t->options & TCPI_OPT_WSCALE)
+		o[n++] =
+		    (struct tcp_repair_opt){ TCPOPT_WINDOW, t->snd_wscale | (t->rcv_wscale << 16) };
+	if (t->options & TCPI_OPT_SACK)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_SACK_PERM, 0 };
+	if (t->options & TCPI_OPT_TIMESTAMPS)
+		o[n++] = (struct tcp_repair_opt){ TCPOPT_TIMESTAMP, 0 };
+	return set_tcp(fd, TCP_REPAIR_OPTIONS, o, n * sizeof(o[0]), "options");
+}
+
+/*
+ * Queue len bytes: in repair mode into the selected queue, else as a write.
+ * A receive queue a little larger than the receive buffer (the kernel lets
+ * it overshoot) gets room for the moment; inet.c sets the size again after.
+ */
+static int send_all(int fd, const uint8_t *data, size_t len, const char *what)
+{
+	int room = (int)min(len * 2 + (1 << 16), (size_t)1 << 29);
+	size_t done = 0;
+	bool grown = false;
+
+	while (done < len) {
+		ssize_t n = send(fd, data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOMEM && !grown) {
+			grown = true;
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof(room));
+			continue;
+		}
+		if (n <= 0) {
+			pr_perror("cannot queue %zu bytes into the %s of a restored TCP connection",
+				  len - done, what);
+			return -1;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+/* Room for the send queue while it is filled (inet.c sets the real size after). */
+static void make_room(int fd, const TcpConnEntry *t)
+{
+	int snd = (int)min(t->sndq.len * 2 + (1 << 20), (size_t)1 << 29);
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd));
+}
+
+int tcp_repair_finish(int fd, const InetSkEntry *ie)
+{
+	const TcpConnEntry *t = ie->tcp;
+	struct tcp_repair_window w = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd,
+				       t->rcv_wup };
+	size_t sent = t->sndq.len - t->unsent;
+	int no_mss = 0;
+
+	make_room(fd, t);
+	if (set_options(fd, t) || set_tcp(fd, TCP_MAXSEG, &no_mss, sizeof(no_mss), "MSS") ||
+	    set_queue(fd, TCP_RECV_QUEUE) ||
+	    send_all(fd, t->rcvq.data, t->rcvq.len, "receive queue") ||
+	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue") ||
+	    set_queue(fd, TCP_NO_QUEUE))
+		return -1;
+	if (t->options & TCPI_OPT_TIMESTAMPS &&
+	    set_tcp(fd, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp"))
+		return -1;
+	return set_tcp(fd, TCP_REPAIR_WINDOW, &w, sizeof(w), "window");
+}
+
+int tcp_repair_off(int fd, const InetSkEntry *ie)
+{
+	const TcpConnEntry *t = ie->tcp;
+	size_t sent = t->sndq.len - t->unsent;
+	int off = TCP_REPAIR_OFF;
+
+	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)"))
+		return -1;
+	return send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)");
+}
+
+/*
+ * The sockets a dump put in repair mode: kept so when the tree is killed,
+ * switched back when it goes on (-R, a failed or interrupted dump).
+ */
+const struct res_ops tcp_res = {
+	.name = "tcp",
+	.dump_state_size = sizeof(struct tcp_repair_list),
+	.dump_end = tcp_dump_end,
+	.dump_rescue = tcp_dump_rescue,
+	.dump_fini = tcp_dump_fini,
+};
