@@ -38,7 +38,6 @@ uint32_t tty_slave_index(dev_t rdev);
 /* Dump: the pty master of index in the tree (after the scan), is pid in the tree */
 struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index);
 int tty_scan_once(struct dump_ctx *ctx);
-bool tty_in_tree(struct dump_ctx *ctx, pid_t pid);
 /* The controlling terminal of pid as a pty index; -1: none, -2: not a pty. */
 long tty_ctty_index(pid_t pid, struct proc_stat *st);
 void tty_dump_fini(struct dump_ctx *ctx, void *state);

@@ -36,16 +36,6 @@ static bool pidfd_match(const struct fd_dump *d)
 	return !strcmp(d->link, "anon_inode:[pidfd]") || !strncmp(d->link, "pidfd:", 6);
 }
 
-static bool in_tree(struct dump_ctx *ctx, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].pid == pid)
-			return true;
-	return false;
-}
-
 /* The process whose non-leader thread tid is, or 0. */
 static pid_t thread_owner(struct dump_ctx *ctx, pid_t tid)
 {
@@ -81,7 +71,7 @@ static int pidfd_dump(const struct fd_dump *d, FileEntry *fe)
 		       d->pid, d->fd, pid, thread_owner(d->ctx, pid));
 		return -1;
 	}
-	if (pid <= 0 || !in_tree(d->ctx, pid)) {
+	if (pid <= 0 || !dump_tree_has(d->ctx, pid)) {
 		pr_err("pid %d fd %d: pidfd of pid %ld, which is outside the dumped tree\n", d->pid,
 		       d->fd, pid);
 		return -1;

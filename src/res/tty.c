@@ -189,16 +189,6 @@ void tty_dump_fini(struct dump_ctx *ctx, void *state)
 	free(((struct tty_dump *)state)->v);
 }
 
-bool tty_in_tree(struct dump_ctx *ctx, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < ctx->ntasks; i++)
-		if (ctx->tasks[i].pid == pid)
-			return true;
-	return false;
-}
-
 /* ------------------------------------------------------ the pair's state */
 
 static int set_termios(int master, const struct termios2 *t)
@@ -543,7 +533,7 @@ static int tty_dump(const struct fd_dump *d, FileEntry *fe)
 	if (idx >= 0 && tty_find(d->ctx, idx)) {
 		tf->has_index = true;
 		tf->index = idx;
-	} else if (tty_in_tree(d->ctx, st.sid)) {
+	} else if (dump_tree_has(d->ctx, st.sid)) {
 		pr_err("pid %d fd %d: /dev/tty is a terminal outside the tree of a session inside "
 		       "it; not supported\n",
 		       d->pid, d->fd);

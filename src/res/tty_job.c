@@ -160,7 +160,7 @@ static int tty_dump_task(struct dump_ctx *ctx, struct dump_task *dt)
 	idx = tty_ctty_index(dt->pid, &st);
 	if (st.tty_nr && st.tpgid > 0 && st.tpgid == st.pgid)
 		te->has_tty_fg = te->tty_fg = true;
-	if (st.tty_nr && st.sid != dt->pid && !tty_in_tree(ctx, st.sid)) {
+	if (st.tty_nr && st.sid != dt->pid && !dump_tree_has(ctx, st.sid)) {
 		if (!ctx->opts->shell_job) {
 			char name[32];
 

@@ -15,19 +15,7 @@
 #include "log.h"
 #include "res.h"
 #include "util.h"
-
-static int failed;
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			printf("  FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                          \
-			printf("\n");                                 \
-			failed++;                                     \
-			return;                                       \
-		}                                                     \
-	} while (0)
+#include "unit.h"
 
 static const uint32_t pids[] = { 1, 2, 3, 4 };
 static const uint32_t ppids[] = { 0, 1, 1, 2 };

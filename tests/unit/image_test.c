@@ -13,20 +13,9 @@
 #include "log.h"
 #include "util.h"
 #include "header.pb-c.h"
+#include "unit.h"
 
-static int failed;
 static char dir[] = "/tmp/stasis-image-test.XXXXXX";
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			printf("  FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                          \
-			printf("\n");                                 \
-			failed++;                                     \
-			return;                                       \
-		}                                                     \
-	} while (0)
 
 static int write_image(void)
 {

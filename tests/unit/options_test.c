@@ -13,23 +13,12 @@
 
 #include "log.h"
 #include "options.h"
+#include "unit.h"
 
-static int failed;
 static int err_fd;	 /* where pr_err() writes during a parse */
 static char err[4096];	 /* what the last parse printed */
 static char words[4096]; /* the words of the last command line */
 static char *argv_buf[64];
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			printf("  FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                          \
-			printf("\n");                                 \
-			failed++;                                     \
-			return;                                       \
-		}                                                     \
-	} while (0)
 
 /*
  * Parse "stasis LINE" (LINE split at spaces) into C; the error output is

@@ -11,19 +11,7 @@
 #include "log.h"
 #include "unix_sk.h"
 #include "util.h"
-
-static int failed;
-
-#define CHECK(cond, ...)                                              \
-	do {                                                          \
-		if (!(cond)) {                                        \
-			printf("  FAIL %s:%d: ", __func__, __LINE__); \
-			printf(__VA_ARGS__);                          \
-			printf("\n");                                 \
-			failed++;                                     \
-			return;                                       \
-		}                                                     \
-	} while (0)
+#include "unit.h"
 
 static struct unix_table tab;
 
