@@ -292,8 +292,10 @@ int image_load(const char *dir, struct image *img)
 
 	memset(img, 0, sizeof(*img));
 	res_image_states_init(img);
-	if (img_reader_open(&img->r, dir))
+	if (img_reader_open(&img->r, dir)) {
+		res_image_states_fini(img);
 		return -1;
+	}
 	while ((ret = img_next(&img->r, &h)) == 0)
 		if (load_record(img, &h))
 			goto err;

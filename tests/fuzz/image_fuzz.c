@@ -104,12 +104,15 @@ static int plan_tasks(struct image *img)
 	size_t i;
 
 	for (i = 0; i < img->ntasks; i++) {
-		struct rst_ctx c = { .opts = &o, .img = img, .t = &img->tasks[i] };
+		struct rst_ctx c = { .opts = &o, .img = img, .t = &img->tasks[i], .svc_base = 3 };
+		int ret;
 
 		if (c.t->te->zombie)
 			continue;
-		c.svc_base = files_max_fd(c.t) + 1;
-		if (mm_pick_trampoline(&c))
+		ret = res_stage(restore_prepare, &c);
+		free(c.premapped);
+		free(c.filled);
+		if (ret)
 			return -1;
 	}
 	return 0;
@@ -128,8 +131,8 @@ static void load_and_plan(void)
 	}
 	if (image_load(fuzz_dir, &img))
 		return;
-	if (!mm_vdso_check(&img) && !tree_build(&img) && !tty_check_shell_job(&img, &o) &&
-	    !files_plan(&img))
+	/* what restore checks and plans before it forks anything (res_table order) */
+	if (!tree_build(&img) && !res_stage(restore_check, &img, &o))
 		plan_tasks(&img);
 	image_verify_pages(&img, buf, VERIFY_BUF, st);
 	image_free(&img);
