@@ -189,7 +189,8 @@ static size_t build_packet(uint8_t *pkt, const InetSkEntry *ie, const InetDgram 
 	u->source = htons(g->src_port);
 	u->dest = htons(ie->src_port);
 	u->len = htons(ulen);
-	memcpy(u + 1, g->data.data, g->data.len);
+	if (g->data.len) /* an empty datagram has no data buffer */
+		memcpy(u + 1, g->data.data, g->data.len);
 	s = sum16(src, v4 ? 4 : 16, 0);
 	s = sum16(dst, v4 ? 4 : 16, s) + IPPROTO_UDP + ulen;
 	u->check = fold(sum16(u, ulen, s));

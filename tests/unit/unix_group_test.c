@@ -15,13 +15,18 @@
 
 static struct unix_table tab;
 
+#define MAX_SOCKETS 64 /* allocated once: the pointers sk() returns stay valid */
+
 /* Add a socket (in inode order, as unix_find wants them). */
 static struct usk *sk(uint32_t ino, int type, int state, uint32_t peer, bool in_tree,
 		      const char *name)
 {
 	struct usk *s;
 
-	tab.sk = xrealloc(tab.sk, (tab.n + 1) * sizeof(*tab.sk));
+	if (!tab.sk)
+		tab.sk = xzalloc(MAX_SOCKETS * sizeof(*tab.sk));
+	if (tab.n == MAX_SOCKETS)
+		abort();
 	s = &tab.sk[tab.n++];
 	memset(s, 0, sizeof(*s));
 	s->ino = ino;
