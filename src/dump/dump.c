@@ -196,32 +196,6 @@ static int freeze_tree(struct dump_ctx *ctx, pid_t root)
 	return 0;
 }
 
-/* A zombie is its identity and exit status: nothing else is left of it. */
-static int dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
-{
-	TaskEntry *te = dt->te;
-	struct proc_stat st;
-
-	if (proc_parse_stat(dt->pid, &st))
-		return -1;
-	te->pid = dt->pid;
-	te->ppid = st.ppid;
-	te->pgid = st.pgid;
-	te->sid = st.sid;
-	te->comm = read_proc(dt->pid, "comm", NULL);
-	if (!te->comm)
-		te->comm = xstrdup("?");
-	te->comm[strcspn(te->comm, "\n")] = '\0';
-	te->cwd = xstrdup("/");
-	te->root = xstrdup("/");
-	te->creds = xmalloc(sizeof(*te->creds));
-	creds_entry__init(te->creds);
-	te->has_zombie = te->zombie = true;
-	te->has_exit_code = true;
-	te->exit_code = st.exit_code;
-	return img_write_msg(&ctx->w, IMG_TASK, &te->base);
-}
-
 static int check_tree_supported(struct dump_ctx *ctx)
 {
 	TaskEntry **tes = xzalloc(ctx->ntasks * sizeof(*tes));
@@ -327,7 +301,6 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	return 0;
 }
 
-
 /* Every thread gets its registers and mask back, the leader last (it removes the area). */
 static int dump_task_putback(struct dump_task *dt)
 {
@@ -363,7 +336,11 @@ static int dump_task_local(struct dump_ctx *ctx, struct dump_task *dt)
 	size_t i;
 
 	if (dt->zombie)
-		return dump_zombie(ctx, dt);
+		/* a zombie is its identity and exit status: only its task record */
+		return res_stage(dump_zombie, ctx, dt) ||
+			       img_write_msg(&ctx->w, IMG_TASK, &dt->te->base)
+			   ? -1
+			   : 0;
 	test_crash("local");
 	if (res_stage(dump_local, ctx, dt))
 		return -1;

@@ -30,6 +30,8 @@ struct res_ops {
 	int (*dump_remote)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 1, once per thread (leader first) */
 	int (*dump_thread)(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th);
+	/* stage 2, for a zombie instead of the stages below: its task record only */
+	int (*dump_zombie)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 2, second thread: fill dt->te from /proc, before it is written */
 	int (*dump_local)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 2, after the task's IMG_TASK and IMG_THREAD_CORE records: own records */
@@ -124,9 +126,9 @@ void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
 extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
-    files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res,
-    pidfd_res, mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res,
-    ptimer_res, seccomp_res, creds_res, seccomp_nnp_res;
+    files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
+    flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
+    seccomp_nnp_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded

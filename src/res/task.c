@@ -251,8 +251,35 @@ static int task_restore_remote(struct rst_ctx *c)
 	return 0;
 }
 
+/* A zombie is its identity and exit status: nothing else is left of it. */
+static int task_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	TaskEntry *te = dt->te;
+	struct proc_stat st;
+
+	if (proc_parse_stat(dt->pid, &st))
+		return -1;
+	te->pid = dt->pid;
+	te->ppid = st.ppid;
+	te->pgid = st.pgid;
+	te->sid = st.sid;
+	te->comm = read_proc(dt->pid, "comm", NULL);
+	if (!te->comm)
+		te->comm = xstrdup("?");
+	te->comm[strcspn(te->comm, "\n")] = '\0';
+	te->cwd = xstrdup("/");
+	te->root = xstrdup("/");
+	te->creds = xmalloc(sizeof(*te->creds));
+	creds_entry__init(te->creds);
+	te->has_zombie = te->zombie = true;
+	te->has_exit_code = true;
+	te->exit_code = st.exit_code;
+	return 0;
+}
+
 const struct res_ops task_res = {
 	.name = "task",
+	.dump_zombie = task_dump_zombie,
 	.dump_remote = task_dump_remote,
 	.dump_local = task_dump,
 	.child = task_restore_child,
