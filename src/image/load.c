@@ -6,6 +6,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -343,27 +345,51 @@ void image_free(struct image *img)
 /*
  * Runs in a thread while restore forks the tree, so it must not allocate:
  * a child forked while this thread held malloc's lock would deadlock.
+ * The pages are hashed where they lie, through windows of the image mapped
+ * from the page cache (no copy); a file too short for them is refused
+ * before any window is touched, which would fault past its end.
  */
+#define VERIFY_WINDOW (64UL << 20)
+
 int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st)
 {
+	struct stat sb;
 	size_t i;
 
+	if (fstat(img->r.fd, &sb)) {
+		pr_perror("image %s", img->r.path);
+		return -1;
+	}
 	for (i = 0; i < img->ntasks; i++) {
 		struct rst_task *t = &img->tasks[i];
 		uint64_t off = 0;
 
 		if (t->te->zombie)
 			continue;
+		if (t->pages_off + t->pages_len > (uint64_t)sb.st_size) {
+			pr_err("image %s is truncated inside the pages of pid %u\n", img->r.path,
+			       t->te->pid);
+			return -1;
+		}
 		XXH3_64bits_reset(st);
 		while (off < t->pages_len) {
-			size_t n = min(bufsz, t->pages_len - off);
+			uint64_t at = t->pages_off + off, base = at & ~(uint64_t)(PAGE_SIZE - 1);
+			size_t n = min(VERIFY_WINDOW, t->pages_len - off), len = n + (at - base);
+			void *win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, img->r.fd,
+					 base);
 
-			if (pread(img->r.fd, buf, n, t->pages_off + off) != (ssize_t)n) {
-				pr_err("image %s is truncated inside the pages of pid %u\n",
-				       img->r.path, t->te->pid);
-				return -1;
+			if (win == MAP_FAILED) { /* a file system that cannot map: read it */
+				n = min(bufsz, n);
+				if (pread(img->r.fd, buf, n, at) != (ssize_t)n) {
+					pr_err("image %s is truncated inside the pages of pid %u\n",
+					       img->r.path, t->te->pid);
+					return -1;
+				}
+				XXH3_64bits_update(st, buf, n);
+			} else {
+				XXH3_64bits_update(st, (char *)win + (at - base), n);
+				munmap(win, len);
 			}
-			XXH3_64bits_update(st, buf, n);
 			off += n;
 		}
 		if (XXH3_64bits_digest(st) != t->pages_hash) {

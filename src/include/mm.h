@@ -12,9 +12,30 @@
 #define PAGES_BUF    IMG_PAGES_BUF
 #define IOV_BATCH    1024
 
+/* rst_ctx.premapped[i]: who builds VMA i */
+enum {
+	MM_PREMAP_NO = 0,   /* the controller, remotely, after the stop */
+	MM_PREMAP_DONE = 1, /* the restore child: mapped, filled and finished */
+	MM_PREMAP_UFFD = 2, /* the child mapped it; the controller fills and finishes it */
+};
+
 /* pages.c: dump a task's pages; fill those of the VMAs one side builds */
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm);
 int mm_pages_fill(struct rst_ctx *c, bool premapped);
+
+/* pages_uffd.c: the one-copy fill of registered anonymous mappings */
+struct uffd_fill {
+	struct uffd_job {
+		unsigned long dst;
+		uint64_t off; /* in the image file */
+		uint64_t len;
+	} * jobs;
+	size_t n, cap;
+	uint64_t total;
+};
+void mm_uffd_register(struct rst_ctx *c);
+void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off);
+int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd);
 
 /* mm.c: one mm syscall for the task being built (plain in the child, else remote) */
 int mm_rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,

@@ -18,6 +18,7 @@ enum {
 	SVC_STDOUT,
 	SVC_STDERR,
 	SVC_EXE,   /* the executable, for PR_SET_MM_MAP */
+	SVC_UFFD,  /* the child's userfaultfd, for filling its memory (pages_uffd.c) */
 	SVC_FILES, /* mapped files, by index in mm->files */
 };
 
@@ -40,7 +41,7 @@ struct rst_ctx {
 	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
 	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
-	uint8_t *premapped;  /* per VMA: built by the child itself, before the stop */
+	uint8_t *premapped;  /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
 	uint8_t *filled;     /* per VMA: shared memory another task filled already */
 	unsigned long tramp; /* our trampoline + scratch area in the child */
 	size_t tramp_len;

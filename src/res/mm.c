@@ -621,12 +621,13 @@ static int mm_premap_child(struct rst_ctx *c)
 		r = mm_map_one(c, i, &last);
 		if (r < 0)
 			goto out;
-		c->premapped[i] = r == 0;
+		c->premapped[i] = r == 0 ? MM_PREMAP_DONE : MM_PREMAP_NO;
 	}
+	mm_uffd_register(c);
 	if (mm_pages_fill(c, true))
 		goto out;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (c->premapped[i] && mm_finish_vma(c, mm->vmas[i]))
+		if (c->premapped[i] == MM_PREMAP_DONE && mm_finish_vma(c, mm->vmas[i]))
 			goto out;
 	ret = 0;
 out:
@@ -657,7 +658,7 @@ static int mm_restore_remote(struct rst_ctx *c)
 	if (mm_pages_fill(c, false))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (!c->premapped[i] && mm_finish_vma(c, mm->vmas[i]))
+		if (c->premapped[i] != MM_PREMAP_DONE && mm_finish_vma(c, mm->vmas[i]))
 			return -1;
 	if (mm_restore_mm_fields(c))
 		return -1;

@@ -384,6 +384,7 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped)
 	const PagemapEntry *pm = c->t->pm;
 	MmEntry *mm = c->t->mm;
 	struct page_batch b = { 0 };
+	struct uffd_fill u = { 0 };
 	uint64_t off = c->t->pages_off;
 	size_t r, v = 0;
 	int ret = -1;
@@ -406,16 +407,22 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped)
 				goto out;
 			}
 			len = min(left, mm->vmas[v]->end - addr);
-			if (!!c->premapped[v] == premapped && !c->filled[v] &&
-			    batch_add(c, &b, addr, len, off))
+			if (c->filled[v] || (c->premapped[v] == MM_PREMAP_DONE) != premapped)
+				;
+			else if (c->premapped[v] == MM_PREMAP_UFFD)
+				uffd_fill_add(&u, addr, len, off);
+			else if (batch_add(c, &b, addr, len, off))
 				goto out;
 			addr += len;
 			off += len;
 			left -= len;
 		}
 	}
-	ret = batch_flush(c, &b);
+	if (batch_flush(c, &b) || uffd_fill_run(c, &u, c->img->r.fd))
+		goto out;
+	ret = 0;
 out:
+	free(u.jobs);
 	free(b.iov);
 	return ret;
 }
