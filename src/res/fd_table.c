@@ -37,6 +37,7 @@ const struct fd_ops *const fd_kinds[] = {
 	/* sockets */
 	&unix_fd_ops,
 	&inet_fd_ops,
+	&netlink_fd_ops,
 	/* ptys whose master is in the tree, and /dev/tty */
 	&ptmx_fd_ops,
 	&tty_fd_ops,
