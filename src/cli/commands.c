@@ -75,8 +75,51 @@ static const struct opt_def dump_table[] = {
 	OPT_FLAG("tcp-established", 0, dump.tcp_established,
 		 "save established TCP connections (TCP_REPAIR);\n"
 		 "without it a tree with one is refused"),
+	OPT_FLAG("manage-cgroups", 0, dump.manage_cgroups,
+		 "save the settings of the tree's cgroups (memory,\n"
+		 "cpu, cpuset and pids limits) with the image"),
+	OPT_STRING("freeze-cgroup", 0, "PATH", dump.freeze_cgroup,
+		   "freeze the cgroup PATH (v2 cgroup.freeze or v1\n"
+		   "freezer) while the tree is seized: no fork escapes"),
 	OPT_END,
 };
+
+/* --manage-cgroups[=soft|full|ignore] (criu's modes; soft without a mode). */
+static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	static const char *const modes[] = { [CG_MANAGE_SOFT] = "soft",
+					     [CG_MANAGE_FULL] = "full",
+					     [CG_MANAGE_IGNORE] = "ignore" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++)
+		if (!arg || !strcmp(arg, modes[i])) {
+			c->restore.manage_cgroups = arg ? (enum cg_manage)i : CG_MANAGE_SOFT;
+			return 0;
+		}
+	pr_err("bad --manage-cgroups mode '%s'; expected soft, full or ignore\n", arg);
+	return -1;
+}
+
+/* --cgroup-root [CONTROLLERS:]PATH, PATH absolute. */
+static int set_cgroup_root(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	struct restore_opts *r = &c->restore;
+	const char *colon = strchr(arg, ':'), *path = colon ? colon + 1 : arg;
+	char *ctrl = NULL;
+
+	if (path[0] != '/' || (colon && colon == arg)) {
+		pr_err("bad --cgroup-root '%s'; expected [CONTROLLERS:]/PATH\n", arg);
+		return -1;
+	}
+	if (colon)
+		ctrl = strndup(arg, colon - arg);
+	r->cg_roots = xrealloc(r->cg_roots, (r->n_cg_roots + 1) * sizeof(*r->cg_roots));
+	r->cg_roots[r->n_cg_roots].ctrl = ctrl;
+	r->cg_roots[r->n_cg_roots].path = path;
+	r->n_cg_roots++;
+	return 0;
+}
 
 /* --restore-sibling implies -d. */
 static int set_sibling(struct cmdline *c, const struct opt_def *o, const char *arg)
@@ -139,6 +182,15 @@ static const struct opt_def restore_table[] = {
 	OPT_FLAG("tcp-close", 0, restore.tcp_close,
 		 "restore established TCP connections closed: the\n"
 		 "program's fd is an unconnected TCP socket"),
+	OPT_SPECIAL("manage-cgroups", 0, optional_argument, "MODE", set_manage_cgroups,
+		    "apply the cgroup settings saved by dump\n"
+		    "--manage-cgroups: soft (default) to the cgroups\n"
+		    "restore creates, full also to existing ones,\n"
+		    "ignore to none"),
+	OPT_SPECIAL("cgroup-root", 0, required_argument, "[CTRL:]PATH", set_cgroup_root,
+		    "put the root task's cgroup (of every hierarchy,\n"
+		    "or of CTRL's: memory, cgroup2 ...) at PATH; the\n"
+		    "tree's other cgroups follow below it"),
 	OPT_END,
 };
 

@@ -565,7 +565,10 @@ int cmd_dump(const struct dump_opts *o)
 	}
 	res_dump_states_init(&ctx);
 	rescue_arm(&ctx);
-	if (freeze_tree(&ctx, o->pid) || res_stage(dump_check, &ctx))
+	if (res_stage(dump_hold, &ctx) || freeze_tree(&ctx, o->pid))
+		goto out_release;
+	test_crash("frozen"); /* every task seized, a cgroup freezer still holding them */
+	if (res_stage(dump_unhold, &ctx) || res_stage(dump_check, &ctx))
 		goto out_release;
 	pr_info("froze %zu process(es) in %.2f ms\n", ctx.ntasks, (now_ns() - t0) / 1e6);
 	if (img_writer_open(&ctx.w, o->dir))

@@ -12,6 +12,7 @@
 #include "records.h"
 #include "res.h"
 #include "util.h"
+#include "cgroup.pb-c.h"
 #include "core.pb-c.h"
 #include "evobj.pb-c.h"
 #include "fd.pb-c.h"
@@ -40,6 +41,7 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	KIND(IMG_POSIX_TIMERS, "posix-timers", &posix_timers_entry__descriptor,
 	     rec_load_posix_timers),
 	KIND(IMG_TTY, "tty", &tty_entry__descriptor, tty_load),
+	KIND(IMG_CGROUP, "cgroup", &cgroup_entry__descriptor, cgroup_load),
 };
 
 const struct img_rec_kind *img_rec_kind(uint32_t type)

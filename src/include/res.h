@@ -24,6 +24,10 @@ struct res_ops {
 	size_t image_state_size;     /* one per loaded image: res_image_state() */
 
 	/* --- dump, in the order they run */
+	/* before the tree is seized: hold it still, so that no task forks away */
+	int (*dump_hold)(struct dump_ctx *ctx);
+	/* every task seized: let the hold go (dump_end and dump_rescue also must) */
+	int (*dump_unhold)(struct dump_ctx *ctx);
 	/* the tree is frozen, nothing written yet: refuse what cannot be saved */
 	int (*dump_check)(struct dump_ctx *ctx);
 	/* stage 1, tracer thread, scratch mapping in place: remote syscalls */
@@ -140,6 +144,7 @@ int pipe_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG
 int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_TTY */
 int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
 int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
+int cgroup_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_CGROUP */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

@@ -34,6 +34,20 @@ struct dump_opts {
 	bool file_locks;  /* save file locks (else a tree holding one is refused) */
 	/* save established TCP connections (repair mode) */
 	bool tcp_established;
+	bool manage_cgroups;	   /* save the settings of the tree's cgroups */
+	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
+};
+
+/* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */
+struct cgroup_root {
+	const char *ctrl; /* "memory", "cgroup2" ...; NULL: every hierarchy */
+	const char *path;
+};
+
+enum cg_manage {
+	CG_MANAGE_SOFT = 0, /* settings only for the cgroups restore creates */
+	CG_MANAGE_FULL,	    /* for existing ones too */
+	CG_MANAGE_IGNORE,   /* never */
 };
 
 struct restore_opts {
@@ -48,6 +62,9 @@ struct restore_opts {
 	bool skip_file_check; /* restore files whose size or identity changed */
 	bool tcp_established; /* accepted for criu's sake (the image decides) */
 	bool tcp_close;	      /* restore established TCP connections closed */
+	enum cg_manage manage_cgroups;
+	struct cgroup_root *cg_roots;
+	int n_cg_roots;
 };
 
 int cmd_dump(const struct dump_opts *o);
