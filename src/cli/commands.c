@@ -54,6 +54,24 @@ const struct opt_def common_opts[] = {
 	OPT_END,
 };
 
+/* --manage-cgroups[=soft|full|ignore] (criu's modes; soft without a mode). */
+static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	static const char *const modes[] = { [CG_MANAGE_SOFT] = "soft",
+					     [CG_MANAGE_FULL] = "full",
+					     [CG_MANAGE_IGNORE] = "ignore" };
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++)
+		if (!arg || !strcmp(arg, modes[i])) {
+			c->restore.manage_cgroups = arg ? (enum cg_manage)i : CG_MANAGE_SOFT;
+			c->dump.manage_cgroups = true; /* dump saves them whatever the mode */
+			return 0;
+		}
+	pr_err("bad --manage-cgroups mode '%s'; expected soft, full or ignore\n", arg);
+	return -1;
+}
+
 static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
@@ -75,31 +93,14 @@ static const struct opt_def dump_table[] = {
 	OPT_FLAG("tcp-established", 0, dump.tcp_established,
 		 "save established TCP connections (TCP_REPAIR);\n"
 		 "without it a tree with one is refused"),
-	OPT_FLAG("manage-cgroups", 0, dump.manage_cgroups,
-		 "save the settings of the tree's cgroups (memory,\n"
-		 "cpu, cpuset and pids limits) with the image"),
+	OPT_SPECIAL("manage-cgroups", 0, optional_argument, "MODE", set_manage_cgroups,
+		    "save the settings of the tree's cgroups (memory,\n"
+		    "cpu, cpuset and pids limits) with the image"),
 	OPT_STRING("freeze-cgroup", 0, "PATH", dump.freeze_cgroup,
 		   "freeze the cgroup PATH (v2 cgroup.freeze or v1\n"
 		   "freezer) while the tree is seized: no fork escapes"),
 	OPT_END,
 };
-
-/* --manage-cgroups[=soft|full|ignore] (criu's modes; soft without a mode). */
-static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const char *arg)
-{
-	static const char *const modes[] = { [CG_MANAGE_SOFT] = "soft",
-					     [CG_MANAGE_FULL] = "full",
-					     [CG_MANAGE_IGNORE] = "ignore" };
-	size_t i;
-
-	for (i = 0; i < ARRAY_SIZE(modes); i++)
-		if (!arg || !strcmp(arg, modes[i])) {
-			c->restore.manage_cgroups = arg ? (enum cg_manage)i : CG_MANAGE_SOFT;
-			return 0;
-		}
-	pr_err("bad --manage-cgroups mode '%s'; expected soft, full or ignore\n", arg);
-	return -1;
-}
 
 /* --cgroup-root [CONTROLLERS:]PATH, PATH absolute. */
 static int set_cgroup_root(struct cmdline *c, const struct opt_def *o, const char *arg)

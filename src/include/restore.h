@@ -24,6 +24,9 @@ enum {
 
 struct rst_tree;
 
+/* The restore trampoline's first page: `syscall; int3`, then the batch loop (rbatch.c). */
+#define TRAMP_BATCH_OFF 16
+
 struct rst_ctx {
 	const struct restore_opts *opts;
 	struct rst_tree *tree; /* the whole tree being restored */

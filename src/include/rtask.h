@@ -38,6 +38,9 @@ struct rtask {
 	size_t nstubs;
 	bool sealed; /* the stubs are executable */
 	int stop_sig; /* at freeze: in a job-control (group) stop by this signal */
+	/* restore: the batch loop in the trampoline (rbatch.c), 0 if none */
+	unsigned long batch_ip;
+	struct rbatch *batch; /* calls queued for it */
 };
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
@@ -78,6 +81,19 @@ int rtask_adopt(struct rtask *t, const struct rtask *leader, size_t index);
 int rtask_seal(struct rtask *t);
 int rtask_putback(struct rtask *t);
 int rtask_uninject(struct rtask *t);
+
+/*
+ * rbatch.c: queue a remote call (WHAT names it in the error line should it
+ * fail: a result in -4095..-1); run the queued calls with one stop; pass
+ * memory to a queued call (its address in the task, 0 on failure).  The
+ * loop's code, which the restore trampoline holds at batch_ip.
+ */
+int remote_queue(struct rtask *t, const char *what, long nr, unsigned long a1, unsigned long a2,
+		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
+int rbatch_flush(struct rtask *t);
+unsigned long rbatch_arg(struct rtask *t, const void *buf, size_t len);
+void rbatch_free(struct rtask *t);
+const void *rbatch_code(size_t *len);
 
 /* Copy to/from the task's memory (ignores page protections). */
 int remote_write(pid_t pid, unsigned long addr, const void *buf, size_t len);

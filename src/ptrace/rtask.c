@@ -414,6 +414,8 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	struct user_regs_struct regs = t->regs;
 	int status;
 
+	if (t->batch && rbatch_flush(t)) /* what was queued runs first */
+		return -1;
 	regs.rax = nr;
 	regs.orig_rax = -1;
 	regs.rdi = a1;

@@ -559,6 +559,8 @@ static int mm_restore_child(struct rst_ctx *c)
 {
 	static const unsigned char insn[8] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc, 0xcc };
 	MmEntry *mm = c->t->mm;
+	const void *code;
+	size_t code_len;
 	void *p;
 	size_t i;
 
@@ -572,6 +574,8 @@ static int mm_restore_child(struct rst_ctx *c)
 		return -1;
 	}
 	memcpy(p, insn, sizeof(insn));
+	code = rbatch_code(&code_len);
+	memcpy((char *)p + TRAMP_BATCH_OFF, code, code_len);
 	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC)) {
 		pr_perror("cannot protect the restore trampoline");
 		return -1;
@@ -643,6 +647,7 @@ static int mm_restore_remote(struct rst_ctx *c)
 	size_t i, last;
 
 	c->rt.syscall_ip = c->tramp;
+	c->rt.batch_ip = c->tramp + TRAMP_BATCH_OFF;
 	c->rt.scratch = c->tramp + PAGE_SIZE;
 	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
 	/* what the child built itself, from its own copy of the array */

@@ -244,20 +244,15 @@ static int sig_restore_remote(struct rst_ctx *c)
 static int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	size_t i;
-	long ret;
 
 	if (core->sigaltstack) {
 		SigaltstackEntry *s = core->sigaltstack;
 		struct kstack ss = { s->sp, (int)s->flags, s->size };
+		unsigned long at = rbatch_arg(rt, &ss, sizeof(ss));
 
-		if (remote_write(rt->pid, rt->scratch, &ss, sizeof(ss)) ||
-		    remote_syscall(rt, &ret, __NR_sigaltstack, rt->scratch, 0, 0, 0, 0, 0))
+		if (!at ||
+		    remote_queue(rt, "restoring sigaltstack", __NR_sigaltstack, at, 0, 0, 0, 0, 0))
 			return -1;
-		if (ret) {
-			pr_err("tid %u: cannot restore sigaltstack: %s\n", core->tid,
-			       strerror(-ret));
-			return -1;
-		}
 	}
 	for (i = 0; i < core->n_pending; i++)
 		if (queue_one(c, rt, core->pending[i], core->tid))

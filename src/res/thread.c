@@ -143,42 +143,34 @@ static int thread_restore_child(struct rst_ctx *c)
 	return 0;
 }
 
-/* Remote, from the thread itself, while the trampoline still exists. */
+/*
+ * Remote, from the thread itself, while the trampoline still exists.  The
+ * calls are queued: the driver runs a thread's queue with one stop.
+ */
 static int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
 	bool leader = rt == &c->rt; /* its tid address and robust list: above */
-	long ret;
 
 	if (!leader && core->has_clear_tid_addr &&
-	    (remote_syscall(rt, &ret, __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0, 0, 0)))
+	    remote_queue(rt, "set_tid_address", __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0,
+			 0, 0))
 		return -1;
-	if (!leader && core->has_robust_list && core->robust_list) {
-		if (remote_syscall(rt, &ret, __NR_set_robust_list, core->robust_list,
-				   core->robust_list_len, 0, 0, 0, 0))
-			return -1;
-		if (ret) {
-			pr_err("tid %u: cannot restore the robust futex list: %s\n", core->tid,
-			       strerror(-ret));
-			return -1;
-		}
-	}
-	if (core->rseq) {
-		if (remote_syscall(rt, &ret, __NR_rseq, core->rseq->addr, core->rseq->len, 0,
-				   core->rseq->sig, 0, 0))
-			return -1;
-		if (ret) {
-			pr_err("tid %u: cannot register rseq at %llx: %s\n", core->tid,
-			       (unsigned long long)core->rseq->addr, strerror(-ret));
-			return -1;
-		}
-	}
+	if (!leader && core->has_robust_list && core->robust_list &&
+	    remote_queue(rt, "restoring the robust futex list", __NR_set_robust_list,
+			 core->robust_list, core->robust_list_len, 0, 0, 0, 0))
+		return -1;
+	if (core->rseq && remote_queue(rt, "registering rseq", __NR_rseq, core->rseq->addr,
+				       core->rseq->len, 0, core->rseq->sig, 0, 0))
+		return -1;
 	/* the leader's name is its comm, set already by the restore child */
 	if (core->name && (rt != &c->rt || strcmp(core->name, c->t->te->comm))) {
 		char name[16] = { 0 };
+		unsigned long at;
 
 		strncpy(name, core->name, sizeof(name) - 1);
-		if (remote_write(rt->pid, rt->scratch, name, sizeof(name)) ||
-		    remote_syscall(rt, &ret, __NR_prctl, PR_SET_NAME, rt->scratch, 0, 0, 0, 0))
+		at = rbatch_arg(rt, name, sizeof(name));
+		if (!at ||
+		    remote_queue(rt, "naming the thread", __NR_prctl, PR_SET_NAME, at, 0, 0, 0, 0))
 			return -1;
 	}
 	return 0;

@@ -100,6 +100,7 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 	if (thread_get_regs(tid, &rt->regs))
 		return -1;
 	rt->syscall_ip = c->rt.syscall_ip;
+	rt->batch_ip = c->rt.batch_ip;
 	rt->scratch = c->rt.scratch;
 	rt->scratch_len = c->rt.scratch_len;
 	return 0;
@@ -120,8 +121,10 @@ static int restore_threads(struct rst_ctx *c)
 	for (i = 1; i < c->t->ncores; i++) {
 		ThreadCore *core = c->t->cores[i];
 
-		if (thread_create(c, core, &c->th[i]) || res_stage(thread, c, &c->th[i], core))
+		if (thread_create(c, core, &c->th[i]) || res_stage(thread, c, &c->th[i], core) ||
+		    rbatch_flush(&c->th[i]))
 			return -1;
+		rbatch_free(&c->th[i]);
 	}
 	return 0;
 }
@@ -133,6 +136,7 @@ int transplant_begin(struct rst_ctx *c)
 	if (thread_get_regs(c->rt.pid, &c->rt.regs))
 		return -1;
 	c->rt.syscall_ip = c->tramp;
+	c->rt.batch_ip = c->tramp + TRAMP_BATCH_OFF;
 	c->rt.scratch = c->tramp + PAGE_SIZE;
 	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
 	return 0;
@@ -146,8 +150,8 @@ int transplant(struct rst_ctx *c)
 	long ret;
 
 	if (flush_restore_sigchld(c) || res_stage(remote, c) ||
-	    res_stage(thread, c, &c->rt, c->t->cores[0]) || restore_threads(c) ||
-	    res_stage(remote_late, c))
+	    res_stage(thread, c, &c->rt, c->t->cores[0]) || rbatch_flush(&c->rt) ||
+	    restore_threads(c) || res_stage(remote_late, c))
 		return -1;
 	if (remote_syscall(&c->rt, &ret, __NR_close_range, c->svc_base, ~0U, 0, 0, 0, 0) || ret) {
 		pr_err("pid %d: cannot close service fds\n", pid);

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * unsupported - like counter, but also holds a bound AF_NETLINK socket
- * (NETLINK_ROUTE), a resource stasis cannot dump yet: the runner expects
- * the dump to fail cleanly and this process to keep running unharmed.
+ * unsupported - like counter, but also holds an AF_PACKET socket bound to
+ * the loopback device (protocol 0: it receives nothing), a resource stasis
+ * cannot dump yet: the runner expects the dump to fail cleanly and this
+ * process to keep running unharmed.
  *
  * Check: the counter went past its ready value and still advances, heap
- * and stack copies agree, and the socket still has its netlink port id.
+ * and stack copies agree, and the socket is still bound to the loopback.
  */
-#include <linux/netlink.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <sys/socket.h>
 #include "scenario.h"
 
@@ -18,12 +20,12 @@ static unsigned int port;
 
 static unsigned int bound_port(void)
 {
-	struct sockaddr_nl snl;
-	socklen_t len = sizeof(snl);
+	struct sockaddr_ll sll;
+	socklen_t len = sizeof(sll);
 
-	if (getsockname(sock, (struct sockaddr *)&snl, &len) < 0)
+	if (getsockname(sock, (struct sockaddr *)&sll, &len) < 0)
 		return 0;
-	return snl.nl_pid;
+	return sll.sll_ifindex;
 }
 
 static void step(volatile unsigned long *stack_counter)
@@ -38,7 +40,7 @@ static void step(volatile unsigned long *stack_counter)
 int main(int argc, char **argv)
 {
 	volatile unsigned long stack_counter = 0;
-	struct sockaddr_nl snl;
+	struct sockaddr_ll sll;
 	unsigned long c0;
 	int i;
 
@@ -46,13 +48,14 @@ int main(int argc, char **argv)
 	heap_counter = calloc(1, sizeof(*heap_counter));
 	if (!heap_counter)
 		scn_fail("malloc failed");
-	sock = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
-	memset(&snl, 0, sizeof(snl));
-	snl.nl_family = AF_NETLINK;
-	if (sock < 0 || bind(sock, (struct sockaddr *)&snl, sizeof(snl)) < 0)
-		scn_fail("netlink socket: %s", strerror(errno));
+	sock = socket(AF_PACKET, SOCK_DGRAM, 0);
+	memset(&sll, 0, sizeof(sll));
+	sll.sll_family = AF_PACKET;
+	sll.sll_ifindex = if_nametoindex("lo");
+	if (sock < 0 || bind(sock, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		scn_fail("packet socket: %s", strerror(errno));
 	port = bound_port();
-	scn_log("netlink socket fd %d bound to port id %u", sock, port);
+	scn_log("packet socket fd %d bound to ifindex %u", sock, port);
 	for (i = 0; i < 100; i++)
 		step(&stack_counter);
 	ready_value = *heap_counter;
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
 			SCN_CHECK(c0 > ready_value, "counter %lu not past its ready value %lu", c0,
 				  ready_value);
 			SCN_CHECK(port != 0 && bound_port() == port,
-				  "socket port id is %u, expected %u", bound_port(), port);
+				  "socket bound to ifindex %u, expected %u", bound_port(), port);
 			for (i = 0; i < 10; i++) {
 				step(&stack_counter);
 				scn_msleep(1);
