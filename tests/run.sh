@@ -963,14 +963,14 @@ test_restore_flipped() {
 	return 0
 }
 
-# test_dump_unsupported: a process with a packet socket cannot be dumped: a
+# test_dump_unsupported: a process with a userfaultfd cannot be dumped: a
 # clear error, and the process keeps running unharmed.
 test_dump_unsupported() {
 	need_stasis || return 1
 	start_scenario unsupported || return 1
 	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
 	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR"
-	expect_error "dump of a process with a packet socket" $? "$TDIR/err.err" || return 1
+	expect_error "dump of a process with a userfaultfd" $? "$TDIR/err.err" || return 1
 	grep -qiE 'sock|support' "$TDIR/err.err" ||
 		{ bad "the error does not say what is unsupported: $ERR_LINE"; return 1; }
 	no_image_left "$TDIR" || return 1

@@ -38,6 +38,7 @@ const struct fd_ops *const fd_kinds[] = {
 	&unix_fd_ops,
 	&inet_fd_ops,
 	&netlink_fd_ops,
+	&packet_fd_ops,
 	/* ptys whose master is in the tree, and /dev/tty */
 	&ptmx_fd_ops,
 	&tty_fd_ops,
@@ -56,7 +57,7 @@ const struct fd_ops *fd_kind(FileType type)
 	return NULL;
 }
 
-/* unix and inet (TCP, UDP) sockets are saved; say what this one is */
+/* unix, inet (TCP, UDP), netlink and packet sockets are saved; say what this one is */
 static const char *socket_reason(const struct fd_dump *d)
 {
 	static char buf[160];

@@ -8,7 +8,7 @@
  *   half-closed   a TCP connection shut down for writing (FIN_WAIT2; its
  *                 peer is in CLOSE_WAIT)
  *   raw           a raw IPv4 socket
- *   packet        an AF_PACKET socket
+ *   packet        an AF_PACKET socket with an mmap'able receive ring
  *   multicast     a UDP socket with IP_MULTICAST_TTL set
  *   urgent        a TCP connection with an urgent byte (MSG_OOB) unread
  *   netns         an unbound TCP socket of a network namespace of its own
@@ -25,6 +25,7 @@
  * repair mode (a peek is not refused).
  */
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -122,8 +123,15 @@ static int make(const char *kind)
 	}
 	if (!strcmp(kind, "raw"))
 		return socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-	if (!strcmp(kind, "packet"))
-		return socket(AF_PACKET, SOCK_RAW, 0);
+	if (!strcmp(kind, "packet")) {
+		struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 1,
+					   .tp_frame_size = 2048, .tp_frame_nr = 2 };
+
+		c = socket(AF_PACKET, SOCK_RAW, 0);
+		if (c < 0 || setsockopt(c, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))
+			scn_fail("packet ring: %s", strerror(errno));
+		return c;
+	}
 	if (!strcmp(kind, "multicast")) {
 		c = socket(AF_INET, SOCK_DGRAM, 0);
 		if (c < 0 || setsockopt(c, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof(ttl)))

@@ -14,7 +14,7 @@
  * line is still partial), and C's and G's terminal, session and
  * foreground group.
  *
- * With WORKDIR/fail-dump present it also holds a packet socket, which
+ * With WORKDIR/fail-dump present it also holds a userfaultfd, which
  * the dump refuses after it has taken the ptys' bytes in flight: they must
  * all still be there.  With WORKDIR/flood, a third pair C (raw) has more
  * output waiting than stasis takes: the dump refuses it before it takes
@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -292,11 +293,11 @@ int main(int argc, char **argv)
 	release_low_ptys(low, nlow);
 	/* WORKDIR/fail-dump: an fd stasis refuses, after the ptys (the dump fails late) */
 	if (!access("fail-dump", F_OK)) {
-		int nl = socket(AF_PACKET, SOCK_DGRAM, 0);
+		int nl = syscall(SYS_userfaultfd, O_CLOEXEC);
 
 		/* fds are dumped in order: put it above the ptys */
 		if (nl < 0 || fcntl(nl, F_DUPFD, 100) < 0)
-			die("packet socket");
+			die("userfaultfd");
 		close(nl);
 	}
 	scn_ready();

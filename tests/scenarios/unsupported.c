@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
- * unsupported - like counter, but also holds an AF_PACKET socket bound to
- * the loopback device (protocol 0: it receives nothing), a resource stasis
- * cannot dump yet: the runner expects the dump to fail cleanly and this
+ * unsupported - like counter, but also holds a userfaultfd, a resource
+ * stasis cannot dump: the runner expects the dump to fail cleanly and this
  * process to keep running unharmed.
  *
  * Check: the counter went past its ready value and still advances, heap
- * and stack copies agree, and the socket is still bound to the loopback.
+ * and stack copies agree, and the fd is still the userfaultfd.
  */
-#include <linux/if_packet.h>
-#include <net/if.h>
-#include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include "scenario.h"
 
 static unsigned long *heap_counter;
@@ -18,14 +16,15 @@ static unsigned long ready_value;
 static int sock;
 static unsigned int port;
 
+/* 1 if sock is still a userfaultfd */
 static unsigned int bound_port(void)
 {
-	struct sockaddr_ll sll;
-	socklen_t len = sizeof(sll);
+	char path[64], link[64] = "";
 
-	if (getsockname(sock, (struct sockaddr *)&sll, &len) < 0)
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", sock);
+	if (readlink(path, link, sizeof(link) - 1) < 0)
 		return 0;
-	return sll.sll_ifindex;
+	return !strcmp(link, "anon_inode:[userfaultfd]");
 }
 
 static void step(volatile unsigned long *stack_counter)
@@ -40,7 +39,6 @@ static void step(volatile unsigned long *stack_counter)
 int main(int argc, char **argv)
 {
 	volatile unsigned long stack_counter = 0;
-	struct sockaddr_ll sll;
 	unsigned long c0;
 	int i;
 
@@ -48,14 +46,11 @@ int main(int argc, char **argv)
 	heap_counter = calloc(1, sizeof(*heap_counter));
 	if (!heap_counter)
 		scn_fail("malloc failed");
-	sock = socket(AF_PACKET, SOCK_DGRAM, 0);
-	memset(&sll, 0, sizeof(sll));
-	sll.sll_family = AF_PACKET;
-	sll.sll_ifindex = if_nametoindex("lo");
-	if (sock < 0 || bind(sock, (struct sockaddr *)&sll, sizeof(sll)) < 0)
-		scn_fail("packet socket: %s", strerror(errno));
+	sock = syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (sock < 0)
+		scn_fail("userfaultfd: %s", strerror(errno));
 	port = bound_port();
-	scn_log("packet socket fd %d bound to ifindex %u", sock, port);
+	scn_log("userfaultfd at fd %d", sock);
 	for (i = 0; i < 100; i++)
 		step(&stack_counter);
 	ready_value = *heap_counter;
@@ -70,7 +65,7 @@ int main(int argc, char **argv)
 			SCN_CHECK(c0 > ready_value, "counter %lu not past its ready value %lu", c0,
 				  ready_value);
 			SCN_CHECK(port != 0 && bound_port() == port,
-				  "socket bound to ifindex %u, expected %u", bound_port(), port);
+				  "fd %d is no longer the userfaultfd (%u, expected %u)", sock, bound_port(), port);
 			for (i = 0; i < 10; i++) {
 				step(&stack_counter);
 				scn_msleep(1);

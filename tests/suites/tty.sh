@@ -460,7 +460,7 @@ test_tty_tmux_job() {
 register tty_tmux/bash-job-to-another-pane test_tty_tmux_job
 
 # test_tty_failed_dump: a dump that fails after it has read the bytes in
-# flight of the ptys (a packet socket comes after them) leaves every byte
+# flight of the ptys (a userfaultfd comes after them) leaves every byte
 # where it was: the scenario's own check passes on the original.
 test_tty_failed_dump() {
 	local img=$TDIR/img1 rc
@@ -472,7 +472,7 @@ test_tty_failed_dump() {
 	mkdir -p "$img"
 	stasis_cmd "dump$N_CMD" dump -t "$SCN_PID" -D "$img" -v4 -o "$TDIR/dump$N_CMD.log"
 	rc=$?
-	expect_error "dump of a tree with a packet socket" $rc "$TDIR/dump$N_CMD.err" || return 1
+	expect_error "dump of a tree with a userfaultfd" $rc "$TDIR/dump$N_CMD.err" || return 1
 	grep -q 'byte(s) in flight to the slave' "$TDIR/dump$N_CMD.log" ||
 		{ bad "the dump failed before it took the ptys' bytes (nothing tested): $ERR_LINE"; return 1; }
 	[ ! -e "$img/$IMG_NAME" ] || { bad "the failed dump left an image"; return 1; }
