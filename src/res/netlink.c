@@ -33,6 +33,7 @@
 #include <linux/sockios.h>
 
 #include "files.h"
+#include "sk.h"
 #include "log.h"
 #include "util.h"
 
@@ -93,38 +94,15 @@ static const char *proto_name(int proto)
 
 /* ------------------------------------------------------------- dump */
 
-static int sock_int(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	return getsockopt(fd, level, name, &v, &len) ? -1 : v;
-}
-
 static bool netlink_match(const struct fd_dump *d)
 {
-	return S_ISSOCK(d->st.st_mode) && sock_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_NETLINK;
+	return S_ISSOCK(d->st.st_mode) && sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_NETLINK;
 }
 
 static int refuse(const struct fd_dump *d, int proto, const char *why)
 {
 	pr_err("pid %d fd %d (%s): %s socket %s\n", d->pid, d->fd, d->link, proto_name(proto), why);
 	return -1;
-}
-
-/* Restore creates it in our network namespace: it must be from there. */
-static bool in_our_netns(int lfd)
-{
-	struct stat a, b;
-	int ns = ioctl(lfd, SIOCGSKNS);
-	bool ok;
-
-	if (ns < 0)
-		return false;
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
-	close(ns);
-	return ok;
 }
 
 static void add_opt(NetlinkSkEntry *ne, int level, int name, int val)
@@ -150,9 +128,9 @@ static int dump_opts(const struct fd_dump *d, NetlinkSkEntry *ne)
 		return -1;
 	}
 	for (i = 0; i < ARRAY_SIZE(nl_opts); i++) {
-		int v = sock_int(d->lfd, nl_opts[i].level, nl_opts[i].name);
+		int v = sk_get_int(d->lfd, nl_opts[i].level, nl_opts[i].name);
 
-		if (v >= 0 && v != sock_int(fresh, nl_opts[i].level, nl_opts[i].name))
+		if (v >= 0 && v != sk_get_int(fresh, nl_opts[i].level, nl_opts[i].name))
 			add_opt(ne, nl_opts[i].level, nl_opts[i].name, v);
 	}
 	close(fresh);
@@ -161,9 +139,9 @@ static int dump_opts(const struct fd_dump *d, NetlinkSkEntry *ne)
 
 static int dump_bufs(const struct fd_dump *d, NetlinkSkEntry *ne)
 {
-	int snd = sock_int(d->lfd, SOL_SOCKET, SO_SNDBUF);
-	int rcv = sock_int(d->lfd, SOL_SOCKET, SO_RCVBUF);
-	int lock = sock_int(d->lfd, SOL_SOCKET, SO_BUF_LOCK);
+	int snd = sk_get_int(d->lfd, SOL_SOCKET, SO_SNDBUF);
+	int rcv = sk_get_int(d->lfd, SOL_SOCKET, SO_RCVBUF);
+	int lock = sk_get_int(d->lfd, SOL_SOCKET, SO_BUF_LOCK);
 
 	if (snd < 0 || rcv < 0) {
 		pr_perror("pid %d fd %d: cannot read the buffer sizes", d->pid, d->fd);
@@ -206,12 +184,12 @@ static int netlink_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	struct sockaddr_nl self = { 0 }, peer = { 0 };
 	socklen_t len = sizeof(self);
-	int proto = sock_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	int proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
 	socklen_t flen = 0;
 	NetlinkSkEntry *ne;
 	char byte;
 
-	if (!in_our_netns(d->lfd))
+	if (!sk_in_our_netns(d->lfd))
 		return refuse(d, proto,
 			      "of another network namespace; not supported (network "
 			      "namespaces are not saved yet)");
@@ -223,7 +201,7 @@ static int netlink_dump(const struct fd_dump *d, FileEntry *fe)
 			      "must read them first)");
 	ne = fe->netlink_sk = xmalloc(sizeof(*ne));
 	netlink_sk_entry__init(ne);
-	ne->type = sock_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	ne->type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
 	ne->proto = proto;
 	if (getsockname(d->lfd, (struct sockaddr *)&self, &len)) {
 		pr_perror("pid %d fd %d: getsockname of its %s socket", d->pid, d->fd,
@@ -246,11 +224,6 @@ static int netlink_dump(const struct fd_dump *d, FileEntry *fe)
 
 /* ---------------------------------------------------------- restore */
 
-static int set_int(int fd, int level, int name, int v)
-{
-	return setsockopt(fd, level, name, &v, sizeof(v));
-}
-
 static int build(int fd, const NetlinkSkEntry *ne, const char **step)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
@@ -260,12 +233,12 @@ static int build(int fd, const NetlinkSkEntry *ne, const char **step)
 
 	*step = "setting its options";
 	for (i = 0; i < ne->n_opts; i++)
-		if (set_int(fd, ne->opts[i]->level, ne->opts[i]->name, ne->opts[i]->val))
+		if (sk_set_int(fd, ne->opts[i]->level, ne->opts[i]->name, ne->opts[i]->val))
 			return -1;
 	*step = "setting its buffer sizes";
-	if ((ne->has_sndbuf && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ne->sndbuf)) ||
-	    (ne->has_rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ne->rcvbuf)) ||
-	    (ne->has_sndbuf_locked && set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) &&
+	if ((ne->has_sndbuf && sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ne->sndbuf)) ||
+	    (ne->has_rcvbuf && sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ne->rcvbuf)) ||
+	    (ne->has_sndbuf_locked && sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) &&
 	     errno != ENOPROTOOPT))
 		return -1;
 	if (ne->has_portid) {
@@ -278,7 +251,7 @@ static int build(int fd, const NetlinkSkEntry *ne, const char **step)
 	for (w = 0; w < ne->n_groups; w++)
 		for (b = 0; b < 32; b++)
 			if ((ne->groups[w] >> b & 1) &&
-			    set_int(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, w * 32 + b + 1))
+			    sk_set_int(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, w * 32 + b + 1))
 				return -1;
 	if (ne->has_dst_portid) {
 		*step = "connecting it";

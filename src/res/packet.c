@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "files.h"
+#include "sk.h"
 #include "log.h"
 #include "util.h"
 
@@ -55,37 +56,15 @@ static const int pk_opts[] = {
 
 /* ------------------------------------------------------------- dump */
 
-static int sock_int(int fd, int level, int name)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	return getsockopt(fd, level, name, &v, &len) ? -1 : v;
-}
-
 static bool packet_match(const struct fd_dump *d)
 {
-	return S_ISSOCK(d->st.st_mode) && sock_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_PACKET;
+	return S_ISSOCK(d->st.st_mode) && sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_PACKET;
 }
 
 static int refuse(const struct fd_dump *d, const char *why)
 {
 	pr_err("pid %d fd %d (%s): packet socket %s\n", d->pid, d->fd, d->link, why);
 	return -1;
-}
-
-static bool in_our_netns(int lfd)
-{
-	struct stat a, b;
-	int ns = ioctl(lfd, SIOCGSKNS);
-	bool ok;
-
-	if (ns < 0)
-		return false;
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
-	close(ns);
-	return ok;
 }
 
 /* What packet_diag says of one socket. */
@@ -220,9 +199,9 @@ static int dump_opts(const struct fd_dump *d, PacketSkEntry *pe)
 		return -1;
 	}
 	for (i = 0; i < ARRAY_SIZE(pk_opts); i++) {
-		int v = sock_int(d->lfd, SOL_PACKET, pk_opts[i]);
+		int v = sk_get_int(d->lfd, SOL_PACKET, pk_opts[i]);
 
-		if (v >= 0 && v != sock_int(fresh, SOL_PACKET, pk_opts[i]))
+		if (v >= 0 && v != sk_get_int(fresh, SOL_PACKET, pk_opts[i]))
 			add_opt(pe, pk_opts[i], v);
 	}
 	close(fresh);
@@ -265,12 +244,12 @@ static int packet_dump(const struct fd_dump *d, FileEntry *fe)
 	char ifname[IF_NAMESIZE];
 	int v;
 
-	if (!in_our_netns(d->lfd))
+	if (!sk_in_our_netns(d->lfd))
 		return refuse(d, "of another network namespace; not supported (network "
 				 "namespaces are not saved yet)");
 	pe = fe->packet_sk = xmalloc(sizeof(*pe));
 	packet_sk_entry__init(pe);
-	pe->type = sock_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	pe->type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
 	if (getsockname(d->lfd, (struct sockaddr *)&sll, &len)) {
 		pr_perror("pid %d fd %d: getsockname of its packet socket", d->pid, d->fd);
 		return -1;
@@ -294,18 +273,18 @@ static int packet_dump(const struct fd_dump *d, FileEntry *fe)
 		pe->has_copy_thresh = true;
 		pe->copy_thresh = pd.copy_thresh;
 	}
-	v = sock_int(d->lfd, SOL_PACKET, PACKET_FANOUT);
+	v = sk_get_int(d->lfd, SOL_PACKET, PACKET_FANOUT);
 	if (v > 0) {
 		pe->has_fanout = true;
 		pe->fanout = v;
 	}
 	pe->has_rcvbuf = pe->has_sndbuf = true;
-	pe->rcvbuf = sock_int(d->lfd, SOL_SOCKET, SO_RCVBUF) / 2;
-	pe->sndbuf = sock_int(d->lfd, SOL_SOCKET, SO_SNDBUF) / 2;
-	v = sock_int(d->lfd, SOL_SOCKET, SO_PRIORITY);
+	pe->rcvbuf = sk_get_int(d->lfd, SOL_SOCKET, SO_RCVBUF) / 2;
+	pe->sndbuf = sk_get_int(d->lfd, SOL_SOCKET, SO_SNDBUF) / 2;
+	v = sk_get_int(d->lfd, SOL_SOCKET, SO_PRIORITY);
 	pe->has_priority = v > 0;
 	pe->priority = v;
-	v = sock_int(d->lfd, SOL_SOCKET, SO_MARK);
+	v = sk_get_int(d->lfd, SOL_SOCKET, SO_MARK);
 	pe->has_mark = v > 0;
 	pe->mark = v;
 	if (dump_opts(d, pe) || dump_filter(d, pe))
@@ -322,11 +301,6 @@ static int packet_dump(const struct fd_dump *d, FileEntry *fe)
 }
 
 /* ---------------------------------------------------------- restore */
-
-static int set_int(int fd, int level, int name, int v)
-{
-	return setsockopt(fd, level, name, &v, sizeof(v));
-}
 
 static int ifindex_of(const char *name, const char **step)
 {
@@ -346,13 +320,14 @@ static int build(int fd, const PacketSkEntry *pe, const char **step)
 
 	*step = "setting its options";
 	for (i = 0; i < pe->n_opts; i++)
-		if (set_int(fd, SOL_PACKET, pe->opts[i]->name, pe->opts[i]->val))
+		if (sk_set_int(fd, SOL_PACKET, pe->opts[i]->name, pe->opts[i]->val))
 			return -1;
-	if ((pe->has_copy_thresh && set_int(fd, SOL_PACKET, PACKET_COPY_THRESH, pe->copy_thresh)) ||
-	    (pe->has_rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, pe->rcvbuf)) ||
-	    (pe->has_sndbuf && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, pe->sndbuf)) ||
-	    (pe->has_priority && set_int(fd, SOL_SOCKET, SO_PRIORITY, pe->priority)) ||
-	    (pe->has_mark && set_int(fd, SOL_SOCKET, SO_MARK, pe->mark)))
+	if ((pe->has_copy_thresh &&
+	     sk_set_int(fd, SOL_PACKET, PACKET_COPY_THRESH, pe->copy_thresh)) ||
+	    (pe->has_rcvbuf && sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, pe->rcvbuf)) ||
+	    (pe->has_sndbuf && sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, pe->sndbuf)) ||
+	    (pe->has_priority && sk_set_int(fd, SOL_SOCKET, SO_PRIORITY, pe->priority)) ||
+	    (pe->has_mark && sk_set_int(fd, SOL_SOCKET, SO_MARK, pe->mark)))
 		return -1;
 	if (pe->n_filter) {
 		struct sock_fprog prog = { .len = pe->n_filter };
@@ -391,7 +366,7 @@ static int build(int fd, const PacketSkEntry *pe, const char **step)
 				return -1;
 	}
 	*step = "joining its fanout group";
-	if (pe->has_fanout && set_int(fd, SOL_PACKET, PACKET_FANOUT, pe->fanout))
+	if (pe->has_fanout && sk_set_int(fd, SOL_PACKET, PACKET_FANOUT, pe->fanout))
 		return -1;
 	return 0;
 }

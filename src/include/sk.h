@@ -1,0 +1,18 @@
+/*
+ * What the socket kinds share (src/res/sk.c): integer socket options both
+ * ways, and whether a socket belongs to stasis's network namespace (where
+ * restore recreates it).
+ */
+#ifndef STASIS_SK_H
+#define STASIS_SK_H
+
+#include <stdbool.h>
+
+/* getsockopt of an int: the value, or -1 */
+int sk_get_int(int fd, int level, int name);
+/* setsockopt of an int: 0 or -1 (errno) */
+int sk_set_int(int fd, int level, int name, int val);
+/* Is the socket fd of our network namespace?  (false if it cannot tell) */
+bool sk_in_our_netns(int fd);
+
+#endif
