@@ -16,12 +16,12 @@
 enum {
 	MM_PREMAP_NO = 0,   /* the controller, remotely, after the stop */
 	MM_PREMAP_DONE = 1, /* the restore child: mapped, filled and finished */
-	MM_PREMAP_UFFD = 2, /* the child mapped it; the controller fills and finishes it */
+	MM_PREMAP_UFFD = 2, /* the child mapped it and fills it through userfaultfd */
 };
 
 /* pages.c: dump a task's pages; fill those of the VMAs one side builds */
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm);
-int mm_pages_fill(struct rst_ctx *c, bool premapped);
+int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd);
 
 /* pages_uffd.c: the one-copy fill of registered anonymous mappings */
 struct uffd_fill {
@@ -33,9 +33,9 @@ struct uffd_fill {
 	size_t n, cap;
 	uint64_t total;
 };
-void mm_uffd_register(struct rst_ctx *c);
+int mm_uffd_register(struct rst_ctx *c); /* its userfaultfd, or -1 */
 void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off);
-int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd);
+int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int uffd);
 
 /* mm.c: one mm syscall for the task being built (plain in the child, else remote) */
 int mm_rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,

@@ -627,8 +627,7 @@ static int mm_premap_child(struct rst_ctx *c)
 			goto out;
 		c->premapped[i] = r == 0 ? MM_PREMAP_DONE : MM_PREMAP_NO;
 	}
-	mm_uffd_register(c);
-	if (mm_pages_fill(c, true))
+	if (mm_pages_fill(c, true, mm_uffd_register(c)))
 		goto out;
 	for (i = 0; i < mm->n_vmas; i++)
 		if (c->premapped[i] == MM_PREMAP_DONE && mm_finish_vma(c, mm->vmas[i]))
@@ -660,10 +659,10 @@ static int mm_restore_remote(struct rst_ctx *c)
 		if (!c->premapped[i] && mm_map_one(c, i, &last))
 			return -1;
 	}
-	if (mm_pages_fill(c, false))
+	if (mm_pages_fill(c, false, -1))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
-		if (c->premapped[i] != MM_PREMAP_DONE && mm_finish_vma(c, mm->vmas[i]))
+		if (c->premapped[i] == MM_PREMAP_NO && mm_finish_vma(c, mm->vmas[i]))
 			return -1;
 	if (mm_restore_mm_fields(c))
 		return -1;

@@ -379,7 +379,7 @@ static int batch_add(struct rst_ctx *c, struct page_batch *b, unsigned long addr
 }
 
 /* Fill the saved pages of the VMAs this side builds (premapped or not). */
-int mm_pages_fill(struct rst_ctx *c, bool premapped)
+int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd)
 {
 	const PagemapEntry *pm = c->t->pm;
 	MmEntry *mm = c->t->mm;
@@ -407,7 +407,7 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped)
 				goto out;
 			}
 			len = min(left, mm->vmas[v]->end - addr);
-			if (c->filled[v] || (c->premapped[v] == MM_PREMAP_DONE) != premapped)
+			if (c->filled[v] || (c->premapped[v] != MM_PREMAP_NO) != premapped)
 				;
 			else if (c->premapped[v] == MM_PREMAP_UFFD)
 				uffd_fill_add(&u, addr, len, off);
@@ -418,7 +418,7 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped)
 			left -= len;
 		}
 	}
-	if (batch_flush(c, &b) || uffd_fill_run(c, &u, c->img->r.fd))
+	if (batch_flush(c, &b) || uffd_fill_run(c, &u, svc_fd(c, SVC_IMAGE), uffd))
 		goto out;
 	ret = 0;
 out:

@@ -1,29 +1,25 @@
 /*
  * Filling restored anonymous memory through userfaultfd: one copy per
- * byte, no page cleared first, spread over every CPU.
+ * byte, no page cleared first.
  *
  * The plain path (pages.c) faults each page in (the kernel clears it) and
- * then preadv()s the image into it: two passes over every byte, on one
- * CPU.  Here the restore child, once it has mapped its private anonymous
- * mappings, registers them with a userfaultfd of its own mm and leaves the
- * fd at a service fd (SVC_UFFD); nothing touches them.  After the stop
- * the controller takes that fd with pidfd_getfd and, from a read-only
- * shared mapping of the image's page records (the page cache itself, no
- * copy), fills them with UFFDIO_COPY, which allocates each page and copies
- * into it in one step, from as many worker threads as there are CPUs (the
- * mm is only read-locked, so the copies run side by side).  Then the
- * ranges are unregistered, so the restored task never sees a userfaultfd;
- * the service fd goes with the others before release.
+ * then preadv()s the image into it: two passes over every byte.  Here the
+ * restore child, once it has mapped its private anonymous mappings,
+ * registers them with a userfaultfd of its own mm, and fills them with
+ * UFFDIO_COPY from a read-only shared mapping of the image's page records
+ * (the page cache itself, no copy): the kernel allocates each page and
+ * copies into it in one step.  The ranges are then unregistered and the
+ * fd closed, so the restored task never sees a userfaultfd.  (One copier
+ * per task: the child may not start threads, which would take thread ids
+ * the tree may need; trees fill their tasks in parallel.)
  *
- * Mappings that are locked, shared or file-backed, or a kernel or a
- * sandbox without userfaultfd, take the plain path (STASIS_TEST_NO_UFFD=1
- * forces it, for the tests).
+ * Mappings that are locked, shared or file-backed, or would get huge
+ * pages, or a kernel or sandbox without userfaultfd, take the plain path
+ * (STASIS_TEST_NO_UFFD=1 forces it, for the tests).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,10 +34,9 @@
 #include "proc.h"
 #include "util.h"
 
-#define UFFD_MIN_PAGES	 16	      /* smaller mappings: the plain path is as fast */
-#define UFFD_CHUNK	 (4UL << 20)  /* one UFFDIO_COPY; the unit the workers share */
-#define UFFD_PER_WORKER	 (32UL << 20) /* a worker thread only for this much to copy */
-#define UFFD_MAX_WORKERS 16
+#define UFFD_MIN_PAGES	16	     /* smaller mappings: the plain path is as fast */
+#define UFFD_CHUNK	(4UL << 20)  /* one UFFDIO_COPY; the unit the workers share */
+#define UFFD_PER_WORKER (32UL << 20) /* a worker thread only for this much to copy */
 
 /* Transparent huge pages for every mapping: the plain path's faults get them. */
 static bool thp_always(void)
@@ -85,7 +80,7 @@ static bool uffd_wanted(const struct rst_ctx *c, const VmaEntry *e, bool thp)
  * and mark them MM_PREMAP_UFFD (the controller fills and finishes them).
  * Any failure just leaves the plain path to the rest.
  */
-void mm_uffd_register(struct rst_ctx *c)
+int mm_uffd_register(struct rst_ctx *c)
 {
 	struct uffdio_api api = { .api = UFFD_API };
 	const MmEntry *mm = c->t->mm;
@@ -94,7 +89,7 @@ void mm_uffd_register(struct rst_ctx *c)
 	size_t i;
 
 	if (getenv("STASIS_TEST_NO_UFFD"))
-		return;
+		return -1;
 	thp = thp_always();
 	for (i = 0; i < mm->n_vmas; i++) {
 		const VmaEntry *e = mm->vmas[i];
@@ -118,15 +113,12 @@ void mm_uffd_register(struct rst_ctx *c)
 		c->premapped[i] = MM_PREMAP_UFFD;
 		done++;
 	}
-	if (done && dup2(fd, svc_fd(c, SVC_UFFD)) < 0) {
-		for (i = 0; i < mm->n_vmas; i++)
-			if (c->premapped[i] == MM_PREMAP_UFFD)
-				c->premapped[i] = MM_PREMAP_DONE;
-		/* closing the fd below drops the registrations */
-	}
+	if (done)
+		return fd;
 out:
 	if (fd >= 0)
 		close(fd);
+	return -1;
 }
 
 void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off)
@@ -196,39 +188,6 @@ static void *crew_work(void *arg)
 	return NULL;
 }
 
-static void *crew_thread(void *arg)
-{
-	unpin(); /* the controller is pinned near its tracee; a worker goes anywhere */
-	return crew_work(arg);
-}
-
-static int crew_size(uint64_t total)
-{
-	cpu_set_t cpus;
-	int n = 1;
-
-	if (affinity_saved(&cpus, sizeof(cpus)) || sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
-		n = CPU_COUNT(&cpus);
-	n = min(n, UFFD_MAX_WORKERS);
-	n = min((uint64_t)n, total / UFFD_PER_WORKER);
-	return n < 1 ? 1 : n;
-}
-
-/* Copy every job with a crew of threads; this one works too. */
-static int crew_run(struct uffd_crew *w, int workers)
-{
-	pthread_t th[UFFD_MAX_WORKERS];
-	int i, started = 0;
-
-	for (i = 1; i < workers; i++, started++)
-		if (pthread_create(&th[started], NULL, crew_thread, w))
-			break;
-	crew_work(w);
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	return atomic_load(&w->failed) ? -1 : 0;
-}
-
 static void unregister_all(const struct rst_ctx *c, int fd)
 {
 	const MmEntry *mm = c->t->mm;
@@ -244,23 +203,17 @@ static void unregister_all(const struct rst_ctx *c, int fd)
 	}
 }
 
-/* Controller, after the stop: fill what the child registered. */
-int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd)
+/* The restore child, its mappings registered on fd: fill them, unregister, close fd. */
+int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int fd)
 {
-	struct uffd_crew w = { .f = f, .fd = -1 };
-	uint64_t map_len, t0 = now_ns();
+	struct uffd_crew w = { .f = f, .fd = fd };
+	uint64_t map_len = 0, t0 = now_ns();
 	void *map = MAP_FAILED;
-	int pidfd, workers, ret = -1;
+	size_t i;
+	int ret = -1;
 
-	if (!f->n)
-		return 0;
-	pidfd = syscall(__NR_pidfd_open, c->rt.pid, 0);
-	if (pidfd >= 0)
-		w.fd = syscall(__NR_pidfd_getfd, pidfd, svc_fd(c, SVC_UFFD), 0);
-	if (w.fd < 0) {
-		pr_perror("pid %u: cannot take its userfaultfd", c->t->te->pid);
-		goto out;
-	}
+	if (fd < 0 || !f->n)
+		goto done;
 	/* the task's page records: one stretch of the file, page-aligned */
 	w.src_off = f->jobs[0].off & ~(PAGE_SIZE - 1);
 	map_len = f->jobs[f->n - 1].off + f->jobs[f->n - 1].len - w.src_off;
@@ -270,22 +223,26 @@ int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd)
 		goto out;
 	}
 	w.src = map;
-	workers = crew_size(f->total);
-	if (crew_run(&w, workers)) {
+	/* one worker: the restore child must not take thread ids the tree may need */
+	crew_work(&w);
+	if (atomic_load(&w.failed)) {
 		pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid, w.err_at,
 		       strerror(w.err));
 		goto out;
 	}
-	unregister_all(c, w.fd);
-	pr_info("pid %u: %llu MiB by userfaultfd, %d worker(s), %.1f ms\n", c->t->te->pid,
-		(unsigned long long)(f->total >> 20), workers, (now_ns() - t0) / 1e6);
+	pr_info("pid %u: %llu MiB by userfaultfd, %.1f ms\n", c->t->te->pid,
+		(unsigned long long)(f->total >> 20), (now_ns() - t0) / 1e6);
+done:
 	ret = 0;
 out:
+	if (fd >= 0)
+		unregister_all(c, fd);
+	for (i = 0; i < c->t->mm->n_vmas; i++)
+		if (c->premapped[i] == MM_PREMAP_UFFD)
+			c->premapped[i] = MM_PREMAP_DONE;
 	if (map != MAP_FAILED)
 		munmap(map, map_len);
-	if (w.fd >= 0)
-		close(w.fd);
-	if (pidfd >= 0)
-		close(pidfd);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
