@@ -6,7 +6,9 @@
 #ifndef STASIS_SK_H
 #define STASIS_SK_H
 
+#include <libmnl/libmnl.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* getsockopt of an int: the value, or -1 */
 int sk_get_int(int fd, int level, int name);
@@ -14,5 +16,11 @@ int sk_get_int(int fd, int level, int name);
 int sk_set_int(int fd, int level, int name, int val);
 /* Is the socket fd of our network namespace?  (false if it cannot tell) */
 bool sk_in_our_netns(int fd);
+/*
+ * One sock_diag dump (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY): send the
+ * family's request (req, len bytes after the netlink header) and run cb on
+ * every answer; 0, or -1 with the error line printed.
+ */
+int sk_diag_dump(const void *req, size_t len, mnl_cb_t cb, void *data);
 
 #endif

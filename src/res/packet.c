@@ -26,7 +26,6 @@
 #include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <linux/packet_diag.h>
-#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -134,47 +133,12 @@ static int diag_msg(const struct nlmsghdr *nlh, void *data)
 /* Ask packet_diag about the socket with inode ino (a dump; packet sockets are few). */
 static int diag_query(struct pk_diag *pd)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
-	size_t bufsz = 32768;
-	char *buf = xmalloc(bufsz);
-	struct packet_diag_req *req;
-	struct nlmsghdr *nlh;
-	unsigned int seq = 1, portid;
-	int ret = -1, n;
+	struct packet_diag_req req = {
+		.sdiag_family = AF_PACKET,
+		.pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG,
+	};
 
-	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		pr_perror("cannot open a sock_diag netlink socket");
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = AF_PACKET;
-	req->pdiag_show = PACKET_SHOW_INFO | PACKET_SHOW_MCLIST | PACKET_SHOW_RING_CFG;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		pr_perror("packet_diag request");
-		goto out;
-	}
-	for (;;) {
-		n = mnl_socket_recvfrom(nl, buf, bufsz);
-		if (n > 0)
-			n = mnl_cb_run(buf, n, seq, portid, diag_msg, pd);
-		if (n < 0) {
-			pr_perror("packet_diag answer");
-			goto out;
-		}
-		if (n == MNL_CB_STOP)
-			break;
-	}
-	ret = 0;
-out:
-	if (nl)
-		mnl_socket_close(nl);
-	free(buf);
-	return ret;
+	return sk_diag_dump(&req, sizeof(req), diag_msg, pd);
 }
 
 static void add_opt(PacketSkEntry *pe, int name, int val)

@@ -1,14 +1,20 @@
 /*
- * Helpers of the socket kinds (netlink.c, packet.c): integer socket
- * options, and the network namespace a socket belongs to.
+ * Helpers of the socket kinds (netlink.c, packet.c, unix_scan.c): integer
+ * socket options, the network namespace a socket belongs to, and the
+ * sock_diag dump that lists a family's sockets.
  */
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sk.h"
+#include "util.h"
 
 int sk_get_int(int fd, int level, int name)
 {
@@ -35,4 +41,46 @@ bool sk_in_our_netns(int fd)
 	     a.st_dev == b.st_dev;
 	close(ns);
 	return ok;
+}
+
+int sk_diag_dump(const void *req, size_t len, mnl_cb_t cb, void *data)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+	size_t bufsz = 32768;
+	char *buf = xmalloc(bufsz);
+	unsigned int seq = 1, portid;
+	struct nlmsghdr *nlh;
+	int ret = -1, n;
+
+	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		pr_perror("cannot open a sock_diag netlink socket");
+		goto out;
+	}
+	portid = mnl_socket_get_portid(nl);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	memcpy(mnl_nlmsg_put_extra_header(nlh, len), req, len);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		pr_perror("sock_diag request");
+		goto out;
+	}
+	for (;;) {
+		n = mnl_socket_recvfrom(nl, buf, bufsz);
+		if (n > 0)
+			n = mnl_cb_run(buf, n, seq, portid, cb, data);
+		if (n < 0) {
+			pr_perror("sock_diag answer");
+			goto out;
+		}
+		if (n == MNL_CB_STOP)
+			break;
+	}
+	ret = 0;
+out:
+	if (nl)
+		mnl_socket_close(nl);
+	free(buf);
+	return ret;
 }

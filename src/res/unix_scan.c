@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sk.h"
 #include "res.h"
 #include "unix_sk.h"
 #include "util.h"
@@ -110,54 +111,18 @@ static int diag_msg(const struct nlmsghdr *nlh, void *data)
 /* Every unix socket of our network namespace, sorted by inode. */
 static int diag_dump(struct unix_table *t)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
-	size_t bufsz = 32768;
-	char *buf = xmalloc(bufsz);
-	struct unix_diag_req *req;
-	struct nlmsghdr *nlh;
-	unsigned int seq = 1, portid;
-	int ret = -1, n;
+	struct unix_diag_req req = {
+		.sdiag_family = AF_UNIX,
+		.udiag_states = -1,
+		.udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER |
+			      UDIAG_SHOW_ICONS | UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO,
+	};
 
-	if (!nl || mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		pr_perror("cannot open a sock_diag netlink socket");
-		goto out;
-	}
-	portid = mnl_socket_get_portid(nl);
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = AF_UNIX;
-	req->udiag_states = -1;
-	req->udiag_show = UDIAG_SHOW_NAME | UDIAG_SHOW_VFS | UDIAG_SHOW_PEER | UDIAG_SHOW_ICONS |
-			  UDIAG_SHOW_RQLEN | UDIAG_SHOW_MEMINFO;
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-		pr_perror("sock_diag request");
-		goto out;
-	}
-	for (;;) {
-		n = mnl_socket_recvfrom(nl, buf, bufsz);
-		if (n < 0) {
-			pr_perror("sock_diag answer");
-			goto out;
-		}
-		n = mnl_cb_run(buf, n, seq, portid, diag_msg, t);
-		if (n < 0) {
-			pr_perror("sock_diag answer");
-			goto out;
-		}
-		if (n == MNL_CB_STOP)
-			break;
-	}
+	if (sk_diag_dump(&req, sizeof(req), diag_msg, t))
+		return -1;
 	if (t->n)
 		sort_array(t->sk, t->n, sizeof(*t->sk), ino_cmp);
-	ret = 0;
-out:
-	if (nl)
-		mnl_socket_close(nl);
-	free(buf);
-	return ret;
+	return 0;
 }
 
 size_t unix_root(struct unix_table *t, size_t i)
