@@ -36,6 +36,7 @@ enum img_rec_type {
 	IMG_POSIX_TIMERS = 27, /* images/evobj.proto */
 	IMG_TTY = 30,
 	IMG_CGROUP = 60, /* images/cgroup.proto: the settings of a cgroup */
+	IMG_NS = 70,	 /* images/ns.proto: a UTS or time namespace of the tree */
 	IMG_REC_MAX
 };
 

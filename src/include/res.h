@@ -145,6 +145,7 @@ int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_
 int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
 int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
 int cgroup_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_CGROUP */
+int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg);		/* IMG_NS */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
