@@ -2,8 +2,16 @@
  * Namespaces.  UTS namespaces (hostname and domain name) and time
  * namespaces (the monotonic and boottime offsets) of the tree are saved
  * as IMG_NS records and rebuilt at restore; every other kind of namespace
- * the tree does not share with stasis (ipc, net, mnt, pid, cgroup, user)
- * is still refused before anything is written, naming the task.
+ * the tree does not share with stasis (ipc, net, mnt, cgroup, user) is
+ * still refused before anything is written, naming the task.
+ *
+ * A PID namespace is saved when the tree's root is its PID 1 (a
+ * container's init) and every task lives in it: each task and thread
+ * keeps its number inside next to the dumper's (task_entry ns_*), and at
+ * restore the root is forked with CLONE_NEWPID and every task and thread
+ * with both numbers (clone3 set_tid).  Nested PID namespaces, a subtree of
+ * a namespace whose init is not dumped, and a group or session led from
+ * outside the namespace are refused.
  *
  * A saved namespace is rebuilt by the one task that enters it first going
  * down the tree, its "creator": the task whose namespace differs from the
@@ -34,24 +42,33 @@
 #include "util.h"
 #include "ns.pb-c.h"
 
+#define PID_MAX_LIMIT (4 * 1024 * 1024) /* the kernel's bound on pid_max */
+
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
 
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
-	"ipc", "net", "mnt", "pid", "pid_for_children", "cgroup", "user",
+	"ipc", "net", "mnt", "cgroup", "user",
 };
 
 /* The saved ones, per task. */
 enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_NR };
 static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children" };
 
+/* A task's numbers in the tree's own PID namespace. */
+struct ns_pids {
+	uint32_t pid, pgid, sid;
+};
+
 struct ns_dump {
 	uint64_t (*ids)[NS_K_NR]; /* per task of ctx->tasks: 0 = ours */
 	NsEntry **ents;
 	size_t n;
 	bool written;
+	bool own_pidns;	      /* the root is PID 1 of a PID namespace of its own */
+	struct ns_pids *pids; /* per task, with own_pidns */
 };
 
 struct ns_image {
@@ -343,6 +360,97 @@ static long task_index(struct dump_ctx *ctx, pid_t pid)
 	return -1;
 }
 
+/* The numbers of an NS* status line ("NSpid:\t412\t7"): how many, and the last. */
+static int ns_numbers(const char *status, const char *key, uint32_t *last)
+{
+	const char *p = status ? status_field(status, key) : NULL;
+	int n = 0;
+	char *end;
+
+	while (p && *p >= '0' && *p <= '9') {
+		*last = strtoul(p, &end, 10);
+		n++;
+		p = end;
+		while (*p == '\t' || *p == ' ')
+			p++;
+	}
+	return n;
+}
+
+/* Every task in the root's PID namespace, the root its PID 1, one level. */
+static int check_pidns(struct dump_ctx *ctx, struct ns_dump *nd)
+{
+	uint64_t self, root_ns, ino;
+	size_t i;
+	char *status;
+
+	if (ns_ino(getpid(), 0, "pid", &self) || ns_ino(ctx->opts->pid, 0, "pid", &root_ns))
+		return -1;
+	nd->own_pidns = root_ns != self;
+	nd->pids = xzalloc(ctx->ntasks * sizeof(*nd->pids));
+	for (i = 0; i < ctx->ntasks; i++) {
+		struct dump_task *dt = &ctx->tasks[i];
+		struct ns_pids *np = &nd->pids[i];
+		int levels, ok = 1;
+
+		if (!dt->zombie &&
+		    (ns_ino(dt->pid, 0, "pid", &ino) || ino != root_ns ||
+		     ns_ino(dt->pid, 0, "pid_for_children", &ino) || ino != root_ns)) {
+			pr_err("pid %d: lives in or forks into another PID namespace than the "
+			       "tree's root (pid:[%" PRIu64 "]); nested PID namespaces are not "
+			       "saved\n",
+			       dt->pid, ino);
+			return -1;
+		}
+		if (!nd->own_pidns)
+			continue;
+		status = read_proc(dt->pid, "status", NULL);
+		levels = ns_numbers(status, "NSpid", &np->pid);
+		if (levels != 2 || ns_numbers(status, "NSpgid", &np->pgid) != 2 ||
+		    ns_numbers(status, "NSsid", &np->sid) != 2)
+			ok = 0;
+		free(status);
+		if (dt->pid == ctx->opts->pid && ok && np->pid != 1) {
+			pr_err("pid %d: is pid %u of its PID namespace, whose init is not in the "
+			       "tree; dump the namespace from its pid 1\n",
+			       dt->pid, np->pid);
+			return -1;
+		}
+		if (!ok) {
+			pr_err("pid %d: its PID namespace is nested %d deep; only one level is "
+			       "saved\n",
+			       dt->pid, levels - 1);
+			return -1;
+		}
+		if (!np->pgid || !np->sid) {
+			pr_err("pid %d: its process %s is led from outside its PID namespace; not "
+			       "supported\n",
+			       dt->pid, np->sid ? "group" : "session");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void set_pids(struct dump_task *dt, const struct ns_pids *np)
+{
+	TaskEntry *te = dt->te;
+	size_t j;
+
+	te->has_ns_pid = te->has_ns_pgid = te->has_ns_sid = true;
+	te->ns_pid = np->pid;
+	te->ns_pgid = np->pgid;
+	te->ns_sid = np->sid;
+	if (dt->zombie)
+		return;
+	te->n_ns_threads = dt->nth;
+	te->ns_threads = xzalloc(dt->nth * sizeof(*te->ns_threads));
+	for (j = 0; j < dt->nth; j++)
+		if (ns_numbers(dump_thread_status(dt, &dt->th[j]), "NSpid", &te->ns_threads[j]) !=
+		    2)
+			te->ns_threads[j] = 0;
+}
+
 static int ns_dump_check(struct dump_ctx *ctx)
 {
 	struct ns_dump *nd = res_dump_state(ctx, &ns_res);
@@ -377,7 +485,7 @@ static int ns_dump_check(struct dump_ctx *ctx)
 	t.pid = pids;
 	t.parent = parent;
 	t.ids = nd->ids;
-	ret = check_creators(&t) || describe_all(ctx, nd) ? -1 : 0;
+	ret = check_pidns(ctx, nd) || check_creators(&t) || describe_all(ctx, nd) ? -1 : 0;
 out:
 	free(pids);
 	free(parent);
@@ -401,6 +509,8 @@ static int ns_dump_local(struct dump_ctx *ctx, struct dump_task *dt)
 	size_t i;
 
 	set_ids(dt->te, nd->ids[dt - ctx->tasks]);
+	if (nd->own_pidns)
+		set_pids(dt, &nd->pids[dt - ctx->tasks]);
 	if (nd->written)
 		return 0;
 	nd->written = true;
@@ -424,6 +534,7 @@ static void ns_dump_fini(struct dump_ctx *ctx, void *state)
 		ns_entry__free_unpacked(nd->ents[i], NULL);
 	free(nd->ents);
 	free(nd->ids);
+	free(nd->pids);
 }
 
 /* --------------------------------------------------------------- restore */
@@ -468,6 +579,39 @@ static void get_ids(const TaskEntry *te, uint64_t *ids)
 	ids[NS_K_TIME_KIDS] = te->has_time_ns_children ? te->time_ns_children : 0;
 }
 
+/* The numbers inside a saved PID namespace: all tasks or none, the root 1. */
+static int check_image_pids(struct image *img)
+{
+	size_t i, j, with = 0;
+
+	for (i = 0; i < img->ntasks; i++) {
+		const TaskEntry *te = img->tasks[i].te;
+		bool bad = false;
+
+		if (!te->has_ns_pid)
+			continue;
+		with++;
+		bad = !te->ns_pid || !te->ns_pgid || !te->ns_sid || te->ns_pid > PID_MAX_LIMIT ||
+		      (te->pid == img->hdr->root_pid) != (te->ns_pid == 1) ||
+		      (!te->zombie && te->n_ns_threads != te->n_threads);
+		for (j = 0; !bad && j < te->n_ns_threads; j++)
+			bad = !te->ns_threads[j] || te->ns_threads[j] > PID_MAX_LIMIT ||
+			      (j == 0 && te->ns_threads[0] != te->ns_pid);
+		if (bad) {
+			pr_err("image %s is corrupt: pid %u has bad numbers in its PID namespace\n",
+			       img->r.path, te->pid);
+			return -1;
+		}
+	}
+	if (with && with != img->ntasks) {
+		pr_err("image %s is corrupt: only some tasks have numbers in the tree's PID "
+		       "namespace\n",
+		       img->r.path);
+		return -1;
+	}
+	return 0;
+}
+
 /* Every id a task names has its record, and every namespace one creator. */
 static int ns_image_loaded(struct image *img)
 {
@@ -499,12 +643,22 @@ static int ns_image_loaded(struct image *img)
 	}
 	t.pid = pids;
 	t.parent = parent;
-	ret = check_creators(&t);
+	ret = check_image_pids(img) || check_creators(&t) ? -1 : 0;
 out:
 	free(t.ids);
 	free(pids);
 	free(parent);
 	return ret;
+}
+
+static int ns_restore_check(struct image *img, const struct restore_opts *o)
+{
+	if (o->pidns && img->ntasks && img->tasks[0].te->has_ns_pid) {
+		pr_err("--pidns: the tree already had a PID namespace of its own, which restore "
+		       "rebuilds; restore it without --pidns\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int new_uts(const NsEntry *e)
@@ -586,5 +740,6 @@ const struct res_ops ns_res = {
 	.dump_fini = ns_dump_fini,
 	.image_loaded = ns_image_loaded,
 	.image_fini = ns_image_fini,
+	.restore_check = ns_restore_check,
 	.child_early = ns_child_early,
 };

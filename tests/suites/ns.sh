@@ -27,3 +27,25 @@ test_ns_shared_uts() {
 	check_scenario
 }
 register bad/ns-shared-uts test_ns_shared_uts
+
+# pidns_tree: the root is PID 1 of its own PID namespace (a container's
+# init) with a child in a group of its own and a threaded child; restored
+# into a new PID namespace with the same numbers inside and outside.
+register pidns_tree/once test_cr pidns_tree once
+register pidns_tree/x3 test_cr pidns_tree x3
+
+# Dumping a task of a PID namespace whose init is not in the tree is
+# refused by name; the tree runs on.
+test_ns_pid_not_init() {
+	local a
+	need_stasis || return 1
+	start_scenario pidns_tree || return 1
+	read -r a _ <"$TDIR/pids"
+	stasis_cmd err dump -t "$a" -D "$TDIR/img"
+	expect_error "dump of a task of a PID namespace without its init" $? "$TDIR/err.err" || return 1
+	grep -q "pid $a: is pid 2 of its PID namespace, whose init is not in the tree" "$TDIR/err.err" ||
+		{ bad "the error does not name pid $a and its namespace's init: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register bad/ns-pid-not-init test_ns_pid_not_init
