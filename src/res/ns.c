@@ -784,16 +784,6 @@ out:
 	return ret;
 }
 
-static int ns_restore_check(struct image *img, const struct restore_opts *o)
-{
-	if (o->pidns && img->ntasks && img->tasks[0].te->has_ns_pid) {
-		pr_err("--pidns: the tree already had a PID namespace of its own, which restore "
-		       "rebuilds; restore it without --pidns\n");
-		return -1;
-	}
-	return 0;
-}
-
 static int new_uts(const NsEntry *e)
 {
 	if (unshare(CLONE_NEWUTS)) {
@@ -890,6 +880,5 @@ const struct res_ops ns_res = {
 	.dump_fini = ns_dump_fini,
 	.image_loaded = ns_image_loaded,
 	.image_fini = ns_image_fini,
-	.restore_check = ns_restore_check,
 	.child_early = ns_child_early,
 };

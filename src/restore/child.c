@@ -146,9 +146,21 @@ pid_t fork_at_pid(pid_t pid)
 	return fork_at_pid_flags(pid, 0, 0);
 }
 
+/*
+ * Fork a task of the tree at its numbers: the image's pid and, in a tree
+ * with a PID namespace of its own, its number there too; with --pidns
+ * only the number inside the namespace (the kernel picks ours).
+ */
+pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
+{
+	if (c->opts->pidns)
+		return fork_at_pid_flags(ns_pid ? ns_pid : pid, 0, flags);
+	return fork_at_pid_flags(pid, ns_pid, flags);
+}
+
 static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
 {
-	pid_t pid = fork_at_pid_flags(kid->te->pid, kid->te->ns_pid, 0);
+	pid_t pid = fork_at(c, kid->te->pid, kid->te->ns_pid, 0);
 
 	if (pid == 0)
 		child_main(rst_ctx_of(c->tree, kid));
@@ -205,7 +217,7 @@ static int child_make_group(struct rst_ctx *c)
 
 	if (pipe(p))
 		return -1;
-	pid = fork_at_pid_flags(pgid, c->t->te->ns_pgid, 0);
+	pid = fork_at(c, pgid, c->t->te->ns_pgid, 0);
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {

@@ -25,7 +25,8 @@ static struct rst_ctx *ctx_by_pid(struct rst_tree *r, pid_t pid)
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if ((pid_t)r->img->tasks[i].te->pid == inner) {
+		if ((r->opts->pidns ? task_own_pid(r->img->tasks[i].te)
+				    : (pid_t)r->img->tasks[i].te->pid) == inner) {
 			r->ctx[i].host_pid = pid;
 			return &r->ctx[i];
 		}

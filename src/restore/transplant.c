@@ -73,9 +73,10 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 	long ret;
 
 	args.set_tid = tid_at;
-	args.set_tid_size = c->t->te->has_ns_pid ? 2 : 1;
+	/* both numbers, or with --pidns the one inside only */
+	args.set_tid_size = c->t->te->has_ns_pid && !c->opts->pidns ? 2 : 1;
 	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
-	    remote_write(c->rt.pid, tid_at, both + 2 - args.set_tid_size,
+	    remote_write(c->rt.pid, tid_at, args.set_tid_size == 2 ? both : &own,
 			 args.set_tid_size * sizeof(pid_t)))
 		return -1;
 	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
@@ -94,8 +95,8 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 		return -1;
 	}
 	/* with --pidns our view of the thread has another number */
-	if (!c->t->te->has_ns_pid)
-		tid = host_tid(c->rt.pid, tid);
+	if (c->opts->pidns)
+		tid = host_tid(c->rt.pid, own);
 	if (tid < 0 || thread_wait_stop(tid, &status))
 		return -1;
 	memset(rt, 0, sizeof(*rt));

@@ -34,16 +34,28 @@ static pid_t host_self(void)
 	return atoi(buf);
 }
 
+/*
+ * Count into file, replaced whole each time through a temporary file of
+ * our own: a copy restored next to the original writes the same file.
+ */
 static void count_into(const char *file)
 {
+	char line[128], tmp[64];
 	unsigned long n = 0;
-	char line[128];
+	int fd, len;
 
 	for (;;) {
 		usleep(5000);
-		snprintf(line, sizeof(line), "%lu %d %d %d %ld\n", ++n, (int)getpid(),
-			 (int)getppid(), (int)getpgrp(), (long)syscall(SYS_gettid));
-		scn_write_file(file, line);
+		snprintf(tmp, sizeof(tmp), ".%s.%d", file, (int)host_self());
+		len = snprintf(line, sizeof(line), "%lu %d %d %d %ld\n", ++n, (int)getpid(),
+			       (int)getppid(), (int)getpgrp(), (long)syscall(SYS_gettid));
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd < 0)
+			continue;
+		if (scn_write_all(fd, line, len) == 0 && close(fd) == 0)
+			rename(tmp, file);
+		else
+			close(fd);
 	}
 }
 
@@ -78,7 +90,6 @@ static void __attribute__((noreturn)) init_main(void)
 	if (a == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setpgid(0, 0);
-		scn_write_file("A.host", "");
 		snprintf(pids, sizeof(pids), "%d", host_self());
 		scn_write_file("A.host", pids);
 		count_into("A.cnt");

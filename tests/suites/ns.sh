@@ -34,6 +34,42 @@ register bad/ns-shared-uts test_ns_shared_uts
 register pidns_tree/once test_cr pidns_tree once
 register pidns_tree/x3 test_cr pidns_tree x3
 
+# The same tree restored with --pidns next to its running original (after
+# dump -R): the copy is PID 1 of a new namespace with the same numbers
+# inside, other numbers outside; it looks like the original from outside
+# and passes its own check, and so does the original afterwards.
+test_pidns_tree_copy() {
+	local img=$TDIR/img cpy p rc orig=$SCN_PID
+	need_stasis || return 1
+	start_scenario pidns_tree || return 1
+	orig=$SCN_PID
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	dump "$SCN_PID" "$img" -R || return 1
+	stasis_cmd restore restore -D "$img" -d --pidns --pidfile "$TDIR/pidfile" -v4 -o "$TDIR/restore.log"
+	rc=$?
+	cpy=$(cat "$TDIR/pidfile" 2>/dev/null)
+	if [[ $cpy =~ ^[0-9]+$ ]] && [ -e "/proc/$cpy" ]; then
+		track "$cpy"
+		track_tree "$cpy"
+	fi
+	rc_ok "restore --pidns" $rc "$TDIR/restore.err" || return 1
+	[[ $cpy =~ ^[0-9]+$ ]] && [ "$cpy" != "$orig" ] ||
+		{ bad "pidfile holds '$cpy', expected the copy's PID as we see it"; return 1; }
+	[ "$(ns_pid "$cpy")" = 1 ] || { bad "the copy $cpy is not PID 1 of its namespace"; return 1; }
+	for p in $cpy $(descendants "$cpy"); do
+		stopped "$p" && { bad "process $p of the copy is stopped or traced"; return 1; }
+	done
+	snapshot "$cpy" "$TDIR/state.copy" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.copy" "the copy" "$DETAILS" || return 1
+	SCN_PID=$cpy
+	check_scenario "$cpy"
+	rc=$?
+	SCN_PID=$orig
+	[ $rc = 0 ] || { REASON="the copy: $REASON"; return 1; }
+	check_scenario
+}
+register pidns_tree/pidns-copy test_pidns_tree_copy
+
 # Dumping a task of a PID namespace whose init is not in the tree is
 # refused by name; the tree runs on.
 test_ns_pid_not_init() {
