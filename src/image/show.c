@@ -220,6 +220,8 @@ static const char *vma_kind_name(VmaKind k)
 	static const char *const names[] = { "?",    "anon",	    "anon-shared",
 					     "file", "file-shared", "special" };
 
+	if (k == VMA_KIND__VMA_SYSV_SHM)
+		return "sysv-shm";
 	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "?";
 }
 

@@ -145,6 +145,11 @@ int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_
 int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
 int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
 int cgroup_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_CGROUP */
+/* IMG_SYSV_SHM, IMG_SYSV_SHM_DATA, IMG_SYSV_SEM, IMG_SYSV_MSG (res/sysvipc.c) */
+int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

@@ -12,7 +12,11 @@
 const struct res_ops *const res_table[] = {
 	/* refuses, before anything is written, namespaces that are not saved */
 	&ns_res,
-	/* refuses a tree using SysV IPC (it lives in the IPC namespace) */
+	/*
+	 * SysV IPC objects of the host namespace: refused or found before
+	 * anything is written; created with their ids before anything is
+	 * forked (the tasks attach segments in mm's remote build)
+	 */
 	&sysvipc_res,
 	/* cgroups first in the child: what it forks next is born in them */
 	&cgroup_res,
