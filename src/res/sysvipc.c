@@ -22,9 +22,10 @@
  * the saved objects removed (IPC_RMID), so that their ids are free for
  * the restore; with --leave-running they stay, and a restore on this host
  * refuses their ids as taken.  SEM_UNDO adjustments are not visible in
- * /proc; a task that has an undo list at all (it did a semop with
- * SEM_UNDO once) is found with kcmp(KCMP_SYSVSEM) against stasis, which
- * has none, and refused.
+ * /proc; when semaphore sets are saved, a task of the tree that has an
+ * undo list at all (it did a semop with SEM_UNDO once, or it has threads
+ * cloned with CLONE_SYSVSEM) is found with kcmp(KCMP_SYSVSEM) against
+ * stasis, which has none, and refused.
  *
  * Restore, in the controller before anything is forked: each object is
  * created with its id (the kernel's /proc/sys/kernel/{shm,sem,msg}_next_id
@@ -99,7 +100,12 @@ static struct shm_use *shm_use(struct ipc_dump *d, int id)
 	return &d->shm[d->nshm++];
 }
 
-/* A task that has a SEM_UNDO list differs from stasis, which has none. */
+/*
+ * A task that has a SEM_UNDO list differs from stasis, which has none.
+ * The kernel gives a task one at its first semop with SEM_UNDO, but also
+ * when it clones a thread with CLONE_SYSVSEM (glibc's pthread_create): so
+ * this is asked only of a tree whose semaphore sets are saved.
+ */
 static int check_undo(struct dump_task *dt)
 {
 	size_t k;
@@ -112,8 +118,9 @@ static int check_undo(struct dump_task *dt)
 			return -1;
 		}
 		if (r) {
-			pr_err("pid %d: has SysV semaphore undo adjustments (semop with SEM_UNDO); "
-			       "not supported\n",
+			pr_err("pid %d: has a SysV semaphore undo list (semop with SEM_UNDO, or "
+			       "threads sharing one), whose adjustments cannot be read; not "
+			       "supported\n",
 			       dt->pid);
 			return -1;
 		}
@@ -221,10 +228,15 @@ static int sysvipc_check(struct dump_ctx *ctx)
 
 		if (dt->zombie)
 			continue;
-		if (check_undo(dt) || scan_attachments(d, dt))
+		if (scan_attachments(d, dt))
 			return -1;
 	}
-	return check_shm(d) || scan_sem(ctx, d) || scan_msg(ctx, d) ? -1 : 0;
+	if (check_shm(d) || scan_sem(ctx, d) || scan_msg(ctx, d))
+		return -1;
+	for (i = 0; d->nsem && i < ctx->ntasks; i++)
+		if (!ctx->tasks[i].zombie && check_undo(&ctx->tasks[i]))
+			return -1;
+	return 0;
 }
 
 static void perm_fill(SysvPerm *p, int id, const struct ipc_perm *ip)

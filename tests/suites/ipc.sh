@@ -40,11 +40,11 @@ take_shm_id() {
 test_sysv_id_taken() {
 	local ida got rc
 	need_stasis || return 1
-	command -v python3 >/dev/null || { SKIP="python3 is not installed"; return 2; }
+	command -v python3 >/dev/null || { REASON="python3 is not installed"; return 77; }
 	start_scenario sysv_ipc || { ipc_cleanup; return 1; }
 	ida=$(awk '{print $2}' "$TDIR/ipcids")
 	dump "$SCN_PID" "$TDIR/img" || { ipc_cleanup; return 1; }
-	wait_gone "$SCN_PID" && tree_gone "$TDIR/img" || { ipc_cleanup; return 1; }
+	{ wait_gone "$SCN_PID" && tree_gone "$TDIR/img"; } || { ipc_cleanup; return 1; }
 	got=$(take_shm_id "$ida")
 	[ "$got" = "$ida" ] || { ipcrm -m "$got" 2>/dev/null; ipc_cleanup; bad "could not take id $ida (got $got)"; return 1; }
 	stasis_cmd rst restore -D "$TDIR/img" -d
@@ -63,3 +63,85 @@ test_sysv_id_taken() {
 	return $rc
 }
 register "bad/sysv_id_taken" test_sysv_id_taken
+
+# ------------------------------------------------------------ PostgreSQL
+
+# pg_bin: PG_BIN is the directory of Debian's PostgreSQL server programs
+# (the package is installed if missing); else REASON says why not.
+pg_bin() {
+	local d
+	# shellcheck disable=SC2012 # version-named directories
+	d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	if [ -z "$d" ] || [ ! -x "$d/postgres" ]; then
+		{ apt-get install -y -qq postgresql || { apt-get update -qq && apt-get install -y -qq postgresql; }; } >/dev/null 2>&1
+		# shellcheck disable=SC2012
+		d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	fi
+	{ [ -n "$d" ] && [ -x "$d/postgres" ]; } || { REASON="cannot install postgresql"; return 1; }
+	PG_BIN=$d
+}
+
+# pg_cleanup DIR: kill what is left of the server of DIR/data, remove
+# its SysV segment.
+pg_cleanup() {
+	local pid shm
+	pid=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null)
+	shm=$(sed -n 7p "$1/data/postmaster.pid" 2>/dev/null | awk '{print $2}')
+	[ -n "$pid" ] && alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	[ -n "$pid" ] && wait_gone "$pid" 5
+	[ -n "$shm" ] && ipcrm -m "$shm" 2>/dev/null
+	return 0
+}
+
+# pg_sql DIR SQL: one psql statement on the server's unix socket in DIR.
+pg_sql() {
+	timeout 20 "$PG_BIN/psql" -X -A -t -q -h "$1" -U postgres -d postgres -c "$2" 2>>"$TDIR/psql.err"
+}
+
+# test_postgres: a PostgreSQL cluster as Debian ships it (postmaster and
+# its children, SysV shared memory, the listening unix socket in the test
+# dir), checkpointed with a table in it; the restored server answers
+# queries on the table and takes more rows, then shuts down cleanly.
+test_postgres() {
+	local d=$TDIR/pg pid rc n
+	need_stasis || return 1
+	pg_bin || return 77
+	command -v setpriv >/dev/null || { REASON="setpriv is not installed"; return 77; }
+	# the server runs as postgres: let it through to its own directory
+	chmod o+x "$TDIR" "$(dirname "$TDIR")"
+	mkdir -p "$d" && chown postgres: "$d" && chmod 700 "$d"
+	setpriv --reuid postgres --regid postgres --clear-groups -- \
+		"$PG_BIN/initdb" -D "$d/data" -A trust -U postgres >"$TDIR/initdb.log" 2>&1 ||
+		{ bad "initdb failed: $(tail -n 1 "$TDIR/initdb.log")"; return 1; }
+	# (not exec'd: the subshell waits, so the kill at the dump gives no job notice)
+	(close_extra_fds
+		cd "$d" && setpriv --reuid postgres --regid postgres --clear-groups -- \
+			"$PG_BIN/postgres" -D "$d/data" -k "$d" -c listen_addresses= \
+			-c autovacuum=off </dev/null >"$d/server.log" 2>&1) 2>/dev/null &
+	track $!
+	for _ in $(seq 100); do
+		pg_sql "$d" "select 1" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	pid=$(head -n 1 "$d/data/postmaster.pid" 2>/dev/null)
+	[ -n "$pid" ] && track "$pid"
+	[ "$(pg_sql "$d" "select 1")" = 1 ] || { pg_cleanup "$d"; bad "the server did not start: $(tail -n 1 "$d/server.log")"; return 1; }
+	pg_sql "$d" "create table t (n int, s text); insert into t select i, 'row ' || i from generate_series(1, 100) i;" ||
+		{ pg_cleanup "$d"; bad "cannot create the table"; return 1; }
+	dump "$pid" "$TDIR/img" || { pg_cleanup "$d"; return 1; }
+	{ wait_gone "$pid" && tree_gone "$TDIR/img"; } || { pg_cleanup "$d"; return 1; }
+	restore_detached "$TDIR/img" "$pid" || { pg_cleanup "$d"; return 1; }
+	n=$(pg_sql "$d" "select count(*) || ' ' || sum(n) from t")
+	[ "$n" = "100 5050" ] || { pg_cleanup "$d"; bad "after restore the table holds '$n', not '100 5050': $(tail -n 1 "$TDIR/psql.err")"; return 1; }
+	pg_sql "$d" "insert into t values (101, 'after restore'); checkpoint;" ||
+		{ pg_cleanup "$d"; bad "cannot insert after restore: $(tail -n 1 "$TDIR/psql.err")"; return 1; }
+	n=$(pg_sql "$d" "select s from t where n = 101")
+	[ "$n" = "after restore" ] || { pg_cleanup "$d"; bad "the row inserted after restore reads '$n'"; return 1; }
+	kill -INT "$pid"
+	wait_gone "$pid" 20 || { pg_cleanup "$d"; bad "the restored server did not shut down"; return 1; }
+	grep -q "database system is shut down" "$d/server.log" ||
+		{ pg_cleanup "$d"; bad "no clean shutdown: $(tail -n 1 "$d/server.log")"; return 1; }
+	pg_cleanup "$d"
+	return 0
+}
+register "postgres/checkpoint" test_postgres
