@@ -64,6 +64,42 @@ test_sysv_id_taken() {
 }
 register "bad/sysv_id_taken" test_sysv_id_taken
 
+# test_sysv_shm_outside: a segment that a process outside the tree attaches
+# too is refused by name; the tree runs on unchanged.
+test_sysv_shm_outside() {
+	local id kind other rc
+	need_stasis || return 1
+	command -v python3 >/dev/null || { REASON="python3 is not installed"; return 77; }
+	echo shm >"$TDIR/mode"
+	start_scenario ev_refuse || return 1
+	read -r kind id <"$TDIR/ipc"
+	[ "$kind" = shm ] || { bad "ev_refuse wrote '$kind $id' to ipc"; return 1; }
+	python3 -c 'import ctypes, sys, time
+l = ctypes.CDLL(None)
+l.shmat.restype = ctypes.c_void_p
+print(l.shmat(int(sys.argv[1]), None, 0), flush=True)
+time.sleep(60)' "$id" >"$TDIR/outsider" 2>&1 &
+	other=$!
+	track "$other"
+	for _ in $(seq 100); do
+		[ -s "$TDIR/outsider" ] && break
+		sleep 0.1
+	done
+	grep -q '^[0-9]' "$TDIR/outsider" || { bad "the outsider could not attach segment $id: $(head -c 200 "$TDIR/outsider")"; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	rc=$?
+	kill "$other" 2>/dev/null
+	wait_gone "$other"
+	expect_error "dump of a segment attached outside the tree" $rc "$TDIR/err.err" || return 1
+	grep -q "segment $id .*outside the tree" "$TDIR/err.err" ||
+		{ bad "the error does not name segment $id as shared outside: $ERR_LINE"; return 1; }
+	grep -q "pid $SCN_PID" "$TDIR/err.err" || { bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	still_fine
+}
+register "bad/sysv_shm_outside" test_sysv_shm_outside
+
 # ------------------------------------------------------------ PostgreSQL
 
 # pg_bin: PG_BIN is the directory of Debian's PostgreSQL server programs
