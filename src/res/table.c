@@ -18,6 +18,8 @@ const struct res_ops *const res_table[] = {
 	 * forked (the tasks attach segments in mm's remote build)
 	 */
 	&sysvipc_res,
+	/* POSIX message queues: made before anything is forked, as above */
+	&mqueue_res,
 	/* cgroups first in the child: what it forks next is born in them */
 	&cgroup_res,
 	/* oom_score_adj before the fork too: children inherit it */

@@ -26,6 +26,28 @@ for m in once x3; do
 	register "sysv_ipc/$m" test_sysv $m
 done
 
+# mq_cleanup: unlink the queues the mq_posix scenario listed in WORKDIR/mqname.
+mq_cleanup() {
+	local n
+	[ -r "$TDIR/mqname" ] || return 0
+	for n in $(cat "$TDIR/mqname"); do
+		python3 -c 'import ctypes, sys; ctypes.CDLL(None).mq_unlink(sys.argv[1].encode())' "$n" 2>/dev/null
+	done
+	return 0
+}
+
+# test_mq MODE: test_cr of mq_posix; its queues are unlinked in the end.
+test_mq() {
+	local rc
+	test_cr mq_posix "$1"
+	rc=$?
+	mq_cleanup
+	return $rc
+}
+for m in once x3; do
+	register "mq_posix/$m" test_mq $m
+done
+
 # take_shm_id ID: a segment of ours holding ID (shm_next_id picks it);
 # prints its id.
 take_shm_id() {
