@@ -30,7 +30,7 @@ done
 mq_cleanup() {
 	local n
 	[ -r "$TDIR/mqname" ] || return 0
-	for n in $(cat "$TDIR/mqname"); do
+	for n in $(<"$TDIR/mqname"); do
 		python3 -c 'import ctypes, sys; ctypes.CDLL(None).mq_unlink(sys.argv[1].encode())' "$n" 2>/dev/null
 	done
 	return 0
@@ -85,6 +85,39 @@ test_sysv_id_taken() {
 	return $rc
 }
 register "bad/sysv_id_taken" test_sysv_id_taken
+
+# test_mq_name_taken: a queue of the image has its name taken on the host by
+# the time of the restore: the restore fails with one line naming it; once
+# the name is free, the image restores.
+test_mq_name_taken() {
+	local name rc
+	need_stasis || return 1
+	command -v python3 >/dev/null || { REASON="python3 is not installed"; return 77; }
+	start_scenario mq_posix || { mq_cleanup; return 1; }
+	read -r name _ <"$TDIR/mqname"
+	dump "$SCN_PID" "$TDIR/img" || { mq_cleanup; return 1; }
+	{ wait_gone "$SCN_PID" && tree_gone "$TDIR/img"; } || { mq_cleanup; return 1; }
+	python3 -c 'import ctypes, os, sys
+l = ctypes.CDLL(None, use_errno=True)
+fd = l.mq_open(sys.argv[1].encode(), os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600, None)
+sys.exit(0 if fd >= 0 else 1)' "$name" || { mq_cleanup; bad "cannot take the queue name $name"; return 1; }
+	stasis_cmd rst restore -D "$TDIR/img" -d
+	rc=$?
+	adopt_image "$TDIR/img" "$SCN_PID"
+	mq_cleanup
+	expect_error "restore with queue $name taken" $rc "$TDIR/rst.err" || return 1
+	grep -q "queue $name exists" "$TDIR/rst.err" || { bad "the error does not name $name: $ERR_LINE"; return 1; }
+	[ "$(wc -l <"$TDIR/rst.err")" = 1 ] || { bad "more than one error line"; return 1; }
+	alive "$SCN_PID" && { bad "pid $SCN_PID runs after a failed restore"; return 1; }
+	restore_detached "$TDIR/img" "$SCN_PID" || { mq_cleanup; return 1; }
+	stasis_cmd show show -D "$TDIR/img" || { mq_cleanup; bad "show failed: $(head -n 1 "$TDIR/show.err")"; return 1; }
+	grep -q "POSIX message queue" "$TDIR/show.out" || { mq_cleanup; bad "show does not list the queue"; return 1; }
+	check_scenario
+	rc=$?
+	mq_cleanup
+	return $rc
+}
+register "bad/mq_name_taken" test_mq_name_taken
 
 # test_sysv_shm_outside: a segment that a process outside the tree attaches
 # too is refused by name; the tree runs on unchanged.
