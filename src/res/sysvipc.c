@@ -70,7 +70,7 @@
 /* One segment the tree attaches: where one of its attachments is. */
 struct shm_use {
 	int id;
-	unsigned int nattach; /* attachments in the tree */
+	unsigned int nattach; /* VMAs of it in the tree (shm_nattch counts VMAs) */
 	pid_t pid;
 	unsigned long addr;
 };
@@ -128,27 +128,74 @@ static int check_undo(struct dump_task *dt)
 	return 0;
 }
 
+static unsigned long page_up(uint64_t n)
+{
+	return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
+static int partial(pid_t pid, const struct proc_vma *v, int id)
+{
+	pr_err("pid %d mapping %lx-%lx: part of the attachment of SysV shared memory segment "
+	       "%d is unmapped; not supported\n",
+	       pid, v->start, v->end, id);
+	return -1;
+}
+
+/*
+ * The attachments of one task: each starts at offset 0 and covers the
+ * whole segment, in one VMA or in several (mprotect splits them).
+ */
 static int scan_attachments(struct ipc_dump *d, struct dump_task *dt)
 {
+	const struct proc_vma *last = NULL;
+	unsigned long start = 0, end = 0;
 	struct proc_vmas vmas;
+	struct shmid_ds ds;
+	int id = -1, ret = -1;
 	size_t i;
 
 	if (proc_parse_maps(dt->pid, &vmas))
 		return -1;
-	for (i = 0; i < vmas.n; i++) {
-		const struct proc_vma *v = &vmas.v[i];
+	for (i = 0; i <= vmas.n; i++) {
+		const struct proc_vma *v = i < vmas.n ? &vmas.v[i] : NULL;
+		bool sysv = v && !strncmp(v->path, "/SYSV", 5);
 		struct shm_use *u;
 
-		if (strncmp(v->path, "/SYSV", 5))
+		if (sysv && v->pgoff && id == (int)v->ino && v->start == last->end &&
+		    v->pgoff == v->start - start) {
+			/* the next piece of the same attachment: the kernel counts each */
+			last = v;
+			shm_use(d, id)->nattach++;
 			continue;
-		u = shm_use(d, (int)v->ino);
+		}
+		if (id >= 0 && last->end != end)
+			goto bad;
+		id = -1;
+		if (!sysv)
+			continue;
+		last = v;
+		if (v->pgoff)
+			goto bad;
+		id = (int)v->ino;
+		if (shmctl(id, IPC_STAT, &ds) < 0) {
+			pr_perror("pid %d: cannot read SysV shared memory segment %d", dt->pid, id);
+			goto out;
+		}
+		start = v->start;
+		end = v->start + page_up(ds.shm_segsz);
+		u = shm_use(d, id);
 		if (!u->nattach++) {
 			u->pid = dt->pid;
 			u->addr = v->start;
 		}
 	}
+	ret = 0;
+	goto out;
+bad:
+	partial(dt->pid, last, last->ino);
+out:
 	proc_vmas_free(&vmas);
-	return 0;
+	return ret;
 }
 
 static int check_shm(struct ipc_dump *d)
@@ -233,6 +280,12 @@ static int sysvipc_check(struct dump_ctx *ctx)
 	}
 	if (check_shm(d) || scan_sem(ctx, d) || scan_msg(ctx, d))
 		return -1;
+	if ((d->nshm || d->nsem || d->nmsg) && access("/proc/sys/kernel/shm_next_id", F_OK)) {
+		pr_err("pid %d: uses SysV IPC, and this kernel cannot restore ids "
+		       "(no /proc/sys/kernel/shm_next_id: CONFIG_CHECKPOINT_RESTORE)\n",
+		       ctx->tasks[0].pid);
+		return -1;
+	}
 	for (i = 0; d->nsem && i < ctx->ntasks; i++)
 		if (!ctx->tasks[i].zombie && check_undo(&ctx->tasks[i]))
 			return -1;
@@ -445,20 +498,16 @@ static void sysvipc_dump_fini(struct dump_ctx *ctx, void *state)
 	free(d->msg);
 }
 
-/* mm.c, stage 2: an attachment's VMA (the checks above saw it already). */
+/* mm.c, stage 2: an attachment's VMA (or a piece of one; scanned above). */
 int sysvipc_vma_dump(pid_t pid, const struct proc_vma *v, VmaEntry *e)
 {
-	if (v->pgoff) {
-		pr_err("pid %d mapping %lx-%lx: part of SysV shared memory segment %lu (the rest "
-		       "was unmapped); not supported\n",
-		       pid, v->start, v->end, v->ino);
-		return -1;
-	}
 	e->kind = VMA_KIND__VMA_SYSV_SHM;
 	e->has_shmid = true;
 	e->shmid = v->ino;
 	e->has_shm_rdonly = true;
 	e->shm_rdonly = !(v->vmflags & VMF_MAYWRITE);
+	e->has_pgoff = true;
+	e->pgoff = v->pgoff;
 	return 0;
 }
 
@@ -549,6 +598,45 @@ static const SysvShmEntry *shm_find(struct ipc_image *ii, uint32_t id)
 	return NULL;
 }
 
+static int bad_attachment(struct image *img, const MmEntry *mm, const VmaEntry *e)
+{
+	pr_err("image %s is corrupt: pid %u mapping %" PRIx64 "-%" PRIx64
+	       " is no whole attachment of a saved SysV shared memory segment\n",
+	       img->r.path, mm->pid, e->start, e->end);
+	return -1;
+}
+
+/* The attachments of one task: pieces from offset 0 to the segment's end. */
+static int check_attachments(struct image *img, struct ipc_image *ii, const MmEntry *mm)
+{
+	const VmaEntry *prev = NULL;
+	uint64_t end = 0;
+	size_t i;
+
+	for (i = 0; i <= mm->n_vmas; i++) {
+		const VmaEntry *e = i < mm->n_vmas ? mm->vmas[i] : NULL;
+		bool sysv = e && e->kind == VMA_KIND__VMA_SYSV_SHM;
+		const SysvShmEntry *se;
+
+		if (sysv && e->pgoff && prev && e->shmid == prev->shmid && e->start == prev->end &&
+		    e->pgoff == prev->pgoff + (prev->end - prev->start)) {
+			prev = e;
+			continue;
+		}
+		if (prev && prev->end != end)
+			return bad_attachment(img, mm, prev);
+		prev = NULL;
+		if (!sysv)
+			continue;
+		se = e->has_shmid ? shm_find(ii, e->shmid) : NULL;
+		if (!se || e->pgoff)
+			return bad_attachment(img, mm, e);
+		prev = e;
+		end = e->start + page_up(se->size);
+	}
+	return 0;
+}
+
 /* Every chunk lies in its segment, every attachment names a saved segment. */
 static int sysvipc_loaded(struct image *img)
 {
@@ -566,25 +654,9 @@ static int sysvipc_loaded(struct image *img)
 			return -1;
 		}
 	}
-	for (t = 0; t < img->ntasks; t++) {
-		const MmEntry *mm = img->tasks[t].mm;
-
-		for (i = 0; mm && i < mm->n_vmas; i++) {
-			const VmaEntry *e = mm->vmas[i];
-			const SysvShmEntry *se;
-
-			if (e->kind != VMA_KIND__VMA_SYSV_SHM)
-				continue;
-			se = e->has_shmid ? shm_find(ii, e->shmid) : NULL;
-			if (!se ||
-			    e->end - e->start != ((se->size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))) {
-				pr_err("image %s is corrupt: pid %u mapping %" PRIx64 "-%" PRIx64
-				       " names no saved SysV shared memory segment of its size\n",
-				       img->r.path, mm->pid, e->start, e->end);
-				return -1;
-			}
-		}
-	}
+	for (t = 0; t < img->ntasks; t++)
+		if (img->tasks[t].mm && check_attachments(img, ii, img->tasks[t].mm))
+			return -1;
 	return 0;
 }
 
@@ -861,13 +933,26 @@ static int sysvipc_restore_check(struct image *img, const struct restore_opts *o
 	return 0;
 }
 
-/* mm.c's remote build: attach the segment where the task had it. */
+static uint64_t shm_size(struct image *img, uint32_t id)
+{
+	const SysvShmEntry *se = shm_find(ipc_image(img), id);
+
+	return se ? se->size : 0;
+}
+
+/*
+ * mm.c's remote build: attach the segment where the task had it (at the
+ * first piece of the attachment), and give each piece its protection.
+ */
 int sysvipc_vma_map(struct rst_ctx *c, const VmaEntry *e)
 {
 	unsigned int prot = PROT_READ | (e->shm_rdonly ? 0 : PROT_WRITE);
 	long flags = (e->shm_rdonly ? SHM_RDONLY : 0);
 	long at;
 
+	if (e->pgoff)
+		return mm_rcall(c, "mprotect", __NR_mprotect, e->start, e->end - e->start, e->prot,
+				0, 0, 0, NULL);
 	if (e->prot & PROT_EXEC) {
 		flags |= SHM_EXEC;
 		prot |= PROT_EXEC;
@@ -879,7 +964,7 @@ int sysvipc_vma_map(struct rst_ctx *c, const VmaEntry *e)
 		       c->t->te->pid, e->shmid, (unsigned long)at, e->start);
 		return -1;
 	}
-	if (prot != e->prot)
+	if (prot != e->prot || e->end - e->start != page_up(shm_size(c->img, e->shmid)))
 		return mm_rcall(c, "mprotect", __NR_mprotect, e->start, e->end - e->start, e->prot,
 				0, 0, 0, NULL);
 	return 0;

@@ -4,7 +4,8 @@
  *   - segment A (IPC_PRIVATE, 3 pages + 100 bytes, mode 0640) attached by
  *     the root and inherited by the child over fork, filled with a
  *     pattern, marked for removal (IPC_RMID) while attached; the child
- *     answers requests the root writes into it;
+ *     answers requests the root writes into it; the root made its third
+ *     page read-only (mprotect splits its attachment in three VMAs);
  *   - segment B (with a key) attached read-write by the root, read-only
  *     (SHM_RDONLY) by the child;
  *   - a semaphore set of three (key, mode 0600), values 4, 7, 11 after a
@@ -13,12 +14,15 @@
  * The ids go to WORKDIR/ipcids ("shm A B sem S msg Q") for the suite to
  * remove whatever a failed run leaves.
  *
- * Check: same ids, keys, modes and sizes; A still marked removed, B
- * attached twice; contents intact in both; the child answers through A;
- * the child's B is read-only; semaphore values and messages (in order)
- * as they were.  Then the objects are removed.
+ * Check: same ids, keys, modes and sizes; A still marked removed and
+ * attached four times (3 VMAs in the root, 1 in the child), B
+ * attached three times (the child inherited one); A's third page still
+ * read-only in the root; contents intact in both; the child answers
+ * through A with a byte it reads through its B; semaphore values and
+ * messages (in order) as they were.  Then the objects are removed.
  */
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -68,6 +72,21 @@ static void check_shm(int id, key_t key, size_t len, int removed, int nattch)
 		  (int)ds.shm_nattch, nattch);
 }
 
+/* The protection of the root's mapping at addr, as /proc/self/maps shows it. */
+static void check_prot(unsigned long addr, const char *want)
+{
+	char line[512], perms[8] = "";
+	unsigned long s, e;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3 && s <= addr && addr < e)
+			break;
+	if (f)
+		fclose(f);
+	SCN_CHECK(!strcmp(perms, want), "mapping at %lx is %s, not %s", addr, perms, want);
+}
+
 static void verify(void)
 {
 	unsigned short vals[3];
@@ -78,10 +97,12 @@ static void verify(void)
 	size_t i;
 	int tries;
 
-	check_shm(ida, IPC_PRIVATE, A_LEN, 1, 2);
-	check_shm(idb, keyb, B_LEN, 0, 3); /* the child inherited one */
+	check_shm(ida, IPC_PRIVATE, A_LEN, 1, 4); /* the kernel counts the VMAs: 3 + 1 */
+	check_shm(idb, keyb, B_LEN, 0, 3);	  /* the child inherited one */
 	for (i = 2; i < A_LEN / 8; i++)
 		SCN_CHECK(a[i] == scn_hash(i), "word %zu of segment A changed", i);
+	check_prot((unsigned long)a + 2 * 4096, "r--s");
+	check_prot((unsigned long)a + 3 * 4096, "rw-s");
 	for (i = 0; i < B_LEN; i++)
 		SCN_CHECK(b[i] == (unsigned char)(i * 7 + 1), "byte %zu of segment B changed", i);
 	a[0] = req;
@@ -175,6 +196,8 @@ int main(int argc, char **argv)
 	if (a[1] != 1U + b[7])
 		scn_fail("the child did not attach segment B");
 	shmctl(ida, IPC_RMID, NULL); /* removed while attached */
+	if (mprotect((void *)((char *)a + 2 * 4096), 4096, PROT_READ))
+		scn_fail("mprotect: %s", strerror(errno));
 	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
 	scn_write_file("pids", buf);
 	scn_ready_then_wait();
