@@ -6,11 +6,13 @@
  *     pattern, marked for removal (IPC_RMID) while attached; the child
  *     answers requests the root writes into it; the root made its third
  *     page read-only (mprotect splits its attachment in three VMAs);
- *   - segment B (with a key) attached read-write by the root, read-only
+ *   - segment B (with a key, 2 pages) attached read-write by the root, read-only
  *     (SHM_RDONLY) by the child;
  *   - a semaphore set of three (key, mode 0600), values 4, 7, 11 after a
  *     semop of the root;
  *   - a message queue (IPC_PRIVATE) with three messages of types 1, 2, 3.
+ * With "munmap" in WORKDIR/mode, the root then unmaps the last page of
+ * its B (for a test that the dump refuses the partial attachment).
  * The ids go to WORKDIR/ipcids ("shm A B sem S msg Q") for the suite to
  * remove whatever a failed run leaves.
  *
@@ -31,7 +33,7 @@
 #include "scenario.h"
 
 #define A_LEN (3 * 4096 + 100)
-#define B_LEN 4096
+#define B_LEN (2 * 4096)
 
 static volatile uint64_t *a;
 static volatile unsigned char *b;
@@ -198,6 +200,9 @@ int main(int argc, char **argv)
 	shmctl(ida, IPC_RMID, NULL); /* removed while attached */
 	if (mprotect((void *)((char *)a + 2 * 4096), 4096, PROT_READ))
 		scn_fail("mprotect: %s", strerror(errno));
+	if (scn_read_small("mode", buf, sizeof(buf)) == 0 && !strcmp(buf, "munmap") &&
+	    munmap((void *)(b + 4096), 4096))
+		scn_fail("munmap: %s", strerror(errno));
 	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
 	scn_write_file("pids", buf);
 	scn_ready_then_wait();

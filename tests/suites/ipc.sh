@@ -119,6 +119,30 @@ sys.exit(0 if fd >= 0 else 1)' "$name" || { mq_cleanup; bad "cannot take the que
 }
 register "bad/mq_name_taken" test_mq_name_taken
 
+# test_sysv_partial: an attachment partly unmapped is refused by name (pid,
+# mapping, segment); the tree runs on unchanged.
+test_sysv_partial() {
+	local rc idb
+	need_stasis || return 1
+	echo munmap >"$TDIR/mode"
+	start_scenario sysv_ipc || { ipc_cleanup; return 1; }
+	idb=$(awk '{print $3}' "$TDIR/ipcids")
+	snapshot "$SCN_PID" "$TDIR/state.before" || { ipc_cleanup; return 1; }
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	rc=$?
+	expect_error "dump of a partly unmapped attachment" $rc "$TDIR/err.err" || { ipc_cleanup; return 1; }
+	grep -q "pid $SCN_PID mapping .*segment $idb is unmapped" "$TDIR/err.err" ||
+		{ ipc_cleanup; bad "the error does not name pid $SCN_PID and segment $idb: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || { ipc_cleanup; return 1; }
+	sleep 0.2
+	alive "$SCN_PID" || { ipc_cleanup; bad "process $SCN_PID did not survive"; return 1; }
+	stopped "$SCN_PID" && { ipc_cleanup; bad "process $SCN_PID left stopped or traced"; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.after" || { ipc_cleanup; return 1; }
+	compare_state "$TDIR/state.before" "$TDIR/state.after" "after the failure" "$DETAILS" || { ipc_cleanup; return 1; }
+	ipc_cleanup
+}
+register "bad/sysv_partial" test_sysv_partial
+
 # test_sysv_shm_outside: a segment that a process outside the tree attaches
 # too is refused by name; the tree runs on unchanged.
 test_sysv_shm_outside() {
