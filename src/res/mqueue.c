@@ -176,6 +176,12 @@ static int mqueue_dump(const struct fd_dump *d, FileEntry *fe)
 		       d->pid, d->fd, d->link);
 		return -1;
 	}
+	if (strchr(d->link + 1, '/')) {
+		pr_err("pid %d fd %d: POSIX message queue %s is open through a mount of the mqueue "
+		       "filesystem; not supported\n",
+		       d->pid, d->fd, d->link);
+		return -1;
+	}
 	m = fe->mqueue = xmalloc(sizeof(*m));
 	mqueue_entry__init(m);
 	m->deleted = len > sizeof(del) - 1 && !strcmp(d->link + len - (sizeof(del) - 1), del);

@@ -691,7 +691,7 @@ static int slot_free(const char *what, int id)
 		struct msqid_ds qd;
 		const struct ipc_perm *p;
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
-		int idx = id & 0x7fff;
+		int idx = id & 0x7fff; /* ipcid_to_idx(), without the ipcmni_extend boot option */
 
 		if (!strcmp(what, "shm")) {
 			held = shmctl(idx, SHM_STAT_ANY, &sd);
