@@ -145,6 +145,7 @@ int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_
 int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
 int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
 int cgroup_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_CGROUP */
+int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg);		/* IMG_NS */
 /* IMG_SYSV_SHM, IMG_SYSV_SHM_DATA, IMG_SYSV_SEM, IMG_SYSV_MSG (res/sysvipc.c) */
 int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);

@@ -10,7 +10,10 @@
 #include "util.h"
 
 const struct res_ops *const res_table[] = {
-	/* refuses, before anything is written, namespaces that are not saved */
+	/*
+	 * namespaces first: the restore child creates the ones it leads
+	 * before anything else it builds lives in them; refuses the others
+	 */
 	&ns_res,
 	/*
 	 * SysV IPC objects of the host namespace: refused or found before

@@ -135,7 +135,8 @@ int restore_groups(struct rst_tree *r)
 			    (pass == 0) != (te->pgid == te->pid))
 				continue;
 			if (remote_syscall(&c->rt, &ret, __NR_setpgid, 0,
-					   want == (pid_t)te->pid ? 0 : want, 0, 0, 0, 0))
+					   want == (pid_t)te->pid ? 0 : image_own_pid(r->img, want),
+					   0, 0, 0, 0))
 				return -1;
 			if (ret) {
 				pr_err("pid %u: cannot join process group %d: %s\n", te->pid, want,

@@ -82,7 +82,10 @@ int fork_root(struct restore *r, pid_t *first)
 		r->tree.ns_init = *first;
 	} else {
 		c->go_fd = sync[0];
-		*first = fork_at_pid_flags(c->t->te->pid, r->tree.opts->sibling ? CLONE_PARENT : 0);
+		/* a tree whose root was PID 1 of its own namespace: it is again */
+		*first = fork_at_pid_flags(c->t->te->pid, c->t->te->ns_pid,
+					   (r->tree.opts->sibling ? CLONE_PARENT : 0) |
+					       (c->t->te->ns_pid ? CLONE_NEWPID : 0));
 		if (*first == 0) {
 			close(sync[1]);
 			child_main(c);

@@ -1,0 +1,51 @@
+# tests/suites/ns.sh - namespaces stasis saves (sourced by tests/run.sh).
+
+# ns_uts_time: a root in its own UTS namespace whose children are born in
+# a time namespace with offsets, and a child in that time namespace with a
+# UTS namespace of its own: names and clocks are the same after restore
+# (the child watches its clocks every 5 ms: a lost offset moves them by
+# days), also restored next to the running original.
+register ns_uts_time/once test_cr ns_uts_time once
+register ns_uts_time/x3 test_cr ns_uts_time x3
+register ns_uts_time/leave-running test_cr ns_uts_time leave-running
+
+# A UTS namespace entered by setns from a sibling has no task that
+# creates it at restore: refused by name at dump, the tree runs on.
+test_ns_shared_uts() {
+	local rc
+	need_stasis || return 1
+	export NS_MODE=shared-uts
+	start_scenario ns_uts_time
+	rc=$?
+	unset NS_MODE
+	[ $rc = 0 ] || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a tree sharing a UTS namespace sideways" $? "$TDIR/err.err" || return 1
+	grep -q "both entered UTS namespace" "$TDIR/err.err" ||
+		{ bad "the error does not name the shared UTS namespace: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register bad/ns-shared-uts test_ns_shared_uts
+
+# pidns_tree: the root is PID 1 of its own PID namespace (a container's
+# init) with a child in a group of its own and a threaded child; restored
+# into a new PID namespace with the same numbers inside and outside.
+register pidns_tree/once test_cr pidns_tree once
+register pidns_tree/x3 test_cr pidns_tree x3
+
+# Dumping a task of a PID namespace whose init is not in the tree is
+# refused by name; the tree runs on.
+test_ns_pid_not_init() {
+	local a
+	need_stasis || return 1
+	start_scenario pidns_tree || return 1
+	read -r a _ <"$TDIR/pids"
+	stasis_cmd err dump -t "$a" -D "$TDIR/img"
+	expect_error "dump of a task of a PID namespace without its init" $? "$TDIR/err.err" || return 1
+	grep -q "pid $a: is pid 2 of its PID namespace, whose init is not in the tree" "$TDIR/err.err" ||
+		{ bad "the error does not name pid $a and its namespace's init: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register bad/ns-pid-not-init test_ns_pid_not_init
