@@ -48,43 +48,63 @@ for m in once x3; do
 	register "mq_posix/$m" test_mq $m
 done
 
-# take_shm_id ID: a segment of ours holding ID (shm_next_id picks it);
-# prints its id.
-take_shm_id() {
-	echo "$1" >/proc/sys/kernel/shm_next_id || return 1
-	python3 -c 'import ctypes; print(ctypes.CDLL(None).shmget(0, 4096, 0o1600))'
-
+# take_id KIND ID: an object of ours (shm or sem) holding ID (KIND_next_id
+# picks it); prints its id.
+take_id() {
+	echo "$2" >"/proc/sys/kernel/$1_next_id" || return 1
+	case $1 in
+	shm) python3 -c 'import ctypes; print(ctypes.CDLL(None).shmget(0, 4096, 0o1600))' ;;
+	sem) python3 -c 'import ctypes; print(ctypes.CDLL(None).semget(0, 1, 0o1600))' ;;
+	esac
 }
 
-# test_sysv_id_taken: a segment's id is taken on the host by the time of
-# the restore: the restore fails with one line naming the id and leaves
-# nothing behind; once the id is free, the image restores.
+# ipc_opt KIND: ipcrm's option for an id of KIND (shm, sem).
+ipc_opt() {
+	if [ "$1" = shm ]; then echo -m; else echo -s; fi
+}
+
+# shm_exists ID: a segment with this id exists (ipcs -i exits 0 either way).
+shm_exists() {
+	ipcs -m | awk '{print $2}' | grep -qx "$1"
+}
+
+# test_sysv_id_taken KIND: the id of the image's segment A (shm) or of its
+# semaphore set (sem, made after both segments) is taken on the host by the
+# time of the restore: the restore fails with one line naming the id and
+# leaves nothing behind (no segment of the image's); once the id is free,
+# the image restores.
 test_sysv_id_taken() {
-	local ida got rc
+	local kind=$1 id got rc w
 	need_stasis || return 1
 	command -v python3 >/dev/null || { REASON="python3 is not installed"; return 77; }
 	start_scenario sysv_ipc || { ipc_cleanup; return 1; }
-	ida=$(awk '{print $2}' "$TDIR/ipcids")
+	read -r -a w <"$TDIR/ipcids"
+	if [ "$kind" = shm ]; then id=${w[1]}; else id=${w[4]}; fi
 	dump "$SCN_PID" "$TDIR/img" || { ipc_cleanup; return 1; }
 	{ wait_gone "$SCN_PID" && tree_gone "$TDIR/img"; } || { ipc_cleanup; return 1; }
-	got=$(take_shm_id "$ida")
-	[ "$got" = "$ida" ] || { ipcrm -m "$got" 2>/dev/null; ipc_cleanup; bad "could not take id $ida (got $got)"; return 1; }
+	got=$(take_id "$kind" "$id")
+	[ "$got" = "$id" ] || { ipcrm "$(ipc_opt "$kind")" "$got" 2>/dev/null; ipc_cleanup; bad "could not take $kind id $id (got $got)"; return 1; }
 	stasis_cmd rst restore -D "$TDIR/img" -d
 	rc=$?
 	adopt_image "$TDIR/img" "$SCN_PID"
-	ipcrm -m "$got"
-	expect_error "restore with shm id $ida taken" $rc "$TDIR/rst.err" || { ipc_cleanup; return 1; }
-	grep -q "id $ida is taken" "$TDIR/rst.err" ||
-		{ ipc_cleanup; bad "the error does not name id $ida: $ERR_LINE"; return 1; }
+	ipcrm "$(ipc_opt "$kind")" "$got"
+	expect_error "restore with $kind id $id taken" $rc "$TDIR/rst.err" || { ipc_cleanup; return 1; }
+	grep -q "$kind id $id is taken" "$TDIR/rst.err" ||
+		{ ipc_cleanup; bad "the error does not name $kind id $id: $ERR_LINE"; return 1; }
 	[ "$(wc -l <"$TDIR/rst.err")" = 1 ] || { ipc_cleanup; bad "more than one error line"; return 1; }
 	alive "$SCN_PID" && { ipc_cleanup; bad "pid $SCN_PID runs after a failed restore"; return 1; }
+	if [ "$kind" = sem ]; then
+		shm_exists "${w[1]}" && { ipc_cleanup; bad "segment ${w[1]} left behind by the failed restore"; return 1; }
+		shm_exists "${w[2]}" && { ipc_cleanup; bad "segment ${w[2]} left behind by the failed restore"; return 1; }
+	fi
 	restore_detached "$TDIR/img" "$SCN_PID" || { ipc_cleanup; return 1; }
 	check_scenario
 	rc=$?
 	ipc_cleanup
 	return $rc
 }
-register "bad/sysv_id_taken" test_sysv_id_taken
+register "bad/sysv_id_taken" test_sysv_id_taken shm
+register "bad/sysv_sem_id_taken" test_sysv_id_taken sem
 
 # test_mq_name_taken: a queue of the image has its name taken on the host by
 # the time of the restore: the restore fails with one line naming it; once
