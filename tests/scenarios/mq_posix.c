@@ -6,6 +6,8 @@
  *     name;
  *   - queue D, unlinked after it was filled with two messages, held by the
  *     root O_RDONLY|O_NONBLOCK and O_WRONLY.
+ * With "notify" in WORKDIR/mode, the root registers for mq_notify on N
+ * (for a test that the dump refuses it).
  * The name goes to WORKDIR/mqname for the suite to unlink after a failure.
  *
  * Check: N by its name: same mode, attributes and messages in priority
@@ -125,6 +127,12 @@ int main(int argc, char **argv)
 	if (kid < 0)
 		scn_fail("fork: %s", strerror(errno));
 	close(kid_pipe[0]);
+	if (scn_read_small("mode", buf, sizeof(buf)) == 0 && !strcmp(buf, "notify")) {
+		struct sigevent ev = { .sigev_notify = SIGEV_NONE };
+
+		if (mq_notify(qn, &ev))
+			scn_fail("mq_notify: %s", strerror(errno));
+	}
 	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
 	scn_write_file("pids", buf);
 	scn_msleep(50); /* the child opens its description */

@@ -163,6 +163,30 @@ test_sysv_partial() {
 }
 register "bad/sysv_partial" test_sysv_partial
 
+# test_mq_notify: a queue with an mq_notify registration is refused by name;
+# the tree runs on unchanged, its messages all there (its own check).
+test_mq_notify() {
+	local rc
+	need_stasis || return 1
+	echo notify >"$TDIR/mode"
+	start_scenario mq_posix || { mq_cleanup; return 1; }
+	snapshot "$SCN_PID" "$TDIR/state.before" || { mq_cleanup; return 1; }
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	rc=$?
+	expect_error "dump of a queue with mq_notify" $rc "$TDIR/err.err" || { mq_cleanup; return 1; }
+	grep -q "pid $SCN_PID fd [0-9]*: POSIX message queue .*mq_notify" "$TDIR/err.err" ||
+		{ mq_cleanup; bad "the error does not name pid $SCN_PID and mq_notify: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || { mq_cleanup; return 1; }
+	sleep 0.2
+	snapshot "$SCN_PID" "$TDIR/state.after" || { mq_cleanup; return 1; }
+	compare_state "$TDIR/state.before" "$TDIR/state.after" "after the failure" "$DETAILS" || { mq_cleanup; return 1; }
+	check_scenario
+	rc=$?
+	mq_cleanup
+	return $rc
+}
+register "bad/mq_notify" test_mq_notify
+
 # test_sysv_shm_outside: a segment that a process outside the tree attaches
 # too is refused by name; the tree runs on unchanged.
 test_sysv_shm_outside() {
