@@ -204,16 +204,6 @@ static int mqueue_dump(const struct fd_dump *d, FileEntry *fe)
 	return 0;
 }
 
-static void mqueue_release(FileEntry *fe)
-{
-	if (!fe->mqueue)
-		return;
-	msgs_free(fe->mqueue);
-	free(fe->mqueue->name);
-	free(fe->mqueue);
-	fe->mqueue = NULL;
-}
-
 /* The image holds them and the tree dies: free their names for the restore. */
 static void mqueue_dump_end(struct dump_ctx *ctx, bool kill)
 {
@@ -388,7 +378,6 @@ const struct fd_ops mqueue_fd_ops = {
 	.name = "POSIX message queue",
 	.match = mqueue_match,
 	.dump = mqueue_dump,
-	.release = mqueue_release,
 	.open = mqueue_open,
 };
 
