@@ -8,6 +8,9 @@
  *     page read-only (mprotect splits its attachment in three VMAs);
  *   - segment B (with a key, 2 pages) attached read-write by the root, read-only
  *     (SHM_RDONLY) by the child;
+ *   - segment C (IPC_PRIVATE, 3 MiB + 5 bytes), attached by the root only
+ *     and removed at once: its second MiB and its last bytes hold a
+ *     pattern, the rest is zero (the image leaves zero chunks out);
  *   - a semaphore set of three (key, mode 0600), values 4, 7, 11 after a
  *     semop of the root;
  *   - a message queue (IPC_PRIVATE) with three messages of types 1, 2, 3.
@@ -34,9 +37,11 @@
 
 #define A_LEN (3 * 4096 + 100)
 #define B_LEN (2 * 4096)
+#define C_LEN (3 * 1024 * 1024 + 5)
 
 static volatile uint64_t *a;
-static volatile unsigned char *b;
+static volatile unsigned char *b, *cc;
+static int idc;
 static int ida, idb, ids, idq;
 static key_t keyb, keys;
 static pid_t kid;
@@ -103,6 +108,14 @@ static void verify(void)
 	check_shm(idb, keyb, B_LEN, 0, 3);	  /* the child inherited one */
 	for (i = 2; i < A_LEN / 8; i++)
 		SCN_CHECK(a[i] == scn_hash(i), "word %zu of segment A changed", i);
+	check_shm(idc, IPC_PRIVATE, C_LEN, 1, 1);
+	for (i = 0; i < C_LEN; i++) {
+		unsigned char want = (i >= 1048576 && i < 2097152) || i >= C_LEN - 5
+					 ? (unsigned char)(scn_hash(i) | 1)
+					 : 0;
+
+		SCN_CHECK(cc[i] == want, "byte %zu of segment C is %u, not %u", i, cc[i], want);
+	}
 	check_prot((unsigned long)a + 2 * 4096, "r--s");
 	check_prot((unsigned long)a + 3 * 4096, "rw-s");
 	for (i = 0; i < B_LEN; i++)
@@ -197,6 +210,15 @@ int main(int argc, char **argv)
 		scn_msleep(2);
 	if (a[1] != 1U + b[7])
 		scn_fail("the child did not attach segment B");
+	idc = shmget(IPC_PRIVATE, C_LEN, IPC_CREAT | 0640);
+	cc = idc < 0 ? (void *)-1 : shmat(idc, NULL, 0);
+	if (cc == (void *)-1)
+		scn_fail("segment C: %s", strerror(errno));
+	shmctl(idc, IPC_RMID, NULL);
+	for (size_t i = 1048576; i < 2097152; i++)
+		cc[i] = (unsigned char)(scn_hash(i) | 1);
+	for (size_t i = C_LEN - 5; i < C_LEN; i++)
+		cc[i] = (unsigned char)(scn_hash(i) | 1);
 	shmctl(ida, IPC_RMID, NULL); /* removed while attached */
 	if (mprotect((void *)((char *)a + 2 * 4096), 4096, PROT_READ))
 		scn_fail("mprotect: %s", strerror(errno));
