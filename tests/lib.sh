@@ -431,7 +431,7 @@ snapshot() {
 			case $n in pid | pid_for_children) continue ;; esac
 			t=$(readlink "$f")
 			case $n in
-			uts | time | time_for_children)
+			uts | time | time_for_children | cgroup)
 				[ "$t" = "$(readlink "/proc/self/ns/$n")" ] && t=ours || t=own ;;
 			esac
 			echo "$n $t"
@@ -439,6 +439,8 @@ snapshot() {
 		if [ "$(readlink "/proc/$pid/ns/uts")" != "$(readlink /proc/self/ns/uts)" ]; then
 			echo "uts names $(nsenter -t "$pid" -u cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname | tr '\n' ' ')"
 		fi
+		[ "$(readlink "/proc/$pid/ns/cgroup")" != "$(readlink /proc/self/ns/cgroup)" ] &&
+			echo "cgroupns view $(nsenter -t "$pid" -C cat "/proc/$pid/cgroup" | tr '\n' ' ')"
 		[ "$(readlink "/proc/$pid/ns/time_for_children")" != "$(readlink /proc/self/ns/time_for_children)" ] &&
 			echo "timens_offsets $(tr '\n' ' ' <"/proc/$pid/timens_offsets")"
 		echo "== limits"

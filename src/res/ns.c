@@ -1,9 +1,11 @@
 /*
- * Namespaces.  UTS namespaces (hostname and domain name) and time
- * namespaces (the monotonic and boottime offsets) of the tree are saved
- * as IMG_NS records and rebuilt at restore; every other kind of namespace
- * the tree does not share with stasis (ipc, net, mnt, cgroup, user) is
- * still refused before anything is written, naming the task.
+ * Namespaces.  UTS namespaces (hostname and domain name), time namespaces
+ * (the monotonic and boottime offsets) and cgroup namespaces (their root
+ * cgroup in every hierarchy) of the tree are saved as IMG_NS records and
+ * rebuilt at restore (a cgroup namespace by res/cgroup.c, which moves the
+ * task there first); every other kind of namespace the tree does not share
+ * with stasis (ipc, net, mnt, user) is still refused before anything is
+ * written, naming the task.
  *
  * A PID namespace is saved when the tree's root is its PID 1 (a
  * container's init) and every task lives in it: each task and thread
@@ -50,12 +52,21 @@
 
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
-	"ipc", "net", "mnt", "cgroup", "user",
+	"ipc",
+	"net",
+	"mnt",
+	"user",
 };
 
 /* The saved ones, per task. */
-enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_NR };
-static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children" };
+enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_CGROUP, NS_K_NR };
+static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children", "cgroup" };
+/* the record kind of each: time and time_for_children are one id space */
+static const NsKind saved_kinds[NS_K_NR] = { NS_KIND__NS_UTS, NS_KIND__NS_TIME, NS_KIND__NS_TIME,
+					     NS_KIND__NS_CGROUP };
+static const char *const kind_names[] = {
+	[NS_KIND__NS_UTS] = "UTS", [NS_KIND__NS_TIME] = "time", [NS_KIND__NS_CGROUP] = "cgroup"
+};
 
 /* A task's numbers in the tree's own PID namespace. */
 struct ns_pids {
@@ -87,53 +98,57 @@ struct ns_tree {
 };
 
 struct creator {
-	bool time; /* the uts and time id spaces are apart */
+	NsKind kind; /* each kind has its own id space */
 	uint64_t id;
 	pid_t pid;
 };
 
-static int add_creator(struct creator *cr, size_t *ncr, bool time, uint64_t id, pid_t pid)
+static int add_creator(struct creator *cr, size_t *ncr, NsKind kind, uint64_t id, pid_t pid)
 {
 	size_t i;
 
 	if (!id) {
 		pr_err("pid %d: went back into stasis's own %s namespace, which cannot be "
 		       "rebuilt below its parent's\n",
-		       pid, time ? "time" : "UTS");
+		       pid, kind_names[kind]);
 		return -1;
 	}
 	for (i = 0; i < *ncr; i++)
-		if (cr[i].time == time && cr[i].id == id) {
+		if (cr[i].kind == kind && cr[i].id == id) {
 			pr_err("pid %d and pid %d: both entered %s namespace %" PRIu64
 			       " without inheriting it from each other (setns); not supported\n",
-			       cr[i].pid, pid, time ? "time" : "UTS", id);
+			       cr[i].pid, pid, kind_names[kind], id);
 			return -1;
 		}
-	cr[(*ncr)++] = (struct creator){ time, id, pid };
+	cr[(*ncr)++] = (struct creator){ kind, id, pid };
 	return 0;
 }
 
 /* Every saved namespace has exactly one creator (see the top of the file). */
 static int check_creators(const struct ns_tree *t)
 {
-	struct creator *cr = xzalloc((3 * t->n + 1) * sizeof(*cr));
+	struct creator *cr = xzalloc((NS_K_NR * t->n + 1) * sizeof(*cr));
 	size_t i, ncr = 0;
 	int ret = 0;
 
 	for (i = 0; i < t->n && !ret; i++) {
 		const uint64_t *me = t->ids[i];
-		uint64_t uts_in = 0, time_in = 0;
+		uint64_t uts_in = 0, time_in = 0, cg_in = 0;
 
 		if (t->parent[i] >= 0) {
 			uts_in = t->ids[t->parent[i]][NS_K_UTS];
 			time_in = t->ids[t->parent[i]][NS_K_TIME_KIDS];
+			cg_in = t->ids[t->parent[i]][NS_K_CGROUP];
 		}
 		if (me[NS_K_UTS] != uts_in)
-			ret = add_creator(cr, &ncr, false, me[NS_K_UTS], t->pid[i]);
+			ret = add_creator(cr, &ncr, NS_KIND__NS_UTS, me[NS_K_UTS], t->pid[i]);
 		if (!ret && me[NS_K_TIME] != time_in)
-			ret = add_creator(cr, &ncr, true, me[NS_K_TIME], t->pid[i]);
+			ret = add_creator(cr, &ncr, NS_KIND__NS_TIME, me[NS_K_TIME], t->pid[i]);
 		if (!ret && me[NS_K_TIME_KIDS] != me[NS_K_TIME])
-			ret = add_creator(cr, &ncr, true, me[NS_K_TIME_KIDS], t->pid[i]);
+			ret =
+			    add_creator(cr, &ncr, NS_KIND__NS_TIME, me[NS_K_TIME_KIDS], t->pid[i]);
+		if (!ret && me[NS_K_CGROUP] != cg_in)
+			ret = add_creator(cr, &ncr, NS_KIND__NS_CGROUP, me[NS_K_CGROUP], t->pid[i]);
 	}
 	free(cr);
 	return ret;
@@ -238,41 +253,135 @@ static NsEntry *ns_new(struct ns_dump *nd, NsKind kind, uint64_t id)
 	return e;
 }
 
-/* Hostname and domain name, read from inside the namespace by this thread. */
-static int read_uts(pid_t pid, NsEntry *e)
+/*
+ * Run look(pid, e) with this thread inside pid's namespace 'name' (of type
+ * 'nstype'), then come back: a UTS or cgroup namespace changes what a
+ * thread reads, not the thread.
+ */
+static int look_inside(pid_t pid, const char *name, int nstype, NsEntry *e,
+		       int (*look)(pid_t, NsEntry *))
 {
 	char path[64];
-	struct utsname u;
 	int ours, theirs, ret = -1;
 
-	ours = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/ns/uts", pid);
+	snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", name);
+	ours = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
 	theirs = open(path, O_RDONLY | O_CLOEXEC);
 	if (ours < 0 || theirs < 0) {
-		pr_perror("pid %d: cannot open its UTS namespace", pid);
+		pr_perror("pid %d: cannot open its %s namespace", pid, name);
 		goto out;
 	}
-	if (setns(theirs, CLONE_NEWUTS)) {
-		pr_perror("pid %d: cannot enter its UTS namespace", pid);
+	if (setns(theirs, nstype)) {
+		pr_perror("pid %d: cannot enter its %s namespace", pid, name);
 		goto out;
 	}
-	ret = uname(&u);
-	if (setns(ours, CLONE_NEWUTS)) {
-		/* this thread would name the wrong host from now on: stop */
-		pr_perror("cannot go back to our own UTS namespace");
+	ret = look(pid, e);
+	if (setns(ours, nstype)) {
+		/* this thread would see the wrong names from now on: stop */
+		pr_perror("cannot go back to our own %s namespace", name);
 		abort();
 	}
-	if (ret) {
-		pr_perror("pid %d: uname", pid);
-		goto out;
-	}
-	e->hostname = xstrdup(u.nodename);
-	e->domainname = xstrdup(u.domainname);
 out:
 	if (ours >= 0)
 		close(ours);
 	if (theirs >= 0)
 		close(theirs);
+	return ret;
+}
+
+/* Hostname and domain name, seen from inside. */
+static int look_uts(pid_t pid, NsEntry *e)
+{
+	struct utsname u;
+
+	if (uname(&u)) {
+		pr_perror("pid %d: uname", pid);
+		return -1;
+	}
+	e->hostname = xstrdup(u.nodename);
+	e->domainname = xstrdup(u.domainname);
+	return 0;
+}
+
+static int read_uts(pid_t pid, NsEntry *e)
+{
+	return look_inside(pid, "uts", CLONE_NEWUTS, e, look_uts);
+}
+
+/* pid's cgroups seen from inside its cgroup namespace: paths from its root. */
+static int look_cgroup(pid_t pid, NsEntry *e)
+{
+	char *text = read_proc(pid, "cgroup", NULL);
+
+	if (!text) {
+		pr_perror("pid %d: cannot read its cgroups", pid);
+		return -1;
+	}
+	e->cgroup_roots = (char **)text; /* for read_cgroup_roots, which splits it */
+	return 0;
+}
+
+/* One hierarchy: the root is the full path without the inside one. */
+static int cgroup_root(pid_t pid, const char *full, const char *inside, char **root)
+{
+	const char *fp = strrchr(full, ':'), *ip = strrchr(inside, ':');
+	size_t fl, il;
+
+	if (!fp || !ip || (size_t)(fp - full) != (size_t)(ip - inside) ||
+	    strncmp(full, inside, fp - full))
+		goto bad;
+	fp++, ip++;
+	fl = strlen(fp), il = strlen(ip);
+	if (!strncmp(ip, "/..", 3)) {
+		pr_err("pid %d: is in cgroup %s, outside the root of its cgroup namespace; not "
+		       "supported\n",
+		       pid, full);
+		return -1;
+	}
+	if (!strcmp(ip, "/"))
+		il = 0;
+	if (il > fl || strcmp(fp + fl - il, ip + (il ? 0 : 1)))
+		goto bad;
+	*root = xzalloc((fp - full) + (fl - il) + 2);
+	memcpy(*root, full, fp - full + fl - il);
+	if (fl == il)
+		strcat(*root, "/");
+	return 0;
+bad:
+	pr_err("pid %d: its cgroups inside its cgroup namespace (%s) do not match ours (%s)\n", pid,
+	       inside, full);
+	return -1;
+}
+
+/* The namespace's root in every hierarchy, as "ID:CONTROLLERS:PATH". */
+static int read_cgroup_roots(pid_t pid, NsEntry *e)
+{
+	char *full = read_proc(pid, "cgroup", NULL), *inside, *fs = NULL, *is = NULL, *f, *i;
+	int ret = -1;
+
+	if (!full || look_inside(pid, "cgroup", CLONE_NEWCGROUP, e, look_cgroup)) {
+		if (!full)
+			pr_perror("pid %d: cannot read its cgroups", pid);
+		free(full);
+		return -1;
+	}
+	inside = (char *)e->cgroup_roots;
+	e->cgroup_roots = NULL;
+	for (f = strtok_r(full, "\n", &fs), i = strtok_r(inside, "\n", &is); f && i;
+	     f = strtok_r(NULL, "\n", &fs), i = strtok_r(NULL, "\n", &is)) {
+		e->cgroup_roots =
+		    xrealloc(e->cgroup_roots, (e->n_cgroup_roots + 1) * sizeof(*e->cgroup_roots));
+		if (cgroup_root(pid, f, i, &e->cgroup_roots[e->n_cgroup_roots]))
+			goto out;
+		e->n_cgroup_roots++;
+	}
+	ret = f || i ? -1 : 0;
+	if (ret)
+		pr_err("pid %d: its cgroup lines differ inside its cgroup namespace\n", pid);
+out:
+	free(full);
+	free(inside);
 	return ret;
 }
 
@@ -346,6 +455,10 @@ static int describe_all(struct dump_ctx *ctx, struct ns_dump *nd)
 		for (k = NS_K_TIME; k <= NS_K_TIME_KIDS; k++)
 			if (ids[k] && describe_time(ctx, nd, ids[k], pid))
 				return -1;
+		if (ids[NS_K_CGROUP] &&
+		    !ns_find(nd->ents, nd->n, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP]) &&
+		    read_cgroup_roots(pid, ns_new(nd, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP])))
+			return -1;
 	}
 	return 0;
 }
@@ -500,6 +613,8 @@ static void set_ids(TaskEntry *te, const uint64_t *ids)
 	te->time_ns = ids[NS_K_TIME];
 	te->has_time_ns_children = ids[NS_K_TIME_KIDS] != 0;
 	te->time_ns_children = ids[NS_K_TIME_KIDS];
+	te->has_cgroup_ns = ids[NS_K_CGROUP] != 0;
+	te->cgroup_ns = ids[NS_K_CGROUP];
 }
 
 /* Before the first task's own records: the tree's task entries name these. */
@@ -539,6 +654,25 @@ static void ns_dump_fini(struct dump_ctx *ctx, void *state)
 
 /* --------------------------------------------------------------- restore */
 
+/* "ID:CONTROLLERS:/PATH" lines, the path absolute without "." or "..". */
+static bool cgroup_roots_ok(const NsEntry *e)
+{
+	size_t i;
+
+	if (!e->n_cgroup_roots)
+		return false;
+	for (i = 0; i < e->n_cgroup_roots; i++) {
+		const char *l = e->cgroup_roots[i], *a = strchr(l, ':'),
+			   *b = a ? strchr(a + 1, ':') : NULL;
+
+		if (!b || b[1] != '/' || strstr(b, "/./") || strstr(b, "/../") ||
+		    (strlen(b) >= 3 &&
+		     (!strcmp(b + strlen(b) - 2, "/.") || !strcmp(b + strlen(b) - 3, "/.."))))
+			return false;
+	}
+	return true;
+}
+
 int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
 	struct ns_image *ni = res_image_state(img, &ns_res);
@@ -550,7 +684,8 @@ int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 	    (e->kind == NS_KIND__NS_TIME &&
 	     (!e->has_monotonic_sec || !e->has_boottime_sec || e->monotonic_nsec >= 1000000000 ||
 	      e->boottime_nsec >= 1000000000)) ||
-	    !e->id || ns_find(ni->ents, ni->n, e->kind, e->id)) {
+	    (e->kind == NS_KIND__NS_CGROUP && !cgroup_roots_ok(e)) || !e->id ||
+	    ns_find(ni->ents, ni->n, e->kind, e->id)) {
 		pr_err("image %s is corrupt: namespace record %" PRIu64
 		       " is malformed or repeated\n",
 		       img->r.path, e->id);
@@ -577,6 +712,7 @@ static void get_ids(const TaskEntry *te, uint64_t *ids)
 	ids[NS_K_UTS] = te->has_uts_ns ? te->uts_ns : 0;
 	ids[NS_K_TIME] = te->has_time_ns ? te->time_ns : 0;
 	ids[NS_K_TIME_KIDS] = te->has_time_ns_children ? te->time_ns_children : 0;
+	ids[NS_K_CGROUP] = te->has_cgroup_ns ? te->cgroup_ns : 0;
 }
 
 /* The numbers inside a saved PID namespace: all tasks or none, the root 1. */
@@ -631,10 +767,7 @@ static int ns_image_loaded(struct image *img)
 		parent[i] = p && p != &img->tasks[i] ? p - img->tasks : -1;
 		get_ids(te, t.ids[i]);
 		for (k = 0; k < NS_K_NR; k++)
-			if (t.ids[i][k] &&
-			    !ns_find(ni->ents, ni->n,
-				     k == NS_K_UTS ? NS_KIND__NS_UTS : NS_KIND__NS_TIME,
-				     t.ids[i][k])) {
+			if (t.ids[i][k] && !ns_find(ni->ents, ni->n, saved_kinds[k], t.ids[i][k])) {
 				pr_err("image %s is corrupt: pid %d names %s namespace %" PRIu64
 				       " that it does not hold\n",
 				       img->r.path, te->pid, saved_names[k], t.ids[i][k]);
@@ -707,6 +840,23 @@ static int new_time(const NsEntry *e, bool enter)
 	}
 	close(fd);
 	return 0;
+}
+
+/*
+ * The cgroup namespace c's task creates, or NULL: res/cgroup.c moves the
+ * task into its root cgroups, unshares, and only then into its own.
+ */
+const NsEntry *ns_cgroup_created_by(struct rst_ctx *c)
+{
+	struct ns_image *ni = res_image_state(c->img, &ns_res);
+	uint64_t me[NS_K_NR], up[NS_K_NR] = { 0 };
+
+	get_ids(c->t->te, me);
+	if (c->t->parent)
+		get_ids(c->t->parent->te, up);
+	if (me[NS_K_CGROUP] == up[NS_K_CGROUP])
+		return NULL;
+	return ns_find(ni->ents, ni->n, NS_KIND__NS_CGROUP, me[NS_K_CGROUP]);
 }
 
 /* In the restore child, before it forks: create what it is the creator of. */

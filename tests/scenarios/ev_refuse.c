@@ -67,7 +67,6 @@ static int ns_flag(const char *m)
 		{ "ipcns", CLONE_NEWIPC },
 		{ "netns", CLONE_NEWNET },
 		{ "mntns", CLONE_NEWNS },
-		{ "cgroupns", CLONE_NEWCGROUP },
 	};
 	size_t i;
 

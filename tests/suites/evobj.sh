@@ -81,4 +81,3 @@ register bad/ev-ipcns test_ev_refuse ipcns IPC.namespace
 # in one of its own is refused by name
 register bad/ns-net test_ev_refuse netns net.namespace
 register bad/ns-mnt test_ev_refuse mntns mnt.namespace
-register bad/ns-cgroup test_ev_refuse cgroupns cgroup.namespace

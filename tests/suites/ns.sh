@@ -49,3 +49,36 @@ test_ns_pid_not_init() {
 	check_scenario
 }
 register bad/ns-pid-not-init test_ns_pid_not_init
+
+# ns_cgroup: a cgroup namespace whose roots are cgroups the test made (one
+# per hierarchy mounted here), a child below them: restored with the same
+# roots (what the tree sees inside) and the same cgroups (what we see).
+test_ns_cgroup() {
+	local rc d
+	CG_DIRS=$(cg_dirs | tr "\n" " ")
+	[ -n "$CG_DIRS" ] || { REASON="no cgroup2 or memory hierarchy mounted"; return 77; }
+	for d in $CG_DIRS; do
+		mkdir -p "$d/kid" || { REASON="cannot make cgroup $d"; cg_kid_cleanup; return 77; }
+	done
+	export CG_DIRS
+	test_cr ns_cgroup "$1"
+	rc=$?
+	unset CG_DIRS
+	kill_tree "$TDIR/img" >/dev/null 2>&1
+	cg_kid_cleanup
+	return $rc
+}
+# cg_kid_cleanup: remove the test's cgroups, waiting a little for the
+# child (killed by its parent-death signal) to leave them.
+cg_kid_cleanup() {
+	local d i
+	for d in $(cg_dirs); do
+		for ((i = 0; i < 50; i++)); do
+			[ -d "$d/kid" ] || break
+			rmdir "$d/kid" 2>/dev/null || sleep 0.05
+		done
+	done
+	cg_cleanup
+}
+register ns_cgroup/once test_ns_cgroup once
+register ns_cgroup/x3 test_ns_cgroup x3
