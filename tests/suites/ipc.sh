@@ -1,6 +1,7 @@
 # tests/suites/ipc.sh - SysV IPC objects of the host namespace (shared
-# memory, semaphores, message queues) and a PostgreSQL server that uses
-# SysV shared memory.
+# memory, semaphores, message queues; src/res/sysvipc.c), POSIX message
+# queues (src/res/mqueue.c), and a PostgreSQL server that uses SysV
+# shared memory.
 
 # ipc_cleanup: remove the objects the sysv_ipc scenario listed in
 # WORKDIR/ipcids ("shm A B sem S msg Q"), whatever is left of them.
