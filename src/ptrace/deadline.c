@@ -1,0 +1,349 @@
+/*
+ * The time a frozen thread had left in a call with a relative timeout, and
+ * its release back into that call with only that time left.
+ *
+ * A freeze interrupts a thread sleeping in a timed call.  Some of these
+ * calls (epoll_wait, epoll_pwait, epoll_pwait2, sigtimedwait, semtimedop,
+ * io_getevents) then fail with EINTR though no signal came; the others
+ * (poll, nanosleep, relative clock_nanosleep, FUTEX_WAIT with a timeout)
+ * keep their end in a restart block, which a restored task does not have.
+ * Either way the time left is gone from the registers.  It is still in the
+ * kernel while the thread sleeps: the call's hrtimer (function
+ * hrtimer_wakeup) is listed in /proc/timer_list (root only) with its
+ * expiry, to the nanosecond.  Nothing there names the task, so the list is
+ * read twice, once after PTRACE_SEIZE (the thread still sleeps, and
+ * /proc/TID/syscall says in what) and once when the interrupt has stopped
+ * it: the sleeper's timer is the one that went away in between, ends after
+ * the first read and no later than its call's timeout after it.  Only if
+ * exactly one timer qualifies is the deadline known; otherwise (no
+ * /proc/timer_list, another sleeper woke in the same instant) it stays
+ * unknown and the thread is let go as before (EINTR, or the whole timeout
+ * again after a restore).
+ *
+ * The release: the registers say "restart" (-ERESTARTNOHAND) as before,
+ * with the call's timeout argument set to the time left at that moment (a
+ * timespec goes into the stack, below the red zone, where the kernel
+ * reads it when the call is issued again), and the thread is detached
+ * from a stop in the kernel's signal path: a signal pending then runs its
+ * handler and the call returns EINTR, else the call is issued again,
+ * exactly as the kernel restarts any interrupted call.  (Detaching at the
+ * syscall-entry stop of the re-issued call instead does not work: a detach
+ * marks the thread signal-pending, and epoll_wait, for one, then fails at
+ * once with EINTR.)  The timeout's register keeps its new value after the
+ * call (C code does not rely on it: it is caller-saved).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <linux/futex.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "log.h"
+#include "rtask.h"
+#include "util.h"
+
+#define NSEC 1000000000LL
+
+/* ------------------------------------------------------- the calls */
+
+/* Where the call's relative timeout is, if it has one. */
+#define ARG(reg, k, e) ((struct timed_arg){ offsetof(struct user_regs_struct, reg), k, e })
+
+static unsigned long long *arg_reg(struct user_regs_struct *r, const struct timed_arg *a)
+{
+	return (unsigned long long *)((char *)r + a->off);
+}
+
+bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
+{
+	unsigned long long v;
+
+	memset(a, 0, sizeof(*a));
+	switch ((long)r->orig_rax) {
+	case __NR_epoll_wait:
+		*a = ARG(r10, TA_MS, true);
+		break;
+	case __NR_epoll_pwait: /* a sigmask argument: its saved mask is not ours to see */
+		if (r->r8)
+			return false;
+		*a = ARG(r10, TA_MS, true);
+		break;
+	case __NR_epoll_pwait2:
+		if (r->r8)
+			return false;
+		*a = ARG(r10, TA_TS, true);
+		break;
+	case __NR_rt_sigtimedwait:
+		*a = ARG(rdx, TA_TS, true);
+		break;
+	case __NR_semtimedop:
+		*a = ARG(r10, TA_TS, true);
+		break;
+	case __NR_io_getevents:
+		*a = ARG(r8, TA_TS, true);
+		break;
+	case __NR_poll:
+		*a = ARG(rdx, TA_MS, false);
+		break;
+	case __NR_nanosleep:
+		*a = ARG(rdi, TA_TS, false);
+		break;
+	case __NR_clock_nanosleep:
+		if (r->rsi & TIMER_ABSTIME)
+			return false;
+		*a = ARG(rdx, TA_TS, false);
+		break;
+	case __NR_futex:
+		if ((r->rsi & FUTEX_CMD_MASK) != FUTEX_WAIT)
+			return false;
+		*a = ARG(r10, TA_TS, false);
+		break;
+	default:
+		return false;
+	}
+	v = *arg_reg((struct user_regs_struct *)r, a);
+	a->value = v;
+	return a->kind == TA_MS ? (int)v > 0 : v != 0;
+}
+
+/* The timeout the call was given, in ns (-1: unreadable). */
+static long long call_timeout(pid_t tid, const struct timed_arg *a)
+{
+	struct timespec ts;
+
+	if (a->kind == TA_MS)
+		return (long long)(int)a->value * 1000000LL;
+	if (remote_read(tid, a->value, &ts, sizeof(ts)) || ts.tv_sec < 0)
+		return -1;
+	return ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+/* ------------------------------------------------- /proc/timer_list */
+
+struct tl_timer {
+	int clock;
+	long long soft, hard; /* as listed, on the clock's base */
+	long long mono;	      /* soft expiry on CLOCK_MONOTONIC */
+};
+
+struct tl_list {
+	long long now; /* CLOCK_MONOTONIC when the kernel began the list */
+	struct tl_timer *t;
+	size_t n;
+};
+
+/* Every hrtimer_wakeup timer of the list (-1: no list). */
+static int timer_list_read(struct tl_list *l)
+{
+	char *text = read_file("/proc/timer_list", NULL), *line, *save = NULL;
+	long long offset = 0, soft, hard;
+	bool sleeper = false;
+	int clock = -1;
+	size_t cap = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "now at %lld nsecs", &l->now) == 1)
+			continue;
+		if (sscanf(line, " clock %d:", &clock) == 1)
+			continue;
+		if (sscanf(line, " .offset: %lld nsecs", &offset) == 1)
+			continue;
+		if (line[0] == ' ' && line[1] == '#' && line[2] != ' ') {
+			sleeper = strstr(line, ", hrtimer_wakeup,") != NULL;
+			continue;
+		}
+		if (!sleeper || sscanf(line, " # expires at %lld-%lld nsecs", &soft, &hard) != 2)
+			continue;
+		sleeper = false;
+		if (l->n == cap) {
+			cap = cap ? 2 * cap : 32;
+			l->t = xrealloc(l->t, cap * sizeof(*l->t));
+		}
+		l->t[l->n++] = (struct tl_timer){ clock, soft, hard, soft - offset };
+	}
+	free(text);
+	return l->now ? 0 : -1;
+}
+
+static bool tl_has(const struct tl_list *l, const struct tl_timer *t)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->t[i].clock == t->clock && l->t[i].soft == t->soft && l->t[i].hard == t->hard)
+			return true;
+	return false;
+}
+
+/* ----------------------------------------------------------- probe */
+
+/* The thread's call while it still sleeps, from /proc/TID/syscall. */
+static bool sleeping_call(pid_t tid, struct user_regs_struct *r)
+{
+	char path[64], *s;
+	unsigned long long v[9];
+	long nr;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
+	s = read_file(path, NULL);
+	n = s ? sscanf(s, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7])
+	      : 0;
+	free(s);
+	if (n < 7)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->orig_rax = nr;
+	r->rdi = v[0];
+	r->rsi = v[1];
+	r->rdx = v[2];
+	r->r10 = v[3];
+	r->r8 = v[4];
+	r->r9 = v[5];
+	return true;
+}
+
+void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
+{
+	struct user_regs_struct r;
+	struct timed_arg a;
+
+	memset(p, 0, sizeof(*p));
+	if (!sleeping_call(tid, &r) || !timed_call(&r, &a))
+		return;
+	p->timeout = call_timeout(tid, &a);
+	if (p->timeout <= 0)
+		return;
+	p->before = xmalloc(sizeof(struct tl_list));
+	p->nr = r.orig_rax;
+	if (timer_list_read(p->before)) {
+		pr_debug("tid %d: no /proc/timer_list: time left in its call unknown\n", tid);
+		deadline_probe_free(p);
+	}
+}
+
+void deadline_probe_free(struct deadline_probe *p)
+{
+	if (p->before)
+		free(p->before->t);
+	free(p->before);
+	p->before = NULL;
+}
+
+/* Realtime minus monotonic, now. */
+static long long real_minus_mono(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return (r.tv_sec - m.tv_sec) * NSEC + (r.tv_nsec - m.tv_nsec);
+}
+
+int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
+		       struct call_deadline *d)
+{
+	const struct tl_list *b = p->before;
+	struct tl_list after;
+	const struct tl_timer *found = NULL;
+	size_t i, n = 0;
+
+	memset(d, 0, sizeof(*d));
+	if (!b || (long)regs->orig_rax != p->nr)
+		goto out;
+	if (timer_list_read(&after))
+		goto out;
+	for (i = 0; i < b->n; i++) {
+		const struct tl_timer *t = &b->t[i];
+
+		/* gone, neither expired nor ending later than the call's timeout allows */
+		if (tl_has(&after, t) || t->mono <= after.now || t->mono > b->now + p->timeout)
+			continue;
+		found = t;
+		n++;
+	}
+	free(after.t);
+	if (n == 1) {
+		d->mono = found->mono;
+		d->real = found->mono + real_minus_mono();
+		pr_debug("tid %d: syscall %ld had %lld ns left\n", tid, p->nr,
+			 found->mono - b->now);
+	} else {
+		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
+			 p->nr, n);
+	}
+out:
+	deadline_probe_free(p);
+	return d->mono ? 0 : -1;
+}
+
+/* --------------------------------------------------------- release */
+
+/*
+ * Where the timespec goes: well below the red zone, so that even a signal
+ * handler that runs right at the restart (see the top) leaves it alone,
+ * if the stack mapping reaches that far; else right below the red zone.
+ */
+static unsigned long timespec_spot(pid_t tid, unsigned long sp)
+{
+	unsigned long deep = (sp - 128 - 16384) & ~15UL, start, end;
+	char *maps = read_proc(tid, "maps", NULL), *p;
+	bool ok = false;
+
+	for (p = maps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (sscanf(p, "%lx-%lx", &start, &end) == 2 && start <= sp && sp < end)
+			ok = deep >= start;
+	free(maps);
+	return ok ? deep : (sp - 128 - sizeof(struct timespec)) & ~15UL;
+}
+
+/* The time left until end into the call's timeout argument, in r. */
+static int set_time_left(pid_t tid, struct user_regs_struct *r, clockid_t clk, long long end)
+{
+	struct timed_arg a;
+	struct timespec now;
+	long long left;
+
+	if (!timed_call(r, &a))
+		return -1;
+	clock_gettime(clk, &now);
+	left = end - (now.tv_sec * NSEC + now.tv_nsec);
+	if (left < 0)
+		left = 0;
+	if (a.kind == TA_MS) {
+		*arg_reg(r, &a) = (unsigned int)((left + 999999) / 1000000);
+	} else {
+		struct timespec ts = { left / NSEC, left % NSEC };
+		unsigned long at = timespec_spot(tid, r->rsp);
+
+		if (remote_write(tid, at, &ts, sizeof(ts)))
+			return -1;
+		*arg_reg(r, &a) = at;
+	}
+	pr_debug("tid %d: syscall %lld again with %lld ns left\n", tid, r->orig_rax, left);
+	return 0;
+}
+
+int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk, long long end)
+{
+	struct user_regs_struct r = *regs;
+
+	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
+	    thread_set_regs(tid, &r))
+		r = *regs; /* the whole timeout again */
+	if (ptrace(PTRACE_DETACH, tid, 0, 0)) {
+		pr_perror("cannot detach from %d", tid);
+		return -1;
+	}
+	return 0;
+}
