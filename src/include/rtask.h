@@ -124,6 +124,7 @@ struct timed_arg {
 struct deadline_probe {
 	long nr;
 	long long timeout;
+	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
 	struct tl_list *before;
 };
 struct call_deadline {

@@ -213,6 +213,24 @@ static bool sleeping_call(pid_t tid, struct user_regs_struct *r)
 	return true;
 }
 
+/*
+ * When the sleeping thread last ran (went to sleep), CLOCK_MONOTONIC ns as
+ * near as the scheduler's clock has it; 0 without CONFIG_SCHED_DEBUG.
+ */
+static long long last_ran(pid_t tid)
+{
+	char path[64], *s, *p;
+	double ms = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/sched", tid);
+	s = read_file(path, NULL);
+	p = s ? strstr(s, "se.exec_start") : NULL;
+	if (p && sscanf(p, "se.exec_start : %lf", &ms) != 1)
+		ms = 0;
+	free(s);
+	return (long long)(ms * 1e6);
+}
+
 void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 {
 	struct user_regs_struct r;
@@ -224,6 +242,7 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	p->timeout = call_timeout(tid, &a);
 	if (p->timeout <= 0)
 		return;
+	p->slept = last_ran(tid);
 	p->before = xmalloc(sizeof(struct tl_list));
 	p->nr = r.orig_rax;
 	if (timer_list_read(p->before)) {
@@ -250,13 +269,40 @@ static long long real_minus_mono(void)
 	return (r.tv_sec - m.tv_sec) * NSEC + (r.tv_nsec - m.tv_nsec);
 }
 
+/*
+ * The scheduler's clock minus CLOCK_MONOTONIC: our own last run, read
+ * right after a short sleep, against the time just before it.  Once per
+ * process; each CPU's scheduler clock may be tens of ms off another's
+ * (seen in a VM), hence the wide margin of found_near.
+ */
+static long long sched_clock_offset(void)
+{
+	static long long off;
+	struct timespec t, nap = { 0, 1000 };
+
+	if (off)
+		return off;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	nanosleep(&nap, NULL);
+	off = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
+	return off ? off : 1;
+}
+
+/* Timer t ends about the call's timeout after the thread went to sleep. */
+static bool found_near(const struct tl_timer *t, const struct deadline_probe *p)
+{
+	long long slept = p->slept - sched_clock_offset();
+
+	return p->slept && llabs(t->mono - (slept + p->timeout)) < 50000000LL;
+}
+
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
 		       struct call_deadline *d)
 {
 	const struct tl_list *b = p->before;
 	struct tl_list after;
-	const struct tl_timer *found = NULL;
-	size_t i, n = 0;
+	const struct tl_timer *found = NULL, *near = NULL;
+	size_t i, n = 0, nnear = 0;
 
 	memset(d, 0, sizeof(*d));
 	if (!b || (long)regs->orig_rax != p->nr)
@@ -269,15 +315,23 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 		/* gone, neither expired nor ending later than the call's timeout allows */
 		if (tl_has(&after, t) || t->mono <= after.now || t->mono > b->now + p->timeout)
 			continue;
-		found = t;
-		n++;
+		if (!n++)
+			found = t;
+		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
+		if (found_near(t, p) && !nnear++)
+			near = t;
 	}
 	free(after.t);
+	if (n > 1 && nnear == 1) {
+		found = near;
+		n = 1;
+	}
 	if (n == 1) {
 		d->mono = found->mono;
 		d->real = found->mono + real_minus_mono();
-		pr_debug("tid %d: syscall %ld had %lld ns left\n", tid, p->nr,
-			 found->mono - b->now);
+		pr_debug("tid %d: syscall %ld had %lld ns left (went to sleep %lld ns off)\n", tid,
+			 p->nr, found->mono - b->now,
+			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset() : 0);
 	} else {
 		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
 			 p->nr, n);
