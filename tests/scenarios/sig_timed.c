@@ -12,6 +12,12 @@
  * passes.  The main thread has a SIGUSR1 handler (no SA_RESTART) and waits
  * in `while (!flag) pause();`, logging "usr1 N".
  *
+ * With WORKDIR/children, two children wait in `for (;;) pause();` with a
+ * SIGUSR1 handler logging "child G usr1 N": one leads a process group of
+ * its own (G = pgrp), the other a session (G = session); WORKDIR/pids
+ * lists them.  With WORKDIR/bigmem holding N, the root holds N MiB of
+ * touched memory (a restore long enough to be signalled in the middle).
+ *
  * The waiters start together right before the ready file is written and
  * log "wake NAME LATENESS_US" each time; the check (SIGUSR2) wants no
  * EINTR, no early return of the untimed call, every timed waiter woken at
@@ -41,6 +47,71 @@ static int futex_word;
 static void on_usr1(int sig)
 {
 	usr1++;
+}
+
+static const char *child_kind;
+
+static void child_usr1(int sig)
+{
+	char buf[64];
+	int n;
+
+	n = snprintf(buf, sizeof(buf), "child %s usr1 %d\n", child_kind, (int)++usr1);
+	scn_write_all(1, buf, n);
+}
+
+/* A child in its own group or session, answering SIGUSR1 in pause(). */
+static pid_t start_child(const char *kind)
+{
+	struct sigaction sa = { .sa_handler = child_usr1 };
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	child_kind = kind;
+	sigaction(SIGUSR1, &sa, NULL);
+	if (!strcmp(kind, "session"))
+		setsid();
+	else
+		setpgid(0, 0);
+	for (;;)
+		pause();
+}
+
+static void start_children(void)
+{
+	char buf[64];
+	pid_t a, b;
+	int tries;
+
+	if (scn_read_small("children", buf, sizeof(buf)))
+		return;
+	a = start_child("pgrp");
+	b = start_child("session");
+	if (a < 0 || b < 0)
+		scn_fail("fork: %s", strerror(errno));
+	setpgid(a, a);
+	for (tries = 0; tries < 500 && (getpgid(a) != a || getsid(b) != b); tries++)
+		scn_msleep(2);
+	snprintf(buf, sizeof(buf), "%d %d\n", (int)a, (int)b);
+	scn_write_file("pids", buf);
+}
+
+static char *volatile held; /* global and volatile: the stores stay */
+
+static void hold_memory(void)
+{
+	char buf[32];
+	size_t len, i;
+	char *mem;
+
+	if (scn_read_small("bigmem", buf, sizeof(buf)))
+		return;
+	len = strtoul(buf, NULL, 10) << 20;
+	mem = malloc(len);
+	for (i = 0; mem && i < len; i += 4096)
+		mem[i] = (char)scn_hash(i);
+	held = mem;
 }
 
 static long long mono_us(void)
@@ -155,6 +226,8 @@ int main(int argc, char **argv)
 	int seen = 0;
 
 	scn_init(argc, argv, 0);
+	start_children();
+	hold_memory();
 	sigaction(SIGUSR1, &sa, NULL);
 	for (w = 0; w < NWAITERS; w++)
 		if (pipe(pipes[w]))
