@@ -33,6 +33,8 @@
  * call (C code does not rely on it: it is caller-saved).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
@@ -343,22 +345,56 @@ out:
 
 /* --------------------------------------------------------- release */
 
+/* Does the mapping holding sp reach down to at?  (No malloc: also run by the rescue.) */
+static bool stack_reaches(pid_t tid, unsigned long sp, unsigned long at)
+{
+	char path[64], buf[4096 + 1];
+	unsigned long start, end;
+	size_t have = 0;
+	bool ok = false;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+
+		if (!nl) {
+			if (have == sizeof(buf) - 1)
+				break; /* a line longer than the buffer: not a stack's */
+			n = read(fd, buf + have, sizeof(buf) - 1 - have);
+			if (n <= 0)
+				break;
+			have += n;
+			continue;
+		}
+		*nl = '\0';
+		if (sscanf(buf, "%lx-%lx", &start, &end) == 2 && start <= sp && sp < end) {
+			ok = at >= start;
+			break;
+		}
+		have -= nl + 1 - buf;
+		memmove(buf, nl + 1, have);
+	}
+	close(fd);
+	return ok;
+}
+
 /*
  * Where the timespec goes: well below the red zone, so that even a signal
- * handler that runs right at the restart (see the top) leaves it alone,
- * if the stack mapping reaches that far; else right below the red zone.
+ * handler that runs right at the restart leaves it alone, if the stack
+ * mapping reaches that far; else right below the red zone.
  */
 static unsigned long timespec_spot(pid_t tid, unsigned long sp)
 {
-	unsigned long deep = (sp - 128 - 16384) & ~15UL, start, end;
-	char *maps = read_proc(tid, "maps", NULL), *p;
-	bool ok = false;
+	unsigned long deep = (sp - 128 - 16384) & ~15UL;
 
-	for (p = maps; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (sscanf(p, "%lx-%lx", &start, &end) == 2 && start <= sp && sp < end)
-			ok = deep >= start;
-	free(maps);
-	return ok ? deep : (sp - 128 - sizeof(struct timespec)) & ~15UL;
+	if (stack_reaches(tid, sp, deep))
+		return deep;
+	return (sp - 128 - sizeof(struct timespec)) & ~15UL;
 }
 
 /* The time left until end into the call's timeout argument, in r. */
