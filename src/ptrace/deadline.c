@@ -186,6 +186,38 @@ static bool tl_has(const struct tl_list *l, const struct tl_timer *t)
 	return false;
 }
 
+/*
+ * The kernel lists a CPU's timers by position, dropping its lock between
+ * two: a timer that fires meanwhile (the tick's, every few ms) shifts the
+ * rest, and the list skips one.  So a timer missing from one read may be
+ * there: the first list is the union of two reads, and a timer is gone
+ * only if the reads after the interrupt (more of them while several are
+ * left) all miss it.
+ */
+static void tl_merge(struct tl_list *into, const struct tl_list *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->n; i++)
+		if (!tl_has(into, &from->t[i])) {
+			into->t = xrealloc(into->t, (into->n + 1) * sizeof(*into->t));
+			into->t[into->n++] = from->t[i];
+		}
+}
+
+/* Drop from gone[] the timers list l has; how many are left. */
+static size_t tl_still_gone(const struct tl_list *b, const struct tl_list *l, bool *gone)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (gone[i] && tl_has(l, &b->t[i]))
+			gone[i] = false;
+		n += gone[i];
+	}
+	return n;
+}
+
 /* ----------------------------------------------------------- probe */
 
 /* The thread's call while it still sleeps, from /proc/TID/syscall. */
@@ -247,7 +279,14 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	p->slept = last_ran(tid);
 	p->before = xmalloc(sizeof(struct tl_list));
 	p->nr = r.orig_rax;
-	if (timer_list_read(p->before)) {
+	if (!timer_list_read(p->before)) {
+		struct tl_list again;
+
+		if (!timer_list_read(&again)) {
+			tl_merge(p->before, &again);
+			free(again.t);
+		}
+	} else {
 		pr_debug("tid %d: no /proc/timer_list: time left in its call unknown\n", tid);
 		deadline_probe_free(p);
 	}
@@ -302,28 +341,34 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 		       struct call_deadline *d)
 {
 	const struct tl_list *b = p->before;
-	struct tl_list after;
 	const struct tl_timer *found = NULL, *near = NULL;
-	size_t i, n = 0, nnear = 0;
+	size_t i, n = 0, nnear = 0, reads;
+	struct tl_list after;
+	bool *gone = NULL;
 
 	memset(d, 0, sizeof(*d));
-	if (!b || (long)regs->orig_rax != p->nr)
+	if (!b || (long)regs->orig_rax != p->nr || timer_list_read(&after))
 		goto out;
-	if (timer_list_read(&after))
-		goto out;
-	for (i = 0; i < b->n; i++) {
-		const struct tl_timer *t = &b->t[i];
-
-		/* gone, neither expired nor ending later than the call's timeout allows */
-		if (tl_has(&after, t) || t->mono <= after.now || t->mono > b->now + p->timeout)
-			continue;
-		if (!n++)
-			found = t;
-		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
-		if (found_near(t, p) && !nnear++)
-			near = t;
-	}
+	gone = xmalloc((b->n + 1) * sizeof(*gone));
+	/* gone, neither expired nor ending later than the call's timeout allows */
+	for (i = 0; i < b->n; i++)
+		gone[i] = b->t[i].mono > after.now && b->t[i].mono <= b->now + p->timeout;
+	n = tl_still_gone(b, &after, gone);
 	free(after.t);
+	for (reads = 1; n > 1 && reads < 4 && !timer_list_read(&after); reads++) {
+		n = tl_still_gone(b, &after, gone);
+		free(after.t);
+	}
+	for (i = 0; i < b->n; i++) {
+		if (!gone[i])
+			continue;
+		found = found ? found : &b->t[i];
+		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read\n", tid,
+			 b->t[i].clock, b->t[i].mono - b->now);
+		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
+		if (found_near(&b->t[i], p) && !nnear++)
+			near = &b->t[i];
+	}
 	if (n > 1 && nnear == 1) {
 		found = near;
 		n = 1;
@@ -339,6 +384,7 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 			 p->nr, n);
 	}
 out:
+	free(gone);
 	deadline_probe_free(p);
 	return d->mono ? 0 : -1;
 }

@@ -4,8 +4,11 @@
  * EINTR, each counting the EINTRs it gets (no signal is ever sent to them:
  * an EINTR can only come from a checkpoint):
  *   - untimed: epoll_wait(-1) on an idle pipe;
- *   - timed, 5 s each, relative: epoll_wait(5000), sigtimedwait(5 s),
- *     poll(5000), nanosleep(5 s), FUTEX_WAIT with a 5 s timeout.
+ *   - timed, 5 s each, relative: epoll_wait(5000), epoll_pwait2(5 s),
+ *     sigtimedwait(5 s), poll(5000), nanosleep(5 s) (glibc: a relative
+ *     clock_nanosleep on CLOCK_REALTIME), clock_nanosleep(CLOCK_MONOTONIC,
+ *     5 s), FUTEX_WAIT with a 5 s timeout;
+ *   - timed, absolute: pthread_cond_timedwait 5 s ahead (FUTEX_WAIT_BITSET).
  * A timed call must end when its timeout says, measured on
  * CLOCK_MONOTONIC from just before the call: each wakeup's lateness (or
  * earliness) is recorded; the largest in WORKDIR/bound ms (default 100)
@@ -31,10 +34,22 @@
 
 #include "scenario.h"
 
-enum { W_EPOLL_INF, W_EPOLL, W_SIGTIMED, W_POLL, W_NANOSLEEP, W_FUTEX, NWAITERS };
-static const char *const waiter_name[NWAITERS] = { "epoll_wait(-1)", "epoll_wait(5000)",
-						   "sigtimedwait",   "poll",
-						   "nanosleep",	     "futex" };
+enum {
+	W_EPOLL_INF,
+	W_EPOLL,
+	W_EPOLL2,
+	W_SIGTIMED,
+	W_POLL,
+	W_NANOSLEEP,
+	W_CLOCK_NS,
+	W_FUTEX,
+	W_COND,
+	NWAITERS
+};
+static const char *const waiter_name[NWAITERS] = {
+	"epoll_wait(-1)", "epoll_wait(5000)", "epoll_pwait2", "sigtimedwait",		"poll",
+	"nanosleep",	  "clock_nanosleep",  "futex",	      "pthread_cond_timedwait",
+};
 
 #define TIMEOUT_MS 5000
 
@@ -43,6 +58,8 @@ static volatile int eintr[NWAITERS], other_err[NWAITERS], wakes[NWAITERS], ready
 static volatile long long worst_us[NWAITERS]; /* largest |lateness| */
 static volatile sig_atomic_t usr1;
 static int futex_word;
+static pthread_mutex_t cond_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
 static void on_usr1(int sig)
 {
@@ -148,6 +165,24 @@ static int one_call(long w, int ep)
 		break;
 	case W_NANOSLEEP:
 		n = nanosleep(&ts, NULL);
+		break;
+	case W_EPOLL2:
+		n = epoll_pwait2(ep, &ev, 1, &ts, NULL);
+		break;
+	case W_CLOCK_NS:
+		n = -clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		if (n < 0) {
+			errno = -n;
+			n = -1;
+		}
+		break;
+	case W_COND: /* an absolute deadline: FUTEX_WAIT_BITSET, re-issued unchanged */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += TIMEOUT_MS / 1000;
+		pthread_mutex_lock(&cond_lock);
+		n = pthread_cond_timedwait(&cond, &cond_lock, &ts);
+		pthread_mutex_unlock(&cond_lock);
+		n = n == ETIMEDOUT ? 0 : n ? (errno = n, -1) : 1;
 		break;
 	default:
 		n = syscall(SYS_futex, &futex_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
