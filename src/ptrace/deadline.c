@@ -11,14 +11,14 @@
  * kernel while the thread sleeps: the call's hrtimer (function
  * hrtimer_wakeup) is listed in /proc/timer_list (root only) with its
  * expiry, to the nanosecond.  Nothing there names the task, so the list is
- * read twice, once after PTRACE_SEIZE (the thread still sleeps, and
- * /proc/TID/syscall says in what) and once when the interrupt has stopped
- * it: the sleeper's timer is the one that went away in between, ends after
- * the first read and no later than its call's timeout after it.  Only if
- * exactly one timer qualifies is the deadline known; otherwise (no
- * /proc/timer_list, another sleeper woke in the same instant) it stays
- * unknown and the thread is let go as before (EINTR, or the whole timeout
- * again after a restore).
+ * read after PTRACE_SEIZE (the thread still sleeps, and /proc/TID/syscall
+ * says in what) and again when the interrupt has stopped it: the sleeper's
+ * timer is the one that went away in between, had not expired and ends no
+ * later than its call's timeout after the first read (each side read more
+ * than once: see tl_merge).  A tie goes to the timer armed when the thread
+ * went to sleep; if one is still left, or there is no /proc/timer_list,
+ * the deadline is unknown and the thread is let go as before (EINTR, or
+ * the whole timeout again after a restore).
  *
  * The release: the registers say "restart" (-ERESTARTNOHAND) as before,
  * with the call's timeout argument set to the time left at that moment (a
@@ -34,17 +34,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <unistd.h>
 #include <stddef.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <linux/futex.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "log.h"
 #include "rtask.h"
