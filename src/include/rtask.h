@@ -108,17 +108,19 @@ void regs_for_release(struct user_regs_struct *regs, bool fresh_task);
 
 /*
  * deadline.c: the relative timeout of a call (its register, in ms or as
- * a timespec pointer; eintr: the call fails with EINTR after a stop, else
+ * a timespec or timeval pointer; eintr: the call fails with EINTR after a
+ * stop; user: it restarts with the time left written back (select), else
  * it has a restart block); the deadline of the call a thread sleeps in,
  * found around its interrupt (begin after PTRACE_SEIZE, end once stopped;
  * -1: unknown); the detach of a thread whose registers regs (in place
  * already) restart that call, with the time left until end on clk.
  */
-enum { TA_MS, TA_TS };
+enum { TA_MS, TA_TS, TA_TV };
 struct timed_arg {
 	size_t off; /* in struct user_regs_struct */
 	int kind;
 	bool eintr;
+	bool user; /* the kernel writes the time left back to the caller's struct */
 	unsigned long long value;
 };
 struct deadline_probe {

@@ -99,6 +99,23 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 			return false;
 		*a = ARG(rdx, TA_TS, false);
 		break;
+	case __NR_select: /* these three restart with the time left written back (glibc: pselect6)
+			   */
+		*a = ARG(r8, TA_TV, false);
+		a->user = true;
+		break;
+	case __NR_pselect6: /* with a signal mask argument: not ours to see */
+		if (r->r9)
+			return false;
+		*a = ARG(r8, TA_TS, false);
+		a->user = true;
+		break;
+	case __NR_ppoll:
+		if (r->r10)
+			return false;
+		*a = ARG(rdx, TA_TS, false);
+		a->user = true;
+		break;
 	case __NR_futex:
 		if ((r->rsi & FUTEX_CMD_MASK) != FUTEX_WAIT)
 			return false;
@@ -115,13 +132,13 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 /* The timeout the call was given, in ns (-1: unreadable). */
 static long long call_timeout(pid_t tid, const struct timed_arg *a)
 {
-	struct timespec ts;
+	struct timespec ts; /* a timeval has the same layout, in us */
 
 	if (a->kind == TA_MS)
 		return (long long)(int)a->value * 1000000LL;
 	if (remote_read(tid, a->value, &ts, sizeof(ts)) || ts.tv_sec < 0)
 		return -1;
-	return ts.tv_sec * NSEC + ts.tv_nsec;
+	return ts.tv_sec * NSEC + ts.tv_nsec * (a->kind == TA_TV ? 1000 : 1);
 }
 
 /* ------------------------------------------------- /proc/timer_list */
@@ -456,6 +473,16 @@ static int set_time_left(pid_t tid, struct user_regs_struct *r, clockid_t clk, l
 		left = 0;
 	if (a.kind == TA_MS) {
 		*arg_reg(r, &a) = (unsigned int)((left + 999999) / 1000000);
+	} else if (a.user) {
+		/* where the kernel itself wrote the time left at the interrupt */
+		struct timespec ts = { left / NSEC, left % NSEC };
+
+		if (a.kind == TA_TV && (ts.tv_nsec = (ts.tv_nsec + 999) / 1000) == 1000000) {
+			ts.tv_sec++;
+			ts.tv_nsec = 0;
+		}
+		if (remote_write(tid, a.value, &ts, sizeof(ts)))
+			return -1;
 	} else {
 		struct timespec ts = { left / NSEC, left % NSEC };
 		unsigned long at = timespec_spot(tid, r->rsp);

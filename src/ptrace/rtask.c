@@ -268,6 +268,11 @@ static void undo_freeze_eintr(struct rtask *t)
 
 	if ((long)t->regs.orig_rax < 0)
 		return;
+	/* select, pselect6, ppoll: restarted with the time left the kernel wrote back */
+	if ((long)t->regs.rax == -ERESTARTNOHAND && timed_call(&t->regs, &a) && a.user) {
+		t->reissue = t->deadline_mono && !t->stop_sig; /* that time, exact */
+		return;
+	}
 	if ((long)t->regs.rax == -EINTR) {
 		timed = timed_call(&t->regs, &a) && a.eintr;
 		if (!timed && !eintr_call_without_timeout(&t->regs))

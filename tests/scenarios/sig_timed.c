@@ -8,7 +8,8 @@
  *     sigtimedwait(5 s), poll(5000), nanosleep(5 s) (glibc: a relative
  *     clock_nanosleep on CLOCK_REALTIME), clock_nanosleep(CLOCK_MONOTONIC,
  *     5 s), FUTEX_WAIT with a 5 s timeout;
- *   - timed, absolute: pthread_cond_timedwait 5 s ahead (FUTEX_WAIT_BITSET).
+ *   - timed, absolute: pthread_cond_timedwait 5 s ahead (FUTEX_WAIT_BITSET);
+ *   - timed, 5 s, the kernel writing the time left back: select, ppoll.
  * A timed call must end when its timeout says, measured on
  * CLOCK_MONOTONIC from just before the call: each wakeup's lateness (or
  * earliness) is recorded; the largest in WORKDIR/bound ms (default 100)
@@ -27,6 +28,7 @@
  * least WORKDIR/wakes times (default 1), all within the bound.
  */
 #include <poll.h>
+#include <sys/select.h>
 #include <pthread.h>
 #include <linux/futex.h>
 #include <sys/epoll.h>
@@ -44,11 +46,14 @@ enum {
 	W_CLOCK_NS,
 	W_FUTEX,
 	W_COND,
+	W_SELECT,
+	W_PPOLL,
 	NWAITERS
 };
 static const char *const waiter_name[NWAITERS] = {
 	"epoll_wait(-1)", "epoll_wait(5000)", "epoll_pwait2", "sigtimedwait",		"poll",
-	"nanosleep",	  "clock_nanosleep",  "futex",	      "pthread_cond_timedwait",
+	"nanosleep",	  "clock_nanosleep",  "futex",	      "pthread_cond_timedwait", "select",
+	"ppoll",
 };
 
 #define TIMEOUT_MS 5000
@@ -183,6 +188,18 @@ static int one_call(long w, int ep)
 		n = pthread_cond_timedwait(&cond, &cond_lock, &ts);
 		pthread_mutex_unlock(&cond_lock);
 		n = n == ETIMEDOUT ? 0 : n ? (errno = n, -1) : 1;
+		break;
+	case W_SELECT: {
+		struct timeval tv = { TIMEOUT_MS / 1000, 0 };
+		fd_set rd;
+
+		FD_ZERO(&rd);
+		FD_SET(pipes[w][0], &rd);
+		n = select(pipes[w][0] + 1, &rd, NULL, NULL, &tv);
+		break;
+	}
+	case W_PPOLL:
+		n = ppoll(&pfd, 1, &ts, NULL);
 		break;
 	default:
 		n = syscall(SYS_futex, &futex_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);

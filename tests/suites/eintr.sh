@@ -3,8 +3,8 @@
 # back into it with the time it had left, never sees EINTR, and wakes at
 # its original deadline.  Scenario: tests/scenarios/sig_timed.c (threads
 # in epoll_wait(-1) and, 5 s each, epoll_wait, epoll_pwait2, sigtimedwait,
-# poll, nanosleep, clock_nanosleep, FUTEX_WAIT and pthread_cond_timedwait,
-# looping, counting EINTRs).
+# poll, nanosleep, clock_nanosleep, FUTEX_WAIT, pthread_cond_timedwait,
+# select and ppoll, looping, counting EINTRs).
 # src/ptrace/deadline.c needs /proc/timer_list (root).
 
 # Bound on how far from its deadline a timed call may wake, ms.  The
@@ -15,7 +15,7 @@ EINTR_BOUND_MS=${EINTR_BOUND_MS:-100}
 eintr_wait_wakes() {
 	local limit=$(($(now_ms) + $2 * 1000)) w
 	for w in 'epoll_wait(5000)' epoll_pwait2 sigtimedwait poll nanosleep clock_nanosleep futex \
-		pthread_cond_timedwait; do
+		pthread_cond_timedwait select ppoll; do
 		until [ "$(grep -cF "wake $w " "$TDIR/log")" -ge "$1" ]; do
 			[ "$(now_ms)" -lt "$limit" ] || { bad "$w woke fewer than $1 times in time"; return 1; }
 			sleep 0.05

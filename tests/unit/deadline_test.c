@@ -69,6 +69,12 @@ static void test_timed_call(void)
 	CHECK(!timed_call(&r, &a), "absolute clock_nanosleep is re-issued unchanged");
 	r = call(__NR_futex, 0x1000, FUTEX_WAIT_PRIVATE, 0, 0x2000, 0);
 	CHECK(timed_call(&r, &a) && a.value == 0x2000, "FUTEX_WAIT with a timeout");
+	r = call(__NR_ppoll, 0x1000, 1, 0x2000, 0, 8);
+	CHECK(timed_call(&r, &a) && a.user && a.value == 0x2000, "ppoll without a mask");
+	r = call(__NR_ppoll, 0x1000, 1, 0x2000, 0x3000, 8);
+	CHECK(!timed_call(&r, &a), "ppoll with a mask is left alone");
+	r = call(__NR_select, 4, 0x1000, 0, 0, 0x2000);
+	CHECK(timed_call(&r, &a) && a.user && a.kind == TA_TV, "select");
 	r = call(__NR_futex, 0x1000, FUTEX_WAIT_BITSET_PRIVATE, 0, 0x2000, 0);
 	CHECK(!timed_call(&r, &a), "FUTEX_WAIT_BITSET is absolute");
 }
