@@ -243,6 +243,33 @@ static const char *probe_timer_ids(void)
 	return prctl(77, 2, 0, 0, 0) < 0 ? "PR_TIMER_CREATE_RESTORE_IDS unknown" : NULL;
 }
 
+/* a call with a relative timeout resumed with the time it had left (deadline.c) */
+static const char *probe_time_left(void)
+{
+	struct timespec ts = { 30, 0 }, nap = { 0, 20000000 };
+	const char *err = NULL;
+	struct rtask t;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		for (;;)
+			syscall(__NR_nanosleep, &ts, NULL);
+	}
+	if (pid < 0)
+		return "fork failed";
+	nanosleep(&nap, NULL); /* let it reach its sleep */
+	if (rtask_freeze(&t, pid)) {
+		reap(pid);
+		return "PTRACE_SEIZE/INTERRUPT failed";
+	}
+	if (!t.deadline_mono)
+		err = access("/proc/timer_list", R_OK) ? "/proc/timer_list not readable (needs root)"
+						       : "the sleeper's timer not found in /proc/timer_list";
+	ptrace(PTRACE_DETACH, pid, 0, 0);
+	reap(pid);
+	return err;
+}
+
 /* established TCP connections saved and rebuilt (--tcp-established) */
 static const char *probe_tcp_repair(void)
 {
@@ -270,6 +297,7 @@ static const struct probe probes[] = {
 	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, probe_inotify_nextwd },
 	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
 	{ "TCP repair mode (--tcp-established)", false, probe_tcp_repair },
+	{ "time left of timed calls (/proc/timer_list)", false, probe_time_left },
 };
 
 int cmd_check(void)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/user.h>
 
 /* Restart codes the kernel leaves in rax of a syscall interrupted by a stop. */
@@ -41,6 +42,9 @@ struct rtask {
 	/* restore: the batch loop in the trampoline (rbatch.c), 0 if none */
 	unsigned long batch_ip;
 	struct rbatch *batch; /* calls queued for it */
+	/* a timed call it was frozen in (deadline.c): its end, 0 if unknown */
+	long long deadline_mono, deadline_real;
+	bool reissue; /* released into that call again, with the time it had left */
 };
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
@@ -101,5 +105,39 @@ int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len);
 
 /* Registers of an interrupted syscall, ready for detach (see rtask.c). */
 void regs_for_release(struct user_regs_struct *regs, bool fresh_task);
+
+/*
+ * deadline.c: the relative timeout of a call (its register, in ms or as
+ * a timespec or timeval pointer; eintr: the call fails with EINTR after a
+ * stop; user: it restarts with the time left written back (select), else
+ * it has a restart block); the deadline of the call a thread sleeps in,
+ * found around its interrupt (begin after PTRACE_SEIZE, end once stopped;
+ * -1: unknown); the detach of a thread whose registers regs (in place
+ * already) restart that call, with the time left until end on clk.
+ */
+enum { TA_MS, TA_TS, TA_TV };
+struct timed_arg {
+	size_t off; /* in struct user_regs_struct */
+	int kind;
+	bool eintr;
+	bool user; /* the kernel writes the time left back to the caller's struct */
+	unsigned long long value;
+};
+struct deadline_probe {
+	long nr;
+	long long timeout;
+	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
+	struct tl_list *before;
+};
+struct call_deadline {
+	long long mono, real;
+};
+bool timed_call(const struct user_regs_struct *r, struct timed_arg *a);
+void deadline_probe_begin(pid_t tid, struct deadline_probe *p);
+int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
+		       struct call_deadline *d);
+void deadline_probe_free(struct deadline_probe *p);
+int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk,
+		     long long end);
 
 #endif

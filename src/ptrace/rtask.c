@@ -79,12 +79,20 @@ static pid_t traced_by(pid_t tid)
 	return tracer;
 }
 
+static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe);
+
 int thread_seize(pid_t tid)
 {
 	return thread_seize_stop(tid, NULL);
 }
 
 int thread_seize_stop(pid_t tid, int *stop_sig)
+{
+	return seize_stop(tid, stop_sig, NULL);
+}
+
+/* probe: the deadline of a timed call it sleeps in is looked for (deadline.c) */
+static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 {
 	int status;
 
@@ -107,6 +115,8 @@ int thread_seize_stop(pid_t tid, int *stop_sig)
 			pr_perror("cannot attach to pid %d", tid);
 		return -1;
 	}
+	if (probe)
+		deadline_probe_begin(tid, probe);
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
 		pr_perror("cannot interrupt pid %d", tid);
 		goto detach;
@@ -135,6 +145,8 @@ int thread_seize_stop(pid_t tid, int *stop_sig)
 			return 0;
 		}
 		/* signal-delivery stop: deliver it; INTERRUPT stays pending */
+		if (probe)
+			deadline_probe_free(probe); /* a handler may end the call */
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status))) {
 			pr_perror("cannot resume pid %d", tid);
 			goto detach;
@@ -240,36 +252,75 @@ static bool unblocked_signal_pending(pid_t tid)
  * The freeze made such a call fail with EINTR: make it an interrupted call
  * the kernel restarts (-ERESTARTNOHAND), so the thread is back in it after
  * a -R dump or a restore, and a signal that does come interrupts it as
- * before.
+ * before.  A call with a relative timeout is only made so when the time it
+ * had left is known (deadline.c), and it is then let go by
+ * deadline_release with that time; also one the kernel would restart
+ * through its restart block (poll, nanosleep, ...): it goes back to the
+ * call itself, which a later dump or a restore can see and re-issue (a
+ * restore has no restart block, and restart_syscall says nothing of what
+ * it restarts).
  */
 static void undo_freeze_eintr(struct rtask *t)
 {
 	unsigned char insn[2];
+	struct timed_arg a;
+	bool timed = false;
 
-	if ((long)t->regs.orig_rax < 0 || (long)t->regs.rax != -EINTR ||
-	    !eintr_call_without_timeout(&t->regs))
+	if ((long)t->regs.orig_rax < 0)
 		return;
+	/* select, pselect6, ppoll: restarted with the time left the kernel wrote back */
+	if ((long)t->regs.rax == -ERESTARTNOHAND && timed_call(&t->regs, &a) && a.user) {
+		t->reissue = t->deadline_mono && !t->stop_sig; /* that time, exact */
+		return;
+	}
+	if ((long)t->regs.rax == -EINTR) {
+		timed = timed_call(&t->regs, &a) && a.eintr;
+		if (!timed && !eintr_call_without_timeout(&t->regs))
+			return;
+	} else if ((long)t->regs.rax == -ERESTART_RESTARTBLOCK) {
+		timed = timed_call(&t->regs, &a) && !a.eintr;
+		if (!timed)
+			return;
+	} else {
+		return;
+	}
+	if (timed && (!t->deadline_mono || t->stop_sig))
+		return; /* as the kernel has it: EINTR, or its restart block */
 	if (remote_read(t->pid, t->regs.rip - 2, insn, 2) || insn[0] != 0x0f || insn[1] != 0x05 ||
 	    unblocked_signal_pending(t->pid))
 		return;
 	t->regs.rax = -ERESTARTNOHAND;
 	t->regs_dirty = true;
+	if (timed) {
+		/* should stasis die before deadline_release: the whole timeout again */
+		t->reissue = true;
+		return;
+	}
 	/* in the thread at once: if stasis dies now, the kernel restarts the call */
 	thread_set_regs(t->pid, &t->regs);
 }
 
 int rtask_freeze(struct rtask *t, pid_t tid)
 {
+	struct deadline_probe probe = { 0 };
+	struct call_deadline d;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->pid = tid;
-	ret = thread_seize_stop(tid, &t->stop_sig);
-	if (ret)
+	ret = seize_stop(tid, &t->stop_sig, &probe);
+	if (ret) {
+		deadline_probe_free(&probe);
 		return ret;
+	}
 	if (thread_get_regs(tid, &t->regs)) {
+		deadline_probe_free(&probe);
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -1;
+	}
+	if (!deadline_probe_end(tid, &probe, &t->regs, &d)) {
+		t->deadline_mono = d.mono;
+		t->deadline_real = d.real;
 	}
 	undo_freeze_eintr(t);
 	return 0;
@@ -311,6 +362,14 @@ int rtask_release(struct rtask *t)
 	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
 		pr_perror("cannot restore the signal mask of %d", t->pid);
 		ret = -1;
+	}
+	if (t->reissue) {
+		struct user_regs_struct regs = t->regs;
+
+		regs_for_release(&regs, false);
+		if (deadline_release(t->pid, &regs, CLOCK_MONOTONIC, t->deadline_mono))
+			ret = -1;
+		return ret;
 	}
 	if (ptrace(PTRACE_DETACH, t->pid, 0, 0)) {
 		pr_perror("cannot detach from %d", t->pid);

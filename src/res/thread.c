@@ -118,6 +118,10 @@ static int thread_dump(struct dump_ctx *ctx, struct dump_task *dt, struct dump_t
 		s[strcspn(s, "\n")] = '\0';
 		core->name = s;
 	}
+	if (th->rt.deadline_real) {
+		core->has_call_deadline = true;
+		core->call_deadline = th->rt.deadline_real;
+	}
 	if (dump_rseq(th) || dump_user_pointers(th))
 		return -1;
 	return 0;

@@ -170,16 +170,32 @@ int plan_group_helpers(struct rst_tree *r)
 	return 0;
 }
 
+/*
+ * Let one thread go.  One frozen in a call with a relative timeout goes
+ * back into it with the time it had left before its deadline (deadline.c);
+ * every other is detached, and the kernel restarts an interrupted call.
+ */
+static int release_thread(pid_t pid, const ThreadCore *core)
+{
+	struct user_regs_struct r;
+	struct timed_arg a;
+
+	if (core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
+	    (long)r.rax == -ERESTARTNOHAND && timed_call(&r, &a))
+		return deadline_release(pid, &r, CLOCK_REALTIME, core->call_deadline);
+	return ptrace(PTRACE_DETACH, pid, 0, 0);
+}
+
 int release_task(struct rst_ctx *c)
 {
 	size_t j;
 
 	for (j = 1; j < c->t->ncores; j++)
-		if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
+		if (release_thread(c->th[j].pid, c->t->cores[j])) {
 			pr_perror("cannot release tid %d", c->th[j].pid);
 			return -1;
 		}
-	if (res_stage(release, c) || ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+	if (res_stage(release, c) || release_thread(c->rt.pid, c->t->cores[0])) {
 		pr_perror("cannot release pid %d", c->rt.pid);
 		return -1;
 	}

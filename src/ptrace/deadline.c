@@ -1,0 +1,510 @@
+/*
+ * The time a frozen thread had left in a call with a relative timeout, and
+ * its release back into that call with only that time left.
+ *
+ * A freeze interrupts a thread sleeping in a timed call.  Some of these
+ * calls (epoll_wait, epoll_pwait, epoll_pwait2, sigtimedwait, semtimedop,
+ * io_getevents) then fail with EINTR though no signal came; the others
+ * (poll, nanosleep, relative clock_nanosleep, FUTEX_WAIT with a timeout)
+ * keep their end in a restart block, which a restored task does not have.
+ * Either way the time left is gone from the registers.  It is still in the
+ * kernel while the thread sleeps: the call's hrtimer (function
+ * hrtimer_wakeup) is listed in /proc/timer_list (root only) with its
+ * expiry, to the nanosecond.  Nothing there names the task, so the list is
+ * read after PTRACE_SEIZE (the thread still sleeps, and /proc/TID/syscall
+ * says in what) and again when the interrupt has stopped it: the sleeper's
+ * timer is the one that went away in between, had not expired and ends no
+ * later than its call's timeout after the first read (each side read more
+ * than once: see tl_merge).  A tie goes to the timer armed when the thread
+ * went to sleep; if one is still left, or there is no /proc/timer_list,
+ * the deadline is unknown and the thread is let go as before (EINTR, or
+ * the whole timeout again after a restore).
+ *
+ * The release: the registers say "restart" (-ERESTARTNOHAND) as before,
+ * with the call's timeout argument set to the time left at that moment (a
+ * timespec goes into the stack, below the red zone, where the kernel
+ * reads it when the call is issued again), and the thread is detached
+ * from a stop in the kernel's signal path: a signal pending then runs its
+ * handler and the call returns EINTR, else the call is issued again,
+ * exactly as the kernel restarts any interrupted call.  (Detaching at the
+ * syscall-entry stop of the re-issued call instead does not work: a detach
+ * marks the thread signal-pending, and epoll_wait, for one, then fails at
+ * once with EINTR.)  The timeout's register keeps its new value after the
+ * call (C code does not rely on it: it is caller-saved).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include "log.h"
+#include "rtask.h"
+#include "util.h"
+
+#define NSEC 1000000000LL
+
+/* ------------------------------------------------------- the calls */
+
+/* Where the call's relative timeout is, if it has one. */
+#define ARG(reg, k, e) ((struct timed_arg){ offsetof(struct user_regs_struct, reg), k, e })
+
+static unsigned long long *arg_reg(struct user_regs_struct *r, const struct timed_arg *a)
+{
+	return (unsigned long long *)((char *)r + a->off);
+}
+
+bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
+{
+	unsigned long long v;
+
+	memset(a, 0, sizeof(*a));
+	switch ((long)r->orig_rax) {
+	case __NR_epoll_wait:
+		*a = ARG(r10, TA_MS, true);
+		break;
+	case __NR_epoll_pwait: /* a sigmask argument: its saved mask is not ours to see */
+		if (r->r8)
+			return false;
+		*a = ARG(r10, TA_MS, true);
+		break;
+	case __NR_epoll_pwait2:
+		if (r->r8)
+			return false;
+		*a = ARG(r10, TA_TS, true);
+		break;
+	case __NR_rt_sigtimedwait:
+		*a = ARG(rdx, TA_TS, true);
+		break;
+	case __NR_semtimedop:
+		*a = ARG(r10, TA_TS, true);
+		break;
+	case __NR_io_getevents:
+		*a = ARG(r8, TA_TS, true);
+		break;
+	case __NR_poll:
+		*a = ARG(rdx, TA_MS, false);
+		break;
+	case __NR_nanosleep:
+		*a = ARG(rdi, TA_TS, false);
+		break;
+	case __NR_clock_nanosleep:
+		if (r->rsi & TIMER_ABSTIME)
+			return false;
+		*a = ARG(rdx, TA_TS, false);
+		break;
+	case __NR_select: /* these three restart with the time left written back (glibc: pselect6)
+			   */
+		*a = ARG(r8, TA_TV, false);
+		a->user = true;
+		break;
+	case __NR_pselect6: /* with a signal mask argument: not ours to see */
+		if (r->r9)
+			return false;
+		*a = ARG(r8, TA_TS, false);
+		a->user = true;
+		break;
+	case __NR_ppoll:
+		if (r->r10)
+			return false;
+		*a = ARG(rdx, TA_TS, false);
+		a->user = true;
+		break;
+	case __NR_futex:
+		if ((r->rsi & FUTEX_CMD_MASK) != FUTEX_WAIT)
+			return false;
+		*a = ARG(r10, TA_TS, false);
+		break;
+	default:
+		return false;
+	}
+	v = *arg_reg((struct user_regs_struct *)r, a);
+	a->value = v;
+	return a->kind == TA_MS ? (int)v > 0 : v != 0;
+}
+
+/* The timeout the call was given, in ns (-1: unreadable). */
+static long long call_timeout(pid_t tid, const struct timed_arg *a)
+{
+	struct timespec ts; /* a timeval has the same layout, in us */
+
+	if (a->kind == TA_MS)
+		return (long long)(int)a->value * 1000000LL;
+	if (remote_read(tid, a->value, &ts, sizeof(ts)) || ts.tv_sec < 0)
+		return -1;
+	return ts.tv_sec * NSEC + ts.tv_nsec * (a->kind == TA_TV ? 1000 : 1);
+}
+
+/* ------------------------------------------------- /proc/timer_list */
+
+struct tl_timer {
+	int clock;
+	long long soft, hard; /* as listed, on the clock's base */
+	long long mono;	      /* soft expiry on CLOCK_MONOTONIC */
+};
+
+struct tl_list {
+	long long now; /* CLOCK_MONOTONIC when the kernel began the list */
+	struct tl_timer *t;
+	size_t n;
+};
+
+/* Every hrtimer_wakeup timer of the list (-1: no list). */
+static int timer_list_read(struct tl_list *l)
+{
+	char *text = read_file("/proc/timer_list", NULL), *line, *save = NULL;
+	long long offset = 0, soft, hard;
+	bool sleeper = false;
+	int clock = -1;
+	size_t cap = 0;
+
+	memset(l, 0, sizeof(*l));
+	if (!text)
+		return -1;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "now at %lld nsecs", &l->now) == 1)
+			continue;
+		if (sscanf(line, " clock %d:", &clock) == 1)
+			continue;
+		if (sscanf(line, " .offset: %lld nsecs", &offset) == 1)
+			continue;
+		if (line[0] == ' ' && line[1] == '#' && line[2] != ' ') {
+			sleeper = strstr(line, ", hrtimer_wakeup,") != NULL;
+			continue;
+		}
+		if (!sleeper || sscanf(line, " # expires at %lld-%lld nsecs", &soft, &hard) != 2)
+			continue;
+		sleeper = false;
+		if (l->n == cap) {
+			cap = cap ? 2 * cap : 32;
+			l->t = xrealloc(l->t, cap * sizeof(*l->t));
+		}
+		l->t[l->n++] = (struct tl_timer){ clock, soft, hard, soft - offset };
+	}
+	free(text);
+	return l->now ? 0 : -1;
+}
+
+static bool tl_has(const struct tl_list *l, const struct tl_timer *t)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->t[i].clock == t->clock && l->t[i].soft == t->soft && l->t[i].hard == t->hard)
+			return true;
+	return false;
+}
+
+/*
+ * The kernel lists a CPU's timers by position, dropping its lock between
+ * two: a timer that fires meanwhile (the tick's, every few ms) shifts the
+ * rest, and the list skips one.  So a timer missing from one read may be
+ * there: the first list is the union of two reads, and a timer is gone
+ * only if the reads after the interrupt (more of them while several are
+ * left) all miss it.
+ */
+static void tl_merge(struct tl_list *into, const struct tl_list *from)
+{
+	size_t i;
+
+	for (i = 0; i < from->n; i++)
+		if (!tl_has(into, &from->t[i])) {
+			into->t = xrealloc(into->t, (into->n + 1) * sizeof(*into->t));
+			into->t[into->n++] = from->t[i];
+		}
+}
+
+/* Drop from gone[] the timers list l has; how many are left. */
+static size_t tl_still_gone(const struct tl_list *b, const struct tl_list *l, bool *gone)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (gone[i] && tl_has(l, &b->t[i]))
+			gone[i] = false;
+		n += gone[i];
+	}
+	return n;
+}
+
+/* ----------------------------------------------------------- probe */
+
+/* The thread's call while it still sleeps, from /proc/TID/syscall. */
+static bool sleeping_call(pid_t tid, struct user_regs_struct *r)
+{
+	char path[64], *s;
+	unsigned long long v[9];
+	long nr;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
+	s = read_file(path, NULL);
+	n = s ? sscanf(s, "%ld %llx %llx %llx %llx %llx %llx %llx %llx", &nr, &v[0], &v[1], &v[2],
+		       &v[3], &v[4], &v[5], &v[6], &v[7])
+	      : 0;
+	free(s);
+	if (n < 7)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->orig_rax = nr;
+	r->rdi = v[0];
+	r->rsi = v[1];
+	r->rdx = v[2];
+	r->r10 = v[3];
+	r->r8 = v[4];
+	r->r9 = v[5];
+	return true;
+}
+
+/*
+ * When the sleeping thread last ran (went to sleep), CLOCK_MONOTONIC ns as
+ * near as the scheduler's clock has it; 0 without CONFIG_SCHED_DEBUG.
+ */
+static long long last_ran(pid_t tid)
+{
+	char path[64], *s, *p;
+	double ms = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/sched", tid);
+	s = read_file(path, NULL);
+	p = s ? strstr(s, "se.exec_start") : NULL;
+	if (p && sscanf(p, "se.exec_start : %lf", &ms) != 1)
+		ms = 0;
+	free(s);
+	return (long long)(ms * 1e6);
+}
+
+void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
+{
+	struct user_regs_struct r;
+	struct timed_arg a;
+
+	memset(p, 0, sizeof(*p));
+	if (!sleeping_call(tid, &r) || !timed_call(&r, &a))
+		return;
+	p->timeout = call_timeout(tid, &a);
+	if (p->timeout <= 0)
+		return;
+	p->slept = last_ran(tid);
+	p->before = xmalloc(sizeof(struct tl_list));
+	p->nr = r.orig_rax;
+	if (!timer_list_read(p->before)) {
+		struct tl_list again;
+
+		if (!timer_list_read(&again)) {
+			tl_merge(p->before, &again);
+			free(again.t);
+		}
+	} else {
+		pr_debug("tid %d: no /proc/timer_list: time left in its call unknown\n", tid);
+		deadline_probe_free(p);
+	}
+}
+
+void deadline_probe_free(struct deadline_probe *p)
+{
+	if (p->before)
+		free(p->before->t);
+	free(p->before);
+	p->before = NULL;
+}
+
+/* Realtime minus monotonic, now. */
+static long long real_minus_mono(void)
+{
+	struct timespec m, r;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	clock_gettime(CLOCK_REALTIME, &r);
+	return (r.tv_sec - m.tv_sec) * NSEC + (r.tv_nsec - m.tv_nsec);
+}
+
+/*
+ * The scheduler's clock minus CLOCK_MONOTONIC: our own last run, read
+ * right after a short sleep, against the time just before it.  Once per
+ * process; each CPU's scheduler clock may be tens of ms off another's
+ * (seen in a VM), hence the wide margin of found_near.
+ */
+static long long sched_clock_offset(void)
+{
+	static long long off;
+	struct timespec t, nap = { 0, 1000 };
+
+	if (off)
+		return off;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	nanosleep(&nap, NULL);
+	off = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
+	return off ? off : 1;
+}
+
+/* Timer t ends about the call's timeout after the thread went to sleep. */
+static bool found_near(const struct tl_timer *t, const struct deadline_probe *p)
+{
+	long long slept = p->slept - sched_clock_offset();
+
+	return p->slept && llabs(t->mono - (slept + p->timeout)) < 50000000LL;
+}
+
+int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
+		       struct call_deadline *d)
+{
+	const struct tl_list *b = p->before;
+	const struct tl_timer *found = NULL, *near = NULL;
+	size_t i, n = 0, nnear = 0, reads;
+	struct tl_list after;
+	bool *gone = NULL;
+
+	memset(d, 0, sizeof(*d));
+	if (!b || (long)regs->orig_rax != p->nr || timer_list_read(&after))
+		goto out;
+	gone = xmalloc((b->n + 1) * sizeof(*gone));
+	/* gone, neither expired nor ending later than the call's timeout allows */
+	for (i = 0; i < b->n; i++)
+		gone[i] = b->t[i].mono > after.now && b->t[i].mono <= b->now + p->timeout;
+	n = tl_still_gone(b, &after, gone);
+	free(after.t);
+	for (reads = 1; n > 1 && reads < 4 && !timer_list_read(&after); reads++) {
+		n = tl_still_gone(b, &after, gone);
+		free(after.t);
+	}
+	for (i = 0; i < b->n; i++) {
+		if (!gone[i])
+			continue;
+		found = found ? found : &b->t[i];
+		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read\n", tid,
+			 b->t[i].clock, b->t[i].mono - b->now);
+		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
+		if (found_near(&b->t[i], p) && !nnear++)
+			near = &b->t[i];
+	}
+	if (n > 1 && nnear == 1) {
+		found = near;
+		n = 1;
+	}
+	if (n == 1) {
+		d->mono = found->mono;
+		d->real = found->mono + real_minus_mono();
+		pr_debug("tid %d: syscall %ld had %lld ns left (went to sleep %lld ns off)\n", tid,
+			 p->nr, found->mono - b->now,
+			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset() : 0);
+	} else {
+		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
+			 p->nr, n);
+	}
+out:
+	free(gone);
+	deadline_probe_free(p);
+	return d->mono ? 0 : -1;
+}
+
+/* --------------------------------------------------------- release */
+
+/* Does the mapping holding sp reach down to at?  (No malloc: also run by the rescue.) */
+static bool stack_reaches(pid_t tid, unsigned long sp, unsigned long at)
+{
+	char path[64], buf[4096 + 1];
+	unsigned long start, end;
+	size_t have = 0;
+	bool ok = false;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	for (;;) {
+		char *nl = memchr(buf, '\n', have);
+
+		if (!nl) {
+			if (have == sizeof(buf) - 1)
+				break; /* a line longer than the buffer: not a stack's */
+			n = read(fd, buf + have, sizeof(buf) - 1 - have);
+			if (n <= 0)
+				break;
+			have += n;
+			continue;
+		}
+		*nl = '\0';
+		if (sscanf(buf, "%lx-%lx", &start, &end) == 2 && start <= sp && sp < end) {
+			ok = at >= start;
+			break;
+		}
+		have -= nl + 1 - buf;
+		memmove(buf, nl + 1, have);
+	}
+	close(fd);
+	return ok;
+}
+
+/*
+ * Where the timespec goes: well below the red zone, so that even a signal
+ * handler that runs right at the restart leaves it alone, if the stack
+ * mapping reaches that far; else right below the red zone.
+ */
+static unsigned long timespec_spot(pid_t tid, unsigned long sp)
+{
+	unsigned long deep = (sp - 128 - 16384) & ~15UL;
+
+	if (stack_reaches(tid, sp, deep))
+		return deep;
+	return (sp - 128 - sizeof(struct timespec)) & ~15UL;
+}
+
+/* The time left until end into the call's timeout argument, in r. */
+static int set_time_left(pid_t tid, struct user_regs_struct *r, clockid_t clk, long long end)
+{
+	struct timed_arg a;
+	struct timespec now;
+	long long left;
+
+	if (!timed_call(r, &a))
+		return -1;
+	clock_gettime(clk, &now);
+	left = end - (now.tv_sec * NSEC + now.tv_nsec);
+	if (left < 0)
+		left = 0;
+	if (a.kind == TA_MS) {
+		*arg_reg(r, &a) = (unsigned int)((left + 999999) / 1000000);
+	} else if (a.user) {
+		/* where the kernel itself wrote the time left at the interrupt */
+		struct timespec ts = { left / NSEC, left % NSEC };
+
+		if (a.kind == TA_TV && (ts.tv_nsec = (ts.tv_nsec + 999) / 1000) == 1000000) {
+			ts.tv_sec++;
+			ts.tv_nsec = 0;
+		}
+		if (remote_write(tid, a.value, &ts, sizeof(ts)))
+			return -1;
+	} else {
+		struct timespec ts = { left / NSEC, left % NSEC };
+		unsigned long at = timespec_spot(tid, r->rsp);
+
+		if (remote_write(tid, at, &ts, sizeof(ts)))
+			return -1;
+		*arg_reg(r, &a) = at;
+	}
+	pr_debug("tid %d: syscall %lld again with %lld ns left\n", tid, r->orig_rax, left);
+	return 0;
+}
+
+int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk, long long end)
+{
+	struct user_regs_struct r = *regs;
+
+	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
+	    thread_set_regs(tid, &r))
+		r = *regs; /* the whole timeout again */
+	if (ptrace(PTRACE_DETACH, tid, 0, 0)) {
+		pr_perror("cannot detach from %d", tid);
+		return -1;
+	}
+	return 0;
+}
