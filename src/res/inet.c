@@ -39,6 +39,7 @@
 #include "inet.h"
 #include "log.h"
 #include "res.h"
+#include "sk.h"
 #include "util.h"
 
 #ifndef SO_BUF_LOCK
@@ -375,23 +376,12 @@ static int dump_bufs(const struct fd_dump *d, InetSkEntry *ie)
 /* The socket must live in our network namespace: restore creates it there. */
 static int check_netns(const struct fd_dump *d, int family, int type)
 {
-	struct stat a, b;
-	int ns = ioctl(d->lfd, SIOCGSKNS);
-	int ok;
-
-	if (ns < 0) {
-		pr_perror("pid %d fd %d: cannot tell the socket's network namespace", d->pid,
-			  d->fd);
-		return -1;
-	}
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
-	close(ns);
-	if (!ok)
-		pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
-		       "supported (network namespaces are not saved yet)\n",
-		       d->pid, d->fd, family_name(family), type_name(type));
-	return ok ? 0 : -1;
+	if (sk_in_our_netns(d->lfd))
+		return 0;
+	pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
+	       "supported (network namespaces are not saved yet)\n",
+	       d->pid, d->fd, family_name(family), type_name(type));
+	return -1;
 }
 
 static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
@@ -415,14 +405,6 @@ static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
 	pr_err("pid %d fd %d (%s): %s %s socket (protocol %d): %s\n", d->pid, d->fd, d->link,
 	       family_name(family), type_name(type), proto, why);
 	return -1;
-}
-
-static int get_int(int fd, int level, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	return getsockopt(fd, level, opt, &v, &len) ? -1 : v;
 }
 
 static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
@@ -471,9 +453,9 @@ static int dump_udp(const struct fd_dump *d, InetSkEntry *ie)
 
 static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	int family = get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
-	int type = get_int(d->lfd, SOL_SOCKET, SO_TYPE);
-	int proto = get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	int family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
+	int type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	int proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
 	InetSkEntry *ie;
 
 	if ((family != AF_INET && family != AF_INET6) ||
@@ -499,7 +481,7 @@ static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 	ie->has_dst_port = ie->has_dst_addr;
 	if (family == AF_INET6) {
 		ie->has_v6only = true;
-		ie->v6only = get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
+		ie->v6only = sk_get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
 	}
 	if (dump_bufs(d, ie))
 		return -1;
@@ -537,20 +519,15 @@ static int fail(pid_t pid, const struct isk *s, const char *what)
 	return -1;
 }
 
-static int set_int(int fd, int level, int opt, int v)
-{
-	return setsockopt(fd, level, opt, &v, sizeof(v));
-}
-
 /* The buffer sizes as set, and whether the kernel may tune them. */
 static int set_bufs(int fd, const InetSkEntry *ie)
 {
 	int lock = (ie->sndbuf_locked ? 1 : 0) | (ie->rcvbuf_locked ? 2 : 0);
 
-	if ((ie->has_sndbuf && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
-	    (ie->has_rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
+	if ((ie->has_sndbuf && sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
+	    (ie->has_rcvbuf && sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
 		return -1;
-	return ie->has_sndbuf_locked ? set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
+	return ie->has_sndbuf_locked ? sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
 }
 
 static int create_one(pid_t pid, struct isk *s)
