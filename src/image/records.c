@@ -19,6 +19,7 @@
 #include "fsobj.pb-c.h"
 #include "header.pb-c.h"
 #include "mm.pb-c.h"
+#include "netlock.pb-c.h"
 #include "task.pb-c.h"
 #include "tty.pb-c.h"
 
@@ -42,6 +43,7 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	     rec_load_posix_timers),
 	KIND(IMG_TTY, "tty", &tty_entry__descriptor, tty_load),
 	KIND(IMG_CGROUP, "cgroup", &cgroup_entry__descriptor, cgroup_load),
+	KIND(IMG_NETLOCK, "netlock", &netlock_entry__descriptor, netlock_load),
 };
 
 const struct img_rec_kind *img_rec_kind(uint32_t type)

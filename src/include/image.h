@@ -35,6 +35,7 @@ enum img_rec_type {
 	IMG_FLOCK = 26,
 	IMG_POSIX_TIMERS = 27, /* images/evobj.proto */
 	IMG_TTY = 30,
+	IMG_NETLOCK = 55, /* images/netlock.proto: the dump's network lock (nft table) */
 	IMG_CGROUP = 60, /* images/cgroup.proto: the settings of a cgroup */
 	IMG_REC_MAX
 };
