@@ -1,0 +1,316 @@
+# The network lock (src/res/netlock.c): while a tree is frozen, dumped
+# and not yet running again, the packets of its TCP sockets are dropped
+# by an nft table inet stasis-held-*, so that a peer outside the tree
+# only sees a pause.  The peer here is a python client outside the tree
+# that streams numbered lines to an echo server in the tree the whole
+# time and checks that every byte comes back, in order, without a reset.
+# Only 127.0.0.1 and ports the kernel picks.  run.sh fails every test
+# that leaves a stasis-* table behind.
+
+# netlock_need CMD:PACKAGE...: the commands are there or their Debian
+# packages are installed now; else REASON says which could not be.
+netlock_need() {
+	local c miss=()
+	for c in "$@"; do
+		command -v "${c%%:*}" >/dev/null || miss+=("${c#*:}")
+	done
+	[ ${#miss[@]} = 0 ] && return 0
+	if [ "$(id -u)" = 0 ] && { apt-get install -y -qq "${miss[@]}" ||
+		{ apt-get update -qq && apt-get install -y -qq "${miss[@]}"; }; } >/dev/null 2>&1; then
+		return 0
+	fi
+	REASON="cannot install ${miss[*]}"
+	return 1
+}
+
+# netlock_python: PY is python3, with nft there too; else REASON (skip).
+netlock_python() {
+	netlock_need nft:nftables || return 77
+	PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null)
+	{ [ -n "$PY" ] && [ -x "$PY" ]; } || { REASON="python3 not installed"; return 77; }
+	return 0
+}
+
+# The echo server of the tree: listens on a port the kernel picks (written
+# to ./port), accepts one client and sends back whatever it reads.
+NL_SERVER='
+import os, socket
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+open("port.tmp", "w").write(str(l.getsockname()[1]))
+os.rename("port.tmp", "port")
+c, _ = l.accept()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    c.sendall(d)
+'
+
+# The client outside the tree: sends "%08d\n" lines every 2 ms until ./stop
+# exists, then ends its side and reads the echo to its end; ./result says
+# "ok N" when all N lines came back in order, else what went wrong (a
+# reset is "error: ConnectionResetError ...").  ./count is how many lines
+# came back so far.
+NL_CLIENT='
+import os, socket, sys, threading, time
+port = int(open("port").read())
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(60)
+sent = [0]
+err = []
+def send():
+    try:
+        while not os.path.exists("stop"):
+            s.sendall(b"%08d\n" % sent[0])
+            sent[0] += 1
+            time.sleep(0.002)
+        s.shutdown(socket.SHUT_WR)
+    except Exception as e:
+        err.append("send: %s %s" % (type(e).__name__, e))
+t = threading.Thread(target=send)
+t.start()
+got = b""
+n = 0
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+        while len(got) >= 9:
+            if got[:9] != b"%08d\n" % n:
+                raise ValueError("line %d came back as %r" % (n, got[:9]))
+            got = got[9:]
+            n += 1
+        if n % 50 == 0:
+            open("count.tmp", "w").write(str(n))
+            os.rename("count.tmp", "count")
+except Exception as e:
+    err.append("recv: %s %s" % (type(e).__name__, e))
+t.join()
+if not err and (got or n != sent[0]):
+    err.append("%d lines sent, %d came back (%d bytes left over)" % (sent[0], n, len(got)))
+open("result.tmp", "w").write("error: " + "; ".join(err) if err else "ok %d" % n)
+os.rename("result.tmp", "result")
+'
+
+# start_streaming: the server in the tree (SCN_PID), the client streaming
+# to it (CLIENT_PID), some lines echoed already.
+start_streaming() {
+	mkdir -p "$TDIR/nl"
+	start_prog "$TDIR/nl" server "$PY" -c "$NL_SERVER" || return 1
+	wait_file "$TDIR/nl/port" 10 "$SCN_PID" || { bad "the echo server does not listen"; return 1; }
+	NL_PORT=$(cat "$TDIR/nl/port")
+	(close_extra_fds
+		cd "$TDIR/nl" && exec "$PY" -c "$NL_CLIENT") </dev/null >>"$TDIR/client.log" 2>&1 &
+	CLIENT_PID=$!
+	disown "$CLIENT_PID"
+	track "$CLIENT_PID"
+	wait_file "$TDIR/nl/count" 10 "$CLIENT_PID" || { bad "the client got no echo"; return 1; }
+}
+
+# stream_count: lines echoed so far.
+stream_count() {
+	cat "$TDIR/nl/count" 2>/dev/null || echo 0
+}
+
+# stream_grows: more lines come back within 5 s than now.
+stream_grows() {
+	local n0 i
+	n0=$(stream_count)
+	for i in $(seq 100); do
+		[ "$(stream_count)" -gt "$n0" ] && return 0
+		sleep 0.05
+	done
+	bad "the stream stopped at $n0 lines (client: $(cat "$TDIR/nl/result" 2>/dev/null))"
+}
+
+# stream_result WANT: stop the client; its verdict matches WANT (a pattern).
+stream_result() {
+	local got
+	touch "$TDIR/nl/stop"
+	wait_file "$TDIR/nl/result" 60 "$CLIENT_PID" || { bad "the client gave no verdict"; return 1; }
+	got=$(cat "$TDIR/nl/result")
+	# shellcheck disable=SC2053
+	[[ $got == $1 ]] || [[ $got == ${2:-$1} ]] || { bad "client: $got"; return 1; }
+	[ "$VERBOSE" = 1 ] && echo "    (client: $got)"
+	return 0
+}
+
+# no_lock WHEN: no stasis-* table exists (a table of another run on the
+# machine would be a false alarm; the runs of this suite are sequential).
+no_lock() {
+	local t
+	t=$(nft_stasis_tables)
+	[ -z "$t" ] || { bad "$1: nft table(s) ${t//$'\n'/ } exist"; return 1; }
+}
+
+# lock_holds: one stasis-held-* table exists and drops the client's
+# connection both ways (NL_PORT is the server's port).
+lock_holds() {
+	local t rules
+	t=$(nft_stasis_tables)
+	[ "$(echo "$t" | wc -w)" = 1 ] || { bad "$1: expected one stasis table, found: ${t//$'\n'/ }"; return 1; }
+	NL_TABLE=$t
+	rules=$(nft list table inet "$t" 2>&1)
+	if ! grep -q "127.0.0.1 . $NL_PORT . 127.0.0.1 . [0-9]*" <<<"$rules" ||
+		! grep -q "127.0.0.1 . [0-9]* . 127.0.0.1 . $NL_PORT" <<<"$rules" ||
+		! grep -q "ip saddr . tcp sport . ip daddr . tcp dport @s[0-9] drop" <<<"$rules"; then
+		bad "$1: table $t does not drop the connection to port $NL_PORT both ways: ${rules:0:300}"
+		return 1
+	fi
+}
+
+# dump -R while the client streams: no line lost, no reset, no table left.
+test_netlock_dump_R() {
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	no_lock "before the dump" || return 1
+	dump "$SCN_PID" "$TDIR/img" -R --tcp-established || return 1
+	no_lock "after dump -R" || return 1
+	stream_grows || return 1
+	dump "$SCN_PID" "$TDIR/img2" -R --tcp-established || return 1
+	stream_grows || return 1
+	stream_result "ok *"
+}
+register netlock/stream-dump-R test_netlock_dump_R
+
+# dump (the server is killed), a pause, restore: the lock is there from
+# the dump to the restore, gone after; the client loses nothing.
+test_netlock_dump_restore() {
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "the server is still there after the dump"; return 1; }
+	lock_holds "between dump and restore" || return 1
+	"$STASIS" show -D "$TDIR/img" --json 2>/dev/null | grep -q "$NL_TABLE" ||
+		{ bad "the image does not record table $NL_TABLE"; return 1; }
+	sleep 0.5 # the client retransmits into the lock meanwhile
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	no_lock "after the restore" || return 1
+	stream_grows || return 1
+	stream_result "ok *"
+}
+register netlock/stream-dump-restore test_netlock_dump_restore
+
+# The same with --network-lock skip: the client's lines reach no socket
+# between the kill and the restore, and it gets a reset (what the lock
+# is there to prevent); no table at any time.
+test_netlock_skip() {
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	dump "$SCN_PID" "$TDIR/img" --tcp-established --network-lock skip || return 1
+	wait_gone "$SCN_PID" || { bad "the server is still there after the dump"; return 1; }
+	no_lock "after dump --network-lock skip" || return 1
+	sleep 0.3
+	# the server may well see the reset too and exit: its restore is not the point
+	stasis_cmd restore restore -D "$TDIR/img" -d
+	adopt_image "$TDIR/img" "$SCN_PID"
+	stream_result "error: *Reset*" "error: *Broken*"
+}
+register netlock/skip-resets test_netlock_skip
+
+# bg_dump CRASH ARGS...: a dump with STASIS_TEST_CRASH=CRASH in the
+# background, output in $TDIR/bg.{out,err}; DUMP_PID is the subshell that
+# waits for it (no job notice when it dies of a signal), STASIS_PID the
+# dump itself.
+bg_dump() {
+	local crash=$1 i
+	shift
+	(close_extra_fds
+		STASIS_TEST_CRASH=$crash "$STASIS" dump -t "$SCN_PID" -D "$TDIR/img" "$@"
+		exit $?) </dev/null >"$TDIR/bg.out" 2>"$TDIR/bg.err" &
+	DUMP_PID=$!
+	track "$DUMP_PID"
+	STASIS_PID=""
+	for i in $(seq 100); do
+		STASIS_PID=$(children "$DUMP_PID")
+		[ -n "$STASIS_PID" ] && break
+		alive "$DUMP_PID" || break
+		sleep 0.02
+	done
+}
+
+# The lock while the dump is stopped with the tree frozen (after the
+# records, STASIS_TEST_CRASH=records-stop), then -R: the table drops the
+# connection both ways during the hold and is gone after it.
+test_netlock_hold() {
+	local i rc
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	bg_dump records-stop -R --tcp-established
+	for i in $(seq 200); do
+		[ -n "$STASIS_PID" ] && [ "$(proc_state "$STASIS_PID")" = T ] && break
+		sleep 0.05
+	done
+	[ "$(proc_state "$STASIS_PID")" = T ] || { bad "the dump did not stop"; return 1; }
+	lock_holds "while the dump is stopped" || { kill -CONT "$STASIS_PID"; return 1; }
+	sleep 0.3
+	kill -CONT "$STASIS_PID"
+	wait "$DUMP_PID"
+	rc=$?
+	rc_ok "the dump" $rc "$TDIR/bg.err" || return 1
+	no_lock "after the dump" || return 1
+	stream_grows || return 1
+	stream_result "ok *"
+}
+register netlock/hold-visible test_netlock_hold
+
+# Failed dumps lift the lock and the tree goes on: refused (no
+# --tcp-established), crashed (the rescue handler), killed (SIGKILL: the
+# kernel drops the table with the netlink socket that owns it).
+test_netlock_failed() {
+	local how=$1 rc
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	case $how in
+	refused)
+		stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+		expect_error "a dump without --tcp-established" $? "$TDIR/err.err" || return 1
+		;;
+	crash | kill)
+		if [ "$how" = crash ]; then bg_dump records --tcp-established; else bg_dump records-kill --tcp-established; fi
+		wait "$DUMP_PID"
+		rc=$?
+		[ $rc -ge 128 ] || { bad "the dump exited with $rc, not by the signal asked for"; return 1; }
+		;;
+	esac
+	no_image_left "$TDIR/img" || return 1
+	no_lock "after the $how dump" || return 1
+	[ "$how" = kill ] && return 0 # its sockets stay in repair mode: nothing flows
+	stream_grows || return 1
+	stream_result "ok *"
+}
+register netlock/failed-refused test_netlock_failed refused
+register netlock/failed-crash test_netlock_failed crash
+register netlock/failed-kill test_netlock_failed kill
+
+# A restore that fails (the server's output file is missing) lifts its own
+# lock but leaves the dump's, so the client still waits; the next restore
+# lifts it and the client goes on.
+test_netlock_restore_fails() {
+	local rc
+	need_stasis || return 1
+	netlock_python || return $?
+	start_streaming || return 1
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "the server is still there after the dump"; return 1; }
+	lock_holds "after the dump" || return 1
+	mv "$TDIR/server.out" "$TDIR/server.out.away"
+	stasis_cmd bad restore -D "$TDIR/img" -d
+	rc=$?
+	mv "$TDIR/server.out.away" "$TDIR/server.out"
+	expect_error "a restore without the server's output file" $rc "$TDIR/bad.err" || return 1
+	lock_holds "after the failed restore" || return 1
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	no_lock "after the restore" || return 1
+	stream_result "ok *"
+}
+register netlock/restore-fails test_netlock_restore_fails
