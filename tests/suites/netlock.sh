@@ -314,3 +314,105 @@ test_netlock_restore_fails() {
 	stream_result "ok *"
 }
 register netlock/restore-fails test_netlock_restore_fails
+
+# ---------------------------------------------------------------- programs
+
+# free_port: a TCP port of 127.0.0.1 free right now.
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# open_conn PORT: KV_FD is a connection to 127.0.0.1:PORT once it listens.
+open_conn() {
+	local i
+	KV_FD=""
+	for i in $(seq 100); do
+		{ exec {KV_FD}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null && return 0
+		KV_FD=""
+		sleep 0.05
+	done
+	bad "nothing listens on 127.0.0.1:$1"
+}
+
+# kv_ask REQUEST N: send REQUEST (with \r\n) on KV_FD and read N answer
+# lines into KV_ANSWER (joined by |, \r dropped).
+kv_ask() {
+	local i l
+	KV_ANSWER=""
+	printf '%s\r\n' "$1" >&"$KV_FD"
+	for ((i = 0; i < $2; i++)); do
+		read -r -t 20 l <&"$KV_FD" || { KV_ANSWER+="(nothing)"; return 1; }
+		KV_ANSWER+="${KV_ANSWER:+|}${l%$'\r'}"
+	done
+}
+
+# kv_expect REQUEST N WANT: the answer to REQUEST is WANT.
+kv_expect() {
+	kv_ask "$1" "$2"
+	[ "$KV_ANSWER" = "$3" ] || { bad "'$1' got '$KV_ANSWER', expected '$3'"; return 1; }
+}
+
+# kv_cycle NAME: dump the server (killed, --tcp-established), check the
+# lock holds its port, restore it; the connection KV_FD stays open.
+kv_cycle() {
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "$1 still there after the dump"; return 1; }
+	tree_gone "$TDIR/img" || return 1
+	nft list ruleset 2>/dev/null | grep -q "127.0.0.1 . $KV_PORT . 127.0.0.1" ||
+		{ bad "no network lock holds port $KV_PORT between dump and restore"; return 1; }
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	no_lock "after the restore of $1"
+}
+
+# redis-server with a named client connection that stores keys, is kept
+# through dump (killed) and restore, and reads them back on the same
+# connection, then counts on.
+test_netlock_redis() {
+	local rc=0
+	need_stasis || return 1
+	netlock_python || return $?
+	netlock_need redis-server:redis-server || return 77
+	KV_PORT=$(free_port)
+	mkdir -p "$TDIR/redis"
+	start_prog "$TDIR/redis" redis redis-server --port "$KV_PORT" --bind 127.0.0.1 \
+		--save "" --appendonly no --daemonize no || return 1
+	open_conn "$KV_PORT" || return 1
+	kv_expect "CLIENT SETNAME keeper" 1 "+OK" &&
+		kv_expect "SET k1 hello" 1 "+OK" &&
+		kv_expect "SET k2 world" 1 "+OK" &&
+		kv_expect "INCR n" 1 ":1" &&
+		kv_cycle redis-server &&
+		kv_expect "GET k1" 2 '$5|hello' &&
+		kv_expect "GET k2" 2 '$5|world' &&
+		kv_expect "CLIENT GETNAME" 2 '$6|keeper' &&
+		kv_expect "INCR n" 1 ":2" || rc=1
+	exec {KV_FD}>&-
+	return $rc
+}
+register prog/netlock-redis test_netlock_redis
+
+# memcached (4 threads) likewise: keys stored before the dump come back
+# on the kept connection after the restore, and a new key can be stored.
+test_netlock_memcached() {
+	local rc=0
+	need_stasis || return 1
+	netlock_python || return $?
+	netlock_need memcached:memcached || return 77
+	KV_PORT=$(free_port)
+	mkdir -p "$TDIR/memcached"
+	start_prog "$TDIR/memcached" memcached memcached -u root -l 127.0.0.1 -p "$KV_PORT" \
+		-U 0 -t 4 -m 16 || return 1
+	open_conn "$KV_PORT" || return 1
+	printf 'set k1 0 0 5\r\nhello\r\n' >&"$KV_FD"
+	kv_ask "set k2 0 0 5"$'\r\n'"world" 2
+	[ "$KV_ANSWER" = "STORED|STORED" ] || { bad "set got '$KV_ANSWER'"; exec {KV_FD}>&-; return 1; }
+	kv_cycle memcached &&
+		kv_expect "get k1 k2" 5 "VALUE k1 0 5|hello|VALUE k2 0 5|world|END" &&
+		kv_expect "incr k1 1" 1 "CLIENT_ERROR cannot increment or decrement non-numeric value" &&
+		kv_ask "set k3 0 0 1"$'\r\n'"7" 1 && [ "$KV_ANSWER" = STORED ] &&
+		kv_expect "incr k3 5" 1 "12" || rc=1
+	[ $rc = 0 ] || [ -n "$REASON" ] || REASON="memcached after restore: '$KV_ANSWER'"
+	exec {KV_FD}>&-
+	return $rc
+}
+register prog/netlock-memcached test_netlock_memcached
