@@ -367,6 +367,7 @@ kv_cycle() {
 # redis-server with a named client connection that stores keys, is kept
 # through dump (killed) and restore, and reads them back on the same
 # connection, then counts on.
+# shellcheck disable=SC2016 # RESP bulk lengths: "$5" is what redis sends
 test_netlock_redis() {
 	local rc=0
 	need_stasis || return 1
