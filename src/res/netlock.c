@@ -59,7 +59,8 @@
 struct netlock {
 	struct nft_ctx *nft;
 	char *table;
-	bool held; /* the table exists */
+	bool held;	/* the table exists */
+	uint64_t since; /* CLOCK_REALTIME ns when it was made (also in its name) */
 };
 
 struct netlock_dump {
@@ -235,13 +236,27 @@ static char *lock_script(const char *table, const NetlockEntry *ne, bool owned, 
 	return buf;
 }
 
-static char *table_name(pid_t pid, const char *what)
+static uint64_t realtime_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return xsprintf("stasis-held-%d-%s%llx", pid, what,
-			(unsigned long long)ts.tv_sec * 1000000000ULL + ts.tv_nsec);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* "stasis-held-PID-[r]TIME": unique, and says since when it holds */
+static void table_name(struct netlock *l, pid_t pid, const char *what)
+{
+	l->since = realtime_ns();
+	l->table = xsprintf("stasis-held-%d-%s%llx", pid, what, (unsigned long long)l->since);
+}
+
+/* The time a table named by table_name() was made, 0 if the name does not say. */
+static uint64_t table_since(const char *name)
+{
+	const char *p = strrchr(name, '-');
+
+	return p ? strtoull(p + 1, NULL, 16) : 0;
 }
 
 /* Install the lock for ne's sockets; 0, or -1 after one error line. */
@@ -396,7 +411,7 @@ static int netlock_dump_check(struct dump_ctx *ctx)
 		return -1;
 	if (!st->ne.n_socks)
 		return 0;
-	st->lock.table = table_name(ctx->opts->pid, "");
+	table_name(&st->lock, ctx->opts->pid, "");
 	st->ne.table = st->lock.table;
 	snprintf(who, sizeof(who), "pid %d", ctx->opts->pid);
 	return lock_install(&st->lock, &st->ne, who);
@@ -426,6 +441,8 @@ static void netlock_dump_end(struct dump_ctx *ctx, bool kill)
 		return;
 	if (!kill) {
 		lock_lift(&st->lock);
+		pr_info("network lock lifted after %.1f ms\n",
+			(realtime_ns() - st->lock.since) / 1e6);
 		return;
 	}
 	script = lock_script(st->lock.table, &st->ne, false, true);
@@ -491,7 +508,7 @@ static int netlock_restore_check(struct image *img, const struct restore_opts *o
 
 	if (!ni->ne || !ni->ne->n_socks || o->network_lock_skip)
 		return 0;
-	ni->lock.table = table_name(root, "r");
+	table_name(&ni->lock, root, "r");
 	return lock_install(&ni->lock, ni->ne, "restore");
 }
 
@@ -500,9 +517,16 @@ static void netlock_restore_end(struct image *img, const struct restore_opts *o,
 {
 	struct netlock_image *ni = res_image_state(img, &netlock_res);
 
+	uint64_t since = ni->ne ? table_since(ni->ne->table) : 0, now = realtime_ns();
+
 	lock_lift(&ni->lock);
-	if (ok && ni->ne && !o->network_lock_skip)
-		lock_delete(&ni->lock, ni->ne->table, true);
+	if (!ok || !ni->ne || o->network_lock_skip)
+		return;
+	lock_delete(&ni->lock, ni->ne->table, true);
+	/* from the dump's freeze, if the clocks of both hosts agree */
+	if (since && since < now)
+		pr_info("network lock lifted: the tree's TCP peers got no answer for %.1f ms\n",
+			(now - since) / 1e6);
 }
 
 static void netlock_image_fini(struct image *img, void *state)
