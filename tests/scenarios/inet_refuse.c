@@ -7,6 +7,11 @@
  *                 queue is full, so its SYN is dropped)
  *   half-closed   a TCP connection shut down for writing (FIN_WAIT2; its
  *                 peer is in CLOSE_WAIT)
+ *   close-wait    the peer of that: its peer shut down for writing
+ *   fin-wait1     shut down for writing, its FIN stuck behind data the
+ *                 peer has no room for (it never reads)
+ *   last-ack      in CLOSE_WAIT, then shut down with its FIN stuck so
+ *   closing       in FIN_WAIT1 so when the peer's FIN arrives
  *   raw           a raw IPv4 socket
  *   packet        an AF_PACKET socket with an mmap'able receive ring
  *   multicast     a UDP socket with IP_MULTICAST_TTL set
@@ -66,6 +71,45 @@ static int client(const struct sockaddr_in *a, int nonblock)
 	return fd;
 }
 
+/* Send until the peer (which never reads) has no room: what follows waits. */
+static void stuff(int c)
+{
+	static char buf[65536];
+	int fl = fcntl(c, F_GETFL);
+
+	fcntl(c, F_SETFL, fl | O_NONBLOCK);
+	while (send(c, buf, sizeof(buf), MSG_NOSIGNAL) > 0)
+		;
+	if (errno != EAGAIN)
+		scn_fail("stuff: %s", strerror(errno));
+	scn_msleep(50);
+	while (send(c, buf, sizeof(buf), MSG_NOSIGNAL) > 0)
+		;
+	fcntl(c, F_SETFL, fl);
+}
+
+/* A connection c (returned) to its accepted end *s, shut down as kind says. */
+static int half_closed(const char *kind, int *s)
+{
+	struct sockaddr_in a;
+	int l = listener(&a, 4), c = client(&a, 0);
+
+	*s = accept(l, NULL, NULL);
+	if (*s < 0)
+		scn_fail("accept: %s", strerror(errno));
+	if (!strcmp(kind, "close-wait") || !strcmp(kind, "last-ack"))
+		shutdown(*s, SHUT_WR);
+	scn_msleep(20);
+	if (strcmp(kind, "close-wait")) {
+		stuff(c);
+		shutdown(c, SHUT_WR);
+	}
+	if (!strcmp(kind, "closing"))
+		shutdown(*s, SHUT_WR);
+	scn_msleep(20);
+	return c;
+}
+
 static int make(const char *kind)
 {
 	struct sockaddr_in a;
@@ -92,6 +136,9 @@ static int make(const char *kind)
 		scn_msleep(20);
 		return c;
 	}
+	if (!strcmp(kind, "close-wait") || !strcmp(kind, "fin-wait1") ||
+	    !strcmp(kind, "last-ack") || !strcmp(kind, "closing"))
+		return half_closed(kind, &s);
 	if (!strcmp(kind, "urgent")) {
 		l = listener(&a, 4);
 		c = client(&a, 0);

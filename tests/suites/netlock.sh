@@ -417,3 +417,13 @@ test_netlock_memcached() {
 	return $rc
 }
 register prog/netlock-memcached test_netlock_memcached
+
+# ------------------------------------------------------------ half-closed
+
+# Half-closed connections (the FIN_WAIT2 one is bad/inet-half-closed in
+# inet.sh) are refused by name, with --tcp-established, the lock lifted
+# and the socket left as it was (test_inet_refused, inet.sh).
+register bad/inet-close-wait test_inet_refused close-wait "TCP socket .* in state CLOSE_WAIT; not supported"
+register bad/inet-fin-wait1 test_inet_refused fin-wait1 "TCP socket .* in state FIN_WAIT1; not supported"
+register bad/inet-last-ack test_inet_refused last-ack "TCP socket .* in state LAST_ACK; not supported"
+register bad/inet-closing test_inet_refused closing "TCP socket .* in state CLOSING; not supported"
