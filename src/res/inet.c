@@ -1,6 +1,7 @@
 /*
  * Inet sockets: TCP and UDP over IPv4 and IPv6, and the refusal of the
- * other inet sockets (raw, ICMP, SCTP ...).
+ * other inet sockets (SCTP, UDP-Lite, MPTCP; raw and ping sockets are
+ * inet_raw.c's).
  *
  * Dump: everything is read from stasis's duplicate of the fd: family,
  * type and protocol (SO_DOMAIN, SO_TYPE, SO_PROTOCOL), the local and peer
@@ -389,11 +390,8 @@ static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
 	const char *why = "not supported";
 
 	if (family == AF_INET || family == AF_INET6) {
-		if (type == SOCK_RAW)
-			why = "raw sockets are not supported";
-		else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
-			why = "ICMP (ping) sockets are not supported";
-		else if (proto == IPPROTO_SCTP)
+		/* raw and ping sockets are inet_raw.c's */
+		if (proto == IPPROTO_SCTP)
 			why = "SCTP is not supported";
 		else if (proto == IPPROTO_UDPLITE)
 			why = "UDP-Lite is not supported";

@@ -12,7 +12,8 @@
  *                 peer has no room for (it never reads)
  *   last-ack      in CLOSE_WAIT, then shut down with its FIN stuck so
  *   closing       in FIN_WAIT1 so when the peer's FIN arrives
- *   raw           a raw IPv4 socket
+ *   raw           a raw IPv4 socket with a socket filter (raw sockets are
+ *                 saved, filters on them refused)
  *   packet        an AF_PACKET socket with an mmap'able receive ring
  *   multicast     a UDP socket with IP_MULTICAST_TTL set
  *   urgent        a TCP connection with an urgent byte (MSG_OOB) unread
@@ -30,6 +31,7 @@
  * repair mode (a peek is not refused).
  */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -168,8 +170,15 @@ static int make(const char *kind)
 			scn_fail("accept: %s", strerror(errno));
 		return c;
 	}
-	if (!strcmp(kind, "raw"))
-		return socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (!strcmp(kind, "raw")) {
+		struct sock_filter accept_all = BPF_STMT(BPF_RET | BPF_K, 0xffff);
+		struct sock_fprog prog = { 1, &accept_all };
+
+		c = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+		if (c < 0 || setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+			scn_fail("raw filter: %s", strerror(errno));
+		return c;
+	}
 	if (!strcmp(kind, "packet")) {
 		struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 1,
 					   .tp_frame_size = 2048, .tp_frame_nr = 2 };

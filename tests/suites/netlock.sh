@@ -427,3 +427,44 @@ register bad/inet-close-wait test_inet_refused close-wait "TCP socket .* in stat
 register bad/inet-fin-wait1 test_inet_refused fin-wait1 "TCP socket .* in state FIN_WAIT1; not supported"
 register bad/inet-last-ack test_inet_refused last-ack "TCP socket .* in state LAST_ACK; not supported"
 register bad/inet-closing test_inet_refused closing "TCP socket .* in state CLOSING; not supported"
+
+# ------------------------------------------------------- raw and ping
+
+# with_ping_range COMMAND...: run COMMAND with net.ipv4.ping_group_range
+# open to every group (ping sockets), put back as it was afterwards.
+with_ping_range() {
+	local old rc
+	old=$(cat /proc/sys/net/ipv4/ping_group_range 2>/dev/null) ||
+		{ REASON="no net.ipv4.ping_group_range"; return 77; }
+	echo "0 2147483647" >/proc/sys/net/ipv4/ping_group_range ||
+		{ REASON="cannot set net.ipv4.ping_group_range"; return 77; }
+	"$@"
+	rc=$?
+	echo "$old" >/proc/sys/net/ipv4/ping_group_range
+	return $rc
+}
+
+# Raw sockets (ICMP with a filter, IP_HDRINCL, ICMPv6 with a filter) and
+# ping sockets (IPv4 bound and connected, IPv6): FILE_INET_RAW.  No pidns
+# mode: the ping identifier is taken by the original in the same network
+# namespace.
+for m in once x3 leave-running; do
+	register "inet_raw/$m" with_ping_range test_cr inet_raw $m
+done
+
+# A ping socket whose restore cannot make one (ping_group_range closed
+# between dump and restore): one line naming the socket and the sysctl,
+# nothing left running.
+test_inet_ping_refused() {
+	need_stasis || return 1
+	start_scenario inet_raw || return 1
+	dump "$SCN_PID" "$TDIR/img" || return 1
+	wait_gone "$SCN_PID" || { bad "inet_raw still there after the dump"; return 1; }
+	echo "1 0" >/proc/sys/net/ipv4/ping_group_range
+	stasis_cmd rst restore -D "$TDIR/img" -d
+	expect_error "a restore of a ping socket without ping_group_range" $? "$TDIR/rst.err" || return 1
+	grep -q "pid $SCN_PID: ICMP ping socket (protocol 1) bound to 127.0.0.1:[0-9]*: creating it failed: .*ping_group_range" "$TDIR/rst.err" ||
+		{ bad "the error does not name the ping socket and the sysctl: $ERR_LINE"; return 1; }
+	[ ! -e "/proc/$SCN_PID" ] || { adopt "$SCN_PID"; bad "pid $SCN_PID runs after a failed restore"; return 1; }
+}
+register bad/inet-ping-no-group with_ping_range test_inet_ping_refused
