@@ -37,6 +37,12 @@ socklen_t inet_make_addr(struct sockaddr_storage *ss, int family, const Protobuf
 /* The addresses of an entry, for error lines: "127.0.0.1:80 -> 127.0.0.1:4711". */
 const char *inet_sk_str(const InetSkEntry *ie, char *buf, size_t size);
 const char *tcp_state_name(uint32_t state);
+/* A connection tcp.c saves and rebuilds in repair mode: established, or we sent a FIN only. */
+static inline bool tcp_state_repaired(uint32_t state)
+{
+	return state == TCP_ST_ESTABLISHED || state == TCP_ST_FIN_WAIT1 ||
+	       state == TCP_ST_FIN_WAIT2;
+}
 
 /* tcp.c: established connections (dump in repair mode, restore) */
 int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie);

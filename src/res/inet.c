@@ -417,7 +417,7 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 		return -1;
 	}
 	ie->state = ti.tcpi_state;
-	if (dump_opts(d, ie, ie->state == TCP_ST_ESTABLISHED))
+	if (dump_opts(d, ie, tcp_state_repaired(ie->state)))
 		return -1;
 	switch (ie->state) {
 	case TCP_ST_CLOSE:
@@ -433,6 +433,8 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)), ti.tcpi_unacked);
 		return -1;
 	case TCP_ST_ESTABLISHED:
+	case TCP_ST_FIN_WAIT1: /* shut down for writing: its FIN is replayed */
+	case TCP_ST_FIN_WAIT2:
 		return tcp_dump_conn(d, ie);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
@@ -503,7 +505,7 @@ struct isk {
 
 static bool repaired(const struct isk *s)
 {
-	return s->ie->proto == IPPROTO_TCP && s->ie->state == TCP_ST_ESTABLISHED && s->ie->tcp &&
+	return s->ie->proto == IPPROTO_TCP && tcp_state_repaired(s->ie->state) && s->ie->tcp &&
 	       !s->closed;
 }
 
@@ -653,7 +655,7 @@ static int inet_open(struct rst_ctx *c, const FileEntry *fe)
 			continue; /* built already */
 		sk[n++] = (struct isk){ o, o->inet_sk, -1,
 					c->opts->tcp_close && o->inet_sk->proto == IPPROTO_TCP &&
-					    o->inet_sk->state == TCP_ST_ESTABLISHED };
+					    tcp_state_repaired(o->inet_sk->state) };
 	}
 	if (build_all(pid, sk, n))
 		goto out;

@@ -24,6 +24,15 @@
  * got it), timestamp and window; repair mode ends once every socket of the
  * tree is built, and the bytes that had never been sent are then queued
  * like any write.
+ *
+ * A connection shut down for writing whose peer has not (FIN_WAIT1,
+ * FIN_WAIT2) is saved the same way; its FIN takes one sequence number
+ * after the send queue.  Restore starts the send queue one number lower
+ * and replays the shutdown: in repair mode with the send queue selected
+ * when the FIN had been sent (it counts as sent, unacknowledged, and the
+ * peer's answer to the window probe acknowledges it again), or after the
+ * unsent bytes when it was stuck behind them.  A peer's FIN (CLOSE_WAIT,
+ * LAST_ACK, CLOSING) has no such replay: refused by inet.c.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -220,9 +229,14 @@ static int tcp_get(const struct fd_dump *d, int opt, void *val, socklen_t size, 
 	return 0;
 }
 
-/* One queue in repair mode: its sequence number and its bytes. */
+/*
+ * One queue in repair mode: its sequence number and its bytes.  fin: the
+ * send queue ends with our unacknowledged FIN (FIN_WAIT1), which the
+ * kernel's counts include but which has no byte of its own; *fin_unsent
+ * says whether it was sent.
+ */
 static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBinaryData *data,
-		      uint32_t *unsent)
+		      uint32_t *unsent, bool fin, bool *fin_unsent)
 {
 	int len = 0, nsd = 0;
 	ssize_t n;
@@ -235,6 +249,11 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 		pr_perror("pid %d fd %d: cannot read the queue lengths of a TCP connection", d->pid,
 			  d->fd);
 		return -1;
+	}
+	if (fin) {
+		*fin_unsent = nsd > 0; /* the FIN is last: unsent if anything is */
+		len = len > 0 ? len - 1 : 0;
+		nsd = nsd > 0 ? nsd - 1 : 0;
 	}
 	data->len = len;
 	data->data = xmalloc(len + 1);
@@ -249,11 +268,12 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 	return 0;
 }
 
-static int dump_state(const struct fd_dump *d, TcpConnEntry *t)
+static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state)
 {
 	struct tcp_repair_window w;
 	struct tcp_info ti;
 	int mss = 0, q = TCP_NO_QUEUE;
+	bool fin_unsent = false;
 
 	memset(&ti, 0, sizeof(ti));
 	if (tcp_get(d, TCP_INFO, &ti, sizeof(ti), "state") ||
@@ -272,9 +292,12 @@ static int dump_state(const struct fd_dump *d, TcpConnEntry *t)
 	t->max_window = w.max_window;
 	t->rcv_wnd = w.rcv_wnd;
 	t->rcv_wup = w.rcv_wup;
-	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL) ||
-	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent))
+	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL, false, NULL) ||
+	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent,
+		       state == TCP_ST_FIN_WAIT1, &fin_unsent))
 		return -1;
+	t->has_fin_unsent = state == TCP_ST_FIN_WAIT1 || state == TCP_ST_FIN_WAIT2;
+	t->fin_unsent = fin_unsent;
 	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 }
 
@@ -313,7 +336,7 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 	tcp_conn_entry__init(ie->tcp);
 	if (peek_off >= 0)
 		setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
-	ret = dump_state(d, ie->tcp);
+	ret = dump_state(d, ie->tcp, ie->state);
 	if (peek_off >= 0 && setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, len)) {
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
@@ -346,7 +369,8 @@ int tcp_repair_prepare(int fd, const InetSkEntry *ie)
 {
 	const TcpConnEntry *t = ie->tcp;
 	uint32_t rcv = t->rcv_seq - (uint32_t)t->rcvq.len;
-	uint32_t snd = t->snd_seq - (uint32_t)t->sndq.len;
+	/* our FIN, if any, is replayed after the queue: it takes a number back */
+	uint32_t snd = t->snd_seq - (uint32_t)t->sndq.len - (t->has_fin_unsent ? 1 : 0);
 	int on = TCP_REPAIR_ON, mss = t->snd_mss ? t->snd_mss : t->mss;
 
 	/*
@@ -433,8 +457,14 @@ int tcp_repair_finish(int fd, const InetSkEntry *ie)
 	if (set_options(fd, t) || set_tcp(fd, TCP_MAXSEG, &no_mss, sizeof(no_mss), "MSS") ||
 	    set_queue(fd, TCP_RECV_QUEUE) ||
 	    send_all(fd, t->rcvq.data, t->rcvq.len, "receive queue") ||
-	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue") ||
-	    set_queue(fd, TCP_NO_QUEUE))
+	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue"))
+		return -1;
+	/* a FIN that had been sent: counts as sent, as the queue before it */
+	if (t->has_fin_unsent && !t->fin_unsent && shutdown(fd, SHUT_WR)) {
+		pr_perror("cannot replay the FIN of a restored TCP connection");
+		return -1;
+	}
+	if (set_queue(fd, TCP_NO_QUEUE))
 		return -1;
 	if (t->options & TCPI_OPT_TIMESTAMPS &&
 	    set_tcp(fd, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp"))
@@ -448,9 +478,15 @@ int tcp_repair_off(int fd, const InetSkEntry *ie)
 	size_t sent = t->sndq.len - t->unsent;
 	int off = TCP_REPAIR_OFF;
 
-	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)"))
+	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)") ||
+	    send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)"))
 		return -1;
-	return send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)");
+	/* a FIN stuck behind unsent bytes: behind them again */
+	if (t->has_fin_unsent && t->fin_unsent && shutdown(fd, SHUT_WR)) {
+		pr_perror("cannot replay the FIN of a restored TCP connection");
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -5,12 +5,10 @@
  *   accept-queue  a TCP listener with a connection waiting to be accepted
  *   syn-sent      a TCP socket connecting (SYN_SENT: the listener's accept
  *                 queue is full, so its SYN is dropped)
- *   half-closed   a TCP connection shut down for writing (FIN_WAIT2; its
- *                 peer is in CLOSE_WAIT)
- *   close-wait    the peer of that: its peer shut down for writing
- *   fin-wait1     shut down for writing, its FIN stuck behind data the
- *                 peer has no room for (it never reads)
- *   last-ack      in CLOSE_WAIT, then shut down with its FIN stuck so
+ *   close-wait    a TCP connection whose peer shut down for writing (the
+ *                 peer, in FIN_WAIT2, at a higher fd)
+ *   last-ack      in CLOSE_WAIT, then shut down, its FIN stuck behind data
+ *                 the peer has no room for (it never reads)
  *   closing       in FIN_WAIT1 so when the peer's FIN arrives
  *   raw           a raw IPv4 socket with a socket filter (raw sockets are
  *                 saved, filters on them refused)
@@ -129,17 +127,7 @@ static int make(const char *kind)
 		scn_msleep(20);
 		return client(&a, 1);
 	}
-	if (!strcmp(kind, "half-closed")) {
-		l = listener(&a, 4);
-		c = client(&a, 0);
-		s = accept(l, NULL, NULL);
-		if (s < 0 || shutdown(c, SHUT_WR))
-			scn_fail("half-close: %s", strerror(errno));
-		scn_msleep(20);
-		return c;
-	}
-	if (!strcmp(kind, "close-wait") || !strcmp(kind, "fin-wait1") ||
-	    !strcmp(kind, "last-ack") || !strcmp(kind, "closing"))
+	if (!strcmp(kind, "close-wait") || !strcmp(kind, "last-ack") || !strcmp(kind, "closing"))
 		return half_closed(kind, &s);
 	if (!strcmp(kind, "urgent")) {
 		l = listener(&a, 4);

@@ -420,11 +420,173 @@ register prog/netlock-memcached test_netlock_memcached
 
 # ------------------------------------------------------------ half-closed
 
-# Half-closed connections (the FIN_WAIT2 one is bad/inet-half-closed in
-# inet.sh) are refused by name, with --tcp-established, the lock lifted
-# and the socket left as it was (test_inet_refused, inet.sh).
-register bad/inet-close-wait test_inet_refused close-wait "TCP socket .* in state CLOSE_WAIT; not supported"
-register bad/inet-fin-wait1 test_inet_refused fin-wait1 "TCP socket .* in state FIN_WAIT1; not supported"
+# A server in the tree that shut its connection down for writing, its
+# client outside.  HC_MODE fin-wait2: it said hello and shut down (the
+# client read both), then reads the client's numbered lines to their end
+# and writes "ok N" to ./verdict.  fin-wait1: it wrote ./sent bytes of a
+# pattern while the client read nothing, then shut down, so that its FIN
+# waits behind the bytes the client had no room for; it then waits for
+# the client's end.  ./state is its TCP state once it shut down.
+HC_SERVER='
+import os, socket, struct, sys
+mode = sys.argv[1]
+def put(name, text):
+    open(name + ".tmp", "w").write(text)
+    os.rename(name + ".tmp", name)
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+put("port", str(l.getsockname()[1]))
+c, _ = l.accept()
+if mode == "fin-wait2":
+    c.sendall(b"hello\n")
+else:
+    c.setblocking(False)
+    n = 0
+    try:
+        while True:
+            n += c.send(bytes((n + i) % 251 for i in range(65536)))
+    except BlockingIOError:
+        pass
+    c.setblocking(True)
+    put("sent", str(n))
+c.shutdown(socket.SHUT_WR)
+import time
+time.sleep(0.2)
+put("state", str(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]))
+got = b""
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+    while len(got) >= 9:
+        if got[:9] != b"%08d\n" % n:
+            put("verdict", "line %d came as %r" % (n, got[:9]))
+            sys.exit(1)
+        got = got[9:]
+        n += 1
+put("verdict", "ok %d" % n if not got else "%d bytes left over" % len(got))
+'
+
+# The client: HC_MODE fin-wait2: reads hello and the end, then sends lines
+# every 2 ms until ./stop, and ends its side (./sent-lines: how many).
+# fin-wait1: waits for ./go, reads the pattern to its end and checks it
+# (./read: "ok N" or what was wrong), then ends its side.
+HC_CLIENT='
+import os, socket, sys, time
+mode = sys.argv[1]
+def put(name, text):
+    open(name + ".tmp", "w").write(text)
+    os.rename(name + ".tmp", name)
+s = socket.create_connection(("127.0.0.1", int(open("port").read())))
+s.settimeout(60)
+try:
+    if mode == "fin-wait2":
+        f = s.makefile("rb")
+        if f.readline() != b"hello\n" or f.read(1) != b"":
+            put("read", "no hello and end")
+            sys.exit(1)
+        n = 0
+        while not os.path.exists("stop"):
+            s.sendall(b"%08d\n" % n)
+            n += 1
+            time.sleep(0.002)
+        put("sent-lines", str(n))
+    else:
+        while not os.path.exists("go"):
+            time.sleep(0.02)
+        n = 0
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            if d != bytes((n + i) % 251 for i in range(len(d))):
+                put("read", "pattern broken at byte %d" % n)
+                sys.exit(1)
+            n += len(d)
+        put("read", "ok %d" % n)
+    s.shutdown(socket.SHUT_WR)
+except Exception as e:
+    put("read", "error: %s %s" % (type(e).__name__, e))
+    sys.exit(1)
+time.sleep(60)
+'
+
+# hc_start MODE: the server (SCN_PID) and its client (CLIENT_PID), the
+# server shut down and in the TCP state of MODE (4 FIN_WAIT1, 5 FIN_WAIT2).
+hc_start() {
+	local want
+	mkdir -p "$TDIR/hc"
+	start_prog "$TDIR/hc" server "$PY" -c "$HC_SERVER" "$1" || return 1
+	wait_file "$TDIR/hc/port" 10 "$SCN_PID" || { bad "the server does not listen"; return 1; }
+	(close_extra_fds
+		cd "$TDIR/hc" && exec "$PY" -c "$HC_CLIENT" "$1") </dev/null >>"$TDIR/client.log" 2>&1 &
+	CLIENT_PID=$!
+	disown "$CLIENT_PID"
+	track "$CLIENT_PID"
+	wait_file "$TDIR/hc/state" 10 "$SCN_PID" || { bad "the server did not shut down"; return 1; }
+	want=$([ "$1" = fin-wait1 ] && echo 4 || echo 5)
+	[ "$(cat "$TDIR/hc/state")" = "$want" ] ||
+		{ bad "the server is in TCP state $(cat "$TDIR/hc/state"), not $1"; return 1; }
+}
+
+# hc_cycle MODE: dump (killed) or dump -R (MODE -R), restore if killed.
+hc_cycle() {
+	if [ "${1:-}" = -R ]; then
+		dump "$SCN_PID" "$TDIR/img" -R --tcp-established
+		return
+	fi
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "the server is still there after the dump"; return 1; }
+	sleep 0.3
+	restore_detached "$TDIR/img" "$SCN_PID"
+}
+
+# FIN_WAIT2 (its FIN sent and acknowledged): the client's lines still
+# reach the server, every one, through dump and restore (or dump -R).
+test_hc_fin_wait2() {
+	need_stasis || return 1
+	netlock_python || return $?
+	hc_start fin-wait2 || return 1
+	sleep 0.2
+	hc_cycle "${1:-}" || return 1
+	sleep 0.3
+	touch "$TDIR/hc/stop"
+	wait_file "$TDIR/hc/verdict" 20 "$SCN_PID" || { bad "the server gave no verdict"; return 1; }
+	[ -s "$TDIR/hc/sent-lines" ] || { bad "client: $(cat "$TDIR/hc/read" 2>/dev/null)"; return 1; }
+	[ "$(cat "$TDIR/hc/verdict")" = "ok $(cat "$TDIR/hc/sent-lines")" ] ||
+		{ bad "server: $(cat "$TDIR/hc/verdict"), client sent $(cat "$TDIR/hc/sent-lines") lines"; return 1; }
+	[ "$VERBOSE" = 1 ] && echo "    (server: $(cat "$TDIR/hc/verdict") lines)"
+	return 0
+}
+register inet_tcp/fin-wait2-restore test_hc_fin_wait2
+register inet_tcp/fin-wait2-dump-R test_hc_fin_wait2 -R
+
+# FIN_WAIT1 (its FIN behind bytes the client had no room for): after
+# restore (or dump -R) the client reads every byte, then the end.
+test_hc_fin_wait1() {
+	need_stasis || return 1
+	netlock_python || return $?
+	hc_start fin-wait1 || return 1
+	hc_cycle "${1:-}" || return 1
+	touch "$TDIR/hc/go"
+	wait_file "$TDIR/hc/read" 30 "$CLIENT_PID" || { bad "the client read no end"; return 1; }
+	[ "$(cat "$TDIR/hc/read")" = "ok $(cat "$TDIR/hc/sent")" ] ||
+		{ bad "client: $(cat "$TDIR/hc/read"), server sent $(cat "$TDIR/hc/sent") bytes"; return 1; }
+	wait_file "$TDIR/hc/verdict" 20 "$SCN_PID" || { bad "the server saw no end from the client"; return 1; }
+	[ "$(cat "$TDIR/hc/verdict")" = "ok 0" ] || { bad "server: $(cat "$TDIR/hc/verdict")"; return 1; }
+	[ "$VERBOSE" = 1 ] && echo "    (client: $(cat "$TDIR/hc/read") bytes)"
+	return 0
+}
+register inet_tcp/fin-wait1-restore test_hc_fin_wait1
+register inet_tcp/fin-wait1-dump-R test_hc_fin_wait1 -R
+
+# Connections the peer shut down (its FIN cannot be replayed; CLOSE_WAIT
+# is bad/inet-half-closed in inet.sh) are refused by name, with
+# --tcp-established, the lock lifted and the socket left as it was
+# (test_inet_refused, inet.sh).
 register bad/inet-last-ack test_inet_refused last-ack "TCP socket .* in state LAST_ACK; not supported"
 register bad/inet-closing test_inet_refused closing "TCP socket .* in state CLOSING; not supported"
 
