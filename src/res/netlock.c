@@ -152,37 +152,64 @@ static enum set_kind sock_set(const NetlockSock *s)
 	return v4 ? SET_L4 : SET_L6;
 }
 
-/* The elements of one set, comma separated; false if it has none. */
+/* "ADDR . PORT" of one end. */
+static char *end_text(uint32_t family, const ProtobufCBinaryData *a, uint32_t port)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	addr_text(f, family, a);
+	fprintf(f, " . %u", port);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * One socket's element of set k.  A connection's two ends go in a fixed
+ * order (the rules match both ways), so that both ends of a connection
+ * inside the tree make the same element.
+ */
+static char *sock_element(const NetlockSock *s, enum set_kind k)
+{
+	char *src, *dst, *e;
+
+	if (k == SET_LP)
+		return xsprintf("%u", s->src_port);
+	src = end_text(s->family, &s->src_addr, s->src_port);
+	if (k == SET_L4 || k == SET_L6)
+		return src;
+	dst = end_text(s->family, &s->dst_addr, s->dst_port);
+	e = strcmp(src, dst) < 0 ? xsprintf("%s . %s", src, dst) : xsprintf("%s . %s", dst, src);
+	free(src);
+	free(dst);
+	return e;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The elements of one set, comma separated, each once; false if it has none. */
 static bool set_elements(FILE *f, const NetlockEntry *ne, enum set_kind k)
 {
-	bool any = false;
-	size_t i;
+	char **v = xmalloc((ne->n_socks + 1) * sizeof(*v));
+	size_t i, n = 0;
 
-	for (i = 0; i < ne->n_socks; i++) {
-		const NetlockSock *s = ne->socks[i];
-
-		if (sock_set(s) != k)
-			continue;
-		fputs(any ? ", " : "", f);
-		any = true;
-		if (k == SET_LP) {
-			fprintf(f, "%u", s->src_port);
-			continue;
-		}
-		addr_text(f, s->family, &s->src_addr);
-		fprintf(f, " . %u", s->src_port);
-		if (k == SET_L4 || k == SET_L6)
-			continue;
-		fputs(" . ", f);
-		addr_text(f, s->family, &s->dst_addr);
-		fprintf(f, " . %u, ", s->dst_port);
-		/* and the other direction */
-		addr_text(f, s->family, &s->dst_addr);
-		fprintf(f, " . %u . ", s->dst_port);
-		addr_text(f, s->family, &s->src_addr);
-		fprintf(f, " . %u", s->src_port);
+	for (i = 0; i < ne->n_socks; i++)
+		if (sock_set(ne->socks[i]) == k)
+			v[n++] = sock_element(ne->socks[i], k);
+	if (n)
+		sort_array(v, n, sizeof(*v), str_cmp);
+	for (i = 0; i < n; i++) {
+		if (!i || strcmp(v[i], v[i - 1]))
+			fprintf(f, "%s%s", i ? ", " : "", v[i]);
 	}
-	return any;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+	return n > 0;
 }
 
 static const char *const set_match[SET_MAX] = {
@@ -192,6 +219,22 @@ static const char *const set_match[SET_MAX] = {
 	[SET_L6] = "ip6 daddr . tcp dport",
 	[SET_LP] = "tcp dport",
 };
+
+/* Connections are entered one way: their packets the other way match this. */
+static const char *const set_match_back[SET_MAX] = {
+	[SET_C4] = "ip daddr . tcp dport . ip saddr . tcp sport",
+	[SET_C6] = "ip6 daddr . tcp dport . ip6 saddr . tcp sport",
+};
+
+/* The drop rules of set k (both ways for connections), if it has elements. */
+static void set_rules(FILE *f, int k, bool has)
+{
+	if (!has)
+		return;
+	fprintf(f, "\t\t%s @s%d drop\n", set_match[k], k);
+	if (set_match_back[k])
+		fprintf(f, "\t\t%s @s%d drop\n", set_match_back[k], k);
+}
 
 /*
  * The script that creates the table (owned: with the owner flag), after
@@ -224,13 +267,11 @@ static char *lock_script(const char *table, const NetlockEntry *ne, bool owned, 
 	}
 	fputs("\tchain in {\n\t\ttype filter hook input priority raw; policy accept;\n", f);
 	for (k = 0; k < SET_MAX; k++)
-		if (has[k])
-			fprintf(f, "\t\t%s @s%d drop\n", set_match[k], k);
+		set_rules(f, k, has[k]);
 	fputs("\t}\n\tchain out {\n\t\ttype filter hook output priority raw; policy accept;\n", f);
 	/* what the tree's connections send (a listener sends only SYN-ACKs) */
-	for (k = 0; k < SET_MAX; k++)
-		if (has[k] && (k == SET_C4 || k == SET_C6))
-			fprintf(f, "\t\t%s @s%d drop\n", set_match[k], k);
+	for (k = SET_C4; k <= SET_C6; k++)
+		set_rules(f, k, has[k]);
 	fputs("\t}\n}\n", f);
 	fclose(f);
 	return buf;

@@ -147,7 +147,7 @@ no_lock() {
 	[ -z "$t" ] || { bad "$1: nft table(s) ${t//$'\n'/ } exist"; return 1; }
 }
 
-# lock_holds: one stasis-held-* table exists and drops the client's
+# lock_holds WHEN: one stasis-held-* table exists and drops the client's
 # connection both ways (NL_PORT is the server's port).
 lock_holds() {
 	local t rules
@@ -155,9 +155,10 @@ lock_holds() {
 	[ "$(echo "$t" | wc -w)" = 1 ] || { bad "$1: expected one stasis table, found: ${t//$'\n'/ }"; return 1; }
 	NL_TABLE=$t
 	rules=$(nft list table inet "$t" 2>&1)
-	if ! grep -q "127.0.0.1 . $NL_PORT . 127.0.0.1 . [0-9]*" <<<"$rules" ||
-		! grep -q "127.0.0.1 . [0-9]* . 127.0.0.1 . $NL_PORT" <<<"$rules" ||
-		! grep -q "ip saddr . tcp sport . ip daddr . tcp dport @s[0-9] drop" <<<"$rules"; then
+	# one element per connection, matched both ways
+	if ! grep -Eq "127.0.0.1 . ($NL_PORT . 127.0.0.1 . [0-9]+|[0-9]+ . 127.0.0.1 . $NL_PORT)" <<<"$rules" ||
+		! grep -q "ip saddr . tcp sport . ip daddr . tcp dport @s0 drop" <<<"$rules" ||
+		! grep -q "ip daddr . tcp dport . ip saddr . tcp sport @s0 drop" <<<"$rules"; then
 		bad "$1: table $t does not drop the connection to port $NL_PORT both ways: ${rules:0:300}"
 		return 1
 	fi
@@ -358,7 +359,8 @@ kv_cycle() {
 	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
 	wait_gone "$SCN_PID" || { bad "$1 still there after the dump"; return 1; }
 	tree_gone "$TDIR/img" || return 1
-	nft list ruleset 2>/dev/null | grep -q "127.0.0.1 . $KV_PORT . 127.0.0.1" ||
+	nft list ruleset 2>/dev/null |
+		grep -Eq "127.0.0.1 . ($KV_PORT . 127.0.0.1 . [0-9]+|[0-9]+ . 127.0.0.1 . $KV_PORT)" ||
 		{ bad "no network lock holds port $KV_PORT between dump and restore"; return 1; }
 	restore_detached "$TDIR/img" "$SCN_PID" || return 1
 	no_lock "after the restore of $1"
