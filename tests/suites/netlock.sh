@@ -34,9 +34,10 @@ netlock_python() {
 # The echo server of the tree: listens on a port the kernel picks (written
 # to ./port), accepts one client and sends back whatever it reads.
 NL_SERVER='
-import os, socket
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
+import os, socket, sys
+host = sys.argv[1]
+l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+l.bind((host, 0))
 l.listen(1)
 open("port.tmp", "w").write(str(l.getsockname()[1]))
 os.rename("port.tmp", "port")
@@ -56,7 +57,7 @@ while True:
 NL_CLIENT='
 import os, socket, sys, threading, time
 port = int(open("port").read())
-s = socket.create_connection(("127.0.0.1", port))
+s = socket.create_connection((sys.argv[1], port))
 s.settimeout(60)
 sent = [0]
 err = []
@@ -97,14 +98,15 @@ os.rename("result.tmp", "result")
 '
 
 # start_streaming: the server in the tree (SCN_PID), the client streaming
-# to it (CLIENT_PID), some lines echoed already.
+# to it (CLIENT_PID), some lines echoed already; over NL_HOST (127.0.0.1
+# unless a test sets ::1).
 start_streaming() {
 	mkdir -p "$TDIR/nl"
-	start_prog "$TDIR/nl" server "$PY" -c "$NL_SERVER" || return 1
+	start_prog "$TDIR/nl" server "$PY" -c "$NL_SERVER" "${NL_HOST:-127.0.0.1}" || return 1
 	wait_file "$TDIR/nl/port" 10 "$SCN_PID" || { bad "the echo server does not listen"; return 1; }
 	NL_PORT=$(cat "$TDIR/nl/port")
 	(close_extra_fds
-		cd "$TDIR/nl" && exec "$PY" -c "$NL_CLIENT") </dev/null >>"$TDIR/client.log" 2>&1 &
+		cd "$TDIR/nl" && exec "$PY" -c "$NL_CLIENT" "${NL_HOST:-127.0.0.1}") </dev/null >>"$TDIR/client.log" 2>&1 &
 	CLIENT_PID=$!
 	disown "$CLIENT_PID"
 	track "$CLIENT_PID"
@@ -150,15 +152,16 @@ no_lock() {
 # lock_holds WHEN: one stasis-held-* table exists and drops the client's
 # connection both ways (NL_PORT is the server's port).
 lock_holds() {
-	local t rules
+	local t rules h=${NL_HOST:-127.0.0.1} ip=ip set=s0
 	t=$(nft_stasis_tables)
 	[ "$(echo "$t" | wc -w)" = 1 ] || { bad "$1: expected one stasis table, found: ${t//$'\n'/ }"; return 1; }
 	NL_TABLE=$t
+	[ "$h" = ::1 ] && ip=ip6 set=s1
 	rules=$(nft list table inet "$t" 2>&1)
 	# one element per connection, matched both ways
-	if ! grep -Eq "127.0.0.1 . ($NL_PORT . 127.0.0.1 . [0-9]+|[0-9]+ . 127.0.0.1 . $NL_PORT)" <<<"$rules" ||
-		! grep -q "ip saddr . tcp sport . ip daddr . tcp dport @s0 drop" <<<"$rules" ||
-		! grep -q "ip daddr . tcp dport . ip saddr . tcp sport @s0 drop" <<<"$rules"; then
+	if ! grep -Eq "$h . ($NL_PORT . $h . [0-9]+|[0-9]+ . $h . $NL_PORT)" <<<"$rules" ||
+		! grep -q "$ip saddr . tcp sport . $ip daddr . tcp dport @$set drop" <<<"$rules" ||
+		! grep -q "$ip daddr . tcp dport . $ip saddr . tcp sport @$set drop" <<<"$rules"; then
 		bad "$1: table $t does not drop the connection to port $NL_PORT both ways: ${rules:0:300}"
 		return 1
 	fi
@@ -193,10 +196,20 @@ test_netlock_dump_restore() {
 	sleep 0.5 # the client retransmits into the lock meanwhile
 	restore_detached "$TDIR/img" "$SCN_PID" || return 1
 	no_lock "after the restore" || return 1
+	# the restore held the sockets with a table of its own until the tree ran
+	grep -q "network lock: table inet stasis-held-$SCN_PID-r[0-9a-f]* holds 2 TCP socket(s)" \
+		"$TDIR/restore$N_CMD.log" || { bad "the restore did not lock the network"; return 1; }
 	stream_grows || return 1
 	stream_result "ok *"
 }
 register netlock/stream-dump-restore test_netlock_dump_restore
+
+# The same over IPv6 (::1).
+test_netlock_dump_restore6() {
+	local NL_HOST=::1
+	test_netlock_dump_restore
+}
+register netlock/stream-dump-restore-ipv6 test_netlock_dump_restore6
 
 # The same with --network-lock skip: the client's lines reach no socket
 # between the kill and the restore, and it gets a reset (what the lock
