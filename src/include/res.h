@@ -152,6 +152,9 @@ int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
 
+/* res/netlock.c: can the network be locked here (stasis check); NULL or why not */
+const char *netlock_probe(void);
+
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */

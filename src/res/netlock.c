@@ -350,6 +350,25 @@ static void lock_free(struct netlock *l)
 	l->table = NULL;
 }
 
+/* stasis check: can a lock be installed here?  NULL, or why not. */
+const char *netlock_probe(void)
+{
+	static char why[200];
+	struct netlock l = { 0 };
+	char *script, *err = NULL;
+
+	l.table = xsprintf("stasis-probe-%d", (int)getpid());
+	script =
+	    xsprintf("table inet %s { flags owner; }\ndelete table inet %s\n", l.table, l.table);
+	if (nft_run(&l, script, &err)) {
+		snprintf(why, sizeof(why), "%s", err);
+		free(err);
+	}
+	free(script);
+	lock_free(&l);
+	return why[0] ? why : NULL;
+}
+
 /* ------------------------------------------------------------- dump */
 
 static int ino_cmp(const void *a, const void *b)
