@@ -95,8 +95,10 @@ static int nft_run(struct netlock *l, const char *script, char **err)
 	if (!nft_run_cmd_from_buffer(l->nft, script))
 		return 0;
 	e = nft_ctx_get_error_buffer(l->nft);
+	if (e && !strncmp(e, "Error: ", 7))
+		e += 7;
 	*err = xstrdup(e && *e ? e : "nft command failed");
-	/* the first line says it: "Error: Could not process rule: ..." */
+	/* the first line says it: "Could not process rule: ..." */
 	(*err)[strcspn(*err, "\n")] = '\0';
 	return -1;
 }
