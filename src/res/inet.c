@@ -435,6 +435,8 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 	case TCP_ST_ESTABLISHED:
 	case TCP_ST_FIN_WAIT1: /* shut down for writing: its FIN is replayed */
 	case TCP_ST_FIN_WAIT2:
+	case TCP_ST_CLOSE_WAIT: /* shut down by the peer: its FIN is replayed */
+	case TCP_ST_LAST_ACK:
 		return tcp_dump_conn(d, ie);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,

@@ -268,9 +268,11 @@ static char *lock_script(const char *table, const NetlockEntry *ne, bool owned, 
 		free(el);
 	}
 	fputs("\tchain in {\n\t\ttype filter hook input priority raw; policy accept;\n", f);
+	fprintf(f, "\t\tmeta mark %#x accept\n", SK_INJECT_MARK); /* see sk.h */
 	for (k = 0; k < SET_MAX; k++)
 		set_rules(f, k, has[k]);
 	fputs("\t}\n\tchain out {\n\t\ttype filter hook output priority raw; policy accept;\n", f);
+	fprintf(f, "\t\tmeta mark %#x accept\n", SK_INJECT_MARK);
 	/* what the tree's connections send (a listener sends only SYN-ACKs) */
 	for (k = SET_C4; k <= SET_C6; k++)
 		set_rules(f, k, has[k]);

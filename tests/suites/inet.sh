@@ -129,7 +129,7 @@ test_inet_refused() {
 }
 register bad/inet-accept-queue test_inet_refused accept-queue "waiting in its accept queue"
 register bad/inet-syn-sent test_inet_refused syn-sent "in state SYN_SENT"
-register bad/inet-half-closed test_inet_refused close-wait "in state CLOSE_WAIT"
+register bad/inet-half-closed test_inet_refused closing "in state CLOSING"
 register bad/inet-raw test_inet_refused raw "raw IPv4 socket (protocol 1) has a socket filter attached"
 register bad/inet-packet test_inet_refused packet "packet socket has an mmap'ed ring"
 register bad/inet-multicast test_inet_refused multicast "IP_MULTICAST_TTL set: multicast is not supported"

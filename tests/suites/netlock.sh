@@ -598,12 +598,141 @@ test_hc_fin_wait1() {
 register inet_tcp/fin-wait1-restore test_hc_fin_wait1
 register inet_tcp/fin-wait1-dump-R test_hc_fin_wait1 -R
 
-# Connections the peer shut down (its FIN cannot be replayed; CLOSE_WAIT
-# is bad/inet-half-closed in inet.sh) are refused by name, with
-# --tcp-established, the lock lifted and the socket left as it was
-# (test_inet_refused, inet.sh).
-register bad/inet-last-ack test_inet_refused last-ack "TCP socket .* in state LAST_ACK; not supported"
-register bad/inet-closing test_inet_refused closing "TCP socket .* in state CLOSING; not supported"
+# Shut down by the peer (its FIN replayed at restore).  PF_MODE close-wait:
+# the client sent ./lines lines and shut down; the server read them to
+# the end and waits (CLOSE_WAIT) for ./go, then reads the end again and
+# answers "got N" before it closes.  last-ack: the server also wrote ./sent
+# bytes the client did not read yet and shut down, its FIN stuck behind
+# them (LAST_ACK); after ./go the client reads them and the end.
+PF_SERVER='
+import os, socket, sys, time
+mode = sys.argv[1]
+def put(name, text):
+    open(name + ".tmp", "w").write(text)
+    os.rename(name + ".tmp", name)
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(1)
+put("port", str(l.getsockname()[1]))
+c, _ = l.accept()
+got = b""
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+n = got.count(b"\n")
+sent = 0
+if mode == "last-ack":
+    c.setblocking(False)
+    try:
+        while True:
+            sent += c.send(bytes((sent + i) % 251 for i in range(65536)))
+    except BlockingIOError:
+        pass
+    c.setblocking(True)
+    put("sent", str(sent))
+    c.shutdown(socket.SHUT_WR)
+time.sleep(0.2)
+put("state", str(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]))
+while not os.path.exists("go"):
+    time.sleep(0.02)
+c.settimeout(10)
+try:
+    again = c.recv(1)
+except Exception as e:
+    again = repr(e).encode()
+if mode == "close-wait":
+    c.sendall(b"got %d\n" % n)
+c.close()
+put("verdict", "ok %d" % n if again == b"" else "read %r after the end" % again)
+'
+
+PF_CLIENT='
+import os, socket, sys, time
+mode = sys.argv[1]
+def put(name, text):
+    open(name + ".tmp", "w").write(text)
+    os.rename(name + ".tmp", name)
+s = socket.create_connection(("127.0.0.1", int(open("port").read())))
+s.settimeout(60)
+for i in range(1000):
+    s.sendall(b"%08d\n" % i)
+s.shutdown(socket.SHUT_WR)
+while not os.path.exists("go"):
+    time.sleep(0.02)
+try:
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    if mode == "close-wait":
+        put("read", "ok" if got == b"got 1000\n" else "got %r" % got[:40])
+    else:
+        ok = got == bytes(i % 251 for i in range(len(got)))
+        put("read", "ok %d" % len(got) if ok else "pattern broken")
+except Exception as e:
+    put("read", "error: %s %s" % (type(e).__name__, e))
+time.sleep(60)
+'
+
+# test_peer_fin MODE [-R]: the server in the tree in CLOSE_WAIT or
+# LAST_ACK is dumped (killed and restored, or -R); then the server still
+# reads the end, and the client gets its answer or every byte, then the end.
+test_peer_fin() {
+	local want
+	need_stasis || return 1
+	netlock_python || return $?
+	mkdir -p "$TDIR/hc"
+	start_prog "$TDIR/hc" server "$PY" -c "$PF_SERVER" "$1" || return 1
+	wait_file "$TDIR/hc/port" 10 "$SCN_PID" || { bad "the server does not listen"; return 1; }
+	(close_extra_fds
+		cd "$TDIR/hc" && exec "$PY" -c "$PF_CLIENT" "$1") </dev/null >>"$TDIR/client.log" 2>&1 &
+	CLIENT_PID=$!
+	disown "$CLIENT_PID"
+	track "$CLIENT_PID"
+	wait_file "$TDIR/hc/state" 10 "$SCN_PID" || { bad "the server did not get the end"; return 1; }
+	want=$([ "$1" = close-wait ] && echo 8 || echo 9)
+	[ "$(cat "$TDIR/hc/state")" = "$want" ] ||
+		{ bad "the server is in TCP state $(cat "$TDIR/hc/state"), not $1"; return 1; }
+	hc_cycle "${2:-}" || return 1
+	touch "$TDIR/hc/go"
+	wait_file "$TDIR/hc/verdict" 20 "$SCN_PID" || { bad "the server gave no verdict"; return 1; }
+	[ "$(cat "$TDIR/hc/verdict")" = "ok 1000" ] || { bad "server: $(cat "$TDIR/hc/verdict")"; return 1; }
+	wait_file "$TDIR/hc/read" 30 "$CLIENT_PID" || { bad "the client read no end"; return 1; }
+	if [ "$1" = close-wait ]; then
+		[ "$(cat "$TDIR/hc/read")" = ok ] || { bad "client: $(cat "$TDIR/hc/read")"; return 1; }
+	else
+		[ "$(cat "$TDIR/hc/read")" = "ok $(cat "$TDIR/hc/sent")" ] ||
+			{ bad "client: $(cat "$TDIR/hc/read"), server sent $(cat "$TDIR/hc/sent")"; return 1; }
+	fi
+}
+register inet_tcp/close-wait-restore test_peer_fin close-wait
+register inet_tcp/close-wait-dump-R test_peer_fin close-wait -R
+register inet_tcp/last-ack-restore test_peer_fin last-ack
+register inet_tcp/last-ack-dump-R test_peer_fin last-ack -R
+
+# Both ends in the tree, half-closed (inet_refuse's kinds, saved now): fd 3
+# in CLOSE_WAIT (its peer in FIN_WAIT2), or in LAST_ACK (its FIN behind
+# bytes the peer has no room for); the scenario checks fd 3's state after
+# restore.  CLOSING (both FINs crossed) is refused: bad/inet-half-closed.
+# No leave-running mode: the original's end, killed outside repair mode,
+# leaves its half-closed sockets on the listener's port, which has no
+# SO_REUSEADDR.
+test_pair_half_closed() {
+	local DUMP_OPTS=--tcp-established rc
+	export INET_REFUSE=$1
+	test_cr inet_refuse "$2"
+	rc=$?
+	unset INET_REFUSE
+	return $rc
+}
+for m in once x3; do
+	register "inet_tcp/pair-close-wait/$m" test_pair_half_closed close-wait $m
+	register "inet_tcp/pair-last-ack/$m" test_pair_half_closed last-ack $m
+done
 
 # ------------------------------------------------------- raw and ping
 
