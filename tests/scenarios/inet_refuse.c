@@ -5,11 +5,14 @@
  *   accept-queue  a TCP listener with a connection waiting to be accepted
  *   syn-sent      a TCP socket connecting (SYN_SENT: the listener's accept
  *                 queue is full, so its SYN is dropped)
- *   close-wait    a TCP connection whose peer shut down for writing (the
- *                 peer, in FIN_WAIT2, at a higher fd)
- *   last-ack      in CLOSE_WAIT, then shut down, its FIN stuck behind data
- *                 the peer has no room for (it never reads)
- *   closing       in FIN_WAIT1 so when the peer's FIN arrives
+ *   closing       shut down for writing, its FIN stuck behind data the
+ *                 peer has no room for (it never reads), when the peer's
+ *                 FIN arrives
+ *   close-wait    (saved: inet_tcp/pair-close-wait) a TCP connection whose
+ *                 peer shut down for writing (the peer, in FIN_WAIT2, at a
+ *                 higher fd)
+ *   last-ack      (saved: inet_tcp/pair-last-ack) in CLOSE_WAIT, then shut
+ *                 down, its FIN stuck behind data as for closing
  *   raw           a raw IPv4 socket with a socket filter (raw sockets are
  *                 saved, filters on them refused)
  *   packet        an AF_PACKET socket with an mmap'able receive ring
