@@ -463,3 +463,20 @@ compare_state() {
 	fi
 	return 0
 }
+
+# nft_stasis_tables: the names of the network-lock tables (inet
+# stasis-*) that exist now, one a line (none if nft is missing).
+nft_stasis_tables() {
+	command -v nft >/dev/null 2>&1 || return 0
+	nft list tables inet 2>/dev/null | awk '$3 ~ /^stasis-/ { print $3 }' | sort
+}
+
+# nft_tables_left BEFORE: the stasis-* tables that exist now and were not
+# in the list BEFORE (what a test left behind) are printed and deleted.
+nft_tables_left() {
+	local t
+	for t in $(comm -13 <(printf '%s\n' "$1" | sort) <(nft_stasis_tables)); do
+		echo "$t"
+		nft delete table inet "$t" 2>/dev/null
+	done
+}

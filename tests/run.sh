@@ -98,7 +98,7 @@ show_failure() {
 
 # run_test NAME COMMAND...: run one test and report it.
 run_test() {
-	local name=$1 rc e pid t0 took
+	local name=$1 rc e pid t0 took nft_before left
 	shift
 	t0=$(now_ms)
 	TDIR=$ROOT/${name//\//-}
@@ -107,6 +107,7 @@ run_test() {
 	REASON=""
 	N_CMD=0
 	mkdir -p "$TDIR"
+	nft_before=$(nft_stasis_tables)
 
 	"$@"
 	rc=$?
@@ -129,6 +130,15 @@ run_test() {
 	done
 	kill_trees "${TEST_PIDS[@]}"
 	close_pipe
+	# nor a network lock (an nft table inet stasis-*): deleted, and a failure
+	left=$(nft_tables_left "$nft_before")
+	if [ -n "$left" ]; then
+		if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then
+			rc=1
+			REASON="nft table(s) left behind: ${left//$'\n'/ }"
+		fi
+		echo "nft table(s) left behind (deleted): ${left//$'\n'/ }" >>"$DETAILS"
+	fi
 	took=$(($(now_ms) - t0))
 	took="($((took / 1000)).$((took % 1000 / 100)) s)"
 

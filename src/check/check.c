@@ -24,6 +24,7 @@
 
 #include "compat.h"
 #include "log.h"
+#include "res.h"
 #include "rtask.h"
 #include "stasis.h"
 #include "util.h"
@@ -282,6 +283,18 @@ static const char *probe_tcp_repair(void)
 	return r ? "TCP_REPAIR refused (needs CAP_NET_ADMIN)" : NULL;
 }
 
+/* ping sockets can be restored: our group (0) in net.ipv4.ping_group_range */
+static const char *probe_ping_group(void)
+{
+	char *s = read_file("/proc/sys/net/ipv4/ping_group_range", NULL);
+	long lo = 1, hi = 0;
+
+	if (s)
+		sscanf(s, "%ld %ld", &lo, &hi);
+	free(s);
+	return lo <= 0 && hi >= 0 ? NULL : "group 0 is not in net.ipv4.ping_group_range";
+}
+
 static const struct probe probes[] = {
 	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
 	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
@@ -298,6 +311,8 @@ static const struct probe probes[] = {
 	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
 	{ "TCP repair mode (--tcp-established)", false, probe_tcp_repair },
 	{ "time left of timed calls (/proc/timer_list)", false, probe_time_left },
+	{ "nftables network lock (--network-lock nftables)", false, netlock_probe },
+	{ "ICMP ping sockets (restore makes them as root)", false, probe_ping_group },
 };
 
 int cmd_check(void)

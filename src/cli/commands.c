@@ -72,6 +72,17 @@ static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const 
 	return -1;
 }
 
+/* --network-lock nftables|skip (criu's name; nftables is the default). */
+static int set_network_lock(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	if (strcmp(arg, "nftables") && strcmp(arg, "skip")) {
+		pr_err("bad --network-lock '%s'; expected nftables or skip\n", arg);
+		return -1;
+	}
+	c->dump.network_lock_skip = c->restore.network_lock_skip = !strcmp(arg, "skip");
+	return 0;
+}
+
 static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
@@ -99,6 +110,10 @@ static const struct opt_def dump_table[] = {
 	OPT_STRING("freeze-cgroup", 0, "PATH", dump.freeze_cgroup,
 		   "freeze the cgroup PATH (v2 cgroup.freeze or v1\n"
 		   "freezer) while the tree is seized: no fork escapes"),
+	OPT_SPECIAL("network-lock", 0, required_argument, "MODE", set_network_lock,
+		    "nftables (default): drop the packets of the tree's\n"
+		    "TCP sockets from the freeze until it is killed\n"
+		    "(until restore) or runs on; skip: no lock"),
 	OPT_END,
 };
 
@@ -192,6 +207,10 @@ static const struct opt_def restore_table[] = {
 		    "put the root task's cgroup (of every hierarchy,\n"
 		    "or of CTRL's: memory, cgroup2 ...) at PATH; the\n"
 		    "tree's other cgroups follow below it"),
+	OPT_SPECIAL("network-lock", 0, required_argument, "MODE", set_network_lock,
+		    "nftables (default): drop the packets of the tree's\n"
+		    "TCP sockets until it runs, then lift the dump's\n"
+		    "lock too; skip: neither"),
 	OPT_END,
 };
 

@@ -260,7 +260,8 @@ static void dump_task_free(struct dump_task *dt)
 /*
  * STASIS_TEST_CRASH=STAGE: crash on purpose there (see rescue_arm);
  * STAGE-kill: die of SIGKILL there, which no handler sees (the kernel
- * alone lets the tree go, see src/ptrace/inject.c).
+ * alone lets the tree go, see src/ptrace/inject.c); STAGE-stop: stop
+ * there (SIGSTOP) until the test, having looked around, sends SIGCONT.
  */
 static void test_crash(const char *stage)
 {
@@ -273,6 +274,8 @@ static void test_crash(const char *stage)
 		raise(SIGSEGV);
 	if (!strcmp(want + n, "-kill"))
 		raise(SIGKILL);
+	if (!strcmp(want + n, "-stop"))
+		raise(SIGSTOP);
 }
 
 /*

@@ -21,6 +21,7 @@
 #include "mm.pb-c.h"
 #include "ns.pb-c.h"
 #include "sysvipc.pb-c.h"
+#include "netlock.pb-c.h"
 #include "task.pb-c.h"
 #include "tty.pb-c.h"
 
@@ -50,6 +51,7 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	KIND(IMG_SYSV_MSG, "sysv-msg", &sysv_msg_entry__descriptor, sysvipc_msg_load),
 	KIND(IMG_CGROUP, "cgroup", &cgroup_entry__descriptor, cgroup_load),
 	KIND(IMG_NS, "ns", &ns_entry__descriptor, ns_load),
+	KIND(IMG_NETLOCK, "netlock", &netlock_entry__descriptor, netlock_load),
 };
 
 const struct img_rec_kind *img_rec_kind(uint32_t type)

@@ -39,6 +39,7 @@ enum img_rec_type {
 	IMG_SYSV_SHM_DATA = 46, /* bytes of a segment */
 	IMG_SYSV_SEM = 47,	/* a SysV semaphore set */
 	IMG_SYSV_MSG = 48,	/* a SysV message queue and its messages */
+	IMG_NETLOCK = 55, /* images/netlock.proto: the dump's network lock (nft table) */
 	IMG_CGROUP = 60, /* images/cgroup.proto: the settings of a cgroup */
 	IMG_NS = 70,	 /* images/ns.proto: a UTS or time namespace of the tree */
 	IMG_REC_MAX

@@ -37,6 +37,16 @@ socklen_t inet_make_addr(struct sockaddr_storage *ss, int family, const Protobuf
 /* The addresses of an entry, for error lines: "127.0.0.1:80 -> 127.0.0.1:4711". */
 const char *inet_sk_str(const InetSkEntry *ie, char *buf, size_t size);
 const char *tcp_state_name(uint32_t state);
+/*
+ * A connection tcp.c saves and rebuilds in repair mode: established, shut
+ * down by us (FIN_WAIT1/2), by the peer (CLOSE_WAIT) or by both, the peer
+ * first (LAST_ACK).
+ */
+static inline bool tcp_state_repaired(uint32_t state)
+{
+	return state == TCP_ST_ESTABLISHED || state == TCP_ST_FIN_WAIT1 ||
+	       state == TCP_ST_FIN_WAIT2 || state == TCP_ST_CLOSE_WAIT || state == TCP_ST_LAST_ACK;
+}
 
 /* tcp.c: established connections (dump in repair mode, restore) */
 int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie);
@@ -45,6 +55,10 @@ int tcp_repair_prepare(int fd, const InetSkEntry *ie);
 int tcp_repair_finish(int fd, const InetSkEntry *ie);
 /* repair off (a window probe tells the peer we are back), then unsent data */
 int tcp_repair_off(int fd, const InetSkEntry *ie);
+
+/* udp.c: the internet checksum (sum 16-bit words into s; fold into the field) */
+uint32_t inet_csum_add(const void *p, size_t len, uint32_t s);
+uint16_t inet_csum_fold(uint32_t s);
 
 /* udp.c: queued datagrams */
 int udp_dump_queue(const struct fd_dump *d, InetSkEntry *ie);

@@ -90,6 +90,8 @@ struct res_ops {
 	int (*thread_finish)(struct rst_ctx *c, struct rtask *rt, ThreadCore *core);
 	/* per task, right before it is let go */
 	int (*release)(struct rst_ctx *c);
+	/* the restore is over: the tree runs (ok) or nothing of it is left */
+	void (*restore_end)(struct image *img, const struct restore_opts *o, bool ok);
 	/* the task's rebuild reaches another task: rebuild it on the main driver */
 	bool (*reaches_other_tasks)(const struct rst_ctx *c);
 	/* free what image_state holds */
@@ -132,7 +134,7 @@ void res_image_states_fini(struct image *img);
 extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
     files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
     flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
-    seccomp_nnp_res, mqueue_res;
+    seccomp_nnp_res, mqueue_res, netlock_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded
@@ -151,9 +153,13 @@ int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_NETLOCK */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
+
+/* res/netlock.c: can the network be locked here (stasis check); NULL or why not */
+const char *netlock_probe(void);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);

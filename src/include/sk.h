@@ -10,6 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/*
+ * SO_MARK of the segments stasis itself sends to a restored socket (the
+ * peer's FIN of a half-closed connection): the network lock lets them by.
+ */
+#define SK_INJECT_MARK 0x57a51500
+
 /* getsockopt of an int: the value, or -1 */
 int sk_get_int(int fd, int level, int name);
 /* setsockopt of an int: 0 or -1 (errno) */

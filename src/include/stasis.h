@@ -36,6 +36,7 @@ struct dump_opts {
 	bool tcp_established;
 	bool manage_cgroups;	   /* save the settings of the tree's cgroups */
 	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
+	bool network_lock_skip;	   /* --network-lock skip: no nft table while frozen */
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */
@@ -65,6 +66,7 @@ struct restore_opts {
 	enum cg_manage manage_cgroups;
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;
+	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
 };
 
 int cmd_dump(const struct dump_opts *o);

@@ -38,6 +38,8 @@ const struct fd_ops *const fd_kinds[] = {
 	&pidfd_fd_ops,
 	/* sockets */
 	&unix_fd_ops,
+	/* raw and ping sockets before inet, which takes every other inet socket */
+	&inet_raw_fd_ops,
 	&inet_fd_ops,
 	&netlink_fd_ops,
 	&packet_fd_ops,
@@ -59,7 +61,7 @@ const struct fd_ops *fd_kind(FileType type)
 	return NULL;
 }
 
-/* unix, inet (TCP, UDP), netlink and packet sockets are saved; say what this one is */
+/* unix, inet (TCP, UDP, raw, ping), netlink and packet sockets are saved; say what this one is */
 static const char *socket_reason(const struct fd_dump *d)
 {
 	static char buf[160];

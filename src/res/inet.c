@@ -1,6 +1,7 @@
 /*
  * Inet sockets: TCP and UDP over IPv4 and IPv6, and the refusal of the
- * other inet sockets (raw, ICMP, SCTP ...).
+ * other inet sockets (SCTP, UDP-Lite, MPTCP; raw and ping sockets are
+ * inet_raw.c's).
  *
  * Dump: everything is read from stasis's duplicate of the fd: family,
  * type and protocol (SO_DOMAIN, SO_TYPE, SO_PROTOCOL), the local and peer
@@ -39,6 +40,7 @@
 #include "inet.h"
 #include "log.h"
 #include "res.h"
+#include "sk.h"
 #include "util.h"
 
 #ifndef SO_BUF_LOCK
@@ -375,23 +377,12 @@ static int dump_bufs(const struct fd_dump *d, InetSkEntry *ie)
 /* The socket must live in our network namespace: restore creates it there. */
 static int check_netns(const struct fd_dump *d, int family, int type)
 {
-	struct stat a, b;
-	int ns = ioctl(d->lfd, SIOCGSKNS);
-	int ok;
-
-	if (ns < 0) {
-		pr_perror("pid %d fd %d: cannot tell the socket's network namespace", d->pid,
-			  d->fd);
-		return -1;
-	}
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
-	close(ns);
-	if (!ok)
-		pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
-		       "supported (network namespaces are not saved yet)\n",
-		       d->pid, d->fd, family_name(family), type_name(type));
-	return ok ? 0 : -1;
+	if (sk_in_our_netns(d->lfd))
+		return 0;
+	pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
+	       "supported (network namespaces are not saved yet)\n",
+	       d->pid, d->fd, family_name(family), type_name(type));
+	return -1;
 }
 
 static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
@@ -399,11 +390,8 @@ static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
 	const char *why = "not supported";
 
 	if (family == AF_INET || family == AF_INET6) {
-		if (type == SOCK_RAW)
-			why = "raw sockets are not supported";
-		else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6)
-			why = "ICMP (ping) sockets are not supported";
-		else if (proto == IPPROTO_SCTP)
+		/* raw and ping sockets are inet_raw.c's */
+		if (proto == IPPROTO_SCTP)
 			why = "SCTP is not supported";
 		else if (proto == IPPROTO_UDPLITE)
 			why = "UDP-Lite is not supported";
@@ -415,14 +403,6 @@ static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
 	pr_err("pid %d fd %d (%s): %s %s socket (protocol %d): %s\n", d->pid, d->fd, d->link,
 	       family_name(family), type_name(type), proto, why);
 	return -1;
-}
-
-static int get_int(int fd, int level, int opt)
-{
-	int v = -1;
-	socklen_t len = sizeof(v);
-
-	return getsockopt(fd, level, opt, &v, &len) ? -1 : v;
 }
 
 static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
@@ -437,7 +417,7 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 		return -1;
 	}
 	ie->state = ti.tcpi_state;
-	if (dump_opts(d, ie, ie->state == TCP_ST_ESTABLISHED))
+	if (dump_opts(d, ie, tcp_state_repaired(ie->state)))
 		return -1;
 	switch (ie->state) {
 	case TCP_ST_CLOSE:
@@ -453,6 +433,10 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)), ti.tcpi_unacked);
 		return -1;
 	case TCP_ST_ESTABLISHED:
+	case TCP_ST_FIN_WAIT1: /* shut down for writing: its FIN is replayed */
+	case TCP_ST_FIN_WAIT2:
+	case TCP_ST_CLOSE_WAIT: /* shut down by the peer: its FIN is replayed */
+	case TCP_ST_LAST_ACK:
 		return tcp_dump_conn(d, ie);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
@@ -471,9 +455,9 @@ static int dump_udp(const struct fd_dump *d, InetSkEntry *ie)
 
 static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	int family = get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
-	int type = get_int(d->lfd, SOL_SOCKET, SO_TYPE);
-	int proto = get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	int family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
+	int type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	int proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
 	InetSkEntry *ie;
 
 	if ((family != AF_INET && family != AF_INET6) ||
@@ -499,7 +483,7 @@ static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 	ie->has_dst_port = ie->has_dst_addr;
 	if (family == AF_INET6) {
 		ie->has_v6only = true;
-		ie->v6only = get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
+		ie->v6only = sk_get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
 	}
 	if (dump_bufs(d, ie))
 		return -1;
@@ -523,7 +507,7 @@ struct isk {
 
 static bool repaired(const struct isk *s)
 {
-	return s->ie->proto == IPPROTO_TCP && s->ie->state == TCP_ST_ESTABLISHED && s->ie->tcp &&
+	return s->ie->proto == IPPROTO_TCP && tcp_state_repaired(s->ie->state) && s->ie->tcp &&
 	       !s->closed;
 }
 
@@ -537,20 +521,15 @@ static int fail(pid_t pid, const struct isk *s, const char *what)
 	return -1;
 }
 
-static int set_int(int fd, int level, int opt, int v)
-{
-	return setsockopt(fd, level, opt, &v, sizeof(v));
-}
-
 /* The buffer sizes as set, and whether the kernel may tune them. */
 static int set_bufs(int fd, const InetSkEntry *ie)
 {
 	int lock = (ie->sndbuf_locked ? 1 : 0) | (ie->rcvbuf_locked ? 2 : 0);
 
-	if ((ie->has_sndbuf && set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
-	    (ie->has_rcvbuf && set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
+	if ((ie->has_sndbuf && sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
+	    (ie->has_rcvbuf && sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
 		return -1;
-	return ie->has_sndbuf_locked ? set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
+	return ie->has_sndbuf_locked ? sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
 }
 
 static int create_one(pid_t pid, struct isk *s)
@@ -678,7 +657,7 @@ static int inet_open(struct rst_ctx *c, const FileEntry *fe)
 			continue; /* built already */
 		sk[n++] = (struct isk){ o, o->inet_sk, -1,
 					c->opts->tcp_close && o->inet_sk->proto == IPPROTO_TCP &&
-					    o->inet_sk->state == TCP_ST_ESTABLISHED };
+					    tcp_state_repaired(o->inet_sk->state) };
 	}
 	if (build_all(pid, sk, n))
 		goto out;

@@ -24,10 +24,30 @@
  * got it), timestamp and window; repair mode ends once every socket of the
  * tree is built, and the bytes that had never been sent are then queued
  * like any write.
+ *
+ * A connection shut down for writing whose peer has not (FIN_WAIT1,
+ * FIN_WAIT2) is saved the same way; its FIN takes one sequence number
+ * after the send queue.  Restore starts the send queue one number lower
+ * and replays the shutdown: in repair mode with the send queue selected
+ * when the FIN had been sent (it counts as sent, unacknowledged, and the
+ * peer's answer to the window probe acknowledges it again), or after the
+ * unsent bytes when it was stuck behind them.
+ *
+ * The peer's FIN (CLOSE_WAIT, LAST_ACK) takes one number after the
+ * receive queue.  Repair mode cannot put a received FIN into a socket, so
+ * restore starts the receive queue one number lower and, once the socket
+ * is out of repair mode, sends it the peer's FIN itself: one FIN+ACK
+ * segment with the peer's addresses on a raw socket (SO_MARK
+ * SK_INJECT_MARK, which the network lock lets by), acknowledging nothing
+ * new; in LAST_ACK our FIN is then replayed by a plain shutdown.  CLOSING
+ * (both FINs crossed) is refused by inet.c.
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +59,7 @@
 #include "inet.h"
 #include "log.h"
 #include "res.h"
+#include "sk.h"
 #include "util.h"
 
 #ifndef TCPOPT_MSS
@@ -220,9 +241,14 @@ static int tcp_get(const struct fd_dump *d, int opt, void *val, socklen_t size, 
 	return 0;
 }
 
-/* One queue in repair mode: its sequence number and its bytes. */
+/*
+ * One queue in repair mode: its sequence number and its bytes.  fin: the
+ * send queue ends with our unacknowledged FIN (FIN_WAIT1), which the
+ * kernel's counts include but which has no byte of its own; *fin_unsent
+ * says whether it was sent.
+ */
 static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBinaryData *data,
-		      uint32_t *unsent)
+		      uint32_t *unsent, bool fin, bool *fin_unsent)
 {
 	int len = 0, nsd = 0;
 	ssize_t n;
@@ -235,6 +261,11 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 		pr_perror("pid %d fd %d: cannot read the queue lengths of a TCP connection", d->pid,
 			  d->fd);
 		return -1;
+	}
+	if (fin) {
+		*fin_unsent = nsd > 0; /* the FIN is last: unsent if anything is */
+		len = len > 0 ? len - 1 : 0;
+		nsd = nsd > 0 ? nsd - 1 : 0;
 	}
 	data->len = len;
 	data->data = xmalloc(len + 1);
@@ -249,11 +280,12 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 	return 0;
 }
 
-static int dump_state(const struct fd_dump *d, TcpConnEntry *t)
+static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state)
 {
 	struct tcp_repair_window w;
 	struct tcp_info ti;
 	int mss = 0, q = TCP_NO_QUEUE;
+	bool fin_unsent = false;
 
 	memset(&ti, 0, sizeof(ti));
 	if (tcp_get(d, TCP_INFO, &ti, sizeof(ti), "state") ||
@@ -272,9 +304,16 @@ static int dump_state(const struct fd_dump *d, TcpConnEntry *t)
 	t->max_window = w.max_window;
 	t->rcv_wnd = w.rcv_wnd;
 	t->rcv_wup = w.rcv_wup;
-	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL) ||
-	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent))
+	/* SIOCINQ leaves a received FIN out; SIOCOUTQ counts ours until acknowledged */
+	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL, false, NULL) ||
+	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent,
+		       state == TCP_ST_FIN_WAIT1 || state == TCP_ST_LAST_ACK, &fin_unsent))
 		return -1;
+	t->has_fin_unsent =
+	    state == TCP_ST_FIN_WAIT1 || state == TCP_ST_FIN_WAIT2 || state == TCP_ST_LAST_ACK;
+	t->fin_unsent = fin_unsent;
+	t->has_peer_fin = state == TCP_ST_CLOSE_WAIT || state == TCP_ST_LAST_ACK;
+	t->peer_fin = t->has_peer_fin;
 	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 }
 
@@ -313,7 +352,7 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 	tcp_conn_entry__init(ie->tcp);
 	if (peek_off >= 0)
 		setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
-	ret = dump_state(d, ie->tcp);
+	ret = dump_state(d, ie->tcp, ie->state);
 	if (peek_off >= 0 && setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, len)) {
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
@@ -345,8 +384,9 @@ static int set_queue(int fd, int q)
 int tcp_repair_prepare(int fd, const InetSkEntry *ie)
 {
 	const TcpConnEntry *t = ie->tcp;
-	uint32_t rcv = t->rcv_seq - (uint32_t)t->rcvq.len;
-	uint32_t snd = t->snd_seq - (uint32_t)t->sndq.len;
+	uint32_t rcv = t->rcv_seq - (uint32_t)t->rcvq.len - (t->peer_fin ? 1 : 0);
+	/* our FIN, if any, is replayed after the queue: it takes a number back */
+	uint32_t snd = t->snd_seq - (uint32_t)t->sndq.len - (t->has_fin_unsent ? 1 : 0);
 	int on = TCP_REPAIR_ON, mss = t->snd_mss ? t->snd_mss : t->mss;
 
 	/*
@@ -429,17 +469,117 @@ int tcp_repair_finish(int fd, const InetSkEntry *ie)
 	size_t sent = t->sndq.len - t->unsent;
 	int no_mss = 0;
 
+	/* the peer's FIN is not in yet: the window cannot start after it */
+	if (t->peer_fin && (int32_t)(w.rcv_wup - (t->rcv_seq - 1)) > 0)
+		w.rcv_wup = t->rcv_seq - 1;
+
 	make_room(fd, t);
 	if (set_options(fd, t) || set_tcp(fd, TCP_MAXSEG, &no_mss, sizeof(no_mss), "MSS") ||
 	    set_queue(fd, TCP_RECV_QUEUE) ||
 	    send_all(fd, t->rcvq.data, t->rcvq.len, "receive queue") ||
-	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue") ||
-	    set_queue(fd, TCP_NO_QUEUE))
+	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue"))
+		return -1;
+	/* a FIN that had been sent: counts as sent, as the queue before it */
+	if (t->has_fin_unsent && !t->fin_unsent && !t->peer_fin && shutdown(fd, SHUT_WR)) {
+		pr_perror("cannot replay the FIN of a restored TCP connection");
+		return -1;
+	}
+	if (set_queue(fd, TCP_NO_QUEUE))
 		return -1;
 	if (t->options & TCPI_OPT_TIMESTAMPS &&
 	    set_tcp(fd, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp"))
 		return -1;
 	return set_tcp(fd, TCP_REPAIR_WINDOW, &w, sizeof(w), "window");
+}
+
+static bool is_mapped(const ProtobufCBinaryData *a)
+{
+	static const uint8_t pre[12] = { [10] = 0xff, [11] = 0xff };
+
+	return a->len == 16 && !memcmp(a->data, pre, 12);
+}
+
+/* [IP header][TCP header]: the peer's FIN+ACK to the socket; its length. */
+static size_t fin_segment(uint8_t *pkt, const InetSkEntry *ie, bool v4, uint8_t *dst)
+{
+	const TcpConnEntry *t = ie->tcp;
+	size_t hl = v4 ? sizeof(struct iphdr) : sizeof(struct ip6_hdr);
+	struct tcphdr *th = (struct tcphdr *)(pkt + hl);
+	const uint8_t *src = ie->dst_addr.data + (v4 && ie->dst_addr.len == 16 ? 12 : 0);
+	uint32_t una = t->snd_seq - (uint32_t)t->sndq.len - (t->has_fin_unsent ? 1 : 0), s;
+
+	memcpy(dst, ie->src_addr.data + (v4 && ie->src_addr.len == 16 ? 12 : 0), v4 ? 4 : 16);
+	memset(pkt, 0, hl + sizeof(*th));
+	th->source = htons(ie->dst_port);
+	th->dest = htons(ie->src_port);
+	th->seq = htonl(t->rcv_seq - 1); /* where the restored receive queue ends */
+	th->ack_seq = htonl(una);	 /* acknowledges nothing new */
+	th->doff = sizeof(*th) / 4;
+	th->fin = th->ack = 1;
+	th->window = htons(min(t->snd_wnd >> t->snd_wscale, 65535U));
+	s = inet_csum_add(src, v4 ? 4 : 16, 0);
+	s = inet_csum_add(dst, v4 ? 4 : 16, s) + IPPROTO_TCP + sizeof(*th);
+	th->check = inet_csum_fold(inet_csum_add(th, sizeof(*th), s));
+	if (v4) {
+		struct iphdr *ip = (struct iphdr *)pkt;
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_TCP;
+		ip->tot_len = htons(hl + sizeof(*th));
+		memcpy(&ip->saddr, src, 4);
+		memcpy(&ip->daddr, dst, 4);
+	} else {
+		struct ip6_hdr *ip = (struct ip6_hdr *)pkt;
+
+		ip->ip6_flow = htonl(6U << 28);
+		ip->ip6_plen = htons(sizeof(*th));
+		ip->ip6_nxt = IPPROTO_TCP;
+		ip->ip6_hlim = 64;
+		memcpy(&ip->ip6_src, src, 16);
+		memcpy(&ip->ip6_dst, dst, 16);
+	}
+	return hl + sizeof(*th);
+}
+
+/* Send the socket its peer's FIN (see the top) and wait until it took it. */
+static int replay_peer_fin(int fd, const InetSkEntry *ie)
+{
+	bool v4 = ie->dst_addr.len == 4 || is_mapped(&ie->dst_addr);
+	uint8_t pkt[sizeof(struct ip6_hdr) + sizeof(struct tcphdr)], dst[16];
+	struct sockaddr_storage ss = { 0 };
+	size_t len = fin_segment(pkt, ie, v4, dst);
+	int raw, i, ret;
+
+	raw = socket(v4 ? AF_INET : AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (raw < 0 || sk_set_int(raw, SOL_SOCKET, SO_MARK, SK_INJECT_MARK)) {
+		pr_perror("cannot open a raw socket to replay the peer's FIN");
+		if (raw >= 0)
+			close(raw);
+		return -1;
+	}
+	ss.ss_family = v4 ? AF_INET : AF_INET6;
+	if (v4)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, dst, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, dst, 16);
+	ret = sendto(raw, pkt, len, 0, (struct sockaddr *)&ss, sizeof(ss)) == (ssize_t)len ? 0 : -1;
+	if (ret)
+		pr_perror("cannot send a restored TCP connection its peer's FIN");
+	close(raw);
+	for (i = 0; !ret && i < 200; i++) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		if (!getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) &&
+		    ti.tcpi_state == TCP_ST_CLOSE_WAIT)
+			return 0;
+		usleep(5000);
+	}
+	if (!ret)
+		pr_err("a restored TCP connection did not take its peer's FIN\n");
+	return -1;
 }
 
 int tcp_repair_off(int fd, const InetSkEntry *ie)
@@ -448,9 +588,17 @@ int tcp_repair_off(int fd, const InetSkEntry *ie)
 	size_t sent = t->sndq.len - t->unsent;
 	int off = TCP_REPAIR_OFF;
 
-	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)"))
+	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)") ||
+	    send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)"))
 		return -1;
-	return send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)");
+	if (t->peer_fin && replay_peer_fin(fd, ie))
+		return -1;
+	/* a FIN stuck behind unsent bytes (behind them again), or after the peer's */
+	if (t->has_fin_unsent && (t->fin_unsent || t->peer_fin) && shutdown(fd, SHUT_WR)) {
+		pr_perror("cannot replay the FIN of a restored TCP connection");
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -132,7 +132,7 @@ int udp_dump_queue(const struct fd_dump *d, InetSkEntry *ie)
 
 /* ---------------------------------------------------------- restore */
 
-static uint32_t sum16(const void *p, size_t len, uint32_t s)
+uint32_t inet_csum_add(const void *p, size_t len, uint32_t s)
 {
 	const uint8_t *b = p;
 	size_t i;
@@ -144,7 +144,7 @@ static uint32_t sum16(const void *p, size_t len, uint32_t s)
 	return s;
 }
 
-static uint16_t fold(uint32_t s)
+uint16_t inet_csum_fold(uint32_t s)
 {
 	while (s >> 16)
 		s = (s & 0xffff) + (s >> 16);
@@ -191,9 +191,9 @@ static size_t build_packet(uint8_t *pkt, const InetSkEntry *ie, const InetDgram 
 	u->len = htons(ulen);
 	if (g->data.len) /* an empty datagram has no data buffer */
 		memcpy(u + 1, g->data.data, g->data.len);
-	s = sum16(src, v4 ? 4 : 16, 0);
-	s = sum16(dst, v4 ? 4 : 16, s) + IPPROTO_UDP + ulen;
-	u->check = fold(sum16(u, ulen, s));
+	s = inet_csum_add(src, v4 ? 4 : 16, 0);
+	s = inet_csum_add(dst, v4 ? 4 : 16, s) + IPPROTO_UDP + ulen;
+	u->check = inet_csum_fold(inet_csum_add(u, ulen, s));
 	if (v4) {
 		struct iphdr *ip = (struct iphdr *)pkt;
 

@@ -192,6 +192,15 @@ static int rebuild(struct restore *r)
 	return second_driver_wait_rebuilt(r);
 }
 
+/* The restore is over, the tree runs (ok) or is gone: every kind's restore_end. */
+static void restore_end(struct image *img, const struct restore_opts *o, bool ok)
+{
+	const struct res_ops *ops;
+	size_t i;
+
+	for_each_res(i, ops) if (ops->restore_end) ops->restore_end(img, o, ok);
+}
+
 int cmd_restore(const struct restore_opts *o)
 {
 	struct restore r = { .tree.opts = o };
@@ -257,6 +266,7 @@ fail:
 	second_driver_finish(&r, false);
 	pr_info("restore failed; nothing of it is left running\n");
 out:
+	restore_end(&r.img, o, ret == 0);
 	unpin();
 	for (i = 0; i < r.tree.n; i++) {
 		free(r.tree.ctx[i].th);

@@ -5,9 +5,16 @@
  *   accept-queue  a TCP listener with a connection waiting to be accepted
  *   syn-sent      a TCP socket connecting (SYN_SENT: the listener's accept
  *                 queue is full, so its SYN is dropped)
- *   half-closed   a TCP connection shut down for writing (FIN_WAIT2; its
- *                 peer is in CLOSE_WAIT)
- *   raw           a raw IPv4 socket
+ *   closing       shut down for writing, its FIN stuck behind data the
+ *                 peer has no room for (it never reads), when the peer's
+ *                 FIN arrives
+ *   close-wait    (saved: inet_tcp/pair-close-wait) a TCP connection whose
+ *                 peer shut down for writing (the peer, in FIN_WAIT2, at a
+ *                 higher fd)
+ *   last-ack      (saved: inet_tcp/pair-last-ack) in CLOSE_WAIT, then shut
+ *                 down, its FIN stuck behind data as for closing
+ *   raw           a raw IPv4 socket with a socket filter (raw sockets are
+ *                 saved, filters on them refused)
  *   packet        an AF_PACKET socket with an mmap'able receive ring
  *   multicast     a UDP socket with IP_MULTICAST_TTL set
  *   urgent        a TCP connection with an urgent byte (MSG_OOB) unread
@@ -25,6 +32,7 @@
  * repair mode (a peek is not refused).
  */
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -66,6 +74,45 @@ static int client(const struct sockaddr_in *a, int nonblock)
 	return fd;
 }
 
+/* Send until the peer (which never reads) has no room: what follows waits. */
+static void stuff(int c)
+{
+	static char buf[65536];
+	int fl = fcntl(c, F_GETFL);
+
+	fcntl(c, F_SETFL, fl | O_NONBLOCK);
+	while (send(c, buf, sizeof(buf), MSG_NOSIGNAL) > 0)
+		;
+	if (errno != EAGAIN)
+		scn_fail("stuff: %s", strerror(errno));
+	scn_msleep(50);
+	while (send(c, buf, sizeof(buf), MSG_NOSIGNAL) > 0)
+		;
+	fcntl(c, F_SETFL, fl);
+}
+
+/* A connection c (returned) to its accepted end *s, shut down as kind says. */
+static int half_closed(const char *kind, int *s)
+{
+	struct sockaddr_in a;
+	int l = listener(&a, 4), c = client(&a, 0);
+
+	*s = accept(l, NULL, NULL);
+	if (*s < 0)
+		scn_fail("accept: %s", strerror(errno));
+	if (!strcmp(kind, "close-wait") || !strcmp(kind, "last-ack"))
+		shutdown(*s, SHUT_WR);
+	scn_msleep(20);
+	if (strcmp(kind, "close-wait")) {
+		stuff(c);
+		shutdown(c, SHUT_WR);
+	}
+	if (!strcmp(kind, "closing"))
+		shutdown(*s, SHUT_WR);
+	scn_msleep(20);
+	return c;
+}
+
 static int make(const char *kind)
 {
 	struct sockaddr_in a;
@@ -83,15 +130,8 @@ static int make(const char *kind)
 		scn_msleep(20);
 		return client(&a, 1);
 	}
-	if (!strcmp(kind, "half-closed")) {
-		l = listener(&a, 4);
-		c = client(&a, 0);
-		s = accept(l, NULL, NULL);
-		if (s < 0 || shutdown(c, SHUT_WR))
-			scn_fail("half-close: %s", strerror(errno));
-		scn_msleep(20);
-		return c;
-	}
+	if (!strcmp(kind, "close-wait") || !strcmp(kind, "last-ack") || !strcmp(kind, "closing"))
+		return half_closed(kind, &s);
 	if (!strcmp(kind, "urgent")) {
 		l = listener(&a, 4);
 		c = client(&a, 0);
@@ -121,8 +161,15 @@ static int make(const char *kind)
 			scn_fail("accept: %s", strerror(errno));
 		return c;
 	}
-	if (!strcmp(kind, "raw"))
-		return socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (!strcmp(kind, "raw")) {
+		struct sock_filter accept_all = BPF_STMT(BPF_RET | BPF_K, 0xffff);
+		struct sock_fprog prog = { 1, &accept_all };
+
+		c = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+		if (c < 0 || setsockopt(c, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)))
+			scn_fail("raw filter: %s", strerror(errno));
+		return c;
+	}
 	if (!strcmp(kind, "packet")) {
 		struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 1,
 					   .tp_frame_size = 2048, .tp_frame_nr = 2 };

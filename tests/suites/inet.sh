@@ -129,8 +129,8 @@ test_inet_refused() {
 }
 register bad/inet-accept-queue test_inet_refused accept-queue "waiting in its accept queue"
 register bad/inet-syn-sent test_inet_refused syn-sent "in state SYN_SENT"
-register bad/inet-half-closed test_inet_refused half-closed "in state FIN_WAIT2"
-register bad/inet-raw test_inet_refused raw "AF_INET raw socket.*raw sockets are not supported"
+register bad/inet-half-closed test_inet_refused closing "in state CLOSING"
+register bad/inet-raw test_inet_refused raw "raw IPv4 socket (protocol 1) has a socket filter attached"
 register bad/inet-packet test_inet_refused packet "packet socket has an mmap'ed ring"
 register bad/inet-multicast test_inet_refused multicast "IP_MULTICAST_TTL set: multicast is not supported"
 register bad/inet-urgent test_inet_refused urgent "urgent data (MSG_OOB) pending"
