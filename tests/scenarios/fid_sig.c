@@ -75,8 +75,8 @@ int main(int argc, char **argv)
 
 		if (r == t) {
 			SCN_CHECK(WIFSTOPPED(st), "child %d: wait status %#x, not a stop", t, st);
-			SCN_CHECK(WSTOPSIG(st) == SIGTSTP, "child %d: stopped by signal %d, not SIGTSTP",
-				  t, WSTOPSIG(st));
+			SCN_CHECK(WSTOPSIG(st) == SIGTSTP,
+				  "child %d: stopped by signal %d, not SIGTSTP", t, WSTOPSIG(st));
 			break;
 		}
 		scn_msleep(10);
