@@ -7,3 +7,8 @@
 for m in once x3 leave-running; do
 	register "fid_sig/$m" test_cr fid_sig $m
 done
+
+# the files of bound unix sockets keep mode, owner, group and times
+for m in once x3 leave-running pidns; do
+	register "fid_unixfile/$m" test_cr fid_unixfile $m
+done
