@@ -12,3 +12,23 @@ done
 for m in once x3 leave-running pidns; do
 	register "fid_unixfile/$m" test_cr fid_unixfile $m
 done
+
+# madvise hints, MAP_DROPPABLE and the open mode behind a private file
+# mapping come back (the runner compares smaps VmFlags too)
+for m in once x3 leave-running pidns; do
+	register "fid_mm/$m" test_cr fid_mm $m
+done
+
+# a mapping sealed with mseal() is refused at dump, naming it; the
+# scenario runs on unharmed
+test_fid_mseal() {
+	need_stasis || return 1
+	FID_MM_SEAL=1 start_scenario fid_mm || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a process with a sealed mapping" $? "$TDIR/err.err" || return 1
+	grep -q "sealed (mseal)" "$TDIR/err.err" ||
+		{ bad "the error does not name the sealed mapping: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register fid_mm/mseal-refused test_fid_mseal
