@@ -494,6 +494,8 @@ snapshot() {
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
 			echo "$n -> $t flags=$fl pos=$pos"
 			normalize_fdinfo "$t" <"/proc/$pid/fdinfo/$n"
+			# a pty's node: its owner and mode
+			[[ $t =~ ^/dev/pts/[0-9]+$ ]] && echo "    node: $(stat -c '%a %u:%g' "$t")"
 		done
 		echo "== vmflags"
 		normalize_vmflags <"/proc/$pid/smaps"

@@ -32,3 +32,9 @@ test_fid_mseal() {
 	check_scenario
 }
 register fid_mm/mseal-refused test_fid_mseal
+
+# a pty slave keeps the owner and mode given to its node (no --pidns copy:
+# the original holds the pty index the copy needs)
+for m in once x3 leave-running; do
+	register "fid_pty/$m" test_cr fid_pty $m
+done
