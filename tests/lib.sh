@@ -494,6 +494,9 @@ snapshot() {
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
 			echo "$n -> $t flags=$fl pos=$pos"
 			normalize_fdinfo "$t" <"/proc/$pid/fdinfo/$n"
+			# a deleted file: its mode, owner and modification time
+			[[ $t == *" (deleted)" && $t != /memfd:* ]] &&
+				echo "    inode: $(stat -L -c '%a %u:%g %Y' "$f")"
 			# a pty's node: its owner and mode
 			[[ $t =~ ^/dev/pts/[0-9]+$ ]] && echo "    node: $(stat -c '%a %u:%g' "$t")"
 		done

@@ -38,3 +38,9 @@ register fid_mm/mseal-refused test_fid_mseal
 for m in once x3 leave-running; do
 	register "fid_pty/$m" test_cr fid_pty $m
 done
+
+# deleted files keep set-id bits, owner, times, and their name even when a
+# new file has taken it
+for m in once x3 leave-running pidns; do
+	register "fid_ghost/$m" test_cr fid_ghost $m
+done
