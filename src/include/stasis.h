@@ -36,6 +36,7 @@ struct dump_opts {
 	bool tcp_established;
 	bool manage_cgroups;	   /* save the settings of the tree's cgroups */
 	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
+	bool ext_files;		   /* allow pipes and terminals outside the tree at fds above 2 */
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */

@@ -44,3 +44,42 @@ done
 for m in once x3 leave-running pidns; do
 	register "fid_ghost/$m" test_cr fid_ghost $m
 done
+
+# pipes whose other end is closed everywhere and named FIFOs with only one
+# kind of end come back with their bytes (no --pidns copy: a copy running
+# beside the original opens the original's FIFO, one pipe for both)
+for m in once x3 leave-running; do
+	register "fid_ends/$m" test_cr fid_ends $m
+done
+
+# a pipe fed from outside the tree and /dev/console at fds above 2 are
+# refused at dump, each by fd; the scenario runs on unharmed
+test_fid_ends_outside() {
+	need_stasis || return 1
+	FID_ENDS_EXT=1 start_scenario fid_ends || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a pipe fed from outside the tree" $? "$TDIR/err.err" || return 1
+	grep -q "fd 14: pipe:\[[0-9]*\] has its other end outside the tree" "$TDIR/err.err" ||
+		{ bad "the error does not name fd 14: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register fid_ends/outside-refused test_fid_ends_outside
+
+# fd 0 on a pipe from the runner: a restore -d redirects it to /dev/null
+# and says so in one warning line naming the fd
+test_fid_stdio_warning() {
+	need_stasis || return 1
+	start_scenario counter pipe || return 1
+	dump "$SCN_PID" "$TDIR/img" || return 1
+	wait_gone "$SCN_PID" || { bad "$SCN_PID still there after the dump"; return 1; }
+	tree_gone "$TDIR/img" || return 1
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	grep -qs "pid $SCN_PID fd 0: pipe:\[[0-9]*\] is outside the tree: now /dev/null" \
+		"$TDIR/restore$N_CMD.err" "$TDIR/restore$N_CMD.log" ||
+		{ bad "no warning about fd 0: $(head -n 1 "$TDIR/restore$N_CMD.err")"; return 1; }
+	[ "$(readlink "/proc/$SCN_PID/fd/0")" = /dev/null ] ||
+		{ bad "fd 0 is $(readlink "/proc/$SCN_PID/fd/0"), not /dev/null"; return 1; }
+	check_scenario
+}
+register fid_ends/stdio-warning test_fid_stdio_warning
