@@ -83,3 +83,9 @@ test_fid_stdio_warning() {
 	check_scenario
 }
 register fid_ends/stdio-warning test_fid_stdio_warning
+
+# F_SETOWN_EX owners (process, thread, group) and F_SETSIG come back, and
+# an O_ASYNC pipe still signals its owner
+for m in once x3 leave-running pidns; do
+	register "fid_fown/$m" test_cr fid_fown $m
+done
