@@ -471,7 +471,8 @@ normalize_vmflags() {
 # fd with its target (pipe/socket inode numbers dropped), flags and
 # position (not for O_APPEND fds, whose position follows the file size)
 # and the rest of its fdinfo (normalize_fdinfo), the VmFlags of every
-# mapping (normalize_vmflags), and identity/signal fields of
+# mapping (normalize_vmflags), the open mode behind every mapped file
+# (map_files), and identity/signal fields of
 # /proc/PID/status.
 snapshot() {
 	local pid=$1 out=$2 f n t fl pos key val
@@ -502,6 +503,10 @@ snapshot() {
 		done
 		echo "== vmflags"
 		normalize_vmflags <"/proc/$pid/smaps"
+		# the open behind each mapped file: read-only or read-write (lr/lrw)
+		echo "== map_files"
+		stat -c '%A %N' "/proc/$pid/map_files"/* 2>/dev/null |
+			sed -E "s/^(l[-r][-w]).* -> '(.*)'$/\2 \1/" | sort -u
 		echo "== status"
 		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Cpus_allowed_list|Mems_allowed_list|THP_enabled|Speculation_Store_Bypass|SpeculationIndirectBranch):' \
 			"/proc/$pid/status"
