@@ -89,3 +89,35 @@ register fid_ends/stdio-warning test_fid_stdio_warning
 for m in once x3 leave-running pidns; do
 	register "fid_fown/$m" test_cr fid_fown $m
 done
+
+# with dump --ext-files they are saved; restore refuses without
+# --inherit-fd, naming the key, and with it gives the fds given
+test_fid_ends_ext_files() {
+	local keys k args=() n
+	need_stasis || return 1
+	FID_ENDS_EXT=1 start_scenario fid_ends || return 1
+	dump "$SCN_PID" "$TDIR/img" --ext-files || return 1
+	wait_gone "$SCN_PID" || { bad "$SCN_PID still there after the dump"; return 1; }
+	tree_gone "$TDIR/img" || return 1
+	stasis_cmd err restore -D "$TDIR/img" -d
+	expect_error "restore of an outside pipe without --inherit-fd" $? "$TDIR/err.err" || return 1
+	grep -q 'pass --inherit-fd fd\[N\]:pipe:\[[0-9]*\]' "$TDIR/err.err" ||
+		{ bad "the error does not name the --inherit-fd key: $ERR_LINE"; return 1; }
+	[ -e "/proc/$SCN_PID" ] && { adopt "$SCN_PID"; bad "$SCN_PID exists after the failed restore"; return 1; }
+	keys=$("$STASIS" show -D "$TDIR/img" --json | grep -o '"key":"[^"]*"' | cut -d'"' -f4)
+	[ -n "$keys" ] || { bad "stasis show lists no external key"; return 1; }
+	for k in $keys; do
+		args+=(--inherit-fd "fd[9]:$k")
+	done
+	N_CMD=$((N_CMD + 1))
+	run_timed "$T_STASIS" "$TDIR/restore$N_CMD.out" "$TDIR/restore$N_CMD.err" \
+		bash -c 'exec 9</dev/null && exec "$0" "$@"' "$STASIS" restore -D "$TDIR/img" -d \
+		"${args[@]}" -v4 -o "$TDIR/restore$N_CMD.log"
+	n=$?
+	adopt_image "$TDIR/img" "$SCN_PID"
+	rc_ok "restore --inherit-fd" $n "$TDIR/restore$N_CMD.err" || return 1
+	[ "$(readlink "/proc/$SCN_PID/fd/14")" = /dev/null ] ||
+		{ bad "fd 14 is $(readlink "/proc/$SCN_PID/fd/14"), not the inherited /dev/null"; return 1; }
+	check_scenario
+}
+register fid_ends/ext-files-inherit test_fid_ends_ext_files
