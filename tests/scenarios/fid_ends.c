@@ -11,6 +11,12 @@
  * with EPIPE; fd 12 yields its bytes, then end-of-file, and is still the
  * FIFO at its path; a write to fd 13 fails with EPIPE.
  *
+ * With FID_ENDS_OFIFO=1 it also holds, at fd 16, the read end of
+ * WORKDIR/ofifo, whose writer is a process outside the tree that wrote
+ * "outside bytes" and keeps its end open until WORKDIR/result exists (at
+ * most a minute): the pipe outlives the dumped tree, and the check reads
+ * the bytes exactly once, then EAGAIN.
+ *
  * With FID_ENDS_EXT=1 it also holds, at fd 14, the read end of a pipe
  * whose writer is a process outside the tree (a grandchild whose parent
  * exited: the runner's reaper adopts it), and, if it can be opened,
@@ -86,6 +92,7 @@ static void outside_writer(void)
 		if (fork() == 0) {
 			struct pollfd pfd = { .fd = p[1], .events = POLLOUT };
 
+			setsid();
 			close(p[0]);
 			for (;;) { /* until the reader is gone */
 				if (poll(&pfd, 1, -1) < 0 || (pfd.revents & POLLERR))
@@ -100,6 +107,45 @@ static void outside_writer(void)
 	waitpid(a, &st, 0);
 	close(p[1]);
 	at(p[0], 14);
+}
+
+/* fd 16: WORKDIR/ofifo, fed by a process outside the tree. */
+static void outside_fifo(void)
+{
+	int r, st, i;
+	pid_t a;
+
+	unlink("ofifo");
+	if (mkfifo("ofifo", 0600))
+		exit(2);
+	r = open("ofifo", O_RDONLY | O_NONBLOCK);
+	if (r < 0)
+		exit(2);
+	a = fork();
+	if (a == 0) {
+		if (fork() == 0) {
+			int w;
+
+			setsid(); /* nothing of the tree's: its pids must go free */
+			w = open("ofifo", O_WRONLY);
+			close(r);
+			if (w < 0 || write(w, "outside bytes", 13) != 13)
+				_exit(1);
+			for (i = 0; i < 1200 && access("result", F_OK); i++)
+				scn_msleep(50);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	waitpid(a, &st, 0);
+	/* the bytes are there before the scenario says it is ready */
+	for (i = 0; i < 500; i++) {
+		struct pollfd pfd = { .fd = r, .events = POLLIN };
+
+		if (poll(&pfd, 1, 10) == 1 && (pfd.revents & POLLIN))
+			break;
+	}
+	at(r, 16);
 }
 
 static const char *drain(int fd, const char *want)
@@ -133,6 +179,8 @@ int main(int argc, char **argv)
 	gone_writer();
 	gone_reader();
 	half_fifos();
+	if (getenv("FID_ENDS_OFIFO"))
+		outside_fifo();
 	if (getenv("FID_ENDS_EXT")) {
 		outside_writer();
 		c = open("/dev/console", O_RDONLY | O_NOCTTY);
@@ -153,5 +201,16 @@ int main(int argc, char **argv)
 	SCN_CHECK(!strcmp(link, want), "fd 12 is '%s', not '%s'", link, want);
 	SCN_CHECK(write(13, "x", 1) < 0 && errno == EPIPE,
 		  "fd 13: a write did not fail with EPIPE");
+	if (getenv("FID_ENDS_OFIFO")) {
+		char buf[64];
+		ssize_t got = read(16, buf, sizeof(buf));
+
+		SCN_CHECK(got == 13 && !memcmp(buf, "outside bytes", 13),
+			  "fd 16: read %zd bytes, not 'outside bytes'", got);
+		got = read(16, buf, sizeof(buf));
+		SCN_CHECK(got < 0 && errno == EAGAIN,
+			  "fd 16: after its bytes read gives %zd (%s), not EAGAIN", got,
+			  got < 0 ? strerror(errno) : "data or end-of-file");
+	}
 	scn_pass();
 }

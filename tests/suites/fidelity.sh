@@ -121,3 +121,13 @@ test_fid_ends_ext_files() {
 	check_scenario
 }
 register fid_ends/ext-files-inherit test_fid_ends_ext_files
+
+# a named FIFO fed by a process outside the tree: the pipe outlives the
+# dumped tree, restore reopens it by path and does not refill it (the
+# bytes are read once)
+test_fid_ends_ofifo() {
+	FID_ENDS_OFIFO=1 test_cr fid_ends "$1"
+}
+for m in once x3; do
+	register "fid_ends/outside-fifo-$m" test_fid_ends_ofifo $m
+done
