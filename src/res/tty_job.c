@@ -211,19 +211,21 @@ static int tty_check_shell_job(struct image *img, const struct restore_opts *o)
  * group of the same session)?  The kernel drops SIGTSTP, SIGTTIN and
  * SIGTTOU sent to such a group.
  */
-static bool group_orphaned(const struct image *img, pid_t pgid)
+static bool group_orphaned(const struct rst_tree *tree, pid_t pgid)
 {
 	size_t i;
 
-	for (i = 0; i < img->ntasks; i++) {
-		const TaskEntry *te = img->tasks[i].te;
+	for (i = 0; i < tree->n; i++) {
+		const TaskEntry *te = tree->ctx[i].t->te;
 		struct proc_stat me, parent;
 
 		if ((pid_t)te->pgid != pgid || te->zombie)
 			continue;
-		if (proc_parse_stat(te->pid, &me) || proc_parse_stat(me.ppid, &parent))
+		/* as we see them: with --pidns the host's PIDs */
+		if (proc_parse_stat(tree->ctx[i].host_pid, &me) ||
+		    proc_parse_stat(me.ppid, &parent))
 			continue;
-		if (parent.pgid != pgid && parent.sid == me.sid)
+		if (parent.pgid != me.pgid && parent.sid == me.sid)
 			return false;
 	}
 	return true;
@@ -237,7 +239,7 @@ static int tty_stop_job(struct rst_ctx *c)
 	if (!sig)
 		return 0;
 	/* by its own signal: a parent's wait reports SIGTSTP as SIGTSTP */
-	if (sig != SIGSTOP && group_orphaned(c->img, c->t->te->pgid)) {
+	if (sig != SIGSTOP && group_orphaned(c->tree, c->t->te->pgid)) {
 		pr_warn("pid %u: its process group is orphaned here, where signal %d would "
 			"not stop it: stopped by SIGSTOP instead\n",
 			c->t->te->pid, sig);
