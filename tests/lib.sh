@@ -515,12 +515,28 @@ snapshot() {
 		done
 		echo "== cgroup"
 		cat "/proc/$pid/cgroup"
-		# every namespace but the PID ones (--pidns restores into a new one)
+		# every namespace but the PID ones (--pidns restores into a new one);
+		# the ones stasis rebuilds (UTS, time) are new after a restore, so
+		# they are compared by what they hold: "ours" (the runner's), or
+		# the names or clock offsets they give
 		echo "== ns"
 		for f in "/proc/$pid/ns"/*; do
-			case ${f##*/} in pid | pid_for_children) continue ;; esac
-			echo "${f##*/} $(readlink "$f")"
+			n=${f##*/}
+			case $n in pid | pid_for_children) continue ;; esac
+			t=$(readlink "$f")
+			case $n in
+			uts | time | time_for_children | cgroup)
+				[ "$t" = "$(readlink "/proc/self/ns/$n")" ] && t=ours || t=own ;;
+			esac
+			echo "$n $t"
 		done
+		if [ "$(readlink "/proc/$pid/ns/uts")" != "$(readlink /proc/self/ns/uts)" ]; then
+			echo "uts names $(nsenter -t "$pid" -u cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname | tr '\n' ' ')"
+		fi
+		[ "$(readlink "/proc/$pid/ns/cgroup")" != "$(readlink /proc/self/ns/cgroup)" ] &&
+			echo "cgroupns view $(nsenter -t "$pid" -C cat "/proc/$pid/cgroup" | tr '\n' ' ')"
+		[ "$(readlink "/proc/$pid/ns/time_for_children")" != "$(readlink /proc/self/ns/time_for_children)" ] &&
+			echo "timens_offsets $(tr '\n' ' ' <"/proc/$pid/timens_offsets")"
 		echo "== limits"
 		cat "/proc/$pid/limits"
 		echo "== oom_score_adj $(cat "/proc/$pid/oom_score_adj")"

@@ -17,6 +17,23 @@
 #include "util.h"
 
 /* Tasks are indexed by pid once loaded (image_index_tasks). */
+pid_t task_own_tid(const TaskEntry *te, uint32_t tid)
+{
+	size_t i;
+
+	for (i = 0; te->has_ns_pid && i < te->n_threads && i < te->n_ns_threads; i++)
+		if (te->threads[i] == tid)
+			return te->ns_threads[i];
+	return tid;
+}
+
+pid_t image_own_pid(struct image *img, uint32_t pid)
+{
+	struct rst_task *t = image_task(img, pid);
+
+	return t ? task_own_pid(t->te) : (pid_t)pid;
+}
+
 struct rst_task *image_task(struct image *img, uint32_t pid)
 {
 	size_t lo = 0, hi = img->by_pid ? img->ntasks : 0, i;
@@ -375,8 +392,8 @@ int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t 
 		while (off < t->pages_len) {
 			uint64_t at = t->pages_off + off, base = at & ~(uint64_t)(PAGE_SIZE - 1);
 			size_t n = min(VERIFY_WINDOW, t->pages_len - off), len = n + (at - base);
-			void *win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, img->r.fd,
-					 base);
+			void *win =
+			    mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, img->r.fd, base);
 
 			if (win == MAP_FAILED) { /* a file system that cannot map: read it */
 				n = min(bufsz, n);

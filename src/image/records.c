@@ -19,6 +19,8 @@
 #include "fsobj.pb-c.h"
 #include "header.pb-c.h"
 #include "mm.pb-c.h"
+#include "ns.pb-c.h"
+#include "sysvipc.pb-c.h"
 #include "task.pb-c.h"
 #include "tty.pb-c.h"
 
@@ -41,7 +43,13 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	KIND(IMG_POSIX_TIMERS, "posix-timers", &posix_timers_entry__descriptor,
 	     rec_load_posix_timers),
 	KIND(IMG_TTY, "tty", &tty_entry__descriptor, tty_load),
+	KIND(IMG_SYSV_SHM, "sysv-shm", &sysv_shm_entry__descriptor, sysvipc_shm_load),
+	KIND(IMG_SYSV_SHM_DATA, "sysv-shm-data", &sysv_shm_chunk__descriptor,
+	     sysvipc_shm_data_load),
+	KIND(IMG_SYSV_SEM, "sysv-sem", &sysv_sem_entry__descriptor, sysvipc_sem_load),
+	KIND(IMG_SYSV_MSG, "sysv-msg", &sysv_msg_entry__descriptor, sysvipc_msg_load),
 	KIND(IMG_CGROUP, "cgroup", &cgroup_entry__descriptor, cgroup_load),
+	KIND(IMG_NS, "ns", &ns_entry__descriptor, ns_load),
 };
 
 const struct img_rec_kind *img_rec_kind(uint32_t type)

@@ -220,6 +220,8 @@ static const char *vma_kind_name(VmaKind k)
 	static const char *const names[] = { "?",    "anon",	    "anon-shared",
 					     "file", "file-shared", "special" };
 
+	if (k == VMA_KIND__VMA_SYSV_SHM)
+		return "sysv-shm";
 	return (unsigned)k < ARRAY_SIZE(names) ? names[k] : "?";
 }
 
@@ -251,7 +253,14 @@ static void show_task(struct image *img, struct rst_task *t)
 	for (i = 0; i < t->mm->n_vmas; i++) {
 		VmaEntry *v = t->mm->vmas[i];
 		const char *name = v->name ? v->name : "";
+		char shm[32];
 		size_t k;
+
+		if (v->kind == VMA_KIND__VMA_SYSV_SHM) {
+			snprintf(shm, sizeof(shm), "shmid %u%s", v->shmid,
+				 v->shm_rdonly ? " SHM_RDONLY" : "");
+			name = shm;
+		}
 
 		for (k = 0; k < t->mm->n_files; k++)
 			if (v->has_file_id && v->file_id == t->mm->files[k]->id &&

@@ -114,6 +114,7 @@ extern const struct fd_ops inotify_fd_ops, fanotify_fd_ops, pidfd_fd_ops;
 extern const struct fd_ops unix_fd_ops, inet_fd_ops, netlink_fd_ops, packet_fd_ops;
 extern const struct fd_ops fsobj_fd_fd_ops, memfd_fd_ops, ghost_fd_ops;
 extern const struct fd_ops ptmx_fd_ops, tty_fd_ops;
+extern const struct fd_ops mqueue_fd_ops;
 
 /* ---------------------------------------------- services of the core */
 

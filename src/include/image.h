@@ -35,7 +35,12 @@ enum img_rec_type {
 	IMG_FLOCK = 26,
 	IMG_POSIX_TIMERS = 27, /* images/evobj.proto */
 	IMG_TTY = 30,
+	IMG_SYSV_SHM = 45,	/* images/sysvipc.proto: a SysV shared memory segment */
+	IMG_SYSV_SHM_DATA = 46, /* bytes of a segment */
+	IMG_SYSV_SEM = 47,	/* a SysV semaphore set */
+	IMG_SYSV_MSG = 48,	/* a SysV message queue and its messages */
 	IMG_CGROUP = 60, /* images/cgroup.proto: the settings of a cgroup */
+	IMG_NS = 70,	 /* images/ns.proto: a UTS or time namespace of the tree */
 	IMG_REC_MAX
 };
 

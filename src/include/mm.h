@@ -57,6 +57,14 @@ struct mm_image {
 
 struct mm_image *mm_image(struct image *img);
 
+/*
+ * sysvipc.c: a SysV shm attachment of /proc/PID/maps as a VMA record (dump),
+ * and attaching it again at its address (the remote build)
+ */
+struct proc_vma;
+int sysvipc_vma_dump(pid_t pid, const struct proc_vma *v, VmaEntry *e);
+int sysvipc_vma_map(struct rst_ctx *c, const VmaEntry *e);
+
 /* mm_build.c: the steps of building the address space (in mm.c's order) */
 int mm_unmap_own(struct rst_ctx *c);
 int mm_map_vdso(struct rst_ctx *c);

@@ -132,7 +132,7 @@ void res_image_states_fini(struct image *img);
 extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
     files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
     flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
-    seccomp_nnp_res, fown_res;
+    seccomp_nnp_res, mqueue_res, fown_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded
@@ -145,12 +145,21 @@ int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_
 int flock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_FLOCK */
 int fsobj_data_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_FSOBJ_DATA */
 int cgroup_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_CGROUP */
+int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg);		/* IMG_NS */
+/* IMG_SYSV_SHM, IMG_SYSV_SHM_DATA, IMG_SYSV_SEM, IMG_SYSV_MSG (res/sysvipc.c) */
+int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
+/* res/ns.c: the cgroup namespace the task creates, or NULL (res/cgroup.c) */
+struct NsEntry;
+const struct NsEntry *ns_cgroup_created_by(struct rst_ctx *c);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
 bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
 

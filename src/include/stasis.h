@@ -154,6 +154,22 @@ int tree_build(struct image *img);
 int tree_check_sessions(TaskEntry **tes, size_t n, uint32_t root);
 void image_free(struct image *img);
 struct rst_task *image_task(struct image *img, uint32_t pid);
+/*
+ * The numbers the tree's own tasks use: the image holds the dumper's view
+ * of every pid; a tree whose root was PID 1 of its own PID namespace also
+ * has the numbers inside (task_entry ns_*), which remote and in-child
+ * calls of the restored tasks must use.  Without one both views agree.
+ */
+static inline pid_t task_own_pid(const TaskEntry *te)
+{
+	return te->has_ns_pid ? (pid_t)te->ns_pid : (pid_t)te->pid;
+}
+static inline pid_t task_own_pgid(const TaskEntry *te)
+{
+	return te->has_ns_pid ? (pid_t)te->ns_pgid : (pid_t)te->pgid;
+}
+pid_t task_own_tid(const TaskEntry *te, uint32_t tid);
+pid_t image_own_pid(struct image *img, uint32_t pid);
 /* An open file description by id (res/files.c), and its index among them, or -1. */
 FileEntry *image_file(struct image *img, uint32_t id);
 long image_file_index(struct image *img, uint32_t id);

@@ -25,8 +25,13 @@
  * enter the ptrace stop that seizing asks for, and the cgroup is thawed as
  * soon as every task is seized, with the tree held by ptrace from then on.
  * A failed dump, and stasis dying of a catchable signal, thaw it too.
+ *
+ * A task that creates a cgroup namespace at restore (res/ns.c saves its
+ * root cgroup in every hierarchy) is moved into those roots first, then
+ * unshares, then goes on into its own cgroups like any task.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "cgroup.pb-c.h"
+#include "ns.pb-c.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
@@ -164,6 +170,20 @@ static bool opts_have_all(const char *opts, const char *ctrl)
 	return true;
 }
 
+/*
+ * Is a mount's root the root of its hierarchy: "/", or seen from inside a
+ * cgroup namespace (a restore child that made one) "/.." once per level
+ * the namespace's root is below it.
+ */
+static bool hierarchy_root(const char *root)
+{
+	if (!strcmp(root, "/"))
+		return true;
+	while (!strncmp(root, "/..", 3))
+		root += 3;
+	return !*root || !strcmp(root, "/");
+}
+
 /* The mount point of the hierarchy with these controllers ("" for cgroup2). */
 static int hierarchy_mount(const char *ctrl, char *buf, size_t size)
 {
@@ -176,7 +196,7 @@ static int hierarchy_mount(const char *ctrl, char *buf, size_t size)
 		const char *sep = strstr(line, " - ");
 
 		if (!sep || sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 ||
-		    sscanf(sep, " - %31s %*s %511s", type, opts) != 2 || strcmp(root, "/"))
+		    sscanf(sep, " - %31s %*s %511s", type, opts) != 2 || !hierarchy_root(root))
 			continue;
 		if (*ctrl ? !strcmp(type, "cgroup") && opts_have_all(opts, ctrl)
 			  : !strcmp(type, "cgroup2")) {
@@ -651,26 +671,69 @@ static bool same_cgroups(const TaskEntry *a, const TaskEntry *b)
 }
 
 /* In the restore child, before its children are forked. */
+static void free_lines(char **lines, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+}
+
+static size_t read_own_cgroups(char ***ours)
+{
+	char *text = read_file("/proc/self/cgroup", NULL);
+	size_t n = 0;
+
+	*ours = NULL;
+	if (text)
+		n = split_lines(text, ours);
+	free(text);
+	return n;
+}
+
+/*
+ * The task creates a cgroup namespace (res/ns.c): into its root cgroups
+ * first, where unshare takes the root from; *ours is read again, still
+ * with the paths as we see them.
+ */
+static int make_cgroup_ns(struct rst_ctx *c, const NsEntry *ns, char ***ours, size_t *n)
+{
+	char ctrl[256];
+	const char *path;
+	size_t i;
+
+	for (i = 0; i < ns->n_cgroup_roots; i++)
+		if (parse_line(ns->cgroup_roots[i], ctrl, sizeof(ctrl), &path) &&
+		    join_cgroup(c, ctrl, path, *ours, *n))
+			return -1;
+	free_lines(*ours, *n);
+	*n = read_own_cgroups(ours);
+	if (unshare(CLONE_NEWCGROUP)) {
+		pr_perror("pid %d: cannot create its cgroup namespace", c->t->te->pid);
+		return -1;
+	}
+	return 0;
+}
+
 static int cgroup_restore_child(struct rst_ctx *c)
 {
+	const NsEntry *ns = ns_cgroup_created_by(c);
 	TaskEntry *te = c->t->te;
-	char **ours = NULL, *text, ctrl[256];
+	char **ours = NULL, ctrl[256];
 	const char *path;
 	size_t n = 0, i;
 	int ret = 0;
 
-	if (!te->n_cgroups || (c->t->parent && same_cgroups(te, c->t->parent->te)))
+	if (!ns && (!te->n_cgroups || (c->t->parent && same_cgroups(te, c->t->parent->te))))
 		return 0; /* inherited from its restored parent */
-	text = read_file("/proc/self/cgroup", NULL);
-	if (text)
-		n = split_lines(text, &ours);
-	free(text);
+	n = read_own_cgroups(&ours);
+	if (ns)
+		ret = make_cgroup_ns(c, ns, &ours, &n);
 	for (i = 0; i < te->n_cgroups && !ret; i++)
 		if (parse_line(te->cgroups[i], ctrl, sizeof(ctrl), &path))
 			ret = join_cgroup(c, ctrl, path, ours, n);
-	for (i = 0; i < n; i++)
-		free(ours[i]);
-	free(ours);
+	free_lines(ours, n);
 	return ret;
 }
 

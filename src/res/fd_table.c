@@ -15,6 +15,8 @@
 const struct fd_ops *const fd_kinds[] = {
 	/* O_PATH fds first: no other kind may see them */
 	&opath_fd_ops,
+	/* POSIX message queues: their inodes look like regular files */
+	&mqueue_fd_ops,
 	/* files by their path, and what no path reaches (memfds, deleted files) */
 	&reg_fd_ops,
 	&fsobj_fd_fd_ops,

@@ -267,11 +267,8 @@ static int vma_classify(struct dump_ctx *ctx, struct dump_task *dt, const struct
 		e->file_id = 0;
 		return 0;
 	}
-	if (!strncmp(p, "/SYSV", 5)) {
-		pr_err("pid %d mapping %lx-%lx: %s (SysV shm) is not supported yet\n", dt->pid,
-		       v->start, v->end, p);
-		return -1;
-	}
+	if (!strncmp(p, "/SYSV", 5))
+		return sysvipc_vma_dump(dt->pid, v, e);
 	if (fsobj_link_is_ghost(p))
 		return vma_fsobj(ctx, dt, v, e);
 	return vma_file(dt, v, e);

@@ -282,6 +282,8 @@ int mm_map_one(struct rst_ctx *c, size_t i, size_t *last)
 		fd = svc_fd(c, SVC_FILES) + e->file_id - 1;
 		off = e->pgoff;
 		break;
+	case VMA_KIND__VMA_SYSV_SHM:
+		return c->in_child ? 1 : sysvipc_vma_map(c, e);
 	default:
 		return 0;
 	}

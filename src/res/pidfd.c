@@ -120,7 +120,7 @@ static long take_from(struct rst_ctx *c, const struct pidfd_done *done)
 {
 	long pfd, nfd;
 
-	pfd = rcall(c, __NR_pidfd_open, done->c->t->te->pid, 0, 0);
+	pfd = rcall(c, __NR_pidfd_open, task_own_pid(done->c->t->te), 0, 0);
 	if (pfd < 0)
 		return pfd;
 	nfd = rcall(c, __NR_pidfd_getfd, pfd, done->fd, 0);
@@ -143,7 +143,7 @@ static int place_one(struct rst_ctx *c, const FdEntry *f, const FileEntry *fe,
 	else if (d)
 		nfd = take_from(c, d);
 	else
-		nfd = rcall(c, __NR_pidfd_open, fe->pidfd->pid,
+		nfd = rcall(c, __NR_pidfd_open, image_own_pid(c->img, fe->pidfd->pid),
 			    fe->flags & (O_NONBLOCK | PIDFD_THREAD), 0);
 	if (nfd < 0) {
 		pr_err("pid %u fd %u: cannot open a pidfd of pid %u: %s\n", c->t->te->pid, f->fd,

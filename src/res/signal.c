@@ -248,11 +248,11 @@ static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e,
 	if (remote_write(rt->pid, rt->scratch, si, sizeof(*si)))
 		return -1;
 	if (!tid) {
-		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, pid, si->si_signo, rt->scratch,
-				   0, 0, 0))
+		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, task_own_pid(c->t->te),
+				   si->si_signo, rt->scratch, 0, 0, 0))
 			return -1;
-	} else if (remote_syscall(rt, &ret, __NR_rt_tgsigqueueinfo, pid, tid, si->si_signo,
-				  rt->scratch, 0, 0)) {
+	} else if (remote_syscall(rt, &ret, __NR_rt_tgsigqueueinfo, task_own_pid(c->t->te),
+				  task_own_tid(c->t->te, tid), si->si_signo, rt->scratch, 0, 0)) {
 		return -1;
 	}
 	if (ret) {

@@ -10,10 +10,19 @@
 #include "util.h"
 
 const struct res_ops *const res_table[] = {
-	/* refuses, before anything is written, namespaces that are not saved */
+	/*
+	 * namespaces first: the restore child creates the ones it leads
+	 * before anything else it builds lives in them; refuses the others
+	 */
 	&ns_res,
-	/* refuses a tree using SysV IPC (it lives in the IPC namespace) */
+	/*
+	 * SysV IPC objects of the host namespace: refused or found before
+	 * anything is written; created with their ids before anything is
+	 * forked (the tasks attach segments in mm's remote build)
+	 */
 	&sysvipc_res,
+	/* POSIX message queues: made before anything is forked, as above */
+	&mqueue_res,
 	/* cgroups first in the child: what it forks next is born in them */
 	&cgroup_res,
 	/* oom_score_adj before the fork too: children inherit it */

@@ -700,7 +700,7 @@ int tty_open(struct rst_ctx *c, const FileEntry *fe)
 
 		if (!tf->has_index && c->opts->detached)
 			return open("/dev/null", (flags & O_ACCMODE) | O_CLOEXEC);
-		if (e && e->has_sid && getsid(0) != (pid_t)e->sid) {
+		if (e && e->has_sid && getsid(0) != image_own_pid(c->img, e->sid)) {
 			pr_err("pid %u: cannot reopen /dev/tty outside session %u\n", c->t->te->pid,
 			       e->sid);
 			return -1;
@@ -753,7 +753,7 @@ static bool tty_open_later(struct rst_ctx *c, const FileEntry *fe)
 	TaskEntry *te = c->t->te;
 
 	return fe->tty->dev_tty && fe->tty->has_index && te->sid == te->pid &&
-	       getsid(0) != (pid_t)te->pid;
+	       getsid(0) != task_own_pid(te);
 }
 
 int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg)

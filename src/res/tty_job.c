@@ -72,7 +72,7 @@ static int set_fg_remote(struct rst_ctx *c, uint32_t index, uint32_t pgrp)
 {
 	static const char dev[] = "/dev/tty";
 	unsigned long path = c->rt.scratch, arg = c->rt.scratch + 16;
-	int32_t pg = pgrp;
+	int32_t pg = image_own_pid(c->img, pgrp);
 	long fd, ret;
 
 	if (remote_write(c->rt.pid, path, dev, sizeof(dev)) ||

@@ -95,14 +95,19 @@ static int child_service_fds(struct rst_ctx *c)
 	return 0;
 }
 
-pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
+/*
+ * Fork at 'pid' as the restorer sees it and, in a tree with a PID
+ * namespace of its own, at 'ns_pid' inside it (0: no such namespace).
+ */
+pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags)
 {
+	pid_t both[2] = { ns_pid, pid }; /* innermost namespace first */
 	struct stasis_clone_args args = {
 		.flags = flags,
 		/* a sibling's exit signal is our own, chosen by our parent */
 		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
-		.set_tid = (uintptr_t)&pid,
-		.set_tid_size = 1,
+		.set_tid = ns_pid ? (uintptr_t)both : (uintptr_t)&pid,
+		.set_tid_size = ns_pid ? 2 : 1,
 	};
 	sigset_t all, old;
 	char comm[64];
@@ -115,7 +120,11 @@ pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
 	if (ret)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (ret < 0) {
-		if (errno == EEXIST) {
+		if (errno == EEXIST && ns_pid && !pid_exists(pid)) {
+			pr_err("pid %d of the tree's PID namespace is taken there; restore needs "
+			       "it free\n",
+			       ns_pid);
+		} else if (errno == EEXIST) {
 			proc_comm(pid, comm, sizeof(comm));
 			pr_err(
 			    "pid %d is taken by another process ('%s', pid %d); restore needs it "
@@ -134,12 +143,24 @@ pid_t fork_at_pid_flags(pid_t pid, uint64_t flags)
 
 pid_t fork_at_pid(pid_t pid)
 {
-	return fork_at_pid_flags(pid, 0);
+	return fork_at_pid_flags(pid, 0, 0);
+}
+
+/*
+ * Fork a task of the tree at its numbers: the image's pid and, in a tree
+ * with a PID namespace of its own, its number there too; with --pidns
+ * only the number inside the namespace (the kernel picks ours).
+ */
+pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
+{
+	if (c->opts->pidns)
+		return fork_at_pid_flags(ns_pid ? ns_pid : pid, 0, flags);
+	return fork_at_pid_flags(pid, ns_pid, flags);
 }
 
 static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
 {
-	pid_t pid = fork_at_pid(kid->te->pid);
+	pid_t pid = fork_at(c, kid->te->pid, kid->te->ns_pid, 0);
 
 	if (pid == 0)
 		child_main(rst_ctx_of(c->tree, kid));
@@ -163,7 +184,7 @@ static int child_fork_kids(struct rst_ctx *c)
 		    fork_kid(c, c->t->kids[i]))
 			return -1;
 	}
-	if (te->sid == te->pid && te->pid != (uint32_t)getsid(0) && setsid() < 0) {
+	if (te->sid == te->pid && task_own_pid(te) != getsid(0) && setsid() < 0) {
 		pr_perror("pid %u: cannot create its session", te->pid);
 		return -1;
 	}
@@ -196,7 +217,7 @@ static int child_make_group(struct rst_ctx *c)
 
 	if (pipe(p))
 		return -1;
-	pid = fork_at_pid(pgid);
+	pid = fork_at(c, pgid, c->t->te->ns_pgid, 0);
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
@@ -211,7 +232,7 @@ static int child_make_group(struct rst_ctx *c)
 	/* the group exists once the stand-in's setpgid is done */
 	while (getpgid(pid) != pid)
 		usleep(100);
-	if (setpgid(0, pgid)) {
+	if (setpgid(0, task_own_pgid(c->t->te))) {
 		pr_perror("pid %u: cannot join process group %d", c->t->te->pid, pgid);
 		close(p[1]);
 		return -1;
@@ -234,8 +255,8 @@ static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
 		setsid();
 	else if (te->pgid == te->pid)
 		setpgid(0, 0);
-	else if ((pid_t)te->pgid != getpgrp() && image_task(c->img, te->pgid))
-		setpgid(0, te->pgid); /* best effort: its leader may not exist yet */
+	else if (task_own_pgid(te) != getpgrp() && image_task(c->img, te->pgid))
+		setpgid(0, task_own_pgid(te)); /* best effort: its leader may not exist yet */
 	prctl(PR_SET_NAME, te->comm, 0, 0, 0);
 	if (WIFSIGNALED(status)) {
 		setrlimit(RLIMIT_CORE, &none);

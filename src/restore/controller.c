@@ -25,7 +25,8 @@ static struct rst_ctx *ctx_by_pid(struct rst_tree *r, pid_t pid)
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if ((pid_t)r->img->tasks[i].te->pid == inner) {
+		if ((r->opts->pidns ? task_own_pid(r->img->tasks[i].te)
+				    : (pid_t)r->img->tasks[i].te->pid) == inner) {
 			r->ctx[i].host_pid = pid;
 			return &r->ctx[i];
 		}
@@ -135,7 +136,8 @@ int restore_groups(struct rst_tree *r)
 			    (pass == 0) != (te->pgid == te->pid))
 				continue;
 			if (remote_syscall(&c->rt, &ret, __NR_setpgid, 0,
-					   want == (pid_t)te->pid ? 0 : want, 0, 0, 0, 0))
+					   want == (pid_t)te->pid ? 0 : image_own_pid(r->img, want),
+					   0, 0, 0, 0))
 				return -1;
 			if (ret) {
 				pr_err("pid %u: cannot join process group %d: %s\n", te->pid, want,

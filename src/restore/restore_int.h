@@ -22,8 +22,9 @@ struct restore {
 };
 
 /* child.c */
-pid_t fork_at_pid_flags(pid_t pid, uint64_t flags);
+pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags);
 pid_t fork_at_pid(pid_t pid);
+pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags);
 void __attribute__((noreturn)) child_main(struct rst_ctx *c);
 
 /* root.c */

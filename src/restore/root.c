@@ -67,13 +67,14 @@ static pid_t fork_ns_init(void)
 int fork_root(struct restore *r, pid_t *first)
 {
 	struct rst_ctx *c = &r->tree.ctx[r->tree.root];
+	bool own_ns = c->t->te->has_ns_pid; /* the root was PID 1 of its namespace */
 	int sync[2];
 
 	if (pipe2(sync, O_CLOEXEC)) {
 		pr_perror("pipe");
 		return -1;
 	}
-	if (r->tree.opts->pidns) {
+	if (r->tree.opts->pidns && !own_ns) {
 		*first = fork_ns_init();
 		if (*first == 0) {
 			close(sync[1]);
@@ -82,7 +83,10 @@ int fork_root(struct restore *r, pid_t *first)
 		r->tree.ns_init = *first;
 	} else {
 		c->go_fd = sync[0];
-		*first = fork_at_pid_flags(c->t->te->pid, r->tree.opts->sibling ? CLONE_PARENT : 0);
+		/* a tree whose root was PID 1 of its own namespace: it is again */
+		*first = fork_at(c, c->t->te->pid, c->t->te->ns_pid,
+				 (r->tree.opts->sibling ? CLONE_PARENT : 0) |
+				     (own_ns ? CLONE_NEWPID : 0));
 		if (*first == 0) {
 			close(sync[1]);
 			child_main(c);
@@ -95,7 +99,9 @@ int fork_root(struct restore *r, pid_t *first)
 		return -1;
 	}
 	/* only now is there a task of ours at that pid: never kill someone else's */
-	c->attached = !r->tree.opts->pidns;
+	c->attached = !r->tree.opts->pidns || own_ns;
+	if (own_ns && r->tree.opts->pidns)
+		c->host_pid = *first;
 	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
 		pr_perror("cannot trace the restore child %d", *first);
 		close(sync[1]);

@@ -67,18 +67,21 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 {
 	struct stasis_clone_args args = { .flags = THREAD_CLONE_FLAGS };
 	unsigned long args_at = c->rt.scratch, tid_at = c->rt.scratch + sizeof(args);
-	pid_t tid = core->tid;
+	pid_t tid = core->tid, own = task_own_tid(c->t->te, core->tid);
+	pid_t both[2] = { own, tid }; /* in the tree's own PID namespace, and ours */
 	int status;
 	long ret;
 
 	args.set_tid = tid_at;
-	args.set_tid_size = 1;
+	/* both numbers, or with --pidns the one inside only */
+	args.set_tid_size = c->t->te->has_ns_pid && !c->opts->pidns ? 2 : 1;
 	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
-	    remote_write(c->rt.pid, tid_at, &tid, sizeof(tid)))
+	    remote_write(c->rt.pid, tid_at, args.set_tid_size == 2 ? both : &own,
+			 args.set_tid_size * sizeof(pid_t)))
 		return -1;
 	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
 		return -1;
-	if (ret != tid) {
+	if (ret != own) {
 		char comm[64];
 
 		if (ret == -EEXIST) {
@@ -91,8 +94,9 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 		}
 		return -1;
 	}
-	/* in a new PID namespace our view of the thread has another number */
-	tid = host_tid(c->rt.pid, tid);
+	/* with --pidns our view of the thread has another number */
+	if (c->opts->pidns)
+		tid = host_tid(c->rt.pid, own);
 	if (tid < 0 || thread_wait_stop(tid, &status))
 		return -1;
 	memset(rt, 0, sizeof(*rt));

@@ -9,7 +9,7 @@ OUT=$REPO/tests/fuzz/corpus
 SCENARIOS=${SCENARIOS:-"counter sleeper tree3 threads50 files pipe60k piperead sharedfd
 	signals evfds epollset unix_stream unix_dgram unix_listen unix_scm ev_ptimer ev_fifo
 	ev_inotify ev_pidfd fs_memfd fs_ghost fs_opath fs_locks tty_pty forker pgrpdead
-	subreaper creds guard mapshared"}
+	subreaper creds guard mapshared sysv_ipc mq_posix"}
 TMP=$(mktemp -d /tmp/stasis-seed.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"

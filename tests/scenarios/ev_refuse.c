@@ -57,16 +57,16 @@ static void ipc_cleanup(void)
 		msgctl(ipc_id, IPC_RMID, NULL);
 }
 
-/* Modes "ipcns", "utsns" ...: a child in a namespace of its own. */
+/* Modes "ipcns", "netns" ...: a child in a namespace of its own. */
 static int ns_flag(const char *m)
 {
 	static const struct {
 		const char *mode;
 		int flag;
 	} kinds[] = {
-		{ "ipcns", CLONE_NEWIPC },   { "utsns", CLONE_NEWUTS },
-		{ "netns", CLONE_NEWNET },   { "mntns", CLONE_NEWNS },
-		{ "timens", CLONE_NEWTIME }, { "cgroupns", CLONE_NEWCGROUP },
+		{ "ipcns", CLONE_NEWIPC },
+		{ "netns", CLONE_NEWNET },
+		{ "mntns", CLONE_NEWNS },
 	};
 	size_t i;
 

@@ -37,6 +37,7 @@
 
 static char scn_dir[PATH_MAX];		/* absolute WORKDIR */
 static pid_t scn_pid;			/* getpid() at start */
+static int scn_proc_view;		/* name ourselves by /proc/self (a PID namespace) */
 static unsigned long long scn_token;	/* random, memory only */
 static volatile sig_atomic_t scn_check; /* set by the SIGUSR2 handler */
 
@@ -95,6 +96,24 @@ static void scn_write_file(const char *name, const char *text)
 	}
 }
 
+/*
+ * Our PID as the runner sees it: getpid(), or in a PID namespace of our own
+ * (scn_proc_view set) the number /proc/self names, /proc being the runner's.
+ */
+static pid_t scn_seen_pid(void)
+{
+	char buf[32];
+	ssize_t n;
+
+	if (!scn_proc_view)
+		return getpid();
+	n = readlink("/proc/self", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return atoi(buf);
+}
+
 /* Write the result, log it and exit: reason == NULL means PASS. */
 static void __attribute__((noreturn)) scn_finish(const char *reason)
 {
@@ -114,7 +133,7 @@ static void __attribute__((noreturn)) scn_finish(const char *reason)
 	}
 	line[n] = '\0';
 	scn_log("result: %s%s token=%016llx pid=%d", reason ? "FAIL: " : "PASS", line, scn_token,
-		(int)getpid());
+		(int)scn_seen_pid());
 	if (reason)
 		snprintf(buf, sizeof(buf), "FAIL: %s\n", line);
 	else
@@ -192,7 +211,7 @@ static void scn_ready(void)
 {
 	char buf[64];
 
-	snprintf(buf, sizeof(buf), "%d %016llx\n", (int)scn_pid, scn_token);
+	snprintf(buf, sizeof(buf), "%d %016llx\n", (int)scn_seen_pid(), scn_token);
 	scn_write_file("ready", buf);
 	scn_log("ready");
 }
