@@ -415,14 +415,15 @@ FDINFO_MAY_CHANGE=(
 	Pid NSpid
 )
 
-# normalize_fdinfo TARGET < /proc/PID/fdinfo/FD: the lines of FD's fdinfo
-# that must come back, sorted; ino: fields are dropped where the object is
-# created anew (pipes, sockets, anonymous inodes, memfds, deleted files)
-# and from epoll's tfd lines, whose ino: is the target's.
+# normalize_fdinfo FDLINK TARGET < /proc/PID/fdinfo/FD: the lines of FD's
+# fdinfo that must come back, sorted; ino: fields are dropped where the
+# object is created anew -- whatever its path does not lead to (pipes,
+# sockets, anonymous inodes, memfds, deleted files, POSIX message queues,
+# whose path is inside the mqueue file system) -- and from epoll's tfd
+# lines, whose ino: is the target's.
 normalize_fdinfo() {
-	local target=$1 skip_ino=0 k line m
-	[[ $target =~ ^(pipe|socket|anon_inode): || $target == *" (deleted)" ||
-		$target == /memfd:* ]] && skip_ino=1
+	local fdlink=$1 target=$2 skip_ino=0 k line m
+	[[ $target == /* ]] && [ "$fdlink" -ef "$target" ] || skip_ino=1
 	while IFS= read -r line; do
 		[ -n "$line" ] || continue
 		k=${line%%:*}
@@ -494,10 +495,15 @@ snapshot() {
 			done <"/proc/$pid/fdinfo/$n"
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
 			echo "$n -> $t flags=$fl pos=$pos"
-			normalize_fdinfo "$t" <"/proc/$pid/fdinfo/$n"
-			# a deleted file: its mode, owner and modification time
+			normalize_fdinfo "$f" "$t" <"/proc/$pid/fdinfo/$n"
+			# a deleted file: its mode, owner and modification time (a
+			# message queue's mtime is its last message's: not compared)
 			[[ $t == *" (deleted)" && $t != /memfd:* ]] &&
-				echo "    inode: $(stat -L -c '%a %u:%g %Y' "$f")"
+				if [ "$(stat -f -L -c %T "$f")" = mqueue ]; then
+					echo "    inode: $(stat -L -c '%a %u:%g' "$f")"
+				else
+					echo "    inode: $(stat -L -c '%a %u:%g %Y' "$f")"
+				fi
 			# a pty's node: its owner and mode
 			[[ $t =~ ^/dev/pts/[0-9]+$ ]] && echo "    node: $(stat -c '%a %u:%g' "$t")"
 		done
