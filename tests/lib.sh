@@ -387,11 +387,94 @@ normalize_maps() {
 	return 0
 }
 
+# VmFlags codes of /proc/PID/smaps that may differ between a task and its
+# restored copy.  Each entry says why; anything else that differs fails.
+VMFLAGS_MAY_CHANGE=(
+	# VM_ACCOUNT (commit charge): restore maps a read-only private mapping
+	# writable to fill it, then mprotects it; the charge is kept, nothing
+	# the program can observe but /proc/meminfo's Committed_AS
+	ac
+	# VM_SOFTDIRTY: a dirty-tracking bit, set on every new mapping
+	sd
+	# VM_UFFD_MISSING/VM_UFFD_WP: a userfaultfd registration of the
+	# restorer (lazy filling) or of a dump's dirty tracking while it runs
+	um uw
+)
+
+# fdinfo keys (the word before the colon) that may differ between a task
+# and its restored copy; pos and flags are compared in the fd line itself.
+FDINFO_MAY_CHANGE=(
+	# compared with the fd line already (pos follows the file for O_APPEND)
+	pos flags
+	# timerfd: time left and expirations move while the runner looks
+	it_value ticks
+	# eventfd: a counter of the kernel's, new for every eventfd created
+	eventfd-id
+	# pidfd: the PID as the runner's namespace sees it (a --pidns copy
+	# shows its host PID; the copy's own PID is checked by the runner)
+	Pid NSpid
+)
+
+# normalize_fdinfo FDLINK TARGET < /proc/PID/fdinfo/FD: the lines of FD's
+# fdinfo that must come back, sorted; ino: fields are dropped where the
+# object is created anew -- whatever its path does not lead to (pipes,
+# sockets, anonymous inodes, memfds, deleted files, POSIX message queues,
+# whose path is inside the mqueue file system) -- and from epoll's tfd
+# lines, whose ino: is the target's.
+normalize_fdinfo() {
+	local fdlink=$1 target=$2 skip_ino=0 k line m
+	[[ $target == /* ]] && [ "$fdlink" -ef "$target" ] || skip_ino=1
+	while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		k=${line%%:*}
+		for m in "${FDINFO_MAY_CHANGE[@]}"; do
+			[ "$k" = "$m" ] && continue 2
+		done
+		[ "$k" = ino ] && [ $skip_ino = 1 ] && continue
+		[ "$k" = tfd ] && line=$(sed -E 's/ ino:[0-9a-f]+//' <<<"$line")
+		printf '    %s\n' "$line"
+	done | sort
+}
+
+# normalize_vmflags < /proc/PID/smaps: per mapping (merged with the next one
+# when contiguous with the same name, permissions and flags), its VmFlags,
+# sorted, without those of VMFLAGS_MAY_CHANGE; [vsyscall] is dropped.
+normalize_vmflags() {
+	awk -v skip="${VMFLAGS_MAY_CHANGE[*]}" '
+	BEGIN { n = split(skip, s, " "); for (i = 1; i <= n; i++) drop[s[i]] = 1 }
+	function flush() {
+		if (have) printf "%s-%s %s %s: %s\n", ps, pe, pperms, ppath, pflags
+		have = 0
+	}
+	/^[0-9a-f]+-[0-9a-f]+ / {
+		split($1, r, "-"); start = r[1]; end = r[2]; perms = $2
+		path = ""; for (i = 6; i <= NF; i++) path = path (i > 6 ? " " : "") $i
+		next
+	}
+	/^VmFlags:/ {
+		if (path == "[vsyscall]") next
+		m = 0; delete f
+		for (i = 2; i <= NF; i++) if (!($i in drop)) f[++m] = $i
+		# sort the codes (insertion sort: a dozen at most)
+		for (i = 2; i <= m; i++) { v = f[i]; for (j = i - 1; j >= 1 && f[j] > v; j--) f[j + 1] = f[j]; f[j + 1] = v }
+		flags = ""; for (i = 1; i <= m; i++) flags = flags (i > 1 ? " " : "") f[i]
+		if (have && start == pe && perms == pperms && path == ppath && flags == pflags) {
+			pe = end; next
+		}
+		flush()
+		have = 1; ps = start; pe = end; pperms = perms; ppath = path; pflags = flags
+	}
+	END { flush() }'
+}
+
 # snapshot PID FILE: what is visible of PID from outside, normalised so
 # that two snapshots of the same state compare equal: the mappings, every
 # fd with its target (pipe/socket inode numbers dropped), flags and
-# position (not for O_APPEND fds, whose position follows the file size),
-# and identity/signal fields of /proc/PID/status.
+# position (not for O_APPEND fds, whose position follows the file size)
+# and the rest of its fdinfo (normalize_fdinfo), the VmFlags of every
+# mapping (normalize_vmflags), the open mode behind every mapped file
+# (map_files), and identity/signal fields of
+# /proc/PID/status.
 snapshot() {
 	local pid=$1 out=$2 f n t fl pos key val
 
@@ -412,7 +495,24 @@ snapshot() {
 			done <"/proc/$pid/fdinfo/$n"
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
 			echo "$n -> $t flags=$fl pos=$pos"
+			normalize_fdinfo "$f" "$t" <"/proc/$pid/fdinfo/$n"
+			# a deleted file: its mode, owner and modification time (a
+			# message queue's mtime is its last message's: not compared)
+			[[ $t == *" (deleted)" && $t != /memfd:* ]] &&
+				if [ "$(stat -f -L -c %T "$f")" = mqueue ]; then
+					echo "    inode: $(stat -L -c '%a %u:%g' "$f")"
+				else
+					echo "    inode: $(stat -L -c '%a %u:%g %Y' "$f")"
+				fi
+			# a pty's node: its owner and mode
+			[[ $t =~ ^/dev/pts/[0-9]+$ ]] && echo "    node: $(stat -c '%a %u:%g' "$t")"
 		done
+		echo "== vmflags"
+		normalize_vmflags <"/proc/$pid/smaps"
+		# the open behind each mapped file: read-only or read-write (lr/lrw)
+		echo "== map_files"
+		stat -c '%A %N' "/proc/$pid/map_files"/* 2>/dev/null |
+			sed -E "s/^(l[-r][-w]).* -> '(.*)'$/\2 \1/" | sort -u
 		echo "== status"
 		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Cpus_allowed_list|Mems_allowed_list|THP_enabled|Speculation_Store_Bypass|SpeculationIndirectBranch):' \
 			"/proc/$pid/status"

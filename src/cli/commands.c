@@ -57,9 +57,9 @@ const struct opt_def common_opts[] = {
 /* --manage-cgroups[=soft|full|ignore] (criu's modes; soft without a mode). */
 static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const char *arg)
 {
-	static const char *const modes[] = { [CG_MANAGE_SOFT] = "soft",
-					     [CG_MANAGE_FULL] = "full",
-					     [CG_MANAGE_IGNORE] = "ignore" };
+	static const char *const modes[] = {
+		[CG_MANAGE_SOFT] = "soft", [CG_MANAGE_FULL] = "full", [CG_MANAGE_IGNORE] = "ignore"
+	};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(modes); i++)
@@ -114,6 +114,9 @@ static const struct opt_def dump_table[] = {
 		    "nftables (default): drop the packets of the tree's\n"
 		    "TCP sockets from the freeze until it is killed\n"
 		    "(until restore) or runs on; skip: no lock"),
+	OPT_FLAG("ext-files", 0, dump.ext_files,
+		 "allow pipes and terminals outside the tree at fds\n"
+		 "above 2; restore needs --inherit-fd for each"),
 	OPT_END,
 };
 

@@ -111,6 +111,10 @@ struct stasis_rseq_configuration {
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
+#ifndef MAP_DROPPABLE /* 6.11 */
+#define MAP_DROPPABLE 0x08
+#endif
+
 #ifndef RSEQ_SIG
 #define RSEQ_SIG 0x53053053
 #endif

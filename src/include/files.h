@@ -122,6 +122,9 @@ extern const struct fd_ops mqueue_fd_ops;
 /* Run ops->prescan once per dump (on first need); 0, or -1 if it failed. */
 int fd_prescan(struct dump_ctx *ctx, const struct fd_ops *ops);
 
+/* fown.c: the owner and signal of d's description (F_GETOWN_EX, F_GETSIG) into fe */
+int fown_dump(const struct fd_dump *d, FileEntry *fe);
+
 typedef int (*tree_fd_fn)(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path);
 /* fn(ctx, pid, fd, /proc/PID/fd/FD) for every fd of every live task of the tree. */
 int files_for_each_tree_fd(struct dump_ctx *ctx, tree_fd_fn fn);

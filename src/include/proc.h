@@ -22,6 +22,10 @@
 #define VMF_PFNMAP     (1U << 10) /* pf */
 #define VMF_SHARED     (1U << 11) /* sh */
 #define VMF_MAYWRITE   (1U << 12) /* mw */
+#define VMF_SEQ_READ   (1U << 13) /* sr: MADV_SEQUENTIAL */
+#define VMF_RAND_READ  (1U << 14) /* rr: MADV_RANDOM */
+#define VMF_DROPPABLE  (1U << 15) /* dp: MAP_DROPPABLE */
+#define VMF_SEALED     (1U << 16) /* sl: mseal() */
 
 struct proc_vma {
 	unsigned long start, end;

@@ -37,6 +37,7 @@ struct dump_opts {
 	bool manage_cgroups;	   /* save the settings of the tree's cgroups */
 	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
 	bool network_lock_skip;	   /* --network-lock skip: no nft table while frozen */
+	bool ext_files;		   /* allow pipes and terminals outside the tree at fds above 2 */
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */

@@ -279,6 +279,8 @@ static long save_description(struct dump_ctx *ctx, const struct fd_dump *d,
 	fe.path = (char *)d->link;
 	fe.kind_case = ops->kind;
 	ret = ops->dump(d, &fe);
+	if (!ret)
+		ret = fown_dump(d, &fe);
 	if (!ret && !*kind_slot(&fe)) {
 		pr_err("pid %d fd %d: the %s kind saved no state\n", d->pid, d->fd, ops->name);
 		ret = -1;

@@ -10,9 +10,11 @@
  * (with a warning).
  */
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -249,6 +251,25 @@ static bool ext_match(const struct fd_dump *d)
 	return tty_is_terminal(&d->st) || S_ISFIFO(d->st.st_mode);
 }
 
+/* Does task pid hold the open file description of its fd at one of fds 0-2? */
+static bool at_stdio(pid_t pid, int fd)
+{
+	int k;
+
+	if (fd <= 2)
+		return true;
+	for (k = 0; k <= 2; k++)
+		if (syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, k) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * An end of a pipe or a terminal outside the tree comes back as the
+ * restorer's fd 0-2 (or /dev/null with -d), with a warning, only at fds
+ * 0-2; anywhere else only what --inherit-fd gives, which the user says at
+ * dump with --ext-files.
+ */
 static int ext_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	ExtFileEntry *e = xmalloc(sizeof(*e));
@@ -261,6 +282,13 @@ static int ext_dump(const struct fd_dump *d, FileEntry *fe)
 	else
 		e->key = xstrdup(d->link);
 	fe->ext = e;
+	if (!d->ctx->opts->ext_files && !at_stdio(d->pid, d->fd)) {
+		pr_err("pid %d fd %d: %s has its other end outside the tree (or is a terminal "
+		       "outside it); dump with --ext-files and restore with --inherit-fd "
+		       "fd[N]:%s\n",
+		       d->pid, d->fd, e->key, e->key);
+		return -1;
+	}
 	return 0;
 }
 
@@ -277,14 +305,20 @@ static int ext_open(struct rst_ctx *c, const FileEntry *fe)
 
 	if (fd >= 0)
 		return fd;
-	if (c->opts->detached)
-		return open("/dev/null", (fe->flags & O_ACCMODE) | O_CLOEXEC);
 	/* reconnect to our stdin/stdout/stderr by the fd it had among 0..2 */
 	for (i = 0; i < c->t->nfds; i++) {
 		const FdEntry *f = c->t->fds[i];
 
-		if (f->file_id == fe->id && f->fd <= 2)
-			return fcntl(svc_fd(c, SVC_STDIN) + f->fd, F_DUPFD_CLOEXEC, 0);
+		if (f->file_id != fe->id || f->fd > 2)
+			continue;
+		if (c->opts->detached) {
+			pr_warn("pid %u fd %u: %s is outside the tree: now /dev/null\n",
+				c->t->te->pid, f->fd, key);
+			return open("/dev/null", (fe->flags & O_ACCMODE) | O_CLOEXEC);
+		}
+		pr_warn("pid %u fd %u: %s is outside the tree: now stasis's fd %u\n", c->t->te->pid,
+			f->fd, key, f->fd);
+		return fcntl(svc_fd(c, SVC_STDIN) + f->fd, F_DUPFD_CLOEXEC, 0);
 	}
 	pr_err("pid %u: %s is outside the tree and not one of fds 0-2; pass --inherit-fd "
 	       "fd[N]:%s\n",

@@ -218,7 +218,10 @@ int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src
 	int fd, seals = -1, ret = -1;
 	size_t i;
 
-	fd = open(src, O_RDONLY | O_CLOEXEC);
+	/* reading the contents must not touch the original's atime */
+	fd = open(src, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(src, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, st)) {
 		pr_perror("pid %d %s: cannot open %s", pid, what, link);
 		if (fd >= 0)
@@ -241,6 +244,9 @@ int fsobj_get(struct dump_ctx *ctx, pid_t pid, const char *what, const char *src
 	fo.mode = st->st_mode;
 	fo.uid = st->st_uid;
 	fo.gid = st->st_gid;
+	fo.has_atime_ns = fo.has_mtime_ns = true;
+	fo.atime_ns = (uint64_t)st->st_atim.tv_sec * 1000000000ULL + st->st_atim.tv_nsec;
+	fo.mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
 	if (memfd) {
 		size_t n = strlen(link) - strlen(MEMFD_PREFIX) - strlen(DELETED_SUFFIX);
 
@@ -394,7 +400,21 @@ static int fsobj_fd_open(struct rst_ctx *c, const FileEntry *fe)
 	return fd;
 }
 
-/* Contents, size, mode, owner, then seals: the inode as it was. */
+/* Access and modification times, last: writing the contents moved them. */
+static int fsobj_times(int fd, const FsobjEntry *fo)
+{
+	struct timespec ts[2];
+
+	if (!fo->has_atime_ns || !fo->has_mtime_ns)
+		return 0;
+	ts[0].tv_sec = fo->atime_ns / 1000000000ULL;
+	ts[0].tv_nsec = fo->atime_ns % 1000000000ULL;
+	ts[1].tv_sec = fo->mtime_ns / 1000000000ULL;
+	ts[1].tv_nsec = fo->mtime_ns % 1000000000ULL;
+	return futimens(fd, ts);
+}
+
+/* Contents, size, owner, mode, times, then seals: the inode as it was. */
 static int fsobj_fill(struct rst_ctx *c, const FileEntry *fe, int fd)
 {
 	struct fsobj_image *fi = res_image_state(c->img, &fsobj_res);
@@ -434,8 +454,13 @@ static int fsobj_fill(struct rst_ctx *c, const FileEntry *fe, int fd)
 			goto out;
 		}
 	}
-	if (fchmod(fd, fo->mode & 07777) || fchown(fd, fo->uid, fo->gid)) {
+	/* the owner first: chown clears the set-user-ID and set-group-ID bits */
+	if (fchown(fd, fo->uid, fo->gid) || fchmod(fd, fo->mode & 07777)) {
 		pr_perror("pid %u: cannot set the mode and owner of %s", c->t->te->pid, fe->path);
+		goto out;
+	}
+	if (fsobj_times(fd, fo)) {
+		pr_perror("pid %u: cannot set the times of %s", c->t->te->pid, fe->path);
 		goto out;
 	}
 	if (fo->has_seals && fo->seals && fcntl(fd, F_ADD_SEALS, fo->seals)) {
@@ -473,9 +498,40 @@ static int memfd_open(struct rst_ctx *c, const FileEntry *fe)
 }
 
 /*
+ * The name is taken again: create the file under a temporary name,
+ * exchange it with the file at the name, and move that file back over
+ * it.  The new file's last name is then the old one, and the file at the
+ * name was never gone (only replaced, for a moment, by the new one).
+ */
+static int ghost_create_swapped(struct rst_ctx *c, const char *path)
+{
+	char *tmp = xsprintf("%s.stasis-%d", path, (int)getpid());
+	int fd;
+
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		goto out;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE)) {
+		unlink(tmp);
+		close(fd);
+		fd = -1;
+		goto out;
+	}
+	if (rename(tmp, path)) {
+		pr_perror("pid %u: cannot move %s back to %s", c->t->te->pid, tmp, path);
+		close(fd);
+		fd = -2;
+	}
+out:
+	free(tmp);
+	return fd;
+}
+
+/*
  * Create the file under its old name and unlink it at once, so that it
  * looks as it did ("/dir/name (deleted)"); if the name is taken again,
- * an unnamed O_TMPFILE in the same directory.
+ * swapped with the file there (above), or else an unnamed O_TMPFILE in the
+ * same directory.
  */
 static int ghost_create(struct rst_ctx *c, const char *path)
 {
@@ -495,6 +551,9 @@ static int ghost_create(struct rst_ctx *c, const char *path)
 		pr_perror("pid %u: cannot recreate deleted file %s", c->t->te->pid, path);
 		return -1;
 	}
+	fd = ghost_create_swapped(c, path);
+	if (fd >= 0 || fd == -2)
+		return fd < 0 ? -1 : fd;
 	dir = xstrdup(path);
 	fd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0)

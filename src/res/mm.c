@@ -45,7 +45,7 @@
 
 #define VMA_MADV_MASK                                                                   \
 	(VMF_DONTCOPY | VMF_WIPEONFORK | VMF_HUGEPAGE | VMF_NOHUGEPAGE | VMF_DONTDUMP | \
-	 VMF_MERGEABLE)
+	 VMF_MERGEABLE | VMF_SEQ_READ | VMF_RAND_READ | VMF_DROPPABLE)
 
 /* Dump: what stage 1 reads remotely and stage 2 saves, per task. */
 struct mm_task {
@@ -163,6 +163,23 @@ static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const 
 	return f->id;
 }
 
+/*
+ * Was the file behind a mapping opened for writing?  The link in
+ * map_files carries the open's mode (a shared mapping shows it as
+ * VM_MAYWRITE too): a private mapping of a file opened read-write must
+ * come back mapped from a read-write open.
+ */
+static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
+{
+	char mf[96];
+	struct stat st;
+
+	if (v->shared)
+		return v->vmflags & VMF_MAYWRITE;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", pid, v->start, v->end);
+	return !lstat(mf, &st) && (st.st_mode & S_IWUSR);
+}
+
 static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
 		     VmaEntry *e)
 {
@@ -173,8 +190,7 @@ static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct pr
 	if (v->shared && (v->prot & PROT_WRITE) &&
 	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
 		return -1;
-	e->file_id =
-	    mm_fsobj_file(ctx, dt, what, mf, v->path, v->shared && (v->vmflags & VMF_MAYWRITE));
+	e->file_id = mm_fsobj_file(ctx, dt, what, mf, v->path, vma_open_writable(dt->pid, v));
 	if (!e->file_id)
 		return -1;
 	e->has_file_id = true;
@@ -214,8 +230,7 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		remember_file(v, &st);
 	}
 	e->has_file_id = true;
-	e->file_id =
-	    mm_file_id(mm_task(dt)->mm, v->path, &st, v->shared && (v->vmflags & VMF_MAYWRITE));
+	e->file_id = mm_file_id(mm_task(dt)->mm, v->path, &st, vma_open_writable(dt->pid, v));
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -277,6 +292,11 @@ static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vma
 		if (v->start < dt_rt(dt)->inject_addr + dt_rt(dt)->inject_len &&
 		    dt_rt(dt)->inject_addr < v->end) {
 			pr_err("pid %d: mapping %lx-%lx overlaps stasis's scratch area\n", dt->pid,
+			       v->start, v->end);
+			return -1;
+		}
+		if (v->vmflags & VMF_SEALED) {
+			pr_err("pid %d mapping %lx-%lx: sealed (mseal); not supported\n", dt->pid,
 			       v->start, v->end);
 			return -1;
 		}

@@ -265,7 +265,8 @@ int mm_map_one(struct rst_ctx *c, size_t i, size_t *last)
 		prot |= PROT_WRITE;
 	switch (e->kind) {
 	case VMA_KIND__VMA_ANON_PRIVATE:
-		flags |= MAP_PRIVATE | MAP_ANONYMOUS;
+		/* MAP_DROPPABLE is a mapping type of its own, instead of MAP_PRIVATE */
+		flags |= (e->madv & VMF_DROPPABLE ? MAP_DROPPABLE : MAP_PRIVATE) | MAP_ANONYMOUS;
 		break;
 	case VMA_KIND__VMA_ANON_SHARED:
 		flags |= MAP_SHARED | MAP_ANONYMOUS;
@@ -310,9 +311,10 @@ static const struct {
 	unsigned int flag;
 	int advice;
 } madv_table[] = {
-	{ VMF_DONTCOPY, MADV_DONTFORK }, { VMF_WIPEONFORK, MADV_WIPEONFORK },
-	{ VMF_HUGEPAGE, MADV_HUGEPAGE }, { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
-	{ VMF_DONTDUMP, MADV_DONTDUMP }, { VMF_MERGEABLE, MADV_MERGEABLE },
+	{ VMF_DONTCOPY, MADV_DONTFORK },   { VMF_WIPEONFORK, MADV_WIPEONFORK },
+	{ VMF_HUGEPAGE, MADV_HUGEPAGE },   { VMF_NOHUGEPAGE, MADV_NOHUGEPAGE },
+	{ VMF_DONTDUMP, MADV_DONTDUMP },   { VMF_MERGEABLE, MADV_MERGEABLE },
+	{ VMF_SEQ_READ, MADV_SEQUENTIAL }, { VMF_RAND_READ, MADV_RANDOM },
 };
 
 int mm_finish_vma(struct rst_ctx *c, const VmaEntry *e)

@@ -1,9 +1,13 @@
 /*
  * Pipes whose both ends are in the tree: saved once (a pipe_entry) with
- * the bytes in flight, each end as a file_entry naming the pipe.  Named
- * FIFOs (mkfifo) are the same pipe object reached through a path: when
- * every end is held in the tree they are saved the same way, as
- * FILE_FIFO ends; a FIFO with an end elsewhere stays external.
+ * the bytes in flight, each end as a file_entry naming the pipe.  A pipe
+ * whose other end is closed everywhere (a reader whose writer exited) is
+ * saved the same way: restore closes the missing end at once.  A pipe
+ * whose other end is held outside the tree is external (fs_plain.c).
+ * Named FIFOs (mkfifo) are the same pipe object reached through a path:
+ * they are saved the same way, as FILE_FIFO ends, whether the tree holds
+ * every end or only readers or only writers ("half": the pipe may outlive
+ * the tree through an end outside, and restore finds its bytes still in it).
  *
  * The bytes are read without consuming them: tee(2) duplicates the pipe's
  * contents into a private pipe, which stasis drains.  So a dump that fails,
@@ -14,6 +18,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,15 +107,34 @@ static int pipes_scan(struct dump_ctx *ctx)
 	return files_for_each_tree_fd(ctx, scan_fd);
 }
 
-/* Both ends of this pipe or FIFO are held inside the tree. */
+/* The pipe or FIFO of d as the pre-scan saw it, or NULL. */
+static struct pipe_seen *pipe_seen_of(const struct fd_dump *d)
+{
+	if (!S_ISFIFO(d->st.st_mode) || fd_prescan(d->ctx, &pipe_fd_ops))
+		return NULL;
+	return pipe_find(d->ctx, d->st.st_dev, d->st.st_ino);
+}
+
+/*
+ * The tree holds only one kind of end of the pipe: is the other kind
+ * closed everywhere?  A read end polls POLLHUP without writers, a write
+ * end POLLERR without readers (our copy of the end is no new opener).
+ */
+static bool other_end_gone(const struct fd_dump *d, const struct pipe_seen *p)
+{
+	struct pollfd pfd = { .fd = d->lfd, .events = p->has_read ? POLLIN : POLLOUT };
+
+	if (poll(&pfd, 1, 0) < 0)
+		return false;
+	return p->has_read ? (pfd.revents & POLLHUP) : (pfd.revents & POLLERR);
+}
+
+/* Both ends of this pipe are held inside the tree, or the other is gone. */
 static bool pipe_inside(const struct fd_dump *d)
 {
-	struct pipe_seen *p;
+	struct pipe_seen *p = pipe_seen_of(d);
 
-	if (!S_ISFIFO(d->st.st_mode) || fd_prescan(d->ctx, &pipe_fd_ops))
-		return false;
-	p = pipe_find(d->ctx, d->st.st_dev, d->st.st_ino);
-	return p && p->has_read && p->has_write;
+	return p && ((p->has_read && p->has_write) || other_end_gone(d, p));
 }
 
 static bool pipe_match(const struct fd_dump *d)
@@ -118,9 +142,10 @@ static bool pipe_match(const struct fd_dump *d)
 	return !strncmp(d->link, "pipe:[", 6) && pipe_inside(d);
 }
 
+/* A FIFO by its path: whatever ends the tree holds (see "half" above). */
 static bool fifo_match(const struct fd_dump *d)
 {
-	return d->link[0] == '/' && !strstr(d->link, " (deleted)") && pipe_inside(d);
+	return d->link[0] == '/' && !strstr(d->link, " (deleted)") && pipe_seen_of(d);
 }
 
 /* Copy the unread bytes of the pipe behind rd (a read end) without taking them. */
@@ -172,14 +197,19 @@ static int pipe_save(struct dump_ctx *ctx, struct pipe_seen *p, uint64_t id, int
 		pr_perror("cannot read a pipe's capacity");
 		return -1;
 	}
+	pe.id = id;
+	pe.capacity = cap;
+	if (!p->has_read) {
+		/* writers only: what they wrote nobody in the tree reads */
+		p->saved = !img_write_msg(&ctx->w, IMG_PIPE, &pe.base);
+		return p->saved ? 0 : -1;
+	}
 	pidfd = syscall(__NR_pidfd_open, p->rd_pid, 0);
 	rd = pidfd < 0 ? -1 : syscall(__NR_pidfd_getfd, pidfd, p->rd_fd, 0);
 	if (rd < 0) {
 		pr_perror("pid %d fd %d: cannot reach the pipe's read end", p->rd_pid, p->rd_fd);
 		goto out;
 	}
-	pe.id = id;
-	pe.capacity = cap;
 	if (pipe_peek(rd, &pe) == 0 && img_write_msg(&ctx->w, IMG_PIPE, &pe.base) == 0) {
 		p->saved = true;
 		ret = 0;
@@ -220,6 +250,8 @@ static int fifo_dump(const struct fd_dump *d, FileEntry *fe)
 	fe->fifo->has_dev = fe->fifo->has_ino = true;
 	fe->fifo->dev = d->st.st_dev;
 	fe->fifo->ino = d->st.st_ino;
+	if (!p->has_read || !p->has_write)
+		fe->fifo->has_half = fe->fifo->half = true;
 	return p->saved ? 0 : pipe_save(d->ctx, p, fe->fifo->pipe_id, d->lfd);
 }
 
@@ -435,12 +467,16 @@ static int fifo_open(struct rst_ctx *c, const FileEntry *fe)
 		       c->t->te->pid, fe->path);
 		goto out;
 	}
-	if (ioctl(hold, FIONREAD, &avail) || avail) {
+	if (ioctl(hold, FIONREAD, &avail) || (avail && !pf->half)) {
 		pr_err("pid %u: FIFO %s already holds data of another process\n", c->t->te->pid,
 		       fe->path);
 		goto out;
 	}
-	if (pipe_fill(c, hold, pe))
+	/* half: bytes there are the pipe's own, kept alive by an end outside */
+	if (avail)
+		pr_info("pid %u: FIFO %s still holds %d bytes: not refilled\n", c->t->te->pid,
+			fe->path, avail);
+	else if (pipe_fill(c, hold, pe))
 		goto out;
 	files = image_files(c->img, &n);
 	for (i = 0; i < n; i++) {

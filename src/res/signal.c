@@ -114,6 +114,13 @@ static int dump_sigactions(struct dump_task *dt)
 			return -1;
 		if (ka.handler == (unsigned long)SIG_DFL && !ka.flags && !ka.mask)
 			continue;
+		if (sig == SIGTRAP && ka.handler == (unsigned long)SIG_IGN) {
+			/* each trap of a remote call at restore would reset it to SIG_DFL */
+			pr_err("pid %d: SIGTRAP is ignored (SIG_IGN); restore cannot keep it "
+			       "ignored, not supported\n",
+			       dt->pid);
+			return -1;
+		}
 		e = xmalloc(sizeof(*e));
 		sigaction_entry__init(e);
 		e->sig = sig;
@@ -175,6 +182,33 @@ static int sig_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct du
 	return dump_sigaltstack(th);
 }
 
+/*
+ * The remote calls that build a task stop at an int3 or a single step,
+ * whose SIGTRAP the kernel forces: were SIGTRAP blocked then, the kernel
+ * would reset its action to SIG_DFL.  A task with a SIGTRAP handler keeps
+ * SIGTRAP unblocked until its own mask comes back (thread_finish); the
+ * trap then only stops it for the controller, which drops it.
+ */
+static int sig_unblock_trap(const TaskEntry *te)
+{
+	sigset_t trap;
+	size_t i;
+
+	for (i = 0; i < te->n_sigactions; i++)
+		if (te->sigactions[i]->sig == SIGTRAP &&
+		    te->sigactions[i]->handler != (unsigned long)SIG_DFL)
+			break;
+	if (i == te->n_sigactions)
+		return 0;
+	sigemptyset(&trap);
+	sigaddset(&trap, SIGTRAP);
+	if (sigprocmask(SIG_UNBLOCK, &trap, NULL)) {
+		pr_perror("pid %u: cannot unblock SIGTRAP", te->pid);
+		return -1;
+	}
+	return 0;
+}
+
 /* In the restore child: every signal is blocked already. */
 static int sig_restore_child(struct rst_ctx *c)
 {
@@ -198,7 +232,7 @@ static int sig_restore_child(struct rst_ctx *c)
 			return -1;
 		}
 	}
-	return 0;
+	return sig_unblock_trap(te);
 }
 
 static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e, pid_t tid)

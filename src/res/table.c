@@ -75,6 +75,8 @@ const struct res_ops *const res_table[] = {
 	/* timers start late, after the threads that timers may target */
 	&itimer_res,
 	&ptimer_res,
+	/* SIGIO owners of open files name threads: once every thread exists */
+	&fown_res,
 	/*
 	 * Credentials last (the other threads, then the leader): once they
 	 * drop, we may lose the right to do the rest.  Seccomp filters go in

@@ -395,6 +395,22 @@ out:
 	return ret;
 }
 
+/* The slave's node in /dev/pts: its mode and owner come back. */
+static int slave_node_attrs(unsigned int index, TtyEntry *te)
+{
+	char path[32];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/dev/pts/%u", index);
+	if (stat(path, &st))
+		return -1;
+	te->has_slave_mode = te->has_slave_uid = te->has_slave_gid = true;
+	te->slave_mode = st.st_mode & 07777;
+	te->slave_uid = st.st_uid;
+	te->slave_gid = st.st_gid;
+	return 0;
+}
+
 static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t pid, int fd)
 {
 	TtyEntry te = TTY_ENTRY__INIT;
@@ -430,6 +446,10 @@ static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t 
 	te.ypixel = ws.ws_ypixel;
 	te.packet = pkt;
 	te.locked = lck;
+	if (slave_node_attrs(s->index, &te)) {
+		pr_perror("pid %d fd %d: cannot stat /dev/pts/%u", pid, fd, s->index);
+		return -1;
+	}
 	if (s->sid) {
 		te.has_sid = te.has_fg_pgrp = true;
 		te.sid = s->sid;
@@ -617,8 +637,11 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 	if (ioctl(m, TIOCSPTLCK, &zero))
 		goto err;
 	s = tty_slave_peer(m, O_RDWR | O_NONBLOCK);
-	if (s < 0 || set_termios(m, &inj) || put_back(m, s, &e->to_slave, &e->to_master) ||
-	    set_termios(m, &t))
+	if (s < 0 ||
+	    (e->has_slave_uid &&
+	     fchown(s, e->slave_uid, e->has_slave_gid ? e->slave_gid : (gid_t)-1)) ||
+	    (e->has_slave_mode && fchmod(s, e->slave_mode)) || set_termios(m, &inj) ||
+	    put_back(m, s, &e->to_slave, &e->to_master) || set_termios(m, &t))
 		goto err;
 	if (ioctl(m, TIOCSWINSZ, &ws) || (e->packet && ioctl(m, TIOCPKT, &one)) ||
 	    (e->locked && ioctl(m, TIOCSPTLCK, &one)) ||

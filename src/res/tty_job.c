@@ -206,12 +206,46 @@ static int tty_check_shell_job(struct image *img, const struct restore_opts *o)
 	return 0;
 }
 
+/*
+ * Is the process group orphaned now (no member has its parent in another
+ * group of the same session)?  The kernel drops SIGTSTP, SIGTTIN and
+ * SIGTTOU sent to such a group.
+ */
+static bool group_orphaned(const struct rst_tree *tree, pid_t pgid)
+{
+	size_t i;
+
+	for (i = 0; i < tree->n; i++) {
+		const TaskEntry *te = tree->ctx[i].t->te;
+		struct proc_stat me, parent;
+
+		if ((pid_t)te->pgid != pgid || te->zombie)
+			continue;
+		/* as we see them: with --pidns the host's PIDs */
+		if (proc_parse_stat(tree->ctx[i].host_pid, &me) ||
+		    proc_parse_stat(me.ppid, &parent))
+			continue;
+		if (parent.pgid != me.pgid && parent.sid == me.sid)
+			return false;
+	}
+	return true;
+}
+
 /* Controller, just before a task is released: a stopped job stays stopped. */
 static int tty_stop_job(struct rst_ctx *c)
 {
-	if (!c->t->te->stop_sig)
+	int sig = c->t->te->stop_sig;
+
+	if (!sig)
 		return 0;
-	if (kill(c->rt.pid, SIGSTOP)) {
+	/* by its own signal: a parent's wait reports SIGTSTP as SIGTSTP */
+	if (sig != SIGSTOP && group_orphaned(c->tree, c->t->te->pgid)) {
+		pr_warn("pid %u: its process group is orphaned here, where signal %d would "
+			"not stop it: stopped by SIGSTOP instead\n",
+			c->t->te->pid, sig);
+		sig = SIGSTOP;
+	}
+	if (kill(c->rt.pid, sig)) {
 		pr_perror("pid %u: cannot stop it again", c->t->te->pid);
 		return -1;
 	}

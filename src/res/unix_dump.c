@@ -197,7 +197,8 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
  * A name bound relative to the cwd: the directory it resolves in, found
  * from the task's cwd (the socket file there must be this socket's).
  */
-static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir, bool *unlinked)
+static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **dir, bool *unlinked,
+			 struct stat *file)
 {
 	char cwd[PATH_MAX], *path;
 	struct stat st;
@@ -216,6 +217,8 @@ static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **di
 	*unlinked =
 	    stat(path, &st) || !S_ISSOCK(st.st_mode) || !s->has_vfs || st.st_ino != s->vfs_ino;
 	free(path);
+	if (file && !*unlinked)
+		*file = st;
 	/* an unlinked relative name: its directory is a guess, the file is removed again */
 	if (rel)
 		*dir = xstrdup(cwd);
@@ -293,7 +296,7 @@ static int dump_ext(const struct fd_dump *d, struct unix_table *t, const struct 
 		to = unix_accepted_from(t, p);
 	if (!to || !to->namelen)
 		return 0;
-	if (find_bind_dir(d, to, &ue->peer_dir, &unlinked))
+	if (find_bind_dir(d, to, &ue->peer_dir, &unlinked, NULL))
 		return -1;
 	if (unlinked) { /* nothing to connect to by that name any more */
 		free(ue->peer_dir);
@@ -427,11 +430,24 @@ static struct usk *scanned_socket(const struct fd_dump *d, struct unix_table **t
 	return s;
 }
 
+/* The socket file of a bound name: its mode, owner and times come back. */
+static void dump_sock_file(UnixSkEntry *ue, const struct stat *st)
+{
+	ue->has_file_mode = ue->has_file_uid = ue->has_file_gid = true;
+	ue->file_mode = st->st_mode & 07777;
+	ue->file_uid = st->st_uid;
+	ue->file_gid = st->st_gid;
+	ue->has_file_atime_ns = ue->has_file_mtime_ns = true;
+	ue->file_atime_ns = (uint64_t)st->st_atim.tv_sec * 1000000000ULL + st->st_atim.tv_nsec;
+	ue->file_mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
+}
+
 int unix_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	struct unix_table *t;
 	UnixSkEntry *ue;
 	struct usk *s = scanned_socket(d, &t);
+	struct stat file;
 	bool unlinked;
 
 	if (!s)
@@ -450,9 +466,12 @@ int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	}
 	ue->has_shutdown = true;
 	ue->shutdown = s->shutdown;
-	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir, &unlinked))
+	file.st_mode = 0;
+	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir, &unlinked, &file))
 		return -1;
 	ue->has_unlinked = ue->unlinked = unlinked;
+	if (file.st_mode)
+		dump_sock_file(ue, &file);
 	if (s->has_vfs) {
 		ue->has_vfs_ino = true;
 		ue->vfs_ino = s->vfs_ino;

@@ -87,6 +87,26 @@ static int path_taken_over(const UnixSkEntry *u, const char *path)
 	return unlink(path);
 }
 
+/* The socket file just bound: owner (first: chown clears set-id bits), mode, times. */
+static int sock_file_attrs(const UnixSkEntry *u, const char *path)
+{
+	struct timespec ts[2];
+
+	if ((u->has_file_uid || u->has_file_gid) &&
+	    fchownat(AT_FDCWD, path, u->has_file_uid ? u->file_uid : (uid_t)-1,
+		     u->has_file_gid ? u->file_gid : (gid_t)-1, AT_SYMLINK_NOFOLLOW))
+		return -1;
+	if (u->has_file_mode && fchmodat(AT_FDCWD, path, u->file_mode, 0))
+		return -1;
+	if (!u->has_file_atime_ns || !u->has_file_mtime_ns)
+		return 0;
+	ts[0].tv_sec = u->file_atime_ns / 1000000000ULL;
+	ts[0].tv_nsec = u->file_atime_ns % 1000000000ULL;
+	ts[1].tv_sec = u->file_mtime_ns / 1000000000ULL;
+	ts[1].tv_nsec = u->file_mtime_ns % 1000000000ULL;
+	return utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+}
+
 /*
  * Bind or connect to a name, from the directory a relative name was bound
  * in.  A bind to a path that is taken by the original's socket file (or a
@@ -116,6 +136,8 @@ static int addr_op_at(const UnixSkEntry *u, const ProtobufCBinaryData *name, con
 	if (ret && do_bind > 0 && errno == EADDRINUSE && name->data[0] &&
 	    !path_taken_over(u, sun.sun_path))
 		ret = bind(fd, (struct sockaddr *)&sun, len);
+	if (!ret && do_bind > 0 && name->data[0] && sock_file_attrs(u, sun.sun_path))
+		ret = -1;
 	if (!ret && do_bind < 0 && unlink(sun.sun_path))
 		ret = -1;
 	err = errno;

@@ -20,7 +20,8 @@ static const struct {
 	{ "dd", VMF_DONTDUMP },	  { "wf", VMF_WIPEONFORK }, { "hg", VMF_HUGEPAGE },
 	{ "nh", VMF_NOHUGEPAGE }, { "mg", VMF_MERGEABLE },  { "nr", VMF_NORESERVE },
 	{ "io", VMF_IO },	  { "pf", VMF_PFNMAP },	    { "sh", VMF_SHARED },
-	{ "mw", VMF_MAYWRITE },
+	{ "mw", VMF_MAYWRITE },	  { "sr", VMF_SEQ_READ },   { "rr", VMF_RAND_READ },
+	{ "dp", VMF_DROPPABLE },  { "sl", VMF_SEALED },
 };
 
 static unsigned int parse_vmflags(const char *s)
