@@ -202,6 +202,8 @@ static const struct opt_def show_table[] = {
 };
 
 static const struct opt_def check_table[] = {
+	OPT_FLAG("faults", 0, check.faults,
+		 "list the fault points STASIS_FAULT=POINT[:N] can name, one per line"),
 	OPT_END,
 };
 

@@ -139,7 +139,7 @@ pid_t fork_at_pid(pid_t pid)
 
 static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
 {
-	pid_t pid = fork_at_pid(kid->te->pid);
+	pid_t pid = fault_at(FAULT_RST_FORK) ? -1 : fork_at_pid(kid->te->pid);
 
 	if (pid == 0)
 		child_main(rst_ctx_of(c->tree, kid));

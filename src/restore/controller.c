@@ -55,7 +55,7 @@ int wait_tree_parked(struct rst_tree *r)
 	while (!all_parked(r)) {
 		struct rst_ctx *c;
 		int status, event;
-		pid_t pid = waitpid(-1, &status, __WALL);
+		pid_t pid = fault_at(FAULT_RST_PARK) ? -1 : waitpid(-1, &status, __WALL);
 
 		if (pid < 0) {
 			if (errno == EINTR)
@@ -124,6 +124,8 @@ int restore_groups(struct rst_tree *r)
 	int pass;
 	size_t i;
 
+	if (fault_at(FAULT_RST_GROUPS))
+		return -1;
 	for (pass = 0; pass < 2; pass++)
 		for (i = 0; i < r->n; i++) {
 			struct rst_ctx *c = &r->ctx[i];
@@ -172,6 +174,8 @@ int release_task(struct rst_ctx *c)
 {
 	size_t j;
 
+	if (fault_at(FAULT_RST_RELEASE))
+		return -1;
 	for (j = 1; j < c->t->ncores; j++)
 		if (ptrace(PTRACE_DETACH, c->th[j].pid, 0, 0)) {
 			pr_perror("cannot release tid %d", c->th[j].pid);

@@ -69,6 +69,10 @@ int fork_root(struct restore *r, pid_t *first)
 	struct rst_ctx *c = &r->tree.ctx[r->tree.root];
 	int sync[2];
 
+	if (fault_at(FAULT_RST_FORK_ROOT)) {
+		*first = -1;
+		return -1;
+	}
 	if (pipe2(sync, O_CLOEXEC)) {
 		pr_perror("pipe");
 		return -1;
