@@ -217,11 +217,22 @@ void kill_tree(struct restore *r, pid_t root)
 	if (root > 0) {
 		kill(root, SIGKILL);
 		/*
-		 * Reap our tracees on the way: a dying --pidns init waits for
-		 * every task of its namespace, and a traced zombie is only
-		 * handed to it once we reaped it.
+		 * Reap every tracee until none is left: a dying --pidns init
+		 * waits for every task of its namespace, and a traced zombie is
+		 * only handed to it once we reaped it.  A task whose fork we
+		 * have not seen yet (its parent failed first) sits in its first
+		 * ptrace stop, without a parent-death signal yet: it is ours
+		 * (traced since its fork) and is killed here.
 		 */
-		while ((w = waitpid(-1, &status, __WALL)) != root && (w > 0 || errno == EINTR))
-			;
+		for (;;) {
+			w = waitpid(-1, &status, __WALL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (WIFSTOPPED(status))
+				kill(w, SIGKILL);
+		}
 	}
 }

@@ -1,0 +1,139 @@
+# tests/suites/fault.sh - a fault at every step (sourced by tests/run.sh).
+#
+# `stasis check --faults` lists every fault point (src/util/fault.c: the
+# stages of every resource kind, the dump and open of every fd kind, the
+# image container and the driver steps).  For each one, STASIS_FAULT=POINT
+# makes dump or restore fail there as a real error would, and the promises
+# must hold:
+#   dump point:    the failed `dump -R` leaves the tree running exactly as
+#                  before (the runner's /proc comparison, its own check at
+#                  the end) and no file in the image directory;
+#   restore point: the failed `restore -d` leaves nothing of the new tree
+#                  (every PID of the image free again), the image unchanged
+#                  (same hash), and a second restore succeeds.
+# A point the scenario does not reach (the command succeeds and no fault
+# was injected) is listed in the test's log as not reached, and is no
+# failure.  FAULT_ONLY=REGEX limits the loop to matching points.
+
+# fault_is_restore POINT: a point that restore reaches (the others: dump).
+fault_is_restore() {
+	case $1 in
+	restore:* | image:read | fd_open:*) return 0 ;;
+	esac
+	return 1
+}
+
+# fault_points dump|restore: the points of that side, filtered by FAULT_ONLY.
+fault_points() {
+	local p
+	"$STASIS" check --faults | while read -r p; do
+		[ -n "${FAULT_ONLY:-}" ] && ! [[ $p =~ $FAULT_ONLY ]] && continue
+		if fault_is_restore "$p"; then
+			[ "$1" = restore ] && echo "$p"
+		else
+			[ "$1" = dump ] && echo "$p"
+		fi
+	done
+}
+
+# fault_run POINT NAME ARGS...: run stasis ARGS with STASIS_FAULT=POINT;
+# sets FAULT_RC and FAULT_HIT (1 if the fault was injected).
+fault_run() {
+	local point=$1 name=$2
+	shift 2
+	STASIS_FAULT=$point stasis_cmd "$name" "$@"
+	FAULT_RC=$?
+	FAULT_HIT=0
+	grep -qF "fault injected at $point " "$TDIR/$name.err" && FAULT_HIT=1
+	echo "$point rc=$FAULT_RC hit=$FAULT_HIT at $(now_ms)" >>"$TDIR/points"
+	[ -n "${FAULT_TRACE:-}" ] && echo "$point rc=$FAULT_RC hit=$FAULT_HIT at $(now_ms)" >>"$FAULT_TRACE"
+	return 0
+}
+
+# fault_outcome POINT WHAT: 0 if the fault was injected and the command
+# failed, 2 if it was not reached, else 1 (with the reason).
+fault_outcome() {
+	if [ $FAULT_HIT = 0 ]; then
+		[ $FAULT_RC = 0 ] && return 2
+		bad "$1: $2 failed without the fault being injected: $(head -n 1 "$TDIR/f.err")"
+		return 1
+	fi
+	[ $FAULT_RC != 0 ] || { bad "$1: the fault was injected but $2 succeeded"; return 1; }
+	[ $FAULT_RC != 124 ] || { bad "$1: $2 hung (killed after ${T_STASIS}s)"; return 1; }
+	[ $FAULT_RC -lt 128 ] || { bad "$1: $2 died of signal $((FAULT_RC - 128))"; return 1; }
+	return 0
+}
+
+# fault_dump_points IMG: every dump point on the running scenario.
+fault_dump_points() {
+	local img=$1 p n=0 missed=()
+	for p in $(fault_points dump); do
+		rm -rf "$TDIR/f.img"
+		mkdir -p "$TDIR/f.img"
+		# shellcheck disable=SC2086
+		fault_run "$p" f dump -t "$SCN_PID" -D "$TDIR/f.img" -R $DUMP_OPTS
+		fault_outcome "$p" "dump -R"
+		case $? in
+		2)
+			missed+=("$p")
+			continue
+			;;
+		1) return 1 ;;
+		esac
+		n=$((n + 1))
+		[ -z "$(ls -A "$TDIR/f.img")" ] ||
+			{ bad "$p: the failed dump left $(ls -A "$TDIR/f.img" | tr '\n' ' ')in the image directory"; return 1; }
+		original_fine "$p" "f" || return 1
+		tree_fine "$img" || { REASON="$p: $REASON"; return 1; }
+	done
+	echo "dump: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
+	echo "dump: $n points held, ${#missed[@]} not reached"
+}
+
+# fault_restore_points IMG: every restore point, the original tree gone.
+fault_restore_points() {
+	local img=$1 p n=0 missed=() hash
+	hash=$(sha256sum <"$img/$IMG_NAME")
+	for p in $(fault_points restore); do
+		fault_run "$p" f restore -D "$img" -d
+		adopt_image "$img" "$SCN_PID"
+		fault_outcome "$p" "restore -d"
+		case $? in
+		2)
+			missed+=("$p")
+			kill_tree "$img" || return 1
+			continue
+			;;
+		1) return 1 ;;
+		esac
+		n=$((n + 1))
+		tree_gone "$img" || { REASON="$p: after the failed restore: $REASON"; return 1; }
+		[ "$(sha256sum <"$img/$IMG_NAME")" = "$hash" ] ||
+			{ bad "$p: the failed restore changed the image"; return 1; }
+		restore_detached "$img" "$SCN_PID" || { REASON="$p: the second restore: $REASON"; return 1; }
+		kill_tree "$img" || return 1
+	done
+	echo "restore: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
+	echo "restore: $n points held, ${#missed[@]} not reached"
+}
+
+# test_fault_loop SCENARIO: every dump point on the running tree, then
+# every restore point on an image of it; in the end the tree is restored
+# once more and must look and check as the original did.
+test_fault_loop() {
+	local img DUMP_OPTS=--file-locks
+	need_stasis || return 1
+	start_scenario "$1" || return 1
+	snapshot_scenario before || return 1
+	img=$TDIR/good
+	dump "$SCN_PID" "$img" -R || return 1
+	fault_dump_points "$img" >"$TDIR/summary" || return 1
+	kill_tree "$img" || return 1
+	fault_restore_points "$img" >>"$TDIR/summary" || return 1
+	restore_detached "$img" "$SCN_PID" || return 1
+	after_restore || return 1
+	cat "$TDIR/summary" >>"$TDIR/log"
+	check_scenario
+}
+
+register fault/zoo test_fault_loop fault_zoo
