@@ -83,7 +83,18 @@ int img_writer_open(struct img_writer *w, const char *dir)
 	w->dir = xstrdup(dir);
 	w->path = xsprintf("%s/%s", dir, IMG_FILE_NAME);
 	w->tmp_path = xsprintf("%s/.%s.partial", dir, IMG_FILE_NAME);
-	w->fd = fault_at(FAULT_IMG_CREATE) ? -1 : open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/*
+	 * A new file of our own, never one planted there: a partial image
+	 * left by a killed dump is removed, and a symlink in its place is
+	 * removed, not followed.
+	 */
+	if (unlink(w->tmp_path) && errno != ENOENT) {
+		pr_perror("cannot remove the old partial image %s", w->tmp_path);
+		goto err;
+	}
+	w->fd = fault_at(FAULT_IMG_CREATE)
+		    ? -1
+		    : open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		pr_perror("cannot create image %s", w->tmp_path);
 		goto err;

@@ -140,3 +140,26 @@ test_fault_loop() {
 }
 
 register fault/zoo test_fault_loop fault_zoo
+
+# test_dump_partial_symlink: a symlink planted where the dump writes its
+# partial image is replaced, not followed (the file it names is untouched),
+# and so is a partial image a killed dump left behind.
+test_dump_partial_symlink() {
+	local img=$TDIR/img
+	need_stasis || return 1
+	start_scenario counter || return 1
+	mkdir -p "$img"
+	echo "not an image" >"$TDIR/victim"
+	ln -s "$TDIR/victim" "$img/.$IMG_NAME.partial"
+	dump "$SCN_PID" "$img" -R || return 1
+	[ "$(cat "$TDIR/victim")" = "not an image" ] ||
+		{ bad "the dump wrote through the symlink at .$IMG_NAME.partial"; return 1; }
+	[ ! -e "$img/.$IMG_NAME.partial" ] || { bad "the dump left .$IMG_NAME.partial"; return 1; }
+	rm -f "$img/$IMG_NAME"
+	echo stale >"$img/.$IMG_NAME.partial"
+	dump "$SCN_PID" "$img" -R || return 1
+	[ "$(stat -c %a "$img/$IMG_NAME")" = 600 ] || { bad "the image is not mode 0600"; return 1; }
+	check_scenario
+}
+
+register bad/dump-partial-symlink test_dump_partial_symlink
