@@ -13,7 +13,8 @@
 #                  (same hash), and a second restore succeeds.
 # A point the scenario does not reach (the command succeeds and no fault
 # was injected) is listed in the test's log as not reached, and is no
-# failure.  FAULT_ONLY=REGEX limits the loop to matching points.
+# failure.  FAULT_ONLY=REGEX limits the loop to matching points;
+# FAULT_N=N fails each the Nth time it is reached instead of the first.
 
 # fault_is_restore POINT: a point that restore reaches (the others: dump).
 fault_is_restore() {
@@ -41,7 +42,7 @@ fault_points() {
 fault_run() {
 	local point=$1 name=$2
 	shift 2
-	STASIS_FAULT=$point stasis_cmd "$name" "$@"
+	STASIS_FAULT=$point${FAULT_N:+:$FAULT_N} stasis_cmd "$name" "$@"
 	FAULT_RC=$?
 	FAULT_HIT=0
 	grep -qF "fault injected at $point " "$TDIR/$name.err" && FAULT_HIT=1
@@ -64,6 +65,15 @@ fault_outcome() {
 	return 0
 }
 
+# fault_dump_held POINT IMG WHAT: after the failed dump, no file in the
+# image directory and the tree as it was.
+fault_dump_held() {
+	[ -z "$(ls -A "$TDIR/f.img")" ] ||
+		{ bad "$1: the failed $3 left $(ls -A "$TDIR/f.img" | tr '\n' ' ')in the image directory"; return 1; }
+	original_fine "$1 ($3)" "f" || return 1
+	tree_fine "$2" || { REASON="$1 ($3): $REASON"; return 1; }
+}
+
 # fault_dump_points IMG: every dump point on the running scenario.
 fault_dump_points() {
 	local img=$1 p n=0 missed=()
@@ -81,10 +91,12 @@ fault_dump_points() {
 		1) return 1 ;;
 		esac
 		n=$((n + 1))
-		[ -z "$(ls -A "$TDIR/f.img")" ] ||
-			{ bad "$p: the failed dump left $(ls -A "$TDIR/f.img" | tr '\n' ' ')in the image directory"; return 1; }
-		original_fine "$p" "f" || return 1
-		tree_fine "$img" || { REASON="$p: $REASON"; return 1; }
+		fault_dump_held "$p" "$img" "dump -R" || return 1
+		# the same fault in a dump that would kill the tree had it worked
+		# shellcheck disable=SC2086
+		fault_run "$p" f dump -t "$SCN_PID" -D "$TDIR/f.img" $DUMP_OPTS
+		fault_outcome "$p" "dump" || { [ $? = 2 ] && bad "$p: reached by dump -R, not by dump"; return 1; }
+		fault_dump_held "$p" "$img" "dump" || return 1
 	done
 	echo "dump: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
 	echo "dump: $n points held, ${#missed[@]} not reached"
@@ -117,12 +129,12 @@ fault_restore_points() {
 	echo "restore: $n points held, ${#missed[@]} not reached"
 }
 
-# test_fault_loop SCENARIO: every dump point on the running tree, which
+# test_fault_loop SCENARIO [N]: every dump point on the running tree, which
 # then passes its own check; then every restore point on an image made
 # before; in the end that image is restored once more and must look and
 # check as the original did.
 test_fault_loop() {
-	local img DUMP_OPTS=--file-locks
+	local img DUMP_OPTS=--file-locks FAULT_N=${2:-${FAULT_N:-}}
 	need_stasis || return 1
 	start_scenario "$1" || return 1
 	snapshot_scenario before || return 1
@@ -140,6 +152,12 @@ test_fault_loop() {
 }
 
 register fault/zoo test_fault_loop fault_zoo
+# make check-faults: each point failed the 2nd and the 3rd time it is
+# reached too (another thread, task, fd or record than the first)
+if [ -n "${STASIS_FAULTS_ALL:-}" ]; then
+	register fault/zoo-2nd test_fault_loop fault_zoo 2
+	register fault/zoo-3rd test_fault_loop fault_zoo 3
+fi
 
 # test_dump_partial_symlink: a symlink planted where the dump writes its
 # partial image is replaced, not followed (the file it names is untouched),
