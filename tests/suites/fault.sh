@@ -102,10 +102,32 @@ fault_dump_points() {
 	echo "dump: $n points held, ${#missed[@]} not reached"
 }
 
+# fault_pts: the pty numbers in use now.
+fault_pts() {
+	ls /dev/pts | grep -E '^[0-9]+$' | sort -n | tr '\n' ' '
+}
+
+# fault_pts_back BEFORE: wait (2 s at most) until the ptys of a killed
+# copy are freed (the kernel lets a pty number go a moment after its last
+# holder died) and only the ones of BEFORE are left.
+fault_pts_back() {
+	local limit=$(($(now_ms) + 2000)) p extra
+	while :; do
+		extra=""
+		for p in $(fault_pts); do
+			[[ " $1 " == *" $p "* ]] || extra+="$p "
+		done
+		[ -z "$extra" ] && return 0
+		[ "$(now_ms)" -lt $limit ] || { bad "ptys $extra still in use 2 s after the copy was killed"; return 1; }
+		sleep 0.02
+	done
+}
+
 # fault_restore_points IMG: every restore point, the original tree gone.
 fault_restore_points() {
-	local img=$1 p n=0 missed=() hash
+	local img=$1 p n=0 missed=() hash pts
 	hash=$(sha256sum <"$img/$IMG_NAME")
+	pts=$(fault_pts)
 	for p in $(fault_points restore); do
 		fault_run "$p" f restore -D "$img" -d
 		adopt_image "$img" "$SCN_PID"
@@ -114,6 +136,7 @@ fault_restore_points() {
 		2)
 			missed+=("$p")
 			kill_tree "$img" || return 1
+			fault_pts_back "$pts" || return 1
 			continue
 			;;
 		1) return 1 ;;
@@ -122,11 +145,82 @@ fault_restore_points() {
 		tree_gone "$img" || { REASON="$p: after the failed restore: $REASON"; return 1; }
 		[ "$(sha256sum <"$img/$IMG_NAME")" = "$hash" ] ||
 			{ bad "$p: the failed restore changed the image"; return 1; }
+		fault_pts_back "$pts" || { REASON="$p: after the failed restore: $REASON"; return 1; }
 		restore_detached "$img" "$SCN_PID" || { REASON="$p: the second restore: $REASON"; return 1; }
 		kill_tree "$img" || return 1
+		fault_pts_back "$pts" || return 1
 	done
 	echo "restore: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
 	echo "restore: $n points held, ${#missed[@]} not reached"
+}
+
+# fault_new_inits OLD: the stasis-init processes not in OLD (" PID PID ").
+fault_new_inits() {
+	local p
+	for p in $(ns_inits); do
+		[[ $1 == *" $p "* ]] || echo "$p"
+	done
+}
+
+# fault_restore_points_pidns IMG: every restore point, with --pidns (the
+# original is gone: its pty's number must be free); nothing of a failed restore may be left: no new
+# namespace init (its death ends the namespace and all in it).
+fault_restore_points_pidns() {
+	local img=$1 p q n=0 missed=() hash old left limit pts
+	hash=$(sha256sum <"$img/$IMG_NAME")
+	pts=$(fault_pts)
+	for p in $(fault_points restore); do
+		old=" $(ns_inits | tr '\n' ' ') "
+		fault_run "$p" f restore -D "$img" -d --pidns
+		for q in $(fault_new_inits "$old"); do
+			track "$q"
+			track_tree "$q"
+		done
+		fault_outcome "$p" "restore -d --pidns"
+		case $? in
+		2)
+			missed+=("$p")
+			for q in $(fault_new_inits "$old"); do
+				kill_trees "$q:$(proc_start "$q")"
+			done
+			fault_pts_back "$pts" || return 1
+			continue
+			;;
+		1) return 1 ;;
+		esac
+		n=$((n + 1))
+		limit=$(($(now_ms) + 2000))
+		while left=$(fault_new_inits "$old"); [ -n "$left" ]; do
+			[ "$(now_ms)" -lt $limit ] ||
+				{ bad "$p: 2 s after the failed restore --pidns, its namespace (init $left: $(descendants "$left" | tr '\n' ' ')) is still there"; return 1; }
+			sleep 0.02
+		done
+		[ "$(sha256sum <"$img/$IMG_NAME")" = "$hash" ] ||
+			{ bad "$p: the failed restore changed the image"; return 1; }
+		fault_pts_back "$pts" || { REASON="$p: after the failed restore: $REASON"; return 1; }
+		restore_pidns "$img" || { REASON="$p: the second restore: $REASON"; return 1; }
+		kill_trees "$CPY_INIT:$(proc_start "$CPY_INIT")"
+		fault_pts_back "$pts" || return 1
+	done
+	echo "restore --pidns: $n points held, ${#missed[@]} not reached"
+}
+
+# test_fault_pidns SCENARIO [N]: every restore point with --pidns; in the
+# end the image is restored once more and the copy passes its own check.
+test_fault_pidns() {
+	local img DUMP_OPTS=--file-locks FAULT_N=${2:-${FAULT_N:-}}
+	need_stasis || return 1
+	start_scenario "$1" || return 1
+	snapshot_scenario before || return 1
+	img=$TDIR/good
+	dump "$SCN_PID" "$img" || return 1
+	tree_gone "$img" || return 1
+	fault_restore_points_pidns "$img" >"$TDIR/summary" || return 1
+	cat "$TDIR/summary" >>"$TDIR/log"
+	restore_pidns "$img" || return 1
+	sleep 0.2
+	compare_copy before copy "the copy after the failed restores" || return 1
+	check_scenario "$CPY_PID"
 }
 
 # test_fault_loop SCENARIO [N]: every dump point on the running tree, which
@@ -152,9 +246,11 @@ test_fault_loop() {
 }
 
 register fault/zoo test_fault_loop fault_zoo
-# make check-faults: each point failed the 2nd and the 3rd time it is
-# reached too (another thread, task, fd or record than the first)
+# make check-faults: the restore points with --pidns too, and each point
+# failed the 2nd and the 3rd time it is reached (another thread, task, fd
+# or record than the first)
 if [ -n "${STASIS_FAULTS_ALL:-}" ]; then
+	register fault/zoo-pidns test_fault_pidns fault_zoo
 	register fault/zoo-2nd test_fault_loop fault_zoo 2
 	register fault/zoo-3rd test_fault_loop fault_zoo 3
 fi
