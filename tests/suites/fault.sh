@@ -98,8 +98,7 @@ fault_dump_points() {
 		fault_outcome "$p" "dump" || { [ $? = 2 ] && bad "$p: reached by dump -R, not by dump"; return 1; }
 		fault_dump_held "$p" "$img" "dump" || return 1
 	done
-	echo "dump: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
-	echo "dump: $n points held, ${#missed[@]} not reached"
+	echo "    dump: $n points reached and held; not reached: ${missed[*]}"
 }
 
 # fault_pts: the pty numbers in use now.
@@ -150,8 +149,7 @@ fault_restore_points() {
 		kill_tree "$img" || return 1
 		fault_pts_back "$pts" || return 1
 	done
-	echo "restore: $n fault points reached and held; not reached: ${missed[*]}" >>"$TDIR/log"
-	echo "restore: $n points held, ${#missed[@]} not reached"
+	echo "    restore: $n points reached and held; not reached: ${missed[*]}"
 }
 
 # fault_new_inits OLD: the stasis-init processes not in OLD (" PID PID ").
@@ -202,7 +200,7 @@ fault_restore_points_pidns() {
 		kill_trees "$CPY_INIT:$(proc_start "$CPY_INIT")"
 		fault_pts_back "$pts" || return 1
 	done
-	echo "restore --pidns: $n points held, ${#missed[@]} not reached"
+	echo "    restore --pidns: $n points reached and held; not reached: ${missed[*]}"
 }
 
 # test_fault_pidns SCENARIO [N]: every restore point with --pidns; in the
@@ -217,6 +215,7 @@ test_fault_pidns() {
 	tree_gone "$img" || return 1
 	fault_restore_points_pidns "$img" >"$TDIR/summary" || return 1
 	cat "$TDIR/summary" >>"$TDIR/log"
+	cat "$TDIR/summary"
 	restore_pidns "$img" || return 1
 	sleep 0.2
 	compare_copy before copy "the copy after the failed restores" || return 1
@@ -242,6 +241,7 @@ test_fault_loop() {
 	restore_detached "$img" "$SCN_PID" || return 1
 	after_restore || return 1
 	cat "$TDIR/summary" >>"$TDIR/log"
+	cat "$TDIR/summary"
 	check_scenario
 }
 
