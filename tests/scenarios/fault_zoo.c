@@ -11,14 +11,23 @@
  * ITIMER_REAL (neither due soon), a flock on WORKDIR/lock, an eventfd
  * with count 5 that an epoll instance watches,
  * a memfd with "memfd data", a regular file at offset 3, a SIGUSR1
- * handler and a blocked SIGWINCH.  Its child (listed in WORKDIR/pids)
+ * handler and a blocked SIGWINCH; also an O_PATH fd, a directory fd, a
+ * FIFO with "fifo" in it, a signalfd for SIGWINCH, an inotify watch, a
+ * pidfd of its child, a bound UDP socket, a listening TCP socket (both on
+ * 127.0.0.1), a netlink route socket and a deleted file with "ghost".  Its child (listed in WORKDIR/pids)
  * waits with the pipe's ends and the stream pair inherited.
  *
  * The check reads every byte back once, in order, and looks at the
  * timers, lock, counts and handlers.
  */
+#include <linux/netlink.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -32,6 +41,7 @@
 #include "scenario.h"
 
 static int pfd[2], st[2], dg[2], ptm, pts, tfd, lockfd, efd, epfd, mfd, regfd;
+static int opathfd, dirfd_, fifo_r, fifo_w, sigfd, inofd, pidfd, udpfd, tcpfd, nlfd, ghostfd;
 static timer_t ptimer;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -101,6 +111,15 @@ static void verify(void)
 	SCN_CHECK(pread(mfd, buf, 10, 0) == 10 && !memcmp(buf, "memfd data", 10),
 		  "memfd content lost");
 	SCN_CHECK(lseek(regfd, 0, SEEK_CUR) == 3, "regular file offset lost");
+	expect_read(fifo_r, "fifo", "FIFO");
+	SCN_CHECK(pread(ghostfd, buf, 5, 0) == 5 && !memcmp(buf, "ghost", 5),
+		  "deleted file content lost");
+	SCN_CHECK(fcntl(opathfd, F_GETFL) & O_PATH, "O_PATH fd lost");
+	SCN_CHECK(lseek(dirfd_, 0, SEEK_CUR) >= 0, "directory fd lost");
+	SCN_CHECK(fcntl(sigfd, F_GETFD) >= 0 && fcntl(inofd, F_GETFD) >= 0 &&
+			  fcntl(pidfd, F_GETFD) >= 0 && fcntl(nlfd, F_GETFD) >= 0,
+		  "signalfd, inotify, pidfd or netlink fd lost");
+	SCN_CHECK(listen(tcpfd, 4) == 0 && fcntl(udpfd, F_GETFD) >= 0, "inet sockets lost");
 	SCN_CHECK(sigaction(SIGUSR1, NULL, &sa) == 0 && sa.sa_handler == on_usr1,
 		  "SIGUSR1 handler lost");
 	SCN_CHECK(sigprocmask(SIG_BLOCK, NULL, &mask) == 0 && sigismember(&mask, SIGWINCH),
@@ -136,6 +155,37 @@ static void make_timers(void)
 	    timer_create(CLOCK_MONOTONIC, &sev, &ptimer) || timer_settime(ptimer, 0, &pits, NULL) ||
 	    setitimer(ITIMER_REAL, &itv, NULL))
 		scn_fail("timers: %s", strerror(errno));
+}
+
+static void make_more_fds(pid_t kid)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	sigset_t set;
+
+	opathfd = open(".", O_PATH | O_CLOEXEC);
+	dirfd_ = open(".", O_RDONLY | O_DIRECTORY);
+	if (mkfifo("fifo", 0600) && errno != EEXIST)
+		scn_fail("mkfifo: %s", strerror(errno));
+	fifo_r = open("fifo", O_RDONLY | O_NONBLOCK);
+	fifo_w = open("fifo", O_WRONLY);
+	if (opathfd < 0 || dirfd_ < 0 || fifo_r < 0 || fifo_w < 0 || write(fifo_w, "fifo", 4) != 4)
+		scn_fail("O_PATH/dir/FIFO: %s", strerror(errno));
+	sigemptyset(&set);
+	sigaddset(&set, SIGWINCH);
+	sigfd = signalfd(-1, &set, SFD_NONBLOCK);
+	inofd = inotify_init1(IN_NONBLOCK);
+	pidfd = syscall(SYS_pidfd_open, kid, 0);
+	if (sigfd < 0 || inofd < 0 || pidfd < 0 || inotify_add_watch(inofd, "data", IN_DELETE_SELF) < 0)
+		scn_fail("signalfd/inotify/pidfd: %s", strerror(errno));
+	udpfd = socket(AF_INET, SOCK_DGRAM, 0);
+	tcpfd = socket(AF_INET, SOCK_STREAM, 0);
+	nlfd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	if (udpfd < 0 || tcpfd < 0 || nlfd < 0 || bind(udpfd, (struct sockaddr *)&a, sizeof(a)) ||
+	    bind(tcpfd, (struct sockaddr *)&a, sizeof(a)) || listen(tcpfd, 4))
+		scn_fail("sockets: %s", strerror(errno));
+	ghostfd = open("ghost", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (ghostfd < 0 || write(ghostfd, "ghost", 5) != 5 || unlink("ghost"))
+		scn_fail("deleted file: %s", strerror(errno));
 }
 
 static void make_files(void)
@@ -187,6 +237,7 @@ int main(int argc, char **argv)
 	make_pty();
 	make_timers();
 	make_files();
+	make_more_fds(kid);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&set);
