@@ -14,7 +14,8 @@
  * handler and a blocked SIGWINCH; also an O_PATH fd, a directory fd, a
  * FIFO with "fifo" in it, a signalfd for SIGWINCH, an inotify watch, a
  * pidfd of its child, a bound UDP socket, a listening TCP socket (both on
- * 127.0.0.1), a netlink route socket and a deleted file with "ghost".  Its child (listed in WORKDIR/pids)
+ * 127.0.0.1), a netlink route socket and a deleted file with "ghost";
+ * and 6 MiB of a pattern, enough for the image's page writer thread.  Its child (listed in WORKDIR/pids)
  * waits with the pipe's ends and the stream pair inherited.
  *
  * The check reads every byte back once, in order, and looks at the
@@ -43,6 +44,8 @@
 static int pfd[2], st[2], dg[2], ptm, pts, tfd, lockfd, efd, epfd, mfd, regfd;
 static int opathfd, dirfd_, fifo_r, fifo_w, sigfd, inofd, pidfd, udpfd, tcpfd, nlfd, ghostfd;
 static timer_t ptimer;
+static uint64_t *big; /* BIG_WORDS words of a pattern: pages written through the page pipe */
+#define BIG_WORDS (6UL << 17) /* 6 MiB */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static volatile int usr1_seen;
@@ -89,6 +92,8 @@ static void verify(void)
 	uint64_t v;
 	char buf[16] = "";
 
+	for (size_t i = 0; i < BIG_WORDS; i += 509)
+		SCN_CHECK(big[i] == scn_hash(i), "the 6 MiB pattern differs at word %zu", i);
 	expect_read(pfd[0], "pipe bytes", "pipe");
 	expect_read(st[1], "stream bytes", "unix stream");
 	expect_read(dg[1], "datagram", "unix dgram");
@@ -238,6 +243,11 @@ int main(int argc, char **argv)
 	make_timers();
 	make_files();
 	make_more_fds(kid);
+	big = mmap(NULL, BIG_WORDS * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (big == MAP_FAILED)
+		scn_fail("mmap: %s", strerror(errno));
+	for (size_t i = 0; i < BIG_WORDS; i++)
+		big[i] = scn_hash(i);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&set);
