@@ -57,9 +57,9 @@ const struct opt_def common_opts[] = {
 /* --manage-cgroups[=soft|full|ignore] (criu's modes; soft without a mode). */
 static int set_manage_cgroups(struct cmdline *c, const struct opt_def *o, const char *arg)
 {
-	static const char *const modes[] = { [CG_MANAGE_SOFT] = "soft",
-					     [CG_MANAGE_FULL] = "full",
-					     [CG_MANAGE_IGNORE] = "ignore" };
+	static const char *const modes[] = {
+		[CG_MANAGE_SOFT] = "soft", [CG_MANAGE_FULL] = "full", [CG_MANAGE_IGNORE] = "ignore"
+	};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(modes); i++)
@@ -202,8 +202,7 @@ static const struct opt_def show_table[] = {
 };
 
 static const struct opt_def check_table[] = {
-	OPT_FLAG("faults", 0, check.faults,
-		 "list the fault points STASIS_FAULT=POINT[:N] can name, one per line"),
+	OPT_FLAG("faults", 0, check.faults, "list the fault points of STASIS_FAULT=POINT[:N]"),
 	OPT_END,
 };
 
