@@ -71,6 +71,11 @@ $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libstasis.a
 check: all fuzz-replay
 	@bash tests/run.sh
 
+# The fault loop (tests/suites/fault.sh) with every point failed the 1st,
+# 2nd and 3rd time it is reached; make check runs the 1st only.
+check-faults: all
+	@STASIS_FAULTS_ALL=1 bash tests/run.sh fault/
+
 # Fuzzing the image reader and loader (tests/fuzz/): `make fuzz` runs the
 # libFuzzer target (clang, ASan+UBSan) for FUZZ_SECONDS on one core;
 # `make fuzz-replay` (part of check) runs the corpus and every crash kept
@@ -141,6 +146,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check demo bench soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check check-faults demo bench soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

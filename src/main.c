@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "fault.h"
 #include "log.h"
 #include "options.h"
 #include "stasis.h"
@@ -27,6 +28,10 @@ static int run(struct cmdline *c)
 
 	switch (c->cmd) {
 	case CMD_CHECK:
+		if (c->check.faults) {
+			fault_list(stdout);
+			return 0;
+		}
 		return cmd_check() ? 1 : 0;
 	case CMD_SHOW:
 		return cmd_show(c->show.dir, c->show.json) ? 1 : 0;

@@ -224,6 +224,7 @@ static const struct opt_def show_table[] = {
 };
 
 static const struct opt_def check_table[] = {
+	OPT_FLAG("faults", 0, check.faults, "list the fault points of STASIS_FAULT=POINT[:N]"),
 	OPT_END,
 };
 

@@ -104,7 +104,7 @@ static int freeze_threads(struct dump_task *dt, bool *changed)
 		th = &dt->th[dt->nth];
 		memset(th, 0, sizeof(*th));
 		th->tid = tid;
-		r = rtask_freeze(&th->rt, tid);
+		r = fault_at(FAULT_DUMP_SEIZE) ? -errno : rtask_freeze(&th->rt, tid);
 		if (r == -ESRCH)
 			continue; /* exited meanwhile */
 		if (r) {
@@ -323,7 +323,7 @@ static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 	if (dt->zombie)
 		return 0;
 	pin_to_cpu(task_cpu(dt->pid));
-	if (rtask_inject(dt_rt(dt), dt->nth))
+	if (fault_at(FAULT_DUMP_INJECT) || rtask_inject(dt_rt(dt), dt->nth))
 		return -1;
 	test_crash("remote");
 	ret = dump_remote_state(ctx, dt);
@@ -568,7 +568,7 @@ int cmd_dump(const struct dump_opts *o)
 	}
 	res_dump_states_init(&ctx);
 	rescue_arm(&ctx);
-	if (res_stage(dump_hold, &ctx) || freeze_tree(&ctx, o->pid))
+	if (res_stage(dump_hold, &ctx) || freeze_tree(&ctx, o->pid) || fault_at(FAULT_DUMP_FREEZE))
 		goto out_release;
 	test_crash("frozen"); /* every task seized, a cgroup freezer still holding them */
 	if (res_stage(dump_unhold, &ctx) || res_stage(dump_check, &ctx))
@@ -580,7 +580,7 @@ int cmd_dump(const struct dump_opts *o)
 		goto out_abort;
 	if (dump_tasks(&ctx))
 		goto out_abort;
-	if (check_tree_supported(&ctx))
+	if (check_tree_supported(&ctx) || fault_at(FAULT_DUMP_TREE))
 		goto out_abort;
 	if (img_writer_commit(&ctx.w))
 		goto out_release;

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "image.h"
 #include "records.h"
 #include "log.h"
@@ -31,9 +32,26 @@ static void rec_hdr_seal(struct img_rec_hdr *h)
 	h->hdr_hash = XXH32(h, offsetof(struct img_rec_hdr, hdr_hash), 0);
 }
 
+/*
+ * Write all of buf, or fail; at fault point p (fault.h) fail as a full
+ * disk does: half of it written, then ENOSPC.
+ */
+static int image_write(int fd, enum fault_point p, const void *buf, uint64_t len)
+{
+	if (fault_armed() && fault_at(p)) {
+		int err = errno;
+
+		if (write_all(fd, buf, len / 2))
+			return -1;
+		errno = err;
+		return -1;
+	}
+	return write_all(fd, buf, len);
+}
+
 static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
 {
-	if (write_all(w->fd, buf, len)) {
+	if (image_write(w->fd, FAULT_IMG_WRITE, buf, len)) {
 		pr_perror("cannot write image %s", w->tmp_path);
 		return -1;
 	}
@@ -65,7 +83,18 @@ int img_writer_open(struct img_writer *w, const char *dir)
 	w->dir = xstrdup(dir);
 	w->path = xsprintf("%s/%s", dir, IMG_FILE_NAME);
 	w->tmp_path = xsprintf("%s/.%s.partial", dir, IMG_FILE_NAME);
-	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/*
+	 * A new file of our own, never one planted there: a partial image
+	 * left by a killed dump is removed, and a symlink in its place is
+	 * removed, not followed.
+	 */
+	if (unlink(w->tmp_path) && errno != ENOENT) {
+		pr_perror("cannot remove the old partial image %s", w->tmp_path);
+		goto err;
+	}
+	w->fd = fault_at(FAULT_IMG_CREATE)
+		    ? -1
+		    : open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		pr_perror("cannot create image %s", w->tmp_path);
 		goto err;
@@ -145,7 +174,7 @@ static void *page_pipe_writer(void *arg)
 		buf = p->bufs + slot * IMG_PAGES_BUF;
 		len = p->len[slot];
 		pthread_mutex_unlock(&p->lock);
-		if (!p->error && write_all(p->w->fd, buf, len)) {
+		if (!p->error && image_write(p->w->fd, FAULT_IMG_PAGES, buf, len)) {
 			pr_perror("cannot write image %s", p->w->tmp_path);
 			p->error = -1;
 		}
@@ -234,7 +263,7 @@ int img_pages_submit(struct img_writer *w, void *buf, uint64_t len)
 	w->pages_left -= len;
 	w->page_bytes += len;
 	if (w->pages_sync) {
-		if (write_all(w->fd, buf, len)) {
+		if (image_write(w->fd, FAULT_IMG_PAGES, buf, len)) {
 			pr_perror("cannot write image %s", w->tmp_path);
 			return -1;
 		}
@@ -319,7 +348,7 @@ int img_writer_commit(struct img_writer *w)
 		goto err;
 	}
 	w->fd = -1;
-	if (rename(w->tmp_path, w->path)) {
+	if (fault_at(FAULT_IMG_COMMIT) || rename(w->tmp_path, w->path)) {
 		pr_perror("cannot rename image to %s", w->path);
 		goto err;
 	}
@@ -441,7 +470,7 @@ int img_next(struct img_reader *r, struct img_rec_hdr *h)
 
 	if (r->trailer_seen)
 		return 1;
-	ret = read_all(r->fd, h, sizeof(*h));
+	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, h, sizeof(*h));
 	if (ret < 0) {
 		pr_perror("cannot read image %s", r->path);
 		return -1;
@@ -470,7 +499,7 @@ int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **b
 	void *buf = xmalloc(h->len);
 	int ret;
 
-	ret = read_all(r->fd, buf, h->len);
+	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, buf, h->len);
 	if (ret) {
 		free(buf);
 		if (ret < 0) {

@@ -373,6 +373,8 @@ int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t 
 	struct stat sb;
 	size_t i;
 
+	if (fault_at(FAULT_RST_VERIFY))
+		return -1;
 	if (fstat(img->r.fd, &sb)) {
 		pr_perror("image %s", img->r.path);
 		return -1;

@@ -35,6 +35,10 @@ struct show_opts {
 	bool json;
 };
 
+struct check_opts {
+	bool faults; /* --faults: list the fault points (fault.h) instead */
+};
+
 struct cmdline {
 	enum cmdline_action action;
 	enum command cmd;
@@ -42,6 +46,7 @@ struct cmdline {
 	struct dump_opts dump;
 	struct restore_opts restore;
 	struct show_opts show;
+	struct check_opts check;
 	int log_level;	      /* -v */
 	const char *log_file; /* -o */
 };

@@ -12,6 +12,7 @@
 #ifndef STASIS_RES_H
 #define STASIS_RES_H
 
+#include "fault.h"
 #include "restore.h"
 #include "stasis.h"
 
@@ -106,15 +107,22 @@ extern const size_t res_table_len;
 /*
  * Run one stage: the hook 'stage' of every kind that has one, in table
  * order, with the given arguments; stops at the first that fails (-1).
+ * Each hook that ran is a fault point (fault.h: "dump:mm:data"), which
+ * fails as if the hook had, after it did its work.
  */
-#define res_stage(stage, ...)                                                              \
-	({                                                                                 \
-		int res_ret_ = 0;                                                          \
-		size_t res_i_;                                                             \
-		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)            \
-			if (res_table[res_i_]->stage)                                      \
-				res_ret_ = res_table[res_i_]->stage(__VA_ARGS__) ? -1 : 0; \
-		res_ret_;                                                                  \
+#define res_stage(stage, ...)                                                          \
+	({                                                                             \
+		int res_ret_ = 0;                                                      \
+		size_t res_i_;                                                         \
+		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)        \
+			if (res_table[res_i_]->stage)                                  \
+				res_ret_ = res_table[res_i_]->stage(__VA_ARGS__) ||    \
+						   (fault_armed() &&                   \
+						    fault_res_stage(res_table[res_i_]->name, \
+								    #stage))           \
+					       ? -1                                    \
+					       : 0;                                    \
+		res_ret_;                                                              \
 	})
 
 /* Private state of one resource kind (NULL if the kind declared none). */

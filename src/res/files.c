@@ -281,6 +281,8 @@ static long save_description(struct dump_ctx *ctx, const struct fd_dump *d,
 	ret = ops->dump(d, &fe);
 	if (!ret)
 		ret = fown_dump(d, &fe);
+	if (!ret && fault_fd(false, ops->type))
+		ret = -1;
 	if (!ret && !*kind_slot(&fe)) {
 		pr_err("pid %d fd %d: the %s kind saved no state\n", d->pid, d->fd, ops->name);
 		ret = -1;
@@ -619,6 +621,10 @@ static int open_shared_one(struct rst_ctx *c, const FileEntry *fe, const struct 
 	if (fd_shared_placed(c, fe->id) || (ops->open_later && ops->open_later(c, fe)))
 		return 0; /* placed already (with another of its group), or later */
 	fd = ops->open(c, fe);
+	if (fd >= 0 && fault_fd(true, ops->type)) {
+		close(fd);
+		fd = -1;
+	}
 	if (fd < 0 || fd_place_shared(c, fe->id, fd))
 		return -1;
 	return ops->lock ? ops->lock->restore(c, fe, c->shared_base + fe->id) : 0;

@@ -160,7 +160,7 @@ pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
 
 static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
 {
-	pid_t pid = fork_at(c, kid->te->pid, kid->te->ns_pid, 0);
+	pid_t pid = fault_at(FAULT_RST_FORK) ? -1 : fork_at(c, kid->te->pid, kid->te->ns_pid, 0);
 
 	if (pid == 0)
 		child_main(rst_ctx_of(c->tree, kid));

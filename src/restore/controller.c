@@ -56,7 +56,7 @@ int wait_tree_parked(struct rst_tree *r)
 	while (!all_parked(r)) {
 		struct rst_ctx *c;
 		int status, event;
-		pid_t pid = waitpid(-1, &status, __WALL);
+		pid_t pid = fault_at(FAULT_RST_PARK) ? -1 : waitpid(-1, &status, __WALL);
 
 		if (pid < 0) {
 			if (errno == EINTR)
@@ -125,6 +125,8 @@ int restore_groups(struct rst_tree *r)
 	int pass;
 	size_t i;
 
+	if (fault_at(FAULT_RST_GROUPS))
+		return -1;
 	for (pass = 0; pass < 2; pass++)
 		for (i = 0; i < r->n; i++) {
 			struct rst_ctx *c = &r->ctx[i];
@@ -190,6 +192,8 @@ int release_task(struct rst_ctx *c)
 {
 	size_t j;
 
+	if (fault_at(FAULT_RST_RELEASE))
+		return -1;
 	for (j = 1; j < c->t->ncores; j++)
 		if (release_thread(c->th[j].pid, c->t->cores[j])) {
 			pr_perror("cannot release tid %d", c->th[j].pid);
@@ -231,11 +235,22 @@ void kill_tree(struct restore *r, pid_t root)
 	if (root > 0) {
 		kill(root, SIGKILL);
 		/*
-		 * Reap our tracees on the way: a dying --pidns init waits for
-		 * every task of its namespace, and a traced zombie is only
-		 * handed to it once we reaped it.
+		 * Reap every tracee until none is left: a dying --pidns init
+		 * waits for every task of its namespace, and a traced zombie is
+		 * only handed to it once we reaped it.  A task whose fork we
+		 * have not seen yet (its parent failed first) sits in its first
+		 * ptrace stop, without a parent-death signal yet: it is ours
+		 * (traced since its fork) and is killed here.
 		 */
-		while ((w = waitpid(-1, &status, __WALL)) != root && (w > 0 || errno == EINTR))
-			;
+		for (;;) {
+			w = waitpid(-1, &status, __WALL);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (WIFSTOPPED(status))
+				kill(w, SIGKILL);
+		}
 	}
 }

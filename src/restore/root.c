@@ -70,6 +70,10 @@ int fork_root(struct restore *r, pid_t *first)
 	bool own_ns = c->t->te->has_ns_pid; /* the root was PID 1 of its namespace */
 	int sync[2];
 
+	if (fault_at(FAULT_RST_FORK_ROOT)) {
+		*first = -1;
+		return -1;
+	}
 	if (pipe2(sync, O_CLOEXEC)) {
 		pr_perror("pipe");
 		return -1;

@@ -79,7 +79,8 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 	    remote_write(c->rt.pid, tid_at, args.set_tid_size == 2 ? both : &own,
 			 args.set_tid_size * sizeof(pid_t)))
 		return -1;
-	if (remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
+	if (fault_at(FAULT_RST_THREAD) ||
+	    remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
 		return -1;
 	if (ret != own) {
 		char comm[64];
@@ -153,7 +154,7 @@ int transplant(struct rst_ctx *c)
 	size_t i;
 	long ret;
 
-	if (flush_restore_sigchld(c) || res_stage(remote, c) ||
+	if (fault_at(FAULT_RST_TRANSPLANT) || flush_restore_sigchld(c) || res_stage(remote, c) ||
 	    res_stage(thread, c, &c->rt, c->t->cores[0]) || rbatch_flush(&c->rt) ||
 	    restore_threads(c) || res_stage(remote_late, c))
 		return -1;

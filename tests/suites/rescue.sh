@@ -120,3 +120,64 @@ if [ -n "${STASIS_SOAK:-}" ]; then
 	register soak/dump-kill-every-call-threads test_dump_kill_every_call threads50 5
 	register soak/dump-kill-random-threads test_dump_kill_random threads50 200 40000
 fi
+
+# restored_state PID...: for the PIDs of an image, "none" if no PID of the image is used by anything,
+# "complete" if every task of the image runs (neither stopped nor traced),
+# else "partial: WHY".
+restored_state() {
+	local p n=0 up=0 why=""
+	for p in "$@"; do
+		n=$((n + 1))
+		if alive "$p" && ! stopped "$p" && [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = 0 ]; then
+			up=$((up + 1))
+		elif [ -n "$(id_users "$p")" ]; then
+			why+="$p ($(proc_state "$p")) "
+		fi
+	done
+	if [ -z "$why" ] && [ $up = 0 ]; then
+		echo none
+	elif [ -z "$why" ] && [ $up = "$n" ]; then
+		echo complete
+	else
+		echo "partial: $up of $n running; held: $why"
+	fi
+}
+
+# test_restore_kill_random SCENARIO RUNS MAX_US [DUMP_OPTS]: RUNS times, `restore -d`
+# is killed with SIGKILL a random 0..MAX_US us after it started; within
+# 2 s after each kill either nothing of the new tree is left (every task is
+# traced with PTRACE_O_EXITKILL from its first instruction and has a
+# parent-death SIGKILL until it is transplanted) or, if the kill came after
+# the release, the whole tree runs.  The last restore's copy passes its
+# own check.
+test_restore_kill_random() {
+	local scn=$1 runs=$2 max=$3 img=$TDIR/img i p out st limit killed=0 done=0 DUMP_OPTS=${4:-}
+	local pids=()
+	need_stasis || return 1
+	start_scenario "$scn" || return 1
+	snapshot_scenario before || return 1
+	dump "$SCN_PID" "$img" || return 1
+	tree_gone "$img" || return 1
+	read -r -a pids <<<"$(image_pids "$img" | tr '\n' ' ')"
+	for i in $(seq 1 "$runs"); do
+		out=$("$BUILD/tools/killat" "$max" "$STASIS" restore -D "$img" -d 2>/dev/null)
+		for p in "${pids[@]}"; do
+			adopt "$p"
+		done
+		case $out in killed*) killed=$((killed + 1)) ;; esac
+		limit=$(($(now_ms) + 2000))
+		while st=$(restored_state "${pids[@]}"); [ "${st%%:*}" = partial ]; do
+			[ "$(now_ms)" -lt $limit ] || { bad "run $i ($out): 2 s after the kill, $st"; return 1; }
+			sleep 0.02
+		done
+		[ "$st" = complete ] && { done=$((done + 1)); kill_tree "$img" || return 1; }
+	done
+	echo "$killed of $runs restores killed in the middle, $done complete"
+	echo "$killed of $runs restores killed in the middle, $done complete" >>"$TDIR/log"
+	[ $killed -gt $((runs / 4)) ] || { bad "only $killed of $runs restores were killed before they ended"; return 1; }
+	restore_detached "$img" "$SCN_PID" || return 1
+	after_restore || return 1
+	check_scenario
+}
+
+register bad/restore-kill-random test_restore_kill_random fault_zoo 80 15000 --file-locks
