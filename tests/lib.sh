@@ -531,7 +531,7 @@ snapshot() {
 			case $n in pid | pid_for_children) continue ;; esac
 			t=$(readlink "$f")
 			case $n in
-			uts | time | time_for_children | cgroup)
+			uts | time | time_for_children | cgroup | ipc)
 				[ "$t" = "$(readlink "/proc/self/ns/$n")" ] && t=ours || t=own ;;
 			esac
 			echo "$n $t"

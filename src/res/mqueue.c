@@ -158,6 +158,17 @@ static void remember_name(struct dump_ctx *ctx, const char *name)
 	md->names[md->n++] = xstrdup(name);
 }
 
+/* Queues are made by the controller, in our IPC namespace. */
+static bool other_ipc_ns(pid_t pid)
+{
+	struct stat self, theirs;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", pid);
+	return !stat("/proc/self/ns/ipc", &self) && !stat(path, &theirs) &&
+	       self.st_ino != theirs.st_ino;
+}
+
 static int mqueue_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	static const char del[] = " (deleted)";
@@ -168,6 +179,12 @@ static int mqueue_dump(const struct fd_dump *d, FileEntry *fe)
 	if (d->link[0] != '/' || mq_getattr(d->lfd, &a) < 0) {
 		pr_perror("pid %d fd %d: cannot read POSIX message queue %s", d->pid, d->fd,
 			  d->link);
+		return -1;
+	}
+	if (other_ipc_ns(d->pid)) {
+		pr_err("pid %d fd %d: POSIX message queue %s is in the tree's own IPC namespace; "
+		       "not supported yet\n",
+		       d->pid, d->fd, d->link);
 		return -1;
 	}
 	if (notify_pid(d)) {

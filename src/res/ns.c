@@ -52,20 +52,40 @@
 
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
-	"ipc",
 	"net",
 	"mnt",
 	"user",
 };
 
 /* The saved ones, per task. */
-enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_CGROUP, NS_K_NR };
-static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children", "cgroup" };
+enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_CGROUP, NS_K_IPC, NS_K_NR };
+static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children", "cgroup",
+						  "ipc" };
 /* the record kind of each: time and time_for_children are one id space */
 static const NsKind saved_kinds[NS_K_NR] = { NS_KIND__NS_UTS, NS_KIND__NS_TIME, NS_KIND__NS_TIME,
-					     NS_KIND__NS_CGROUP };
+					     NS_KIND__NS_CGROUP, NS_KIND__NS_IPC };
 static const char *const kind_names[] = {
-	[NS_KIND__NS_UTS] = "UTS", [NS_KIND__NS_TIME] = "time", [NS_KIND__NS_CGROUP] = "cgroup"
+	[NS_KIND__NS_UTS] = "UTS",
+	[NS_KIND__NS_TIME] = "time",
+	[NS_KIND__NS_CGROUP] = "cgroup",
+	[NS_KIND__NS_IPC] = "IPC",
+};
+
+/* The IPC limits an IPC namespace has of its own (kernel/ and fs/mqueue/). */
+static const char *const ipc_sysctls[] = {
+	"kernel/shmmax",
+	"kernel/shmall",
+	"kernel/shmmni",
+	"kernel/shm_rmid_forced",
+	"kernel/msgmax",
+	"kernel/msgmnb",
+	"kernel/msgmni",
+	"kernel/sem",
+	"fs/mqueue/queues_max",
+	"fs/mqueue/msg_max",
+	"fs/mqueue/msgsize_max",
+	"fs/mqueue/msg_default",
+	"fs/mqueue/msgsize_default",
 };
 
 /* A task's numbers in the tree's own PID namespace. */
@@ -133,12 +153,13 @@ static int check_creators(const struct ns_tree *t)
 
 	for (i = 0; i < t->n && !ret; i++) {
 		const uint64_t *me = t->ids[i];
-		uint64_t uts_in = 0, time_in = 0, cg_in = 0;
+		uint64_t uts_in = 0, time_in = 0, cg_in = 0, ipc_in = 0;
 
 		if (t->parent[i] >= 0) {
 			uts_in = t->ids[t->parent[i]][NS_K_UTS];
 			time_in = t->ids[t->parent[i]][NS_K_TIME_KIDS];
 			cg_in = t->ids[t->parent[i]][NS_K_CGROUP];
+			ipc_in = t->ids[t->parent[i]][NS_K_IPC];
 		}
 		if (me[NS_K_UTS] != uts_in)
 			ret = add_creator(cr, &ncr, NS_KIND__NS_UTS, me[NS_K_UTS], t->pid[i]);
@@ -149,6 +170,15 @@ static int check_creators(const struct ns_tree *t)
 			    add_creator(cr, &ncr, NS_KIND__NS_TIME, me[NS_K_TIME_KIDS], t->pid[i]);
 		if (!ret && me[NS_K_CGROUP] != cg_in)
 			ret = add_creator(cr, &ncr, NS_KIND__NS_CGROUP, me[NS_K_CGROUP], t->pid[i]);
+		/* SysV objects are made in one place: the tree's namespace or ours */
+		if (!ret && me[NS_K_IPC] != t->ids[0][NS_K_IPC]) {
+			pr_err("pid %d and pid %d: in different IPC namespaces; a tree must be in "
+			       "one\n",
+			       t->pid[0], t->pid[i]);
+			ret = -1;
+		}
+		if (!ret && me[NS_K_IPC] != ipc_in)
+			ret = add_creator(cr, &ncr, NS_KIND__NS_IPC, me[NS_K_IPC], t->pid[i]);
 	}
 	free(cr);
 	return ret;
@@ -304,6 +334,28 @@ static int look_uts(pid_t pid, NsEntry *e)
 	return 0;
 }
 
+/* The IPC limits, seen from inside (a sysctl missing here is left out). */
+static int look_ipc(pid_t pid, NsEntry *e)
+{
+	char path[128], *v;
+	size_t i, n;
+
+	e->sysctls = xzalloc(ARRAY_SIZE(ipc_sysctls) * sizeof(*e->sysctls));
+	for (i = 0; i < ARRAY_SIZE(ipc_sysctls); i++) {
+		snprintf(path, sizeof(path), "/proc/sys/%s", ipc_sysctls[i]);
+		v = read_file(path, NULL);
+		if (!v)
+			continue;
+		n = strcspn(v, "\n");
+		v[n] = '\0';
+		e->sysctls[e->n_sysctls] = xzalloc(sizeof(NsSysctl));
+		ns_sysctl__init(e->sysctls[e->n_sysctls]);
+		e->sysctls[e->n_sysctls]->name = xstrdup(ipc_sysctls[i]);
+		e->sysctls[e->n_sysctls++]->value = v;
+	}
+	return 0;
+}
+
 static int read_uts(pid_t pid, NsEntry *e)
 {
 	return look_inside(pid, "uts", CLONE_NEWUTS, e, look_uts);
@@ -455,6 +507,10 @@ static int describe_all(struct dump_ctx *ctx, struct ns_dump *nd)
 		for (k = NS_K_TIME; k <= NS_K_TIME_KIDS; k++)
 			if (ids[k] && describe_time(ctx, nd, ids[k], pid))
 				return -1;
+		if (ids[NS_K_IPC] && !ns_find(nd->ents, nd->n, NS_KIND__NS_IPC, ids[NS_K_IPC]) &&
+		    look_inside(pid, "ipc", CLONE_NEWIPC,
+				ns_new(nd, NS_KIND__NS_IPC, ids[NS_K_IPC]), look_ipc))
+			return -1;
 		if (ids[NS_K_CGROUP] &&
 		    !ns_find(nd->ents, nd->n, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP]) &&
 		    read_cgroup_roots(pid, ns_new(nd, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP])))
@@ -615,6 +671,8 @@ static void set_ids(TaskEntry *te, const uint64_t *ids)
 	te->time_ns_children = ids[NS_K_TIME_KIDS];
 	te->has_cgroup_ns = ids[NS_K_CGROUP] != 0;
 	te->cgroup_ns = ids[NS_K_CGROUP];
+	te->has_ipc_ns = ids[NS_K_IPC] != 0;
+	te->ipc_ns = ids[NS_K_IPC];
 }
 
 /* Before the first task's own records: the tree's task entries name these. */
@@ -673,6 +731,22 @@ static bool cgroup_roots_ok(const NsEntry *e)
 	return true;
 }
 
+/* Only names of our own list, values on one line. */
+static bool ipc_sysctls_ok(const NsEntry *e)
+{
+	size_t i, k;
+
+	for (i = 0; i < e->n_sysctls; i++) {
+		for (k = 0; k < ARRAY_SIZE(ipc_sysctls); k++)
+			if (!strcmp(e->sysctls[i]->name, ipc_sysctls[k]))
+				break;
+		if (k == ARRAY_SIZE(ipc_sysctls) || strchr(e->sysctls[i]->value, '\n') ||
+		    strlen(e->sysctls[i]->value) > 64)
+			return false;
+	}
+	return true;
+}
+
 int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
 	struct ns_image *ni = res_image_state(img, &ns_res);
@@ -684,7 +758,8 @@ int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 	    (e->kind == NS_KIND__NS_TIME &&
 	     (!e->has_monotonic_sec || !e->has_boottime_sec || e->monotonic_nsec >= 1000000000 ||
 	      e->boottime_nsec >= 1000000000)) ||
-	    (e->kind == NS_KIND__NS_CGROUP && !cgroup_roots_ok(e)) || !e->id ||
+	    (e->kind == NS_KIND__NS_CGROUP && !cgroup_roots_ok(e)) ||
+	    (e->kind == NS_KIND__NS_IPC && !ipc_sysctls_ok(e)) || !e->id ||
 	    ns_find(ni->ents, ni->n, e->kind, e->id)) {
 		pr_err("image %s is corrupt: namespace record %" PRIu64
 		       " is malformed or repeated\n",
@@ -713,6 +788,7 @@ static void get_ids(const TaskEntry *te, uint64_t *ids)
 	ids[NS_K_TIME] = te->has_time_ns ? te->time_ns : 0;
 	ids[NS_K_TIME_KIDS] = te->has_time_ns_children ? te->time_ns_children : 0;
 	ids[NS_K_CGROUP] = te->has_cgroup_ns ? te->cgroup_ns : 0;
+	ids[NS_K_IPC] = te->has_ipc_ns ? te->ipc_ns : 0;
 }
 
 /* The numbers inside a saved PID namespace: all tasks or none, the root 1. */
@@ -849,6 +925,33 @@ const NsEntry *ns_cgroup_created_by(struct rst_ctx *c)
 	return ns_find(ni->ents, ni->n, NS_KIND__NS_CGROUP, me[NS_K_CGROUP]);
 }
 
+/* A new IPC namespace with the limits it had (res/sysvipc.c fills it). */
+static int new_ipc(const NsEntry *e)
+{
+	char path[128];
+	size_t i;
+	int fd;
+
+	if (unshare(CLONE_NEWIPC)) {
+		pr_perror("cannot create an IPC namespace");
+		return -1;
+	}
+	for (i = 0; i < e->n_sysctls; i++) {
+		const char *v = e->sysctls[i]->value;
+
+		snprintf(path, sizeof(path), "/proc/sys/%s", e->sysctls[i]->name);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v)) {
+			pr_perror("cannot set %s to %s in the new IPC namespace", path, v);
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 /* In the restore child, before it forks: create what it is the creator of. */
 static int ns_child_early(struct rst_ctx *c)
 {
@@ -866,6 +969,9 @@ static int ns_child_early(struct rst_ctx *c)
 		return -1;
 	if (me[NS_K_TIME_KIDS] != me[NS_K_TIME] &&
 	    new_time(ns_find(ni->ents, ni->n, NS_KIND__NS_TIME, me[NS_K_TIME_KIDS]), false))
+		return -1;
+	if (me[NS_K_IPC] != up[NS_K_IPC] &&
+	    new_ipc(ns_find(ni->ents, ni->n, NS_KIND__NS_IPC, me[NS_K_IPC])))
 		return -1;
 	return 0;
 }

@@ -37,8 +37,17 @@
  * A segment that was marked for removal is marked again when the tree is
  * released; a failed restore removes every object it created.  What
  * cannot be set back: creator ids, times and last-operation pids.
+ *
+ * A tree in an IPC namespace of its own (res/ns.c rebuilds it, and keeps
+ * the whole tree in one) owns every object there: all semaphore sets and
+ * message queues of the namespace are saved, and a segment no task of the
+ * tree attaches is refused.  The dump reads them with its threads setns'ed
+ * into the namespace, leaves them alone at the end (they go with the
+ * namespace), and the restore creates them in the root's restore child,
+ * inside the new namespace, before it forks.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/kcmp.h>
@@ -81,7 +90,80 @@ struct ipc_dump {
 	int *sem, *msg;
 	size_t nsem, nmsg;
 	bool written;
+	int ns_fd; /* the tree's own IPC namespace, or -1: ours */
 };
+
+/* This thread into the tree's IPC namespace (in: true) or back into ours. */
+static int ipc_enter(struct ipc_dump *d, bool in)
+{
+	static const char *const why[] = { "go back to our own", "enter the tree's" };
+	int fd = -1, ret;
+
+	if (d->ns_fd < 0)
+		return 0;
+	if (!in) {
+		fd = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			pr_perror("cannot open our IPC namespace");
+			abort(); /* this thread would see the wrong objects from now on */
+		}
+	}
+	ret = setns(in ? d->ns_fd : fd, CLONE_NEWIPC);
+	if (ret)
+		pr_perror("cannot %s IPC namespace", why[in]);
+	if (fd >= 0)
+		close(fd);
+	if (ret && !in)
+		abort();
+	return ret;
+}
+
+/* Is the tree in an IPC namespace of its own?  Then d->ns_fd holds it. */
+static int find_ns(struct dump_ctx *ctx, struct ipc_dump *d)
+{
+	struct stat self, theirs;
+	char path[64];
+
+	d->ns_fd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", ctx->opts->pid);
+	if (stat("/proc/self/ns/ipc", &self) || stat(path, &theirs)) {
+		pr_perror("cannot read the IPC namespace of pid %d", ctx->opts->pid);
+		return -1;
+	}
+	if (self.st_ino == theirs.st_ino)
+		return 0;
+	d->ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (d->ns_fd < 0) {
+		pr_perror("cannot open %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* In the tree's own namespace every segment must be one it attaches. */
+static int check_unattached(struct ipc_dump *d)
+{
+	struct shmid_ds ds;
+	int max, i, id;
+	size_t k;
+
+	max = shmctl(0, SHM_INFO, &ds);
+	for (i = 0; i <= max; i++) {
+		id = shmctl(i, SHM_STAT_ANY, &ds);
+		if (id < 0)
+			continue;
+		for (k = 0; k < d->nshm && d->shm[k].id != id; k++)
+			;
+		if (k == d->nshm) {
+			pr_err(
+			    "SysV shared memory segment %d (key %#x) of the tree's IPC namespace "
+			    "is attached by no task of the tree; not supported\n",
+			    id, ds.shm_perm.__key);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static struct ipc_dump *ipc_dump(struct dump_ctx *ctx)
 {
@@ -243,7 +325,7 @@ static int scan_sem(struct dump_ctx *ctx, struct ipc_dump *d)
 		for (k = 0; k < ds.sem_nsems; k++)
 			if (dump_tree_has(ctx, semctl(id, k, GETPID)))
 				break;
-		if (k < ds.sem_nsems)
+		if (k < ds.sem_nsems || ipc_dump(ctx)->ns_fd >= 0)
 			id_add(&d->sem, &d->nsem, id);
 	}
 	return 0;
@@ -259,15 +341,29 @@ static int scan_msg(struct dump_ctx *ctx, struct ipc_dump *d)
 		id = msgctl(i, MSG_STAT_ANY, &ds);
 		if (id < 0)
 			continue;
-		if (dump_tree_has(ctx, ds.msg_lspid) || dump_tree_has(ctx, ds.msg_lrpid))
+		if (dump_tree_has(ctx, ds.msg_lspid) || dump_tree_has(ctx, ds.msg_lrpid) ||
+		    ipc_dump(ctx)->ns_fd >= 0)
 			id_add(&d->msg, &d->nmsg, id);
 	}
 	return 0;
 }
 
+static int scan_all(struct dump_ctx *ctx, struct ipc_dump *d);
+
 static int sysvipc_check(struct dump_ctx *ctx)
 {
 	struct ipc_dump *d = ipc_dump(ctx);
+	int ret;
+
+	if (find_ns(ctx, d) || ipc_enter(d, true))
+		return -1;
+	ret = scan_all(ctx, d);
+	ipc_enter(d, false);
+	return ret;
+}
+
+static int scan_all(struct dump_ctx *ctx, struct ipc_dump *d)
+{
 	size_t i;
 
 	for (i = 0; i < ctx->ntasks; i++) {
@@ -278,7 +374,8 @@ static int sysvipc_check(struct dump_ctx *ctx)
 		if (scan_attachments(d, dt))
 			return -1;
 	}
-	if (check_shm(d) || scan_sem(ctx, d) || scan_msg(ctx, d))
+	if (check_shm(d) || (d->ns_fd >= 0 && check_unattached(d)) || scan_sem(ctx, d) ||
+	    scan_msg(ctx, d))
 		return -1;
 	if ((d->nshm || d->nsem || d->nmsg) && access("/proc/sys/kernel/shm_next_id", F_OK)) {
 		pr_err("pid %d: uses SysV IPC, and this kernel cannot restore ids "
@@ -455,19 +552,21 @@ static int sysvipc_dump_write(struct dump_ctx *ctx, struct dump_task *dt)
 	struct ipc_dump *d = ipc_dump(ctx);
 	size_t i;
 
+	int ret = 0;
+
 	if (d->written)
 		return 0;
 	d->written = true;
-	for (i = 0; i < d->nshm; i++)
-		if (write_shm(ctx, &d->shm[i]))
-			return -1;
-	for (i = 0; i < d->nsem; i++)
-		if (write_sem(ctx, d->sem[i]))
-			return -1;
-	for (i = 0; i < d->nmsg; i++)
-		if (write_msg(ctx, d->msg[i]))
-			return -1;
-	return 0;
+	if (ipc_enter(d, true))
+		return -1;
+	for (i = 0; i < d->nshm && !ret; i++)
+		ret = write_shm(ctx, &d->shm[i]);
+	for (i = 0; i < d->nsem && !ret; i++)
+		ret = write_sem(ctx, d->sem[i]);
+	for (i = 0; i < d->nmsg && !ret; i++)
+		ret = write_msg(ctx, d->msg[i]);
+	ipc_enter(d, false);
+	return ret;
 }
 
 /* The image holds them and the tree dies: free their ids for the restore. */
@@ -476,8 +575,8 @@ static void sysvipc_dump_end(struct dump_ctx *ctx, bool kill)
 	struct ipc_dump *d = ipc_dump(ctx);
 	size_t i;
 
-	if (!kill || !d->written)
-		return;
+	if (!kill || !d->written || d->ns_fd >= 0)
+		return; /* objects of the tree's own namespace go with it */
 	for (i = 0; i < d->nshm; i++)
 		if (shmctl(d->shm[i].id, IPC_RMID, NULL) < 0)
 			pr_warn("cannot remove SysV shared memory segment %d: %m\n", d->shm[i].id);
@@ -493,6 +592,8 @@ static void sysvipc_dump_fini(struct dump_ctx *ctx, void *state)
 {
 	struct ipc_dump *d = state;
 
+	if (d->ns_fd > 0)
+		close(d->ns_fd); /* state is zeroed: fd 0 is never ours */
 	free(d->shm);
 	free(d->sem);
 	free(d->msg);
@@ -916,9 +1017,29 @@ fail:
 }
 
 /* Before anything is forked: every object, with its id. */
+/* The objects live in the tree's own IPC namespace (made by its root). */
+static bool own_ns(struct image *img)
+{
+	return img->ntasks && image_task(img, img->hdr->root_pid)->te->has_ipc_ns;
+}
+
+static int create_all(struct ipc_image *ii);
+
 static int sysvipc_restore_check(struct image *img, const struct restore_opts *o)
 {
-	struct ipc_image *ii = ipc_image(img);
+	return own_ns(img) ? 0 : create_all(ipc_image(img));
+}
+
+/* The root's restore child, in the new namespace (res/ns.c), before it forks. */
+static int sysvipc_child_early(struct rst_ctx *c)
+{
+	if (c->t->parent || !c->t->te->has_ipc_ns)
+		return 0;
+	return create_all(ipc_image(c->img));
+}
+
+static int create_all(struct ipc_image *ii)
+{
 	size_t i;
 
 	for (i = 0; i < ii->nshm; i++)
@@ -976,15 +1097,33 @@ static int sysvipc_release(struct rst_ctx *c)
 	struct ipc_image *ii = ipc_image(c->img);
 	size_t i;
 
+	struct ipc_dump ns = { .ns_fd = -1 };
+	char path[64];
+	int ret = 0;
+
 	if (__atomic_exchange_n(&ii->released, 1, __ATOMIC_SEQ_CST))
 		return 0;
-	for (i = 0; i < ii->nshm; i++)
+	if (c->t->te->has_ipc_ns) {
+		snprintf(path, sizeof(path), "/proc/%d/ns/ipc", c->host_pid);
+		ns.ns_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (ns.ns_fd < 0 || ipc_enter(&ns, true)) {
+			pr_perror("cannot enter the IPC namespace of pid %d", c->host_pid);
+			if (ns.ns_fd >= 0)
+				close(ns.ns_fd);
+			return -1;
+		}
+	}
+	for (i = 0; i < ii->nshm && !ret; i++)
 		if (ii->shm[i]->removed && shmctl(ii->shm[i]->perm->id, IPC_RMID, NULL) < 0) {
 			pr_perror("cannot mark SysV shared memory segment %u removed",
 				  ii->shm[i]->perm->id);
-			return -1;
+			ret = -1;
 		}
-	return 0;
+	if (ns.ns_fd >= 0) {
+		ipc_enter(&ns, false);
+		close(ns.ns_fd);
+	}
+	return ret;
 }
 
 /* A restore that failed takes back what it created. */
@@ -1027,6 +1166,7 @@ const struct res_ops sysvipc_res = {
 	.dump_fini = sysvipc_dump_fini,
 	.image_loaded = sysvipc_loaded,
 	.restore_check = sysvipc_restore_check,
+	.child_early = sysvipc_child_early,
 	.release = sysvipc_release,
 	.image_fini = sysvipc_image_fini,
 };

@@ -19,6 +19,10 @@
  * The ids go to WORKDIR/ipcids ("shm A B sem S msg Q") for the suite to
  * remove whatever a failed run leaves.
  *
+ * With SYSV_IPCNS=1 in the environment, all of this lives in an IPC
+ * namespace of its own (unshare at start), whose kernel/msgmnb is set to
+ * 32000; the check also wants that value.
+ *
  * Check: same ids, keys, modes and sizes; A still marked removed and
  * attached four times (3 VMAs in the root, 1 in the child), B
  * attached three times (the child inherited one); A's third page still
@@ -32,6 +36,7 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
+#include <sched.h>
 
 #include "scenario.h"
 
@@ -199,6 +204,16 @@ int main(int argc, char **argv)
 	int tries;
 
 	scn_init(argc, argv, 0);
+	if (getenv("SYSV_IPCNS")) {
+		int fd;
+
+		if (unshare(CLONE_NEWIPC))
+			scn_fail("unshare(CLONE_NEWIPC): %s", strerror(errno));
+		fd = open("/proc/sys/kernel/msgmnb", O_WRONLY);
+		if (fd < 0 || write(fd, "32000", 5) != 5)
+			scn_fail("cannot set msgmnb: %s", strerror(errno));
+		close(fd);
+	}
 	setup();
 	kid = fork();
 	if (kid == 0)
@@ -229,6 +244,11 @@ int main(int argc, char **argv)
 	scn_write_file("pids", buf);
 	scn_ready_then_wait();
 	atexit(cleanup);
+	if (getenv("SYSV_IPCNS")) {
+		SCN_CHECK(scn_read_small("/proc/sys/kernel/msgmnb", buf, sizeof(buf)) == 0 &&
+			      atoi(buf) == 32000,
+			  "msgmnb of its IPC namespace is %s", buf);
+	}
 	verify();
 	scn_pass();
 }

@@ -27,6 +27,20 @@ for m in once x3; do
 	register "sysv_ipc/$m" test_sysv $m
 done
 
+# The same objects in an IPC namespace of the tree's own (with a limit of
+# its own): rebuilt in a new namespace, also next to the running original.
+test_sysv_ipcns() {
+	local rc
+	export SYSV_IPCNS=1
+	test_cr sysv_ipc "$1"
+	rc=$?
+	unset SYSV_IPCNS
+	return $rc
+}
+for m in once x3 leave-running; do
+	register "sysv_ipc-ipcns/$m" test_sysv_ipcns $m
+done
+
 # mq_cleanup: unlink the queues the mq_posix scenario listed in WORKDIR/mqname.
 mq_cleanup() {
 	local n
