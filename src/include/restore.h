@@ -18,7 +18,6 @@ enum {
 	SVC_STDOUT,
 	SVC_STDERR,
 	SVC_EXE,   /* the executable, for PR_SET_MM_MAP */
-	SVC_UFFD,  /* the child's userfaultfd, for filling its memory (pages_uffd.c) */
 	SVC_FILES, /* mapped files, by index in mm->files */
 };
 
