@@ -15,6 +15,8 @@ const struct res_ops *const res_table[] = {
 	 * before anything else it builds lives in them; refuses the others
 	 */
 	&ns_res,
+	/* refuses processes sharing what stasis rebuilds per process (fd table ...) */
+	&share_res,
 	/*
 	 * SysV IPC objects of the host namespace: refused or found before
 	 * anything is written; created with their ids before anything is
