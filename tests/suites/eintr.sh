@@ -167,3 +167,8 @@ if [ -n "${STASIS_SOAK:-}" ]; then
 	# shellcheck disable=SC2046
 	register soak/eintr-signal-during-restore test_eintr_signal_during_restore $(seq 0 2 150)
 fi
+
+# sem_timed: semtimedop (1 s) in a process of its own IPC namespace: no
+# EINTR and its deadlines kept through dump -R and through a restore.
+register eintr/semtimedop-once test_cr sem_timed once
+register eintr/semtimedop-leave-running-x3 test_cr sem_timed leave-running-x3
