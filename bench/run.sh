@@ -907,8 +907,22 @@ free_page_reporting() {
 
 # ---------------------------------------------------------------- main
 
+# close_inherited_fds: close what the caller's shell left open above fd 2
+# (not bash's own script fd 255): the targets inherit our fds, and stasis
+# refuses a pipe whose other end is outside the tree.
+close_inherited_fds() {
+	local f n
+	for f in /proc/$$/fd/*; do
+		n=${f##*/}
+		[ "$n" -gt 2 ] 2>/dev/null && [ "$n" -lt 255 ] && eval "exec $n>&-" 2>/dev/null
+	done
+	return 0
+}
+
 main() {
 	local i t0 t1
+
+	close_inherited_fds
 
 	if [ "$(id -u)" != 0 ]; then
 		echo "bench: needs root (ptrace of any process, PR_SET_MM, restoring PIDs)" >&2
