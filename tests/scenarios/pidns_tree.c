@@ -35,27 +35,29 @@ static pid_t host_self(void)
 }
 
 /*
- * Count into file, replaced whole each time through a temporary file of
- * our own: a copy restored next to the original writes the same file.
+ * Count into file: one line of fixed width written over itself at offset 0
+ * through an fd held open for good.  A copy restored next to the original
+ * writes the same file; an fd opened on a temporary name that the
+ * original renames later would be gone for the copy.  The count ends the
+ * line again so that a reader can tell a line torn by a write.
  */
 static void count_into(const char *file)
 {
-	char line[128], tmp[64];
+	char line[128];
 	unsigned long n = 0;
 	int fd, len;
 
+	fd = open(file, O_WRONLY | O_CREAT, 0644);
+	if (fd < 0)
+		_exit(1);
 	for (;;) {
 		usleep(5000);
-		snprintf(tmp, sizeof(tmp), ".%s.%d", file, (int)host_self());
-		len = snprintf(line, sizeof(line), "%lu %d %d %d %ld\n", ++n, (int)getpid(),
-			       (int)getppid(), (int)getpgrp(), (long)syscall(SYS_gettid));
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd < 0)
-			continue;
-		if (scn_write_all(fd, line, len) == 0 && close(fd) == 0)
-			rename(tmp, file);
-		else
-			close(fd);
+		n++;
+		len = snprintf(line, sizeof(line), "%020lu %10d %10d %10d %10ld %020lu\n", n,
+			       (int)getpid(), (int)getppid(), (int)getpgrp(),
+			       (long)syscall(SYS_gettid), n);
+		if (pwrite(fd, line, len, 0) != len)
+			_exit(1);
 	}
 }
 
@@ -65,14 +67,21 @@ static void *b_thread(void *arg)
 	return NULL;
 }
 
-/* The last line of a counter file: count, pid, ppid, pgrp, tid. */
+/* The counter line: count, pid, ppid, pgrp, tid; a torn line is read again. */
 static int read_cnt(const char *file, unsigned long *n, int *v)
 {
+	unsigned long again;
 	char buf[256];
+	int i;
 
-	if (scn_read_small(file, buf, sizeof(buf)) < 0)
-		return -1;
-	return sscanf(buf, "%lu %d %d %d %d", n, &v[0], &v[1], &v[2], &v[3]) == 5 ? 0 : -1;
+	for (i = 0; i < 100; i++) {
+		if (scn_read_small(file, buf, sizeof(buf)) >= 0 &&
+		    sscanf(buf, "%lu %d %d %d %d %lu", n, &v[0], &v[1], &v[2], &v[3], &again) == 6 &&
+		    again == *n)
+			return 0;
+		usleep(1000);
+	}
+	return -1;
 }
 
 static void __attribute__((noreturn)) init_main(void)
