@@ -171,9 +171,6 @@ const char *netlock_probe(void);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
-/* res/ns.c: the cgroup namespace the task creates, or NULL (res/cgroup.c) */
-struct NsEntry;
-const struct NsEntry *ns_cgroup_created_by(struct rst_ctx *c);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
 bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
 

@@ -40,7 +40,7 @@
 #include <unistd.h>
 
 #include "cgroup.pb-c.h"
-#include "ns.pb-c.h"
+#include "ns.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
@@ -718,7 +718,7 @@ static int make_cgroup_ns(struct rst_ctx *c, const NsEntry *ns, char ***ours, si
 
 static int cgroup_restore_child(struct rst_ctx *c)
 {
-	const NsEntry *ns = ns_cgroup_created_by(c);
+	const NsEntry *ns = ns_created_by(c, NS_K_CGROUP);
 	TaskEntry *te = c->t->te;
 	char **ours = NULL, ctrl[256];
 	const char *path;

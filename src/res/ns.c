@@ -1,11 +1,12 @@
 /*
- * Namespaces.  UTS namespaces (hostname and domain name), time namespaces
- * (the monotonic and boottime offsets) and cgroup namespaces (their root
- * cgroup in every hierarchy) of the tree are saved as IMG_NS records and
- * rebuilt at restore (a cgroup namespace by res/cgroup.c, which moves the
- * task there first); every other kind of namespace the tree does not share
- * with stasis (ipc, net, mnt, user) is still refused before anything is
- * written, naming the task.
+ * Namespaces: what every kind shares.  Each task and thread of the tree is
+ * in some namespace of every kind; the ones it does not share with stasis
+ * are saved as IMG_NS records, and task_entry names them by id (the
+ * namespace's inode number).  What a kind saves of its namespace and how
+ * it is rebuilt is that kind's own (struct ns_kind, src/include/ns.h: UTS
+ * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c);
+ * ns_kinds[] below lists them.  The kinds stasis does not save (net, mnt,
+ * user) are refused before anything is written, naming the task.
  *
  * A PID namespace is saved when the tree's root is its PID 1 (a
  * container's init) and every task lives in it: each task and thread
@@ -18,14 +19,12 @@
  * A saved namespace is rebuilt by the one task that enters it first going
  * down the tree, its "creator": the task whose namespace differs from the
  * one its parent gives it at fork (the root's parent gives the restorer's
- * own).  The creator unshares a new namespace in its restore child before
+ * own).  The creator builds a new namespace in its restore child before
  * it forks its children, who then inherit it as they did.  A namespace
  * entered by two tasks that did not inherit it from each other (setns
  * from a sibling) has two creators and is refused, as is a task that went
- * back into the dumper's own namespace.  For time namespaces a task has
- * two: the one it lives in ("time") and the one its children are born in
- * ("time_for_children"); its creator writes the offsets before any task
- * is in it, as the kernel requires.
+ * back into the dumper's own namespace, and a thread in other namespaces
+ * than its process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,20 +34,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "proc.h"
 #include "res.h"
+#include "ns.h"
 #include "util.h"
 #include "ns.pb-c.h"
 
 #define PID_MAX_LIMIT (4 * 1024 * 1024) /* the kernel's bound on pid_max */
-
-#ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME 0x00000080
-#endif
 
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
@@ -57,36 +52,16 @@ static const char *const refused_names[] = {
 	"user",
 };
 
-/* The saved ones, per task. */
-enum { NS_K_UTS, NS_K_TIME, NS_K_TIME_KIDS, NS_K_CGROUP, NS_K_IPC, NS_K_NR };
-static const char *const saved_names[NS_K_NR] = { "uts", "time", "time_for_children", "cgroup",
-						  "ipc" };
-/* the record kind of each: time and time_for_children are one id space */
-static const NsKind saved_kinds[NS_K_NR] = { NS_KIND__NS_UTS, NS_KIND__NS_TIME, NS_KIND__NS_TIME,
-					     NS_KIND__NS_CGROUP, NS_KIND__NS_IPC };
-static const char *const kind_names[] = {
-	[NS_KIND__NS_UTS] = "UTS",
-	[NS_KIND__NS_TIME] = "time",
-	[NS_KIND__NS_CGROUP] = "cgroup",
-	[NS_KIND__NS_IPC] = "IPC",
+/* The kinds saved, one per slot (enum ns_slot), in the order creators build them. */
+static const struct ns_kind *const ns_kinds[NS_K_NR] = {
+	[NS_K_UTS] = &uts_ns_kind,
+	[NS_K_TIME] = &time_ns_kind,
+	[NS_K_TIME_KIDS] = &time_kids_ns_kind,
+	[NS_K_CGROUP] = &cgroup_ns_kind,
+	[NS_K_IPC] = &ipc_ns_kind,
 };
 
-/* The IPC limits an IPC namespace has of its own (kernel/ and fs/mqueue/). */
-static const char *const ipc_sysctls[] = {
-	"kernel/shmmax",
-	"kernel/shmall",
-	"kernel/shmmni",
-	"kernel/shm_rmid_forced",
-	"kernel/msgmax",
-	"kernel/msgmnb",
-	"kernel/msgmni",
-	"kernel/sem",
-	"fs/mqueue/queues_max",
-	"fs/mqueue/msg_max",
-	"fs/mqueue/msgsize_max",
-	"fs/mqueue/msg_default",
-	"fs/mqueue/msgsize_default",
-};
+#define for_each_ns_kind(k) for ((k) = 0; (k) < NS_K_NR; (k)++)
 
 /* A task's numbers in the tree's own PID namespace. */
 struct ns_pids {
@@ -109,6 +84,30 @@ struct ns_image {
 
 /* ------------------------------------------------------------ both sides */
 
+/* A task's slot of kind k in its task_entry (0: the restorer's own). */
+static uint64_t te_ns(const TaskEntry *te, const struct ns_kind *k)
+{
+	return *(const protobuf_c_boolean *)((const char *)te + k->te_has)
+		   ? *(const uint64_t *)((const char *)te + k->te_id)
+		   : 0;
+}
+
+static void te_set_ns(TaskEntry *te, const struct ns_kind *k, uint64_t id)
+{
+	*(protobuf_c_boolean *)((char *)te + k->te_has) = id != 0;
+	*(uint64_t *)((char *)te + k->te_id) = id;
+}
+
+static NsEntry *ns_find(NsEntry **ents, size_t n, NsKind kind, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (ents[i]->kind == kind && ents[i]->id == id)
+			return ents[i];
+	return NULL;
+}
+
 /* The tree as the creator rule sees it: ids per task, parent index or -1. */
 struct ns_tree {
 	size_t n;
@@ -117,30 +116,41 @@ struct ns_tree {
 	uint64_t (*ids)[NS_K_NR];
 };
 
+/* The namespace of slot k task i is born in: its parent's, or its own other slot. */
+static uint64_t inherited(const struct ns_tree *t, size_t i, size_t k)
+{
+	const struct ns_kind *kind = ns_kinds[k];
+
+	if (kind->from_self)
+		return t->ids[i][kind->inherits];
+	return t->parent[i] >= 0 ? t->ids[t->parent[i]][kind->inherits] : 0;
+}
+
 struct creator {
 	NsKind kind; /* each kind has its own id space */
 	uint64_t id;
 	pid_t pid;
 };
 
-static int add_creator(struct creator *cr, size_t *ncr, NsKind kind, uint64_t id, pid_t pid)
+static int add_creator(struct creator *cr, size_t *ncr, const struct ns_kind *k, uint64_t id,
+		       pid_t pid)
 {
 	size_t i;
 
 	if (!id) {
 		pr_err("pid %d: went back into stasis's own %s namespace, which cannot be "
 		       "rebuilt below its parent's\n",
-		       pid, kind_names[kind]);
+		       pid, k->label);
 		return -1;
 	}
 	for (i = 0; i < *ncr; i++)
-		if (cr[i].kind == kind && cr[i].id == id) {
+		if (cr[i].kind == k->kind && cr[i].id == id) {
 			pr_err("pid %d and pid %d: both entered %s namespace %" PRIu64
 			       " without inheriting it from each other (setns); not supported\n",
-			       cr[i].pid, pid, kind_names[kind], id);
+			       cr[i].pid, pid, k->label, id);
 			return -1;
 		}
-	cr[(*ncr)++] = (struct creator){ kind, id, pid };
+	cr[(*ncr)++] = (struct creator){ k->kind, id, pid };
 	return 0;
 }
 
@@ -148,38 +158,26 @@ static int add_creator(struct creator *cr, size_t *ncr, NsKind kind, uint64_t id
 static int check_creators(const struct ns_tree *t)
 {
 	struct creator *cr = xzalloc((NS_K_NR * t->n + 1) * sizeof(*cr));
-	size_t i, ncr = 0;
+	size_t i, k, ncr = 0;
 	int ret = 0;
 
-	for (i = 0; i < t->n && !ret; i++) {
-		const uint64_t *me = t->ids[i];
-		uint64_t uts_in = 0, time_in = 0, cg_in = 0, ipc_in = 0;
+	for (i = 0; i < t->n && !ret; i++)
+		for_each_ns_kind(k)
+		{
+			uint64_t id = t->ids[i][k];
 
-		if (t->parent[i] >= 0) {
-			uts_in = t->ids[t->parent[i]][NS_K_UTS];
-			time_in = t->ids[t->parent[i]][NS_K_TIME_KIDS];
-			cg_in = t->ids[t->parent[i]][NS_K_CGROUP];
-			ipc_in = t->ids[t->parent[i]][NS_K_IPC];
+			if (ns_kinds[k]->one_per_tree && id != t->ids[0][k]) {
+				/* its objects are made in one place */
+				pr_err("pid %d and pid %d: in different %s namespaces; a tree must "
+				       "be in one\n",
+				       t->pid[0], t->pid[i], ns_kinds[k]->label);
+				ret = -1;
+			}
+			if (!ret && id != inherited(t, i, k))
+				ret = add_creator(cr, &ncr, ns_kinds[k], id, t->pid[i]);
+			if (ret)
+				break;
 		}
-		if (me[NS_K_UTS] != uts_in)
-			ret = add_creator(cr, &ncr, NS_KIND__NS_UTS, me[NS_K_UTS], t->pid[i]);
-		if (!ret && me[NS_K_TIME] != time_in)
-			ret = add_creator(cr, &ncr, NS_KIND__NS_TIME, me[NS_K_TIME], t->pid[i]);
-		if (!ret && me[NS_K_TIME_KIDS] != me[NS_K_TIME])
-			ret =
-			    add_creator(cr, &ncr, NS_KIND__NS_TIME, me[NS_K_TIME_KIDS], t->pid[i]);
-		if (!ret && me[NS_K_CGROUP] != cg_in)
-			ret = add_creator(cr, &ncr, NS_KIND__NS_CGROUP, me[NS_K_CGROUP], t->pid[i]);
-		/* SysV objects are made in one place: the tree's namespace or ours */
-		if (!ret && me[NS_K_IPC] != t->ids[0][NS_K_IPC]) {
-			pr_err("pid %d and pid %d: in different IPC namespaces; a tree must be in "
-			       "one\n",
-			       t->pid[0], t->pid[i]);
-			ret = -1;
-		}
-		if (!ret && me[NS_K_IPC] != ipc_in)
-			ret = add_creator(cr, &ncr, NS_KIND__NS_IPC, me[NS_K_IPC], t->pid[i]);
-	}
 	free(cr);
 	return ret;
 }
@@ -237,38 +235,79 @@ static int check_refused(pid_t pid)
 /* The ids of the saved kinds of one task, 0 where it shares ours. */
 static int read_ids(struct dump_task *dt, const uint64_t *self, uint64_t *ids)
 {
-	size_t k, j;
 	uint64_t ino;
+	size_t k, j;
 
-	for (k = 0; k < NS_K_NR; k++) {
+	for_each_ns_kind(k)
+	{
 		if (!self[k])
 			continue; /* no such namespace on this kernel */
-		if (ns_ino(dt->pid, 0, saved_names[k], &ino))
+		if (ns_ino(dt->pid, 0, ns_kinds[k]->name, &ino))
 			return -1;
 		ids[k] = ino == self[k] ? 0 : ino;
 	}
-	/* a thread may have its own UTS namespace (unshare in a thread) */
-	for (j = 1; j < dt->nth && self[NS_K_UTS]; j++) {
-		if (ns_ino(dt->pid, dt->th[j].tid, "uts", &ino))
-			return -1;
-		if ((ino == self[NS_K_UTS] ? 0 : ino) != ids[NS_K_UTS]) {
-			pr_err("pid %d: thread %d is in another UTS namespace than its process; "
-			       "not supported\n",
-			       dt->pid, dt->th[j].tid);
-			return -1;
+	/* a thread may unshare on its own: the restore would not */
+	for (j = 1; j < dt->nth; j++)
+		for_each_ns_kind(k)
+		{
+			if (!self[k])
+				continue;
+			if (ns_ino(dt->pid, dt->th[j].tid, ns_kinds[k]->name, &ino))
+				return -1;
+			if ((ino == self[k] ? 0 : ino) != ids[k]) {
+				pr_err("pid %d: thread %d is in another %s namespace than its "
+				       "process; not supported\n",
+				       dt->pid, dt->th[j].tid, ns_kinds[k]->label);
+				return -1;
+			}
 		}
-	}
 	return 0;
 }
 
-static NsEntry *ns_find(NsEntry **ents, size_t n, NsKind kind, uint64_t id)
+int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *))
 {
-	size_t i;
+	char path[96];
+	int ours, theirs, ret = -1;
 
-	for (i = 0; i < n; i++)
-		if (ents[i]->kind == kind && ents[i]->id == id)
-			return ents[i];
-	return NULL;
+	snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", k->name);
+	ours = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, k->name);
+	theirs = open(path, O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || theirs < 0) {
+		pr_perror("pid %d: cannot open its %s namespace", pid, k->label);
+		goto out;
+	}
+	if (setns(theirs, k->nstype)) {
+		pr_perror("pid %d: cannot enter its %s namespace", pid, k->label);
+		goto out;
+	}
+	ret = look(pid, e);
+	if (setns(ours, k->nstype)) {
+		/* this thread would see the wrong names from now on: stop */
+		pr_perror("cannot go back to our own %s namespace", k->label);
+		abort();
+	}
+out:
+	if (ours >= 0)
+		close(ours);
+	if (theirs >= 0)
+		close(theirs);
+	return ret;
+}
+
+size_t ns_view_ntasks(const struct ns_view *v)
+{
+	return v->ctx->ntasks;
+}
+
+pid_t ns_view_pid(const struct ns_view *v, size_t task)
+{
+	return v->ctx->tasks[task].zombie ? -1 : v->ctx->tasks[task].pid;
+}
+
+NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id)
+{
+	return ns_find(v->nd->ents, v->nd->n, kind, id);
 }
 
 static NsEntry *ns_new(struct ns_dump *nd, NsKind kind, uint64_t id)
@@ -283,238 +322,25 @@ static NsEntry *ns_new(struct ns_dump *nd, NsKind kind, uint64_t id)
 	return e;
 }
 
-/*
- * Run look(pid, e) with this thread inside pid's namespace 'name' (of type
- * 'nstype'), then come back: a UTS or cgroup namespace changes what a
- * thread reads, not the thread.
- */
-static int look_inside(pid_t pid, const char *name, int nstype, NsEntry *e,
-		       int (*look)(pid_t, NsEntry *))
-{
-	char path[64];
-	int ours, theirs, ret = -1;
-
-	snprintf(path, sizeof(path), "/proc/thread-self/ns/%s", name);
-	ours = open(path, O_RDONLY | O_CLOEXEC);
-	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
-	theirs = open(path, O_RDONLY | O_CLOEXEC);
-	if (ours < 0 || theirs < 0) {
-		pr_perror("pid %d: cannot open its %s namespace", pid, name);
-		goto out;
-	}
-	if (setns(theirs, nstype)) {
-		pr_perror("pid %d: cannot enter its %s namespace", pid, name);
-		goto out;
-	}
-	ret = look(pid, e);
-	if (setns(ours, nstype)) {
-		/* this thread would see the wrong names from now on: stop */
-		pr_perror("cannot go back to our own %s namespace", name);
-		abort();
-	}
-out:
-	if (ours >= 0)
-		close(ours);
-	if (theirs >= 0)
-		close(theirs);
-	return ret;
-}
-
-/* Hostname and domain name, seen from inside. */
-static int look_uts(pid_t pid, NsEntry *e)
-{
-	struct utsname u;
-
-	if (uname(&u)) {
-		pr_perror("pid %d: uname", pid);
-		return -1;
-	}
-	e->hostname = xstrdup(u.nodename);
-	e->domainname = xstrdup(u.domainname);
-	return 0;
-}
-
-/* The IPC limits, seen from inside (a sysctl missing here is left out). */
-static int look_ipc(pid_t pid, NsEntry *e)
-{
-	char path[128], *v;
-	size_t i, n;
-
-	e->sysctls = xzalloc(ARRAY_SIZE(ipc_sysctls) * sizeof(*e->sysctls));
-	for (i = 0; i < ARRAY_SIZE(ipc_sysctls); i++) {
-		snprintf(path, sizeof(path), "/proc/sys/%s", ipc_sysctls[i]);
-		v = read_file(path, NULL);
-		if (!v)
-			continue;
-		n = strcspn(v, "\n");
-		v[n] = '\0';
-		e->sysctls[e->n_sysctls] = xzalloc(sizeof(NsSysctl));
-		ns_sysctl__init(e->sysctls[e->n_sysctls]);
-		e->sysctls[e->n_sysctls]->name = xstrdup(ipc_sysctls[i]);
-		e->sysctls[e->n_sysctls++]->value = v;
-	}
-	return 0;
-}
-
-static int read_uts(pid_t pid, NsEntry *e)
-{
-	return look_inside(pid, "uts", CLONE_NEWUTS, e, look_uts);
-}
-
-/* pid's cgroups seen from inside its cgroup namespace: paths from its root. */
-static int look_cgroup(pid_t pid, NsEntry *e)
-{
-	char *text = read_proc(pid, "cgroup", NULL);
-
-	if (!text) {
-		pr_perror("pid %d: cannot read its cgroups", pid);
-		return -1;
-	}
-	e->cgroup_roots = (char **)text; /* for read_cgroup_roots, which splits it */
-	return 0;
-}
-
-/* One hierarchy: the root is the full path without the inside one. */
-static int cgroup_root(pid_t pid, const char *full, const char *inside, char **root)
-{
-	const char *fp = strrchr(full, ':'), *ip = strrchr(inside, ':');
-	size_t fl, il;
-
-	if (!fp || !ip || (size_t)(fp - full) != (size_t)(ip - inside) ||
-	    strncmp(full, inside, fp - full))
-		goto bad;
-	fp++, ip++;
-	fl = strlen(fp), il = strlen(ip);
-	if (!strncmp(ip, "/..", 3)) {
-		pr_err("pid %d: is in cgroup %s, outside the root of its cgroup namespace; not "
-		       "supported\n",
-		       pid, full);
-		return -1;
-	}
-	if (!strcmp(ip, "/"))
-		il = 0;
-	if (il > fl || strcmp(fp + fl - il, ip + (il ? 0 : 1)))
-		goto bad;
-	*root = xzalloc((fp - full) + (fl - il) + 2);
-	memcpy(*root, full, fp - full + fl - il);
-	if (fl == il)
-		strcat(*root, "/");
-	return 0;
-bad:
-	pr_err("pid %d: its cgroups inside its cgroup namespace (%s) do not match ours (%s)\n", pid,
-	       inside, full);
-	return -1;
-}
-
-/* The namespace's root in every hierarchy, as "ID:CONTROLLERS:PATH". */
-static int read_cgroup_roots(pid_t pid, NsEntry *e)
-{
-	char *full = read_proc(pid, "cgroup", NULL), *inside, *fs = NULL, *is = NULL, *f, *i;
-	int ret = -1;
-
-	if (!full || look_inside(pid, "cgroup", CLONE_NEWCGROUP, e, look_cgroup)) {
-		if (!full)
-			pr_perror("pid %d: cannot read its cgroups", pid);
-		free(full);
-		return -1;
-	}
-	inside = (char *)e->cgroup_roots;
-	e->cgroup_roots = NULL;
-	for (f = strtok_r(full, "\n", &fs), i = strtok_r(inside, "\n", &is); f && i;
-	     f = strtok_r(NULL, "\n", &fs), i = strtok_r(NULL, "\n", &is)) {
-		e->cgroup_roots =
-		    xrealloc(e->cgroup_roots, (e->n_cgroup_roots + 1) * sizeof(*e->cgroup_roots));
-		if (cgroup_root(pid, f, i, &e->cgroup_roots[e->n_cgroup_roots]))
-			goto out;
-		e->n_cgroup_roots++;
-	}
-	ret = f || i ? -1 : 0;
-	if (ret)
-		pr_err("pid %d: its cgroup lines differ inside its cgroup namespace\n", pid);
-out:
-	free(full);
-	free(inside);
-	return ret;
-}
-
-/* /proc/PID/timens_offsets shows the offsets of PID's children's namespace. */
-static int read_offsets(pid_t pid, NsEntry *e)
-{
-	char path[64], *text, *line, *save = NULL;
-	long long sec;
-	unsigned int nsec;
-	char clk[32];
-	int got = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/timens_offsets", pid);
-	text = read_file(path, NULL);
-	if (!text) {
-		pr_perror("pid %d: cannot read %s", pid, path);
-		return -1;
-	}
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (sscanf(line, "%31s %lld %u", clk, &sec, &nsec) != 3)
-			continue;
-		if (!strcmp(clk, "monotonic")) {
-			e->has_monotonic_sec = e->has_monotonic_nsec = true;
-			e->monotonic_sec = sec;
-			e->monotonic_nsec = nsec;
-			got |= 1;
-		} else if (!strcmp(clk, "boottime")) {
-			e->has_boottime_sec = e->has_boottime_nsec = true;
-			e->boottime_sec = sec;
-			e->boottime_nsec = nsec;
-			got |= 2;
-		}
-	}
-	free(text);
-	if (got != 3) {
-		pr_err("pid %d: %s does not hold both offsets\n", pid, path);
-		return -1;
-	}
-	return 0;
-}
-
-/* A time namespace's offsets, from a task of the tree whose children it holds. */
-static int describe_time(struct dump_ctx *ctx, struct ns_dump *nd, uint64_t id, pid_t who)
-{
-	size_t i;
-
-	if (ns_find(nd->ents, nd->n, NS_KIND__NS_TIME, id))
-		return 0;
-	for (i = 0; i < ctx->ntasks; i++)
-		if (!ctx->tasks[i].zombie && nd->ids[i][NS_K_TIME_KIDS] == id)
-			return read_offsets(ctx->tasks[i].pid, ns_new(nd, NS_KIND__NS_TIME, id));
-	pr_err("pid %d: no task of the tree forks into its time namespace %" PRIu64
-	       ", so its offsets cannot be read\n",
-	       who, id);
-	return -1;
-}
-
+/* Each namespace of the tree described once, by its kind, from a task in it. */
 static int describe_all(struct dump_ctx *ctx, struct ns_dump *nd)
 {
+	struct ns_view v = { .ctx = ctx, .ids = (const uint64_t(*)[NS_K_NR])nd->ids, .nd = nd };
 	size_t i, k;
 
 	for (i = 0; i < ctx->ntasks; i++) {
-		const uint64_t *ids = nd->ids[i];
-		pid_t pid = ctx->tasks[i].pid;
-
 		if (ctx->tasks[i].zombie)
 			continue;
-		if (ids[NS_K_UTS] && !ns_find(nd->ents, nd->n, NS_KIND__NS_UTS, ids[NS_K_UTS]) &&
-		    read_uts(pid, ns_new(nd, NS_KIND__NS_UTS, ids[NS_K_UTS])))
-			return -1;
-		for (k = NS_K_TIME; k <= NS_K_TIME_KIDS; k++)
-			if (ids[k] && describe_time(ctx, nd, ids[k], pid))
+		for_each_ns_kind(k)
+		{
+			const struct ns_kind *kind = ns_kinds[k];
+			uint64_t id = nd->ids[i][k];
+
+			if (!id || ns_find(nd->ents, nd->n, kind->kind, id))
+				continue;
+			if (kind->describe(&v, i, ns_new(nd, kind->kind, id)))
 				return -1;
-		if (ids[NS_K_IPC] && !ns_find(nd->ents, nd->n, NS_KIND__NS_IPC, ids[NS_K_IPC]) &&
-		    look_inside(pid, "ipc", CLONE_NEWIPC,
-				ns_new(nd, NS_KIND__NS_IPC, ids[NS_K_IPC]), look_ipc))
-			return -1;
-		if (ids[NS_K_CGROUP] &&
-		    !ns_find(nd->ents, nd->n, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP]) &&
-		    read_cgroup_roots(pid, ns_new(nd, NS_KIND__NS_CGROUP, ids[NS_K_CGROUP])))
-			return -1;
+		}
 	}
 	return 0;
 }
@@ -631,9 +457,7 @@ static int ns_dump_check(struct dump_ctx *ctx)
 	int ret = -1;
 
 	nd->ids = xzalloc(ctx->ntasks * sizeof(*nd->ids));
-	for (k = 0; k < NS_K_NR; k++)
-		if (ns_ino(getpid(), 0, saved_names[k], &self[k]) < 0)
-			goto out;
+	for_each_ns_kind(k) if (ns_ino(getpid(), 0, ns_kinds[k]->name, &self[k]) < 0) goto out;
 	for (i = 0; i < ctx->ntasks; i++) {
 		struct dump_task *dt = &ctx->tasks[i];
 		struct proc_stat st;
@@ -661,27 +485,13 @@ out:
 	return ret;
 }
 
-static void set_ids(TaskEntry *te, const uint64_t *ids)
-{
-	te->has_uts_ns = ids[NS_K_UTS] != 0;
-	te->uts_ns = ids[NS_K_UTS];
-	te->has_time_ns = ids[NS_K_TIME] != 0;
-	te->time_ns = ids[NS_K_TIME];
-	te->has_time_ns_children = ids[NS_K_TIME_KIDS] != 0;
-	te->time_ns_children = ids[NS_K_TIME_KIDS];
-	te->has_cgroup_ns = ids[NS_K_CGROUP] != 0;
-	te->cgroup_ns = ids[NS_K_CGROUP];
-	te->has_ipc_ns = ids[NS_K_IPC] != 0;
-	te->ipc_ns = ids[NS_K_IPC];
-}
-
 /* Before the first task's own records: the tree's task entries name these. */
 static int ns_dump_local(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	struct ns_dump *nd = res_dump_state(ctx, &ns_res);
-	size_t i;
+	size_t i, k;
 
-	set_ids(dt->te, nd->ids[dt - ctx->tasks]);
+	for_each_ns_kind(k) te_set_ns(dt->te, ns_kinds[k], nd->ids[dt - ctx->tasks][k]);
 	if (nd->own_pidns)
 		set_pids(dt, &nd->pids[dt - ctx->tasks]);
 	if (nd->written)
@@ -712,55 +522,23 @@ static void ns_dump_fini(struct dump_ctx *ctx, void *state)
 
 /* --------------------------------------------------------------- restore */
 
-/* "ID:CONTROLLERS:/PATH" lines, the path absolute without "." or "..". */
-static bool cgroup_roots_ok(const NsEntry *e)
+/* The kind of a record (its first slot), or NULL. */
+static const struct ns_kind *record_kind(NsKind kind)
 {
-	size_t i;
+	size_t k;
 
-	if (!e->n_cgroup_roots)
-		return false;
-	for (i = 0; i < e->n_cgroup_roots; i++) {
-		const char *l = e->cgroup_roots[i], *a = strchr(l, ':'),
-			   *b = a ? strchr(a + 1, ':') : NULL;
-
-		if (!b || b[1] != '/' || strstr(b, "/./") || strstr(b, "/../") ||
-		    (strlen(b) >= 3 &&
-		     (!strcmp(b + strlen(b) - 2, "/.") || !strcmp(b + strlen(b) - 3, "/.."))))
-			return false;
-	}
-	return true;
-}
-
-/* Only names of our own list, values on one line. */
-static bool ipc_sysctls_ok(const NsEntry *e)
-{
-	size_t i, k;
-
-	for (i = 0; i < e->n_sysctls; i++) {
-		for (k = 0; k < ARRAY_SIZE(ipc_sysctls); k++)
-			if (!strcmp(e->sysctls[i]->name, ipc_sysctls[k]))
-				break;
-		if (k == ARRAY_SIZE(ipc_sysctls) || strchr(e->sysctls[i]->value, '\n') ||
-		    strlen(e->sysctls[i]->value) > 64)
-			return false;
-	}
-	return true;
+	for_each_ns_kind(k) if (ns_kinds[k]->kind == kind) return ns_kinds[k];
+	return NULL;
 }
 
 int ns_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
 	struct ns_image *ni = res_image_state(img, &ns_res);
+	const struct ns_kind *k;
 	NsEntry *e = msg;
 
-	if ((e->kind == NS_KIND__NS_UTS &&
-	     (!e->hostname || !e->domainname || strlen(e->hostname) >= HOST_NAME_MAX + 1 ||
-	      strlen(e->domainname) >= HOST_NAME_MAX + 1)) ||
-	    (e->kind == NS_KIND__NS_TIME &&
-	     (!e->has_monotonic_sec || !e->has_boottime_sec || e->monotonic_nsec >= 1000000000 ||
-	      e->boottime_nsec >= 1000000000)) ||
-	    (e->kind == NS_KIND__NS_CGROUP && !cgroup_roots_ok(e)) ||
-	    (e->kind == NS_KIND__NS_IPC && !ipc_sysctls_ok(e)) || !e->id ||
-	    ns_find(ni->ents, ni->n, e->kind, e->id)) {
+	k = record_kind(e->kind);
+	if (!k || !k->valid(e) || !e->id || ns_find(ni->ents, ni->n, e->kind, e->id)) {
 		pr_err("image %s is corrupt: namespace record %" PRIu64
 		       " is malformed or repeated\n",
 		       img->r.path, e->id);
@@ -784,11 +562,9 @@ static void ns_image_fini(struct image *img, void *state)
 
 static void get_ids(const TaskEntry *te, uint64_t *ids)
 {
-	ids[NS_K_UTS] = te->has_uts_ns ? te->uts_ns : 0;
-	ids[NS_K_TIME] = te->has_time_ns ? te->time_ns : 0;
-	ids[NS_K_TIME_KIDS] = te->has_time_ns_children ? te->time_ns_children : 0;
-	ids[NS_K_CGROUP] = te->has_cgroup_ns ? te->cgroup_ns : 0;
-	ids[NS_K_IPC] = te->has_ipc_ns ? te->ipc_ns : 0;
+	size_t k;
+
+	for_each_ns_kind(k) ids[k] = te_ns(te, ns_kinds[k]);
 }
 
 /* The numbers inside a saved PID namespace: all tasks or none, the root 1. */
@@ -842,13 +618,14 @@ static int ns_image_loaded(struct image *img)
 		pids[i] = te->pid;
 		parent[i] = p && p != &img->tasks[i] ? p - img->tasks : -1;
 		get_ids(te, t.ids[i]);
-		for (k = 0; k < NS_K_NR; k++)
-			if (t.ids[i][k] && !ns_find(ni->ents, ni->n, saved_kinds[k], t.ids[i][k])) {
-				pr_err("image %s is corrupt: pid %d names %s namespace %" PRIu64
-				       " that it does not hold\n",
-				       img->r.path, te->pid, saved_names[k], t.ids[i][k]);
-				goto out;
-			}
+		for_each_ns_kind(k) if (t.ids[i][k] &&
+					!ns_find(ni->ents, ni->n, ns_kinds[k]->kind, t.ids[i][k]))
+		{
+			pr_err("image %s is corrupt: pid %d names %s namespace %" PRIu64
+			       " that it does not hold\n",
+			       img->r.path, te->pid, ns_kinds[k]->name, t.ids[i][k]);
+			goto out;
+		}
 	}
 	t.pid = pids;
 	t.parent = parent;
@@ -860,119 +637,30 @@ out:
 	return ret;
 }
 
-static int new_uts(const NsEntry *e)
-{
-	if (unshare(CLONE_NEWUTS)) {
-		pr_perror("cannot create a UTS namespace");
-		return -1;
-	}
-	if (sethostname(e->hostname, strlen(e->hostname)) ||
-	    setdomainname(e->domainname, strlen(e->domainname))) {
-		pr_perror("cannot set the hostname '%s'", e->hostname);
-		return -1;
-	}
-	return 0;
-}
-
-/* A new time namespace for our children, with its offsets; enter it too? */
-static int new_time(const NsEntry *e, bool enter)
-{
-	char buf[128];
-	int fd, len;
-
-	if (unshare(CLONE_NEWTIME)) {
-		pr_perror("cannot create a time namespace");
-		return -1;
-	}
-	len = snprintf(buf, sizeof(buf), "monotonic %lld %u\nboottime %lld %u\n",
-		       (long long)e->monotonic_sec, e->monotonic_nsec, (long long)e->boottime_sec,
-		       e->boottime_nsec);
-	fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, buf, len) != len) {
-		pr_perror("cannot set the offsets of a time namespace");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	if (!enter)
-		return 0;
-	fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || setns(fd, CLONE_NEWTIME)) {
-		pr_perror("cannot enter the new time namespace");
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-/*
- * The cgroup namespace c's task creates, or NULL: res/cgroup.c moves the
- * task into its root cgroups, unshares, and only then into its own.
- */
-const NsEntry *ns_cgroup_created_by(struct rst_ctx *c)
+/* Slot k of c's task if the task is its creator, else NULL. */
+const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k)
 {
 	struct ns_image *ni = res_image_state(c->img, &ns_res);
-	uint64_t me[NS_K_NR], up[NS_K_NR] = { 0 };
+	const struct ns_kind *kind = ns_kinds[k];
+	uint64_t me = te_ns(c->t->te, kind), in;
 
-	get_ids(c->t->te, me);
-	if (c->t->parent)
-		get_ids(c->t->parent->te, up);
-	if (me[NS_K_CGROUP] == up[NS_K_CGROUP])
+	if (kind->from_self)
+		in = te_ns(c->t->te, ns_kinds[kind->inherits]);
+	else
+		in = c->t->parent ? te_ns(c->t->parent->te, ns_kinds[kind->inherits]) : 0;
+	if (me == in)
 		return NULL;
-	return ns_find(ni->ents, ni->n, NS_KIND__NS_CGROUP, me[NS_K_CGROUP]);
+	return ns_find(ni->ents, ni->n, kind->kind, me);
 }
 
-/* A new IPC namespace with the limits it had (res/sysvipc.c fills it). */
-static int new_ipc(const NsEntry *e)
-{
-	char path[128];
-	size_t i;
-	int fd;
-
-	if (unshare(CLONE_NEWIPC)) {
-		pr_perror("cannot create an IPC namespace");
-		return -1;
-	}
-	for (i = 0; i < e->n_sysctls; i++) {
-		const char *v = e->sysctls[i]->value;
-
-		snprintf(path, sizeof(path), "/proc/sys/%s", e->sysctls[i]->name);
-		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v)) {
-			pr_perror("cannot set %s to %s in the new IPC namespace", path, v);
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-	}
-	return 0;
-}
-
-/* In the restore child, before it forks: create what it is the creator of. */
+/* In the restore child, before it forks: build what it is the creator of. */
 static int ns_child_early(struct rst_ctx *c)
 {
-	struct ns_image *ni = res_image_state(c->img, &ns_res);
-	uint64_t me[NS_K_NR], up[NS_K_NR] = { 0 };
+	const NsEntry *e;
+	size_t k;
 
-	get_ids(c->t->te, me);
-	if (c->t->parent)
-		get_ids(c->t->parent->te, up);
-	if (me[NS_K_UTS] != up[NS_K_UTS] &&
-	    new_uts(ns_find(ni->ents, ni->n, NS_KIND__NS_UTS, me[NS_K_UTS])))
-		return -1;
-	if (me[NS_K_TIME] != up[NS_K_TIME_KIDS] &&
-	    new_time(ns_find(ni->ents, ni->n, NS_KIND__NS_TIME, me[NS_K_TIME]), true))
-		return -1;
-	if (me[NS_K_TIME_KIDS] != me[NS_K_TIME] &&
-	    new_time(ns_find(ni->ents, ni->n, NS_KIND__NS_TIME, me[NS_K_TIME_KIDS]), false))
-		return -1;
-	if (me[NS_K_IPC] != up[NS_K_IPC] &&
-	    new_ipc(ns_find(ni->ents, ni->n, NS_KIND__NS_IPC, me[NS_K_IPC])))
-		return -1;
+	for_each_ns_kind(k) if (ns_kinds[k]->create && (e = ns_created_by(c, k)) &&
+				ns_kinds[k]->create(c, e)) return -1;
 	return 0;
 }
 

@@ -1,0 +1,83 @@
+/*
+ * The kinds of namespace stasis saves, as src/res/ns.c walks them.  ns.c
+ * owns what every kind shares: which namespace each task and thread is in
+ * (task_entry ids), the rule that each saved namespace has exactly one
+ * creator, and the IMG_NS records.  A kind adds what is its own through one
+ * `struct ns_kind`: how to describe a namespace of the tree at dump into
+ * its ns_entry, how to check a loaded record, and how its creator builds it
+ * at restore.  A kind whose state is large (a mount table, a network's
+ * devices) may also be a resource of its own in res_table[] after ns_res,
+ * whose child_early then runs inside the namespace ns.c created.
+ *
+ * Adding a kind: a slot below, a file with its `struct ns_kind`, a line in
+ * ns_kinds[] (ns.c, in the order creators build them), a task_entry field.
+ */
+#ifndef STASIS_NS_H
+#define STASIS_NS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <stdint.h>
+
+#include "ns.pb-c.h"
+#include "task.pb-c.h"
+
+struct dump_ctx;
+struct rst_ctx;
+
+/* One slot per namespace a task has (/proc/PID/ns/NAME), in ns_kinds[] order. */
+enum ns_slot {
+	NS_K_UTS,
+	NS_K_TIME,
+	NS_K_TIME_KIDS, /* time_for_children */
+	NS_K_CGROUP,
+	NS_K_IPC,
+	NS_K_NR
+};
+
+/* What a kind sees of the tree at dump, for describe(). */
+struct ns_view {
+	struct dump_ctx *ctx;
+	const uint64_t (*ids)[NS_K_NR]; /* per task of ctx->tasks: 0 = the dumper's */
+	struct ns_dump *nd;		/* ns.c's own */
+};
+
+struct ns_kind {
+	const char *name;  /* under /proc/PID/ns/ */
+	const char *label; /* in messages: "UTS namespace" */
+	int nstype;	   /* CLONE_NEW* */
+	NsKind kind;	   /* of its records; two slots may share one id space */
+	/* task_entry's has_X and X for the slot (offsetof) */
+	size_t te_has, te_id;
+	/* a task is born in this slot of its parent (or of itself: from_self) */
+	enum ns_slot inherits;
+	bool from_self;
+	/* every task of the tree must be in the same one */
+	bool one_per_tree;
+
+	/* dump: fill e (kind and id set) from task 'task' of v->ctx, which is in it */
+	int (*describe)(const struct ns_view *v, size_t task, NsEntry *e);
+	/* load: the record holds what this kind needs, nothing out of bounds */
+	bool (*valid)(const NsEntry *e);
+	/* restore, in the creator's restore child before it forks: build it */
+	int (*create)(struct rst_ctx *c, const NsEntry *e);
+};
+
+#define NS_TE_FIELD(f) .te_has = offsetof(TaskEntry, has_##f), .te_id = offsetof(TaskEntry, f)
+
+extern const struct ns_kind uts_ns_kind, time_ns_kind, time_kids_ns_kind, cgroup_ns_kind,
+    ipc_ns_kind;
+
+/* Run look(pid, e) with this thread in pid's namespace of kind k, then back. */
+int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *));
+/* The tree at dump: how many tasks, and task i's pid (-1: a zombie). */
+size_t ns_view_ntasks(const struct ns_view *v);
+pid_t ns_view_pid(const struct ns_view *v, size_t task);
+/* A saved namespace among those described so far, or NULL. */
+NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id);
+
+/* Restore: the namespace of slot k c's task is the creator of, or NULL. */
+const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);
+
+#endif
