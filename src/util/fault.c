@@ -99,6 +99,7 @@ static const struct res_stage_point res_stages[] = {
 	STAGE(child_session, "restore:%s:child_session", EIO),
 	STAGE(child, "restore:%s:child", EIO),
 	STAGE(child_late, "restore:%s:child_late", EIO),
+	STAGE(child_zombie, "restore:%s:child_zombie", EIO),
 	STAGE(tree, "restore:%s:tree", ESRCH),
 	STAGE(remote, "restore:%s:remote", ESRCH),
 	STAGE(thread, "restore:%s:thread", ESRCH),
