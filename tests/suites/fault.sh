@@ -277,3 +277,22 @@ test_dump_partial_symlink() {
 }
 
 register bad/dump-partial-symlink test_dump_partial_symlink
+
+# test_restore_image_symlink: an image reached through a symlink planted
+# in the images directory is not read (one line), by restore or show.
+test_restore_image_symlink() {
+	local img=$TDIR/img
+	need_stasis || return 1
+	start_scenario counter || return 1
+	dump "$SCN_PID" "$TDIR/real" -R || return 1
+	mkdir -p "$img"
+	ln -s "$TDIR/real/$IMG_NAME" "$img/$IMG_NAME"
+	stasis_cmd restore restore -D "$img" -d
+	expect_error "restore of an image behind a symlink" $? "$TDIR/restore.err" || return 1
+	grep -q "is a symbolic link" "$TDIR/restore.err" ||
+		{ bad "the error does not say the image is a symlink: $ERR_LINE"; return 1; }
+	stasis_cmd show show -D "$img"
+	expect_error "show of an image behind a symlink" $? "$TDIR/show.err" || return 1
+	check_scenario
+}
+register bad/restore-image-symlink test_restore_image_symlink
