@@ -1359,6 +1359,8 @@ register_all() {
 	register epollset/once test_cr epollset once
 	register shmshare/once test_cr shmshare once
 	register shmshare/x3 test_cr shmshare x3
+	register shm_shapes/once test_cr shm_shapes once
+	register shm_shapes/leave-running test_cr shm_shapes leave-running
 	register epollset/leave-running test_cr epollset leave-running
 	register piperead/once test_piperead
 	# trees, threads, credentials
