@@ -101,15 +101,43 @@ np_get() {
 	[[ $NP_GOT == $2 ]] || { bad "GET $1: '$NP_GOT', expected '$2'"; return 1; }
 }
 
+# np_snap WHEN: a /proc snapshot of SCN_PID and each of its descendants
+# as state.WHEN.PID (but the short-lived children of the process whose
+# PID the file NP_TRANSIENT holds, if set); NP_SNAPPED lists them.
+np_snap() {
+	local p skip=""
+	NP_SNAPPED=""
+	[ -n "${NP_TRANSIENT:-}" ] && skip=" $(children "$(cat "$NP_TRANSIENT")") "
+	for p in "$SCN_PID" $(descendants "$SCN_PID"); do
+		[[ $skip == *" $p "* ]] && continue
+		snapshot "$p" "$TDIR/state.$1.$p" || return 1
+		NP_SNAPPED+=" $p"
+	done
+}
+
+# np_same: every process np_snap saw before the dump looks the same now.
+np_same() {
+	local p
+	for p in $NP_SNAPPED; do
+		alive "$p" || { bad "process $p ($(grep -m1 '^Name:' "$TDIR/state.before.$p")) is gone after the restore"; return 1; }
+		snapshot "$p" "$TDIR/state.after.$p" || return 1
+		compare_state "$TDIR/state.before.$p" "$TDIR/state.after.$p" "after restore (pid $p)" "$DETAILS" ||
+			return 1
+	done
+}
+
 # np_cycle NAME: dump the tree of SCN_PID (killed, --tcp-established),
-# wait until its PIDs are free, hold the lock a moment and restore it.
+# wait until its PIDs are free, hold the lock a moment and restore it;
+# the processes look the same from /proc before and after.
 np_cycle() {
+	np_snap before || return 1
 	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
 	wait_gone "$SCN_PID" || { bad "$1 still there after the dump"; return 1; }
 	tree_gone "$TDIR/img" || return 1
 	sleep 0.2 # the peers retransmit into the lock meanwhile
 	restore_detached "$TDIR/img" "$SCN_PID" || return 1
 	[ -z "$(nft_stasis_tables)" ] || { bad "a network lock is left after the restore of $1"; return 1; }
+	np_same
 }
 
 # np_uid PID: the real uid of PID.
@@ -335,7 +363,7 @@ np_typed() {
 # of sshd with the session's processes, the ticker keeps ticking, typed
 # commands run, and a new login works.
 test_np_sshd() {
-	local port ssh_opts rc=0 client got
+	local port ssh_opts rc=0 client got NP_TRANSIENT=$TDIR/ssh/ticker
 	need_stasis || return 1
 	np_python || return $?
 	np_need sshd ssh ssh-keygen nft || return 77
@@ -370,7 +398,7 @@ EOF
 	client=$!
 	disown "$client"
 	track "$client"
-	printf 'cd %q; while :; do echo tick >>ticks; sleep 0.1; done &\n' "$TDIR/ssh" >&"$NP_SSH_IN"
+	printf 'cd %q; while :; do echo tick; sleep 0.1; done >>ticks & echo $! >ticker\n' "$TDIR/ssh" >&"$NP_SSH_IN"
 	{ np_typed before && np_ticking "before the dump"; } || rc=1
 	[ $rc = 0 ] && { np_cycle sshd || rc=1; }
 	[ $rc = 0 ] && { alive "$client" || bad "ssh lost its session (it exited: $(tail -c 200 "$TDIR/ssh/session.out"))"; } || rc=1
