@@ -29,7 +29,8 @@ np_need() {
 		done
 		{ apt-get install -y -qq "${all[@]}" ||
 			{ apt-get update -qq && apt-get install -y -qq "${all[@]}"; }; } >/dev/null 2>&1
-		return "$(np_need "$@" && echo 0 || echo 1)"
+		np_need "$@"
+		return
 	fi
 	REASON="cannot install the package(s) of ${miss[*]}"
 	return 1
@@ -341,9 +342,9 @@ np_ticks() {
 
 # np_ticking: more ticks within 3 s than now.
 np_ticking() {
-	local n0 i
+	local n0
 	n0=$(np_ticks)
-	for i in $(seq 60); do
+	for _ in $(seq 60); do
 		[ "$(np_ticks)" -gt "$n0" ] && return 0
 		sleep 0.05
 	done
@@ -353,6 +354,7 @@ np_ticking() {
 # np_typed WORD: "echo WORD-\$((6*7))" typed into the session prints
 # WORD-42 (the computed text, not the echo of what was typed).
 np_typed() {
+	# shellcheck disable=SC2016 # the shell of the session expands it
 	printf 'echo %s-$((6*7))\n' "$1" >&"$NP_SSH_IN"
 	wait_log "$TDIR/ssh/session.out" "$1-42" 10 || { bad "'$1' typed into the session did not run"; return 1; }
 }
@@ -404,6 +406,7 @@ EOF
 	[ $rc = 0 ] && { alive "$client" || bad "ssh lost its session (it exited: $(tail -c 200 "$TDIR/ssh/session.out"))"; } || rc=1
 	[ $rc = 0 ] && { np_ticking "after the restore" && np_typed after; } || rc=1
 	if [ $rc = 0 ]; then
+		# shellcheck disable=SC2016 # the remote shell expands it
 		got=$(timeout 20 ssh "${ssh_opts[@]}" root@127.0.0.1 'echo new-$((1+1))' </dev/null 2>&1)
 		[ "$got" = new-2 ] || { bad "a new login after the restore: '$got'"; rc=1; }
 	fi
