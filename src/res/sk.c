@@ -1,9 +1,14 @@
 /*
  * Helpers of the socket kinds (netlink.c, packet.c, unix_scan.c): integer
  * socket options, the network namespace a socket belongs to, and the
- * sock_diag dump that lists a family's sockets.
+ * sock_diag dump that lists a family's sockets.  The tree's sockets live in
+ * the tree's network namespace, which may not be ours (res/ns_net.c sets
+ * it with sk_set_netns): sockets are compared with it and the sock_diag
+ * socket is opened in it.
  */
+#include <fcntl.h>
 #include <linux/sock_diag.h>
+#include <sched.h>
 #include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +20,44 @@
 #include "log.h"
 #include "sk.h"
 #include "util.h"
+
+static int sk_netns = -1; /* the tree's network namespace; -1: ours */
+
+void sk_set_netns(int fd)
+{
+	if (sk_netns >= 0)
+		close(sk_netns);
+	sk_netns = fd;
+}
+
+int sk_netns_fd(void)
+{
+	return sk_netns;
+}
+
+/* Open a netlink socket of the given bus in the tree's network namespace. */
+struct mnl_socket *sk_mnl_open(int bus)
+{
+	struct mnl_socket *nl;
+	int ours;
+
+	if (sk_netns < 0)
+		return mnl_socket_open(bus);
+	ours = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || setns(sk_netns, CLONE_NEWNET)) {
+		pr_perror("cannot enter the tree's network namespace");
+		if (ours >= 0)
+			close(ours);
+		return NULL;
+	}
+	nl = mnl_socket_open(bus);
+	if (setns(ours, CLONE_NEWNET)) {
+		pr_perror("cannot go back to our own network namespace");
+		abort();
+	}
+	close(ours);
+	return nl;
+}
 
 int sk_get_int(int fd, int level, int name)
 {
@@ -37,15 +80,16 @@ bool sk_in_our_netns(int fd)
 
 	if (ns < 0)
 		return false;
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
+	ok = !fstat(ns, &a) &&
+	     !(sk_netns >= 0 ? fstat(sk_netns, &b) : stat("/proc/self/ns/net", &b)) &&
+	     a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 	close(ns);
 	return ok;
 }
 
 int sk_diag_dump(const void *req, size_t len, mnl_cb_t cb, void *data)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+	struct mnl_socket *nl = sk_mnl_open(NETLINK_SOCK_DIAG);
 	size_t bufsz = 32768;
 	char *buf = xmalloc(bufsz);
 	unsigned int seq = 1, portid;
