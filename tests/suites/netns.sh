@@ -143,13 +143,25 @@ netns_tree_cycle() {
 }
 register netns_tree/own test_netns_tree
 
-# test_netns_refused WHAT EXTRA WORDS: a tree whose namespace holds what
-# EXTRA makes (commands inside) is refused by name, and runs on.
+# test_netns_refused KIND: a tree whose namespace holds a device or
+# route stasis does not save (KIND: bridge, rule, multipath) is refused
+# by name, and runs on with its client.
 test_netns_refused() {
-	local rc
+	local rc what words EXTRA
+	case $1 in
+	bridge)
+		what="a bridge" words="network device stxbr0 (bridge)"
+		EXTRA="ip link add stxbr0 type bridge" ;;
+	rule)
+		what="a policy routing rule" words="policy routing rules"
+		EXTRA="ip rule add from 10.199.77.2 table 77" ;;
+	multipath)
+		what="a multipath route" words="several paths"
+		EXTRA="ip route add 10.199.79.0/24 nexthop via 10.199.77.1 weight 1 nexthop via 10.199.77.1 weight 2" ;;
+	esac
 	need_stasis || return 1
 	netns_cleanup
-	EXTRA=$2 netns_start_tree && netns_refused_dump "$1" "$3"
+	netns_start_tree && netns_refused_dump "$what" "$words"
 	rc=$?
 	kill_trees "${TEST_PIDS[@]}" >/dev/null 2>&1
 	netns_cleanup
@@ -164,13 +176,9 @@ netns_refused_dump() {
 	netns_answer 1 pong1 || return 1
 	check_scenario
 }
-register bad/netns-dummy test_netns_refused "a dummy device" \
-	"ip link add stxdummy0 type dummy" "network device stxdummy0 (dummy)"
-register bad/netns-rule test_netns_refused "a policy routing rule" \
-	"ip rule add from 10.199.77.2 table 77" "policy routing rules"
-register bad/netns-multipath test_netns_refused "a multipath route" \
-	"ip link add stxv0 type veth peer name stxv1; ip link set stxv0 up; ip link set stxv1 up; ip route add 10.199.79.0/24 nexthop dev stxv0 nexthop dev stxv1" \
-	"several paths"
+register bad/netns-bridge test_netns_refused bridge
+register bad/netns-rule test_netns_refused rule
+register bad/netns-multipath test_netns_refused multipath
 
 # --join-ns with a path that is no network namespace: one line, nothing runs.
 test_netns_join_bad() {
