@@ -115,8 +115,6 @@ static int nl_talk(struct nl *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	/* NLM_F_DUMP shares bits with NLM_F_EXCL: a dump is a GET (type % 4 == 2) */
 	if ((nlh->nlmsg_type & 3) != 2 || (nlh->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
 		nlh->nlmsg_flags |= NLM_F_ACK;
-	pr_debug("rtnetlink: type %u flags %#x len %u\n", nlh->nlmsg_type, nlh->nlmsg_flags,
-		 nlh->nlmsg_len);
 	if (mnl_socket_sendto(n->s, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	for (;;) {
@@ -508,10 +506,6 @@ static int check_links(struct look *lk)
 	return 0;
 }
 
-struct route_pick {
-	struct look *lk;
-};
-
 static int route_attr_cb(const struct nlattr *a, void *data)
 {
 	void **args = data;
@@ -575,9 +569,9 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 	args[1] = &bad;
 	mnl_attr_parse(nlh, sizeof(*rm), route_attr_cb, args);
 	if (bad) {
-		pr_err("pid %d: a route of its network namespace (family %u, /%u, table %u) has "
-		       "%s; not supported\n",
-		       lk->pid, r->family, r->dst_len, r->table, bad);
+		pr_err("pid %d: an %s route (/%u, table %u) of its network namespace has %s; not "
+		       "supported\n",
+		       lk->pid, r->family == AF_INET ? "IPv4" : "IPv6", r->dst_len, r->table, bad);
 		net_route__free_unpacked(r, NULL);
 		lk->failed = true;
 		return MNL_CB_OK;
@@ -1350,7 +1344,7 @@ out:
 
 const struct ns_kind net_ns_kind = {
 	.name = "net",
-	.label = "network",
+	.label = "net",
 	.nstype = CLONE_NEWNET,
 	.kind = NS_KIND__NS_NET,
 	NS_TE_FIELD(net_ns),
