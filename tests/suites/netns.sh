@@ -129,6 +129,8 @@ netns_tree_cycle() {
 	netns_view "$SCN_PID" >"$TDIR/net.before" 2>&1 || { bad "cannot read the tree's namespace"; return 1; }
 	for i in 1 2; do
 		dump "$SCN_PID" "$TDIR/img$i" --tcp-established || return 1
+		grep -q "network lock: table inet stasis-held-.* holds [1-9][0-9]* TCP socket" "$TDIR/dump$N_CMD.log" ||
+			{ bad "dump $i did not lock the tree's TCP sockets"; return 1; }
 		wait_gone "$SCN_PID" || { bad "the tree is still there after dump $i"; return 1; }
 		tree_gone "$TDIR/img$i" || return 1
 		restore_detached "$TDIR/img$i" "$SCN_PID" || return 1
