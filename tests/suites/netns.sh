@@ -345,3 +345,27 @@ netns_external_missing() {
 	check_scenario
 }
 register bad/netns-external-missing test_netns_external_missing
+
+# dump -R of a tree in its own network namespace: the lock in that
+# namespace is lifted, the client on the host goes on being answered on
+# the same connection, and the tree passes its own check.
+test_netns_tree_R() {
+	local rc
+	need_stasis || return 1
+	netns_cleanup
+	netns_tree_R
+	rc=$?
+	kill_trees "${TEST_PIDS[@]}" >/dev/null 2>&1
+	netns_cleanup
+	return $rc
+}
+netns_tree_R() {
+	netns_start_tree || return 1
+	dump "$SCN_PID" "$TDIR/img" -R --tcp-established || return 1
+	nsenter -t "$SCN_PID" -n nft list tables | grep -q stasis- &&
+		{ bad "a lock table is left in the tree's namespace after dump -R"; return 1; }
+	netns_answer 1 pong1 || return 1
+	netns_answer 2 pong2 || return 1
+	check_scenario
+}
+register netns_tree/dump-R test_netns_tree_R
