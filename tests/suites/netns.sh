@@ -369,3 +369,38 @@ netns_tree_R() {
 	check_scenario
 }
 register netns_tree/dump-R test_netns_tree_R
+
+# A restore that fails after the root built the namespace (a fault after
+# ns's child_early): nothing of it is left (the host end of the veth goes
+# with the namespace), and the next restore brings the tree and its
+# client's connection back.
+test_netns_restore_fault() {
+	local rc
+	need_stasis || return 1
+	netns_cleanup
+	netns_restore_fault
+	rc=$?
+	kill_trees "${TEST_PIDS[@]}" >/dev/null 2>&1
+	netns_cleanup
+	return $rc
+}
+netns_restore_fault() {
+	local i
+	netns_start_tree || return 1
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "the tree is still there after the dump"; return 1; }
+	tree_gone "$TDIR/img" || return 1
+	STASIS_FAULT=restore:ns:child_early stasis_cmd f restore -D "$TDIR/img" -d
+	expect_error "restore with a fault after the namespace was built" $? "$TDIR/f.err" || return 1
+	grep -qF "fault injected at restore:ns:child_early" "$TDIR/f.err" || { bad "the fault was not injected: $ERR_LINE"; return 1; }
+	for ((i = 0; i < 40; i++)); do
+		ip link show "$NETNS_HOST_END" >/dev/null 2>&1 || break
+		sleep 0.05
+	done
+	ip link show "$NETNS_HOST_END" >/dev/null 2>&1 && { bad "the host end $NETNS_HOST_END is left after the failed restore"; return 1; }
+	tree_gone "$TDIR/img" || return 1
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	netns_answer 1 pong1 || return 1
+	check_scenario
+}
+register bad/netns-restore-fault test_netns_restore_fault
