@@ -550,6 +550,26 @@ snapshot() {
 	alive "$pid" || bad "process $pid vanished while its /proc state was read"
 }
 
+# zombie_snapshot PID FILE: what /proc still shows of a zombie: its exit
+# status (the core-dump bit aside: a copy does not dump core), whether it
+# leads its group and session, its credentials, signal sets, personality
+# and limits.  No PID numbers: a copy restored with --pidns compares equal.
+zombie_snapshot() {
+	local pid=$1 out=$2 st
+	read -r -a st <<<"$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null)"
+	{
+		echo "== zombie"
+		echo "state ${st[0]} exit $((${st[49]:-0} & ~0x80))"
+		echo "group $([ "${st[2]}" = "$pid" ] && echo leads || echo joined) session $([ "${st[3]}" = "$pid" ] && echo leads || echo joined)"
+		grep -E '^(Name|Uid|Gid|Groups|NoNewPrivs|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' \
+			"/proc/$pid/status"
+		echo "personality $(cat "/proc/$pid/personality" 2>/dev/null)"
+		echo "== limits"
+		cat "/proc/$pid/limits"
+	} >"$out" 2>/dev/null
+	[ "${st[0]}" = Z ] || bad "process $pid is not a zombie (state ${st[0]:-gone})"
+}
+
 # compare_state BEFORE AFTER WHAT DETAILS: fail (with a diff appended to
 # DETAILS) when two snapshots differ.
 compare_state() {

@@ -399,10 +399,14 @@ int img_reader_open(struct img_reader *r, const char *dir)
 
 	memset(r, 0, sizeof(*r));
 	r->path = xsprintf("%s/%s", dir, IMG_FILE_NAME);
-	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	/* a symlink planted in the images directory is not followed */
+	r->fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (r->fd < 0) {
 		if (errno == ENOENT)
 			pr_err("no image in %s (%s not found)\n", dir, r->path);
+		else if (errno == ELOOP)
+			pr_err("%s is a symbolic link; an image is not read through one\n",
+			       r->path);
 		else
 			pr_perror("cannot open image %s", r->path);
 		goto err;

@@ -51,6 +51,11 @@ struct mm_image {
 		uint64_t ino;
 		pid_t host_pid;		  /* the task that created it */
 		unsigned long start, end; /* one of its mappings there */
+		/* the object's ranges (offset, length) some mapping fills */
+		struct shmem_range {
+			uint64_t off, len;
+		} * filled;
+		size_t n_filled;
 	} * built;
 	size_t n;
 };

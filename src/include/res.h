@@ -77,6 +77,8 @@ struct res_ops {
 	int (*child)(struct rst_ctx *c);
 	/* in the restore child, last: what is left of it after this is ours */
 	int (*child_late)(struct rst_ctx *c);
+	/* in the restore child of a zombie instead of the above, before it dies */
+	int (*child_zombie)(struct rst_ctx *c);
 	/* controller, every task parked and in its group: objects naming other tasks */
 	int (*tree)(struct rst_tree *tree);
 	/* controller, per task, before its threads exist */

@@ -9,6 +9,7 @@
  * keep-caps carries the permitted set across the uid change; then capset
  * and ambient raises give the target its own sets.
  */
+#include <errno.h>
 #include <linux/capability.h>
 #include <linux/securebits.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "res.h"
 #include "util.h"
 
@@ -147,15 +149,45 @@ static bool creds_trivial(const CredsEntry *cr)
 	return true;
 }
 
+/*
+ * The calls that set credentials run in the thread itself: remotely
+ * through rt, or (rt NULL) here, in a zombie's restore child.
+ */
+static int cr_call(struct rtask *rt, long *ret, long nr, unsigned long a1, unsigned long a2,
+		   unsigned long a3)
+{
+	if (rt)
+		return remote_syscall(rt, ret, nr, a1, a2, a3, 0, 0, 0);
+	*ret = syscall(nr, a1, a2, a3);
+	if (*ret < 0)
+		*ret = -errno;
+	return 0;
+}
+
+/* Data a call reads: at off in rt's scratch, or where it is (0: it failed). */
+static unsigned long cr_data(struct rtask *rt, size_t off, const void *p, size_t len)
+{
+	if (!rt)
+		return (unsigned long)p;
+	if (off + len > rt->scratch_len || remote_write(rt->pid, rt->scratch + off, p, len))
+		return 0;
+	return rt->scratch + off;
+}
+
+static pid_t cr_tid(struct rtask *rt)
+{
+	return rt ? rt->pid : getpid();
+}
+
 static int rprctl(struct rtask *rt, const char *what, unsigned long a1, unsigned long a2,
 		  unsigned long a3)
 {
 	long ret;
 
-	if (remote_syscall(rt, &ret, __NR_prctl, a1, a2, a3, 0, 0, 0))
+	if (cr_call(rt, &ret, __NR_prctl, a1, a2, a3))
 		return -1;
 	if (ret < 0) {
-		pr_err("tid %d: cannot restore %s: %s\n", rt->pid, what, strerror(-ret));
+		pr_err("tid %d: cannot restore %s: %s\n", cr_tid(rt), what, strerror(-ret));
 		return -1;
 	}
 	return 0;
@@ -163,26 +195,26 @@ static int rprctl(struct rtask *rt, const char *what, unsigned long a1, unsigned
 
 static int set_ids(struct rtask *rt, const CredsEntry *cr)
 {
+	unsigned long groups = 0;
 	long ret = 0;
 
-	if (cr->n_groups * sizeof(uint32_t) > rt->scratch_len) {
-		pr_err("tid %d: too many supplementary groups\n", rt->pid);
+	if (cr->n_groups)
+		groups = cr_data(rt, 0, cr->groups, cr->n_groups * sizeof(uint32_t));
+	if (cr->n_groups && !groups) {
+		pr_err("tid %d: too many supplementary groups\n", cr_tid(rt));
 		return -1;
 	}
-	if (remote_write(rt->pid, rt->scratch, cr->groups, cr->n_groups * sizeof(uint32_t)) ||
-	    remote_syscall(rt, &ret, __NR_setgroups, cr->n_groups, rt->scratch, 0, 0, 0, 0) || ret)
+	if (cr_call(rt, &ret, __NR_setgroups, cr->n_groups, groups, 0) || ret)
 		goto err;
-	if (remote_syscall(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2], 0, 0,
-			   0) ||
-	    ret || remote_syscall(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0, 0, 0, 0))
+	if (cr_call(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2]) || ret ||
+	    cr_call(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0))
 		goto err;
-	if (remote_syscall(rt, &ret, __NR_setresuid, cr->uids[0], cr->uids[1], cr->uids[2], 0, 0,
-			   0) ||
-	    ret || remote_syscall(rt, &ret, __NR_setfsuid, cr->uids[3], 0, 0, 0, 0, 0))
+	if (cr_call(rt, &ret, __NR_setresuid, cr->uids[0], cr->uids[1], cr->uids[2]) || ret ||
+	    cr_call(rt, &ret, __NR_setfsuid, cr->uids[3], 0, 0))
 		goto err;
 	return 0;
 err:
-	pr_err("tid %d: cannot restore uids/gids%s%s\n", rt->pid, ret ? ": " : "",
+	pr_err("tid %d: cannot restore uids/gids%s%s\n", cr_tid(rt), ret ? ": " : "",
 	       ret ? strerror(-ret) : "");
 	return -1;
 }
@@ -195,17 +227,45 @@ static int set_caps(struct rtask *rt, const CredsEntry *cr)
 		{ (uint32_t)(cr->cap_eff >> 32), (uint32_t)(cr->cap_prm >> 32),
 		  (uint32_t)(cr->cap_inh >> 32) },
 	};
+	unsigned long h = cr_data(rt, 0, &hdr, sizeof(hdr)),
+		      d = cr_data(rt, sizeof(hdr), data, sizeof(data));
 	long ret;
 
-	if (remote_write(rt->pid, rt->scratch, &hdr, sizeof(hdr)) ||
-	    remote_write(rt->pid, rt->scratch + sizeof(hdr), data, sizeof(data)) ||
-	    remote_syscall(rt, &ret, __NR_capset, rt->scratch, rt->scratch + sizeof(hdr), 0, 0, 0,
-			   0))
+	if (!h || !d || cr_call(rt, &ret, __NR_capset, h, d, 0))
 		return -1;
 	if (ret) {
-		pr_err("tid %d: cannot restore capabilities: %s\n", rt->pid, strerror(-ret));
+		pr_err("tid %d: cannot restore capabilities: %s\n", cr_tid(rt), strerror(-ret));
 		return -1;
 	}
+	return 0;
+}
+
+/* Every set, in the order the kernel allows (see the top of the file). */
+static int creds_apply(struct rtask *rt, const CredsEntry *cr)
+{
+	uint64_t full = cap_full();
+	int cap;
+
+	for (cap = 0; cap < 64; cap++)
+		if ((full >> cap & 1) && !(cr->cap_bnd >> cap & 1) &&
+		    rprctl(rt, "the capability bounding set", PR_CAPBSET_DROP, cap, 0))
+			return -1;
+	if (cr->securebits && rprctl(rt, "securebits", PR_SET_SECUREBITS, cr->securebits, 0))
+		return -1;
+	if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
+	    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, 1, 0))
+		return -1;
+	if (set_ids(rt, cr) || set_caps(rt, cr))
+		return -1;
+	for (cap = 0; cap < 64; cap++)
+		if ((cr->cap_amb >> cap & 1) &&
+		    rprctl(rt, "ambient capabilities", PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap))
+			return -1;
+	if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
+	    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, !!(cr->securebits & SECBIT_KEEP_CAPS), 0))
+		return -1;
+	if (cr->no_new_privs && rprctl(rt, "no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0))
+		return -1;
 	return 0;
 }
 
@@ -214,36 +274,10 @@ static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 {
 	TaskEntry *te = c->t->te;
 	const CredsEntry *cr = core->creds ? core->creds : te->creds;
-	uint64_t full = cap_full();
-	int cap;
-
 	bool trivial = creds_trivial(cr);
 
-	if (!trivial) {
-		for (cap = 0; cap < 64; cap++)
-			if ((full >> cap & 1) && !(cr->cap_bnd >> cap & 1) &&
-			    rprctl(rt, "the capability bounding set", PR_CAPBSET_DROP, cap, 0))
-				return -1;
-		if (cr->securebits &&
-		    rprctl(rt, "securebits", PR_SET_SECUREBITS, cr->securebits, 0))
-			return -1;
-		if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
-		    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, 1, 0))
-			return -1;
-		if (set_ids(rt, cr) || set_caps(rt, cr))
-			return -1;
-		for (cap = 0; cap < 64; cap++)
-			if ((cr->cap_amb >> cap & 1) &&
-			    rprctl(rt, "ambient capabilities", PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
-				   cap))
-				return -1;
-		if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
-		    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, !!(cr->securebits & SECBIT_KEEP_CAPS),
-			   0))
-			return -1;
-		if (cr->no_new_privs && rprctl(rt, "no_new_privs", PR_SET_NO_NEW_PRIVS, 1, 0))
-			return -1;
-	}
+	if (!trivial && creds_apply(rt, cr))
+		return -1;
 	/* the leader carries our SIGKILL pdeath signal; new threads start with none */
 	if ((rt == &c->rt || te->pdeath_sig) &&
 	    rprctl(rt, "the parent-death signal", PR_SET_PDEATHSIG, te->pdeath_sig, 0))
@@ -255,10 +289,106 @@ static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 	return 0;
 }
 
-/* Before anything is forked: our own credentials, read once for every thread. */
+/* A zombie's credentials, as its status shows them (no securebits there). */
+static int creds_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	char *status = read_proc(dt->pid, "status", NULL);
+	int ret;
+
+	if (!status) {
+		pr_perror("pid %d: cannot read the zombie's status", dt->pid);
+		return -1;
+	}
+	ret = creds_parse(dt->pid, status, dt->te->creds);
+	free(status);
+	return ret;
+}
+
+/* In a zombie's restore child, last before it dies: here, not remotely. */
+static int creds_restore_zombie(struct rst_ctx *c)
+{
+	const CredsEntry *cr = c->t->te->creds;
+
+	if (cr->n_uids != 4 || cr->n_gids != 4 || creds_trivial(cr))
+		return 0; /* an image of before zombies had credentials: ours */
+	return creds_apply(NULL, cr);
+}
+
+static bool has_cap(const CredsEntry *cr, int cap)
+{
+	return cr->cap_eff >> cap & 1;
+}
+
+static bool id_ours(uint32_t id, const uint32_t *ids, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (ids[k] == id)
+			return true;
+	return false;
+}
+
+/*
+ * What the image asks of one thread is within what we may give: ids we do
+ * not have need CAP_SETUID/CAP_SETGID, and no capability can be added to
+ * the permitted set.  (The kernel would refuse too, but late, in the
+ * middle of the restore.)
+ */
+static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr)
+{
+	uint64_t caps = cr->cap_prm | cr->cap_eff | cr->cap_inh | cr->cap_amb;
+	size_t k;
+
+	if (cr->n_uids != 4 || cr->n_gids != 4)
+		return 0; /* checked by the loader; zombies of older images have none */
+	for (k = 0; k < 4 && !has_cap(ours, CAP_SETUID); k++)
+		if (!id_ours(cr->uids[k], ours->uids, 3)) {
+			pr_err("image %s: pid %d has uid %u, which this restorer (uid %u, without "
+			       "CAP_SETUID) cannot give\n",
+			       img->r.path, pid, cr->uids[k], ours->uids[1]);
+			return -1;
+		}
+	for (k = 0; k < 4 && !has_cap(ours, CAP_SETGID); k++)
+		if (!id_ours(cr->gids[k], ours->gids, 3)) {
+			pr_err("image %s: pid %d has gid %u, which this restorer (without "
+			       "CAP_SETGID) cannot give\n",
+			       img->r.path, pid, cr->gids[k]);
+			return -1;
+		}
+	if (caps & ~ours->cap_prm) {
+		pr_err("image %s: pid %d has capabilities %#llx that this restorer does not have "
+		       "(its permitted set is %#llx)\n",
+		       img->r.path, pid, (unsigned long long)caps,
+		       (unsigned long long)ours->cap_prm);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Before anything is forked: our own credentials, read once for every
+ * thread, and no thread of the image may get more than we have.
+ */
 static int creds_restore_check(struct image *img, const struct restore_opts *o)
 {
+	size_t i, j;
+
 	creds_prepare();
+	if (!ours) {
+		pr_err("cannot read the restorer's own credentials\n");
+		return -1;
+	}
+	for (i = 0; i < img->ntasks; i++) {
+		const struct rst_task *t = &img->tasks[i];
+
+		if (creds_within_ours(img, t->te->pid, t->te->creds))
+			return -1;
+		for (j = 0; j < t->ncores; j++)
+			if (t->cores[j]->creds &&
+			    creds_within_ours(img, t->te->pid, t->cores[j]->creds))
+				return -1;
+	}
 	return 0;
 }
 
@@ -267,4 +397,6 @@ const struct res_ops creds_res = {
 	.dump_thread = creds_dump_thread,
 	.restore_check = creds_restore_check,
 	.thread_last = creds_restore_remote,
+	.dump_zombie = creds_dump_zombie,
+	.child_zombie = creds_restore_zombie,
 };

@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -505,8 +507,14 @@ static int memfd_open(struct rst_ctx *c, const FileEntry *fe)
  */
 static int ghost_create_swapped(struct rst_ctx *c, const char *path)
 {
-	char *tmp = xsprintf("%s.stasis-%d", path, (int)getpid());
+	uint64_t salt = 0;
+	char *tmp;
 	int fd;
+
+	/* not our pid alone: a restore killed here left its own behind */
+	if (getrandom(&salt, sizeof(salt), GRND_NONBLOCK) != sizeof(salt))
+		salt = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&salt;
+	tmp = xsprintf("%s.stasis-%d-%016llx", path, (int)getpid(), (unsigned long long)salt);
 
 	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)

@@ -729,7 +729,12 @@ static bool mm_reaches_other_tasks(const struct rst_ctx *c)
 
 static void mm_image_fini(struct image *img, void *state)
 {
-	free(((struct mm_image *)state)->built);
+	struct mm_image *mi = state;
+	size_t i;
+
+	for (i = 0; i < mi->n; i++)
+		free(mi->built[i].filled);
+	free(mi->built);
 }
 
 const struct res_ops mm_res = {

@@ -176,21 +176,67 @@ bool vma_has_pages(const PagemapEntry *pm, const VmaEntry *e)
 	return lo < (pm ? pm->n_runs : 0) && pm->runs[lo]->vaddr < e->end;
 }
 
-/* How far a shared anonymous object extends over following VMAs. */
+/*
+ * How far a shared anonymous object extends over following VMAs that map
+ * it on from where the previous one ends (one mmap builds them all).
+ */
 static size_t shmem_group_end(const MmEntry *mm, size_t i)
 {
 	const VmaEntry *e = mm->vmas[i];
 	size_t j = i;
 
 	while (j + 1 < mm->n_vmas) {
-		const VmaEntry *n = mm->vmas[j + 1];
+		const VmaEntry *p = mm->vmas[j], *n = mm->vmas[j + 1];
 
 		if (n->kind != VMA_KIND__VMA_ANON_SHARED || n->file_id != e->file_id ||
-		    n->start != mm->vmas[j]->end)
+		    n->start != p->end || n->pgoff != p->pgoff + (p->end - p->start))
 			break;
 		j++;
 	}
 	return j;
+}
+
+/* The size of a shared anonymous object: the furthest any task maps it. */
+static uint64_t shmem_size(struct image *img, uint64_t ino)
+{
+	uint64_t size = 0;
+	size_t t, i;
+
+	for (t = 0; t < img->ntasks; t++) {
+		const MmEntry *mm = img->tasks[t].mm;
+
+		for (i = 0; mm && i < mm->n_vmas; i++) {
+			const VmaEntry *e = mm->vmas[i];
+
+			if (e->kind == VMA_KIND__VMA_ANON_SHARED && e->file_id == ino)
+				size = max(size, e->pgoff + (e->end - e->start));
+		}
+	}
+	return size;
+}
+
+/* Is [off, off + len) of the object filled by a mapping built before? */
+static bool shmem_covered(const struct shmem_built *b, uint64_t off, uint64_t len)
+{
+	uint64_t at = off;
+	size_t k;
+	bool moved = true;
+
+	while (at < off + len && moved) {
+		moved = false;
+		for (k = 0; k < b->n_filled; k++)
+			if (b->filled[k].off <= at && at < b->filled[k].off + b->filled[k].len) {
+				at = b->filled[k].off + b->filled[k].len;
+				moved = true;
+			}
+	}
+	return at >= off + len;
+}
+
+static void shmem_fills(struct shmem_built *b, uint64_t off, uint64_t len)
+{
+	b->filled = xrealloc(b->filled, (b->n_filled + 1) * sizeof(*b->filled));
+	b->filled[b->n_filled++] = (struct shmem_range){ off, len };
 }
 
 static struct shmem_built *shmem_find(struct image *img, uint64_t ino)
@@ -204,10 +250,44 @@ static struct shmem_built *shmem_find(struct image *img, uint64_t ino)
 }
 
 /*
+ * Create a shared anonymous object of 'size' bytes and map [pgoff, pgoff +
+ * len) of it at e->start.  When that is the whole object one mmap does;
+ * else the object is made at a free place first and mapped from there
+ * through map_files (its pieces were cut by munmap, moved by mremap, or
+ * come after another mapping of it).
+ */
+static int shmem_create(struct rst_ctx *c, const VmaEntry *e, unsigned long len, unsigned int prot,
+			unsigned long flags, uint64_t size)
+{
+	char path[96];
+	unsigned long at;
+	long tmp, fd, ret;
+
+	if (!e->pgoff && len >= size)
+		return mm_rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, -1, 0, NULL);
+	if (mm_rcall(c, "mmap of a shared object", __NR_mmap, 0, size, PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0, &tmp))
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)tmp,
+		 (unsigned long)(tmp + size));
+	at = mm_rarg(c, path, strlen(path) + 1);
+	if (!at || mm_rcall(c, "open shared memory", __NR_open, at, O_RDWR, 0, 0, 0, 0, &fd))
+		return -1;
+	ret = mm_rcall(c, "munmap", __NR_munmap, tmp, size, 0, 0, 0, 0, NULL);
+	if (!ret)
+		ret = mm_rcall(c, "mmap of shared memory", __NR_mmap, e->start, len, prot,
+			       (flags & ~MAP_ANONYMOUS) | MAP_SHARED, fd, e->pgoff, NULL);
+	mm_rcall(c, "close", __NR_close, fd, 0, 0, 0, 0, 0, NULL);
+	return ret;
+}
+
+/*
  * Shared anonymous memory.  The first task that maps an object creates it
- * and fills it; every other task of the tree that mapped the same object
- * maps that very object, through the first one's /proc/PID/map_files
- * entry, so that a write by one is seen by the others.
+ * (as large as the furthest any task maps it); every other mapping of the
+ * same object, in this task or another, maps that very object through the
+ * first one's /proc/PID/map_files entry, so that a write by one is seen by
+ * the others.  A mapping's pages are filled unless a mapping built before
+ * covered the same part of the object.
  */
 static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long len,
 		     unsigned int prot, unsigned long flags)
@@ -222,13 +302,14 @@ static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long
 	size_t k;
 
 	if (!b) {
-		if (mm_rcall(c, "mmap", __NR_mmap, e->start, len, prot, flags, -1, 0, NULL))
+		if (shmem_create(c, e, len, prot, flags, shmem_size(c->img, e->file_id)))
 			return -1;
 		mm_image(c->img)->built =
 		    xrealloc(mm_image(c->img)->built,
 			     (mm_image(c->img)->n + 1) * sizeof(*mm_image(c->img)->built));
-		mm_image(c->img)->built[mm_image(c->img)->n++] =
-		    (struct shmem_built){ e->file_id, c->rt.pid, e->start, e->end };
+		b = &mm_image(c->img)->built[mm_image(c->img)->n++];
+		*b = (struct shmem_built){ e->file_id, c->rt.pid, e->start, e->end };
+		shmem_fills(b, e->pgoff, len);
 		return 0;
 	}
 	/* the creator's mapping as the kernel has it now (pieces may have merged) */
@@ -247,8 +328,12 @@ static int map_shmem(struct rst_ctx *c, size_t first, size_t last, unsigned long
 	ret = mm_rcall(c, "mmap of shared memory", __NR_mmap, e->start, len, prot,
 		       (flags & ~MAP_ANONYMOUS) | MAP_SHARED, fd, e->pgoff, NULL);
 	mm_rcall(c, "close", __NR_close, fd, 0, 0, 0, 0, 0, NULL);
-	for (k = first; k <= last; k++)
-		c->filled[k] = 1; /* its pages are there already */
+	if (shmem_covered(b, e->pgoff, len)) {
+		for (k = first; k <= last; k++)
+			c->filled[k] = 1; /* its pages are there already */
+	} else {
+		shmem_fills(b, e->pgoff, len);
+	}
 	return ret;
 }
 

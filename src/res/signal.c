@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc.h"
 #include "res.h"
 #include "util.h"
 
@@ -294,8 +295,95 @@ static int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *c
 	return 0;
 }
 
+/* ------------------------------------------------------------- zombies */
+
+static bool status_hex(const char *status, const char *key, uint64_t *v)
+{
+	const char *s = status_field(status, key);
+
+	if (!s)
+		return false;
+	*v = strtoull(s, NULL, 16);
+	return true;
+}
+
+/* What is left of a zombie's signals: the sets its status shows. */
+static int sig_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	char *status = read_proc(dt->pid, "status", NULL);
+	TaskEntry *te = dt->te;
+	bool ok;
+
+	ok = status && status_hex(status, "SigIgn", &te->zombie_sig_ignored) &&
+	     status_hex(status, "SigCgt", &te->zombie_sig_caught) &&
+	     status_hex(status, "SigBlk", &te->zombie_sig_blocked) &&
+	     status_hex(status, "ShdPnd", &te->zombie_sig_shared_pending) &&
+	     status_hex(status, "SigPnd", &te->zombie_sig_pending);
+	free(status);
+	if (!ok) {
+		pr_err("pid %d: cannot read the signal state of the zombie\n", dt->pid);
+		return -1;
+	}
+	te->has_zombie_sig_ignored = te->has_zombie_sig_caught = te->has_zombie_sig_blocked =
+	    te->has_zombie_sig_shared_pending = te->has_zombie_sig_pending = true;
+	return 0;
+}
+
+static void zombie_handler(int sig)
+{
+}
+
+/*
+ * In a zombie's restore child: the same sets, before it dies.  The handler
+ * never runs (only its being there shows); a pending signal is only left
+ * pending where it is blocked, as it was.
+ */
+static int sig_restore_zombie(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+	uint64_t blocked_bits = te->zombie_sig_blocked;
+	int sig;
+
+	for (sig = 1; sig <= NSIG_KERNEL; sig++) {
+		uint64_t bit = 1ULL << (sig - 1);
+		struct ksigaction ka = { (unsigned long)SIG_DFL, 0, 0, 0 };
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (te->zombie_sig_ignored & bit)
+			ka.handler = (unsigned long)SIG_IGN;
+		else if (te->zombie_sig_caught & bit)
+			ka.handler = (unsigned long)zombie_handler;
+		if (syscall(SYS_rt_sigaction, sig, &ka, NULL, 8)) {
+			pr_perror("pid %u: cannot set the action of signal %d", te->pid, sig);
+			return -1;
+		}
+	}
+	/* glibc's sigprocmask keeps its own two signals out: the raw call */
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &blocked_bits, NULL, 8)) {
+		pr_perror("pid %u: cannot block the zombie's signals", te->pid);
+		return -1;
+	}
+	for (sig = 1; sig <= NSIG_KERNEL; sig++) {
+		uint64_t bit = 1ULL << (sig - 1);
+
+		if (!(blocked_bits & bit))
+			continue;
+		if (((te->zombie_sig_shared_pending & bit) && kill(getpid(), sig)) ||
+		    ((te->zombie_sig_pending & bit) &&
+		     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig))) {
+			pr_perror("pid %u: cannot leave signal %d pending in the zombie", te->pid,
+				  sig);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 const struct res_ops signal_res = {
 	.name = "signal",
+	.dump_zombie = sig_dump_zombie,
+	.child_zombie = sig_restore_zombie,
 	.dump_remote = sig_dump,
 	.dump_thread = sig_dump_thread,
 	.child = sig_restore_child,

@@ -251,11 +251,15 @@ static int task_restore_remote(struct rst_ctx *c)
 	return 0;
 }
 
-/* A zombie is its identity and exit status: nothing else is left of it. */
+/*
+ * A zombie is its identity, exit status and what its process still shows:
+ * limits, personality (here), credentials and signal sets (their kinds).
+ */
 static int task_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
 	struct proc_stat st;
+	char *s;
 
 	if (proc_parse_stat(dt->pid, &st))
 		return -1;
@@ -274,12 +278,32 @@ static int task_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
 	te->has_zombie = te->zombie = true;
 	te->has_exit_code = true;
 	te->exit_code = st.exit_code;
-	return 0;
+	s = read_proc(dt->pid, "personality", NULL);
+	if (!s) {
+		pr_perror("cannot read /proc/%d/personality", dt->pid);
+		return -1;
+	}
+	te->personality = strtoul(s, NULL, 16);
+	free(s);
+	return dump_rlimits(dt);
+}
+
+/* In a zombie's restore child: its limits and personality, before it dies. */
+static int task_restore_zombie(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+
+	if (personality(te->personality) < 0) {
+		pr_perror("pid %u: cannot set personality %#x", te->pid, te->personality);
+		return -1;
+	}
+	return restore_rlimits(te);
 }
 
 const struct res_ops task_res = {
 	.name = "task",
 	.dump_zombie = task_dump_zombie,
+	.child_zombie = task_restore_zombie,
 	.dump_remote = task_dump_remote,
 	.dump_local = task_dump,
 	.child = task_restore_child,

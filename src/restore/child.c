@@ -248,7 +248,6 @@ static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
 {
 	TaskEntry *te = c->t->te;
 	int status = te->exit_code;
-	struct rlimit none = { 0, 0 };
 	sigset_t one;
 
 	if (te->sid == te->pid)
@@ -258,8 +257,12 @@ static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
 	else if (task_own_pgid(te) != getpgrp() && image_task(c->img, te->pgid))
 		setpgid(0, task_own_pgid(te)); /* best effort: its leader may not exist yet */
 	prctl(PR_SET_NAME, te->comm, 0, 0, 0);
+	/* what /proc still shows of it: a status it cannot have had says it failed */
+	if (res_stage(child_zombie, c))
+		_exit(WIFEXITED(status) && WEXITSTATUS(status) == 127 ? 126 : 127);
 	if (WIFSIGNALED(status)) {
-		setrlimit(RLIMIT_CORE, &none);
+		/* no core file of ours (a task that drops its ids is not dumpable) */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 		signal(WTERMSIG(status), SIG_DFL);
 		sigemptyset(&one);
 		sigaddset(&one, WTERMSIG(status));

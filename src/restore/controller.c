@@ -76,6 +76,13 @@ int wait_tree_parked(struct rst_tree *r)
 		c->attached = true;
 		if (WIFEXITED(status) || WIFSIGNALED(status)) {
 			if (c->t->te->zombie) {
+				/* 0x80: a core was dumped, which the copy does not */
+				if ((status & ~0x80) != (int)(c->t->te->exit_code & ~0x80)) {
+					pr_info("pid %d: the zombie's restore child failed (status "
+						"%#x)\n",
+						pid, status);
+					return -1;
+				}
 				c->exited = true;
 				continue;
 			}

@@ -6,10 +6,14 @@ set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$REPO/build
 OUT=$REPO/tests/fuzz/corpus
+# shellcheck source=../lib.sh
+. "$REPO/tests/lib.sh" # close_extra_fds
 SCENARIOS=${SCENARIOS:-"counter sleeper tree3 threads50 files pipe60k piperead sharedfd
 	signals evfds epollset unix_stream unix_dgram unix_listen unix_scm ev_ptimer ev_fifo
 	ev_inotify ev_pidfd fs_memfd fs_ghost fs_opath fs_locks tty_pty forker pgrpdead
-	subreaper creds guard mapshared sysv_ipc mq_posix"}
+	subreaper creds guard mapshared sysv_ipc mq_posix ns_uts_time pidns_tree inet_tcp
+	inet_udp inet_listen inet_raw nl_sock pkt_sock fid_sig fid_ghost fid_fown fid_mm
+	sem_timed sig_timed"}
 TMP=$(mktemp -d /tmp/stasis-seed.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 mkdir -p "$OUT"
@@ -17,7 +21,7 @@ mkdir -p "$OUT"
 seed_one() {
 	local name=$1 dir=$TMP/$1 pid opts=""
 	mkdir -p "$dir"
-	(cd "$dir" && exec setsid "$BUILD/tests/$name" "$dir") </dev/null >"$dir/log" 2>&1 &
+	(close_extra_fds && cd "$dir" && exec setsid "$BUILD/tests/$name" "$dir") </dev/null >"$dir/log" 2>&1 &
 	disown $!
 	for _ in $(seq 100); do
 		[ -s "$dir/ready" ] && break
@@ -25,7 +29,10 @@ seed_one() {
 	done
 	[ -s "$dir/ready" ] || { echo "$name: not ready"; return 1; }
 	read -r pid _ <"$dir/ready"
-	case $name in fs_locks) opts=--file-locks ;; esac
+	case $name in
+	fs_locks) opts=--file-locks ;;
+	inet_tcp | inet_listen) opts=--tcp-established ;;
+	esac
 	# shellcheck disable=SC2086
 	if ! timeout 30 "$BUILD/stasis" dump -t "$pid" -D "$dir/img" $opts 2>"$dir/err"; then
 		echo "$name: dump failed: $(head -1 "$dir/err")"

@@ -5,7 +5,10 @@
  *   root (session and group leader: the runner starts it with setsid)
  *    +- A   setpgid(0, 0): leader of its own group, same session
  *    |   +- B   stays in A's group
- *    +- C   _exit(7): a zombie the root does not reap before the check
+ *    +- C   _exit(7): a zombie the root does not reap before the check;
+ *           before it exits it catches SIGUSR1, ignores SIGUSR2, blocks
+ *           SIGHUP (pending for the process) and SIGRTMIN+1 (pending for
+ *           the thread), lowers RLIMIT_NOFILE and takes other ids
  *    +- D   setsid(): leader of its own session
  *
  * A, B and D have parent-death signal SIGKILL, count in memory (every 5 ms)
@@ -32,7 +35,9 @@
  */
 #include "scenario.h"
 
+#include <grp.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #define STEP_MS	  5
@@ -51,6 +56,34 @@ enum { M_A, M_B, M_C, M_D, M_N };
 static struct member m[M_N] = {
 	{ .name = "A" }, { .name = "B" }, { .name = "C" }, { .name = "D" }
 };
+
+static void on_usr1(int sig)
+{
+}
+
+/* C: leave state in the zombie that /proc still shows, then exit 7. */
+static void __attribute__((noreturn)) zombie_exit(void)
+{
+	struct rlimit nofile = { 200, 300 };
+	gid_t groups[] = { 4000, 4001 };
+	sigset_t set;
+
+	signal(SIGUSR1, on_usr1);
+	signal(SIGUSR2, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGRTMIN + 1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	kill(getpid(), SIGHUP);
+	raise(SIGRTMIN + 1);
+	setrlimit(RLIMIT_NOFILE, &nofile);
+	if (getuid() == 0) {
+		setgroups(2, groups);
+		setresgid(3000, 3001, 3002);
+		setresuid(2000, 2001, 2002);
+	}
+	_exit(7);
+}
 
 /* Read a small /proc file into buf (NUL-terminated); -1 if it is gone. */
 /* Our PID in the namespace of /proc (differs from getpid() in a new PID ns). */
@@ -345,7 +378,7 @@ int main(int argc, char **argv)
 	setpgid(m[M_A].pid, m[M_A].pid); /* whichever of us comes first */
 	m[M_C].pid = fork();
 	if (m[M_C].pid == 0)
-		_exit(7);
+		zombie_exit();
 	m[M_D].pid = fork();
 	if (m[M_D].pid == 0) {
 		setsid();

@@ -37,6 +37,23 @@ fault_points() {
 	done
 }
 
+# fault_reached_points dump|restore TRACE: the points of that side that
+# TRACE (STASIS_FAULT_TRACE of a run without a fault) shows reached at
+# least FAULT_N times, then "-" and the others (not reached: not tried).
+fault_reached_points() {
+	local p n out=()
+	for p in $(fault_points "$1"); do
+		n=$(grep -cxF "$p" "$2")
+		if [ "$n" -ge "${FAULT_N:-1}" ]; then
+			echo "$p"
+		else
+			out+=("$p")
+		fi
+	done
+	echo -
+	printf '%s\n' "${out[@]}"
+}
+
 # fault_run POINT NAME ARGS...: run stasis ARGS with STASIS_FAULT=POINT;
 # sets FAULT_RC and FAULT_HIT (1 if the fault was injected).
 fault_run() {
@@ -65,19 +82,32 @@ fault_outcome() {
 	return 0
 }
 
-# fault_dump_held POINT IMG WHAT: after the failed dump, no file in the
-# image directory and the tree as it was.
+# fault_dump_held POINT IMG WHAT [light]: after the failed dump, no file in
+# the image directory and the tree as it was (light: running, not stopped,
+# its /proc state not compared).
 fault_dump_held() {
 	[ -z "$(ls -A "$TDIR/f.img")" ] ||
 		{ bad "$1: the failed $3 left $(ls -A "$TDIR/f.img" | tr '\n' ' ')in the image directory"; return 1; }
-	original_fine "$1 ($3)" "f" || return 1
+	if [ -n "${4:-}" ]; then
+		{ [ "$(proc_start "$SCN_PID")" = "$SCN_START" ] && alive "$SCN_PID"; } ||
+			{ bad "$1 ($3): original process $SCN_PID is gone"; return 1; }
+	else
+		original_fine "$1 ($3 -R, then $3)" "f" || return 1
+	fi
 	tree_fine "$2" || { REASON="$1 ($3): $REASON"; return 1; }
 }
 
 # fault_dump_points IMG: every dump point on the running scenario.
 fault_dump_points() {
-	local img=$1 p n=0 missed=()
-	for p in $(fault_points dump); do
+	local img=$1 p n=0 missed=() points
+	rm -rf "$TDIR/f.img" "$TDIR/trace"
+	# shellcheck disable=SC2086
+	STASIS_FAULT_TRACE=$TDIR/trace stasis_cmd f dump -t "$SCN_PID" -D "$TDIR/f.img" -R $DUMP_OPTS ||
+		{ bad "the traced dump -R failed: $(head -n 1 "$TDIR/f.err")"; return 1; }
+	points=$(fault_reached_points dump "$TDIR/trace")
+	read -r -a missed <<<"$(sed '1,/^-$/d' <<<"$points" | tr '\n' ' ')"
+	points=$(sed '/^-$/,$d' <<<"$points")
+	for p in $points; do
 		rm -rf "$TDIR/f.img"
 		mkdir -p "$TDIR/f.img"
 		# shellcheck disable=SC2086
@@ -91,7 +121,9 @@ fault_dump_points() {
 		1) return 1 ;;
 		esac
 		n=$((n + 1))
-		fault_dump_held "$p" "$img" "dump -R" || return 1
+		# the full /proc comparison comes after the second run (either
+		# run's harm shows there: both are compared with the state before)
+		fault_dump_held "$p" "$img" "dump -R" light || return 1
 		# the same fault in a dump that would kill the tree had it worked
 		# shellcheck disable=SC2086
 		fault_run "$p" f dump -t "$SCN_PID" -D "$TDIR/f.img" $DUMP_OPTS
@@ -124,10 +156,20 @@ fault_pts_back() {
 
 # fault_restore_points IMG: every restore point, the original tree gone.
 fault_restore_points() {
-	local img=$1 p n=0 missed=() hash pts
+	local img=$1 p n=0 missed=() hash pts points rc
 	hash=$(sha256sum <"$img/$IMG_NAME")
 	pts=$(fault_pts)
-	for p in $(fault_points restore); do
+	rm -f "$TDIR/trace"
+	STASIS_FAULT_TRACE=$TDIR/trace stasis_cmd f restore -D "$img" -d
+	rc=$?
+	adopt_image "$img" "$SCN_PID"
+	[ $rc = 0 ] || { bad "the traced restore failed: $(head -n 1 "$TDIR/f.err")"; return 1; }
+	kill_tree "$img" || return 1
+	fault_pts_back "$pts" || return 1
+	points=$(fault_reached_points restore "$TDIR/trace")
+	read -r -a missed <<<"$(sed '1,/^-$/d' <<<"$points" | tr '\n' ' ')"
+	points=$(sed '/^-$/,$d' <<<"$points")
+	for p in $points; do
 		fault_run "$p" f restore -D "$img" -d
 		adopt_image "$img" "$SCN_PID"
 		fault_outcome "$p" "restore -d"
@@ -277,3 +319,22 @@ test_dump_partial_symlink() {
 }
 
 register bad/dump-partial-symlink test_dump_partial_symlink
+
+# test_restore_image_symlink: an image reached through a symlink planted
+# in the images directory is not read (one line), by restore or show.
+test_restore_image_symlink() {
+	local img=$TDIR/img
+	need_stasis || return 1
+	start_scenario counter || return 1
+	dump "$SCN_PID" "$TDIR/real" -R || return 1
+	mkdir -p "$img"
+	ln -s "$TDIR/real/$IMG_NAME" "$img/$IMG_NAME"
+	stasis_cmd restore restore -D "$img" -d
+	expect_error "restore of an image behind a symlink" $? "$TDIR/restore.err" || return 1
+	grep -q "is a symbolic link" "$TDIR/restore.err" ||
+		{ bad "the error does not say the image is a symlink: $ERR_LINE"; return 1; }
+	stasis_cmd show show -D "$img"
+	expect_error "show of an image behind a symlink" $? "$TDIR/show.err" || return 1
+	check_scenario
+}
+register bad/restore-image-symlink test_restore_image_symlink
