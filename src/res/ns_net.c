@@ -962,6 +962,16 @@ out:
 
 /* ------------------------------------------------------------ load: valid */
 
+static const NetLink *find_link(const NsEntry *e, uint32_t ifindex)
+{
+	size_t i;
+
+	for (i = 0; i < e->n_links; i++)
+		if (e->links[i]->ifindex == ifindex)
+			return e->links[i];
+	return NULL;
+}
+
 static bool name_ok(const char *s)
 {
 	return s && *s && strlen(s) < IFNAMSIZ && !strchr(s, '/') && strcmp(s, ".") &&
@@ -993,7 +1003,20 @@ static bool net_valid(const NsEntry *e)
 		return *e->external_key && !e->n_links;
 	for (i = 0; i < e->n_links; i++) {
 		const NetLink *l = e->links[i];
+		const NetLink *p = l->has_peer_ifindex ? find_link(e, l->peer_ifindex) : NULL;
 
+		/* the loopback device, or a veth with one peer: inside (pointing back) or ours */
+		if (!l->kind ? l->ifindex != 1 || strcmp(l->name ? l->name : "", "lo") ||
+				   l->host_end || l->has_peer_ifindex
+			     : !l->host_end == !l->has_peer_ifindex ||
+				   (l->has_peer_ifindex &&
+				    (!p || p == l || !p->kind || !p->has_peer_ifindex ||
+				     p->peer_ifindex != l->ifindex)))
+			return false;
+		for (j = 0; j < i; j++)
+			if (e->links[j]->ifindex == l->ifindex ||
+			    !strcmp(e->links[j]->name, l->name))
+				return false;
 		if (!name_ok(l->name) || !l->ifindex || l->address.len > 32 ||
 		    (l->kind && strcmp(l->kind, "veth")) ||
 		    (l->host_end && (!name_ok(l->host_end->name) || l->host_end->address.len > 32 ||
@@ -1028,16 +1051,6 @@ static void put_link_props(struct nlmsghdr *nlh, const char *name, uint32_t mtu,
 		mnl_attr_put(nlh, IFLA_ADDRESS, addr->len, addr->data);
 	if (has_txq)
 		mnl_attr_put_u32(nlh, IFLA_TXQLEN, txq);
-}
-
-static const NetLink *find_link(const NsEntry *e, uint32_t ifindex)
-{
-	size_t i;
-
-	for (i = 0; i < e->n_links; i++)
-		if (e->links[i]->ifindex == ifindex)
-			return e->links[i];
-	return NULL;
 }
 
 /* A veth pair: l inside, its peer inside too or (host >= 0) in the namespace host. */
