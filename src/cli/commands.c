@@ -83,6 +83,26 @@ static int set_network_lock(struct cmdline *c, const struct opt_def *o, const ch
 	return 0;
 }
 
+/* --external net[INO]:KEY (criu's form); only network namespaces for now. */
+static int set_external(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	struct dump_opts *d = &c->dump;
+	const char *p = arg + 4;
+	char *end;
+
+	if (strncmp(arg, "net[", 4) || *p < '0' || *p > '9')
+		goto bad;
+	strtoull(p, &end, 10);
+	if (strncmp(end, "]:", 2) || !end[2])
+		goto bad;
+	d->externals = xrealloc(d->externals, (d->n_externals + 1) * sizeof(*d->externals));
+	d->externals[d->n_externals++] = arg;
+	return 0;
+bad:
+	pr_err("bad --external '%s'; expected net[INO]:KEY\n", arg);
+	return -1;
+}
+
 static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
@@ -117,6 +137,10 @@ static const struct opt_def dump_table[] = {
 	OPT_FLAG("ext-files", 0, dump.ext_files,
 		 "allow pipes and terminals outside the tree at fds\n"
 		 "above 2; restore needs --inherit-fd for each"),
+	OPT_SPECIAL("external", 0, required_argument, "net[INO]:KEY", set_external,
+		    "the tree's network namespace INO is not saved:\n"
+		    "restore takes --join-ns net:PATH or --inherit-fd\n"
+		    "fd[N]:KEY for it"),
 	OPT_END,
 };
 
@@ -171,6 +195,19 @@ bad:
 	return -1;
 }
 
+/* --join-ns net:PATH (criu's form); only network namespaces for now. */
+static int set_join_ns(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	if (strncmp(arg, "net:", 4) || !arg[4]) {
+		pr_err("bad --join-ns '%s'; expected net:PATH (only network namespaces are "
+		       "joined)\n",
+		       arg);
+		return -1;
+	}
+	c->restore.join_net = arg + 4;
+	return 0;
+}
+
 static const struct opt_def restore_table[] = {
 	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", restore.dir, "the image to restore"),
 	OPT_FLAG("restore-detached", 'd', restore.detached,
@@ -214,6 +251,10 @@ static const struct opt_def restore_table[] = {
 		    "nftables (default): drop the packets of the tree's\n"
 		    "TCP sockets until it runs, then lift the dump's\n"
 		    "lock too; skip: neither"),
+	OPT_SPECIAL("join-ns", 0, required_argument, "net:PATH", set_join_ns,
+		    "restore the tree into the existing network\n"
+		    "namespace PATH (e.g. /run/netns/NAME) instead of\n"
+		    "ours or the one it had"),
 	OPT_END,
 };
 

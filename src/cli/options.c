@@ -326,6 +326,9 @@ void cmdline_free(struct cmdline *c)
 	free(c->restore.inherit);
 	c->restore.inherit = NULL;
 	c->restore.n_inherit = 0;
+	free(c->dump.externals);
+	c->dump.externals = NULL;
+	c->dump.n_externals = 0;
 }
 
 int opt_flag(struct cmdline *c, const struct opt_def *o, const char *arg)

@@ -25,6 +25,7 @@
 
 struct dump_ctx;
 struct rst_ctx;
+struct image;
 
 /* One slot per namespace a task has (/proc/PID/ns/NAME), in ns_kinds[] order. */
 enum ns_slot {
@@ -33,6 +34,7 @@ enum ns_slot {
 	NS_K_TIME_KIDS, /* time_for_children */
 	NS_K_CGROUP,
 	NS_K_IPC,
+	NS_K_NET,
 	NS_K_NR
 };
 
@@ -68,6 +70,7 @@ struct ns_kind {
 
 extern const struct ns_kind uts_ns_kind, time_ns_kind, time_kids_ns_kind, cgroup_ns_kind,
     ipc_ns_kind;
+extern const struct ns_kind net_ns_kind;
 
 /* Run look(pid, e) with this thread in pid's namespace of kind k, then back. */
 int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *));
@@ -76,6 +79,11 @@ size_t ns_view_ntasks(const struct ns_view *v);
 pid_t ns_view_pid(const struct ns_view *v, size_t task);
 /* A saved namespace among those described so far, or NULL. */
 NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id);
+
+/* A loaded record, or NULL. */
+const NsEntry *ns_image_find(struct image *img, NsKind kind, uint64_t id);
+/* Restore: the tree goes into an existing network namespace (res/ns_net.c). */
+bool net_ns_joined(void);
 
 /* Restore: the namespace of slot k c's task is the creator of, or NULL. */
 const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);

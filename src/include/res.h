@@ -141,7 +141,7 @@ void res_image_states_init(struct image *img);
 void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
-extern const struct res_ops ns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
+extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
     files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
     flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
     seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res;
@@ -170,6 +170,8 @@ int creds_parse(pid_t tid, const char *status, CredsEntry *cr);
 
 /* res/netlock.c: can the network be locked here (stasis check); NULL or why not */
 const char *netlock_probe(void);
+/* res/netlock.c: in the root's restore child, in the network namespace it made */
+int netlock_hold_here(struct image *img);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);

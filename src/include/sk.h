@@ -66,7 +66,15 @@ int sk_diff_opts(int fd, const struct sk_kind *k, const struct sk_opt *tab, size
 int sk_get_int(int fd, int level, int name);
 /* setsockopt of an int: 0 or -1 (errno) */
 int sk_set_int(int fd, int level, int name, int val);
-/* Is the socket fd of our network namespace?  (false if it cannot tell) */
+/*
+ * The tree's network namespace (an fd, sk.c keeps it; -1: ours), set by
+ * res/ns_net.c at dump when the tree lives in another one.
+ */
+void sk_set_netns(int fd);
+int sk_netns_fd(void);
+/* A netlink socket of bus opened in the tree's network namespace. */
+struct mnl_socket *sk_mnl_open(int bus);
+/* Is the socket fd of the tree's network namespace?  (false if it cannot tell) */
 bool sk_in_our_netns(int fd);
 /*
  * One sock_diag dump (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY): send the

@@ -38,6 +38,8 @@ struct dump_opts {
 	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
 	bool network_lock_skip;	   /* --network-lock skip: no nft table while frozen */
 	bool ext_files;		   /* allow pipes and terminals outside the tree at fds above 2 */
+	const char **externals;	   /* --external: "net[INO]:KEY" ... */
+	int n_externals;
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */
@@ -68,6 +70,7 @@ struct restore_opts {
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;
 	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
+	const char *join_net;	/* --join-ns net:PATH: restore into that network namespace */
 };
 
 int cmd_dump(const struct dump_opts *o);

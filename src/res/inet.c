@@ -362,8 +362,8 @@ static int check_netns(const struct fd_dump *d, int family, int type)
 {
 	if (sk_in_our_netns(d->lfd))
 		return 0;
-	pr_err("pid %d fd %d: %s %s socket of another network namespace; not "
-	       "supported (network namespaces are not saved yet)\n",
+	pr_err("pid %d fd %d: %s %s socket of another network namespace than the tree's; "
+	       "not supported\n",
 	       d->pid, d->fd, family_name(family), type_name(type));
 	return -1;
 }
@@ -498,8 +498,9 @@ static int fail(pid_t pid, const struct isk *s, const char *what)
 	char buf[160];
 	int err = errno;
 
-	pr_err("pid %d: cannot %s %s socket %s: %s\n", pid, what, family_name(s->ie->family),
-	       inet_sk_str(s->ie, buf, sizeof(buf)), strerror(err));
+	pr_err("pid %d: cannot %s %s socket %s: %s%s\n", pid, what, family_name(s->ie->family),
+	       inet_sk_str(s->ie, buf, sizeof(buf)), strerror(err),
+	       err == EADDRNOTAVAIL ? " (no such address in this network namespace)" : "");
 	return -1;
 }
 

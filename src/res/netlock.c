@@ -30,14 +30,24 @@
  * restore on another host); restore_end lifts it once the tree runs, and
  * with it the dump's table if it is still there.  A failed restore lifts
  * only its own: the dump's lock stays as it was, for the next try.
+ *
+ * nftables tables are per network namespace: the lock goes where the
+ * tree's sockets are.  At dump that is the tree's namespace (sk.h,
+ * res/ns_net.c sets it), at restore ours (which --join-ns may have
+ * changed), or, when the root creates a namespace of its own, that new
+ * namespace: the root's restore child puts the table in (without the
+ * owner flag: it goes with the namespace if the restore fails) before it
+ * makes any device (netlock_hold_here), and its release lifts it.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <nftables/libnftables.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +57,7 @@
 #include "image.h"
 #include "log.h"
 #include "netlock.pb-c.h"
+#include "ns.h"
 #include "res.h"
 #include "sk.h"
 #include "util.h"
@@ -58,6 +69,7 @@
 /* A lock in place: our nft context (its socket owns the table) and the name. */
 struct netlock {
 	struct nft_ctx *nft;
+	int netns; /* where its context is made: -1 ours */
 	char *table;
 	bool held;	/* the table exists */
 	uint64_t since; /* CLOCK_REALTIME ns when it was made (also in its name) */
@@ -74,9 +86,33 @@ struct netlock_dump {
 struct netlock_image {
 	NetlockEntry *ne; /* the IMG_NETLOCK record, if any */
 	struct netlock lock;
+	bool inside; /* the root makes a network namespace: the lock goes in there */
 };
 
 /* ------------------------------------------------------ nft commands */
+
+/* An nft context whose netlink socket lives in network namespace netns (-1: ours). */
+static struct nft_ctx *nft_ctx_in(int netns)
+{
+	struct nft_ctx *nft;
+	int ours;
+
+	if (netns < 0)
+		return nft_ctx_new(NFT_CTX_DEFAULT);
+	ours = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || setns(netns, CLONE_NEWNET)) {
+		if (ours >= 0)
+			close(ours);
+		return NULL;
+	}
+	nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (setns(ours, CLONE_NEWNET)) {
+		pr_perror("cannot go back to our own network namespace");
+		abort();
+	}
+	close(ours);
+	return nft;
+}
 
 /* Run one nft script in the lock's context; 0, or -1 with nft's error in *err. */
 static int nft_run(struct netlock *l, const char *script, char **err)
@@ -84,7 +120,7 @@ static int nft_run(struct netlock *l, const char *script, char **err)
 	const char *e;
 
 	if (!l->nft) {
-		l->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+		l->nft = nft_ctx_in(l->netns);
 		if (!l->nft) {
 			*err = xstrdup("cannot create an nftables context");
 			return -1;
@@ -358,7 +394,7 @@ static void lock_free(struct netlock *l)
 const char *netlock_probe(void)
 {
 	static char why[200];
-	struct netlock l = { 0 };
+	struct netlock l = { .netns = -1 };
 	char *script, *err = NULL;
 
 	l.table = xsprintf("stasis-probe-%d", (int)getpid());
@@ -476,6 +512,7 @@ static int netlock_dump_check(struct dump_ctx *ctx)
 	if (!st->ne.n_socks)
 		return 0;
 	table_name(&st->lock, ctx->opts->pid, "");
+	st->lock.netns = sk_netns_fd(); /* the tree's */
 	st->ne.table = st->lock.table;
 	snprintf(who, sizeof(who), "pid %d", ctx->opts->pid);
 	return lock_install(&st->lock, &st->ne, who);
@@ -573,7 +610,55 @@ static int netlock_restore_check(struct image *img, const struct restore_opts *o
 	if (!ni->ne || !ni->ne->n_socks || o->network_lock_skip)
 		return 0;
 	table_name(&ni->lock, root, "r");
+	ni->lock.netns = -1;
+	ni->inside = image_task(img, img->hdr->root_pid) &&
+		     image_task(img, img->hdr->root_pid)->te->has_net_ns && !net_ns_joined();
+	if (ni->inside)
+		return 0; /* netlock_hold_here, in the namespace the root makes */
 	return lock_install(&ni->lock, ni->ne, "restore");
+}
+
+int netlock_hold_here(struct image *img)
+{
+	struct netlock_image *ni = res_image_state(img, &netlock_res);
+	struct netlock l = { .netns = -1 };
+	char *script, *err = NULL;
+	int ret;
+
+	if (!ni->inside)
+		return 0;
+	script = lock_script(ni->lock.table, ni->ne, false, false);
+	ret = nft_run(&l, script, &err);
+	free(script);
+	if (ret) {
+		pr_err("restore: cannot lock the network of %zu TCP socket(s) in the new network "
+		       "namespace (table inet %s): %s (--network-lock skip goes without)\n",
+		       ni->ne->n_socks, ni->lock.table, err);
+		free(err);
+	}
+	lock_free(&l);
+	return ret;
+}
+
+/* The root is let go: lift the lock in the namespace it made (see the top). */
+static int netlock_release(struct rst_ctx *c)
+{
+	struct netlock_image *ni = res_image_state(c->img, &netlock_res);
+	struct netlock l = { .netns = -1 };
+	char path[64];
+
+	if (!ni->inside || c->t != image_task(c->img, c->img->hdr->root_pid))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", c->host_pid);
+	l.netns = open(path, O_RDONLY | O_CLOEXEC);
+	if (l.netns < 0) {
+		pr_perror("cannot open %s to lift the network lock", path);
+		return -1;
+	}
+	lock_delete(&l, ni->lock.table, false);
+	lock_free(&l);
+	close(l.netns);
+	return 0;
 }
 
 /* The tree runs (ok), or nothing of it is left: lift our lock (and the dump's). */
@@ -615,6 +700,7 @@ const struct res_ops netlock_res = {
 	.dump_end = netlock_dump_end,
 	.dump_fini = netlock_dump_fini,
 	.restore_check = netlock_restore_check,
+	.release = netlock_release,
 	.restore_end = netlock_restore_end,
 	.image_fini = netlock_image_fini,
 };

@@ -47,7 +47,6 @@
 
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
-	"net",
 	"mnt",
 	"user",
 };
@@ -59,6 +58,7 @@ static const struct ns_kind *const ns_kinds[NS_K_NR] = {
 	[NS_K_TIME_KIDS] = &time_kids_ns_kind,
 	[NS_K_CGROUP] = &cgroup_ns_kind,
 	[NS_K_IPC] = &ipc_ns_kind,
+	[NS_K_NET] = &net_ns_kind,
 };
 
 #define for_each_ns_kind(k) for ((k) = 0; (k) < NS_K_NR; (k)++)
@@ -635,6 +635,13 @@ out:
 	free(pids);
 	free(parent);
 	return ret;
+}
+
+const NsEntry *ns_image_find(struct image *img, NsKind kind, uint64_t id)
+{
+	struct ns_image *ni = res_image_state(img, &ns_res);
+
+	return ns_find(ni->ents, ni->n, kind, id);
 }
 
 /* Slot k of c's task if the task is its creator, else NULL. */

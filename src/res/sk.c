@@ -6,9 +6,14 @@
  * sockets costs one getsockopt per option and socket, not two, and no
  * socket of stasis's own each), integer socket options, the network
  * namespace a socket belongs to, and the sock_diag dump that lists a
- * family's sockets.
+ * family's sockets.  The tree's sockets live in the tree's network
+ * namespace, which may not be ours (res/ns_net.c sets it with
+ * sk_set_netns): sockets are compared with it and the sock_diag socket is
+ * opened in it.
  */
+#include <fcntl.h>
 #include <linux/sock_diag.h>
+#include <sched.h>
 #include <linux/sockios.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +26,67 @@
 #include "log.h"
 #include "sk.h"
 #include "util.h"
+
+static int sk_netns = -1; /* the tree's network namespace; -1: ours */
+
+void sk_set_netns(int fd)
+{
+	if (sk_netns >= 0)
+		close(sk_netns);
+	sk_netns = fd;
+}
+
+int sk_netns_fd(void)
+{
+	return sk_netns;
+}
+
+/* A socket made in the tree's network namespace (its defaults are that one's). */
+static int sk_socket_in_tree(int family, int type, int proto)
+{
+	int ours, fd;
+
+	if (sk_netns < 0)
+		return socket(family, type, proto);
+	ours = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || setns(sk_netns, CLONE_NEWNET)) {
+		pr_perror("cannot enter the tree's network namespace");
+		if (ours >= 0)
+			close(ours);
+		return -1;
+	}
+	fd = socket(family, type, proto);
+	if (setns(ours, CLONE_NEWNET)) {
+		pr_perror("cannot go back to our own network namespace");
+		abort();
+	}
+	close(ours);
+	return fd;
+}
+
+/* Open a netlink socket of the given bus in the tree's network namespace. */
+struct mnl_socket *sk_mnl_open(int bus)
+{
+	struct mnl_socket *nl;
+	int ours;
+
+	if (sk_netns < 0)
+		return mnl_socket_open(bus);
+	ours = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (ours < 0 || setns(sk_netns, CLONE_NEWNET)) {
+		pr_perror("cannot enter the tree's network namespace");
+		if (ours >= 0)
+			close(ours);
+		return NULL;
+	}
+	nl = mnl_socket_open(bus);
+	if (setns(ours, CLONE_NEWNET)) {
+		pr_perror("cannot go back to our own network namespace");
+		abort();
+	}
+	close(ours);
+	return nl;
+}
 
 const struct sk_kind *sk_kind(const struct fd_dump *d)
 {
@@ -63,7 +129,7 @@ static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_
 		if (f->tab == tab && f->k.family == k->family && f->k.type == k->type &&
 		    f->k.proto == k->proto)
 			return f;
-	fd = socket(k->family, k->type | SOCK_CLOEXEC, k->proto);
+	fd = sk_socket_in_tree(k->family, k->type | SOCK_CLOEXEC, k->proto);
 	if (fd < 0)
 		return NULL;
 	f = xmalloc(sizeof(*f));
@@ -131,22 +197,27 @@ bool sk_in_our_netns(int fd)
 {
 	static struct stat ours;
 	static bool known;
-	struct stat a;
+	struct stat a, b;
 	int ns = ioctl(fd, SIOCGSKNS);
 	bool ok;
 
 	if (ns < 0)
 		return false;
-	if (!known && !stat("/proc/self/ns/net", &ours))
-		known = true;
-	ok = known && !fstat(ns, &a) && a.st_ino == ours.st_ino && a.st_dev == ours.st_dev;
+	if (sk_netns >= 0) {
+		ok = !fstat(ns, &a) && !fstat(sk_netns, &b) && a.st_ino == b.st_ino &&
+		     a.st_dev == b.st_dev;
+	} else {
+		if (!known && !stat("/proc/self/ns/net", &ours))
+			known = true;
+		ok = known && !fstat(ns, &a) && a.st_ino == ours.st_ino && a.st_dev == ours.st_dev;
+	}
 	close(ns);
 	return ok;
 }
 
 int sk_diag_dump(const void *req, size_t len, mnl_cb_t cb, void *data)
 {
-	struct mnl_socket *nl = mnl_socket_open(NETLINK_SOCK_DIAG);
+	struct mnl_socket *nl = sk_mnl_open(NETLINK_SOCK_DIAG);
 	size_t bufsz = 32768;
 	char *buf = xmalloc(bufsz);
 	unsigned int seq = 1, portid;

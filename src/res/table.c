@@ -15,6 +15,8 @@ const struct res_ops *const res_table[] = {
 	 * before anything else it builds lives in them; refuses the others
 	 */
 	&ns_res,
+	/* where the tree's sockets live (dump), the namespace it joins (restore) */
+	&netns_res,
 	/* refuses processes sharing what stasis rebuilds per process (fd table ...) */
 	&share_res,
 	/*
