@@ -68,6 +68,9 @@ struct restore_opts {
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;
 	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
+	/* set by the driver for an image with inner_pids: the root keeps its PID, the rest as
+	 * --pidns */
+	bool root_pid_kept;
 };
 
 int cmd_dump(const struct dump_opts *o);
@@ -148,6 +151,8 @@ struct image {
 		uint64_t off, len;
 	} pages_pending;
 	void **res_state; /* per resource kind (res.h), by table index */
+	/* a kind's image_loaded: tasks get their numbers in the tree's PID namespace only */
+	bool inner_pids;
 };
 
 int image_load(const char *dir, struct image *img);

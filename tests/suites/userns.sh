@@ -1,0 +1,86 @@
+# tests/suites/userns.sh - user namespaces (sourced by tests/run.sh).
+
+# start_userns MODE: start userns_tree with USERNS_MODE=MODE (and the
+# caller's USERNS_NEST); UA is A, the root's child, as the host sees it.
+start_userns() {
+	local rc
+	command -v unshare >/dev/null 2>&1 || apt-get install -y util-linux >/dev/null 2>&1
+	command -v unshare >/dev/null 2>&1 || { REASON="no unshare(1) (util-linux)"; return 77; }
+	export USERNS_MODE=$1
+	start_scenario userns_tree
+	rc=$?
+	unset USERNS_MODE USERNS_NEST
+	[ $rc = 0 ] || return 1
+	UA=$(children "$SCN_PID" | tr ' ' '\n' | head -n 1)
+	[ -n "$UA" ] || { bad "the scenario has no child A"; return 1; }
+	return 0
+}
+
+# userns_restore N: restore -d image N of the tree: the root comes back
+# at its PID, its child A at PID 2 inside (another PID outside: tasks in
+# a user namespace cannot choose their PID in ours), neither stopped.
+userns_restore() {
+	local img=$TDIR/img$1 rc got p
+	N_CMD=$((N_CMD + 1))
+	stasis_cmd "restore$N_CMD" restore -D "$img" -d --pidfile "$TDIR/pidfile$N_CMD" \
+		-v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	adopt "$SCN_PID"
+	[ -e "/proc/$SCN_PID" ] && track_tree "$SCN_PID"
+	rc_ok "restore" $rc "$TDIR/restore$N_CMD.err" || return 1
+	got=$(cat "$TDIR/pidfile$N_CMD" 2>/dev/null)
+	[ "$got" = "$SCN_PID" ] || { bad "pidfile holds '$got', expected $SCN_PID"; return 1; }
+	UA=$(ns_find "$SCN_PID" 2) || { bad "the restored tree has no PID 2 inside"; return 1; }
+	for p in "$SCN_PID" "$UA"; do
+		stopped "$p" && { bad "restored process $p is stopped or traced"; return 1; }
+	done
+	grep -q "pid $SCN_PID: .*user" "$TDIR/restore$N_CMD.err" &&
+		{ bad "restore warned: $(head -n 1 "$TDIR/restore$N_CMD.err")"; return 1; }
+	return 0
+}
+
+# test_userns MODE N: N dump/restore cycles of the tree in its own user
+# (and PID) namespace; the root and A look from outside as before (ids
+# as the host sees them, capabilities, maps and setgroups of the
+# namespace), and each sees itself inside as before (its check).
+test_userns() {
+	local mode=$1 n=$2 i
+	need_stasis || return 1
+	start_userns "$mode" || return $?
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	snapshot "$UA" "$TDIR/state.before.a" || return 1
+	grep -q "^user own" "$TDIR/state.before" || { bad "the scenario is not in a user namespace of its own"; return 1; }
+	for ((i = 1; i <= n; i++)); do
+		dump "$SCN_PID" "$TDIR/img$i" || { REASON="cycle $i: $REASON"; return 1; }
+		wait_gone "$SCN_PID" && wait_gone "$UA" ||
+			{ bad "cycle $i: the tree is still there after the dump"; return 1; }
+		userns_restore "$i" || { REASON="cycle $i: $REASON"; return 1; }
+		sleep 0.1
+		snapshot "$SCN_PID" "$TDIR/state.after$i" || return 1
+		compare_state "$TDIR/state.before" "$TDIR/state.after$i" "cycle $i: the root" "$DETAILS" || return 1
+		snapshot "$UA" "$TDIR/state.after$i.a" || return 1
+		compare_state "$TDIR/state.before.a" "$TDIR/state.after$i.a" "cycle $i: A" "$DETAILS" || return 1
+	done
+	check_scenario
+}
+register userns_tree/unshare-x2 test_userns unshare 2
+register userns_tree/multi-x2 test_userns multi 2
+
+# test_userns_refused MODE WHAT PATTERN: the dump of the tree is refused
+# with a line matching PATTERN; no image is left, the tree runs on.
+test_userns_refused() {
+	local mode=$1 what=$2 pattern=$3
+	need_stasis || return 1
+	[ "$mode" = nested ] && { mode=unshare; export USERNS_NEST=1; }
+	start_userns "$mode" || return $?
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of $what" $? "$TDIR/err.err" || return 1
+	grep -qE "$pattern" "$TDIR/err.err" ||
+		{ bad "the error does not say '$pattern': $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register bad/userns-nested test_userns_refused nested "a tree with a nested user namespace" \
+	"in different user namespaces"
+register bad/userns-no-pidns test_userns_refused nopid "a user namespace without its PID namespace" \
+	"user namespace of its own .* but in stasis's PID namespace"
