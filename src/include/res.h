@@ -114,19 +114,19 @@ extern const size_t res_table_len;
  * Each hook that ran is a fault point (fault.h: "dump:mm:data"), which
  * fails as if the hook had, after it did its work.
  */
-#define res_stage(stage, ...)                                                                  \
-	({                                                                                     \
-		int res_ret_ = 0;                                                              \
-		size_t res_i_;                                                                 \
-		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)                \
-			if (res_table[res_i_]->stage)                                          \
-				res_ret_ =                                                     \
-				    res_table[res_i_]->stage(__VA_ARGS__) ||                   \
-					    (fault_armed() &&                                  \
-					     fault_res_stage(res_table[res_i_]->name, #stage)) \
-					? -1                                                   \
-					: 0;                                                   \
-		res_ret_;                                                                      \
+#define res_stage(stage, ...)                                                          \
+	({                                                                             \
+		int res_ret_ = 0;                                                      \
+		size_t res_i_;                                                         \
+		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)        \
+			if (res_table[res_i_]->stage)                                  \
+				res_ret_ = res_table[res_i_]->stage(__VA_ARGS__) ||    \
+						   (fault_armed() &&                   \
+						    fault_res_stage(res_table[res_i_]->name, \
+								    #stage))           \
+					       ? -1                                    \
+					       : 0;                                    \
+		res_ret_;                                                              \
 	})
 
 /* Private state of one resource kind (NULL if the kind declared none). */
@@ -165,7 +165,7 @@ int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
-int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_NETLOCK */
+int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_NETLOCK */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

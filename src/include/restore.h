@@ -31,22 +31,23 @@ struct rst_ctx {
 	struct rst_tree *tree; /* the whole tree being restored */
 	struct image *img;
 	struct rst_task *t;
-	int svc_base;	      /* first service fd */
-	int svc_files;	      /* service fds the kinds asked for, from SVC_FILES on */
-	int svc_end;	      /* first fd above them */
-	int shared_base;      /* open files of the whole tree: shared_base + file id */
-	int go_fd;	      /* root only: wait for the controller on this pipe */
-	bool parked;	      /* stopped itself, ready for the transplant */
-	bool exited;	      /* zombies: has exited as planned */
-	bool attached;	      /* traced by us */
-	bool second;	      /* rebuilt and released by the second driver */
-	pid_t host_pid;	      /* its pid as we see it (differs with --pidns) */
-	pid_t group_helper;   /* leads a group whose leader is gone: recreate it */
-	uint64_t clone_flags; /* the root: namespaces its clone makes (restore_prepare) */
-	bool in_child;	      /* mm calls run as plain syscalls in the restore child */
-	uint8_t *premapped;   /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
-	uint8_t *filled;      /* per VMA: shared memory another task filled already */
-	unsigned long tramp;  /* our trampoline + scratch area in the child */
+	int svc_base;	     /* first service fd */
+	int svc_files;	     /* service fds the kinds asked for, from SVC_FILES on */
+	int svc_end;	     /* first fd above them */
+	int shared_base;     /* open files of the whole tree: shared_base + file id */
+	int go_fd;	     /* root only: wait for the controller on this pipe */
+	bool parked;	     /* stopped itself, ready for the transplant */
+	bool exited;	     /* zombies: has exited as planned */
+	bool attached;	     /* traced by us */
+	bool second;	     /* rebuilt and released by the second driver */
+	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
+	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
+	/* the root: namespaces its clone makes (restore_prepare), set up by root_forked */
+	uint64_t clone_flags;
+	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
+	uint8_t *premapped;  /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
+	uint8_t *filled;     /* per VMA: shared memory another task filled already */
+	unsigned long tramp; /* our trampoline + scratch area in the child */
 	size_t tramp_len;
 	struct rtask rt;  /* the child under transplant (its leader thread) */
 	struct rtask *th; /* th[i] drives t->cores[i]; th[0] is unused */

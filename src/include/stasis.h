@@ -68,8 +68,7 @@ struct restore_opts {
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;
 	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
-	/* set by the driver for an image with inner_pids: the root keeps its PID, the rest as
-	 * --pidns */
+	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
 	bool root_pid_kept;
 };
 
