@@ -21,9 +21,11 @@
  * be the same; I is 1 and A is 2 with parent 1; the thread still counts.
  * WORKDIR/ready names I by its PID as the runner sees it.
  *
- * For the refusals: USERNS_MODE=nopid runs `unshare --user --map-root-user`
- * without a PID namespace (I is not PID 1 then), USERNS_NEST=1 makes A
- * unshare a user namespace nested in the tree's.
+ * USERNS_MODE=uts adds --uts (I names it "userns-tree").  For the
+ * refusals: USERNS_MODE=utsfirst makes that UTS namespace before the user
+ * namespace (owned by the runner's), USERNS_MODE=nopid runs `unshare
+ * --user --map-root-user` without a PID namespace (I is not PID 1 then),
+ * USERNS_NEST=1 makes A unshare a user namespace nested in the tree's.
  */
 #include "scenario.h"
 
@@ -191,6 +193,8 @@ static void __attribute__((noreturn)) init_main(int multi, int nopid)
 
 	if (!nopid)
 		setsid();
+	if (getenv("USERNS_MODE") && !strncmp(getenv("USERNS_MODE"), "uts", 3))
+		sethostname("userns-tree", 11);
 	scn_pid = getpid();
 	scn_proc_view = 1; /* the runner dumps us by the number it sees */
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -307,8 +311,16 @@ int main(int argc, char **argv)
 	if (!getenv("USERNS_INNER")) {
 		/* the launcher: unshare(1) forks us as PID 1 of its namespaces */
 		setenv("USERNS_INNER", "1", 1);
-		execlp("unshare", "unshare", "--user", "--map-root-user", "--fork", "--pid",
-		       argv[0], argc > 1 ? argv[1] : ".", (char *)NULL);
+		if (mode && !strcmp(mode, "uts")) /* and a UTS namespace it owns */
+			execlp("unshare", "unshare", "--user", "--map-root-user", "--fork", "--pid",
+			       "--uts", argv[0], argc > 1 ? argv[1] : ".", (char *)NULL);
+		else if (mode && !strcmp(mode, "utsfirst")) /* a UTS namespace made before */
+			execlp("unshare", "unshare", "--uts", "unshare", "--user",
+			       "--map-root-user", "--fork", "--pid", argv[0],
+			       argc > 1 ? argv[1] : ".", (char *)NULL);
+		else
+			execlp("unshare", "unshare", "--user", "--map-root-user", "--fork", "--pid",
+			       argv[0], argc > 1 ? argv[1] : ".", (char *)NULL);
 		fprintf(stderr, "cannot run unshare: %s\n", strerror(errno));
 		return 2;
 	}

@@ -34,8 +34,8 @@ userns_restore() {
 	for p in "$SCN_PID" "$UA"; do
 		stopped "$p" && { bad "restored process $p is stopped or traced"; return 1; }
 	done
-	grep -q "pid $SCN_PID: .*user" "$TDIR/restore$N_CMD.err" &&
-		{ bad "restore warned: $(head -n 1 "$TDIR/restore$N_CMD.err")"; return 1; }
+	[ -s "$TDIR/restore$N_CMD.err" ] &&
+		{ bad "restore said: $(head -n 1 "$TDIR/restore$N_CMD.err")"; return 1; }
 	return 0
 }
 
@@ -65,6 +65,7 @@ test_userns() {
 }
 register userns_tree/unshare-x2 test_userns unshare 2
 register userns_tree/multi-x2 test_userns multi 2
+register userns_tree/uts-once test_userns uts 1
 
 # test_userns_refused MODE WHAT PATTERN: the dump of the tree is refused
 # with a line matching PATTERN; no image is left, the tree runs on.
@@ -84,3 +85,5 @@ register bad/userns-nested test_userns_refused nested "a tree with a nested user
 	"in different user namespaces"
 register bad/userns-no-pidns test_userns_refused nopid "a user namespace without its PID namespace" \
 	"user namespace of its own .* but in stasis's PID namespace"
+register bad/userns-uts-owner test_userns_refused utsfirst "a UTS namespace owned by another user namespace" \
+	"its UTS namespace .* is owned by another user namespace"
