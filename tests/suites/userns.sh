@@ -87,3 +87,40 @@ register bad/userns-no-pidns test_userns_refused nopid "a user namespace without
 	"user namespace of its own .* but in stasis's PID namespace"
 register bad/userns-uts-owner test_userns_refused utsfirst "a UTS namespace owned by another user namespace" \
 	"its UTS namespace .* is owned by another user namespace"
+
+# An unprivileged user (nobody) who is root of a user namespace of its
+# own: `stasis check` there says that /proc/PID/map_files, the dump's
+# way to the files behind mappings, is not allowed (the kernel wants
+# CAP_CHECKPOINT_RESTORE in the initial user namespace), and a dump of
+# its own sleeper is refused with one line while the sleeper runs on.
+test_userns_unpriv() {
+	local rc
+	need_stasis || return 1
+	command -v setpriv >/dev/null 2>&1 || { REASON="no setpriv(1) (util-linux)"; return 77; }
+	chmod 0711 "$ROOT"
+	chmod 0777 "$TDIR"
+	cat >"$TDIR/unpriv.sh" <<-'SCRIPT'
+		cd "$1" || exit 2
+		"$2" check >check.out 2>&1
+		echo "check rc=$?" >>check.out
+		sleep 100 </dev/null >/dev/null 2>&1 &
+		"$2" dump -t $! -D img >dump.out 2>dump.err
+		echo "dump rc=$?" >>dump.out
+		sleep 0.2
+		kill -0 $! && echo "sleeper runs on" >>dump.out
+		kill -9 $!
+	SCRIPT
+	run_timed 30 "$TDIR/unpriv.out" "$TDIR/unpriv.err" setpriv --reuid=65534 --regid=65534 --clear-groups -- \
+		unshare --user --map-root-user --pid --fork --mount --mount-proc bash "$TDIR/unpriv.sh" "$TDIR" "$STASIS"
+	rc=$?
+	[ $rc = 0 ] || { bad "the unprivileged run failed (exit $rc): $(head -n 1 "$TDIR/unpriv.err")"; return 1; }
+	grep -q "map_files.*MISSING: not allowed" "$TDIR/check.out" ||
+		{ bad "stasis check does not say that map_files is not allowed: $(grep map_files "$TDIR/check.out")"; return 1; }
+	grep -q "check rc=0" "$TDIR/check.out" && { bad "stasis check exits 0 without a required feature"; return 1; }
+	grep -q "dump rc=0" "$TDIR/dump.out" && { bad "the unprivileged dump succeeded, expected a refusal"; return 1; }
+	[ "$(wc -l <"$TDIR/dump.err")" = 1 ] || { bad "the refusal is not one line: $(tr '\n' '|' <"$TDIR/dump.err")"; return 1; }
+	grep -q "sleeper runs on" "$TDIR/dump.out" || { bad "the sleeper did not survive the refused dump"; return 1; }
+	[ -e "$TDIR/img/stasis.img" ] && { bad "the refused dump left an image"; return 1; }
+	return 0
+}
+register userns/unpriv-check test_userns_unpriv
