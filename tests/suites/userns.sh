@@ -67,6 +67,48 @@ register userns_tree/unshare-x2 test_userns unshare 2
 register userns_tree/multi-x2 test_userns multi 2
 register userns_tree/uts-once test_userns uts 1
 
+# The tree (two-range maps) restored with --pidns next to its running
+# original after dump -R: the copy is in a new user namespace with the
+# same maps and PID 1 of a new PID namespace, looks from outside like the
+# original did, and both pass their checks (the copy first).
+test_userns_copy() {
+	local cpy ca orig rc
+	need_stasis || return 1
+	start_userns multi || return $?
+	orig=$SCN_PID
+	snapshot "$SCN_PID" "$TDIR/state.before" || return 1
+	snapshot "$UA" "$TDIR/state.before.a" || return 1
+	dump "$SCN_PID" "$TDIR/img" -R || return 1
+	N_CMD=$((N_CMD + 1))
+	stasis_cmd "restore$N_CMD" restore -D "$TDIR/img" -d --pidns --pidfile "$TDIR/pidfile" \
+		-v4 -o "$TDIR/restore$N_CMD.log"
+	rc=$?
+	cpy=$(cat "$TDIR/pidfile" 2>/dev/null)
+	if [[ $cpy =~ ^[0-9]+$ ]] && [ "$cpy" != "$orig" ] && [ -e "/proc/$cpy" ]; then
+		track "$cpy"
+		track_tree "$cpy"
+	fi
+	rc_ok "restore --pidns" $rc "$TDIR/restore$N_CMD.err" || return 1
+	[[ $cpy =~ ^[0-9]+$ ]] && [ "$cpy" != "$orig" ] ||
+		{ bad "pidfile holds '$cpy', expected the copy's PID as we see it"; return 1; }
+	[ "$(ns_pid "$cpy")" = 1 ] || { bad "the copy $cpy is not PID 1 of its namespace"; return 1; }
+	[ "$(readlink "/proc/$cpy/ns/user")" != "$(readlink "/proc/$orig/ns/user")" ] ||
+		{ bad "the copy shares the original's user namespace"; return 1; }
+	ca=$(ns_find "$cpy" 2) || { bad "the copy has no PID 2 inside"; return 1; }
+	sleep 0.1
+	snapshot "$cpy" "$TDIR/state.copy" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.copy" "the copy's root" "$DETAILS" || return 1
+	snapshot "$ca" "$TDIR/state.copy.a" || return 1
+	compare_state "$TDIR/state.before.a" "$TDIR/state.copy.a" "the copy's A" "$DETAILS" || return 1
+	SCN_PID=$cpy
+	check_scenario "$cpy"
+	rc=$?
+	SCN_PID=$orig
+	[ $rc = 0 ] || { REASON="the copy: $REASON"; return 1; }
+	check_scenario
+}
+register userns_tree/pidns-copy test_userns_copy
+
 # test_userns_refused MODE WHAT PATTERN: the dump of the tree is refused
 # with a line matching PATTERN; no image is left, the tree runs on.
 test_userns_refused() {
