@@ -135,6 +135,9 @@ demo: all
 bench: all
 	@bash bench/run.sh
 
+bench-net: all
+	@bash bench/net.sh
+
 # Longer runs outside make check: stasis killed with SIGKILL at many
 # moments of dumps of a 50-thread process.
 soak: all
@@ -146,6 +149,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-faults demo bench soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check check-faults demo bench bench-net soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

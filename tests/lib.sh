@@ -389,6 +389,18 @@ normalize_maps() {
 
 # VmFlags codes of /proc/PID/smaps that may differ between a task and its
 # restored copy.  Each entry says why; anything else that differs fails.
+# Bits of /proc/PID/stat's flags (PF_*, include/linux/sched.h) that are
+# compared: the ones that say something lasting about the process.  The
+# others are the kernel's passing state (PF_MEMALLOC_NOFS, PF_BLOCK_TS ...
+# while a call is under way, PF_EXITING) or must change:
+#   0x40  PF_FORKNOEXEC: the restored task was forked and never execs
+#         (only execve clears it);
+#   0x100 PF_SUPERPRIV: the restore used root's privileges in the task (set
+#         on the first capable() check that passes; nothing clears it).
+# Compared: PF_MCE_PROCESS 0x80, PF_RANDOMIZE 0x400000, PF_NO_SETAFFINITY
+# 0x4000000, PF_MCE_EARLY 0x8000000.
+STAT_FLAGS_COMPARED=$((0x80 | 0x400000 | 0x4000000 | 0x8000000))
+
 VMFLAGS_MAY_CHANGE=(
 	# VM_ACCOUNT (commit charge): restore maps a read-only private mapping
 	# writable to fill it, then mprotects it; the charge is kept, nothing
@@ -516,6 +528,11 @@ snapshot() {
 		echo "== status"
 		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Cpus_allowed_list|Mems_allowed_list|THP_enabled|Speculation_Store_Bypass|SpeculationIndirectBranch):' \
 			"/proc/$pid/status"
+		# stat: flags (STAT_FLAGS_COMPARED), nice, threads, exit
+		# signal, realtime priority and policy
+		read -r -a f <<<"$(sed 's/.*) //' "/proc/$pid/stat")"
+		printf 'stat flags=%#x nice=%s threads=%s exit_signal=%s rt_priority=%s policy=%s\n' \
+			$((f[6] & STAT_FLAGS_COMPARED)) "${f[16]}" "${f[17]}" "${f[35]}" "${f[37]}" "${f[38]}"
 		for f in personality loginuid sessionid timerslack_ns; do
 			echo "$f $(cat "/proc/$pid/$f" 2>/dev/null)"
 		done

@@ -381,10 +381,81 @@ static int creds_restore_zombie(struct rst_ctx *c)
 	return creds_apply_in(c, NULL, cr);
 }
 
-/* Before anything is forked: our own credentials, read once for every thread. */
+static bool has_cap(const CredsEntry *cr, int cap)
+{
+	return cr->cap_eff >> cap & 1;
+}
+
+static bool id_ours(uint32_t id, const uint32_t *ids, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		if (ids[k] == id)
+			return true;
+	return false;
+}
+
+/*
+ * What the image asks of one thread is within what we may give: ids we do
+ * not have need CAP_SETUID/CAP_SETGID, and no capability can be added to
+ * the permitted set.  (The kernel would refuse too, but late, in the
+ * middle of the restore.)
+ */
+static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr)
+{
+	uint64_t caps = cr->cap_prm | cr->cap_eff | cr->cap_inh | cr->cap_amb;
+	size_t k;
+
+	if (cr->n_uids != 4 || cr->n_gids != 4)
+		return 0; /* checked by the loader; zombies of older images have none */
+	for (k = 0; k < 4 && !has_cap(ours, CAP_SETUID); k++)
+		if (!id_ours(cr->uids[k], ours->uids, 3)) {
+			pr_err("image %s: pid %d has uid %u, which this restorer (uid %u, without "
+			       "CAP_SETUID) cannot give\n",
+			       img->r.path, pid, cr->uids[k], ours->uids[1]);
+			return -1;
+		}
+	for (k = 0; k < 4 && !has_cap(ours, CAP_SETGID); k++)
+		if (!id_ours(cr->gids[k], ours->gids, 3)) {
+			pr_err("image %s: pid %d has gid %u, which this restorer (without "
+			       "CAP_SETGID) cannot give\n",
+			       img->r.path, pid, cr->gids[k]);
+			return -1;
+		}
+	if (caps & ~ours->cap_prm) {
+		pr_err("image %s: pid %d has capabilities %#llx that this restorer does not have "
+		       "(its permitted set is %#llx)\n",
+		       img->r.path, pid, (unsigned long long)caps,
+		       (unsigned long long)ours->cap_prm);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Before anything is forked: our own credentials, read once for every
+ * thread, and no thread of the image may get more than we have.
+ */
 static int creds_restore_check(struct image *img, const struct restore_opts *o)
 {
+	size_t i, j;
+
 	creds_prepare();
+	if (!ours) {
+		pr_err("cannot read the restorer's own credentials\n");
+		return -1;
+	}
+	for (i = 0; i < img->ntasks; i++) {
+		const struct rst_task *t = &img->tasks[i];
+
+		if (creds_within_ours(img, t->te->pid, t->te->creds))
+			return -1;
+		for (j = 0; j < t->ncores; j++)
+			if (t->cores[j]->creds &&
+			    creds_within_ours(img, t->te->pid, t->cores[j]->creds))
+				return -1;
+	}
 	return 0;
 }
 

@@ -59,16 +59,10 @@
 #define IPPROTO_MPTCP 262
 #endif
 
-#define F_TCP	 1 /* TCP sockets only */
-#define F_UDP	 2 /* UDP sockets only */
-#define F_NOEST	 4 /* not for established connections (repair sets it) */
-#define F_REFUSE 8 /* set: refuse the socket (multicast) */
-
-struct sk_opt {
-	int level, name;
-	unsigned int flags;
-	const char *label;
-};
+#define F_TCP	 1	       /* TCP sockets only */
+#define F_UDP	 2	       /* UDP sockets only */
+#define F_NOEST	 4	       /* not for established connections (repair sets it) */
+#define F_REFUSE SK_OPT_REFUSE /* set: refuse the socket (multicast) */
 
 static const struct sk_opt sk_opts[] = {
 	{ SOL_SOCKET, SO_REUSEADDR, 0, "SO_REUSEADDR" },
@@ -232,13 +226,9 @@ socklen_t inet_make_addr(struct sockaddr_storage *ss, int family, const Protobuf
 
 static bool inet_match(const struct fd_dump *d)
 {
-	int domain = 0;
-	socklen_t len = sizeof(domain);
-
 	/* every inet socket: TCP and UDP are saved, the others refused by inet_dump */
 	return S_ISSOCK(d->st.st_mode) &&
-	       !getsockopt(d->lfd, SOL_SOCKET, SO_DOMAIN, &domain, &len) &&
-	       (domain == AF_INET || domain == AF_INET6);
+	       (sk_kind(d)->family == AF_INET || sk_kind(d)->family == AF_INET6);
 }
 
 static void set_bytes(ProtobufCBinaryData *b, const void *p, size_t len)
@@ -287,64 +277,57 @@ static bool addr_is_any(const ProtobufCBinaryData *a)
 	return true;
 }
 
-static void add_opt(InetSkEntry *ie, const struct sk_opt *o, const void *val, socklen_t len)
+/* what the option hooks of sk_diff_opts get */
+struct opt_arg {
+	InetSkEntry *ie;
+	bool est;
+};
+
+static void add_opt(void *arg, const struct sk_opt_diff *diff)
 {
+	InetSkEntry *ie = ((struct opt_arg *)arg)->ie;
 	InetSkOpt *e = xmalloc(sizeof(*e));
 
 	inet_sk_opt__init(e);
-	e->level = o->level;
-	e->name = o->name;
-	set_bytes(&e->val, val, len);
+	e->level = diff->o->level;
+	e->name = diff->o->name;
+	set_bytes(&e->val, diff->val, diff->len);
 	ie->opts = xrealloc(ie->opts, (ie->n_opts + 1) * sizeof(*ie->opts));
 	ie->opts[ie->n_opts++] = e;
 }
 
-static bool opt_applies(const struct sk_opt *o, const InetSkEntry *ie, bool est)
+static bool opt_applies(const struct sk_opt *o, const void *arg)
 {
-	if ((o->flags & F_TCP) && ie->proto != IPPROTO_TCP)
+	const struct opt_arg *a = arg;
+
+	if ((o->flags & F_TCP) && a->ie->proto != IPPROTO_TCP)
 		return false;
-	if ((o->flags & F_UDP) && ie->proto != IPPROTO_UDP)
+	if ((o->flags & F_UDP) && a->ie->proto != IPPROTO_UDP)
 		return false;
-	if ((o->flags & F_NOEST) && est)
+	if ((o->flags & F_NOEST) && a->est)
 		return false;
-	return o->level != IPPROTO_IPV6 || ie->family == AF_INET6;
+	return o->level != IPPROTO_IPV6 || a->ie->family == AF_INET6;
 }
 
 /* The options of the table that differ from a fresh socket's. */
 static int dump_opts(const struct fd_dump *d, InetSkEntry *ie, bool est)
 {
-	int fresh = socket(ie->family, ie->type | SOCK_CLOEXEC, ie->proto);
-	size_t i;
+	struct opt_arg arg = { ie, est };
+	const struct sk_opt *bad = NULL;
+	int r = sk_diff_opts(d->lfd, sk_kind(d), sk_opts, ARRAY_SIZE(sk_opts), opt_applies, add_opt,
+			     &arg, &bad);
 
-	if (fresh < 0) {
+	if (r < 0) {
 		pr_perror("pid %d fd %d: cannot create a socket to compare options with", d->pid,
 			  d->fd);
 		return -1;
 	}
-	for (i = 0; i < ARRAY_SIZE(sk_opts); i++) {
-		const struct sk_opt *o = &sk_opts[i];
-		char v[64], f[64];
-		socklen_t vl = sizeof(v), fl = sizeof(f);
-
-		if (!opt_applies(o, ie, est))
-			continue;
-		memset(v, 0, sizeof(v));
-		memset(f, 0, sizeof(f));
-		if (getsockopt(d->lfd, o->level, o->name, v, &vl))
-			continue; /* not for this kind of socket */
-		if (!getsockopt(fresh, o->level, o->name, f, &fl) && fl == vl && !memcmp(v, f, vl))
-			continue;
-		if (o->flags & F_REFUSE) {
-			pr_err(
-			    "pid %d fd %d: %s socket has %s set: multicast is not supported (its "
-			    "memberships cannot be read back)\n",
-			    d->pid, d->fd, family_name(ie->family), o->label);
-			close(fresh);
-			return -1;
-		}
-		add_opt(ie, o, v, vl);
+	if (r > 0) {
+		pr_err("pid %d fd %d: %s socket has %s set: multicast is not supported (its "
+		       "memberships cannot be read back)\n",
+		       d->pid, d->fd, family_name(ie->family), bad->label);
+		return -1;
 	}
-	close(fresh);
 	return 0;
 }
 
@@ -455,9 +438,8 @@ static int dump_udp(const struct fd_dump *d, InetSkEntry *ie)
 
 static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	int family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
-	int type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
-	int proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	const struct sk_kind *k = sk_kind(d);
+	int family = k->family, type = k->type, proto = k->proto;
 	InetSkEntry *ie;
 
 	if ((family != AF_INET && family != AF_INET6) ||

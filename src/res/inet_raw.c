@@ -43,18 +43,12 @@
 #define IPV6_HDRINCL 36
 #endif
 
-#define F_RAW	 1 /* raw sockets only */
-#define F_ICMP4	 2 /* raw IPv4 ICMP sockets only */
-#define F_ICMP6	 4 /* raw ICMPv6 sockets only */
-#define F_REFUSE 8 /* set: refuse the socket (multicast) */
+#define F_RAW	 1	       /* raw sockets only */
+#define F_ICMP4	 2	       /* raw IPv4 ICMP sockets only */
+#define F_ICMP6	 4	       /* raw ICMPv6 sockets only */
+#define F_REFUSE SK_OPT_REFUSE /* set: refuse the socket (multicast) */
 
-struct raw_opt {
-	int level, name;
-	unsigned int flags;
-	const char *label;
-};
-
-static const struct raw_opt raw_opts[] = {
+static const struct sk_opt raw_opts[] = {
 	{ SOL_SOCKET, SO_REUSEADDR, 0, "SO_REUSEADDR" },
 	{ SOL_SOCKET, SO_BROADCAST, 0, "SO_BROADCAST" },
 	{ SOL_SOCKET, SO_DONTROUTE, 0, "SO_DONTROUTE" },
@@ -110,15 +104,14 @@ static bool is_ping(int type, int proto)
 
 static bool raw_match(const struct fd_dump *d)
 {
-	int family, type;
+	const struct sk_kind *k;
 
 	if (!S_ISSOCK(d->st.st_mode))
 		return false;
-	family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
-	if (family != AF_INET && family != AF_INET6)
+	k = sk_kind(d);
+	if (k->family != AF_INET && k->family != AF_INET6)
 		return false;
-	type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
-	return type == SOCK_RAW || is_ping(type, sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL));
+	return k->type == SOCK_RAW || is_ping(k->type, k->proto);
 }
 
 static int refuse(const struct fd_dump *d, const InetRawEntry *re, const char *why)
@@ -190,8 +183,10 @@ static void read_addr(int fd, bool peer, InetRawEntry *re)
 	}
 }
 
-static bool opt_applies(const struct raw_opt *o, const InetRawEntry *re)
+static bool opt_applies(const struct sk_opt *o, const void *arg)
 {
+	const InetRawEntry *re = arg;
+
 	if ((o->flags & F_RAW) && re->type != SOCK_RAW)
 		return false;
 	if ((o->flags & F_ICMP4) && !(re->type == SOCK_RAW && re->proto == IPPROTO_ICMP))
@@ -203,14 +198,15 @@ static bool opt_applies(const struct raw_opt *o, const InetRawEntry *re)
 	return !(re->family == AF_INET6 && (o->level == IPPROTO_IP || o->level == SOL_RAW));
 }
 
-static void add_opt(InetRawEntry *re, const struct raw_opt *o, const void *val, socklen_t len)
+static void add_opt(void *arg, const struct sk_opt_diff *diff)
 {
+	InetRawEntry *re = arg;
 	InetSkOpt *e = xmalloc(sizeof(*e));
 
 	inet_sk_opt__init(e);
-	e->level = o->level;
-	e->name = o->name;
-	set_bytes(&e->val, val, len);
+	e->level = diff->o->level;
+	e->name = diff->o->name;
+	set_bytes(&e->val, diff->val, diff->len);
 	re->opts = xrealloc(re->opts, (re->n_opts + 1) * sizeof(*re->opts));
 	re->opts[re->n_opts++] = e;
 }
@@ -218,40 +214,24 @@ static void add_opt(InetRawEntry *re, const struct raw_opt *o, const void *val, 
 /* The options of the table that differ from a fresh socket's. */
 static int dump_opts(const struct fd_dump *d, InetRawEntry *re)
 {
-	int fresh = socket(re->family, re->type | SOCK_CLOEXEC, re->proto);
+	const struct sk_opt *bad = NULL;
 	char why[160];
-	size_t i;
+	int r = sk_diff_opts(d->lfd, sk_kind(d), raw_opts, ARRAY_SIZE(raw_opts), opt_applies,
+			     add_opt, re, &bad);
 
-	if (fresh < 0) {
+	if (r < 0) {
 		snprintf(
 		    why, sizeof(why), "cannot be compared with a fresh one: %s%s", strerror(errno),
 		    re->type == SOCK_DGRAM ? " (is our group in net.ipv4.ping_group_range?)" : "");
 		return refuse(d, re, why);
 	}
-	for (i = 0; i < ARRAY_SIZE(raw_opts); i++) {
-		const struct raw_opt *o = &raw_opts[i];
-		char v[64], f[64];
-		socklen_t vl = sizeof(v), fl = sizeof(f);
-
-		if (!opt_applies(o, re))
-			continue;
-		memset(v, 0, sizeof(v));
-		memset(f, 0, sizeof(f));
-		if (getsockopt(d->lfd, o->level, o->name, v, &vl))
-			continue; /* not for this kind of socket */
-		if (!getsockopt(fresh, o->level, o->name, f, &fl) && fl == vl && !memcmp(v, f, vl))
-			continue;
-		if (o->flags & F_REFUSE) {
-			snprintf(why, sizeof(why),
-				 "has %s set: multicast is not supported (its memberships cannot "
-				 "be read back)",
-				 o->label);
-			close(fresh);
-			return refuse(d, re, why);
-		}
-		add_opt(re, o, v, vl);
+	if (r > 0) {
+		snprintf(why, sizeof(why),
+			 "has %s set: multicast is not supported (its memberships cannot be read "
+			 "back)",
+			 bad->label);
+		return refuse(d, re, why);
 	}
-	close(fresh);
 	return 0;
 }
 
@@ -263,9 +243,9 @@ static int raw_dump(const struct fd_dump *d, FileEntry *fe)
 
 	re = fe->inet_raw = xmalloc(sizeof(*re));
 	inet_raw_entry__init(re);
-	re->family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
-	re->type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
-	re->proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	re->family = sk_kind(d)->family;
+	re->type = sk_kind(d)->type;
+	re->proto = sk_kind(d)->proto;
 	if (!sk_in_our_netns(d->lfd))
 		return refuse(d, re,
 			      "of another network namespace; not supported (network namespaces "

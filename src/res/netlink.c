@@ -96,7 +96,7 @@ static const char *proto_name(int proto)
 
 static bool netlink_match(const struct fd_dump *d)
 {
-	return S_ISSOCK(d->st.st_mode) && sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_NETLINK;
+	return S_ISSOCK(d->st.st_mode) && sk_kind(d)->family == AF_NETLINK;
 }
 
 static int refuse(const struct fd_dump *d, int proto, const char *why)

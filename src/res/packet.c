@@ -57,7 +57,7 @@ static const int pk_opts[] = {
 
 static bool packet_match(const struct fd_dump *d)
 {
-	return S_ISSOCK(d->st.st_mode) && sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN) == AF_PACKET;
+	return S_ISSOCK(d->st.st_mode) && sk_kind(d)->family == AF_PACKET;
 }
 
 static int refuse(const struct fd_dump *d, const char *why)

@@ -1,7 +1,12 @@
 /*
- * Helpers of the socket kinds (netlink.c, packet.c, unix_scan.c): integer
- * socket options, the network namespace a socket belongs to, and the
- * sock_diag dump that lists a family's sockets.
+ * Helpers of the socket kinds (inet.c, inet_raw.c, netlink.c, packet.c,
+ * unix_scan.c): a socket's kind read once for every hook that asks, the
+ * comparison of a kind's option table with a fresh socket's (the fresh
+ * values read once per table and kind: a process with thousands of
+ * sockets costs one getsockopt per option and socket, not two, and no
+ * socket of stasis's own each), integer socket options, the network
+ * namespace a socket belongs to, and the sock_diag dump that lists a
+ * family's sockets.
  */
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
@@ -12,9 +17,101 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "log.h"
 #include "sk.h"
 #include "util.h"
+
+const struct sk_kind *sk_kind(const struct fd_dump *d)
+{
+	static struct sk_kind k;
+	static dev_t dev;
+	static ino_t ino;
+	static bool known;
+
+	if (known && d->st.st_dev == dev && d->st.st_ino == ino)
+		return &k;
+	k.family = sk_get_int(d->lfd, SOL_SOCKET, SO_DOMAIN);
+	k.type = sk_get_int(d->lfd, SOL_SOCKET, SO_TYPE);
+	k.proto = sk_get_int(d->lfd, SOL_SOCKET, SO_PROTOCOL);
+	dev = d->st.st_dev;
+	ino = d->st.st_ino;
+	known = true;
+	return &k;
+}
+
+#define SK_OPT_MAX 64 /* bytes of one option value */
+
+/* The options of one table on a fresh socket of one kind. */
+struct sk_fresh {
+	const struct sk_opt *tab;
+	struct sk_kind k;
+	bool *got;
+	socklen_t *len;
+	char (*val)[SK_OPT_MAX];
+	struct sk_fresh *next;
+};
+
+static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_opt *tab, size_t n)
+{
+	static struct sk_fresh *list;
+	struct sk_fresh *f;
+	size_t i;
+	int fd;
+
+	for (f = list; f; f = f->next)
+		if (f->tab == tab && f->k.family == k->family && f->k.type == k->type &&
+		    f->k.proto == k->proto)
+			return f;
+	fd = socket(k->family, k->type | SOCK_CLOEXEC, k->proto);
+	if (fd < 0)
+		return NULL;
+	f = xmalloc(sizeof(*f));
+	f->tab = tab;
+	f->k = *k;
+	f->got = xmalloc(n * sizeof(*f->got));
+	f->len = xmalloc(n * sizeof(*f->len));
+	f->val = xmalloc(n * sizeof(*f->val));
+	memset(f->val, 0, n * sizeof(*f->val));
+	for (i = 0; i < n; i++) {
+		f->len[i] = SK_OPT_MAX;
+		f->got[i] = !getsockopt(fd, tab[i].level, tab[i].name, f->val[i], &f->len[i]);
+	}
+	close(fd);
+	f->next = list;
+	list = f;
+	return f;
+}
+
+int sk_diff_opts(int fd, const struct sk_kind *k, const struct sk_opt *tab, size_t n,
+		 bool (*applies)(const struct sk_opt *o, const void *arg),
+		 void (*add)(void *arg, const struct sk_opt_diff *diff), void *arg,
+		 const struct sk_opt **refused)
+{
+	const struct sk_fresh *f = sk_fresh(k, tab, n);
+	size_t i;
+
+	if (!f)
+		return -1;
+	for (i = 0; i < n; i++) {
+		char v[SK_OPT_MAX];
+		socklen_t vl = sizeof(v);
+
+		if (!applies(&tab[i], arg))
+			continue;
+		memset(v, 0, sizeof(v));
+		if (getsockopt(fd, tab[i].level, tab[i].name, v, &vl))
+			continue; /* not for this kind of socket */
+		if (f->got[i] && f->len[i] == vl && !memcmp(v, f->val[i], vl))
+			continue;
+		if (tab[i].flags & SK_OPT_REFUSE) {
+			*refused = &tab[i];
+			return 1;
+		}
+		add(arg, &(struct sk_opt_diff){ &tab[i], v, vl });
+	}
+	return 0;
+}
 
 int sk_get_int(int fd, int level, int name)
 {
@@ -29,16 +126,20 @@ int sk_set_int(int fd, int level, int name, int val)
 	return setsockopt(fd, level, name, &val, sizeof(val));
 }
 
+/* stasis's own network namespace (it dumps from there) is looked up once */
 bool sk_in_our_netns(int fd)
 {
-	struct stat a, b;
+	static struct stat ours;
+	static bool known;
+	struct stat a;
 	int ns = ioctl(fd, SIOCGSKNS);
 	bool ok;
 
 	if (ns < 0)
 		return false;
-	ok = !fstat(ns, &a) && !stat("/proc/self/ns/net", &b) && a.st_ino == b.st_ino &&
-	     a.st_dev == b.st_dev;
+	if (!known && !stat("/proc/self/ns/net", &ours))
+		known = true;
+	ok = known && !fstat(ns, &a) && a.st_ino == ours.st_ino && a.st_dev == ours.st_dev;
 	close(ns);
 	return ok;
 }

@@ -319,8 +319,12 @@ int tty_slave_peer(int master, int flags)
 		lock = 0;
 	if (lock)
 		ioctl(master, TIOCSPTLCK, &unlock);
-	/* like open(2) would: O_LARGEFILE in, O_CLOEXEC not in the file's flags */
-	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY | K_O_LARGEFILE);
+	/*
+	 * O_LARGEFILE only when asked: open(2) adds it, TIOCGPTPEER (what
+	 * glibc's openpty uses, so sshd's sessions) does not, and F_SETFL
+	 * cannot change it afterwards.  O_CLOEXEC is not in the file's flags.
+	 */
+	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY);
 	if (fd < 0)
 		pr_perror("cannot open the slave of a pty");
 	if (lock)
