@@ -88,6 +88,8 @@ NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id);
 
 /* Restore: the namespace of slot k c's task is the creator of, or NULL. */
 const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);
+/* Is the task in a saved namespace of slot k (not the restorer's)? */
+bool ns_task_in(const TaskEntry *te, enum ns_slot k);
 /* Restore: the saved namespace of slot k c's task is in, or NULL (the restorer's). */
 const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k);
 

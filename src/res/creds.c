@@ -402,7 +402,8 @@ static bool id_ours(uint32_t id, const uint32_t *ids, size_t n)
  * the permitted set.  (The kernel would refuse too, but late, in the
  * middle of the restore.)
  */
-static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr)
+static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr,
+			     bool userns)
 {
 	uint64_t caps = cr->cap_prm | cr->cap_eff | cr->cap_inh | cr->cap_amb;
 	size_t k;
@@ -423,7 +424,8 @@ static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntr
 			       img->r.path, pid, cr->gids[k]);
 			return -1;
 		}
-	if (caps & ~ours->cap_prm) {
+	/* in a user namespace of its own they are the new namespace's, all ours to give */
+	if (caps & ~ours->cap_prm && !userns) {
 		pr_err("image %s: pid %d has capabilities %#llx that this restorer does not have "
 		       "(its permitted set is %#llx)\n",
 		       img->r.path, pid, (unsigned long long)caps,
@@ -448,12 +450,13 @@ static int creds_restore_check(struct image *img, const struct restore_opts *o)
 	}
 	for (i = 0; i < img->ntasks; i++) {
 		const struct rst_task *t = &img->tasks[i];
+		bool userns = ns_task_in(t->te, NS_K_USER);
 
-		if (creds_within_ours(img, t->te->pid, t->te->creds))
+		if (creds_within_ours(img, t->te->pid, t->te->creds, userns))
 			return -1;
 		for (j = 0; j < t->ncores; j++)
 			if (t->cores[j]->creds &&
-			    creds_within_ours(img, t->te->pid, t->cores[j]->creds))
+			    creds_within_ours(img, t->te->pid, t->cores[j]->creds, userns))
 				return -1;
 	}
 	return 0;

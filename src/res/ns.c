@@ -738,6 +738,11 @@ const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k)
 	return ns_find(ni->ents, ni->n, kind->kind, me);
 }
 
+bool ns_task_in(const TaskEntry *te, enum ns_slot k)
+{
+	return te_ns(te, ns_kinds[k]) != 0;
+}
+
 const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k)
 {
 	struct ns_image *ni = res_image_state(c->img, &ns_res);
