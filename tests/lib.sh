@@ -539,16 +539,16 @@ snapshot() {
 		echo "== cgroup"
 		cat "/proc/$pid/cgroup"
 		# every namespace but the PID ones (--pidns restores into a new one);
-		# the ones stasis rebuilds (UTS, time) are new after a restore, so
-		# they are compared by what they hold: "ours" (the runner's), or
-		# the names or clock offsets they give
+		# the ones stasis rebuilds (UTS, time, user ...) are new after a
+		# restore, so they are compared by what they hold: "ours" (the
+		# runner's), or the names, clock offsets or id maps they give
 		echo "== ns"
 		for f in "/proc/$pid/ns"/*; do
 			n=${f##*/}
 			case $n in pid | pid_for_children) continue ;; esac
 			t=$(readlink "$f")
 			case $n in
-			uts | time | time_for_children | cgroup | ipc)
+			uts | time | time_for_children | cgroup | ipc | user)
 				[ "$t" = "$(readlink "/proc/self/ns/$n")" ] && t=ours || t=own ;;
 			esac
 			echo "$n $t"
@@ -556,6 +556,8 @@ snapshot() {
 		if [ "$(readlink "/proc/$pid/ns/uts")" != "$(readlink /proc/self/ns/uts)" ]; then
 			echo "uts names $(nsenter -t "$pid" -u cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname | tr '\n' ' ')"
 		fi
+		[ "$(readlink "/proc/$pid/ns/user")" != "$(readlink /proc/self/ns/user)" ] &&
+			echo "userns maps $(tr -s ' \n' '  ' <"/proc/$pid/uid_map")/ $(tr -s ' \n' '  ' <"/proc/$pid/gid_map")/ setgroups $(cat "/proc/$pid/setgroups")"
 		[ "$(readlink "/proc/$pid/ns/cgroup")" != "$(readlink /proc/self/ns/cgroup)" ] &&
 			echo "cgroupns view $(nsenter -t "$pid" -C cat "/proc/$pid/cgroup" | tr '\n' ' ')"
 		[ "$(readlink "/proc/$pid/ns/time_for_children")" != "$(readlink /proc/self/ns/time_for_children)" ] &&

@@ -2,6 +2,7 @@
  * `stasis check`: probe each kernel interface stasis relies on, the way it
  * will use it, and report feature by feature.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -295,6 +297,34 @@ static const char *probe_ping_group(void)
 	return lo <= 0 && hi >= 0 ? NULL : "group 0 is not in net.ipv4.ping_group_range";
 }
 
+/*
+ * /proc/PID/map_files: how the dump reaches the file behind each mapping.
+ * The kernel lets only a holder of CAP_CHECKPOINT_RESTORE (or
+ * CAP_SYS_ADMIN) in the initial user namespace follow it: root in a user
+ * namespace of its own is not enough.
+ */
+static const char *probe_map_files(void)
+{
+	char maps[256], path[96];
+	unsigned long start, end;
+	struct stat st;
+	FILE *f;
+
+	f = fopen("/proc/self/maps", "r");
+	if (!f || !fgets(maps, sizeof(maps), f) || sscanf(maps, "%lx-%lx", &start, &end) != 2) {
+		if (f)
+			fclose(f);
+		return "cannot read /proc/self/maps";
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
+	if (stat(path, &st))
+		return errno == EPERM ? "not allowed (needs CAP_CHECKPOINT_RESTORE in the initial "
+					"user namespace): no dump of file mappings"
+				      : "cannot follow /proc/self/map_files";
+	return NULL;
+}
+
 static const struct probe probes[] = {
 	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
 	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
@@ -302,6 +332,7 @@ static const struct probe probes[] = {
 	{ "pidfd_getfd (fd inspection)", true, probe_pidfd_getfd },
 	{ "kcmp (shared open files)", true, probe_kcmp },
 	{ "PR_SET_MM_MAP (mm fields)", true, probe_mm_map },
+	{ "/proc/PID/map_files (files behind mappings)", true, probe_map_files },
 	{ "arch_prctl(ARCH_MAP_VDSO_64)", true, probe_map_vdso },
 	{ "PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq },
 	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, probe_pagemap_scan },

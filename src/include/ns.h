@@ -29,6 +29,7 @@ struct image;
 
 /* One slot per namespace a task has (/proc/PID/ns/NAME), in ns_kinds[] order. */
 enum ns_slot {
+	NS_K_USER, /* first: it owns the namespaces created after it */
 	NS_K_UTS,
 	NS_K_TIME,
 	NS_K_TIME_KIDS, /* time_for_children */
@@ -57,6 +58,12 @@ struct ns_kind {
 	bool from_self;
 	/* every task of the tree must be in the same one */
 	bool one_per_tree;
+	/*
+	 * made by the clone that forks its creator (nstype added to the
+	 * flags), which must be the root; set_up then prepares it from
+	 * outside before the root runs, instead of create from inside
+	 */
+	bool at_fork;
 
 	/* dump: fill e (kind and id set) from task 'task' of v->ctx, which is in it */
 	int (*describe)(const struct ns_view *v, size_t task, NsEntry *e);
@@ -64,13 +71,14 @@ struct ns_kind {
 	bool (*valid)(const NsEntry *e);
 	/* restore, in the creator's restore child before it forks: build it */
 	int (*create)(struct rst_ctx *c, const NsEntry *e);
+	/* restore, controller, at_fork: the root 'pid' is forked into it, not yet run */
+	int (*set_up)(struct rst_ctx *c, const NsEntry *e, pid_t pid);
 };
 
 #define NS_TE_FIELD(f) .te_has = offsetof(TaskEntry, has_##f), .te_id = offsetof(TaskEntry, f)
 
-extern const struct ns_kind uts_ns_kind, time_ns_kind, time_kids_ns_kind, cgroup_ns_kind,
-    ipc_ns_kind;
-extern const struct ns_kind net_ns_kind;
+extern const struct ns_kind user_ns_kind, uts_ns_kind, time_ns_kind, time_kids_ns_kind,
+    cgroup_ns_kind, ipc_ns_kind, net_ns_kind;
 
 /* Run look(pid, e) with this thread in pid's namespace of kind k, then back. */
 int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *));
@@ -87,5 +95,16 @@ bool net_ns_joined(void);
 
 /* Restore: the namespace of slot k c's task is the creator of, or NULL. */
 const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);
+/* Is the task in a saved namespace of slot k (not the restorer's)? */
+bool ns_task_in(const TaskEntry *te, enum ns_slot k);
+/* Restore: the saved namespace of slot k c's task is in, or NULL (the restorer's). */
+const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k);
+
+/*
+ * res/ns_user.c, for res/creds.c: the id that the dumper saw as 'host'
+ * (uid or gid), as the task's user namespace numbers it.  0 and *inside
+ * set; 1: not mapped there; the task is in no saved user namespace: itself.
+ */
+int userns_id_inside(struct rst_ctx *c, bool gid, uint32_t host, uint32_t *inside);
 
 #endif

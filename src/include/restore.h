@@ -42,6 +42,8 @@ struct rst_ctx {
 	bool second;	     /* rebuilt and released by the second driver */
 	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
 	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
+	/* the root: namespaces its clone makes (restore_prepare), set up by root_forked */
+	uint64_t clone_flags;
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
 	uint8_t *premapped;  /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
 	uint8_t *filled;     /* per VMA: shared memory another task filled already */

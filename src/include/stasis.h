@@ -71,6 +71,8 @@ struct restore_opts {
 	int n_cg_roots;
 	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
 	const char *join_net;	/* --join-ns net:PATH: restore into that network namespace */
+	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
+	bool root_pid_kept;
 };
 
 int cmd_dump(const struct dump_opts *o);
@@ -151,6 +153,8 @@ struct image {
 		uint64_t off, len;
 	} pages_pending;
 	void **res_state; /* per resource kind (res.h), by table index */
+	/* a kind's image_loaded: tasks get their numbers in the tree's PID namespace only */
+	bool inner_pids;
 };
 
 int image_load(const char *dir, struct image *img);

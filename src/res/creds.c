@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ns.h"
 #include "proc.h"
 #include "res.h"
 #include "util.h"
@@ -193,18 +194,18 @@ static int rprctl(struct rtask *rt, const char *what, unsigned long a1, unsigned
 	return 0;
 }
 
-static int set_ids(struct rtask *rt, const CredsEntry *cr)
+static int set_ids(struct rtask *rt, const CredsEntry *cr, bool set_groups)
 {
 	unsigned long groups = 0;
 	long ret = 0;
 
-	if (cr->n_groups)
+	if (set_groups && cr->n_groups)
 		groups = cr_data(rt, 0, cr->groups, cr->n_groups * sizeof(uint32_t));
-	if (cr->n_groups && !groups) {
+	if (set_groups && cr->n_groups && !groups) {
 		pr_err("tid %d: too many supplementary groups\n", cr_tid(rt));
 		return -1;
 	}
-	if (cr_call(rt, &ret, __NR_setgroups, cr->n_groups, groups, 0) || ret)
+	if (set_groups && (cr_call(rt, &ret, __NR_setgroups, cr->n_groups, groups, 0) || ret))
 		goto err;
 	if (cr_call(rt, &ret, __NR_setresgid, cr->gids[0], cr->gids[1], cr->gids[2]) || ret ||
 	    cr_call(rt, &ret, __NR_setfsgid, cr->gids[3], 0, 0))
@@ -241,7 +242,7 @@ static int set_caps(struct rtask *rt, const CredsEntry *cr)
 }
 
 /* Every set, in the order the kernel allows (see the top of the file). */
-static int creds_apply(struct rtask *rt, const CredsEntry *cr)
+static int creds_apply(struct rtask *rt, const CredsEntry *cr, bool set_groups)
 {
 	uint64_t full = cap_full();
 	int cap;
@@ -255,7 +256,7 @@ static int creds_apply(struct rtask *rt, const CredsEntry *cr)
 	if (!(cr->securebits & SECBIT_KEEP_CAPS_LOCKED) &&
 	    rprctl(rt, "keep-caps", PR_SET_KEEPCAPS, 1, 0))
 		return -1;
-	if (set_ids(rt, cr) || set_caps(rt, cr))
+	if (set_ids(rt, cr, set_groups) || set_caps(rt, cr))
 		return -1;
 	for (cap = 0; cap < 64; cap++)
 		if ((cr->cap_amb >> cap & 1) &&
@@ -269,6 +270,72 @@ static int creds_apply(struct rtask *rt, const CredsEntry *cr)
 	return 0;
 }
 
+/* ids as the task's user namespace numbers them; see creds_inside */
+static int map_ids(struct rst_ctx *c, pid_t tid, bool gid, const uint32_t *host, uint32_t *out,
+		   size_t n, const uint32_t *same)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		if (!userns_id_inside(c, gid, host[k], &out[k]))
+			continue;
+		if (same && host[k] == same[k]) {
+			out[k] = (uint32_t)-1; /* the restore child has it: left as it is */
+			continue;
+		}
+		pr_err("tid %d: %s %u is not mapped in its user namespace; cannot restore it\n",
+		       tid, gid ? "gid" : "uid", host[k]);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A task in a user namespace of its own: the image holds its ids as the
+ * dumper saw them, the calls take them as the namespace numbers them.  An
+ * id the namespace does not map can only be the one the restore child
+ * has already (ours), and is left as it is; supplementary groups that
+ * are ours already are not set again (setgroups may be denied in there).
+ * in points into buf, which the caller frees.
+ */
+static int creds_inside(struct rst_ctx *c, pid_t tid, const CredsEntry *cr, CredsEntry *in,
+			uint32_t **buf, bool *set_groups)
+{
+	size_t k;
+
+	*in = *cr;
+	*buf = xzalloc((8 + cr->n_groups + 1) * sizeof(uint32_t));
+	in->uids = *buf;
+	in->gids = *buf + 4;
+	in->groups = *buf + 8;
+	*set_groups = !ours || cr->n_groups != ours->n_groups;
+	for (k = 0; !*set_groups && k < cr->n_groups; k++)
+		*set_groups = cr->groups[k] != ours->groups[k];
+	return map_ids(c, tid, false, cr->uids, in->uids, 4, ours ? ours->uids : NULL) ||
+		       map_ids(c, tid, true, cr->gids, in->gids, 4, ours ? ours->gids : NULL) ||
+		       (*set_groups &&
+			map_ids(c, tid, true, cr->groups, in->groups, cr->n_groups, NULL))
+		   ? -1
+		   : 0;
+}
+
+/* The ids of the image, or as the task's own user namespace numbers them. */
+static int creds_apply_in(struct rst_ctx *c, struct rtask *rt, const CredsEntry *cr)
+{
+	CredsEntry in;
+	uint32_t *buf;
+	bool groups;
+	int ret;
+
+	if (!ns_of(c, NS_K_USER))
+		return creds_apply(rt, cr, true);
+	ret = creds_inside(c, cr_tid(rt), cr, &in, &buf, &groups) || creds_apply(rt, &in, groups)
+		  ? -1
+		  : 0;
+	free(buf);
+	return ret;
+}
+
 /* Remote, from the thread itself: the last state it gets. */
 static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
 {
@@ -276,7 +343,7 @@ static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 	const CredsEntry *cr = core->creds ? core->creds : te->creds;
 	bool trivial = creds_trivial(cr);
 
-	if (!trivial && creds_apply(rt, cr))
+	if (!trivial && creds_apply_in(c, rt, cr))
 		return -1;
 	/* the leader carries our SIGKILL pdeath signal; new threads start with none */
 	if ((rt == &c->rt || te->pdeath_sig) &&
@@ -311,7 +378,7 @@ static int creds_restore_zombie(struct rst_ctx *c)
 
 	if (cr->n_uids != 4 || cr->n_gids != 4 || creds_trivial(cr))
 		return 0; /* an image of before zombies had credentials: ours */
-	return creds_apply(NULL, cr);
+	return creds_apply_in(c, NULL, cr);
 }
 
 static bool has_cap(const CredsEntry *cr, int cap)
@@ -335,7 +402,8 @@ static bool id_ours(uint32_t id, const uint32_t *ids, size_t n)
  * the permitted set.  (The kernel would refuse too, but late, in the
  * middle of the restore.)
  */
-static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr)
+static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr,
+			     bool userns)
 {
 	uint64_t caps = cr->cap_prm | cr->cap_eff | cr->cap_inh | cr->cap_amb;
 	size_t k;
@@ -356,7 +424,8 @@ static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntr
 			       img->r.path, pid, cr->gids[k]);
 			return -1;
 		}
-	if (caps & ~ours->cap_prm) {
+	/* in a user namespace of its own they are the new namespace's, all ours to give */
+	if (caps & ~ours->cap_prm && !userns) {
 		pr_err("image %s: pid %d has capabilities %#llx that this restorer does not have "
 		       "(its permitted set is %#llx)\n",
 		       img->r.path, pid, (unsigned long long)caps,
@@ -381,12 +450,13 @@ static int creds_restore_check(struct image *img, const struct restore_opts *o)
 	}
 	for (i = 0; i < img->ntasks; i++) {
 		const struct rst_task *t = &img->tasks[i];
+		bool userns = ns_task_in(t->te, NS_K_USER);
 
-		if (creds_within_ours(img, t->te->pid, t->te->creds))
+		if (creds_within_ours(img, t->te->pid, t->te->creds, userns))
 			return -1;
 		for (j = 0; j < t->ncores; j++)
 			if (t->cores[j]->creds &&
-			    creds_within_ours(img, t->te->pid, t->cores[j]->creds))
+			    creds_within_ours(img, t->te->pid, t->cores[j]->creds, userns))
 				return -1;
 	}
 	return 0;

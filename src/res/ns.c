@@ -4,9 +4,11 @@
  * are saved as IMG_NS records, and task_entry names them by id (the
  * namespace's inode number).  What a kind saves of its namespace and how
  * it is rebuilt is that kind's own (struct ns_kind, src/include/ns.h: UTS
- * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c);
- * ns_kinds[] below lists them.  The kinds stasis does not save (net, mnt,
- * user) are refused before anything is written, naming the task.
+ * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c,
+ * user in ns_user.c); ns_kinds[] below lists them.  The kinds stasis does
+ * not save (net, mnt) are refused before anything is written, naming the
+ * task.  Every saved namespace must be owned by its task's user namespace,
+ * where its creator rebuilds it.
  *
  * A PID namespace is saved when the tree's root is its PID 1 (a
  * container's init) and every task lives in it: each task and thread
@@ -20,7 +22,9 @@
  * down the tree, its "creator": the task whose namespace differs from the
  * one its parent gives it at fork (the root's parent gives the restorer's
  * own).  The creator builds a new namespace in its restore child before
- * it forks its children, who then inherit it as they did.  A namespace
+ * it forks its children, who then inherit it as they did; a kind made
+ * "at fork" (a user namespace) is made by the clone of the root instead,
+ * and set up from the controller before the root runs.  A namespace
  * entered by two tasks that did not inherit it from each other (setns
  * from a sibling) has two creators and is refused, as is a task that went
  * back into the dumper's own namespace, and a thread in other namespaces
@@ -33,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,16 +54,13 @@
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
 	"mnt",
-	"user",
 };
 
 /* The kinds saved, one per slot (enum ns_slot), in the order creators build them. */
 static const struct ns_kind *const ns_kinds[NS_K_NR] = {
-	[NS_K_UTS] = &uts_ns_kind,
-	[NS_K_TIME] = &time_ns_kind,
-	[NS_K_TIME_KIDS] = &time_kids_ns_kind,
-	[NS_K_CGROUP] = &cgroup_ns_kind,
-	[NS_K_IPC] = &ipc_ns_kind,
+	[NS_K_USER] = &user_ns_kind,	 [NS_K_UTS] = &uts_ns_kind,
+	[NS_K_TIME] = &time_ns_kind,	 [NS_K_TIME_KIDS] = &time_kids_ns_kind,
+	[NS_K_CGROUP] = &cgroup_ns_kind, [NS_K_IPC] = &ipc_ns_kind,
 	[NS_K_NET] = &net_ns_kind,
 };
 
@@ -232,6 +235,58 @@ static int check_refused(pid_t pid)
 	return 0;
 }
 
+/* The user namespace that owns pid's namespace of kind k. */
+static int ns_owner(pid_t pid, const struct ns_kind *k, uint64_t *ino)
+{
+	char path[96];
+	struct stat st;
+	int fd, owner;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, k->name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	owner = fd < 0 ? -1 : ioctl(fd, NS_GET_USERNS);
+	if (fd >= 0)
+		close(fd);
+	if (owner < 0 || fstat(owner, &st)) {
+		pr_perror("pid %d: cannot find the owner of its %s namespace", pid, k->label);
+		if (owner >= 0)
+			close(owner);
+		return -1;
+	}
+	close(owner);
+	*ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * Every saved namespace of a task is owned by the task's user namespace:
+ * its creator rebuilds it from there.  (One made before the task entered
+ * a user namespace of its own, or entered from outside, would come back
+ * owned by another.)
+ */
+static int check_owners(struct dump_task *dt, const uint64_t *self, const uint64_t *ids)
+{
+	uint64_t user = ids[NS_K_USER] ? ids[NS_K_USER] : self[NS_K_USER], owner;
+	size_t k;
+
+	for_each_ns_kind(k)
+	{
+		if (k == NS_K_USER || !ids[k])
+			continue;
+		if (ns_owner(dt->pid, ns_kinds[k], &owner))
+			return -1;
+		if (owner != user) {
+			pr_err("pid %d: its %s namespace (%s:[%" PRIu64
+			       "]) is owned by another user "
+			       "namespace (user:[%" PRIu64 "]) than the task's (user:[%" PRIu64
+			       "]); not supported\n",
+			       dt->pid, ns_kinds[k]->label, ns_kinds[k]->name, ids[k], owner, user);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The ids of the saved kinds of one task, 0 where it shares ours. */
 static int read_ids(struct dump_task *dt, const uint64_t *self, uint64_t *ids)
 {
@@ -261,7 +316,7 @@ static int read_ids(struct dump_task *dt, const uint64_t *self, uint64_t *ids)
 				return -1;
 			}
 		}
-	return 0;
+	return self[NS_K_USER] ? check_owners(dt, self, ids) : 0;
 }
 
 int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *))
@@ -600,6 +655,36 @@ static int check_image_pids(struct image *img)
 	return 0;
 }
 
+/*
+ * A tree in a user namespace of its own has a PID namespace of its own
+ * too (its tasks cannot choose PIDs in ours from inside it), and its
+ * tasks below the root are given their numbers in there only.
+ */
+static int check_image_at_fork(struct image *img, const struct ns_tree *t)
+{
+	const struct rst_task *rt = image_task(img, img->hdr->root_pid);
+	size_t i, k;
+
+	if (!rt)
+		return 0; /* tree_build says so */
+
+	for (i = 0; i < t->n; i++)
+		for_each_ns_kind(k)
+		{
+			if (!ns_kinds[k]->at_fork || !t->ids[i][k])
+				continue;
+			if (!rt->te->has_ns_pid) {
+				pr_err(
+				    "image %s is corrupt: its tree is in a %s namespace of its own "
+				    "but not in a PID namespace of its own\n",
+				    img->r.path, ns_kinds[k]->label);
+				return -1;
+			}
+			img->inner_pids = true;
+		}
+	return 0;
+}
+
 /* Every id a task names has its record, and every namespace one creator. */
 static int ns_image_loaded(struct image *img)
 {
@@ -629,7 +714,7 @@ static int ns_image_loaded(struct image *img)
 	}
 	t.pid = pids;
 	t.parent = parent;
-	ret = check_image_pids(img) || check_creators(&t) ? -1 : 0;
+	ret = check_image_pids(img) || check_creators(&t) || check_image_at_fork(img, &t) ? -1 : 0;
 out:
 	free(t.ids);
 	free(pids);
@@ -660,14 +745,58 @@ const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k)
 	return ns_find(ni->ents, ni->n, kind->kind, me);
 }
 
+bool ns_task_in(const TaskEntry *te, enum ns_slot k)
+{
+	return te_ns(te, ns_kinds[k]) != 0;
+}
+
+const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k)
+{
+	struct ns_image *ni = res_image_state(c->img, &ns_res);
+	uint64_t id = te_ns(c->t->te, ns_kinds[k]);
+
+	return id ? ns_find(ni->ents, ni->n, ns_kinds[k]->kind, id) : NULL;
+}
+
+/* The kinds made by the root's own clone: only the root can create them. */
+static int ns_restore_prepare(struct rst_ctx *c)
+{
+	size_t k;
+
+	for_each_ns_kind(k)
+	{
+		if (!ns_kinds[k]->at_fork || !ns_created_by(c, k))
+			continue;
+		if (c->t->parent) {
+			pr_err("image %s: pid %u creates a %s namespace below the tree's root; not "
+			       "supported\n",
+			       c->img->r.path, c->t->te->pid, ns_kinds[k]->label);
+			return -1;
+		}
+		c->clone_flags |= ns_kinds[k]->nstype;
+	}
+	return 0;
+}
+
+/* Controller: the root is forked into the at_fork kinds, not yet run. */
+static int ns_root_forked(struct rst_ctx *c, pid_t pid)
+{
+	const NsEntry *e;
+	size_t k;
+
+	for_each_ns_kind(k) if (ns_kinds[k]->at_fork && (e = ns_created_by(c, k)) &&
+				ns_kinds[k]->set_up(c, e, pid)) return -1;
+	return 0;
+}
+
 /* In the restore child, before it forks: build what it is the creator of. */
 static int ns_child_early(struct rst_ctx *c)
 {
 	const NsEntry *e;
 	size_t k;
 
-	for_each_ns_kind(k) if (ns_kinds[k]->create && (e = ns_created_by(c, k)) &&
-				ns_kinds[k]->create(c, e)) return -1;
+	for_each_ns_kind(k) if (ns_kinds[k]->create && !ns_kinds[k]->at_fork &&
+				(e = ns_created_by(c, k)) && ns_kinds[k]->create(c, e)) return -1;
 	return 0;
 }
 
@@ -681,5 +810,7 @@ const struct res_ops ns_res = {
 	.dump_fini = ns_dump_fini,
 	.image_loaded = ns_image_loaded,
 	.image_fini = ns_image_fini,
+	.restore_prepare = ns_restore_prepare,
+	.root_forked = ns_root_forked,
 	.child_early = ns_child_early,
 };

@@ -72,7 +72,7 @@ static int check_pdeath(const struct restore_opts *o, struct image *img)
 {
 	TaskEntry *root = image_task(img, img->hdr->root_pid)->te;
 
-	if (o->detached && !o->sibling && !o->pidns && root->pdeath_sig) {
+	if (o->detached && !o->sibling && (!o->pidns || o->root_pid_kept) && root->pdeath_sig) {
 		pr_err("pid %u has a parent-death signal (%u) that would fire when stasis exits; "
 		       "use --restore-sibling or restore without -d\n",
 		       root->pid, root->pdeath_sig);
@@ -204,6 +204,7 @@ static void restore_end(struct image *img, const struct restore_opts *o, bool ok
 int cmd_restore(const struct restore_opts *o)
 {
 	struct restore r = { .tree.opts = o };
+	struct restore_opts eff;
 	struct verify_job vj = { 0 };
 	pthread_t verifier;
 	bool verifying = false;
@@ -214,6 +215,12 @@ int cmd_restore(const struct restore_opts *o)
 
 	if (image_load(o->dir, &r.img))
 		return -1;
+	if (r.img.inner_pids && !o->pidns) {
+		/* no task may choose its PID in ours from inside a user namespace */
+		eff = *o;
+		eff.pidns = eff.root_pid_kept = true;
+		o = r.tree.opts = &eff;
+	}
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    res_stage(restore_check, &r.img, o) || prepare(&r))
 		goto out;

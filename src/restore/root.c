@@ -3,7 +3,9 @@
  * the child of a small init that is PID 1 of a new PID namespace and only
  * reaps once it has forked the root.  The controller seizes the first
  * task before letting it run, so the whole tree is traced from its first
- * instruction.
+ * instruction.  The root's clone also makes the namespaces the kinds ask
+ * for (rst_ctx clone_flags: a user namespace), which they set up from
+ * here (root_forked) before it runs.
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -78,6 +80,12 @@ int fork_root(struct restore *r, pid_t *first)
 		pr_perror("pipe");
 		return -1;
 	}
+	if (r->tree.opts->pidns && !own_ns && c->clone_flags) {
+		pr_err("the tree's root must be PID 1 of a PID namespace of its own here\n");
+		close(sync[0]);
+		close(sync[1]);
+		return -1;
+	}
 	if (r->tree.opts->pidns && !own_ns) {
 		*first = fork_ns_init();
 		if (*first == 0) {
@@ -86,11 +94,15 @@ int fork_root(struct restore *r, pid_t *first)
 		}
 		r->tree.ns_init = *first;
 	} else {
+		uint64_t flags = (r->tree.opts->sibling ? CLONE_PARENT : 0) |
+				 (own_ns ? CLONE_NEWPID : 0) | c->clone_flags;
+
 		c->go_fd = sync[0];
 		/* a tree whose root was PID 1 of its own namespace: it is again */
-		*first = fork_at(c, c->t->te->pid, c->t->te->ns_pid,
-				 (r->tree.opts->sibling ? CLONE_PARENT : 0) |
-				     (own_ns ? CLONE_NEWPID : 0));
+		if (r->tree.opts->root_pid_kept)
+			*first = fork_at_pid_flags(c->t->te->pid, c->t->te->ns_pid, flags);
+		else
+			*first = fork_at(c, c->t->te->pid, c->t->te->ns_pid, flags);
 		if (*first == 0) {
 			close(sync[1]);
 			child_main(c);
@@ -108,6 +120,11 @@ int fork_root(struct restore *r, pid_t *first)
 		c->host_pid = *first;
 	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
 		pr_perror("cannot trace the restore child %d", *first);
+		close(sync[1]);
+		return -1;
+	}
+	/* what the kinds set up from outside before it runs (a user namespace's maps) */
+	if (c->clone_flags && res_stage(root_forked, c, *first)) {
 		close(sync[1]);
 		return -1;
 	}
