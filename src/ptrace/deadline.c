@@ -43,6 +43,8 @@
 #include <linux/futex.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "log.h"
 #include "rtask.h"
@@ -69,14 +71,10 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 	case __NR_epoll_wait:
 		*a = ARG(r10, TA_MS, true);
 		break;
-	case __NR_epoll_pwait: /* a sigmask argument: its saved mask is not ours to see */
-		if (r->r8)
-			return false;
+	case __NR_epoll_pwait: /* a mask of its own: see release_into_call */
 		*a = ARG(r10, TA_MS, true);
 		break;
 	case __NR_epoll_pwait2:
-		if (r->r8)
-			return false;
 		*a = ARG(r10, TA_TS, true);
 		break;
 	case __NR_rt_sigtimedwait:
@@ -104,15 +102,11 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 		*a = ARG(r8, TA_TV, false);
 		a->user = true;
 		break;
-	case __NR_pselect6: /* with a signal mask argument: not ours to see */
-		if (r->r9)
-			return false;
+	case __NR_pselect6:
 		*a = ARG(r8, TA_TS, false);
 		a->user = true;
 		break;
 	case __NR_ppoll:
-		if (r->r10)
-			return false;
 		*a = ARG(rdx, TA_TS, false);
 		a->user = true;
 		break;
@@ -502,9 +496,124 @@ int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t c
 	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
 	    thread_set_regs(tid, &r))
 		r = *regs; /* the whole timeout again */
-	if (ptrace(PTRACE_DETACH, tid, 0, 0)) {
+	return release_into_call(tid, &r);
+}
+
+/* ---------------------------------------- calls with a mask of their own */
+
+#define UNBLOCKABLE ((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
+
+/* The mask a call blocks while it sleeps, read from its argument. */
+static bool call_mask(pid_t tid, const struct user_regs_struct *r, uint64_t *mask)
+{
+	struct {
+		unsigned long at, size;
+	} ss = { 0, 0 };
+
+	switch ((long)r->orig_rax) {
+	case __NR_epoll_pwait:
+	case __NR_epoll_pwait2:
+		ss.at = r->r8;
+		ss.size = r->r9;
+		break;
+	case __NR_ppoll:
+		ss.at = r->r10;
+		ss.size = r->r8;
+		break;
+	case __NR_rt_sigsuspend:
+		ss.at = r->rdi;
+		ss.size = r->rsi;
+		break;
+	case __NR_pselect6: /* a pointer to {mask, size} */
+		if (!r->r9 || remote_read(tid, r->r9, &ss, sizeof(ss)))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return ss.at && ss.size == sizeof(*mask) && !remote_read(tid, ss.at, mask, sizeof(*mask));
+}
+
+static bool restarts(const struct user_regs_struct *r)
+{
+	long rax = (long)r->rax;
+
+	return (long)r->orig_rax >= 0 &&
+	       (rax == -ERESTARTNOHAND || rax == -ERESTARTSYS || rax == -ERESTARTNOINTR);
+}
+
+static int set_mask(pid_t tid, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask)) {
+		pr_perror("cannot set the signal mask of %d", tid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Detach from a stop; sig: the signal of a signal-delivery stop, passed on. */
+static int detach(pid_t tid, int sig)
+{
+	if (ptrace(PTRACE_DETACH, tid, 0, sig)) {
 		pr_perror("cannot detach from %d", tid);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A call that sleeps with a mask of its own (set_user_sigmask: epoll_pwait,
+ * epoll_pwait2, ppoll, pselect6; rt_sigsuspend) re-reads it from its
+ * argument when it is issued again, but between the stop and the restart
+ * the thread's own mask is in place: a signal pending that the call's
+ * mask blocks and the thread's does not would run its handler there, and
+ * the thread would then sleep in the call again.  So such a thread is let
+ * go inside the call: everything blocked, its registers set to issue the
+ * call again (the syscall instruction, orig_rax -1 so that no restart
+ * rule touches them), PTRACE_SYSCALL to the call's entry, its own mask
+ * back, detach there.  (This works from every stop stasis leaves a thread
+ * in, a syscall-exit stop too, where the kernel's restart would need a
+ * pending signal.)  The detach marks it signal-pending; the call, setting
+ * its mask (which differs from the thread's, else none of this is done),
+ * recomputes that, so it sleeps, or fails with EINTR for a signal its
+ * mask lets through, as it would have.  A signal-delivery stop met on the
+ * way (the thread was still in the call's mask, at its interrupt) is such
+ * a signal: with the registers of the interrupted call and the thread's
+ * mask, it is passed on, and the call returns EINTR after the handler.
+ */
+int release_into_call(pid_t tid, const struct user_regs_struct *r)
+{
+	struct user_regs_struct again = *r, at;
+	unsigned char insn[2];
+	uint64_t call, own;
+	int status;
+
+	if (!restarts(r) || !call_mask(tid, r, &call) ||
+	    ptrace(PTRACE_GETSIGMASK, tid, sizeof(own), &own) || !((call ^ own) & ~UNBLOCKABLE) ||
+	    remote_read(tid, r->rip - 2, insn, 2) || insn[0] != 0x0f || insn[1] != 0x05)
+		return detach(tid, 0);
+	again.rax = r->orig_rax;
+	again.orig_rax = -1;
+	again.rip -= 2;
+	if (set_mask(tid, ~0ULL))
+		return detach(tid, 0);
+	if (thread_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		pr_perror("cannot resume %d into its call", tid);
+		thread_set_regs(tid, r);
+		set_mask(tid, own);
+		return detach(tid, 0);
+	}
+	if (thread_wait_stop(tid, &status) || thread_get_regs(tid, &at))
+		return -1;
+	/* the entry stop (with or without PTRACE_O_TRACESYSGOOD): the call's own registers */
+	if ((status >> 16) == 0 && (WSTOPSIG(status) & 0x7f) == SIGTRAP &&
+	    (long)at.rax == -ENOSYS && at.orig_rax == r->orig_rax && at.rip == r->rip) {
+		pr_debug("tid %d: let go at the entry of syscall %lld\n", tid, r->orig_rax);
+		return set_mask(tid, own) ? -1 : detach(tid, 0);
+	}
+	/* a signal on the way, or a group stop: the interrupted call as it was */
+	if (thread_set_regs(tid, r) || set_mask(tid, own))
+		return -1;
+	return detach(tid,
+		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);
 }

@@ -172,3 +172,86 @@ fi
 # EINTR and its deadlines kept through dump -R and through a restore.
 register eintr/semtimedop-once test_cr sem_timed once
 register eintr/semtimedop-leave-running-x3 test_cr sem_timed leave-running-x3
+
+# sig_masked: calls that sleep with a mask of their own (epoll_pwait,
+# epoll_pwait2, ppoll, pselect, sigsuspend), sigwaitinfo, io_getevents.
+EINTR_MASKED_TIMED='epoll_pwait(5000) epoll_pwait2 ppoll pselect'
+
+# eintr_wait_named N SECONDS NAMES: the log holds N "wake NAME" lines per name.
+eintr_wait_named() {
+	local n=$1 limit=$(($(now_ms) + $2 * 1000)) w
+	shift 2
+	for w in "$@"; do
+		until [ "$(grep -cF "wake $w " "$TDIR/log")" -ge "$n" ]; do
+			[ "$(now_ms)" -lt "$limit" ] || { bad "$w woke fewer than $n times in time"; return 1; }
+			sleep 0.05
+		done
+	done
+}
+
+# eintr_log_clean: no EINTR, no handler run early or lost in the log.
+eintr_log_clean() {
+	grep -qE '^(eintr|early|lost)' "$TDIR/log" || return 0
+	bad "seen: $(grep -E '^(eintr|early|lost)' "$TDIR/log" | sort | uniq -c | tr '\n' ' ')"
+	return 1
+}
+
+# test_eintr_masked MODE DUMPS PERIODS: sig_masked with handlers (MODE
+# handler: each timed masked waiter has a SIGURG pending, blocked by its
+# call's mask only, from 300 ms into each call) or without (plain, the main
+# thread in epoll_pwait(-1)); DUMPS dumps with -R 1 s into the first 5 s
+# period, then (PERIODS 2) a dump and a restore 1.5 s into the second.
+# No EINTR, no handler before its call returned, every wakeup within
+# EINTR_BOUND_MS of its deadline.
+test_eintr_masked() {
+	local mode=$1 dumps=$2 periods=$3 t0 i img
+	need_stasis || return 1
+	[ -r /proc/timer_list ] || { REASON="no readable /proc/timer_list"; return 77; }
+	echo "$EINTR_BOUND_MS" >"$TDIR/bound"
+	echo "$periods" >"$TDIR/wakes"
+	[ "$mode" = plain ] && echo 1 >"$TDIR/plain"
+	start_scenario sig_masked || return 1
+	t0=$(now_ms)
+	eintr_sleep_until $((t0 + 1000))
+	for i in $(seq 1 "$dumps"); do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		rm -rf "$TDIR/imgR"
+	done
+	if [ "$periods" -ge 2 ]; then
+		eintr_sleep_until $((t0 + 6500))
+		dump "$SCN_PID" "$TDIR/img" || return 1
+		tree_gone "$TDIR/img" || return 1
+		restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	fi
+	# shellcheck disable=SC2086
+	eintr_wait_named "$periods" $((periods * 5 + 3)) $EINTR_MASKED_TIMED || return 1
+	grep -q "let go at the entry" "$TDIR"/dump*.log ||
+		{ bad "no thread was let go inside its call (see dump logs)"; return 1; }
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+# test_eintr_aio_refused: a process with an AIO context is refused (its
+# ring mapping cannot be saved) and runs on: io_getevents, untimed and
+# with 5 s, gets no EINTR from the failed dump and keeps its deadline.
+test_eintr_aio_refused() {
+	need_stasis || return 1
+	[ -r /proc/timer_list ] || { REASON="no readable /proc/timer_list"; return 77; }
+	echo "$EINTR_BOUND_MS" >"$TDIR/bound"
+	echo 1 >"$TDIR/aio"
+	echo 1 >"$TDIR/plain"
+	start_scenario sig_masked || return 1
+	sleep 1
+	mkdir -p "$TDIR/img"
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img" -R
+	expect_error "dump of a process with an AIO context" $? "$TDIR/err.err" || return 1
+	grep -qw "$SCN_PID" "$TDIR/err.err" || { bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	eintr_wait_named 1 8 io_getevents || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/masked test_eintr_masked handler 3 2
+register eintr/masked-plain test_eintr_masked plain 2 1
+register eintr/aio-refused test_eintr_aio_refused
