@@ -50,7 +50,7 @@ static const char *const waiter_name[NWAITERS] = {
 	"pselect",	   "sigwaitinfo",	"io_getevents(-1)", "io_getevents",
 };
 #define MASKED(w) ((w) >= W_PWAIT && (w) <= W_PSELECT)
-#define TIMED(w) (MASKED(w) || (w) == W_AIO)
+#define TIMED(w)  (MASKED(w) || (w) == W_AIO)
 
 #define TIMEOUT_MS 5000
 
@@ -210,7 +210,8 @@ static void verify(void)
 		SCN_CHECK(!eintr[w], "%s got EINTR %d times", waiter_name[w], eintr[w]);
 		SCN_CHECK(!other_err[w], "%s returned early (%s)", waiter_name[w],
 			  other_err[w] > 0 ? strerror(other_err[w]) : "not an error");
-		SCN_CHECK(!early[w], "%s: the SIGURG handler ran before the call returned, %d times",
+		SCN_CHECK(!early[w],
+			  "%s: the SIGURG handler ran before the call returned, %d times",
 			  waiter_name[w], early[w]);
 		SCN_CHECK(!lost[w], "%s: a SIGURG was lost %d times", waiter_name[w], lost[w]);
 		if (!TIMED(w))

@@ -255,3 +255,68 @@ test_eintr_aio_refused() {
 register eintr/masked test_eintr_masked handler 3 2
 register eintr/masked-plain test_eintr_masked plain 2 1
 register eintr/aio-refused test_eintr_aio_refused
+
+# eintr_last_got: N of the last "got N" line of the log (0 if none).
+eintr_last_got() {
+	local n
+	n=$(grep -oE '^got [0-9]+' "$TDIR/log" 2>/dev/null | tail -n 1)
+	echo "${n#got }" | grep -E '^[0-9]+$' || echo 0
+}
+
+# eintr_gets_after N SECONDS: the log gets a "got M" line with M > N in time.
+eintr_gets_after() {
+	local limit=$(($(now_ms) + $2 * 1000))
+	until [ "$(eintr_last_got)" -gt "$1" ]; do
+		[ "$(now_ms)" -lt "$limit" ] || { bad "semop got nothing after ${1} gets within $2 s"; return 1; }
+		sleep 0.05
+	done
+}
+
+# test_eintr_semop: untimed semop in the main thread of a process in its
+# own IPC namespace, posted every 200 ms by its child: three dumps with -R
+# and a restore; no EINTR, and the wakeups go on (none missed).
+test_eintr_semop() {
+	local n i
+	need_stasis || return 1
+	start_scenario sem_wait || return 1
+	eintr_gets_after 1 5 || return 1
+	for i in 1 2 3; do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		rm -rf "$TDIR/imgR"
+		sleep 0.1
+	done
+	n=$(eintr_last_got)
+	eintr_gets_after "$n" 3 || return 1
+	dump "$SCN_PID" "$TDIR/img" || return 1
+	tree_gone "$TDIR/img" || return 1
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	n=$(eintr_last_got)
+	eintr_gets_after $((n + 2)) 3 || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+# test_eintr_semop_threads: the waiter in a second thread: the process has
+# a SysV undo list (CLONE_SYSVSEM), whose adjustments cannot be read: the
+# dump is refused naming the pid and the undo list, and the tree runs on,
+# its semop without EINTR and still woken.
+test_eintr_semop_threads() {
+	local n
+	need_stasis || return 1
+	echo 1 >"$TDIR/threads"
+	start_scenario sem_wait || return 1
+	eintr_gets_after 1 5 || return 1
+	mkdir -p "$TDIR/img"
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a multithreaded process with a SysV undo list" $? "$TDIR/err.err" || return 1
+	grep -qw "$SCN_PID" "$TDIR/err.err" || { bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	grep -q "undo list" "$TDIR/err.err" || { bad "the error does not name the undo list: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	n=$(eintr_last_got)
+	eintr_gets_after $((n + 2)) 3 || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/semop test_eintr_semop
+register eintr/semop-threads-refused test_eintr_semop_threads
