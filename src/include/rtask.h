@@ -127,6 +127,7 @@ struct deadline_probe {
 	long nr;
 	long long timeout;
 	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
+	int cpu;	 /* where (its scheduler clock's), -1 if unknown */
 	struct tl_list *before;
 };
 struct call_deadline {

@@ -33,6 +33,7 @@
  * call (C code does not rely on it: it is caller-saved).
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -149,6 +150,22 @@ struct tl_list {
 	size_t n;
 };
 
+static bool tl_same(const struct tl_timer *a, const struct tl_timer *b)
+{
+	return a->clock == b->clock && a->soft == b->soft && a->hard == b->hard;
+}
+
+/* Is l's timer n one of the n before it? */
+static bool tl_has_before(const struct tl_list *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (tl_same(&l->t[i], &l->t[n]))
+			return true;
+	return false;
+}
+
 /* Every hrtimer_wakeup timer of the list (-1: no list). */
 static int timer_list_read(struct tl_list *l)
 {
@@ -179,7 +196,10 @@ static int timer_list_read(struct tl_list *l)
 			cap = cap ? 2 * cap : 32;
 			l->t = xrealloc(l->t, cap * sizeof(*l->t));
 		}
-		l->t[l->n++] = (struct tl_timer){ clock, soft, hard, soft - offset };
+		l->t[l->n] = (struct tl_timer){ clock, soft, hard, soft - offset };
+		/* a timer the shifting list showed twice (see tl_merge) is one */
+		if (!tl_has_before(l, l->n))
+			l->n++;
 	}
 	free(text);
 	return l->now ? 0 : -1;
@@ -274,6 +294,24 @@ static long long last_ran(pid_t tid)
 	return (long long)(ms * 1e6);
 }
 
+/* The CPU a sleeping thread last ran on (-1: unknown). */
+static int last_cpu(pid_t tid)
+{
+	char path[64], *s, *p;
+	int field, cpu = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	s = read_file(path, NULL);
+	p = s ? strrchr(s, ')') : NULL;
+	/* field 39, "processor"; the one after the comm is field 3 */
+	for (field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		cpu = atoi(p + 1);
+	free(s);
+	return cpu;
+}
+
 void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 {
 	struct user_regs_struct r;
@@ -286,6 +324,7 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	if (p->timeout <= 0)
 		return;
 	p->slept = last_ran(tid);
+	p->cpu = last_cpu(tid);
 	p->before = xmalloc(sizeof(struct tl_list));
 	p->nr = r.orig_rax;
 	if (!timer_list_read(p->before)) {
@@ -320,30 +359,91 @@ static long long real_minus_mono(void)
 }
 
 /*
- * The scheduler's clock minus CLOCK_MONOTONIC: our own last run, read
- * right after a short sleep, against the time just before it.  Once per
- * process; each CPU's scheduler clock may be tens of ms off another's
- * (seen in a VM), hence the wide margin of found_near.
+ * The scheduler's clock of a CPU minus CLOCK_MONOTONIC: our own last run
+ * there, read right after a short sleep, against the time just before it.
+ * Once per CPU and process; each CPU's scheduler clock may be tens of ms
+ * off another's (seen in a VM: 58 ms between the two CPUs of one), so
+ * stasis runs on the CPU the sleeper went to sleep on for it (-1, or no
+ * such CPU: where it runs).
  */
-static long long sched_clock_offset(void)
+static long long sched_clock_offset(int cpu)
 {
-	static long long off;
+	static long long off[CPU_SETSIZE], any;
 	struct timespec t, nap = { 0, 1000 };
+	cpu_set_t was, one;
+	bool pinned = false;
+	long long o;
 
-	if (off)
-		return off;
+	if (cpu >= 0 && cpu < CPU_SETSIZE && off[cpu])
+		return off[cpu];
+	if (cpu < 0 || cpu >= CPU_SETSIZE) {
+		if (any)
+			return any;
+		cpu = -1;
+	}
+	if (cpu >= 0 && !sched_getaffinity(0, sizeof(was), &was)) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pinned = !sched_setaffinity(0, sizeof(one), &one);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	nanosleep(&nap, NULL);
-	off = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
-	return off ? off : 1;
+	o = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
+	o = o ? o : 1;
+	if (pinned) {
+		sched_setaffinity(0, sizeof(was), &was);
+		off[cpu] = o;
+	} else {
+		any = o;
+	}
+	return o;
+}
+
+/* How far timer t ends from the call's timeout after the thread went to sleep. */
+static long long off_sleep(const struct tl_timer *t, const struct deadline_probe *p)
+{
+	long long slept = p->slept - sched_clock_offset(p->cpu);
+
+	return llabs(t->mono - (slept + p->timeout));
 }
 
 /* Timer t ends about the call's timeout after the thread went to sleep. */
 static bool found_near(const struct tl_timer *t, const struct deadline_probe *p)
 {
-	long long slept = p->slept - sched_clock_offset();
+	return p->slept && off_sleep(t, p) < 50000000LL;
+}
 
-	return p->slept && llabs(t->mono - (slept + p->timeout)) < 50000000LL;
+/*
+ * No candidate within found_near's 50 ms (a CPU's scheduler clock further
+ * off, seen under load): the nearest one still, if it is within 250 ms
+ * and every other is clearly farther (by 250 ms and four times as far),
+ * as the timer of a stranger's short sleep that ended meanwhile is.
+ */
+static const struct tl_timer *nearest(const struct tl_list *b, const bool *gone,
+				      const struct deadline_probe *p)
+{
+	const struct tl_timer *best = NULL;
+	long long bd = 0, next = -1, o;
+	size_t i;
+
+	if (!p->slept)
+		return NULL;
+	for (i = 0; i < b->n; i++) {
+		if (!gone[i])
+			continue;
+		o = off_sleep(&b->t[i], p);
+		if (!best || o < bd) {
+			if (best)
+				next = bd;
+			best = &b->t[i];
+			bd = o;
+		} else if (next < 0 || o < next) {
+			next = o;
+		}
+	}
+	if (!best || bd >= 250000000LL || (next >= 0 && (next < bd + 250000000LL || next < 4 * bd)))
+		return NULL;
+	return best;
 }
 
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
@@ -381,13 +481,17 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	if (n > 1 && nnear == 1) {
 		found = near;
 		n = 1;
+	} else if (n > 1 && !nnear && (near = nearest(b, gone, p))) {
+		found = near;
+		n = 1;
 	}
 	if (n == 1) {
 		d->mono = found->mono;
 		d->real = found->mono + real_minus_mono();
 		pr_debug("tid %d: syscall %ld had %lld ns left (went to sleep %lld ns off)\n", tid,
 			 p->nr, found->mono - b->now,
-			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset() : 0);
+			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset(p->cpu)
+				  : 0);
 	} else {
 		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
 			 p->nr, n);

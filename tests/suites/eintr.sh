@@ -160,8 +160,33 @@ test_eintr_signal_during_restore() {
 register eintr/signal-after-restore-tree test_eintr_signal_tree 8
 register eintr/signal-during-restore test_eintr_signal_during_restore 0 10 25 50 75 100
 
+# test_eintr_signal_after_dump ROUNDS: the same tree; SIGUSR1 sent to each
+# of its processes at once when `dump -R` returns is answered, every
+# round (nothing of the tree is still held then).
+test_eintr_signal_after_dump() {
+	local rounds=$1 i
+	need_stasis || return 1
+	echo 100000 >"$TDIR/bound"
+	echo 0 >"$TDIR/wakes"
+	echo 1 >"$TDIR/children"
+	start_scenario sig_timed || return 1
+	for i in $(seq 1 "$rounds"); do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		eintr_kill_tree || { bad "round $i: cannot signal the tree"; return 1; }
+		eintr_wait_line "usr1 $i" 2 || { bad "round $i: the root did not answer SIGUSR1 sent right after dump -R"; return 1; }
+		eintr_wait_line "child pgrp usr1 $i" 2 || { bad "round $i: the child in its own group did not answer"; return 1; }
+		eintr_wait_line "child session usr1 $i" 2 || { bad "round $i: the child in its own session did not answer"; return 1; }
+		rm -rf "$TDIR/imgR"
+	done
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/signal-after-dump-tree test_eintr_signal_after_dump 5
+
 # the 50 dumps with -R in a row and 200 rounds, for soak runs
 if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/eintr-signal-after-dump-tree test_eintr_signal_after_dump 200
 	register soak/eintr-timed-x50 test_eintr_timed 50 3
 	register soak/eintr-signal-after-restore-tree test_eintr_signal_tree 200
 	# shellcheck disable=SC2046
@@ -273,14 +298,14 @@ eintr_gets_after() {
 }
 
 # test_eintr_semop: untimed semop in the main thread of a process in its
-# own IPC namespace, posted every 200 ms by its child: three dumps with -R
+# own IPC namespace, posted every 200 ms by its child: DUMPS (3) dumps with -R
 # and a restore; no EINTR, and the wakeups go on (none missed).
 test_eintr_semop() {
 	local n i
 	need_stasis || return 1
 	start_scenario sem_wait || return 1
 	eintr_gets_after 1 5 || return 1
-	for i in 1 2 3; do
+	for i in $(seq 1 "${1:-3}"); do
 		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
 		rm -rf "$TDIR/imgR"
 		sleep 0.1
@@ -320,3 +345,9 @@ test_eintr_semop_threads() {
 
 register eintr/semop test_eintr_semop
 register eintr/semop-threads-refused test_eintr_semop_threads
+
+if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/eintr-masked-x50 test_eintr_masked handler 50 2
+	register soak/eintr-masked-plain-x50 test_eintr_masked plain 50 2
+	register soak/eintr-semop-x50 test_eintr_semop 50
+fi
