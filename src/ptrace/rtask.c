@@ -371,8 +371,12 @@ int rtask_release(struct rtask *t)
 			ret = -1;
 		return ret;
 	}
-	if (release_into_call(t->pid, &t->regs))
+	if (!t->stop_sig) /* in a job-control stop it stays there */
+		return release_into_call(t->pid, &t->regs) ? -1 : ret;
+	if (ptrace(PTRACE_DETACH, t->pid, 0, 0)) {
+		pr_perror("cannot detach from %d", t->pid);
 		ret = -1;
+	}
 	return ret;
 }
 
