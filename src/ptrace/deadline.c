@@ -29,8 +29,14 @@
  * exactly as the kernel restarts any interrupted call.  (Detaching at the
  * syscall-entry stop of the re-issued call instead does not work: a detach
  * marks the thread signal-pending, and epoll_wait, for one, then fails at
- * once with EINTR.)  The timeout's register keeps its new value after the
- * call (C code does not rely on it: it is caller-saved).
+ * once with EINTR.  A call that sets a mask of its own recomputes that
+ * flag, so there it does work, and is needed: see release_into_call.)
+ * The timeout's register keeps its new value after the call (C code does
+ * not rely on it: it is caller-saved).
+ *
+ * Socket calls with SO_RCVTIMEO/SO_SNDTIMEO are left with their EINTR:
+ * their timeout is the socket's, read once as the call starts, and their
+ * timer is not an hrtimer (docs/design.md says more).
  */
 #include <errno.h>
 #include <sched.h>
