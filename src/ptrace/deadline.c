@@ -420,13 +420,15 @@ static bool found_near(const struct tl_timer *t, const struct deadline_probe *p)
 }
 
 /*
- * No candidate within found_near's 50 ms (a CPU's scheduler clock further
- * off, seen under load): the nearest one still, if it is within 250 ms
- * and every other is clearly farther (by 250 ms and four times as far),
- * as the timer of a stranger's short sleep that ended meanwhile is.
+ * Several candidates within found_near's 50 ms, or none: the nearest one
+ * still, if it is within limit and every other is clearly farther (by gap
+ * and four times as far), as the timer of a stranger's short sleep that
+ * ended meanwhile is.  (The sleeper's own is within 1 ms, on an idle
+ * CPU's clock; 50 ms and more when the clocks of two CPUs part further.)
  */
 static const struct tl_timer *nearest(const struct tl_list *b, const bool *gone,
-				      const struct deadline_probe *p)
+				      const struct deadline_probe *p, long long limit,
+				      long long gap)
 {
 	const struct tl_timer *best = NULL;
 	long long bd = 0, next = -1, o;
@@ -447,7 +449,7 @@ static const struct tl_timer *nearest(const struct tl_list *b, const bool *gone,
 			next = o;
 		}
 	}
-	if (!best || bd >= 250000000LL || (next >= 0 && (next < bd + 250000000LL || next < 4 * bd)))
+	if (!best || bd >= limit || (next >= 0 && (next < bd + gap || next < 4 * bd)))
 		return NULL;
 	return best;
 }
@@ -478,8 +480,10 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 		if (!gone[i])
 			continue;
 		found = found ? found : &b->t[i];
-		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read\n", tid,
-			 b->t[i].clock, b->t[i].mono - b->now);
+		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read, "
+			 "%lld ns off its sleep + timeout (cpu %d)\n",
+			 tid, b->t[i].clock, b->t[i].mono - b->now,
+			 p->slept ? off_sleep(&b->t[i], p) : -1, p->cpu);
 		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
 		if (found_near(&b->t[i], p) && !nnear++)
 			near = &b->t[i];
@@ -487,7 +491,8 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	if (n > 1 && nnear == 1) {
 		found = near;
 		n = 1;
-	} else if (n > 1 && !nnear && (near = nearest(b, gone, p))) {
+	} else if (n > 1 && (near = nnear ? nearest(b, gone, p, 50000000LL, 5000000LL)
+					  : nearest(b, gone, p, 250000000LL, 250000000LL))) {
 		found = near;
 		n = 1;
 	}
