@@ -454,6 +454,32 @@ static const struct tl_timer *nearest(const struct tl_list *b, const bool *gone,
 	return best;
 }
 
+/*
+ * No timer told apart (the list skipped it in both first reads, or
+ * strangers' timers left with it): the end its last run gives, the moment
+ * it went to sleep plus its timeout, within a ms or so on the per-CPU
+ * offsets, if that is still ahead when it stopped and within the timeout
+ * of the first read.  Later than the true end when the call woke inside
+ * the kernel and slept again (poll, epoll on an event that was not for
+ * it), not earlier but by the clocks' error.  Better than the alternatives:
+ * EINTR, or (for a
+ * restart-block call) restart_syscall, which a later dump cannot name and
+ * a restore cannot re-issue.
+ */
+static bool estimate(const struct deadline_probe *p, long long first, long long stopped,
+		     long long *end)
+{
+	long long e;
+
+	if (!p->slept)
+		return false;
+	e = p->slept - sched_clock_offset(p->cpu) + p->timeout;
+	if (e <= stopped || e > first + p->timeout)
+		return false;
+	*end = e;
+	return true;
+}
+
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
 		       struct call_deadline *d)
 {
@@ -461,6 +487,7 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	const struct tl_timer *found = NULL, *near = NULL;
 	size_t i, n = 0, nnear = 0, reads;
 	struct tl_list after;
+	long long stopped;
 	bool *gone = NULL;
 
 	memset(d, 0, sizeof(*d));
@@ -471,6 +498,7 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	for (i = 0; i < b->n; i++)
 		gone[i] = b->t[i].mono > after.now && b->t[i].mono <= b->now + p->timeout;
 	n = tl_still_gone(b, &after, gone);
+	stopped = after.now;
 	free(after.t);
 	for (reads = 1; n > 1 && reads < 4 && !timer_list_read(&after); reads++) {
 		n = tl_still_gone(b, &after, gone);
@@ -503,6 +531,11 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 			 p->nr, found->mono - b->now,
 			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset(p->cpu)
 				  : 0);
+	} else if (estimate(p, b->now, stopped, &d->mono)) {
+		d->real = d->mono + real_minus_mono();
+		pr_debug(
+		    "tid %d: syscall %ld: %zu candidate timers, %lld ns left by its last run\n",
+		    tid, p->nr, n, d->mono - b->now);
 	} else {
 		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
 			 p->nr, n);
