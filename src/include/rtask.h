@@ -127,6 +127,7 @@ struct deadline_probe {
 	long nr;
 	long long timeout;
 	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
+	int cpu;	 /* where (its scheduler clock's), -1 if unknown */
 	struct tl_list *before;
 };
 struct call_deadline {
@@ -139,5 +140,8 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 void deadline_probe_free(struct deadline_probe *p);
 int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk,
 		     long long end);
+/* Detach a thread whose registers (in place) are regs; one whose call has a
+ * mask of its own is let go inside the call (deadline.c). */
+int release_into_call(pid_t tid, const struct user_regs_struct *regs);
 
 #endif

@@ -29,10 +29,17 @@
  * exactly as the kernel restarts any interrupted call.  (Detaching at the
  * syscall-entry stop of the re-issued call instead does not work: a detach
  * marks the thread signal-pending, and epoll_wait, for one, then fails at
- * once with EINTR.)  The timeout's register keeps its new value after the
- * call (C code does not rely on it: it is caller-saved).
+ * once with EINTR.  A call that sets a mask of its own recomputes that
+ * flag, so there it does work, and is needed: see release_into_call.)
+ * The timeout's register keeps its new value after the call (C code does
+ * not rely on it: it is caller-saved).
+ *
+ * Socket calls with SO_RCVTIMEO/SO_SNDTIMEO are left with their EINTR:
+ * their timeout is the socket's, read once as the call starts, and their
+ * timer is not an hrtimer (docs/design.md says more).
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -43,6 +50,8 @@
 #include <linux/futex.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "log.h"
 #include "rtask.h"
@@ -69,14 +78,10 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 	case __NR_epoll_wait:
 		*a = ARG(r10, TA_MS, true);
 		break;
-	case __NR_epoll_pwait: /* a sigmask argument: its saved mask is not ours to see */
-		if (r->r8)
-			return false;
+	case __NR_epoll_pwait: /* a mask of its own: see release_into_call */
 		*a = ARG(r10, TA_MS, true);
 		break;
 	case __NR_epoll_pwait2:
-		if (r->r8)
-			return false;
 		*a = ARG(r10, TA_TS, true);
 		break;
 	case __NR_rt_sigtimedwait:
@@ -104,15 +109,11 @@ bool timed_call(const struct user_regs_struct *r, struct timed_arg *a)
 		*a = ARG(r8, TA_TV, false);
 		a->user = true;
 		break;
-	case __NR_pselect6: /* with a signal mask argument: not ours to see */
-		if (r->r9)
-			return false;
+	case __NR_pselect6:
 		*a = ARG(r8, TA_TS, false);
 		a->user = true;
 		break;
 	case __NR_ppoll:
-		if (r->r10)
-			return false;
 		*a = ARG(rdx, TA_TS, false);
 		a->user = true;
 		break;
@@ -155,6 +156,22 @@ struct tl_list {
 	size_t n;
 };
 
+static bool tl_same(const struct tl_timer *a, const struct tl_timer *b)
+{
+	return a->clock == b->clock && a->soft == b->soft && a->hard == b->hard;
+}
+
+/* Is l's timer n one of the n before it? */
+static bool tl_has_before(const struct tl_list *l, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (tl_same(&l->t[i], &l->t[n]))
+			return true;
+	return false;
+}
+
 /* Every hrtimer_wakeup timer of the list (-1: no list). */
 static int timer_list_read(struct tl_list *l)
 {
@@ -185,7 +202,10 @@ static int timer_list_read(struct tl_list *l)
 			cap = cap ? 2 * cap : 32;
 			l->t = xrealloc(l->t, cap * sizeof(*l->t));
 		}
-		l->t[l->n++] = (struct tl_timer){ clock, soft, hard, soft - offset };
+		l->t[l->n] = (struct tl_timer){ clock, soft, hard, soft - offset };
+		/* a timer the shifting list showed twice (see tl_merge) is one */
+		if (!tl_has_before(l, l->n))
+			l->n++;
 	}
 	free(text);
 	return l->now ? 0 : -1;
@@ -280,6 +300,24 @@ static long long last_ran(pid_t tid)
 	return (long long)(ms * 1e6);
 }
 
+/* The CPU a sleeping thread last ran on (-1: unknown). */
+static int last_cpu(pid_t tid)
+{
+	char path[64], *s, *p;
+	int field, cpu = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	s = read_file(path, NULL);
+	p = s ? strrchr(s, ')') : NULL;
+	/* field 39, "processor"; the one after the comm is field 3 */
+	for (field = 2; p && field < 39; field++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		cpu = atoi(p + 1);
+	free(s);
+	return cpu;
+}
+
 void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 {
 	struct user_regs_struct r;
@@ -292,6 +330,7 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	if (p->timeout <= 0)
 		return;
 	p->slept = last_ran(tid);
+	p->cpu = last_cpu(tid);
 	p->before = xmalloc(sizeof(struct tl_list));
 	p->nr = r.orig_rax;
 	if (!timer_list_read(p->before)) {
@@ -326,30 +365,119 @@ static long long real_minus_mono(void)
 }
 
 /*
- * The scheduler's clock minus CLOCK_MONOTONIC: our own last run, read
- * right after a short sleep, against the time just before it.  Once per
- * process; each CPU's scheduler clock may be tens of ms off another's
- * (seen in a VM), hence the wide margin of found_near.
+ * The scheduler's clock of a CPU minus CLOCK_MONOTONIC: our own last run
+ * there, read right after a short sleep, against the time just before it.
+ * Once per CPU and process; each CPU's scheduler clock may be tens of ms
+ * off another's (seen in a VM: 58 ms between the two CPUs of one), so
+ * stasis runs on the CPU the sleeper went to sleep on for it (-1, or no
+ * such CPU: where it runs).
  */
-static long long sched_clock_offset(void)
+static long long sched_clock_offset(int cpu)
 {
-	static long long off;
+	static long long off[CPU_SETSIZE], any;
 	struct timespec t, nap = { 0, 1000 };
+	cpu_set_t was, one;
+	bool pinned = false;
+	long long o;
 
-	if (off)
-		return off;
+	if (cpu >= 0 && cpu < CPU_SETSIZE && off[cpu])
+		return off[cpu];
+	if (cpu < 0 || cpu >= CPU_SETSIZE) {
+		if (any)
+			return any;
+		cpu = -1;
+	}
+	if (cpu >= 0 && !sched_getaffinity(0, sizeof(was), &was)) {
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pinned = !sched_setaffinity(0, sizeof(one), &one);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	nanosleep(&nap, NULL);
-	off = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
-	return off ? off : 1;
+	o = last_ran(gettid()) - (t.tv_sec * NSEC + t.tv_nsec);
+	o = o ? o : 1;
+	if (pinned) {
+		sched_setaffinity(0, sizeof(was), &was);
+		off[cpu] = o;
+	} else {
+		any = o;
+	}
+	return o;
+}
+
+/* How far timer t ends from the call's timeout after the thread went to sleep. */
+static long long off_sleep(const struct tl_timer *t, const struct deadline_probe *p)
+{
+	long long slept = p->slept - sched_clock_offset(p->cpu);
+
+	return llabs(t->mono - (slept + p->timeout));
 }
 
 /* Timer t ends about the call's timeout after the thread went to sleep. */
 static bool found_near(const struct tl_timer *t, const struct deadline_probe *p)
 {
-	long long slept = p->slept - sched_clock_offset();
+	return p->slept && off_sleep(t, p) < 50000000LL;
+}
 
-	return p->slept && llabs(t->mono - (slept + p->timeout)) < 50000000LL;
+/*
+ * Several candidates within found_near's 50 ms, or none: the nearest one
+ * still, if it is within limit and every other is clearly farther (by gap
+ * and four times as far), as the timer of a stranger's short sleep that
+ * ended meanwhile is.  (The sleeper's own is within 1 ms, on an idle
+ * CPU's clock; 50 ms and more when the clocks of two CPUs part further.)
+ */
+static const struct tl_timer *nearest(const struct tl_list *b, const bool *gone,
+				      const struct deadline_probe *p, long long limit,
+				      long long gap)
+{
+	const struct tl_timer *best = NULL;
+	long long bd = 0, next = -1, o;
+	size_t i;
+
+	if (!p->slept)
+		return NULL;
+	for (i = 0; i < b->n; i++) {
+		if (!gone[i])
+			continue;
+		o = off_sleep(&b->t[i], p);
+		if (!best || o < bd) {
+			if (best)
+				next = bd;
+			best = &b->t[i];
+			bd = o;
+		} else if (next < 0 || o < next) {
+			next = o;
+		}
+	}
+	if (!best || bd >= limit || (next >= 0 && (next < bd + gap || next < 4 * bd)))
+		return NULL;
+	return best;
+}
+
+/*
+ * No timer told apart (the list skipped it in both first reads, or
+ * strangers' timers left with it): the end its last run gives, the moment
+ * it went to sleep plus its timeout, within a ms or so on the per-CPU
+ * offsets, if that is still ahead when it stopped and within the timeout
+ * of the first read.  Later than the true end when the call woke inside
+ * the kernel and slept again (poll, epoll on an event that was not for
+ * it), not earlier but by the clocks' error.  Better than the alternatives:
+ * EINTR, or (for a
+ * restart-block call) restart_syscall, which a later dump cannot name and
+ * a restore cannot re-issue.
+ */
+static bool estimate(const struct deadline_probe *p, long long first, long long stopped,
+		     long long *end)
+{
+	long long e;
+
+	if (!p->slept)
+		return false;
+	e = p->slept - sched_clock_offset(p->cpu) + p->timeout;
+	if (e <= stopped || e > first + p->timeout)
+		return false;
+	*end = e;
+	return true;
 }
 
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
@@ -359,6 +487,7 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	const struct tl_timer *found = NULL, *near = NULL;
 	size_t i, n = 0, nnear = 0, reads;
 	struct tl_list after;
+	long long stopped;
 	bool *gone = NULL;
 
 	memset(d, 0, sizeof(*d));
@@ -369,6 +498,7 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	for (i = 0; i < b->n; i++)
 		gone[i] = b->t[i].mono > after.now && b->t[i].mono <= b->now + p->timeout;
 	n = tl_still_gone(b, &after, gone);
+	stopped = after.now;
 	free(after.t);
 	for (reads = 1; n > 1 && reads < 4 && !timer_list_read(&after); reads++) {
 		n = tl_still_gone(b, &after, gone);
@@ -378,13 +508,19 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 		if (!gone[i])
 			continue;
 		found = found ? found : &b->t[i];
-		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read\n", tid,
-			 b->t[i].clock, b->t[i].mono - b->now);
+		pr_debug("tid %d: candidate timer on clock %d, %lld ns after the first read, "
+			 "%lld ns off its sleep + timeout (cpu %d)\n",
+			 tid, b->t[i].clock, b->t[i].mono - b->now,
+			 p->slept ? off_sleep(&b->t[i], p) : -1, p->cpu);
 		/* another sleeper woke meanwhile: ours was armed when it went to sleep */
 		if (found_near(&b->t[i], p) && !nnear++)
 			near = &b->t[i];
 	}
 	if (n > 1 && nnear == 1) {
+		found = near;
+		n = 1;
+	} else if (n > 1 && (near = nnear ? nearest(b, gone, p, 50000000LL, 5000000LL)
+					  : nearest(b, gone, p, 250000000LL, 250000000LL))) {
 		found = near;
 		n = 1;
 	}
@@ -393,7 +529,13 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 		d->real = found->mono + real_minus_mono();
 		pr_debug("tid %d: syscall %ld had %lld ns left (went to sleep %lld ns off)\n", tid,
 			 p->nr, found->mono - b->now,
-			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset() : 0);
+			 p->slept ? found->mono - p->timeout - p->slept + sched_clock_offset(p->cpu)
+				  : 0);
+	} else if (estimate(p, b->now, stopped, &d->mono)) {
+		d->real = d->mono + real_minus_mono();
+		pr_debug(
+		    "tid %d: syscall %ld: %zu candidate timers, %lld ns left by its last run\n",
+		    tid, p->nr, n, d->mono - b->now);
 	} else {
 		pr_debug("tid %d: syscall %ld: %zu candidate timers, time left unknown\n", tid,
 			 p->nr, n);
@@ -502,9 +644,124 @@ int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t c
 	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
 	    thread_set_regs(tid, &r))
 		r = *regs; /* the whole timeout again */
-	if (ptrace(PTRACE_DETACH, tid, 0, 0)) {
+	return release_into_call(tid, &r);
+}
+
+/* ---------------------------------------- calls with a mask of their own */
+
+#define UNBLOCKABLE ((1ULL << (SIGKILL - 1)) | (1ULL << (SIGSTOP - 1)))
+
+/* The mask a call blocks while it sleeps, read from its argument. */
+static bool call_mask(pid_t tid, const struct user_regs_struct *r, uint64_t *mask)
+{
+	struct {
+		unsigned long at, size;
+	} ss = { 0, 0 };
+
+	switch ((long)r->orig_rax) {
+	case __NR_epoll_pwait:
+	case __NR_epoll_pwait2:
+		ss.at = r->r8;
+		ss.size = r->r9;
+		break;
+	case __NR_ppoll:
+		ss.at = r->r10;
+		ss.size = r->r8;
+		break;
+	case __NR_rt_sigsuspend:
+		ss.at = r->rdi;
+		ss.size = r->rsi;
+		break;
+	case __NR_pselect6: /* a pointer to {mask, size} */
+		if (!r->r9 || remote_read(tid, r->r9, &ss, sizeof(ss)))
+			return false;
+		break;
+	default:
+		return false;
+	}
+	return ss.at && ss.size == sizeof(*mask) && !remote_read(tid, ss.at, mask, sizeof(*mask));
+}
+
+static bool restarts(const struct user_regs_struct *r)
+{
+	long rax = (long)r->rax;
+
+	return (long)r->orig_rax >= 0 &&
+	       (rax == -ERESTARTNOHAND || rax == -ERESTARTSYS || rax == -ERESTARTNOINTR);
+}
+
+static int set_mask(pid_t tid, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask)) {
+		pr_perror("cannot set the signal mask of %d", tid);
+		return -1;
+	}
+	return 0;
+}
+
+/* Detach from a stop; sig: the signal of a signal-delivery stop, passed on. */
+static int detach(pid_t tid, int sig)
+{
+	if (ptrace(PTRACE_DETACH, tid, 0, sig)) {
 		pr_perror("cannot detach from %d", tid);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * A call that sleeps with a mask of its own (set_user_sigmask: epoll_pwait,
+ * epoll_pwait2, ppoll, pselect6; rt_sigsuspend) re-reads it from its
+ * argument when it is issued again, but between the stop and the restart
+ * the thread's own mask is in place: a signal pending that the call's
+ * mask blocks and the thread's does not would run its handler there, and
+ * the thread would then sleep in the call again.  So such a thread is let
+ * go inside the call: everything blocked, its registers set to issue the
+ * call again (the syscall instruction, orig_rax -1 so that no restart
+ * rule touches them), PTRACE_SYSCALL to the call's entry, its own mask
+ * back, detach there.  (This works from every stop stasis leaves a thread
+ * in, a syscall-exit stop too, where the kernel's restart would need a
+ * pending signal.)  The detach marks it signal-pending; the call, setting
+ * its mask (which differs from the thread's, else none of this is done),
+ * recomputes that, so it sleeps, or fails with EINTR for a signal its
+ * mask lets through, as it would have.  A signal-delivery stop met on the
+ * way (the thread was still in the call's mask, at its interrupt) is such
+ * a signal: with the registers of the interrupted call and the thread's
+ * mask, it is passed on, and the call returns EINTR after the handler.
+ */
+int release_into_call(pid_t tid, const struct user_regs_struct *r)
+{
+	struct user_regs_struct again = *r, at;
+	unsigned char insn[2];
+	uint64_t call, own;
+	int status;
+
+	if (!restarts(r) || !call_mask(tid, r, &call) ||
+	    ptrace(PTRACE_GETSIGMASK, tid, sizeof(own), &own) || !((call ^ own) & ~UNBLOCKABLE) ||
+	    remote_read(tid, r->rip - 2, insn, 2) || insn[0] != 0x0f || insn[1] != 0x05)
+		return detach(tid, 0);
+	again.rax = r->orig_rax;
+	again.orig_rax = -1;
+	again.rip -= 2;
+	if (set_mask(tid, ~0ULL))
+		return detach(tid, 0);
+	if (thread_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		pr_perror("cannot resume %d into its call", tid);
+		thread_set_regs(tid, r);
+		set_mask(tid, own);
+		return detach(tid, 0);
+	}
+	if (thread_wait_stop(tid, &status) || thread_get_regs(tid, &at))
+		return -1;
+	/* the entry stop (with or without PTRACE_O_TRACESYSGOOD): the call's own registers */
+	if ((status >> 16) == 0 && (WSTOPSIG(status) & 0x7f) == SIGTRAP &&
+	    (long)at.rax == -ENOSYS && at.orig_rax == r->orig_rax && at.rip == r->rip) {
+		pr_debug("tid %d: let go at the entry of syscall %lld\n", tid, r->orig_rax);
+		return set_mask(tid, own) ? -1 : detach(tid, 0);
+	}
+	/* a signal on the way, or a group stop: the interrupted call as it was */
+	if (thread_set_regs(tid, r) || set_mask(tid, own))
+		return -1;
+	return detach(tid,
+		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);
 }

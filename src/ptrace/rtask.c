@@ -205,19 +205,19 @@ int thread_set_xstate(pid_t tid, const void *buf, size_t len)
 /*
  * Calls the kernel never restarts after a stop (signal(7)): interrupted by
  * our freeze they return EINTR, though no signal came.  True if regs are
- * such a call that waits without a timeout (or a sigmask argument, whose
- * saved mask ptrace cannot show): re-issuing it then is exactly what the
- * program would have seen without the freeze.
+ * such a call that waits without a timeout: re-issuing it then is exactly
+ * what the program would have seen without the freeze (one with a mask of
+ * its own is let go inside the call: release_into_call).
  */
 static bool eintr_call_without_timeout(const struct user_regs_struct *r)
 {
 	switch ((long)r->orig_rax) {
 	case __NR_epoll_wait:
 		return (int)r->r10 < 0;
-	case __NR_epoll_pwait:
-		return (int)r->r10 < 0 && !r->r8;
+	case __NR_epoll_pwait: /* a mask of its own: deadline.c's release_into_call */
+		return (int)r->r10 < 0;
 	case __NR_epoll_pwait2:
-		return !r->r10 && !r->r8;
+		return !r->r10;
 	case __NR_rt_sigtimedwait: /* sigwaitinfo */
 		return !r->rdx;
 	case __NR_semop:
@@ -371,6 +371,8 @@ int rtask_release(struct rtask *t)
 			ret = -1;
 		return ret;
 	}
+	if (!t->stop_sig) /* in a job-control stop it stays there */
+		return release_into_call(t->pid, &t->regs) ? -1 : ret;
 	if (ptrace(PTRACE_DETACH, t->pid, 0, 0)) {
 		pr_perror("cannot detach from %d", t->pid);
 		ret = -1;

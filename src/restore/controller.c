@@ -182,7 +182,8 @@ int plan_group_helpers(struct rst_tree *r)
 /*
  * Let one thread go.  One frozen in a call with a relative timeout goes
  * back into it with the time it had left before its deadline (deadline.c);
- * every other is detached, and the kernel restarts an interrupted call.
+ * every other is detached, and the kernel restarts an interrupted call
+ * (inside it, if it has a mask of its own: release_into_call).
  */
 static int release_thread(pid_t pid, const ThreadCore *core)
 {
@@ -192,7 +193,9 @@ static int release_thread(pid_t pid, const ThreadCore *core)
 	if (core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
 	    (long)r.rax == -ERESTARTNOHAND && timed_call(&r, &a))
 		return deadline_release(pid, &r, CLOCK_REALTIME, core->call_deadline);
-	return ptrace(PTRACE_DETACH, pid, 0, 0);
+	if (thread_get_regs(pid, &r))
+		return -1;
+	return release_into_call(pid, &r);
 }
 
 int release_task(struct rst_ctx *c)

@@ -160,15 +160,194 @@ test_eintr_signal_during_restore() {
 register eintr/signal-after-restore-tree test_eintr_signal_tree 8
 register eintr/signal-during-restore test_eintr_signal_during_restore 0 10 25 50 75 100
 
-# the issue's 50 dumps with -R in a row and 200 rounds, for soak runs
+# test_eintr_signal_after_dump ROUNDS: the same tree; SIGUSR1 sent to each
+# of its processes at once when `dump -R` returns is answered, every
+# round (nothing of the tree is still held then).
+test_eintr_signal_after_dump() {
+	local rounds=$1 i
+	need_stasis || return 1
+	echo 100000 >"$TDIR/bound"
+	echo 0 >"$TDIR/wakes"
+	echo 1 >"$TDIR/children"
+	start_scenario sig_timed || return 1
+	for i in $(seq 1 "$rounds"); do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		eintr_kill_tree || { bad "round $i: cannot signal the tree"; return 1; }
+		eintr_wait_line "usr1 $i" 2 || { bad "round $i: the root did not answer SIGUSR1 sent right after dump -R"; return 1; }
+		eintr_wait_line "child pgrp usr1 $i" 2 || { bad "round $i: the child in its own group did not answer"; return 1; }
+		eintr_wait_line "child session usr1 $i" 2 || { bad "round $i: the child in its own session did not answer"; return 1; }
+		rm -rf "$TDIR/imgR"
+	done
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/signal-after-dump-tree test_eintr_signal_after_dump 5
+
+# the issue's 50 dumps with -R in a row and 200 rounds, for soak runs (make soak)
 if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/eintr-signal-after-dump-tree test_eintr_signal_after_dump 200
 	register soak/eintr-timed-x50 test_eintr_timed 50 3
 	register soak/eintr-signal-after-restore-tree test_eintr_signal_tree 200
 	# shellcheck disable=SC2046
-	register soak/eintr-signal-during-restore test_eintr_signal_during_restore $(seq 0 2 150)
+	register soak/eintr-signal-during-restore test_eintr_signal_during_restore $(seq 0 199)
 fi
 
 # sem_timed: semtimedop (1 s) in a process of its own IPC namespace: no
 # EINTR and its deadlines kept through dump -R and through a restore.
 register eintr/semtimedop-once test_cr sem_timed once
 register eintr/semtimedop-leave-running-x3 test_cr sem_timed leave-running-x3
+
+# sig_masked: calls that sleep with a mask of their own (epoll_pwait,
+# epoll_pwait2, ppoll, pselect, sigsuspend), sigwaitinfo, io_getevents.
+EINTR_MASKED_TIMED='epoll_pwait(5000) epoll_pwait2 ppoll pselect'
+
+# eintr_wait_named N SECONDS NAMES: the log holds N "wake NAME" lines per name.
+eintr_wait_named() {
+	local n=$1 limit=$(($(now_ms) + $2 * 1000)) w
+	shift 2
+	for w in "$@"; do
+		until [ "$(grep -cF "wake $w " "$TDIR/log")" -ge "$n" ]; do
+			[ "$(now_ms)" -lt "$limit" ] || { bad "$w woke fewer than $n times in time"; return 1; }
+			sleep 0.05
+		done
+	done
+}
+
+# eintr_log_clean: no EINTR, no handler run early or lost in the log.
+eintr_log_clean() {
+	grep -qE '^(eintr|early|lost)' "$TDIR/log" || return 0
+	bad "seen: $(grep -E '^(eintr|early|lost)' "$TDIR/log" | sort | uniq -c | tr '\n' ' ')"
+	return 1
+}
+
+# test_eintr_masked MODE DUMPS PERIODS: sig_masked with handlers (MODE
+# handler: each timed masked waiter has a SIGURG pending, blocked by its
+# call's mask only, from 300 ms into each call) or without (plain, the main
+# thread in epoll_pwait(-1)); DUMPS dumps with -R 1 s into the first 5 s
+# period, then (PERIODS 2) a dump and a restore 1.5 s into the second.
+# No EINTR, no handler before its call returned, every wakeup within
+# EINTR_BOUND_MS of its deadline.
+test_eintr_masked() {
+	local mode=$1 dumps=$2 periods=$3 t0 i img
+	need_stasis || return 1
+	[ -r /proc/timer_list ] || { REASON="no readable /proc/timer_list"; return 77; }
+	echo "$EINTR_BOUND_MS" >"$TDIR/bound"
+	echo "$periods" >"$TDIR/wakes"
+	[ "$mode" = plain ] && echo 1 >"$TDIR/plain"
+	start_scenario sig_masked || return 1
+	t0=$(now_ms)
+	eintr_sleep_until $((t0 + 1000))
+	for i in $(seq 1 "$dumps"); do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		rm -rf "$TDIR/imgR"
+	done
+	if [ "$periods" -ge 2 ]; then
+		eintr_sleep_until $((t0 + 6500))
+		dump "$SCN_PID" "$TDIR/img" || return 1
+		tree_gone "$TDIR/img" || return 1
+		restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	fi
+	# shellcheck disable=SC2086
+	eintr_wait_named "$periods" $((periods * 5 + 3)) $EINTR_MASKED_TIMED || return 1
+	grep -q "let go at the entry" "$TDIR"/dump*.log ||
+		{ bad "no thread was let go inside its call (see dump logs)"; return 1; }
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+# test_eintr_aio_refused: a process with an AIO context is refused (its
+# ring mapping cannot be saved) and runs on: io_getevents, untimed and
+# with 5 s, gets no EINTR from the failed dump and keeps its deadline.
+test_eintr_aio_refused() {
+	need_stasis || return 1
+	[ -r /proc/timer_list ] || { REASON="no readable /proc/timer_list"; return 77; }
+	echo "$EINTR_BOUND_MS" >"$TDIR/bound"
+	echo 1 >"$TDIR/aio"
+	echo 1 >"$TDIR/plain"
+	start_scenario sig_masked || return 1
+	sleep 1
+	mkdir -p "$TDIR/img"
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img" -R
+	expect_error "dump of a process with an AIO context" $? "$TDIR/err.err" || return 1
+	grep -qw "$SCN_PID" "$TDIR/err.err" || { bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	eintr_wait_named 1 8 io_getevents || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/masked test_eintr_masked handler 3 2
+register eintr/masked-plain test_eintr_masked plain 2 1
+register eintr/aio-refused test_eintr_aio_refused
+
+# eintr_last_got: N of the last "got N" line of the log (0 if none).
+eintr_last_got() {
+	local n
+	n=$(grep -oE '^got [0-9]+' "$TDIR/log" 2>/dev/null | tail -n 1)
+	echo "${n#got }" | grep -E '^[0-9]+$' || echo 0
+}
+
+# eintr_gets_after N SECONDS: the log gets a "got M" line with M > N in time.
+eintr_gets_after() {
+	local limit=$(($(now_ms) + $2 * 1000))
+	until [ "$(eintr_last_got)" -gt "$1" ]; do
+		[ "$(now_ms)" -lt "$limit" ] || { bad "semop got nothing after ${1} gets within $2 s"; return 1; }
+		sleep 0.05
+	done
+}
+
+# test_eintr_semop: untimed semop in the main thread of a process in its
+# own IPC namespace, posted every 200 ms by its child: DUMPS (3) dumps with -R
+# and a restore; no EINTR, and the wakeups go on (none missed).
+test_eintr_semop() {
+	local n i
+	need_stasis || return 1
+	start_scenario sem_wait || return 1
+	eintr_gets_after 1 5 || return 1
+	for i in $(seq 1 "${1:-3}"); do
+		dump "$SCN_PID" "$TDIR/imgR" -R || return 1
+		rm -rf "$TDIR/imgR"
+		sleep 0.1
+	done
+	n=$(eintr_last_got)
+	eintr_gets_after "$n" 3 || return 1
+	dump "$SCN_PID" "$TDIR/img" || return 1
+	tree_gone "$TDIR/img" || return 1
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	n=$(eintr_last_got)
+	eintr_gets_after $((n + 2)) 3 || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+# test_eintr_semop_threads: the waiter in a second thread: the process has
+# a SysV undo list (CLONE_SYSVSEM), whose adjustments cannot be read: the
+# dump is refused naming the pid and the undo list, and the tree runs on,
+# its semop without EINTR and still woken.
+test_eintr_semop_threads() {
+	local n
+	need_stasis || return 1
+	echo 1 >"$TDIR/threads"
+	start_scenario sem_wait || return 1
+	eintr_gets_after 1 5 || return 1
+	mkdir -p "$TDIR/img"
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a multithreaded process with a SysV undo list" $? "$TDIR/err.err" || return 1
+	grep -qw "$SCN_PID" "$TDIR/err.err" || { bad "the error does not name pid $SCN_PID: $ERR_LINE"; return 1; }
+	grep -q "undo list" "$TDIR/err.err" || { bad "the error does not name the undo list: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	n=$(eintr_last_got)
+	eintr_gets_after $((n + 2)) 3 || return 1
+	eintr_log_clean || return 1
+	check_scenario
+}
+
+register eintr/semop test_eintr_semop
+register eintr/semop-threads-refused test_eintr_semop_threads
+
+if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/eintr-masked-x50 test_eintr_masked handler 50 2
+	register soak/eintr-masked-plain-x50 test_eintr_masked plain 50 2
+	register soak/eintr-semop-x50 test_eintr_semop 50
+fi
