@@ -83,6 +83,41 @@ static int set_network_lock(struct cmdline *c, const struct opt_def *o, const ch
 	return 0;
 }
 
+static char *xmemdup0(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+/* A:B, both not empty (dump: MOUNTPOINT:KEY, restore: KEY:PATH). */
+static int add_ext_mount(struct ext_mount **v, int *n, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+
+	if (!colon || colon == arg || !colon[1]) {
+		pr_err("bad --ext-mount-map '%s'; expected A:B\n", arg);
+		return -1;
+	}
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[*n].a = xmemdup0(arg, colon - arg);
+	(*v)[*n].b = colon + 1;
+	(*n)++;
+	return 0;
+}
+
+static int set_ext_mount_dump(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	return add_ext_mount(&c->dump.ext_mounts, &c->dump.n_ext_mounts, arg);
+}
+
+static int set_ext_mount_restore(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	return add_ext_mount(&c->restore.ext_mounts, &c->restore.n_ext_mounts, arg);
+}
+
 static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
@@ -117,6 +152,10 @@ static const struct opt_def dump_table[] = {
 	OPT_FLAG("ext-files", 0, dump.ext_files,
 		 "allow pipes and terminals outside the tree at fds\n"
 		 "above 2; restore needs --inherit-fd for each"),
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "MNT:KEY", set_ext_mount_dump,
+		    "the tree's mount at MNT is outside the image:\n"
+		    "saved as KEY, restore binds what --ext-mount-map\n"
+		    "KEY:PATH gives; repeatable"),
 	OPT_END,
 };
 
@@ -189,6 +228,9 @@ static const struct opt_def restore_table[] = {
 		    "use our fd N for the external object KEY (as\n"
 		    "`stasis show` names it, e.g. pipe:[1234]);\n"
 		    "may be given more than once"),
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:PATH", set_ext_mount_restore,
+		    "bind our PATH where the tree had the external\n"
+		    "mount KEY (dump --ext-mount-map); repeatable"),
 	OPT_FLAG("skip-file-check", 0, restore.skip_file_check,
 		 "restore even if an open file changed size or was\n"
 		 "replaced since the dump (refused by default)"),

@@ -33,6 +33,7 @@ enum ns_slot {
 	NS_K_TIME_KIDS, /* time_for_children */
 	NS_K_CGROUP,
 	NS_K_IPC,
+	NS_K_MNT,
 	NS_K_NR
 };
 
@@ -67,7 +68,7 @@ struct ns_kind {
 #define NS_TE_FIELD(f) .te_has = offsetof(TaskEntry, has_##f), .te_id = offsetof(TaskEntry, f)
 
 extern const struct ns_kind uts_ns_kind, time_ns_kind, time_kids_ns_kind, cgroup_ns_kind,
-    ipc_ns_kind;
+    ipc_ns_kind, mnt_ns_kind;
 
 /* Run look(pid, e) with this thread in pid's namespace of kind k, then back. */
 int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *));
@@ -79,5 +80,16 @@ NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id);
 
 /* Restore: the namespace of slot k c's task is the creator of, or NULL. */
 const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);
+
+/*
+ * ns_mnt.c, during a dump of a tree with a mount namespace of its own: a
+ * path as the tree names it (/proc/PID/maps, fd links) made reachable
+ * from ours (buf), and whether files on device dev come back on a new
+ * file system (a tmpfs, proc ... that the restore mounts afresh), whose
+ * device and inode numbers are not the dump's.  Outside such a dump:
+ * path itself, false.
+ */
+const char *mnt_dump_path(const char *path, char *buf, size_t size);
+bool mnt_dump_dev_rebuilt(dev_t dev);
 
 #endif

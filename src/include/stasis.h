@@ -38,6 +38,13 @@ struct dump_opts {
 	const char *freeze_cgroup; /* hold the tree with this cgroup's freezer */
 	bool network_lock_skip;	   /* --network-lock skip: no nft table while frozen */
 	bool ext_files;		   /* allow pipes and terminals outside the tree at fds above 2 */
+	struct ext_mount *ext_mounts; /* --ext-mount-map MOUNTPOINT:KEY */
+	int n_ext_mounts;
+};
+
+/* --ext-mount-map A:B: dump, A a mountpoint of the tree and B its key; restore, A the key, B our path */
+struct ext_mount {
+	const char *a, *b;
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */
@@ -61,6 +68,8 @@ struct restore_opts {
 	const char *pidfile;
 	struct inherit_fd *inherit;
 	int n_inherit;
+	struct ext_mount *ext_mounts; /* --ext-mount-map KEY:PATH */
+	int n_ext_mounts;
 	bool skip_file_check; /* restore files whose size or identity changed */
 	bool tcp_established; /* accepted for criu's sake (the image decides) */
 	bool tcp_close;	      /* restore established TCP connections closed */

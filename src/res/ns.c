@@ -4,8 +4,8 @@
  * are saved as IMG_NS records, and task_entry names them by id (the
  * namespace's inode number).  What a kind saves of its namespace and how
  * it is rebuilt is that kind's own (struct ns_kind, src/include/ns.h: UTS
- * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c);
- * ns_kinds[] below lists them.  The kinds stasis does not save (net, mnt,
+ * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c, mount in ns_mnt.c);
+ * ns_kinds[] below lists them.  The kinds stasis does not save (net,
  * user) are refused before anything is written, naming the task.
  *
  * A PID namespace is saved when the tree's root is its PID 1 (a
@@ -48,7 +48,6 @@
 /* Namespaces stasis does not save: a tree in any other than ours is refused. */
 static const char *const refused_names[] = {
 	"net",
-	"mnt",
 	"user",
 };
 
@@ -59,6 +58,7 @@ static const struct ns_kind *const ns_kinds[NS_K_NR] = {
 	[NS_K_TIME_KIDS] = &time_kids_ns_kind,
 	[NS_K_CGROUP] = &cgroup_ns_kind,
 	[NS_K_IPC] = &ipc_ns_kind,
+	[NS_K_MNT] = &mnt_ns_kind,
 };
 
 #define for_each_ns_kind(k) for ((k) = 0; (k) < NS_K_NR; (k)++)
