@@ -242,8 +242,20 @@ static bool is_new_fs(const char *fstype)
 	return false;
 }
 
+/* How many mounts of ours after index i sit on the same mountpoint. */
+static uint32_t depth_of(const struct mi_table *host, size_t i)
+{
+	uint32_t d = 0;
+	size_t j;
+
+	for (j = i + 1; j < host->n; j++)
+		if (!strcmp(host->v[j].mp, host->v[i].mp))
+			d++;
+	return d;
+}
+
 /* A mount of ours that shows the same file system at or above root. */
-static char *host_path_of(const struct mi_table *host, const struct mi *m)
+static char *host_path_of(const struct mi_table *host, const struct mi *m, uint32_t *depth)
 {
 	struct stat st;
 	size_t i;
@@ -258,8 +270,12 @@ static char *host_path_of(const struct mi_table *host, const struct mi *m)
 			continue;
 		p = xmalloc(strlen(h->mp) + strlen(rel) + 2);
 		sprintf(p, "%s%s%s", h->mp, strcmp(h->mp, "/") && *rel ? "/" : "", rel);
+		*depth = 0;
 		if (!stat(p, &st) && (st.st_dev == makedev(m->major, m->minor) ||
 				      strcmp(m->fstype, "btrfs") == 0))
+			return p;
+		/* hidden on the host under mounts on the same point: reached at restore */
+		if (!*rel && (*depth = depth_of(host, i)))
 			return p;
 		free(p);
 	}
@@ -314,8 +330,10 @@ static int classify(struct mnt_dump *md, const struct dump_opts *o, const struct
 		e->host_path = xstrdup(key);
 		return 0;
 	}
-	if ((e->host_path = host_path_of(host, m))) {
+	if ((e->host_path = host_path_of(host, m, &e->host_depth))) {
 		e->how = MNT_HOW__MNT_HOST;
+		e->has_host_depth = e->has_host_dev = !!e->host_depth;
+		e->host_dev = makedev(m->major, m->minor);
 		return 0;
 	}
 	for (j = 0; j < i; j++) {
@@ -708,7 +726,7 @@ static int walk_dir(struct walk *w, int dir, const char *prefix)
 			close(dfd);
 		return -1;
 	}
-	while (!ret && (de = readdir(d))) {
+	while (!ret && (errno = 0, de = readdir(d))) {
 		struct stat st;
 		char *path;
 
@@ -724,6 +742,10 @@ static int walk_dir(struct walk *w, int dir, const char *prefix)
 		ret = walk_entry(w, dir, de->d_name, path, &st);
 		free(path);
 	}
+	if (!ret && errno) {
+		pr_perror("cannot list %s of the tmpfs", *prefix ? prefix : "/");
+		ret = -1;
+	}
 	closedir(d);
 	return ret;
 }
@@ -734,7 +756,7 @@ static int save_tmpfs(struct dump_ctx *ctx, struct mnt_dump *md, size_t i)
 	MntFile f = MNT_FILE__INIT;
 	struct stat st;
 	size_t k;
-	int ret;
+	int ret, dfd;
 
 	if (fstat(md->tree_fd[i], &st)) {
 		pr_perror("cannot stat the tmpfs at %s", md->ents[i]->mountpoint);
@@ -751,7 +773,14 @@ static int save_tmpfs(struct dump_ctx *ctx, struct mnt_dump *md, size_t i)
 	f.atime_nsec = st.st_atim.tv_nsec;
 	f.mtime_sec = st.st_mtim.tv_sec;
 	f.mtime_nsec = st.st_mtim.tv_nsec;
-	ret = write_file(&w, &f) || walk_dir(&w, md->tree_fd[i], "") ? -1 : 0;
+	/* the mount's fd is O_PATH: a directory fd of its root to list it */
+	dfd = openat(md->tree_fd[i], ".", O_RDONLY | O_DIRECTORY | O_NOATIME | O_CLOEXEC);
+	if (dfd < 0) {
+		pr_perror("cannot open the tmpfs at %s", md->ents[i]->mountpoint);
+		return -1;
+	}
+	ret = write_file(&w, &f) || walk_dir(&w, dfd, "") ? -1 : 0;
+	close(dfd);
 	for (k = 0; k < w.nseen; k++)
 		free(w.seen[k].path);
 	free(w.seen);
@@ -1326,6 +1355,45 @@ static int enter_root(int root, int tmp, const char *stage)
 	return 0;
 }
 
+/*
+ * The host's mounts, detached copies taken before anything is mounted:
+ * the visible first, then those under 1, 2 ... others at their point,
+ * reached by taking the ones above away in our copy of the host's table.
+ */
+static int open_hosts(struct mnt_image *mi, int *fds)
+{
+	uint32_t depth, max = 0, k;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < mi->n; i++)
+		if (mi->ents[i]->how == MNT_HOW__MNT_HOST && mi->ents[i]->host_depth > max)
+			max = mi->ents[i]->host_depth;
+	for (depth = 0; depth <= max; depth++)
+		for (i = 0; i < mi->n; i++) {
+			const MntEntry *e = mi->ents[i];
+
+			if (e->how != MNT_HOW__MNT_HOST || e->host_depth != depth)
+				continue;
+			for (k = 0; k <= depth; k++) {
+				fds[i] = open_tree(AT_FDCWD, e->host_path,
+						   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+				if (fds[i] < 0 || !depth ||
+				    (!fstat(fds[i], &st) && st.st_dev == e->host_dev))
+					break;
+				close(fds[i]);
+				fds[i] = -1;
+				if (umount2(e->host_path, MNT_DETACH))
+					break;
+			}
+			if (fds[i] < 0 || (depth && (fstat(fds[i], &st) || st.st_dev != e->host_dev))) {
+				pr_perror("mount %s: cannot bind %s", e->mountpoint, e->host_path);
+				return -1;
+			}
+		}
+	return 0;
+}
+
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
 	char stage[] = "/tmp/.stasis-root.XXXXXX";
@@ -1341,13 +1409,17 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	tmp = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (tmp < 0 || !mkdtemp(stage)) {
 		pr_perror("cannot make a directory in /tmp for the tree's root");
+		stage[0] = 0;
 		goto out;
 	}
+	if (open_hosts(mi, fds))
+		goto out;
 	for (i = 0; i < mi->n; i++) {
 		const MntEntry *e = mi->ents[i];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
 
-		fds[i] = make_mount(c, mi, e, fds);
+		if (fds[i] < 0)
+			fds[i] = make_mount(c, mi, e, fds);
 		if (fds[i] < 0)
 			goto out;
 		if (p < 0)
