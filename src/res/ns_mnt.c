@@ -1394,6 +1394,20 @@ static int open_hosts(struct mnt_image *mi, int *fds)
 	return 0;
 }
 
+/*
+ * A copy made now of a copy made before: the table lists mounts in the
+ * order they were made, which must be the tree's.
+ */
+static int reclone(const MntEntry *e, int early)
+{
+	int fd = open_tree(early, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+
+	if (fd < 0)
+		pr_perror("mount %s: cannot copy the bind of %s", e->mountpoint, e->host_path);
+	close(early);
+	return fd;
+}
+
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
 	char stage[] = "/tmp/.stasis-root.XXXXXX";
@@ -1420,6 +1434,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 
 		if (fds[i] < 0)
 			fds[i] = make_mount(c, mi, e, fds);
+		else
+			fds[i] = reclone(e, fds[i]);
 		if (fds[i] < 0)
 			goto out;
 		if (p < 0)
