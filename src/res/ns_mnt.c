@@ -271,8 +271,8 @@ static char *host_path_of(const struct mi_table *host, const struct mi *m, uint3
 		p = xmalloc(strlen(h->mp) + strlen(rel) + 2);
 		sprintf(p, "%s%s%s", h->mp, strcmp(h->mp, "/") && *rel ? "/" : "", rel);
 		*depth = 0;
-		if (!stat(p, &st) && (st.st_dev == makedev(m->major, m->minor) ||
-				      strcmp(m->fstype, "btrfs") == 0))
+		if (!stat(p, &st) &&
+		    (st.st_dev == makedev(m->major, m->minor) || strcmp(m->fstype, "btrfs") == 0))
 			return p;
 		/* hidden on the host under mounts on the same point: reached at restore */
 		if (!*rel && (*depth = depth_of(host, i)))
@@ -340,7 +340,8 @@ static int classify(struct mnt_dump *md, const struct dump_opts *o, const struct
 		const struct mi *p = &tree->v[j];
 
 		if (p->major == m->major && p->minor == m->minor &&
-		    (md->ents[j]->how == MNT_HOW__MNT_TMPFS || md->ents[j]->how == MNT_HOW__MNT_NEW) &&
+		    (md->ents[j]->how == MNT_HOW__MNT_TMPFS ||
+		     md->ents[j]->how == MNT_HOW__MNT_NEW) &&
 		    !strcmp(p->root, "/") && path_below(m->root, "/", &rel)) {
 			e->how = MNT_HOW__MNT_TREE;
 			e->has_bind_of = true;
@@ -415,8 +416,9 @@ static int recv_fd(int sk, int *err)
 {
 	char buf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { err, sizeof(*err) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf,
-			     .msg_controllen = sizeof(buf) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)
+	};
 	struct cmsghdr *cm;
 	int fd = -1;
 
@@ -464,7 +466,8 @@ static int fetch_fds(struct mnt_dump *md, const struct mi_table *tree)
 
 			if (md->ents[i]->how != MNT_HOW__MNT_TMPFS)
 				continue;
-			fd = open_tree(AT_FDCWD, tree->v[i].mp, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+			fd =
+			    open_tree(AT_FDCWD, tree->v[i].mp, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 			send_fd(sk[1], fd, fd < 0 ? errno : 0);
 		}
 		_exit(0);
@@ -587,7 +590,7 @@ struct walk {
 		dev_t dev;
 		ino_t ino;
 		char *path;
-	} *seen; /* hard links */
+	} * seen; /* hard links */
 	size_t nseen;
 };
 
@@ -682,7 +685,8 @@ static int walk_entry(struct walk *w, int dir, const char *name, const char *pat
 	case S_IFDIR:
 		if (write_file(w, &f))
 			return -1;
-		sub = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
+		sub =
+		    openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NOATIME | O_CLOEXEC);
 		if (sub < 0) {
 			pr_perror("cannot open %s of the tmpfs", path);
 			return -1;
@@ -975,8 +979,9 @@ static int mnt_restore_check(struct image *img, const struct restore_opts *o)
 		if (e->how == MNT_HOW__MNT_EXTERNAL) {
 			p = ext_path(o, e->host_path);
 			if (!p) {
-				pr_err("mount %s is external (key %s): pass --ext-mount-map %s:PATH\n",
-				       e->mountpoint, e->host_path, e->host_path);
+				pr_err(
+				    "mount %s is external (key %s): pass --ext-mount-map %s:PATH\n",
+				    e->mountpoint, e->host_path, e->host_path);
 				return -1;
 			}
 		} else if (e->how == MNT_HOW__MNT_HOST)
@@ -1021,7 +1026,8 @@ static int open_parent(int dir, const char *path, const char **base)
 
 static int set_times(int dir, const MntFile *f)
 {
-	struct timespec ts[2] = { { f->atime_sec, f->atime_nsec }, { f->mtime_sec, f->mtime_nsec } };
+	struct timespec ts[2] = { { f->atime_sec, f->atime_nsec },
+				  { f->mtime_sec, f->mtime_nsec } };
 	const char *base;
 	int pd, ret;
 
@@ -1043,8 +1049,8 @@ static int make_file(int dir, const MntFile *f, int *wfd)
 	int pd, fd = -1, r = 0;
 
 	if (f->has_offset && f->offset) {
-		if (*wfd < 0 || pwrite(*wfd, f->data.data, f->data.len, f->offset) !=
-				    (ssize_t)f->data.len)
+		if (*wfd < 0 ||
+		    pwrite(*wfd, f->data.data, f->data.len, f->offset) != (ssize_t)f->data.len)
 			return -1;
 		return 0;
 	}
@@ -1183,7 +1189,8 @@ static int make_mount(struct rst_ctx *c, struct mnt_image *mi, const MntEntry *e
 	case MNT_HOW__MNT_TREE:
 		b = index_of(mi, e->bind_of);
 		mfd = open_tree(fds[b], e->bind_path,
-				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (*e->bind_path ? 0 : AT_EMPTY_PATH));
+				OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+				    (*e->bind_path ? 0 : AT_EMPTY_PATH));
 		if (mfd < 0)
 			pr_perror("mount %s: cannot bind %s of %s", e->mountpoint, e->bind_path,
 				  mi->ents[b]->mountpoint);
@@ -1214,7 +1221,8 @@ static int mountpoint_fd(const MntEntry *e, const MntEntry *p, int pfd, int mfd)
 		return -1;
 	if (!*rel)
 		return fcntl(pfd, F_DUPFD_CLOEXEC, 0);
-	fd = openat2_beneath(pfd, rel, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+	fd = openat2_beneath(pfd, rel, O_PATH,
+			     RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
 	/* a mountpoint the parent lost: make it, and the directories above */
@@ -1236,14 +1244,16 @@ static int mountpoint_fd(const MntEntry *e, const MntEntry *p, int pfd, int mfd)
 	pd = open_parent(pfd, rel, &base);
 	if (pd < 0)
 		return -1;
-	if (S_ISDIR(st.st_mode) ? mkdirat(pd, base, 0755)
-				: (fd = openat(pd, base, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644),
-				   fd < 0 ? -1 : close(fd))) {
+	if (S_ISDIR(st.st_mode)
+		? mkdirat(pd, base, 0755)
+		: (fd = openat(pd, base, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644),
+		   fd < 0 ? -1 : close(fd))) {
 		close(pd);
 		return -1;
 	}
 	close(pd);
-	return openat2_beneath(pfd, rel, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
+	return openat2_beneath(pfd, rel, O_PATH,
+			       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV);
 }
 
 static int set_attrs(const MntEntry *e, int mfd)
@@ -1386,7 +1396,8 @@ static int open_hosts(struct mnt_image *mi, int *fds)
 				if (umount2(e->host_path, MNT_DETACH))
 					break;
 			}
-			if (fds[i] < 0 || (depth && (fstat(fds[i], &st) || st.st_dev != e->host_dev))) {
+			if (fds[i] < 0 ||
+			    (depth && (fstat(fds[i], &st) || st.st_dev != e->host_dev))) {
 				pr_perror("mount %s: cannot bind %s", e->mountpoint, e->host_path);
 				return -1;
 			}
@@ -1446,7 +1457,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 			pr_perror("mount %s: no place for it", e->mountpoint);
 			goto out;
 		}
-		if (move_mount(fds[i], "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+		if (move_mount(fds[i], "", to, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
 			pr_perror("mount %s: cannot attach it", e->mountpoint);
 			goto out;
 		}

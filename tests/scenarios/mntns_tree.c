@@ -15,6 +15,10 @@
  *    +- I      PID 1, makes the mounts, checks
  *        +- A  counts into t/A.cnt every 5 ms (fd opened once)
  *
+ * MNTNS_MODE=ramfs adds a ramfs at x/ (a type stasis does not recreate),
+ * MNTNS_MODE=lost a bind at z/ of a directory of a tmpfs since unmounted
+ * (a source that is nowhere to bind from): the dump must refuse both.
+ *
  * Check (in I): the files of the tmpfs have their text, modes and link;
  * A's counter grows in the tmpfs; bnd/ and file show the host's bytes;
  * ro/ is read-only; the host's WORKDIR/t is still an empty directory.
@@ -72,6 +76,7 @@ static int must(int r, const char *what)
 
 static void make_mounts(void)
 {
+	const char *mode = getenv("MNTNS_MODE");
 	int fd;
 
 	must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "private /");
@@ -89,6 +94,14 @@ static void make_mounts(void)
 	     "remount ro");
 	must(mount("src", "bnd", NULL, MS_BIND, NULL), "bind bnd");
 	must(mount("src/f", "file", NULL, MS_BIND, NULL), "bind file");
+	if (mode && !strcmp(mode, "ramfs"))
+		must(mount("scn-ram", "x", "ramfs", 0, NULL), "mount x");
+	if (mode && !strcmp(mode, "lost")) {
+		must(mount("scn-gone", "y", "tmpfs", 0, NULL), "mount y");
+		must(mkdir("y/sub", 0755), "y/sub");
+		must(mount("y/sub", "z", NULL, MS_BIND, NULL), "bind z");
+		must(umount("y"), "umount y");
+	}
 }
 
 static int has(const char *path, const char *text)
@@ -130,7 +143,7 @@ static void __attribute__((noreturn)) init_main(void)
 	SCN_CHECK(!stat("t/d/f", &st) && (st.st_mode & 07777) == 0604, "t/d/f mode %o",
 		  st.st_mode & 07777);
 	SCN_CHECK(!stat("t/text", &st) && !stat("t/hard", &hs) && st.st_ino == hs.st_ino &&
-			  st.st_nlink == 2,
+		      st.st_nlink == 2,
 		  "t/hard is not a hard link of t/text");
 	SCN_CHECK(!stat("t", &st) && (st.st_mode & 07777) == 0750, "t mode %o", st.st_mode & 07777);
 	SCN_CHECK(has("bnd/f", "host") && has("file", "host"), "the host bind mounts lost");
@@ -159,6 +172,9 @@ int main(int argc, char **argv)
 	mkdir("ro", 0755);
 	mkdir("bnd", 0755);
 	mkdir("src", 0755);
+	mkdir("x", 0755);
+	mkdir("y", 0755);
+	mkdir("z", 0755);
 	fd = open("src/f", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd < 0 || write(fd, "host\n", 5) != 5 || close(fd))
 		return 2;
