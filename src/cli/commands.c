@@ -152,10 +152,10 @@ static const struct opt_def dump_table[] = {
 	OPT_FLAG("ext-files", 0, dump.ext_files,
 		 "allow pipes and terminals outside the tree at fds\n"
 		 "above 2; restore needs --inherit-fd for each"),
-	OPT_SPECIAL("ext-mount-map", 0, required_argument, "MNT:KEY", set_ext_mount_dump,
-		    "the tree's mount at MNT is outside the image:\n"
-		    "saved as KEY, restore binds what --ext-mount-map\n"
-		    "KEY:PATH gives; repeatable"),
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:VAL", set_ext_mount_dump,
+		    "the tree's mount at mountpoint KEY is outside\n"
+		    "the image: saved as the key VAL, restore binds\n"
+		    "what --ext-mount-map VAL:PATH gives; repeatable"),
 	OPT_END,
 };
 
@@ -228,8 +228,8 @@ static const struct opt_def restore_table[] = {
 		    "use our fd N for the external object KEY (as\n"
 		    "`stasis show` names it, e.g. pipe:[1234]);\n"
 		    "may be given more than once"),
-	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:PATH", set_ext_mount_restore,
-		    "bind our PATH where the tree had the external\n"
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:VAL", set_ext_mount_restore,
+		    "bind our path VAL where the tree had the external\n"
 		    "mount KEY (dump --ext-mount-map); repeatable"),
 	OPT_FLAG("skip-file-check", 0, restore.skip_file_check,
 		 "restore even if an open file changed size or was\n"
