@@ -151,3 +151,28 @@ mntns_refused() {
 }
 register bad/mntns-unknown-fs mntns_refused ramfs "mount .*/x (ramfs.*cannot recreate this file system type"
 register bad/mntns-lost-source mntns_refused lost "mount .*/z (tmpfs, source scn-gone, root /sub).*cannot be recreated"
+
+# The ramfs that bad/mntns-unknown-fs refuses, given as external: dump
+# --ext-mount-map MOUNTPOINT:KEY, restore --ext-mount-map KEY:PATH binds
+# our directory PATH there; restore without the map is refused by name.
+test_mntns_ext_mount() {
+	local rc src=$TDIR/extsrc
+	need_stasis || return 1
+	export MNTNS_MODE=ramfs
+	start_scenario mntns_tree
+	rc=$?
+	unset MNTNS_MODE
+	[ $rc = 0 ] || return 1
+	mkdir -p "$src" && echo ext >"$src/mark"
+	dump "$SCN_PID" "$TDIR/img" --ext-mount-map "$TDIR/x:ramkey" || return 1
+	wait_gone "$SCN_PID" 2>/dev/null
+	stasis_cmd noext restore -D "$TDIR/img" -d
+	expect_error "restore without the external mount's path" $? "$TDIR/noext.err" || return 1
+	grep -q "pass --ext-mount-map ramkey:PATH" "$TDIR/noext.err" ||
+		{ bad "the error does not name the key: $ERR_LINE"; return 1; }
+	RESTORE_OPTS="--ext-mount-map ramkey:$src" restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	[ "$(cat "/proc/$SCN_PID/root$TDIR/x/mark" 2>/dev/null)" = ext ] ||
+		{ bad "the external mount at x is not our $src"; return 1; }
+	check_scenario
+}
+register mntns/ext-mount-map test_mntns_ext_mount
