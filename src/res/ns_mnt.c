@@ -468,6 +468,9 @@ static int fetch_fds(struct mnt_dump *md, const struct mi_table *tree)
 				continue;
 			fd =
 			    open_tree(AT_FDCWD, tree->v[i].mp, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+			/* an unbindable mount has no copy: itself, its mountpoints skipped */
+			if (fd < 0 && errno == EINVAL && tree->v[i].unbindable)
+				fd = open(tree->v[i].mp, O_PATH | O_DIRECTORY | O_CLOEXEC);
 			send_fd(sk[1], fd, fd < 0 ? errno : 0);
 		}
 		_exit(0);
@@ -586,6 +589,7 @@ bool mnt_dump_dev_rebuilt(dev_t dev)
 struct walk {
 	struct dump_ctx *ctx;
 	uint32_t mnt_id;
+	dev_t dev; /* the tmpfs's: another is a mount on it, seen from above */
 	struct {
 		dev_t dev;
 		ino_t ino;
@@ -681,6 +685,11 @@ static int walk_entry(struct walk *w, int dir, const char *name, const char *pat
 		w->seen[w->nseen].ino = st->st_ino;
 		w->seen[w->nseen++].path = xstrdup(path);
 	}
+	if (st->st_dev != w->dev) {
+		/* a mountpoint of a mount seen with its children: the point only */
+		f.mode = S_ISDIR(st->st_mode) ? S_IFDIR | 0755 : S_IFREG | 0644;
+		return write_file(w, &f);
+	}
 	switch (st->st_mode & S_IFMT) {
 	case S_IFDIR:
 		if (write_file(w, &f))
@@ -766,6 +775,7 @@ static int save_tmpfs(struct dump_ctx *ctx, struct mnt_dump *md, size_t i)
 		pr_perror("cannot stat the tmpfs at %s", md->ents[i]->mountpoint);
 		return -1;
 	}
+	w.dev = st.st_dev;
 	f.mnt_id = w.mnt_id;
 	f.path = "";
 	f.has_mode = f.has_uid = f.has_gid = true;

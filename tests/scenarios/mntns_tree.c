@@ -15,6 +15,12 @@
  *    +- I      PID 1, makes the mounts, checks
  *        +- A  counts into t/A.cnt every 5 ms (fd opened once)
  *
+ * MNTNS_MODE=rich adds: a tmpfs p1 (noatime, nodev, noexec) made shared,
+ * p2 a bind of it (its peer), p3 a bind made its slave, u an unbindable
+ * tmpfs, ov a bind of src with a tmpfs over it, pts a devpts of its own,
+ * pr a proc with hidepid=invisible, olay an overlay of src with an upper
+ * and a work directory on the host (WORKDIR/up, WORKDIR/work), a mount
+ * below p1 that propagated to p2 and p3.
  * MNTNS_MODE=ramfs adds a ramfs at x/ (a type stasis does not recreate),
  * MNTNS_MODE=lost a bind at z/ of a directory of a tmpfs since unmounted
  * (a source that is nowhere to bind from): the dump must refuse both.
@@ -94,6 +100,31 @@ static void make_mounts(void)
 	     "remount ro");
 	must(mount("src", "bnd", NULL, MS_BIND, NULL), "bind bnd");
 	must(mount("src/f", "file", NULL, MS_BIND, NULL), "bind file");
+	if (mode && !strcmp(mode, "rich")) {
+		must(mount("scn-p1", "p1", "tmpfs", MS_NOATIME | MS_NODEV | MS_NOEXEC, "size=1m"),
+		     "mount p1");
+		must(mount(NULL, "p1", NULL, MS_SHARED, NULL), "share p1");
+		must(mkdir("p1/sub", 0755), "p1/sub");
+		must(mount("p1", "p2", NULL, MS_BIND, NULL), "bind p2");
+		must(mount("p1", "p3", NULL, MS_BIND, NULL), "bind p3");
+		must(mount(NULL, "p3", NULL, MS_SLAVE, NULL), "slave p3");
+		must(mount("scn-sub", "p1/sub", "tmpfs", 0, "size=64k"), "mount p1/sub");
+		must(mount("scn-u", "u", "tmpfs", 0, "mode=0700"), "mount u");
+		must(mount(NULL, "u", NULL, MS_UNBINDABLE, NULL), "unbindable u");
+		must(mount("src", "ov", NULL, MS_BIND, NULL), "bind ov");
+		must(mount("scn-ov", "ov", "tmpfs", 0, "size=64k"), "mount over ov");
+		must(mount("devpts", "pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=620"),
+		     "mount pts");
+		must(mount("proc", "pr", "proc", MS_NOSUID, "hidepid=invisible"), "mount pr");
+		{
+			char opts[3 * PATH_MAX + 64];
+
+			snprintf(opts, sizeof(opts),
+				 "lowerdir=%s/src,upperdir=%s/up,workdir=%s/work", scn_dir, scn_dir,
+				 scn_dir);
+			must(mount("scn-olay", "olay", "overlay", 0, opts), "mount olay");
+		}
+	}
 	if (mode && !strcmp(mode, "ramfs"))
 		must(mount("scn-ram", "x", "ramfs", 0, NULL), "mount x");
 	if (mode && !strcmp(mode, "lost")) {
@@ -173,6 +204,16 @@ int main(int argc, char **argv)
 	mkdir("bnd", 0755);
 	mkdir("src", 0755);
 	mkdir("x", 0755);
+	mkdir("p1", 0755);
+	mkdir("p2", 0755);
+	mkdir("p3", 0755);
+	mkdir("u", 0755);
+	mkdir("ov", 0755);
+	mkdir("pts", 0755);
+	mkdir("pr", 0755);
+	mkdir("olay", 0755);
+	mkdir("up", 0755);
+	mkdir("work", 0755);
 	mkdir("y", 0755);
 	mkdir("z", 0755);
 	fd = open("src/f", O_WRONLY | O_CREAT | O_TRUNC, 0644);

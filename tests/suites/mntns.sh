@@ -176,3 +176,17 @@ test_mntns_ext_mount() {
 	check_scenario
 }
 register mntns/ext-mount-map test_mntns_ext_mount
+
+# mntns_tree with MNTNS_MODE=rich: peer groups (a shared tmpfs, its peer,
+# its slave, a mount that propagated to both), an unbindable mount, a
+# tmpfs over a bind, a devpts and a proc of its own, an overlay of host
+# directories, atime/nodev/noexec flags; the runner compares the table.
+test_mntns_rich() {
+	export MNTNS_MODE=rich
+	test_cr mntns_tree "$1"
+	local rc=$?
+	unset MNTNS_MODE
+	return $rc
+}
+register mntns_rich/once test_mntns_rich once
+register mntns_rich/x3 test_mntns_rich x3
