@@ -369,6 +369,10 @@ normalize_maps() {
 		[ "$path" = "/dev/zero (deleted)" ] && ino=shmem
 		# so do memfds and deleted files, recreated from the image
 		[[ $path == *" (deleted)" ]] && [ "$ino" != shmem ] && ino=recreated
+		# in a mount namespace of its own, files of a tmpfs (any anonymous
+		# device) the restore made anew: other device and inode numbers
+		[ "${MAPS_NEW_FS:-0}" = 1 ] && [[ $dev == 00:* ]] && [ "$ino" != 0 ] &&
+			dev=newfs ino=newfs
 		s=$((16#${range%-*}))
 		e=$((16#${range#*-}))
 		o=$((16#$off))
@@ -515,7 +519,7 @@ snapshot() {
 
 	{
 		echo "== maps"
-		normalize_maps <"/proc/$pid/maps"
+		MAPS_NEW_FS=$((${#SNAP_MNT[@]} > 0)) normalize_maps <"/proc/$pid/maps"
 		echo "== fds"
 		for f in "/proc/$pid/fd"/*; do
 			n=${f##*/}

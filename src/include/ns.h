@@ -91,5 +91,7 @@ const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k);
  */
 const char *mnt_dump_path(const char *path, char *buf, size_t size);
 bool mnt_dump_dev_rebuilt(dev_t dev);
+/* In a restore child: is dev a file system the tree's restore made anew? */
+bool mnt_restore_dev_rebuilt(dev_t dev);
 
 #endif

@@ -558,7 +558,8 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 		return -1;
 	}
 	if (fstat(fd, &st) ||
-	    ((st.st_ino != f->ino || st.st_dev != f->dev) && !c->opts->skip_file_check)) {
+	    ((st.st_ino != f->ino || st.st_dev != f->dev) && !c->opts->skip_file_check &&
+	     !mnt_restore_dev_rebuilt(st.st_dev))) {
 		pr_err("pid %u: mapped file %s was replaced since the dump\n", c->t->te->pid,
 		       f->path);
 		close(fd);

@@ -88,6 +88,10 @@ struct mnt_image {
 /* the dump under way, for mnt_dump_path() and mnt_dump_dev_rebuilt() */
 static struct mnt_dump *cur_dump;
 
+/* restore child: the devices of the file systems it made anew (its kids inherit them) */
+static dev_t *rebuilt_devs;
+static size_t n_rebuilt_devs;
+
 /* ------------------------------------------------------------ mountinfo */
 
 /* Undo mountinfo's octal escapes (\040 ...) in place. */
@@ -581,6 +585,16 @@ bool mnt_dump_dev_rebuilt(dev_t dev)
 			}
 		}
 	}
+	return false;
+}
+
+bool mnt_restore_dev_rebuilt(dev_t dev)
+{
+	size_t i;
+
+	for (i = 0; i < n_rebuilt_devs; i++)
+		if (rebuilt_devs[i] == dev)
+			return true;
 	return false;
 }
 
@@ -1481,6 +1495,15 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	for (i = mi->n; i-- > 0;)
 		if (set_attrs(mi->ents[i], fds[i]))
 			goto out;
+	for (i = 0; i < mi->n; i++) {
+		struct stat st;
+
+		if ((mi->ents[i]->how == MNT_HOW__MNT_NEW || mi->ents[i]->how == MNT_HOW__MNT_TMPFS) &&
+		    !fstat(fds[i], &st)) {
+			rebuilt_devs = xrealloc(rebuilt_devs, (n_rebuilt_devs + 1) * sizeof(dev_t));
+			rebuilt_devs[n_rebuilt_devs++] = st.st_dev;
+		}
+	}
 	ret = set_propagation(mi, fds);
 out:
 	if (ret && stage[0])

@@ -22,7 +22,7 @@ need_busybox() {
 # make_container ROOT: a busybox root file system in the host directory
 # ROOT: the static busybox, mountpoints, and a script that, run by its
 # own busybox as PID 1 in a PID and mount namespace of its own, binds
-# ROOT over itself, mounts a tmpfs on ROOT/tmp and the host's /dev/null
+# ROOT over itself (or, given tmpfs, copies it into a tmpfs), mounts a tmpfs on ROOT/tmp and the host's /dev/null
 # on ROOT/dev/null, pivot_roots into it, mounts its own /proc, a
 # read-only /sys and a devpts of its own, drops the old root and loops
 # writing a counter to /tmp/count and /tmp/log every 20 ms.
@@ -39,7 +39,15 @@ make_container() {
 set -e
 R=$1
 mount --make-rprivate /
-mount --bind "$R" "$R"
+if [ "$2" = tmpfs ]; then
+	# the root a tmpfs: the files copied in, the binary mapped from it
+	mkdir -p "$R.tmpfs"
+	mount -t tmpfs -o size=8m,mode=755 ctr-root "$R.tmpfs"
+	cp -a "$R/." "$R.tmpfs/"
+	R=$R.tmpfs
+else
+	mount --bind "$R" "$R"
+fi
 mount -t tmpfs -o size=2m,mode=1777 ctr-tmp "$R/tmp"
 mount --bind /dev/null "$R/dev/null"
 cd "$R"
@@ -88,12 +96,12 @@ container_fine() {
 # /sys read-only, devpts, a tmpfs /tmp) dumped and restored twice in a
 # row: its mount table is the same each time, its shell loop counts on.
 test_mntns_busybox() {
-	local r=$TDIR/root launcher init i
+	local r=$TDIR/root launcher init i rootfs=${1:-ext4}
 	need_stasis || return 1
 	need_busybox || return $?
 	make_container "$r" || { bad "cannot make the container's root"; return 1; }
 	(close_extra_fds
-		exec setsid unshare --fork --pid --mount /bin/busybox sh "$r/init.sh" "$r") \
+		exec setsid unshare --fork --pid --mount /bin/busybox sh "$r/init.sh" "$r" "$rootfs") \
 		</dev/null >>"$TDIR/ctr.out" 2>&1 &
 	launcher=$!
 	track "$launcher"
@@ -107,7 +115,7 @@ test_mntns_busybox() {
 	track "$init"
 	sleep 0.1
 	local t
-	for t in "/ - ext4" "/proc - proc" "/sys - sysfs" "/dev/pts - devpts" "/tmp - tmpfs" "/dev/null - devtmpfs"; do
+	for t in "/ - $rootfs" "/proc - proc" "/sys - sysfs" "/dev/pts - devpts" "/tmp - tmpfs" "/dev/null - devtmpfs"; do
 		awk -v mp="${t%% *}" -v ty="${t##* }" '$5 == mp && $0 ~ (" - " ty " ") { f = 1 } END { exit !f }' \
 			"/proc/$init/mountinfo" || { bad "the container has no ${t##* } at ${t%% *}"; return 1; }
 	done
@@ -130,6 +138,7 @@ test_mntns_busybox() {
 	return 0
 }
 register mntns/busybox test_mntns_busybox
+register mntns/busybox-tmpfs-root test_mntns_busybox tmpfs
 
 # mntns_refused MODE PATTERN: mntns_tree with the extra mount of MODE is
 # refused at dump with a line naming the mount, no image is left and the
