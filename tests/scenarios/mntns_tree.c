@@ -21,6 +21,7 @@
  * pr a proc with hidepid=invisible, olay an overlay of src with an upper
  * and a work directory on the host (WORKDIR/up, WORKDIR/work), a mount
  * below p1 that propagated to p2 and p3.
+ * MNTNS_MODE=pty holds a pty pair of a devpts of its own at pts (refused).
  * MNTNS_MODE=ramfs adds a ramfs at x/ (a type stasis does not recreate),
  * MNTNS_MODE=lost a bind at z/ of a directory of a tmpfs since unmounted
  * (a source that is nowhere to bind from): the dump must refuse both.
@@ -32,6 +33,7 @@
 #include "scenario.h"
 
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -124,6 +126,14 @@ static void make_mounts(void)
 				 scn_dir);
 			must(mount("scn-olay", "olay", "overlay", 0, opts), "mount olay");
 		}
+	}
+	if (mode && !strcmp(mode, "pty")) {
+		int m;
+
+		must(mount("devpts", "pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=620"),
+		     "mount pts");
+		m = open("pts/ptmx", O_RDWR | O_NOCTTY);
+		must(m < 0 || unlockpt(m) || ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY) < 0, "open a pty");
 	}
 	if (mode && !strcmp(mode, "ramfs"))
 		must(mount("scn-ram", "x", "ramfs", 0, NULL), "mount x");

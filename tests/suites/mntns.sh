@@ -199,3 +199,4 @@ test_mntns_rich() {
 }
 register mntns_rich/once test_mntns_rich once
 register mntns_rich/x3 test_mntns_rich x3
+register bad/mntns-private-pty mntns_refused pty "fd 3: a pty of the tree.s own devpts instance"
