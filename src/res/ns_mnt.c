@@ -1498,7 +1498,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	for (i = 0; i < mi->n; i++) {
 		struct stat st;
 
-		if ((mi->ents[i]->how == MNT_HOW__MNT_NEW || mi->ents[i]->how == MNT_HOW__MNT_TMPFS) &&
+		if ((mi->ents[i]->how == MNT_HOW__MNT_NEW ||
+		     mi->ents[i]->how == MNT_HOW__MNT_TMPFS) &&
 		    !fstat(fds[i], &st)) {
 			rebuilt_devs = xrealloc(rebuilt_devs, (n_rebuilt_devs + 1) * sizeof(dev_t));
 			rebuilt_devs[n_rebuilt_devs++] = st.st_dev;
@@ -1506,8 +1507,12 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	ret = set_propagation(mi, fds);
 out:
-	if (ret && stage[0])
-		rmdir(stage); /* fails if a mount is on it: this namespace dies with us */
+	if (ret && stage[0]) {
+		/* not yet entered: the directory goes, whatever is on it */
+		umount2(stage, MNT_DETACH);
+		if (rmdir(stage))
+			pr_warn("cannot remove %s: %m\n", stage);
+	}
 	if (to >= 0)
 		close(to);
 	if (tmp >= 0)

@@ -18,10 +18,9 @@
  * MNTNS_MODE=rich adds: a tmpfs p1 (noatime, nodev, noexec) made shared,
  * p2 a bind of it (its peer), p3 a bind made its slave, u an unbindable
  * tmpfs, ov a bind of src with a tmpfs over it, pts a devpts of its own,
- * pr a proc with hidepid=invisible, olay an overlay of src with an upper
- * and a work directory on the host (WORKDIR/up, WORKDIR/work), a mount
- * below p1 that propagated to p2 and p3.
- * MNTNS_MODE=pty holds a pty pair of a devpts of its own at pts (refused).
+ * pr a proc with hidepid=invisible, mq an mqueue, cg a read-only cgroup2, olay an overlay of src
+ * with an upper and a work directory on the host (WORKDIR/up, WORKDIR/work), a mount below p1 that
+ * propagated to p2 and p3. MNTNS_MODE=pty holds a pty pair of a devpts of its own at pts (refused).
  * MNTNS_MODE=ramfs adds a ramfs at x/ (a type stasis does not recreate),
  * MNTNS_MODE=lost a bind at z/ of a directory of a tmpfs since unmounted
  * (a source that is nowhere to bind from): the dump must refuse both.
@@ -118,6 +117,8 @@ static void make_mounts(void)
 		must(mount("devpts", "pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=620"),
 		     "mount pts");
 		must(mount("proc", "pr", "proc", MS_NOSUID, "hidepid=invisible"), "mount pr");
+		must(mount("mqueue", "mq", "mqueue", MS_NODEV, NULL), "mount mq");
+		must(mount("cgroup2", "cg", "cgroup2", MS_RDONLY, NULL), "mount cg");
 		{
 			char opts[3 * PATH_MAX + 64];
 
@@ -133,7 +134,8 @@ static void make_mounts(void)
 		must(mount("devpts", "pts", "devpts", 0, "newinstance,ptmxmode=0666,mode=620"),
 		     "mount pts");
 		m = open("pts/ptmx", O_RDWR | O_NOCTTY);
-		must(m < 0 || unlockpt(m) || ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY) < 0, "open a pty");
+		must(m < 0 || unlockpt(m) || ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY) < 0,
+		     "open a pty");
 	}
 	if (mode && !strcmp(mode, "ramfs"))
 		must(mount("scn-ram", "x", "ramfs", 0, NULL), "mount x");
@@ -222,6 +224,8 @@ int main(int argc, char **argv)
 	mkdir("pts", 0755);
 	mkdir("pr", 0755);
 	mkdir("olay", 0755);
+	mkdir("mq", 0755);
+	mkdir("cg", 0755);
 	mkdir("up", 0755);
 	mkdir("work", 0755);
 	mkdir("y", 0755);

@@ -200,3 +200,26 @@ test_mntns_rich() {
 register mntns_rich/once test_mntns_rich once
 register mntns_rich/x3 test_mntns_rich x3
 register bad/mntns-private-pty mntns_refused pty "fd 3: a pty of the tree.s own devpts instance"
+
+# A restore of mntns_tree failing in the middle (the namespace made, the
+# table built and entered, the files opened): nothing of it is left, no
+# directory of its root in /tmp, and the next restore works.
+test_mntns_fault() {
+	local p img=$TDIR/img
+	need_stasis || return 1
+	start_scenario mntns_tree || return 1
+	dump "$SCN_PID" "$img" || return 1
+	wait_gone "$SCN_PID" 2>/dev/null
+	for p in restore:ns:child_early restore:mnt:child_early restore:files:child_late; do
+		fault_run "$p" f restore -D "$img" -d
+		adopt_image "$img" "$SCN_PID"
+		[ $FAULT_HIT = 1 ] && [ $FAULT_RC != 0 ] ||
+			{ bad "$p: the fault was not injected (rc $FAULT_RC)"; return 1; }
+		tree_gone "$img" || { REASON="$p: after the failed restore: $REASON"; return 1; }
+		ls -a /tmp | grep -q '^\.stasis-root\.' &&
+			{ bad "$p: a /tmp/.stasis-root.* is left"; return 1; }
+	done
+	restore_detached "$img" "$SCN_PID" || return 1
+	check_scenario
+}
+register mntns/fault-restore test_mntns_fault
