@@ -42,7 +42,8 @@ struct dump_opts {
 	int n_ext_mounts;
 };
 
-/* --ext-mount-map A:B: dump, A a mountpoint of the tree and B its key; restore, A the key, B our path */
+/* --ext-mount-map A:B (dump: A a mountpoint of the tree, B its key; restore: A a key, B our path)
+ */
 struct ext_mount {
 	const char *a, *b;
 };

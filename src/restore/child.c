@@ -65,7 +65,8 @@ static int child_service_fds(struct rst_ctx *c)
 	int fd, k, inh[c->opts->n_inherit + 1], img = -1;
 
 	/* out of the way of the slots placed below, like the inherited fds */
-	if (parent_image_fd >= 0 && (img = fcntl(parent_image_fd, F_DUPFD_CLOEXEC, c->svc_end)) < 0) {
+	if (parent_image_fd >= 0 &&
+	    (img = fcntl(parent_image_fd, F_DUPFD_CLOEXEC, c->svc_end)) < 0) {
 		pr_perror("cannot take the image from the parent restore child");
 		return -1;
 	}
