@@ -42,8 +42,7 @@ struct dump_opts {
 	int n_ext_mounts;
 };
 
-/* --ext-mount-map A:B (dump: A a mountpoint of the tree, B its key; restore: A a key, B our path)
- */
+/* --ext-mount-map A:B; dump: A a mountpoint, B its key; restore: A a key, B our path */
 struct ext_mount {
 	const char *a, *b;
 };
