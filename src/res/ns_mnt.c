@@ -1234,6 +1234,25 @@ static int make_mount(struct rst_ctx *c, struct mnt_image *mi, const MntEntry *e
 	}
 }
 
+/* The directories above rel below dir, none through a symlink or another mount. */
+static int mkdirs_beneath(int dir, const char *rel)
+{
+	char *d = xstrdup(rel), *s;
+	const char *base;
+	int pd, r = 0;
+
+	for (s = strchr(d, '/'); s && !r; s = strchr(s + 1, '/')) {
+		*s = 0;
+		pd = open_parent(dir, d, &base);
+		r = pd < 0 || (mkdirat(pd, base, 0755) && errno != EEXIST) ? -1 : 0;
+		if (pd >= 0)
+			close(pd);
+		*s = '/';
+	}
+	free(d);
+	return r;
+}
+
 /* Where e goes: below its parent's root, made if missing (a dir or a file). */
 static int mountpoint_fd(const MntEntry *e, const MntEntry *p, int pfd, int mfd)
 {
@@ -1252,19 +1271,8 @@ static int mountpoint_fd(const MntEntry *e, const MntEntry *p, int pfd, int mfd)
 	/* a mountpoint the parent lost: make it, and the directories above */
 	if (fstat(mfd, &st))
 		return -1;
-	{
-		char *d = xstrdup(rel), *s;
-
-		for (s = strchr(d, '/'); s; s = strchr(s + 1, '/')) {
-			*s = 0;
-			if (mkdirat(pfd, d, 0755) && errno != EEXIST) {
-				free(d);
-				return -1;
-			}
-			*s = '/';
-		}
-		free(d);
-	}
+	if (mkdirs_beneath(pfd, rel))
+		return -1;
 	pd = open_parent(pfd, rel, &base);
 	if (pd < 0)
 		return -1;
