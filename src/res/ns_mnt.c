@@ -545,6 +545,17 @@ static int mnt_describe(const struct ns_view *v, size_t task, NsEntry *e)
 		pr_err("pid %d: its mount table has no root mount first\n", md->pid);
 		goto out;
 	}
+	for (i = 0;
+	     i < tree.n && !(!strcmp(tree.v[i].mp, "/proc") && !strcmp(tree.v[i].fstype, "proc"));
+	     i++)
+		;
+	if (i == tree.n) {
+		/* the restore's own steps after the pivot read /proc/self */
+		pr_err("pid %d: its mount namespace has no proc at /proc, which the restore needs "
+		       "inside it; not supported\n",
+		       md->pid);
+		goto out;
+	}
 	ret = fetch_fds(md, &tree);
 out:
 	mi_free(&tree);
