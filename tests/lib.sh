@@ -369,6 +369,10 @@ normalize_maps() {
 		[ "$path" = "/dev/zero (deleted)" ] && ino=shmem
 		# so do memfds and deleted files, recreated from the image
 		[[ $path == *" (deleted)" ]] && [ "$ino" != shmem ] && ino=recreated
+		# in a mount namespace of its own, files of a tmpfs (any anonymous
+		# device) the restore made anew: other device and inode numbers
+		[ "${MAPS_NEW_FS:-0}" = 1 ] && [[ $dev == 00:* ]] && [ "$ino" != 0 ] &&
+			dev=newfs ino=newfs
 		s=$((16#${range%-*}))
 		e=$((16#${range#*-}))
 		o=$((16#$off))
@@ -443,6 +447,9 @@ normalize_fdinfo() {
 			[ "$k" = "$m" ] && continue 2
 		done
 		[ "$k" = ino ] && [ $skip_ino = 1 ] && continue
+		# in a mount namespace of its own: the mount by its place in the table
+		[ "$k" = mnt_id ] && [ ${#SNAP_MNT[@]} -gt 0 ] &&
+			line="mnt_id:	${SNAP_MNT[${line##*[[:space:]]}]:-?}"
 		[ "$k" = tfd ] && line=$(sed -E 's/ ino:[0-9a-f]+//' <<<"$line")
 		printf '    %s\n' "$line"
 	done | sort
@@ -479,6 +486,31 @@ normalize_vmflags() {
 	END { flush() }'
 }
 
+# normalize_mountinfo: mountinfo lines as "MOUNTPOINT (parent PARENT'S
+# MOUNTPOINT) ROOT OPTS PROPAGATION - TYPE SOURCE SUPEROPTS", mount ids and
+# device numbers dropped, peer groups renumbered in order of appearance.
+normalize_mountinfo() {
+	awk '{
+		id[NR] = $1; par[NR] = $2; mp[$1] = $5; line[NR] = $0
+	}
+	END {
+		for (i = 1; i <= NR; i++) {
+			n = split(line[i], f, " ")
+			prop = ""
+			for (j = 7; j <= n && f[j] != "-"; j++) {
+				split(f[j], kv, ":")
+				if (kv[2] != "") {
+					if (!(kv[2] in g)) g[kv[2]] = ++ng
+					prop = prop " " kv[1] ":g" g[kv[2]]
+				} else
+					prop = prop " " f[j]
+			}
+			p = (par[i] in mp) ? mp[par[i]] : "-"
+			print f[5] " (parent " p ") " f[4] " " f[6] prop " - " f[j + 1] " " f[j + 2] " " f[j + 3]
+		}
+	}'
+}
+
 # snapshot PID FILE: what is visible of PID from outside, normalised so
 # that two snapshots of the same state compare equal: the mappings, every
 # fd with its target (pipe/socket inode numbers dropped), flags and
@@ -488,11 +520,18 @@ normalize_vmflags() {
 # (map_files), and identity/signal fields of
 # /proc/PID/status.
 snapshot() {
-	local pid=$1 out=$2 f n t fl pos key val
+	local pid=$1 out=$2 f n t fl pos key val id rest
+	declare -gA SNAP_MNT=()
+	# a mount namespace of its own: fds name mounts by their mountpoint (in
+	# its table, or ours for a file it opened before it left our namespace)
+	[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] &&
+		while read -r id _ _ _ f rest; do
+			[ -n "${SNAP_MNT[$id]:-}" ] || SNAP_MNT[$id]=$f
+		done < <(cat "/proc/$pid/mountinfo" /proc/self/mountinfo)
 
 	{
 		echo "== maps"
-		normalize_maps <"/proc/$pid/maps"
+		MAPS_NEW_FS=$((${#SNAP_MNT[@]} > 0)) normalize_maps <"/proc/$pid/maps"
 		echo "== fds"
 		for f in "/proc/$pid/fd"/*; do
 			n=${f##*/}
@@ -548,7 +587,7 @@ snapshot() {
 			case $n in pid | pid_for_children) continue ;; esac
 			t=$(readlink "$f")
 			case $n in
-			uts | time | time_for_children | cgroup | ipc | user)
+			uts | time | time_for_children | cgroup | ipc | user | mnt)
 				[ "$t" = "$(readlink "/proc/self/ns/$n")" ] && t=ours || t=own ;;
 			esac
 			echo "$n $t"
@@ -562,6 +601,10 @@ snapshot() {
 			echo "cgroupns view $(nsenter -t "$pid" -C cat "/proc/$pid/cgroup" | tr '\n' ' ')"
 		[ "$(readlink "/proc/$pid/ns/time_for_children")" != "$(readlink /proc/self/ns/time_for_children)" ] &&
 			echo "timens_offsets $(tr '\n' ' ' <"/proc/$pid/timens_offsets")"
+		# a mount namespace of its own: its table in order, without ids and
+		# devices (new after a restore), peer groups numbered as they come
+		[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] &&
+			echo "== mounts" && normalize_mountinfo <"/proc/$pid/mountinfo"
 		echo "== limits"
 		cat "/proc/$pid/limits"
 		echo "== oom_score_adj $(cat "/proc/$pid/oom_score_adj")"

@@ -103,6 +103,41 @@ bad:
 	return -1;
 }
 
+static char *xmemdup0(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = 0;
+	return p;
+}
+
+/* A:B, both not empty (dump: MOUNTPOINT:KEY, restore: KEY:PATH). */
+static int add_ext_mount(struct ext_mount **v, int *n, const char *arg)
+{
+	const char *colon = strchr(arg, ':');
+
+	if (!colon || colon == arg || !colon[1]) {
+		pr_err("bad --ext-mount-map '%s'; expected A:B\n", arg);
+		return -1;
+	}
+	*v = xrealloc(*v, (*n + 1) * sizeof(**v));
+	(*v)[*n].a = xmemdup0(arg, colon - arg);
+	(*v)[*n].b = colon + 1;
+	(*n)++;
+	return 0;
+}
+
+static int set_ext_mount_dump(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	return add_ext_mount(&c->dump.ext_mounts, &c->dump.n_ext_mounts, arg);
+}
+
+static int set_ext_mount_restore(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	return add_ext_mount(&c->restore.ext_mounts, &c->restore.n_ext_mounts, arg);
+}
+
 static const struct opt_def dump_table[] = {
 	OPT_PID_REQUIRED("tree", 't', "PID", dump.pid,
 			 "the process to save (with its descendants)"),
@@ -141,6 +176,10 @@ static const struct opt_def dump_table[] = {
 		    "the tree's network namespace INO is not saved:\n"
 		    "restore takes --join-ns net:PATH or --inherit-fd\n"
 		    "fd[N]:KEY for it"),
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:VAL", set_ext_mount_dump,
+		    "the tree's mount at mountpoint KEY is outside\n"
+		    "the image: saved as the key VAL, restore binds\n"
+		    "what --ext-mount-map VAL:PATH gives; repeatable"),
 	OPT_END,
 };
 
@@ -226,6 +265,9 @@ static const struct opt_def restore_table[] = {
 		    "use our fd N for the external object KEY (as\n"
 		    "`stasis show` names it, e.g. pipe:[1234]);\n"
 		    "may be given more than once"),
+	OPT_SPECIAL("ext-mount-map", 0, required_argument, "KEY:VAL", set_ext_mount_restore,
+		    "bind our path VAL where the tree had the external\n"
+		    "mount KEY (dump --ext-mount-map); repeatable"),
 	OPT_FLAG("skip-file-check", 0, restore.skip_file_check,
 		 "restore even if an open file changed size or was\n"
 		 "replaced since the dump (refused by default)"),

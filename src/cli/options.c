@@ -329,6 +329,14 @@ void cmdline_free(struct cmdline *c)
 	free(c->dump.externals);
 	c->dump.externals = NULL;
 	c->dump.n_externals = 0;
+	for (int i = 0; i < c->dump.n_ext_mounts; i++)
+		free((char *)c->dump.ext_mounts[i].a);
+	for (int i = 0; i < c->restore.n_ext_mounts; i++)
+		free((char *)c->restore.ext_mounts[i].a);
+	free(c->dump.ext_mounts);
+	free(c->restore.ext_mounts);
+	c->dump.ext_mounts = c->restore.ext_mounts = NULL;
+	c->dump.n_ext_mounts = c->restore.n_ext_mounts = 0;
 }
 
 int opt_flag(struct cmdline *c, const struct opt_def *o, const char *arg)

@@ -19,6 +19,7 @@
 #include "fsobj.pb-c.h"
 #include "header.pb-c.h"
 #include "mm.pb-c.h"
+#include "mnt.pb-c.h"
 #include "ns.pb-c.h"
 #include "sysvipc.pb-c.h"
 #include "netlock.pb-c.h"
@@ -51,6 +52,8 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	KIND(IMG_SYSV_MSG, "sysv-msg", &sysv_msg_entry__descriptor, sysvipc_msg_load),
 	KIND(IMG_CGROUP, "cgroup", &cgroup_entry__descriptor, cgroup_load),
 	KIND(IMG_NS, "ns", &ns_entry__descriptor, ns_load),
+	KIND(IMG_MNT, "mnt", &mnt_entry__descriptor, mnt_load),
+	KIND(IMG_MNT_FILE, "mnt-file", &mnt_file__descriptor, mnt_file_load),
 	KIND(IMG_NETLOCK, "netlock", &netlock_entry__descriptor, netlock_load),
 };
 

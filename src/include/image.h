@@ -42,6 +42,8 @@ enum img_rec_type {
 	IMG_NETLOCK = 55, /* images/netlock.proto: the dump's network lock (nft table) */
 	IMG_CGROUP = 60, /* images/cgroup.proto: the settings of a cgroup */
 	IMG_NS = 70,	 /* images/ns.proto: a UTS or time namespace of the tree */
+	IMG_MNT = 75,	 /* images/mnt.proto: a mount of the tree's mount namespace */
+	IMG_MNT_FILE = 76, /* a file of a tmpfs of the tree */
 	IMG_REC_MAX
 };
 

@@ -36,6 +36,7 @@ enum ns_slot {
 	NS_K_CGROUP,
 	NS_K_IPC,
 	NS_K_NET,
+	NS_K_MNT,
 	NS_K_NR
 };
 
@@ -78,7 +79,7 @@ struct ns_kind {
 #define NS_TE_FIELD(f) .te_has = offsetof(TaskEntry, has_##f), .te_id = offsetof(TaskEntry, f)
 
 extern const struct ns_kind user_ns_kind, uts_ns_kind, time_ns_kind, time_kids_ns_kind,
-    cgroup_ns_kind, ipc_ns_kind, net_ns_kind;
+    cgroup_ns_kind, ipc_ns_kind, net_ns_kind, mnt_ns_kind;
 
 /* Run look(pid, e) with this thread in pid's namespace of kind k, then back. */
 int ns_look_inside(pid_t pid, const struct ns_kind *k, NsEntry *e, int (*look)(pid_t, NsEntry *));
@@ -106,5 +107,18 @@ const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k);
  * set; 1: not mapped there; the task is in no saved user namespace: itself.
  */
 int userns_id_inside(struct rst_ctx *c, bool gid, uint32_t host, uint32_t *inside);
+
+/*
+ * ns_mnt.c, during a dump of a tree with a mount namespace of its own: a
+ * path as the tree names it (/proc/PID/maps, fd links) made reachable
+ * from ours (buf), and whether files on device dev come back on a new
+ * file system (a tmpfs, proc ... that the restore mounts afresh), whose
+ * device and inode numbers are not the dump's.  Outside such a dump:
+ * path itself, false.
+ */
+const char *mnt_dump_path(const char *path, char *buf, size_t size);
+bool mnt_dump_dev_rebuilt(dev_t dev);
+/* In a restore child: is dev a file system the tree's restore made anew? */
+bool mnt_restore_dev_rebuilt(dev_t dev);
 
 #endif

@@ -146,7 +146,7 @@ void res_image_states_fini(struct image *img);
 extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
     files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
     flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
-    seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res;
+    seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded
@@ -165,6 +165,8 @@ int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
+int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_MNT */
+int mnt_file_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_MNT_FILE */
 int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_NETLOCK */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */

@@ -40,6 +40,13 @@ struct dump_opts {
 	bool ext_files;		   /* allow pipes and terminals outside the tree at fds above 2 */
 	const char **externals;	   /* --external: "net[INO]:KEY" ... */
 	int n_externals;
+	struct ext_mount *ext_mounts; /* --ext-mount-map MOUNTPOINT:KEY */
+	int n_ext_mounts;
+};
+
+/* --ext-mount-map A:B; dump: A a mountpoint, B its key; restore: A a key, B our path */
+struct ext_mount {
+	const char *a, *b;
 };
 
 /* restore --cgroup-root [CONTROLLERS:]PATH: where the root task's cgroup goes */
@@ -63,6 +70,8 @@ struct restore_opts {
 	const char *pidfile;
 	struct inherit_fd *inherit;
 	int n_inherit;
+	struct ext_mount *ext_mounts; /* --ext-mount-map KEY:PATH */
+	int n_ext_mounts;
 	bool skip_file_check; /* restore files whose size or identity changed */
 	bool tcp_established; /* accepted for criu's sake (the image decides) */
 	bool tcp_close;	      /* restore established TCP connections closed */

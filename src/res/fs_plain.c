@@ -20,6 +20,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "ns.h"
 #include "util.h"
 
 #define OPEN_FLAGS_DROP (O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC)
@@ -35,7 +36,9 @@ static PathFileEntry *path_entry(const struct fd_dump *d, FileEntry *fe, PathFil
 	PathFileEntry *pf = xmalloc(sizeof(*pf));
 
 	path_file_entry__init(pf);
-	pf->has_dev = pf->has_ino = pf->has_mode = true;
+	/* on a file system the restore makes anew (the tree's tmpfs): other numbers */
+	pf->has_dev = pf->has_ino = !mnt_dump_dev_rebuilt(d->st.st_dev);
+	pf->has_mode = true;
 	pf->dev = d->st.st_dev;
 	pf->ino = d->st.st_ino;
 	pf->mode = d->st.st_mode;

@@ -20,6 +20,7 @@
  * (one copy, kernel to kernel), and PR_SET_MM_MAP puts the mm fields back.
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include "compat.h"
 #include "files.h"
 #include "mm.h"
+#include "ns.h"
 #include "log.h"
 #include "proc.h"
 #include "res.h"
@@ -202,7 +204,7 @@ static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct pr
 
 static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 {
-	char mf[96];
+	char mf[96], tp[PATH_MAX];
 	struct stat st, pst;
 
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
@@ -222,7 +224,8 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 			       dt->pid, v->start, v->end, v->path);
 			return -1;
 		}
-		if (stat(v->path, &pst) || pst.st_dev != st.st_dev || pst.st_ino != st.st_ino) {
+		if (stat(mnt_dump_path(v->path, tp, sizeof(tp)), &pst) || pst.st_dev != st.st_dev ||
+		    pst.st_ino != st.st_ino) {
 			pr_err("pid %d mapping %lx-%lx: %s no longer names the mapped file\n",
 			       dt->pid, v->start, v->end, v->path);
 			return -1;
@@ -555,8 +558,8 @@ static int open_mapped_file(struct rst_ctx *c, const MappedFile *f, int target_f
 		pr_perror("pid %u: cannot open mapped file %s", c->t->te->pid, f->path);
 		return -1;
 	}
-	if (fstat(fd, &st) ||
-	    ((st.st_ino != f->ino || st.st_dev != f->dev) && !c->opts->skip_file_check)) {
+	if (fstat(fd, &st) || ((st.st_ino != f->ino || st.st_dev != f->dev) &&
+			       !c->opts->skip_file_check && !mnt_restore_dev_rebuilt(st.st_dev))) {
 		pr_err("pid %u: mapped file %s was replaced since the dump\n", c->t->te->pid,
 		       f->path);
 		close(fd);

@@ -5,10 +5,9 @@
  * namespace's inode number).  What a kind saves of its namespace and how
  * it is rebuilt is that kind's own (struct ns_kind, src/include/ns.h: UTS
  * in ns_uts.c, time in ns_time.c, cgroup in ns_cgroup.c, IPC in ns_ipc.c,
- * user in ns_user.c); ns_kinds[] below lists them.  The kinds stasis does
- * not save (net, mnt) are refused before anything is written, naming the
- * task.  Every saved namespace must be owned by its task's user namespace,
- * where its creator rebuilds it.
+ * user in ns_user.c, network in ns_net.c, mount in ns_mnt.c); ns_kinds[]
+ * below lists them.  Every saved namespace must be owned by its task's
+ * user namespace, where its creator rebuilds it.
  *
  * A PID namespace is saved when the tree's root is its PID 1 (a
  * container's init) and every task lives in it: each task and thread
@@ -51,17 +50,12 @@
 
 #define PID_MAX_LIMIT (4 * 1024 * 1024) /* the kernel's bound on pid_max */
 
-/* Namespaces stasis does not save: a tree in any other than ours is refused. */
-static const char *const refused_names[] = {
-	"mnt",
-};
-
 /* The kinds saved, one per slot (enum ns_slot), in the order creators build them. */
 static const struct ns_kind *const ns_kinds[NS_K_NR] = {
 	[NS_K_USER] = &user_ns_kind,	 [NS_K_UTS] = &uts_ns_kind,
 	[NS_K_TIME] = &time_ns_kind,	 [NS_K_TIME_KIDS] = &time_kids_ns_kind,
 	[NS_K_CGROUP] = &cgroup_ns_kind, [NS_K_IPC] = &ipc_ns_kind,
-	[NS_K_NET] = &net_ns_kind,
+	[NS_K_NET] = &net_ns_kind,	 [NS_K_MNT] = &mnt_ns_kind,
 };
 
 #define for_each_ns_kind(k) for ((k) = 0; (k) < NS_K_NR; (k)++)
@@ -203,35 +197,6 @@ static int ns_ino(pid_t pid, pid_t tid, const char *name, uint64_t *ino)
 		return -1;
 	}
 	*ino = st.st_ino;
-	return 0;
-}
-
-static int check_refused(pid_t pid)
-{
-	uint64_t self, ino;
-	size_t k;
-	int r;
-
-	for (k = 0; k < ARRAY_SIZE(refused_names); k++) {
-		const char *name = refused_names[k];
-
-		r = ns_ino(getpid(), 0, name, &self);
-		if (r > 0)
-			continue;
-		if (r < 0 || ns_ino(pid, 0, name, &ino))
-			return -1;
-		if (ino == self)
-			continue;
-		if (strstr(name, "_for_children"))
-			pr_err("pid %d: forks its children into another %.*s namespace (inode "
-			       "%" PRIu64 "); %.*s namespaces are not saved yet\n",
-			       pid, 3, name, ino, 3, name);
-		else
-			pr_err("pid %d: lives in another %s namespace (%s:[%" PRIu64 "]); %s "
-			       "namespaces are not saved yet\n",
-			       pid, name, name, ino, name);
-		return -1;
-	}
 	return 0;
 }
 
@@ -523,7 +488,7 @@ static int ns_dump_check(struct dump_ctx *ctx)
 			parent[i] = task_index(ctx, st.ppid);
 		if (dt->zombie)
 			continue;
-		if (check_refused(dt->pid) || read_ids(dt, self, nd->ids[i]))
+		if (read_ids(dt, self, nd->ids[i]))
 			goto out;
 	}
 	/* a zombie has no namespaces left: it is rebuilt in its parent's */

@@ -32,6 +32,12 @@ const struct res_ops *const res_table[] = {
 	/* oom_score_adj before the fork too: children inherit it */
 	&procattr_res,
 	/*
+	 * the tree's mount table: built by its namespace's creator once the
+	 * child is in its cgroups (cgroup writes through our /sys) and before
+	 * anything opens a file by the tree's names (mappings, fds)
+	 */
+	&mnt_res,
+	/*
 	 * The address space.  In the child its files are opened (some from
 	 * the shared slots the files kind opened for memfds and deleted files)
 	 * before a chroot (task) can hide them; remotely it is built first,

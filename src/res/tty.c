@@ -40,6 +40,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "ns.h"
 #include "proc.h"
 #include "res.h"
 #include "tty.h"
@@ -492,6 +493,12 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 	struct tty_seen *s;
 	unsigned int index;
 
+	if (mnt_dump_dev_rebuilt(d->st.st_dev)) {
+		/* its ptmx node is in a devpts the restore makes anew (ns_mnt.c) */
+		pr_err("pid %d fd %d: a pty of the tree's own devpts instance; not supported\n",
+		       d->pid, d->fd);
+		return -1;
+	}
 	if (ioctl(d->lfd, TIOCGPTN, &index)) {
 		pr_perror("pid %d fd %d: cannot read the pty index", d->pid, d->fd);
 		return -1;

@@ -53,9 +53,23 @@ static int child_drop_rseq(void)
 	return 0;
 }
 
+/*
+ * The image as the parent restore child holds it (its slot, inherited at
+ * fork), -1 in the root: a parent that entered the tree's root
+ * (pivot_root) can no longer name the image by its path.
+ */
+static int parent_image_fd = -1;
+
 static int child_service_fds(struct rst_ctx *c)
 {
-	int fd, k, inh[c->opts->n_inherit + 1];
+	int fd, k, inh[c->opts->n_inherit + 1], img = -1;
+
+	/* out of the way of the slots placed below, like the inherited fds */
+	if (parent_image_fd >= 0 &&
+	    (img = fcntl(parent_image_fd, F_DUPFD_CLOEXEC, c->svc_end)) < 0) {
+		pr_perror("cannot take the image from the parent restore child");
+		return -1;
+	}
 
 	/*
 	 * --inherit-fd fds first go above every slot: a low one (say 9) may
@@ -82,11 +96,12 @@ static int child_service_fds(struct rst_ctx *c)
 			return -1;
 		}
 	}
-	fd = open(c->img->r.path, O_RDONLY);
+	fd = img >= 0 ? img : open(c->img->r.path, O_RDONLY);
 	if (fd < 0 || move_fd(fd, svc_fd(c, SVC_IMAGE)) < 0) {
 		pr_perror("cannot open the image in the restore child");
 		return -1;
 	}
+	parent_image_fd = svc_fd(c, SVC_IMAGE);
 	for (k = 0; k < c->opts->n_inherit; k++) {
 		if (child_move_fd(inh[k], svc_fd(c, SVC_FILES) + c->svc_files + k))
 			return -1;

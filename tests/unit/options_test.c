@@ -358,6 +358,13 @@ static void test_extra_and_unknown(void)
 	PARSE_FAILS("--frob", "unknown option '--frob'; see stasis --help");
 	PARSE_FAILS("restore -D x --re", "ambiguous option '--re'; see stasis restore --help");
 	PARSE_FAILS("show -D x --json=1", "--json takes no argument");
+	PARSE_FAILS("dump -t 1 -D x --ext-mount-map nocolon",
+		    "bad --ext-mount-map 'nocolon'; expected A:B");
+	PARSE_OK(&c, "restore -D x --ext-mount-map k:/a --ext-mount-map j:/b");
+	CHECK(c.restore.n_ext_mounts == 2 && !strcmp(c.restore.ext_mounts[1].a, "j") &&
+		  !strcmp(c.restore.ext_mounts[1].b, "/b"),
+	      "--ext-mount-map pairs");
+	cmdline_free(&c);
 	/* a parse after a failure in the middle of a cluster starts afresh */
 	PARSE_OK(&c, "dump -R -t 3 -D y");
 	CHECK(c.dump.pid == 3 && c.dump.leave_running, "parse after a failed one");
