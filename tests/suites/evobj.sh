@@ -77,7 +77,7 @@ register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
 # a semaphore set used with SEM_UNDO is refused)
 register bad/ev-sysv-sem test_ev_refuse sem SysV.semaphore
 register bad/ev-ipcns test_ev_refuse ipcns IPC.namespace
-# namespaces not saved yet (tests/suites/ns.sh has the saved ones): a task
-# in one of its own is refused by name
+# a task in a network or mount namespace other than the rest of the tree's
+# is refused by name (a tree must be in one of each)
 register bad/ns-net test_ev_refuse netns net.namespace
-register bad/ns-mnt test_ev_refuse mntns mnt.namespace
+register bad/ns-mnt test_ev_refuse mntns "mount namespaces; a tree must be in one"
