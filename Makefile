@@ -8,7 +8,7 @@ DEB_DEPS := protobuf-c-compiler libprotobuf-c-dev libxxhash-dev libmnl-dev libnf
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -D_GNU_SOURCE -Isrc/include -I$(BUILD)/proto -MMD -MP
-LDLIBS   := -lprotobuf-c -lxxhash -lmnl -lnftables
+LDLIBS   := -lprotobuf-c -lxxhash -lmnl -ldl  # libnftables: dlopen()ed (src/res/netlock.c)
 
 PROTOS   := $(wildcard images/*.proto)
 PROTO_C  := $(patsubst images/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))
