@@ -34,7 +34,6 @@ struct rtask {
 	unsigned long borrowed_at; /* while injecting: code bytes we replaced */
 	unsigned char borrowed[2];
 	bool syscall_stops;	 /* remote calls stop at syscall entry and exit (inject.c) */
-	bool in_call_state;	 /* resting after a call: its registers and full mask in place */
 	unsigned long vdso_stub; /* leader: its resume stub in the vDSO padding, or 0 */
 	unsigned long stubs_at;	 /* leader: the threads' resume stubs in the area */
 	size_t nstubs;

@@ -387,8 +387,6 @@ int rtask_putback(struct rtask *t)
 			t->sigmask_saved = false;
 		}
 	}
-	if (!ret)
-		t->in_call_state = false;
 	return ret;
 }
 

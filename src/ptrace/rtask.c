@@ -363,7 +363,6 @@ int rtask_release(struct rtask *t)
 		pr_perror("cannot restore the signal mask of %d", t->pid);
 		ret = -1;
 	}
-	t->in_call_state = false;
 	if (t->reissue) {
 		struct user_regs_struct regs = t->regs;
 
@@ -438,21 +437,14 @@ static int run_between_stops(struct rtask *t, long *ret, long nr)
 }
 
 /*
- * For the call itself the thread's signals are blocked and its registers
- * are ours; its resume stub brings it back should stasis die (see
- * src/ptrace/inject.c).  A call issued from a resume stub leaves the thread
- * at the stub's next instruction, its signals blocked: there it rests until
- * the next call or rtask_putback()/rtask_release(), which put the frozen
- * registers and mask back.  Should stasis die meanwhile, the kernel lets
- * it go into the stub, which does the same, exactly as when stasis dies in
- * the middle of a call.  This saves three ptrace requests per call.  A
- * call from two borrowed code bytes (no vDSO stub: the first mmap and the
- * seal) has no stub behind it, so the thread is put back as frozen at once.
+ * Between two calls the thread rests as it was frozen, registers and mask:
+ * should stasis die then, the kernel lets it go exactly as from the freeze.
+ * Only for the call itself are its signals blocked and its registers ours
+ * (and then its resume stub brings it back, see src/ptrace/inject.c).
  */
 static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *call,
 				long *ret, long nr)
 {
-	bool stub = !t->borrowed_at || t->syscall_ip != t->borrowed_at;
 	uint64_t all = ~0ULL;
 	int err;
 
@@ -463,20 +455,15 @@ static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *
 	 */
 	if (thread_set_regs(t->pid, call))
 		return -1;
-	if (!t->in_call_state && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
+	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
 		pr_perror("cannot block signals in %d", t->pid);
 		return -1;
 	}
-	t->in_call_state = true;
 	test_kill_at(remote_syscall_count);
 	err = run_between_stops(t, ret, nr);
-	if (stub && !err)
-		return 0;
 	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask) ||
 	    thread_set_regs(t->pid, &t->regs))
 		err = -1;
-	else
-		t->in_call_state = false;
 	return err;
 }
 
@@ -537,6 +524,7 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	return 0;
 }
 
+
 /* /proc/PID/mem ignores page protections (FOLL_FORCE): the fallback both ways. */
 static int proc_mem_rw(pid_t pid, unsigned long addr, void *buf, size_t len, bool write)
 {
@@ -578,3 +566,4 @@ int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 		return 0;
 	return proc_mem_rw(pid, addr, buf, len, false);
 }
+
