@@ -3,8 +3,8 @@
  * losing stasis at any moment (SIGKILL, the OOM killer) loses nothing of
  * the task.
  *
- * Between two remote calls a thread rests as it was frozen, or just after
- * a call from its resume stub (see remote_syscall), in a stop the kernel
+ * Between two remote calls a thread rests exactly as it was frozen
+ * (registers and signal mask, see remote_syscall), in a stop the kernel
  * lets it go from without a signal should its tracer die.  For the call
  * itself, its signals are blocked and its registers are ours; it then runs
  * from a resume stub of its own:
