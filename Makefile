@@ -138,6 +138,10 @@ bench: all
 bench-net: all
 	@bash bench/net.sh
 
+# The memory figures with an 8 GiB target (about 17 GiB of free memory; not in check).
+bench-8g: all
+	@bash bench/run.sh big
+
 # Longer runs outside make check: stasis killed with SIGKILL at many
 # moments of dumps of a 50-thread process.
 soak: all
@@ -149,6 +153,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-faults demo bench bench-net soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check check-faults demo bench bench-net bench-8g soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

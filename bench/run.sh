@@ -4,6 +4,8 @@
 #   bash bench/run.sh [quick]     quick: 1 repetition (3 for the small process)
 #   bash bench/run.sh fds         only the many-fds figure (TREE_REPS runs)
 #   bash bench/run.sh tree        only the process tree / threads figures
+#   bash bench/run.sh big         the memory figures with an 8 GiB target
+#                                 (`make bench-8g`; needs ~17 GiB free)
 #
 # Environment: BUILD (default build), CC (default gcc), REPS, SMALL_REPS,
 # TREE_REPS (override the repetition counts), PREWARM=0 (do not prewarm
@@ -47,14 +49,16 @@ MODE=full
 case "${1:-}" in
 "") ;;
 quick) MODE=quick ;;
-fds | tree) MODE=$1 ;;
+fds | tree | big) MODE=$1 ;;
 *)
-	echo "usage: bash bench/run.sh [quick|fds|tree]" >&2
+	echo "usage: bash bench/run.sh [quick|fds|tree|big]" >&2
 	exit 2
 	;;
 esac
 if [ $MODE = fds ] || [ $MODE = tree ]; then
 	TREE_REPS=${TREE_REPS:-3}
+elif [ $MODE = big ]; then
+	REPS=${REPS:-3} SMALL_REPS=0 TREE_REPS=0 BIG_MIB=${BIG_MIB:-8192}
 elif [ $MODE = quick ]; then
 	REPS=${REPS:-1} SMALL_REPS=${SMALL_REPS:-3} TREE_REPS=${TREE_REPS:-1}
 else
@@ -62,9 +66,9 @@ else
 fi
 PREWARM=${PREWARM:-1}
 
-BIG_MIB=1024			# the big target
+BIG_MIB=${BIG_MIB:-1024}	# the big target (8192 in mode big)
 MID_MIB=64			# the second target of the peak-RSS comparison
-PREWARM_MIB=1280		# memory touched and freed before a timed step
+PREWARM_MIB=$((BIG_MIB + 256))	# memory touched and freed before a timed step
 TOUCHED=$((BIG_MIB << 20))	# bytes the big target has touched
 T_TARGET_PCT=80			# dump/restore throughput target, % of the dd limit
 T_SMALL_MS=15			# small-process target, ms
@@ -814,7 +818,7 @@ report() {
 		"prewarm $([ "$PREWARM" = 1 ] && echo "on (${PREWARM_MIB} MiB before each timed big step)" || echo off)"
 	echo "  MB/s = 10^6 bytes/s of the ${BIG_MIB} MiB touched; wall = the whole command; own = stasis's -v3 \"in X ms\""
 	echo
-	echo "limit: dd 1 GiB /dev/zero -> /dev/shm"
+	echo "limit: dd ${BIG_MIB} MiB /dev/zero -> /dev/shm"
 	printf '  %-28s %9s ms  %6s MB/s      (dd own: %s s; runs ms: %s)\n' "dd" "${dd:--}" "$lim" "${dd_own:--}" "$(list "${DD_MS[@]}")"
 	echo
 	echo "${BIG_MIB} MiB touched anonymous memory, image on /dev/shm        target: >= ${T_TARGET_PCT}% of limit"

@@ -3,6 +3,7 @@
  * SCHED_RESET_ON_FORK), CPU affinity and timer slack.  Read from outside
  * (timer slack with a remote prctl), set back by the thread itself.
  */
+#include <errno.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,28 @@
 #include "log.h"
 #include "res.h"
 #include "util.h"
+
+/*
+ * The timer slack of any thread, in /proc/TID/timerslack_ns (CAP_SYS_NICE):
+ * a read there costs a few microseconds, a remote prctl() a round trip to
+ * the thread.  false: not readable here, ask the thread.
+ */
+static bool timer_slack_proc(pid_t tid, uint64_t *ns)
+{
+	char *text = read_proc(tid, "timerslack_ns", NULL), *end;
+	unsigned long long v;
+	bool ok;
+
+	if (!text)
+		return false;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	ok = !errno && end != text && (!*end || *end == '\n');
+	free(text);
+	if (ok)
+		*ns = v;
+	return ok;
+}
 
 static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
@@ -39,6 +62,8 @@ static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 	se->priority = param.sched_priority;
 	se->affinity.data = (uint8_t *)set;
 	se->affinity.len = sizeof(cpu_set_t);
+	if (timer_slack_proc(th->tid, &se->timer_slack_ns))
+		return 0;
 	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) ||
 	    ret < 0) {
 		pr_err("tid %d: cannot read its timer slack\n", th->tid);
