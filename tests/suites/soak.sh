@@ -1,0 +1,136 @@
+# tests/suites/soak.sh - many checkpoint/restore cycles in a row of one busy
+# program (sourced by tests/run.sh).  Scenario: tests/scenarios/soak_busy.c
+# (threads streaming checked bytes through a pipe, a unix socketpair and a
+# TCP pair, computing, reading a timerfd, taking POSIX timer signals).
+#
+# Each cycle: `dump` (the tree is killed), `restore -d`, and every
+# SOAK_EVERY_R-th cycle a `dump -R` before them.  Checked at every cycle:
+# the program's own verdict (every stream, thread and timer moved on, no
+# byte lost or doubled), its fd count and virtual size as at the start (it
+# allocates nothing after ready), its resident size bounded, none of its
+# threads stopped or traced, no stasis process left over, no nft table
+# left; and at the end that the max RSS of the stasis commands did not grow
+# with the cycle number.  A summary line goes to $TDIR/log and stdout:
+# cycles, seconds, the max RSS of the first and last dumps and restores.
+
+SOAK_EVERY_R=${SOAK_EVERY_R:-10}
+# how much a stasis command's max RSS may grow from the first quarter of the
+# run to the last, kB (allocator noise; a leak per cycle is far above it
+# after a few hundred cycles, and the short run checks only gross growth)
+SOAK_RSS_SLACK=${SOAK_RSS_SLACK:-1024}
+# how much the program's own resident size may exceed its first value, kB
+SOAK_PROG_RSS_SLACK=${SOAK_PROG_RSS_SLACK:-4096}
+
+# soak_stasis NAME ARGS...: run `stasis ARGS...` under /usr/bin/time; its
+# max RSS (kB) is appended to $TDIR/rss.NAME.
+soak_stasis() {
+	local name=$1 rc
+	shift
+	run_timed "$T_STASIS" "$TDIR/$name.out" "$TDIR/$name.err" \
+		/usr/bin/time -f %M -o "$TDIR/$name.time" "$STASIS" "$@"
+	rc=$?
+	[ $rc = 0 ] && tail -n 1 "$TDIR/$name.time" >>"$TDIR/rss.$name"
+	return $rc
+}
+
+# soak_verdict WHAT: ask the program for its verdict (SIGUSR1); it must be "ok".
+soak_verdict() {
+	local v
+	rm -f "$TDIR/verdict"
+	kill -USR1 "$SCN_PID" 2>/dev/null || { bad "$1: process $SCN_PID is gone"; return 1; }
+	wait_file "$TDIR/verdict" 5 "$SCN_PID" || { bad "$1: no verdict within 5 s (state $(proc_state "$SCN_PID"))"; return 1; }
+	v=$(<"$TDIR/verdict")
+	[ "${v%% *}" = ok ] || { bad "$1: $v"; return 1; }
+	SOAK_LAST=$v
+}
+
+# soak_fine WHAT: the program's fds, size and threads, and no leftovers.
+soak_fine() {
+	local fds vsz rss t tables p
+	fds=$(find "/proc/$SCN_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	[ "$fds" = "$SOAK_FDS" ] || { bad "$1: $fds fds open, $SOAK_FDS at the start: $(ls -l /proc/$SCN_PID/fd | tail -n +2 | awk '{ print $9 $10 $11 }' | tr '\n' ' ')"; return 1; }
+	vsz=$(status_field "$SCN_PID" VmSize) rss=$(status_field "$SCN_PID" VmRSS)
+	vsz=${vsz% kB} rss=${rss% kB}
+	[ "$vsz" = "$SOAK_VSZ" ] || { bad "$1: VmSize $vsz kB, $SOAK_VSZ kB at the start"; return 1; }
+	[ "$rss" -le $((SOAK_RSS + SOAK_PROG_RSS_SLACK)) ] ||
+		{ bad "$1: VmRSS $rss kB, $SOAK_RSS kB at the start"; return 1; }
+	for t in /proc/"$SCN_PID"/task/*; do
+		case $(proc_state "$SCN_PID/task/${t##*/}") in
+		T | t) bad "$1: thread ${t##*/} is stopped or traced"; return 1 ;;
+		esac
+		[ "$(status_field "$SCN_PID/task/${t##*/}" TracerPid)" = 0 ] ||
+			{ bad "$1: thread ${t##*/} is traced"; return 1; }
+	done
+	[ "$(status_field "$SCN_PID" Threads)" = "$SOAK_THREADS" ] ||
+		{ bad "$1: $(status_field "$SCN_PID" Threads) threads, $SOAK_THREADS at the start"; return 1; }
+	tables=$(nft_stasis_tables)
+	[ "$tables" = "$SOAK_NFT" ] || { bad "$1: nft tables now: ${tables//$'\n'/ }"; return 1; }
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/exe" 2>/dev/null)" = "$SOAK_EXE" ] &&
+			{ bad "$1: a stasis process is left: ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline"))"; return 1; }
+	done
+	return 0
+}
+
+# soak_growth NAME: the max RSS of the last quarter of the NAME commands
+# exceeds that of the first quarter by at most SOAK_RSS_SLACK kB.
+soak_growth() {
+	local f=$TDIR/rss.$1 n q first last
+	n=$(wc -l <"$f")
+	q=$(((n + 3) / 4))
+	first=$(head -n "$q" "$f" | sort -n | tail -n 1)
+	last=$(tail -n "$q" "$f" | sort -n | tail -n 1)
+	echo "$1: $n runs, max RSS first $(head -n 1 "$f") kB, last $(tail -n 1 "$f") kB, max of first quarter $first kB, of last quarter $last kB" >>"$TDIR/summary"
+	[ "$last" -le $((first + SOAK_RSS_SLACK)) ] ||
+		{ bad "stasis $1 grew: max RSS $first kB in the first $q runs, $last kB in the last $q"; return 1; }
+}
+
+# test_soak CYCLES SECONDS: CYCLES dump/restore cycles of soak_busy within
+# SECONDS.
+test_soak() {
+	local cycles=$1 secs=$2 i t0 limit img=$TDIR/img took
+	need_stasis || return 1
+	[ -x /usr/bin/time ] || apt-get install -y time >/dev/null 2>&1
+	[ -x /usr/bin/time ] || { REASON="no /usr/bin/time (apt-get install time failed)"; return 77; }
+	SOAK_EXE=$(readlink -f "$STASIS")
+	SOAK_NFT=$(nft_stasis_tables)
+	start_scenario soak_busy || return 1
+	soak_verdict "at the start" || return 1
+	SOAK_FDS=$(find "/proc/$SCN_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+	SOAK_VSZ=$(status_field "$SCN_PID" VmSize) SOAK_RSS=$(status_field "$SCN_PID" VmRSS)
+	SOAK_VSZ=${SOAK_VSZ% kB} SOAK_RSS=${SOAK_RSS% kB}
+	SOAK_THREADS=$(status_field "$SCN_PID" Threads)
+	t0=$(now_ms)
+	limit=$((t0 + secs * 1000))
+	for i in $(seq 1 "$cycles"); do
+		if [ $((i % SOAK_EVERY_R)) = 0 ]; then
+			rm -rf "$img"
+			soak_stasis dumpR dump -t "$SCN_PID" -D "$img" -R --tcp-established ||
+				{ rc_ok "cycle $i: dump -R" $? "$TDIR/dumpR.err"; return 1; }
+			soak_verdict "cycle $i, after dump -R" || return 1
+		fi
+		rm -rf "$img"
+		soak_stasis dump dump -t "$SCN_PID" -D "$img" --tcp-established ||
+			{ rc_ok "cycle $i: dump" $? "$TDIR/dump.err"; return 1; }
+		wait_pid_free "$SCN_PID" || { bad "cycle $i: PID $SCN_PID still used after the dump"; return 1; }
+		soak_stasis restore restore -D "$img" -d ||
+			{ rc_ok "cycle $i: restore" $? "$TDIR/restore.err"; return 1; }
+		adopt "$SCN_PID"
+		SCN_START=$(proc_start "$SCN_PID")
+		soak_verdict "cycle $i" || return 1
+		soak_fine "cycle $i" || return 1
+		[ "$(now_ms)" -lt $limit ] || { bad "only $i of $cycles cycles within ${secs}s"; return 1; }
+	done
+	took=$(($(now_ms) - t0))
+	echo "$cycles cycles in $((took / 1000)).$((took % 1000 / 100)) s; last verdict: $SOAK_LAST" >"$TDIR/summary"
+	soak_growth dump || { cat "$TDIR/summary" >>"$TDIR/log"; return 1; }
+	soak_growth restore || { cat "$TDIR/summary" >>"$TDIR/log"; return 1; }
+	soak_growth dumpR || { cat "$TDIR/summary" >>"$TDIR/log"; return 1; }
+	sed 's/^/    /' "$TDIR/summary"
+	check_scenario
+}
+
+register soak-short/x20 test_soak 20 40
+if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/cr-x1000 test_soak "${SOAK_CYCLES:-1000}" 1800
+fi
