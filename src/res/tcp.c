@@ -328,20 +328,33 @@ static int repair_on(const struct fd_dump *d)
 	return 0;
 }
 
-/* Switch the sockets back (no window probe) and put SO_REUSEADDR back. */
-static void repair_off_all(struct tcp_repair_list *l)
+/* Switch a socket back (no window probe) and put SO_REUSEADDR back. */
+static void repair_off(struct tcp_repaired *r)
 {
 	int off = TCP_REPAIR_OFF_NO_WP;
+
+	if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) ||
+	    (r->reuse && setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse))))
+		pr_perror("cannot switch a TCP socket back from repair mode");
+}
+
+static void repair_off_all(struct tcp_repair_list *l)
+{
 	size_t i;
 
-	for (i = 0; i < l->n; i++) {
-		struct tcp_repaired *r = &l->v[i];
+	for (i = 0; i < l->n; i++)
+		repair_off(&l->v[i]);
+}
 
-		if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) ||
-		    (r->reuse &&
-		     setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse))))
-			pr_perror("cannot switch a TCP socket back from repair mode");
-	}
+/* Before the tree is killed: repair mode again, so the sockets close silently. */
+static void repair_on_all(struct tcp_repair_list *l)
+{
+	int on = TCP_REPAIR_ON;
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+			pr_perror("cannot switch a TCP socket to repair mode for the kill");
 }
 
 /* The tree is killed (repair mode stays: the sockets close silently) or goes on. */
@@ -350,6 +363,8 @@ static void tcp_dump_end(struct dump_ctx *ctx, bool kill)
 	struct tcp_repair_list *l = repair_list(ctx);
 
 	l->killing = kill;
+	if (kill)
+		repair_on_all(l);
 	if (!kill) {
 		repair_off_all(l);
 		guard_stop(l, 'O');
@@ -512,6 +527,13 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
 	}
+	/*
+	 * Read: out of repair mode at once (the tree is frozen and its packets
+	 * held, nothing moves), back in only for the kill (dump_end).  Should
+	 * stasis die, the kernel lets the tree go at once, maybe before the
+	 * guardian had its turn: repair mode must be on as briefly as can be.
+	 */
+	repair_off(&repair_list(d->ctx)->v[repair_list(d->ctx)->n - 1]);
 	if (!ret && ie->tcp->unsent > ie->tcp->sndq.len) {
 		pr_err("pid %d fd %d: TCP send queue holds %zu bytes, %u of them unsent\n", d->pid,
 		       d->fd, ie->tcp->sndq.len, ie->tcp->unsent);

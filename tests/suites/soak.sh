@@ -134,3 +134,63 @@ register soak-short/x20 test_soak 20 40
 if [ -n "${STASIS_SOAK:-}" ]; then
 	register soak/cr-x1000 test_soak "${SOAK_CYCLES:-1000}" 1800
 fi
+
+# soak_start: soak_busy started, its first verdict taken, stasis's path known.
+soak_start() {
+	need_stasis || return 1
+	SOAK_EXE=$(readlink -f "$STASIS")
+	start_scenario soak_busy || return 1
+	soak_verdict "at the start"
+}
+
+# soak_after_kill WHAT: a killed dump let the tree go: untraced, running,
+# its own verdict fine (its TCP streams move: no socket left in repair
+# mode), and no guardian or stasis process left.
+soak_after_kill() {
+	untraced "$SCN_PID" || { bad "$1: process $SCN_PID still traced"; return 1; }
+	[ "$(proc_start "$SCN_PID")" = "$SCN_START" ] || { bad "$1: process $SCN_PID is gone"; return 1; }
+	soak_verdict "$1" || return 1
+	SOAK_FDS=$(find "/proc/$SCN_PID/fd" -mindepth 1 -maxdepth 1 | wc -l)
+	SOAK_VSZ=$(status_field "$SCN_PID" VmSize) SOAK_RSS=$(status_field "$SCN_PID" VmRSS)
+	SOAK_VSZ=${SOAK_VSZ% kB} SOAK_RSS=${SOAK_RSS% kB} SOAK_PROG_RSS_SLACK=1000000
+	SOAK_THREADS=$(status_field "$SCN_PID" Threads)
+	soak_fine "$1"
+}
+
+# test_soak_kill_at STAGE...: dump -R --tcp-established killed with SIGKILL
+# at each STAGE (STASIS_TEST_CRASH=STAGE-kill), its TCP sockets in repair
+# mode from the local stage on; the tree must go on as before each time.
+test_soak_kill_at() {
+	local st rc
+	soak_start || return 1
+	for st in "$@"; do
+		rm -rf "$TDIR/img"
+		STASIS_TEST_CRASH=$st-kill stasis_cmd kill dump -t "$SCN_PID" -D "$TDIR/img" -R --tcp-established
+		rc=$?
+		[ $rc = 137 ] || { bad "the dump killed at $st exited with $rc"; return 1; }
+		soak_after_kill "killed at $st" || return 1
+	done
+	check_scenario
+}
+
+# test_soak_kill_random RUNS MAX_US: RUNS times, dump -R --tcp-established
+# killed a random 0..MAX_US us after it started; the verdict after each.
+test_soak_kill_random() {
+	local runs=$1 max=$2 i out killed=0
+	soak_start || return 1
+	for i in $(seq 1 "$runs"); do
+		rm -rf "$TDIR/img"
+		out=$("$BUILD/tools/killat" "$max" "$STASIS" dump -t "$SCN_PID" -D "$TDIR/img" -R --tcp-established 2>/dev/null)
+		case $out in killed*) killed=$((killed + 1)) ;; esac
+		soak_after_kill "run $i ($out)" || return 1
+	done
+	echo "$killed of $runs dumps killed in the middle" | tee -a "$TDIR/log" | sed 's/^/    /'
+	[ $killed -gt $((runs / 4)) ] || { bad "only $killed of $runs dumps were killed before they ended"; return 1; }
+	check_scenario
+}
+
+register soak-short/kill-at-stages test_soak_kill_at frozen remote threads local records
+register soak-short/kill-random test_soak_kill_random 12 80000
+if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/kill-random-busy test_soak_kill_random 500 80000
+fi
