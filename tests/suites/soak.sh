@@ -66,8 +66,10 @@ soak_fine() {
 	# the lock tables of this tree (other tests may hold their own meanwhile)
 	tables=$(nft_stasis_tables | grep "^stasis-held-$SCN_PID-")
 	[ -z "$tables" ] || { bad "$1: nft table left: ${tables//$'\n'/ }"; return 1; }
+	# a stasis (or a TCP guardian, a fork of it) of this test's images
 	for p in /proc/[0-9]*; do
 		[ "$(readlink "$p/exe" 2>/dev/null)" = "$SOAK_EXE" ] &&
+			[[ "$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)" == *" $TDIR/"* ]] &&
 			{ bad "$1: a stasis process is left: ${p#/proc/} ($(tr '\0' ' ' <"$p/cmdline"))"; return 1; }
 	done
 	return 0
