@@ -25,7 +25,12 @@
  * reads end-of-file, it switches them all back (as dump_end would) and
  * exits, unless stasis told it first that it had put them back itself
  * ('O') or that the tree is killed ('K', sent once the SIGKILLs are out:
- * the sockets must then close in repair mode, silently).
+ * the sockets must then close in repair mode, silently).  And a socket is
+ * in repair mode only while it is read (tcp_dump_conn) and again from
+ * dump_end(kill) to the kill: the kernel lets the tree go the moment
+ * stasis's tracer thread exits, maybe before the guardian had its turn,
+ * so that time must be as short as can be (docs/design.md, "Losing
+ * stasis in the middle of a dump", says what stays exposed).
  *
  * Restore (called by inet.c for each connection): the new socket goes to
  * repair mode, gets its sequence numbers, is bound to the original local
@@ -357,18 +362,21 @@ static void repair_on_all(struct tcp_repair_list *l)
 			pr_perror("cannot switch a TCP socket to repair mode for the kill");
 }
 
-/* The tree is killed (repair mode stays: the sockets close silently) or goes on. */
+/*
+ * The tree is killed (repair mode on again, so the sockets close silently)
+ * or goes on (repair mode off, the guardian told so and gone).
+ */
 static void tcp_dump_end(struct dump_ctx *ctx, bool kill)
 {
 	struct tcp_repair_list *l = repair_list(ctx);
 
 	l->killing = kill;
-	if (kill)
+	if (kill) {
 		repair_on_all(l);
-	if (!kill) {
-		repair_off_all(l);
-		guard_stop(l, 'O');
+		return;
 	}
+	repair_off_all(l);
+	guard_stop(l, 'O');
 }
 
 /* In a signal handler (the dump is interrupted): repair off, nothing else. */
