@@ -16,6 +16,22 @@
  * SO_REUSEADDR put back, which the kernel clears when repair mode ends),
  * so the tree goes on untouched.
  *
+ * SIGKILL of stasis runs none of that, and repair mode is the socket's,
+ * not stasis's: the tree would be left with connections that neither send
+ * nor read.  So a guardian holds them too: at the first connection a dump
+ * forks a small process of its own (its own session, every other fd
+ * closed, never traced), and each socket is handed to it (SCM_RIGHTS)
+ * before it is switched to repair mode.  When its end of the socketpair
+ * reads end-of-file, it switches them all back (as dump_end would) and
+ * exits, unless stasis told it first that it had put them back itself
+ * ('O') or that the tree is killed ('K', sent once the SIGKILLs are out:
+ * the sockets must then close in repair mode, silently).  And a socket is
+ * in repair mode only while it is read (tcp_dump_conn) and again from
+ * dump_end(kill) to the kill: the kernel lets the tree go the moment
+ * stasis's tracer thread exits, maybe before the guardian had its turn,
+ * so that time must be as short as can be (docs/design.md, "Losing
+ * stasis in the middle of a dump", says what stays exposed).
+ *
  * Restore (called by inet.c for each connection): the new socket goes to
  * repair mode, gets its sequence numbers, is bound to the original local
  * address (repair mode lets it share the port with a listener), connects
@@ -53,6 +69,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 
@@ -81,7 +100,133 @@ struct tcp_repair_list {
 	unsigned long *outside; /* socket inodes held by processes outside the tree */
 	size_t nout, cap;
 	bool scanned;
+	int guard;	 /* our end of the guardian's socketpair (if guard_pid) */
+	pid_t guard_pid; /* the guardian, 0 until the first connection */
+	bool killing;	 /* dump_end(kill): the tree is killed, repair mode stays */
 };
+
+/* ------------------------------------------------------- the guardian */
+
+#define GUARD_MAX 1024 /* sockets a guardian takes; more are refused */
+
+/*
+ * The guardian's loop (a fork of a multi-threaded stasis: system calls
+ * only).  Each message is one byte, with a socket and its SO_REUSEADDR
+ * for 'F'; end-of-file without 'O' or 'K' puts every socket back.
+ */
+static void __attribute__((noreturn)) guard_main(int sk)
+{
+	static int fds[GUARD_MAX], reuse[GUARD_MAX];
+	int n = 0, i, off = TCP_REPAIR_OFF_NO_WP;
+	char what = 0;
+
+	for (;;) {
+		char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		struct cmsghdr *c;
+		ssize_t r = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		what = buf[0];
+		c = CMSG_FIRSTHDR(&mh);
+		if (what == 'F' && r == sizeof(buf) && c && c->cmsg_type == SCM_RIGHTS &&
+		    n < GUARD_MAX) {
+			memcpy(&fds[n], CMSG_DATA(c), sizeof(int));
+			memcpy(&reuse[n], buf + 1, sizeof(int));
+			n++;
+		}
+		if (what == 'O' || what == 'K')
+			break;
+	}
+	if (what != 'O' && what != 'K')
+		for (i = 0; i < n; i++) {
+			setsockopt(fds[i], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+			if (reuse[i])
+				setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &reuse[i],
+					   sizeof(reuse[i]));
+		}
+	_exit(0);
+}
+
+/* Fork the guardian (once per dump); l->guard is our end. */
+static int guard_start(struct tcp_repair_list *l)
+{
+	int sp[2];
+	pid_t pid;
+
+	if (l->guard_pid > 0)
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
+		pr_perror("cannot create the TCP guardian's socketpair");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		pr_perror("cannot fork the TCP guardian");
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* nothing of stasis's but its end: not the nft owner socket, not the image */
+		if (sp[1] != 3 && dup2(sp[1], 3) < 0)
+			_exit(1);
+		syscall(__NR_close_range, 0, 2, 0);
+		syscall(__NR_close_range, 4, ~0U, 0);
+		setsid(); /* a terminal's signals to stasis's group do not reach it */
+		guard_main(3);
+	}
+	close(sp[1]);
+	l->guard = sp[0];
+	l->guard_pid = pid;
+	return 0;
+}
+
+static int guard_send(struct tcp_repair_list *l, char what, int fd, int reuse)
+{
+	char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { buf, fd >= 0 ? sizeof(buf) : 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (l->guard_pid <= 0)
+		return 0;
+	buf[0] = what;
+	memcpy(buf + 1, &reuse, sizeof(int));
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(l->guard, &mh, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
+		pr_perror("cannot reach the TCP guardian");
+		return -1;
+	}
+	return 0;
+}
+
+/* Tell the guardian how it ends ('O' or 'K'), close our end, reap it. */
+static void guard_stop(struct tcp_repair_list *l, char what)
+{
+	if (l->guard_pid <= 0)
+		return;
+	guard_send(l, what, -1, 0);
+	close(l->guard);
+	while (waitpid(l->guard_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	l->guard_pid = 0;
+}
 
 /* ------------------------------------------------------------- dump */
 
@@ -167,6 +312,14 @@ static int repair_on(const struct fd_dump *d)
 
 	if (getsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
 		reuse = 0;
+	if (l->n >= GUARD_MAX) {
+		pr_err("pid %d fd %d: more than %d TCP connections in the tree\n", d->pid, d->fd,
+		       GUARD_MAX);
+		return -1;
+	}
+	/* the guardian holds it first: from then on, stasis may die at any moment */
+	if (guard_start(l) || guard_send(l, 'F', d->lfd, reuse))
+		return -1;
 	fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
 		pr_perror("pid %d fd %d: cannot switch the TCP socket to repair mode", d->pid,
@@ -180,27 +333,50 @@ static int repair_on(const struct fd_dump *d)
 	return 0;
 }
 
-/* Switch the sockets back (no window probe) and put SO_REUSEADDR back. */
-static void repair_off_all(struct tcp_repair_list *l)
+/* Switch a socket back (no window probe) and put SO_REUSEADDR back. */
+static void repair_off(struct tcp_repaired *r)
 {
 	int off = TCP_REPAIR_OFF_NO_WP;
-	size_t i;
 
-	for (i = 0; i < l->n; i++) {
-		struct tcp_repaired *r = &l->v[i];
-
-		if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) ||
-		    (r->reuse &&
-		     setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse))))
-			pr_perror("cannot switch a TCP socket back from repair mode");
-	}
+	if (setsockopt(r->fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off)) ||
+	    (r->reuse && setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &r->reuse, sizeof(r->reuse))))
+		pr_perror("cannot switch a TCP socket back from repair mode");
 }
 
-/* The tree is killed (repair mode stays: the sockets close silently) or goes on. */
+static void repair_off_all(struct tcp_repair_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		repair_off(&l->v[i]);
+}
+
+/* Before the tree is killed: repair mode again, so the sockets close silently. */
+static void repair_on_all(struct tcp_repair_list *l)
+{
+	int on = TCP_REPAIR_ON;
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+			pr_perror("cannot switch a TCP socket to repair mode for the kill");
+}
+
+/*
+ * The tree is killed (repair mode on again, so the sockets close silently)
+ * or goes on (repair mode off, the guardian told so and gone).
+ */
 static void tcp_dump_end(struct dump_ctx *ctx, bool kill)
 {
-	if (!kill)
-		repair_off_all(repair_list(ctx));
+	struct tcp_repair_list *l = repair_list(ctx);
+
+	l->killing = kill;
+	if (kill) {
+		repair_on_all(l);
+		return;
+	}
+	repair_off_all(l);
+	guard_stop(l, 'O');
 }
 
 /* In a signal handler (the dump is interrupted): repair off, nothing else. */
@@ -223,6 +399,8 @@ static void tcp_dump_fini(struct dump_ctx *ctx, void *state)
 	struct tcp_repair_list *l = state;
 	size_t i;
 
+	/* after kill_all: the SIGKILLs are out, repair mode must stay */
+	guard_stop(l, l->killing ? 'K' : 'O');
 	for (i = 0; i < l->n; i++)
 		close(l->v[i].fd);
 	free(l->v);
@@ -357,6 +535,13 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
 	}
+	/*
+	 * Read: out of repair mode at once (the tree is frozen and its packets
+	 * held, nothing moves), back in only for the kill (dump_end).  Should
+	 * stasis die, the kernel lets the tree go at once, maybe before the
+	 * guardian had its turn: repair mode must be on as briefly as can be.
+	 */
+	repair_off(&repair_list(d->ctx)->v[repair_list(d->ctx)->n - 1]);
 	if (!ret && ie->tcp->unsent > ie->tcp->sndq.len) {
 		pr_err("pid %d fd %d: TCP send queue holds %zu bytes, %u of them unsent\n", d->pid,
 		       d->fd, ie->tcp->sndq.len, ie->tcp->unsent);
