@@ -133,21 +133,28 @@ fi
 
 # restored_state PID...: for the PIDs of an image, "none" if no PID of the image is used by anything,
 # "complete" if every task of the image runs (neither stopped nor traced),
-# else "partial: WHY".
+# "released-part" if some run and every other is dead (killed by
+# PTRACE_O_EXITKILL after the first ones were let go: the window that
+# docs/design.md, "Losing stasis in the middle of a restore", states for a
+# restore without --pidns), else "partial: WHY".
 restored_state() {
-	local p n=0 up=0 why=""
+	local p n=0 up=0 why="" dead=0 st
 	for p in "$@"; do
 		n=$((n + 1))
 		if alive "$p" && ! stopped "$p" && [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$p/status" 2>/dev/null)" = 0 ]; then
 			up=$((up + 1))
 		elif [ -n "$(id_users "$p")" ]; then
-			why+="$p ($(proc_state "$p")) "
+			st=$(proc_state "$p")
+			[ "$st" = Z ] && dead=$((dead + 1))
+			why+="$p ($st) "
 		fi
 	done
 	if [ -z "$why" ] && [ $up = 0 ]; then
 		echo none
 	elif [ -z "$why" ] && [ $up = "$n" ]; then
 		echo complete
+	elif [ $up -gt 0 ] && [ $((up + dead)) = "$n" ]; then
+		echo "released-part"
 	else
 		echo "partial: $up of $n running; held: $why"
 	fi
@@ -161,7 +168,7 @@ restored_state() {
 # the release, the whole tree runs.  The last restore's copy passes its
 # own check.
 test_restore_kill_random() {
-	local scn=$1 runs=$2 max=$3 img=$TDIR/img i p out st limit killed=0 done=0 DUMP_OPTS=${4:-}
+	local scn=$1 runs=$2 max=$3 img=$TDIR/img i p out st limit killed=0 done=0 part=0 DUMP_OPTS=${4:-}
 	local pids=()
 	need_stasis || return 1
 	start_scenario "$scn" || return 1
@@ -176,14 +183,18 @@ test_restore_kill_random() {
 		done
 		case $out in killed*) killed=$((killed + 1)) ;; esac
 		limit=$(($(now_ms) + 2000))
-		while st=$(restored_state "${pids[@]}"); [ "${st%%:*}" = partial ]; do
-			[ "$(now_ms)" -lt $limit ] || { bad "run $i ($out): 2 s after the kill, $st"; return 1; }
+		while st=$(restored_state "${pids[@]}"); [ "${st%%:*}" = partial ] || [ "$st" = released-part ]; do
+			[ "$(now_ms)" -lt $limit ] || break
 			sleep 0.02
 		done
+		[ "${st%%:*}" != partial ] || { bad "run $i ($out): 2 s after the kill, $st"; return 1; }
 		[ "$st" = complete ] && { done=$((done + 1)); kill_tree "$img" || return 1; }
+		[ "$st" = released-part ] && { part=$((part + 1)); kill_tree "$img" || return 1; }
 	done
-	echo "$killed of $runs restores killed in the middle, $done complete"
-	echo "$killed of $runs restores killed in the middle, $done complete" >>"$TDIR/log"
+	echo "$killed of $runs restores killed in the middle, $done complete, $part killed between two releases"
+	echo "$killed of $runs restores killed in the middle, $done complete, $part killed between two releases" >>"$TDIR/log"
+	# the window between two releases is narrow: hit often, it has grown
+	[ $part -le $((runs / 20)) ] || { bad "$part of $runs kills left the tree released in part"; return 1; }
 	[ $killed -gt $((runs / 4)) ] || { bad "only $killed of $runs restores were killed before they ended"; return 1; }
 	restore_detached "$img" "$SCN_PID" || return 1
 	after_restore || return 1
