@@ -646,18 +646,37 @@ compare_state() {
 	return 0
 }
 
-# nft_stasis_tables: the names of the network-lock tables (inet
-# stasis-*) that exist now, one a line (none if nft is missing).
+# nft_stasis_tables [PID]: the names of the network-lock tables (inet
+# stasis-*) that exist now, one a line (none if nft is missing); with PID
+# only the locks of the tree whose root is PID ("stasis-held-PID-...", so
+# that runs of the suite in other checkouts do not count).
 nft_stasis_tables() {
 	command -v nft >/dev/null 2>&1 || return 0
-	nft list tables inet 2>/dev/null | awk '$3 ~ /^stasis-/ { print $3 }' | sort
+	nft list tables inet 2>/dev/null |
+		awk -v pre="stasis-held-${1:+$1-}" '$3 ~ /^stasis-/ && (pre == "stasis-held-" || index($3, pre) == 1) { print $3 }' | sort
 }
 
-# nft_tables_left BEFORE: the stasis-* tables that exist now and were not
-# in the list BEFORE (what a test left behind) are printed and deleted.
+# nft_tables_left BEFORE PIDS...: the stasis-* tables that exist now, were
+# not in the list BEFORE and name one of PIDS (a lock is "stasis-held-PID-
+# TIME", PID the dumped or restored root) are what this test left behind:
+# printed and deleted.  A table naming another PID belongs to a run of the
+# suite elsewhere on the machine (another checkout) and is left alone; a
+# probe table ("stasis-probe-PID", PID a stasis) is always this run's.
 nft_tables_left() {
-	local t
-	for t in $(comm -13 <(printf '%s\n' "$1" | sort) <(nft_stasis_tables)); do
+	local t id before=$1 p
+	shift
+	for t in $(comm -13 <(printf '%s\n' "$before" | sort) <(nft_stasis_tables)); do
+		id=${t#stasis-held-}
+		id=${id#stasis-probe-}
+		id=${id%%-*}
+		case $t in
+		stasis-held-*)
+			for p in "$@"; do
+				[ "$p" = "$id" ] && break
+			done
+			[ "$p" = "$id" ] || continue
+			;;
+		esac
 		echo "$t"
 		nft delete table inet "$t" 2>/dev/null
 	done

@@ -130,8 +130,9 @@ run_test() {
 	done
 	kill_trees "${TEST_PIDS[@]}"
 	close_pipe
-	# nor a network lock (an nft table inet stasis-*): deleted, and a failure
-	left=$(nft_tables_left "$nft_before")
+	# nor a network lock (an nft table inet stasis-*) of one of its
+	# processes: deleted, and a failure
+	left=$(nft_tables_left "$nft_before" "${TEST_PIDS[@]%%:*}")
 	if [ -n "$left" ]; then
 		if [ $rc -eq 0 ] || [ $rc -eq 77 ]; then
 			rc=1

@@ -141,19 +141,19 @@ stream_result() {
 	return 0
 }
 
-# no_lock WHEN: no stasis-* table exists (a table of another run on the
-# machine would be a false alarm; the runs of this suite are sequential).
+# no_lock WHEN: no lock table of the tree (root SCN_PID) exists.
 no_lock() {
 	local t
-	t=$(nft_stasis_tables)
+	t=$(nft_stasis_tables "$SCN_PID")
 	[ -z "$t" ] || { bad "$1: nft table(s) ${t//$'\n'/ } exist"; return 1; }
 }
 
-# lock_holds WHEN: one stasis-held-* table exists and drops the client's
-# connection both ways (NL_PORT is the server's port).
+# lock_holds WHEN: one stasis-held-* table of the tree (root SCN_PID)
+# exists and drops the client's connection both ways (NL_PORT is the
+# server's port).
 lock_holds() {
 	local t rules h=${NL_HOST:-127.0.0.1} ip=ip set=s0
-	t=$(nft_stasis_tables)
+	t=$(nft_stasis_tables "$SCN_PID")
 	[ "$(echo "$t" | wc -w)" = 1 ] || { bad "$1: expected one stasis table, found: ${t//$'\n'/ }"; return 1; }
 	NL_TABLE=$t
 	[ "$h" = ::1 ] && ip=ip6 set=s1

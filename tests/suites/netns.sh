@@ -118,7 +118,7 @@ test_netns_tree() {
 	tables=$(nft_stasis_tables)
 	netns_tree_cycle
 	rc=$?
-	[ $rc = 0 ] && [ -n "$(nft_tables_left "$tables")" ] && { bad "a network lock table was left"; rc=1; }
+	[ $rc = 0 ] && [ -n "$(nft_tables_left "$tables" "${TEST_PIDS[@]%%:*}")" ] && { bad "a network lock table was left"; rc=1; }
 	kill_trees "${TEST_PIDS[@]}" >/dev/null 2>&1
 	netns_cleanup
 	return $rc

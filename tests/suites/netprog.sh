@@ -137,7 +137,7 @@ np_cycle() {
 	tree_gone "$TDIR/img" || return 1
 	sleep 0.2 # the peers retransmit into the lock meanwhile
 	restore_detached "$TDIR/img" "$SCN_PID" || return 1
-	[ -z "$(nft_stasis_tables)" ] || { bad "a network lock is left after the restore of $1"; return 1; }
+	[ -z "$(nft_stasis_tables "$SCN_PID")" ] || { bad "a network lock is left after the restore of $1"; return 1; }
 	np_same
 }
 
