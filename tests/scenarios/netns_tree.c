@@ -114,8 +114,8 @@ static void inside(const char *ip, int port)
 	memcpy(un.sun_path, abstract, sizeof(abstract) - 1);
 	X = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (X < 0 ||
-	    bind(X, (struct sockaddr *)&un, offsetof(struct sockaddr_un, sun_path) +
-						 sizeof(abstract) - 1) ||
+	    bind(X, (struct sockaddr *)&un,
+		 offsetof(struct sockaddr_un, sun_path) + sizeof(abstract) - 1) ||
 	    listen(X, 2))
 		scn_fail("unix: %s", strerror(errno));
 }
@@ -135,8 +135,8 @@ static void check_inside(const char *ip, int port)
 		  "the queued datagram is lost");
 	addr_of(&a, ip, port + 1);
 	u = socket(AF_INET, SOCK_DGRAM, 0);
-	SCN_CHECK(sendto(u, "dgram2", 6, 0, (struct sockaddr *)&a, sizeof(a)) == 6,
-		  "udp send: %s", strerror(errno));
+	SCN_CHECK(sendto(u, "dgram2", 6, 0, (struct sockaddr *)&a, sizeof(a)) == 6, "udp send: %s",
+		  strerror(errno));
 	scn_msleep(50);
 	SCN_CHECK(recv(U, buf, sizeof(buf), MSG_DONTWAIT) == 6 && !memcmp(buf, "dgram2", 6),
 		  "a new datagram does not arrive");

@@ -161,7 +161,6 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-
 	scn_init(argc, argv, 0);
 	make_shapes();
 	fill();
