@@ -560,11 +560,12 @@ snapshot() {
 			n=${f##*/}
 			t=$(readlink "$f") || continue
 			[[ $t =~ ^(pipe|socket):\[[0-9]+\]$ ]] && t="${BASH_REMATCH[1]}:[]"
-			fl="" pos=""
+			fl="" pos="" ino=""
 			while read -r key val; do
 				case $key in
 				flags:) fl=$val ;;
 				pos:) pos=$val ;;
+				ino:) ino=$val ;;
 				esac
 			done <"/proc/$pid/fdinfo/$n"
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
@@ -580,8 +581,6 @@ snapshot() {
 				fi
 			# a bound unix socket's file: its mode, owner and times
 			if [[ $t == socket:* ]]; then
-				ino=$(readlink "$f")
-				ino=${ino//[^0-9]/}
 				path=${SNAP_UNIX[$ino]:-}
 				[ -n "$path" ] && echo "    sockfile: $path $(stat -c '%a %u:%g %X %Y' "/proc/$pid/root$path" 2>&1 | sed 's/.*: //')"
 			fi
