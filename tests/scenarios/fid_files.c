@@ -11,6 +11,11 @@
  * sharer; and the table is still live: an fd the root installs now is
  * seen, and written to, by the child and the grandchild, never by the
  * third process.
+ *
+ * FID_FILES_SPLIT=1: the root also clones a second child into its table
+ * and then leaves it (unshare): two children share a table their parent
+ * no longer has, which restore cannot clone; the dump must refuse.  The
+ * check then only asks that both children still share it.
  */
 #include <sched.h>
 #include <sys/prctl.h>
@@ -26,7 +31,7 @@
 
 static char stack1[65536] __attribute__((aligned(16)));
 static char stack2[65536] __attribute__((aligned(16)));
-static pid_t kid, grandkid, other;
+static pid_t kid, kid2, grandkid, other;
 
 /* Every sharer writes its letter once into FD_PROBE when it appears. */
 static void __attribute__((noreturn)) watch(char letter)
@@ -81,6 +86,19 @@ int main(int argc, char **argv)
 	if (kid < 0) {
 		scn_log("clone: %s", strerror(errno));
 		return 2;
+	}
+	if (getenv("FID_FILES_SPLIT")) {
+		kid2 = clone(grandkid_main, stack2 + sizeof(stack2), CLONE_FILES | SIGCHLD, NULL);
+		if (kid2 < 0 || unshare(CLONE_FILES)) {
+			scn_log("setup: split: %s", strerror(errno));
+			return 2;
+		}
+		scn_ready();
+		while (!scn_check)
+			usleep(2000);
+		SCN_CHECK(kcmp(kid, kid2, KCMP_FILES, 0, 0) == 0, "the children no longer share");
+		SCN_CHECK(kcmp(getpid(), kid, KCMP_FILES, 0, 0) != 0, "we share the table again");
+		scn_pass();
 	}
 	other = fork();
 	if (other == 0)

@@ -8,3 +8,18 @@
 for m in once x3 leave-running pidns; do
 	register "fid2/files-$m" test_cr fid_files $m
 done
+
+# two children share a table their parent left (unshare): restore could
+# not clone them from it, so the dump refuses, naming both; they run on
+test_fid2_files_split() {
+	need_stasis || return 1
+	FID_FILES_SPLIT=1 start_scenario fid_files || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of two children sharing a table their parent left" $? \
+		"$TDIR/err.err" || return 1
+	grep -Eq "pid [0-9]+ and pid [0-9]+: share one fd table \(CLONE_FILES\) but neither" \
+		"$TDIR/err.err" || { bad "the error does not name both children: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register fid2/files-split-refused test_fid2_files_split
