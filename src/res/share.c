@@ -43,7 +43,7 @@ static const struct {
 struct share_dump {
 	struct share_pair {
 		pid_t pid, leader;
-	} *files;
+	} * files;
 	size_t nfiles;
 };
 

@@ -25,8 +25,8 @@
 
 #include "scenario.h"
 
-#define FD_LATE 40  /* the root opens a file here after the clones */
-#define FD_PIPE 41  /* the child opens a pipe here after the clones */
+#define FD_LATE	 40 /* the root opens a file here after the clones */
+#define FD_PIPE	 41 /* the child opens a pipe here after the clones */
 #define FD_PROBE 77 /* the root installs it at the check */
 
 static char stack1[65536] __attribute__((aligned(16)));

@@ -23,3 +23,25 @@ test_fid2_files_split() {
 	check_scenario
 }
 register fid2/files-split-refused test_fid2_files_split
+
+# SIGTRAP pending and blocked (for a thread, for the process, for a second
+# thread) in a task with a SIGTRAP handler: each stays pending where it
+# was, with its sender, and runs the handler once unblocked
+for m in once x3 leave-running pidns; do
+	register "fid2/trap-$m" test_cr fid_trap $m
+done
+
+# a dump that fails late (after the signals were read, and at the end)
+# leaves every pending SIGTRAP where it was
+test_fid2_trap_failed() {
+	local point
+	need_stasis || return 1
+	start_scenario fid_trap || return 1
+	for point in dump:signal:thread dump:mm:data; do
+		STASIS_FAULT=$point stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+		expect_error "dump failed at $point" $? "$TDIR/err.err" || return 1
+		no_image_left "$TDIR/img" || return 1
+	done
+	check_scenario
+}
+register fid2/trap-failed-dump test_fid2_trap_failed
