@@ -45,3 +45,9 @@ test_fid2_trap_failed() {
 	check_scenario
 }
 register fid2/trap-failed-dump test_fid2_trap_failed
+
+# SIGIO owners set by a non-root task keep its credentials: its own
+# signal arrives, the one to a child of another uid is still refused
+for m in once x3 leave-running pidns; do
+	register "fid2/fowncred-$m" test_cr fid_fowncred $m
+done
