@@ -8,6 +8,9 @@
  * The check: the three are still pending where they were (the thread's,
  * the process's), the handler is still ours; unblocked, each runs the
  * handler once with its own si_code and our pid as the sender.
+ *
+ * FID_TRAP_LOGINUID=1: it also enters an audit session of its own (writes
+ * /proc/self/loginuid), which the dump must refuse (it cannot be made again).
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -120,6 +123,15 @@ int main(int argc, char **argv)
 	raise(SIGTRAP);
 	kill(me, SIGTRAP);
 	syscall(SYS_tgkill, me, thread_tid, SIGTRAP);
+	if (getenv("FID_TRAP_LOGINUID")) {
+		int fd = open("/proc/self/loginuid", O_WRONLY);
+
+		if (fd < 0 || write(fd, "4242", 4) != 4) {
+			scn_log("setup: loginuid: %s", strerror(errno));
+			return 2;
+		}
+		close(fd);
+	}
 	scn_ready_then_wait();
 	/* our numbers as /proc names them (a copy in a PID namespace of its own has others) */
 	tid = proc_tid();

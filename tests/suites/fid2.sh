@@ -51,3 +51,17 @@ register fid2/trap-failed-dump test_fid2_trap_failed
 for m in once x3 leave-running pidns; do
 	register "fid2/fowncred-$m" test_cr fid_fowncred $m
 done
+
+# a task in an audit session of its own (loginuid written) is refused at
+# dump, naming it; it runs on with its pending signals
+test_fid2_loginuid() {
+	need_stasis || return 1
+	FID_TRAP_LOGINUID=1 start_scenario fid_trap || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of a task in its own audit session" $? "$TDIR/err.err" || return 1
+	grep -q "pid $SCN_PID: in another audit session (loginuid 4242" "$TDIR/err.err" ||
+		{ bad "the error does not name the audit session: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register fid2/loginuid-refused test_fid2_loginuid
