@@ -215,10 +215,6 @@ static int task_restore_child(struct rst_ctx *c)
 		pr_perror("pid %u: cannot enter its cwd %s", te->pid, te->cwd);
 		return -1;
 	}
-	if (strcmp(te->root, "/") && chroot(te->root)) {
-		pr_perror("pid %u: cannot chroot to %s", te->pid, te->root);
-		return -1;
-	}
 	umask(te->umask);
 	if (personality(te->personality) < 0) {
 		pr_perror("pid %u: cannot set personality %#x", te->pid, te->personality);
@@ -229,6 +225,22 @@ static int task_restore_child(struct rst_ctx *c)
 		return -1;
 	}
 	return restore_rlimits(te);
+}
+
+/*
+ * In the restore child, last: its root.  The stages before (the premapped
+ * address space reads /proc/self) need ours; its cwd, entered before,
+ * stays where it is.
+ */
+static int task_restore_root(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+
+	if (strcmp(te->root, "/") && chroot(te->root)) {
+		pr_perror("pid %u: cannot chroot to %s", te->pid, te->root);
+		return -1;
+	}
+	return 0;
 }
 
 /* Remote: process-wide prctl state that has no other way in. */
@@ -307,5 +319,6 @@ const struct res_ops task_res = {
 	.dump_remote = task_dump_remote,
 	.dump_local = task_dump,
 	.child = task_restore_child,
+	.child_late = task_restore_root,
 	.remote = task_restore_remote,
 };

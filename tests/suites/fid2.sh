@@ -65,3 +65,12 @@ test_fid2_loginuid() {
 	check_scenario
 }
 register fid2/loginuid-refused test_fid2_loginuid
+
+# test_fid2_zoo CASE MODE: one case of fid_zoo (see the scenario), dumped
+# and restored in MODE
+test_fid2_zoo() {
+	FID_ZOO=$1 test_cr fid_zoo "$2"
+}
+for c in chroot deldir procfd unixdel unixfifo unixzero tsync zsegv memfdexec; do
+	register "fid2/zoo-$c-once" test_fid2_zoo $c once
+done
