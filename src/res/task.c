@@ -117,6 +117,30 @@ static int task_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
 }
 
 /* The part read from /proc (stage 2). */
+/*
+ * A cwd or root restore cannot enter: a directory deleted since (its
+ * path names nothing, or another directory) or one of the tree's /proc
+ * (the PID may not exist yet, or be the original's beside a copy).
+ */
+static int task_refuse_dir(struct dump_ctx *ctx, struct dump_task *dt, const char *what,
+			   const char *path)
+{
+	pid_t of = proc_path_of_tree(ctx, path);
+	size_t n = strlen(path), k = strlen(" (deleted)");
+
+	if (n >= k && !strcmp(path + n - k, " (deleted)")) {
+		pr_err("pid %d: its %s %s is a deleted directory; not supported\n", dt->pid, what,
+		       path);
+		return -1;
+	}
+	if (of) {
+		pr_err("pid %d: its %s %s is in the /proc of pid %d of the tree; not supported\n",
+		       dt->pid, what, path, of);
+		return -1;
+	}
+	return 0;
+}
+
 static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
@@ -168,6 +192,8 @@ static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		goto out;
 	}
 	te->root = xstrdup(path);
+	if (task_refuse_dir(ctx, dt, "cwd", te->cwd) || task_refuse_dir(ctx, dt, "root", te->root))
+		goto out;
 	te->creds = xmalloc(sizeof(*te->creds));
 	creds_entry__init(te->creds);
 	if (dump_rlimits(dt) || creds_parse(dt->pid, status, te->creds))

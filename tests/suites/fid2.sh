@@ -71,6 +71,27 @@ register fid2/loginuid-refused test_fid2_loginuid
 test_fid2_zoo() {
 	FID_ZOO=$1 test_cr fid_zoo "$2"
 }
-for c in chroot deldir procfd unixdel unixfifo unixzero tsync zsegv memfdexec; do
+for c in chroot unixdel unixzero tsync zsegv memfdexec; do
 	register "fid2/zoo-$c-once" test_fid2_zoo $c once
 done
+register fid2/zoo-chroot-pidns test_fid2_zoo chroot pidns
+register fid2/zoo-zsegv-x3 test_fid2_zoo zsegv x3
+
+# test_fid2_zoo_refused CASE PATTERN: the dump of fid_zoo's CASE fails
+# with a line matching PATTERN, leaves no image, and the scenario runs on
+test_fid2_zoo_refused() {
+	need_stasis || return 1
+	FID_ZOO=$1 start_scenario fid_zoo || return 1
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of fid_zoo $1" $? "$TDIR/err.err" || return 1
+	grep -Eq "$2" "$TDIR/err.err" || { bad "the error does not say '$2': $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+register fid2/zoo-deldir-refused test_fid2_zoo_refused deldir \
+	"pid [0-9]+: its cwd .*/gone \(deleted\) is a deleted directory"
+register fid2/zoo-procfd-refused test_fid2_zoo_refused procfd \
+	"pid [0-9]+ fd [0-9]+: /proc/[0-9]+/stat is a /proc file of pid [0-9]+ of the tree"
+register fid2/zoo-unixfifo-refused test_fid2_zoo_refused unixfifo \
+	"unix socket bound to .*/fifo.sock, whose file was replaced"
+register fid2/zoo-strict-refused test_fid2_zoo_refused strict "seccomp strict mode"
