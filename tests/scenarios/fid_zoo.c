@@ -4,8 +4,12 @@
  *
  *   chroot     the process lives in a chroot (its work directory);
  *   deldir     its cwd and an fd are a directory deleted since;
+ *   deldirfd   only an fd is a directory deleted since;
  *   procfd     fds on /proc files of the tree: a child's stat, its own
  *              cgroup file;
+ *   proccwd    its cwd is the /proc directory of its child;
+ *   beyondeof  a shared file mapping whose second page lies beyond the
+ *              file's end since it was truncated (reading it faults);
  *   unixdel    a bound unix socket whose file was deleted;
  *   unixfifo   a bound unix socket whose file was replaced by a FIFO;
  *   unixzero   zero-length messages queued on a datagram and a
@@ -22,6 +26,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -36,6 +41,29 @@
 static const char *mode;
 static pid_t kid;
 static int fds[4], strict_pipe[2];
+static char *map;
+static sigjmp_buf fault_jmp;
+
+static void on_fault(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+/* The signal reading *p raises, 0 if none. */
+static int read_faults(volatile char *p)
+{
+	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
+	int sig;
+
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		(void)*p;
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
 static volatile int strict_alive;
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -133,12 +161,32 @@ static void setup(void)
 		if (mkdir("gone", 0700) || (fds[0] = open("gone", O_RDONLY | O_DIRECTORY)) < 0 ||
 		    chdir("gone") || rmdir("../gone"))
 			setup_fail("deldir");
-	} else if (!strcmp(mode, "procfd")) {
+	} else if (!strcmp(mode, "deldirfd")) {
+		if (mkdir("gone", 0700) || (fds[0] = open("gone", O_RDONLY | O_DIRECTORY)) < 0 ||
+		    rmdir("gone"))
+			setup_fail("deldirfd");
+	} else if (!strcmp(mode, "beyondeof")) {
+		fds[0] = open("eof", O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fds[0] < 0 || ftruncate(fds[0], 2 * 4096))
+			setup_fail("eof file");
+		map = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+		if (map == MAP_FAILED)
+			setup_fail("mmap");
+		memset(map, 'e', 2 * 4096);
+		if (ftruncate(fds[0], 4096))
+			setup_fail("truncate");
+	} else if (!strcmp(mode, "procfd") || !strcmp(mode, "proccwd")) {
 		kid = fork();
 		if (kid == 0) {
 			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			for (;;)
 				pause();
+		}
+		snprintf(path, sizeof(path), "/proc/%d", kid);
+		if (!strcmp(mode, "proccwd")) {
+			if (chdir(path))
+				setup_fail("chdir /proc");
+			return;
 		}
 		snprintf(path, sizeof(path), "/proc/%d/stat", kid);
 		if ((fds[0] = open(path, O_RDONLY)) < 0 ||
@@ -233,6 +281,10 @@ static void check(void)
 		SCN_CHECK(strstr(buf, "gone (deleted)"), "fd %d is %s", fds[0], buf);
 		SCN_CHECK(fstatat(fds[0], ".", &st, 0) == 0 && st.st_nlink == 0,
 			  "fd %d is not a deleted directory", fds[0]);
+	} else if (!strcmp(mode, "beyondeof")) {
+		SCN_CHECK(map[0] == 'e' && map[4095] == 'e', "the first page lost its bytes");
+		SCN_CHECK(read_faults(map + 4096) == SIGBUS,
+			  "the page beyond the end does not raise SIGBUS");
 	} else if (!strcmp(mode, "procfd")) {
 		r = pread(fds[0], buf, sizeof(buf) - 1, 0);
 		SCN_CHECK(r > 0 && atoi(buf) == kid, "fd %d reads no stat of pid %d", fds[0], kid);

@@ -95,3 +95,8 @@ register fid2/zoo-procfd-refused test_fid2_zoo_refused procfd \
 register fid2/zoo-unixfifo-refused test_fid2_zoo_refused unixfifo \
 	"unix socket bound to .*/fifo.sock, whose file was replaced"
 register fid2/zoo-strict-refused test_fid2_zoo_refused strict "seccomp strict mode"
+register fid2/zoo-deldirfd-refused test_fid2_zoo_refused deldirfd \
+	"fd [0-9]+ \(.*/gone \(deleted\)\): deleted files other than regular files are not supported"
+register fid2/zoo-proccwd-refused test_fid2_zoo_refused proccwd \
+	"pid [0-9]+: its cwd /proc/[0-9]+ is in the /proc of pid [0-9]+ of the tree"
+register fid2/zoo-beyondeof-once test_fid2_zoo beyondeof once
