@@ -9,6 +9,9 @@
  * the process's), the handler is still ours; unblocked, each runs the
  * handler once with its own si_code and our pid as the sender.
  *
+ * FID_TRAP_DFL=1: no handler (SIGTRAP's default action); the check then
+ * only asks that the three are pending and the action is still SIG_DFL.
+ *
  * FID_TRAP_LOGINUID=1: it also enters an audit session of its own (writes
  * /proc/self/loginuid), which the dump must refuse (it cannot be made again).
  */
@@ -114,6 +117,10 @@ int main(int argc, char **argv)
 	sa.sa_sigaction = on_trap;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
+	if (getenv("FID_TRAP_DFL")) {
+		sa.sa_flags = 0;
+		sa.sa_handler = SIG_DFL;
+	}
 	if (sigaction(SIGTRAP, &sa, NULL) || pthread_create(&th, NULL, thread_main, NULL))
 		return 2;
 	while (!thread_tid)
@@ -138,6 +145,13 @@ int main(int argc, char **argv)
 	thread_tid = other_thread(tid);
 
 	sigaction(SIGTRAP, NULL, &now);
+	if (getenv("FID_TRAP_DFL")) {
+		SCN_CHECK(now.sa_handler == SIG_DFL, "SIGTRAP's action is no longer SIG_DFL");
+		SCN_CHECK(pending_in("SigPnd:", tid) == 1 && pending_in("ShdPnd:", tid) == 1 &&
+			      pending_in("SigPnd:", thread_tid) == 1,
+			  "a pending SIGTRAP is gone");
+		scn_pass();
+	}
 	SCN_CHECK(now.sa_sigaction == on_trap && (now.sa_flags & SA_SIGINFO),
 		  "the SIGTRAP handler is gone");
 	SCN_CHECK(pending_in("SigPnd:", tid) == 1, "SIGTRAP is not pending for the main thread");

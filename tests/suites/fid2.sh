@@ -31,6 +31,14 @@ for m in once x3 leave-running pidns; do
 	register "fid2/trap-$m" test_cr fid_trap $m
 done
 
+# the same without a handler (SIG_DFL): they stay pending, nothing dies
+test_fid2_trap_dfl() {
+	FID_TRAP_DFL=1 test_cr fid_trap "$1"
+}
+for m in once pidns; do
+	register "fid2/trap-dfl-$m" test_fid2_trap_dfl $m
+done
+
 # a dump that fails late (after the signals were read, and at the end)
 # leaves every pending SIGTRAP where it was
 test_fid2_trap_failed() {
