@@ -108,3 +108,26 @@ register fid2/zoo-deldirfd-refused test_fid2_zoo_refused deldirfd \
 register fid2/zoo-proccwd-refused test_fid2_zoo_refused proccwd \
 	"pid [0-9]+: its cwd /proc/[0-9]+ is in the /proc of pid [0-9]+ of the tree"
 register fid2/zoo-beyondeof-once test_fid2_zoo beyondeof once
+
+# restore faults at the stages these changes touch (shared tables, pending
+# SIGTRAPs, owners) leave no task of the image; a restore after them works
+test_fid2_adhoc_fault() {
+	local p pids
+	need_stasis || return 1
+	start_scenario "$1" || return 1
+	dump "$SCN_PID" "$TDIR/img" || return 1
+	wait_gone "$SCN_PID" || return 1
+	tree_gone "$TDIR/img" || return 1
+	for p in $2; do
+		STASIS_FAULT=$p stasis_cmd err restore -D "$TDIR/img" -d
+		expect_error "restore failed at $p" $? "$TDIR/err.err" || return 1
+		sleep 0.2
+		for pid in $(image_pids "$TDIR/img"); do
+			[ -e "/proc/$pid" ] && { bad "pid $pid left after $p"; return 1; }
+		done
+	done
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	check_scenario
+}
+register fid2/restore-fault-files test_fid2_adhoc_fault fid_files "restore:share:prepare restore:files:child_early restore:files:child restore:files:child_late restore:task:child_late restore:signal:thread_finish restore:fown:remote_late"
+register fid2/restore-fault-trap test_fid2_adhoc_fault fid_trap "restore:signal:thread restore:signal:thread_finish restore:signal:remote_late"
