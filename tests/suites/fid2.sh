@@ -111,8 +111,8 @@ register fid2/zoo-beyondeof-once test_fid2_zoo beyondeof once
 
 # restore faults at the stages these changes touch (shared tables, pending
 # SIGTRAPs, owners) leave no task of the image; a restore after them works
-test_fid2_adhoc_fault() {
-	local p pids
+test_fid2_restore_fault() {
+	local p pid
 	need_stasis || return 1
 	start_scenario "$1" || return 1
 	dump "$SCN_PID" "$TDIR/img" || return 1
@@ -129,5 +129,5 @@ test_fid2_adhoc_fault() {
 	restore_detached "$TDIR/img" "$SCN_PID" || return 1
 	check_scenario
 }
-register fid2/restore-fault-files test_fid2_adhoc_fault fid_files "restore:share:prepare restore:files:child_early restore:files:child restore:files:child_late restore:task:child_late restore:signal:thread_finish restore:fown:remote_late"
-register fid2/restore-fault-trap test_fid2_adhoc_fault fid_trap "restore:signal:thread restore:signal:thread_finish restore:signal:remote_late"
+register fid2/restore-fault-files test_fid2_restore_fault fid_files "restore:share:prepare restore:files:child_early restore:files:child restore:files:child_late restore:task:child_late restore:signal:thread_finish restore:fown:remote_late"
+register fid2/restore-fault-trap test_fid2_restore_fault fid_trap "restore:signal:thread restore:signal:thread_finish restore:signal:remote_late"
