@@ -11,8 +11,8 @@
  * files (one of them a dup), a directory, /dev/null, both ends of a pipe
  * with a few bytes in flight, an eventfd, a timerfd (armed, 1 hour), a
  * signalfd, an epoll instance watching the pipe's read end and the eventfd,
- * a dup of the eventfd, and a unix stream socketpair with bytes queued.  The files live in WORKDIR (the directory of
- * READY_FILE, or the cwd).
+ * a dup of the eventfd, and a unix stream socketpair with bytes queued.  The files live in WORKDIR
+ * (the directory of READY_FILE, or the cwd).
  *
  * Ready (READY_FILE created, or "ready" printed) once the child sleeps;
  * both then pause() until killed.  The child dies with its root unless the

@@ -417,6 +417,24 @@ VMFLAGS_MAY_CHANGE=(
 	um uw
 )
 
+# /proc/PID/status fields that may differ between a task and its restored
+# copy; every other field is compared.
+STATUS_MAY_CHANGE=(
+	# what the task does at the moment the runner looks, and its tracer
+	State TracerPid
+	# PID numbers: a --pidns copy has new ones in the runner's namespace
+	# (the runner checks the PIDs a task must keep itself)
+	Tgid Ngid Pid PPid NStgid NSpid NSpgid NSsid
+	# the fd table's capacity: the kernel grows it in steps as fds are
+	# installed, so it depends on the order the restore opens them in
+	FDSize
+	# peaks and residency: pages the original had touched but the copy has
+	# not yet (file pages come back on first use), page tables, swap
+	VmPeak VmHWM VmRSS RssAnon RssFile RssShmem VmPTE VmSwap VmPin
+	# counters: queued signals of the whole user, context switches
+	SigQ voluntary_ctxt_switches nonvoluntary_ctxt_switches
+)
+
 # fdinfo keys (the word before the colon) that may differ between a task
 # and its restored copy; pos and flags are compared in the fd line itself.
 FDINFO_MAY_CHANGE=(
@@ -520,8 +538,13 @@ normalize_mountinfo() {
 # (map_files), and identity/signal fields of
 # /proc/PID/status.
 snapshot() {
-	local pid=$1 out=$2 f n t fl pos key val id rest
-	declare -gA SNAP_MNT=()
+	local pid=$1 out=$2 f n t fl pos key val id rest ino path
+	declare -gA SNAP_MNT=() SNAP_UNIX=()
+	# the paths of bound unix sockets by inode, as the task's network
+	# namespace shows them (absolute ones: their files are compared)
+	while read -r _ _ _ _ _ _ ino path; do
+		[[ $path == /* ]] && SNAP_UNIX[$ino]=$path
+	done < <(tail -n +2 "/proc/$pid/net/unix" 2>/dev/null)
 	# a mount namespace of its own: fds name mounts by their mountpoint (in
 	# its table, or ours for a file it opened before it left our namespace)
 	[ "$(readlink "/proc/$pid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] &&
@@ -555,6 +578,13 @@ snapshot() {
 				else
 					echo "    inode: $(stat -L -c '%a %u:%g %Y' "$f")"
 				fi
+			# a bound unix socket's file: its mode, owner and times
+			if [[ $t == socket:* ]]; then
+				ino=$(readlink "$f")
+				ino=${ino//[^0-9]/}
+				path=${SNAP_UNIX[$ino]:-}
+				[ -n "$path" ] && echo "    sockfile: $path $(stat -c '%a %u:%g %X %Y' "/proc/$pid/root$path" 2>&1 | sed 's/.*: //')"
+			fi
 			# a pty's node: its owner and mode
 			[[ $t =~ ^/dev/pts/[0-9]+$ ]] && echo "    node: $(stat -c '%a %u:%g' "$t")"
 		done
@@ -565,8 +595,7 @@ snapshot() {
 		stat -c '%A %N' "/proc/$pid/map_files"/* 2>/dev/null |
 			sed -E "s/^(l[-r][-w]).* -> '(.*)'$/\2 \1/" | sort -u
 		echo "== status"
-		grep -E '^(Name|Umask|Uid|Gid|Groups|NoNewPrivs|Seccomp|Seccomp_filters|SigPnd|ShdPnd|SigBlk|SigIgn|SigCgt|CapInh|CapPrm|CapEff|CapBnd|CapAmb|Cpus_allowed_list|Mems_allowed_list|THP_enabled|Speculation_Store_Bypass|SpeculationIndirectBranch):' \
-			"/proc/$pid/status"
+		grep -vE "^($(IFS='|'; echo "${STATUS_MAY_CHANGE[*]}")):" "/proc/$pid/status"
 		# stat: flags (STAT_FLAGS_COMPARED), nice, threads, exit
 		# signal, realtime priority and policy
 		read -r -a f <<<"$(sed 's/.*) //' "/proc/$pid/stat")"

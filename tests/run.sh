@@ -233,6 +233,19 @@ expect_error() {
 	return 0
 }
 
+# dump_refused WHAT PATTERN [DUMP-OPTIONS...]: a dump of the scenario
+# (SCN_PID) into TDIR/img fails with one clear line, its error matches
+# PATTERN (grep, basic regexp) and no image is left.
+dump_refused() {
+	local what=$1 pattern=$2
+	shift 2
+	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img" "$@"
+	expect_error "$what" $? "$TDIR/err.err" || return 1
+	grep -q -- "$pattern" "$TDIR/err.err" ||
+		{ bad "the error of the $what does not say '$pattern': $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img"
+}
+
 # run_timed SECONDS OUT ERR COMMAND...: run COMMAND with stdin /dev/null
 # under timeout(1), which puts it in its own process group and kills the
 # whole group on expiry.  Runs in the background and is waited for, so

@@ -40,12 +40,12 @@ static void verify(void)
 	SCN_CHECK(read(sfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGUSR1,
 		  "signalfd gave signal %u", si.ssi_signo);
 	SCN_CHECK(timerfd_gettime(tfd, &its) == 0 && its.it_interval.tv_nsec == 50000000 &&
-			  its.it_interval.tv_sec == 0,
+		      its.it_interval.tv_sec == 0,
 		  "timerfd interval %ld.%09ld", (long)its.it_interval.tv_sec,
 		  its.it_interval.tv_nsec);
 	SCN_CHECK(read(tfd, &ticks, 8) == 8 && ticks >= 1, "timerfd does not fire");
 	SCN_CHECK(timerfd_gettime(tfd_off, &its) == 0 && !its.it_value.tv_sec &&
-			  !its.it_value.tv_nsec,
+		      !its.it_value.tv_nsec,
 		  "the disarmed timerfd is armed");
 }
 

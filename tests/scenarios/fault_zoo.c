@@ -15,8 +15,8 @@
  * FIFO with "fifo" in it, a signalfd for SIGWINCH, an inotify watch, a
  * pidfd of its child, a bound UDP socket, a listening TCP socket (both on
  * 127.0.0.1), a netlink route socket and a deleted file with "ghost";
- * and 6 MiB of a pattern, enough for the image's page writer thread.  Its child (listed in WORKDIR/pids)
- * waits with the pipe's ends and the stream pair inherited.
+ * and 6 MiB of a pattern, enough for the image's page writer thread.  Its child (listed in
+ * WORKDIR/pids) waits with the pipe's ends and the stream pair inherited.
  *
  * The check reads every byte back once, in order, and looks at the
  * timers, lock, counts and handlers.
@@ -101,13 +101,13 @@ static void verify(void)
 	SCN_CHECK(timerfd_gettime(tfd, &its) == 0 && its.it_interval.tv_nsec == 100000000,
 		  "timerfd interval lost");
 	SCN_CHECK(timer_gettime(ptimer, &its) == 0 && its.it_interval.tv_sec == 60 &&
-			  its.it_value.tv_sec > 0,
+		      its.it_value.tv_sec > 0,
 		  "POSIX timer lost");
 	SCN_CHECK(getitimer(ITIMER_REAL, &itv) == 0 && itv.it_interval.tv_sec == 50 &&
-			  itv.it_value.tv_sec > 0,
+		      itv.it_value.tv_sec > 0,
 		  "ITIMER_REAL lost");
 	SCN_CHECK(flock(open("lock", O_RDONLY | O_CLOEXEC), LOCK_EX | LOCK_NB) < 0 &&
-			  errno == EWOULDBLOCK,
+		      errno == EWOULDBLOCK,
 		  "the flock on WORKDIR/lock is not held");
 	SCN_CHECK(epoll_wait(epfd, ev, 4, 0) == 1 && ev[0].data.u32 == 77,
 		  "epoll: only the eventfd should be ready");
@@ -122,7 +122,7 @@ static void verify(void)
 	SCN_CHECK(fcntl(opathfd, F_GETFL) & O_PATH, "O_PATH fd lost");
 	SCN_CHECK(lseek(dirfd_, 0, SEEK_CUR) >= 0, "directory fd lost");
 	SCN_CHECK(fcntl(sigfd, F_GETFD) >= 0 && fcntl(inofd, F_GETFD) >= 0 &&
-			  fcntl(pidfd, F_GETFD) >= 0 && fcntl(nlfd, F_GETFD) >= 0,
+		      fcntl(pidfd, F_GETFD) >= 0 && fcntl(nlfd, F_GETFD) >= 0,
 		  "signalfd, inotify, pidfd or netlink fd lost");
 	SCN_CHECK(listen(tcpfd, 4) == 0 && fcntl(udpfd, F_GETFD) >= 0, "inet sockets lost");
 	SCN_CHECK(sigaction(SIGUSR1, NULL, &sa) == 0 && sa.sa_handler == on_usr1,
@@ -180,7 +180,8 @@ static void make_more_fds(pid_t kid)
 	sigfd = signalfd(-1, &set, SFD_NONBLOCK);
 	inofd = inotify_init1(IN_NONBLOCK);
 	pidfd = syscall(SYS_pidfd_open, kid, 0);
-	if (sigfd < 0 || inofd < 0 || pidfd < 0 || inotify_add_watch(inofd, "data", IN_DELETE_SELF) < 0)
+	if (sigfd < 0 || inofd < 0 || pidfd < 0 ||
+	    inotify_add_watch(inofd, "data", IN_DELETE_SELF) < 0)
 		scn_fail("signalfd/inotify/pidfd: %s", strerror(errno));
 	udpfd = socket(AF_INET, SOCK_DGRAM, 0);
 	tcpfd = socket(AF_INET, SOCK_STREAM, 0);

@@ -171,8 +171,10 @@ static int make(const char *kind)
 		return c;
 	}
 	if (!strcmp(kind, "packet")) {
-		struct tpacket_req req = { .tp_block_size = 4096, .tp_block_nr = 1,
-					   .tp_frame_size = 2048, .tp_frame_nr = 2 };
+		struct tpacket_req req = { .tp_block_size = 4096,
+					   .tp_block_nr = 1,
+					   .tp_frame_size = 2048,
+					   .tp_frame_nr = 2 };
 
 		c = socket(AF_PACKET, SOCK_RAW, 0);
 		if (c < 0 || setsockopt(c, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))

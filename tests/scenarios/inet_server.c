@@ -22,27 +22,6 @@
 
 static int L, S, closed, answered;
 
-/* One line from fd within 10 s. */
-static int read_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n < size - 1) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t r;
-
-		if (poll(&p, 1, 10000) != 1)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return -1;
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
 /* Answer "pingN" with "pongN" until the check signal. */
 static void serve(void)
 {
@@ -56,7 +35,7 @@ static void serve(void)
 				scn_msleep(10); /* closed (restore --tcp-close) */
 			continue;
 		}
-		if (read_line(S, buf, sizeof(buf)) || strncmp(buf, "ping", 4)) {
+		if (scn_read_line(S, buf, sizeof(buf), 10000) || strncmp(buf, "ping", 4)) {
 			scn_msleep(10);
 			continue;
 		}
@@ -101,7 +80,7 @@ int main(int argc, char **argv)
 	snprintf(buf, sizeof(buf), "%u\n", ntohs(a.sin_port));
 	scn_write_file("port", buf);
 	S = accept(L, NULL, NULL);
-	if (S < 0 || read_line(S, buf, sizeof(buf)) || strcmp(buf, "hello\n"))
+	if (S < 0 || scn_read_line(S, buf, sizeof(buf), 10000) || strcmp(buf, "hello\n"))
 		scn_fail("no hello from the client");
 	if (write(S, "welcome\n", 8) != 8)
 		scn_fail("answer: %s", strerror(errno));

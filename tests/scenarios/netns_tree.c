@@ -34,26 +34,6 @@
 static int L, S, P[2], U, X, answered;
 static const char abstract[] = "\0stasis-netns-tree";
 
-static int read_line(int fd, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	while (n < size - 1) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t r;
-
-		if (poll(&p, 1, 10000) != 1)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r <= 0)
-			return -1;
-		if (buf[n++] == '\n')
-			break;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
 static void serve(void)
 {
 	char buf[64];
@@ -63,7 +43,7 @@ static void serve(void)
 
 		if (poll(&p, 1, 10) != 1 || !(p.revents & POLLIN))
 			continue;
-		if (read_line(S, buf, sizeof(buf)) || strncmp(buf, "ping", 4)) {
+		if (scn_read_line(S, buf, sizeof(buf), 10000) || strncmp(buf, "ping", 4)) {
 			scn_msleep(10);
 			continue;
 		}
@@ -100,7 +80,7 @@ static void accept_client(void)
 	char buf[64];
 
 	S = accept(L, NULL, NULL);
-	if (S < 0 || read_line(S, buf, sizeof(buf)) || strcmp(buf, "hello\n"))
+	if (S < 0 || scn_read_line(S, buf, sizeof(buf), 10000) || strcmp(buf, "hello\n"))
 		scn_fail("no hello from the client");
 	if (write(S, "welcome\n", 8) != 8)
 		scn_fail("answer: %s", strerror(errno));
@@ -134,8 +114,8 @@ static void inside(const char *ip, int port)
 	memcpy(un.sun_path, abstract, sizeof(abstract) - 1);
 	X = socket(AF_UNIX, SOCK_STREAM, 0);
 	if (X < 0 ||
-	    bind(X, (struct sockaddr *)&un, offsetof(struct sockaddr_un, sun_path) +
-						 sizeof(abstract) - 1) ||
+	    bind(X, (struct sockaddr *)&un,
+		 offsetof(struct sockaddr_un, sun_path) + sizeof(abstract) - 1) ||
 	    listen(X, 2))
 		scn_fail("unix: %s", strerror(errno));
 }
@@ -155,8 +135,8 @@ static void check_inside(const char *ip, int port)
 		  "the queued datagram is lost");
 	addr_of(&a, ip, port + 1);
 	u = socket(AF_INET, SOCK_DGRAM, 0);
-	SCN_CHECK(sendto(u, "dgram2", 6, 0, (struct sockaddr *)&a, sizeof(a)) == 6,
-		  "udp send: %s", strerror(errno));
+	SCN_CHECK(sendto(u, "dgram2", 6, 0, (struct sockaddr *)&a, sizeof(a)) == 6, "udp send: %s",
+		  strerror(errno));
 	scn_msleep(50);
 	SCN_CHECK(recv(U, buf, sizeof(buf), MSG_DONTWAIT) == 6 && !memcmp(buf, "dgram2", 6),
 		  "a new datagram does not arrive");

@@ -76,7 +76,8 @@ static int read_cnt(const char *file, unsigned long *n, int *v)
 
 	for (i = 0; i < 100; i++) {
 		if (scn_read_small(file, buf, sizeof(buf)) >= 0 &&
-		    sscanf(buf, "%lu %d %d %d %d %lu", n, &v[0], &v[1], &v[2], &v[3], &again) == 6 &&
+		    sscanf(buf, "%lu %d %d %d %d %lu", n, &v[0], &v[1], &v[2], &v[3], &again) ==
+			6 &&
 		    again == *n)
 			return 0;
 		usleep(1000);

@@ -22,8 +22,8 @@
 
 #include "scenario.h"
 
-#define PORT	   47312
-#define FANOUT_ID  4242
+#define PORT	  47312
+#define FANOUT_ID 4242
 
 struct pk_state {
 	int ifindex, protocol, auxdata, fanout, flags, rcvbuf;

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <poll.h>
 #include <sys/random.h>
 
 static char scn_dir[PATH_MAX];		/* absolute WORKDIR */
@@ -258,6 +259,59 @@ static int __attribute__((unused)) scn_read_small(const char *path, char *buf, s
 	if (buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
 	return 0;
+}
+
+/*
+ * Read one line from fd into buf (the '\n' kept, NUL-terminated), byte by
+ * byte so that nothing after it is consumed; -1 on EOF, error, a full
+ * buffer, or no byte within timeout_ms.
+ */
+static int __attribute__((unused)) scn_read_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	size_t n = 0;
+
+	while (n + 1 < size) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		if (poll(&p, 1, timeout_ms) != 1)
+			return -1;
+		r = read(fd, buf + n, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1)
+			return -1;
+		if (buf[n++] == '\n') {
+			buf[n] = '\0';
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Fork a child that runs loop() (it never returns); fail if fork does. */
+static pid_t __attribute__((unused)) scn_fork(void (*loop)(void))
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		loop();
+		_exit(1);
+	}
+	if (pid < 0)
+		scn_fail("fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Publish the pids of the tree's other processes in WORKDIR/pids. */
+static void __attribute__((unused)) scn_write_pids(const pid_t *pids, int n)
+{
+	char buf[16 * 64] = "";
+	int i;
+
+	for (i = 0; i < n && i < 64; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%d\n", (int)pids[i]);
+	scn_write_file("pids", buf);
 }
 
 static inline uint64_t scn_hash(uint64_t x)

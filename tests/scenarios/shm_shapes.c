@@ -161,18 +161,11 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	char buf[32];
-
 	scn_init(argc, argv, 0);
 	make_shapes();
 	fill();
-	kid = fork();
-	if (kid == 0)
-		kid_loop();
-	if (kid < 0)
-		scn_fail("fork: %s", strerror(errno));
-	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
-	scn_write_file("pids", buf);
+	kid = scn_fork(kid_loop);
+	scn_write_pids(&kid, 1);
 	scn_ready_then_wait();
 	verify();
 	kill(kid, SIGKILL);

@@ -43,7 +43,6 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	char buf[32];
 	size_t i;
 
 	scn_init(argc, argv, 0);
@@ -53,13 +52,8 @@ int main(int argc, char **argv)
 	for (i = 2; i < SHM_LEN / 8; i++)
 		shm[i] = scn_hash(i);
 	shm[0] = shm[1] = 7;
-	kid = fork();
-	if (kid == 0)
-		kid_loop();
-	if (kid < 0)
-		scn_fail("fork: %s", strerror(errno));
-	snprintf(buf, sizeof(buf), "%d\n", (int)kid);
-	scn_write_file("pids", buf);
+	kid = scn_fork(kid_loop);
+	scn_write_pids(&kid, 1);
 	scn_ready_then_wait();
 	verify();
 	kill(kid, SIGKILL);

@@ -265,7 +265,8 @@ static void verify(void)
 	SCN_CHECK(tasks == NT + 1, "%d threads in /proc/self/task, expected %d", tasks, NT + 1);
 	SCN_CHECK(gettid() == getpid(), "main thread has TID %d, PID %d", (int)gettid(),
 		  (int)getpid());
-	SCN_CHECK(scn_read_small("/proc/self/comm", buf, sizeof(buf)) == 0 && !strcmp(buf, "threads50"),
+	SCN_CHECK(scn_read_small("/proc/self/comm", buf, sizeof(buf)) == 0 &&
+		      !strcmp(buf, "threads50"),
 		  "main thread name '%s', expected 'threads50'", buf);
 	for (i = 0; i < NT; i++) {
 		SCN_CHECK(w[i].proc_tid > 0, "thread %s (TID %d) is gone", w[i].name,

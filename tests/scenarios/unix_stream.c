@@ -60,10 +60,10 @@ static void verify(void)
 	signal(SIGPIPE, SIG_IGN);
 	SCN_CHECK(write(sp[0], "x", 1) < 0 && errno == EPIPE, "A is not shut down for writing");
 	SCN_CHECK(!getsockopt(sq[1], SOL_SOCKET, SO_PEEK_OFF, &i, &(socklen_t){ sizeof(i) }) &&
-			  i == 3,
+		      i == 3,
 		  "T's peek offset is %d, expected 3", i);
 	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_PEEK | MSG_DONTWAIT) == 5 &&
-			  !memcmp(rec, "three", 5),
+		      !memcmp(rec, "three", 5),
 		  "a peek at offset 3 does not see the second record");
 	SCN_CHECK(recv(sq[1], rec, sizeof(rec), MSG_DONTWAIT) == 3 && !memcmp(rec, "one", 3),
 		  "record 1");

@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 			SCN_CHECK(c0 > ready_value, "counter %lu not past its ready value %lu", c0,
 				  ready_value);
 			SCN_CHECK(port != 0 && bound_port() == port,
-				  "fd %d is no longer the userfaultfd (%u, expected %u)", sock, bound_port(), port);
+				  "fd %d is no longer the userfaultfd (%u, expected %u)", sock,
+				  bound_port(), port);
 			for (i = 0; i < 10; i++) {
 				step(&stack_counter);
 				scn_msleep(1);

@@ -31,29 +31,6 @@ static struct kid {
 	unsigned long long token, count;
 } kids[KIDS];
 
-static int read_line(int fd, char *buf, size_t size, int timeout_ms)
-{
-	struct pollfd p = { fd, POLLIN, 0 };
-	size_t n = 0;
-
-	while (n + 1 < size) {
-		ssize_t r;
-
-		if (poll(&p, 1, timeout_ms) != 1)
-			return -1;
-		r = read(fd, buf + n, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r != 1)
-			return -1;
-		if (buf[n] == '\n')
-			break;
-		n++;
-	}
-	buf[n] = '\0';
-	return 0;
-}
-
 static void __attribute__((noreturn)) kid_main(int idx, int req, int rep)
 {
 	unsigned long long token, count = 0;
@@ -91,7 +68,7 @@ static int ask(struct kid *k, unsigned long long *token, unsigned long long *cou
 {
 	char buf[96];
 
-	if (scn_write_all(k->req, "?", 1) || read_line(k->rep, buf, sizeof(buf), 2000))
+	if (scn_write_all(k->req, "?", 1) || scn_read_line(k->rep, buf, sizeof(buf), 2000))
 		return -1;
 	return sscanf(buf, "%llu %llu %d", token, count, pid) == 3 ? 0 : -1;
 }
@@ -141,7 +118,7 @@ int main(int argc, char **argv)
 		close(rep[1]);
 		kids[i].req = req[1];
 		kids[i].rep = rep[0];
-		if (read_line(kids[i].rep, line, sizeof(line), 5000) ||
+		if (scn_read_line(kids[i].rep, line, sizeof(line), 5000) ||
 		    sscanf(line, "%llu %llu", &kids[i].token, &kids[i].count) != 2)
 			scn_fail("child %d did not report", (int)kids[i].pid);
 		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%d\n", (int)kids[i].pid);

@@ -24,11 +24,7 @@ done
 test_fid_mseal() {
 	need_stasis || return 1
 	FID_MM_SEAL=1 start_scenario fid_mm || return 1
-	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
-	expect_error "dump of a process with a sealed mapping" $? "$TDIR/err.err" || return 1
-	grep -q "sealed (mseal)" "$TDIR/err.err" ||
-		{ bad "the error does not name the sealed mapping: $ERR_LINE"; return 1; }
-	no_image_left "$TDIR/img" || return 1
+	dump_refused "dump of a process with a sealed mapping" "sealed (mseal)" || return 1
 	check_scenario
 }
 register fid_mm/mseal-refused test_fid_mseal
@@ -57,11 +53,8 @@ done
 test_fid_ends_outside() {
 	need_stasis || return 1
 	FID_ENDS_EXT=1 start_scenario fid_ends || return 1
-	stasis_cmd err dump -t "$SCN_PID" -D "$TDIR/img"
-	expect_error "dump of a pipe fed from outside the tree" $? "$TDIR/err.err" || return 1
-	grep -q "fd 14: pipe:\[[0-9]*\] has its other end outside the tree" "$TDIR/err.err" ||
-		{ bad "the error does not name fd 14: $ERR_LINE"; return 1; }
-	no_image_left "$TDIR/img" || return 1
+	dump_refused "dump of a pipe fed from outside the tree" \
+		"fd 14: pipe:\[[0-9]*\] has its other end outside the tree" || return 1
 	check_scenario
 }
 register fid_ends/outside-refused test_fid_ends_outside
