@@ -27,7 +27,7 @@ register fid2/files-split-refused test_fid2_files_split
 # SIGTRAP pending and blocked (for a thread, for the process, for a second
 # thread) in a task with a SIGTRAP handler: each stays pending where it
 # was, with its sender, and runs the handler once unblocked
-for m in once x3 leave-running pidns; do
+for m in once x3 pidns; do
 	register "fid2/trap-$m" test_cr fid_trap $m
 done
 
@@ -56,7 +56,7 @@ register fid2/trap-failed-dump test_fid2_trap_failed
 
 # SIGIO owners set by a non-root task keep its credentials: its own
 # signal arrives, the one to a child of another uid is still refused
-for m in once x3 leave-running pidns; do
+for m in once pidns; do
 	register "fid2/fowncred-$m" test_cr fid_fowncred $m
 done
 
@@ -83,7 +83,6 @@ for c in chroot unixdel unixzero tsync zsegv memfdexec; do
 	register "fid2/zoo-$c-once" test_fid2_zoo $c once
 done
 register fid2/zoo-chroot-pidns test_fid2_zoo chroot pidns
-register fid2/zoo-zsegv-x3 test_fid2_zoo zsegv x3
 
 # test_fid2_zoo_refused CASE PATTERN: the dump of fid_zoo's CASE fails
 # with a line matching PATTERN, leaves no image, and the scenario runs on
