@@ -70,4 +70,8 @@ int proc_parse_fdinfo(pid_t pid, int fd, struct proc_fdinfo *fi);
 /* The same from the text of an fdinfo file already read. */
 int proc_fdinfo_parse_text(const char *buf, struct proc_fdinfo *fi);
 
+struct dump_ctx;
+/* A path below /proc/PID of a process or thread of the dumped tree: PID, else 0. */
+pid_t proc_path_of_tree(const struct dump_ctx *ctx, const char *path);
+
 #endif

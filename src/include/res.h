@@ -179,6 +179,8 @@ int netlock_hold_here(struct image *img);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
+/* res/files.c: the first fd above every shared slot (shared_base + file id) */
+int files_slots_end(const struct rst_ctx *c);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
 bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
 

@@ -42,8 +42,14 @@ struct rst_ctx {
 	bool second;	     /* rebuilt and released by the second driver */
 	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
 	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
-	/* the root: namespaces its clone makes (restore_prepare), set up by root_forked */
+	/*
+	 * the root: namespaces its clone makes (restore_prepare), set up by
+	 * root_forked; another task: CLONE_FILES, cloned from its parent's table
+	 */
 	uint64_t clone_flags;
+	/* the process of its fd table that builds it (itself), NULL: not shared */
+	struct rst_ctx *table_leader;
+	int park_fd; /* cloned sharing its parent's table: tell it here we parked (0: no) */
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
 	uint8_t *premapped;  /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
 	uint8_t *filled;     /* per VMA: shared memory another task filled already */

@@ -580,6 +580,30 @@ int fd_place_shared(struct rst_ctx *c, uint32_t id, int fd)
 	return 0;
 }
 
+int files_slots_end(const struct rst_ctx *c)
+{
+	size_t n;
+	FileEntry **files = image_files(c->img, &n);
+
+	return c->shared_base + (n ? (int)files[n - 1]->id : 0) + 1;
+}
+
+/* Are fd's the service fds of a process that shares c's table (or c's own)? */
+static bool svc_of_table(const struct rst_ctx *c, int fd)
+{
+	size_t i;
+
+	if (fd >= c->svc_base && fd < c->svc_end)
+		return true;
+	for (i = 0; c->table_leader && i < c->tree->n; i++) {
+		const struct rst_ctx *o = &c->tree->ctx[i];
+
+		if (o->table_leader == c->table_leader && fd >= o->svc_base && fd < o->svc_end)
+			return true;
+	}
+	return false;
+}
+
 /* Close everything the child inherited that is neither a target fd nor ours. */
 static int close_strays(struct rst_ctx *c)
 {
@@ -604,8 +628,7 @@ static int close_strays(struct rst_ctx *c)
 		if (de->d_name[0] == '.')
 			continue;
 		fd = atoi(de->d_name);
-		if (fd == dfd || (fd <= max_fd && target[fd]) ||
-		    (fd >= c->svc_base && fd < c->svc_end))
+		if (fd == dfd || (fd <= max_fd && target[fd]) || svc_of_table(c, fd))
 			continue;
 		close(fd);
 	}
@@ -696,6 +719,9 @@ static int files_restore_child(struct rst_ctx *c)
 	struct rst_task *t = c->t;
 	size_t i;
 
+	if (c->table_leader && c->table_leader != c)
+		return 0; /* its table is its parent's: the leader fills it */
+
 	for (i = 0; i < t->nfds; i++)
 		if (install_fd(c, t->fds[i]))
 			return -1;
@@ -712,13 +738,24 @@ static int files_restore_child(struct rst_ctx *c)
 /* In the child, its mapped files open: drop everything but its fds and ours. */
 static int files_close_strays(struct rst_ctx *c)
 {
+	if (c->table_leader && c->table_leader != c)
+		return 0; /* the leader does, once every sharer has parked */
 	return close_strays(c);
 }
 
-/* Service fds go above every fd of the task. */
+/*
+ * Service fds go above every fd of the task, and, in a table shared by
+ * several processes, above those of the sharers before it (parents come
+ * first in the image): each keeps its own in the one table.
+ */
 static int files_restore_prepare(struct rst_ctx *c)
 {
+	size_t i;
+
 	c->svc_base = max(c->svc_base, files_max_fd(c->t) + 1);
+	for (i = 0; c->table_leader && &c->tree->ctx[i] != c; i++)
+		if (c->tree->ctx[i].table_leader == c->table_leader)
+			c->svc_base = max(c->svc_base, c->tree->ctx[i].svc_end);
 	return 0;
 }
 

@@ -111,6 +111,18 @@ static bool mapped_by_owner(const struct fd_dump *d)
 	return false;
 }
 
+/* POSIX locks belong to the fd table, which restore fills once per group. */
+static bool shares_table(const struct fd_dump *d)
+{
+	struct dump_ctx *ctx = d->ctx;
+	size_t i;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].pid == d->pid)
+			return ctx->tasks[i].te && ctx->tasks[i].te->has_files_leader;
+	return false;
+}
+
 static int save_lock(const struct fd_dump *d, FlockEntry *fl, const char *kind)
 {
 	struct dump_ctx *ctx = d->ctx;
@@ -124,6 +136,12 @@ static int save_lock(const struct fd_dump *d, FlockEntry *fl, const char *kind)
 	if (fl->kind == FLOCK_KIND__FLOCK_POSIX) {
 		if (posix_seen(ctx, fl))
 			return 0;
+		if (shares_table(d)) {
+			pr_err("pid %d fd %d (%s): a POSIX lock of a process that shares its fd "
+			       "table (CLONE_FILES) is not supported\n",
+			       d->pid, d->fd, d->link);
+			return -1;
+		}
 		if (mapped_by_owner(d)) {
 			pr_err("pid %d fd %d (%s): a POSIX lock on a file the process also maps is "
 			       "not supported\n",

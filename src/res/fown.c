@@ -7,14 +7,18 @@
  * refused.  At restore the controller sets them once every thread of the
  * task exists (remote_late), on its own copy of the task's fd
  * (pidfd_getfd), naming the owner by the PID the controller sees (with
- * --pidns the copy's host PID).  The owner's credentials, which the
- * kernel checks when it sends the signal, are then the restorer's.
+ * --pidns the copy's host PID).  The kernel keeps the uid and euid of
+ * whoever sets the owner and checks them against the owner's when it
+ * sends the signal (root may signal anyone): for a task that is not root,
+ * the owner is set by a helper forked with the task's uid and euid, not
+ * by the restorer, whose root would let the signal reach any owner.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -103,6 +107,41 @@ static pid_t host_pid_of(struct rst_ctx *c, uint32_t id)
 	return c->opts->pidns ? 0 : (pid_t)id;
 }
 
+/*
+ * F_SETOWN_EX with the task's real and effective uid (the ids the kernel
+ * records), by a forked helper when they are not ours: the restorer is
+ * multithreaded, and its own ids must not change.  Raw syscalls only in
+ * the helper (a fork of a multithreaded process).
+ */
+static int set_owner_as(struct rst_ctx *c, int fd, const struct f_owner_ex *o)
+{
+	const CredsEntry *cr = c->t->te->creds;
+	uid_t ruid, euid;
+	int status;
+	pid_t pid;
+
+	if (!cr || cr->n_uids < 2 || (cr->uids[0] == getuid() && cr->uids[1] == geteuid()))
+		return fcntl(fd, F_SETOWN_EX, o);
+	ruid = cr->uids[0];
+	euid = cr->uids[1];
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (syscall(SYS_setresuid, ruid, euid, -1) || fcntl(fd, F_SETOWN_EX, o))
+			syscall(SYS_exit_group, errno);
+		syscall(SYS_exit_group, 0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		errno = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+		return -1;
+	}
+	return 0;
+}
+
 static int fown_set(struct rst_ctx *c, int pidfd, const FdEntry *f, const FileEntry *fe)
 {
 	struct f_owner_ex o = { .type = fe->owner_type, .pid = 0 };
@@ -120,7 +159,7 @@ static int fown_set(struct rst_ctx *c, int pidfd, const FdEntry *f, const FileEn
 			       fe->owner_pid);
 			goto out;
 		}
-		if (fcntl(fd, F_SETOWN_EX, &o)) {
+		if (set_owner_as(c, fd, &o)) {
 			pr_perror("pid %u fd %u: cannot give it its owner %u", c->t->te->pid, f->fd,
 				  fe->owner_pid);
 			goto out;
@@ -137,6 +176,23 @@ out:
 	return ret;
 }
 
+/*
+ * A description several tasks hold gets its owner once, from the first of
+ * them in the image (parents come first: the one that most likely set it),
+ * whose ids the helper takes.
+ */
+static bool held_before(const struct rst_ctx *c, uint32_t file_id)
+{
+	const struct rst_tree *tr = c->tree;
+	size_t i, j;
+
+	for (i = 0; i < tr->n && &tr->ctx[i] != c; i++)
+		for (j = 0; j < tr->ctx[i].t->nfds; j++)
+			if (tr->ctx[i].t->fds[j]->file_id == file_id)
+				return true;
+	return false;
+}
+
 /* Every thread of the task exists: its descriptions get their owners. */
 static int fown_restore(struct rst_ctx *c)
 {
@@ -147,7 +203,7 @@ static int fown_restore(struct rst_ctx *c)
 		const FdEntry *f = c->t->fds[i];
 		const FileEntry *fe = image_file(c->img, f->file_id);
 
-		if (!fe || (!fe->has_owner_pid && !fe->has_owner_sig))
+		if (!fe || (!fe->has_owner_pid && !fe->has_owner_sig) || held_before(c, f->file_id))
 			continue;
 		if (pidfd < 0) {
 			pidfd = syscall(__NR_pidfd_open, c->host_pid, 0);

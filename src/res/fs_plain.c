@@ -20,6 +20,7 @@
 
 #include "files.h"
 #include "log.h"
+#include "proc.h"
 #include "ns.h"
 #include "util.h"
 
@@ -28,6 +29,18 @@
 static bool path_is_plain(const struct fd_dump *d)
 {
 	return d->link[0] == '/' && !strstr(d->link, " (deleted)");
+}
+
+/* A file of the tree's own /proc: refused (see proc_path_of_tree). */
+static int refuse_tree_proc(const struct fd_dump *d)
+{
+	pid_t of = proc_path_of_tree(d->ctx, d->link);
+
+	if (!of)
+		return 0;
+	pr_err("pid %d fd %d: %s is a /proc file of pid %d of the tree; not supported\n", d->pid,
+	       d->fd, d->link, of);
+	return -1;
 }
 
 /* The kind's path_file_entry, with what every file by path records. */
@@ -125,7 +138,11 @@ static bool reg_match(const struct fd_dump *d)
 
 static int reg_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	PathFileEntry *pf = path_entry(d, fe, &fe->reg);
+	PathFileEntry *pf;
+
+	if (refuse_tree_proc(d))
+		return -1;
+	pf = path_entry(d, fe, &fe->reg);
 
 	pf->has_pos = true;
 	pf->pos = d->fi.pos;
@@ -161,7 +178,11 @@ static bool dir_match(const struct fd_dump *d)
 
 static int dir_dump(const struct fd_dump *d, FileEntry *fe)
 {
-	PathFileEntry *pf = path_entry(d, fe, &fe->dir);
+	PathFileEntry *pf;
+
+	if (refuse_tree_proc(d))
+		return -1;
+	pf = path_entry(d, fe, &fe->dir);
 
 	pf->has_pos = true;
 	pf->pos = d->fi.pos;
@@ -224,6 +245,8 @@ static bool opath_match(const struct fd_dump *d)
 
 static int opath_dump(const struct fd_dump *d, FileEntry *fe)
 {
+	if (refuse_tree_proc(d))
+		return -1;
 	path_entry(d, fe, &fe->opath);
 	return 0;
 }

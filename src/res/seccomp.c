@@ -39,6 +39,28 @@ static int seccomp_mode(struct dump_task *dt, struct dump_thread *th)
 	return v ? atoi(v) : 0;
 }
 
+/*
+ * Before any remote call: one in a thread in strict mode (anything but
+ * read, write, exit and sigreturn) would have the kernel kill the whole
+ * process, so such a tree is refused while nothing has touched it.
+ */
+static int seccomp_dump_check(struct dump_ctx *ctx)
+{
+	size_t i, j;
+
+	for (i = 0; i < ctx->ntasks; i++) {
+		struct dump_task *dt = &ctx->tasks[i];
+
+		for (j = 0; !dt->zombie && j < dt->nth; j++)
+			if (seccomp_mode(dt, &dt->th[j]) == SECCOMP_MODE_STRICT) {
+				pr_err("tid %d: seccomp strict mode is not supported yet\n",
+				       dt->th[j].tid);
+				return -1;
+			}
+	}
+	return 0;
+}
+
 static int seccomp_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	SeccompEntry *se;
@@ -140,6 +162,7 @@ static int seccomp_restore_nnp(struct rst_ctx *c, struct rtask *rt, ThreadCore *
 
 const struct res_ops seccomp_res = {
 	.name = "seccomp",
+	.dump_check = seccomp_dump_check,
 	.dump_thread = seccomp_dump_thread,
 	.thread_last = seccomp_restore_privileged,
 };

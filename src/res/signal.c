@@ -264,13 +264,100 @@ static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e,
 	return 0;
 }
 
+static bool is_trap(const SiginfoEntry *e)
+{
+	return e->raw.len == sizeof(siginfo_t) &&
+	       ((const siginfo_t *)e->raw.data)->si_signo == SIGTRAP;
+}
+
 /* Remote, with every signal still blocked: process-directed pending signals. */
 static int sig_restore_remote(struct rst_ctx *c)
 {
 	size_t i;
 
 	for (i = 0; i < c->t->te->n_shared_pending; i++)
-		if (queue_one(c, &c->rt, c->t->te->shared_pending[i], 0))
+		if (!is_trap(c->t->te->shared_pending[i]) &&
+		    queue_one(c, &c->rt, c->t->te->shared_pending[i], 0))
+			return -1;
+	return 0;
+}
+
+static int set_mask(pid_t tid, uint64_t mask)
+{
+	if (ptrace(PTRACE_SETSIGMASK, tid, sizeof(mask), &mask)) {
+		pr_perror("tid %d: cannot set its signal mask", tid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Queue a pending SIGTRAP with its own siginfo, after the last remote
+ * call: each of those stops at a trap of ours, which would take a queued
+ * SIGTRAP's place (a second SIGTRAP is not queued while one is pending)
+ * or have it delivered to us.  The thread rests in the signal-delivery
+ * stop of its last trap.  We send it a SIGTRAP (kill or tgkill: one for
+ * the process or for the thread), let it take that one with only SIGTRAP
+ * unblocked, and tell ours from a trap by its si_code and sender; then
+ * we give it the saved siginfo and resume it with SIGTRAP and every signal
+ * blocked: the kernel queues a signal a tracer resumes with that is
+ * blocked again, where it came from, with the tracer's siginfo.  An
+ * interrupt made beforehand stops it again before it returns to its code.
+ */
+static int requeue_trap(struct rst_ctx *c, pid_t tid, const SiginfoEntry *e, bool shared,
+			uint64_t own)
+{
+	uint64_t only_trap = ~(1ULL << (SIGTRAP - 1));
+	siginfo_t si;
+	int status;
+
+	if (set_mask(tid, only_trap) || (shared ? kill(c->host_pid, SIGTRAP)
+						: syscall(SYS_tgkill, c->host_pid, tid, SIGTRAP))) {
+		pr_perror("tid %d: cannot send it its pending SIGTRAP", tid);
+		return -1;
+	}
+	if (ptrace(PTRACE_CONT, tid, 0, 0) || thread_wait_stop(tid, &status)) {
+		pr_perror("tid %d: cannot resume it to take its SIGTRAP", tid);
+		return -1;
+	}
+	if ((status >> 16) || WSTOPSIG(status) != SIGTRAP ||
+	    ptrace(PTRACE_GETSIGINFO, tid, 0, &si) || si.si_code > 0 ||
+	    (si.si_pid != getpid() && si.si_pid != 0 /* we are outside its PID namespace */)) {
+		pr_err("tid %d: stopped (status %#x, si_code %d from %d) other than for the "
+		       "SIGTRAP we sent\n",
+		       tid, status, si.si_code, si.si_pid);
+		return -1;
+	}
+	if (ptrace(PTRACE_SETSIGINFO, tid, 0, e->raw.data) || set_mask(tid, ~0ULL) ||
+	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) || ptrace(PTRACE_CONT, tid, 0, SIGTRAP) ||
+	    thread_wait_stop(tid, &status)) {
+		pr_perror("tid %d: cannot queue its pending SIGTRAP", tid);
+		return -1;
+	}
+	if ((status >> 16) != PTRACE_EVENT_STOP) {
+		pr_err("tid %d: stopped (status %#x) other than by our interrupt\n", tid, status);
+		return -1;
+	}
+	return set_mask(tid, own);
+}
+
+/* Per thread, nothing runs remotely any more: its pending SIGTRAPs. */
+static int sig_restore_traps(struct rst_ctx *c, struct rtask *rt, ThreadCore *core)
+{
+	const TaskEntry *te = c->t->te;
+	size_t i;
+
+	/*
+	 * the leader goes last: the process's, once no thread traps any more,
+	 * and before its own (a thread takes its own signals first)
+	 */
+	for (i = 0; rt == &c->rt && i < te->n_shared_pending; i++)
+		if (is_trap(te->shared_pending[i]) &&
+		    requeue_trap(c, rt->pid, te->shared_pending[i], true, core->sigmask))
+			return -1;
+	for (i = 0; i < core->n_pending; i++)
+		if (is_trap(core->pending[i]) &&
+		    requeue_trap(c, rt->pid, core->pending[i], false, core->sigmask))
 			return -1;
 	return 0;
 }
@@ -290,7 +377,7 @@ static int sig_restore_thread(struct rst_ctx *c, struct rtask *rt, ThreadCore *c
 			return -1;
 	}
 	for (i = 0; i < core->n_pending; i++)
-		if (queue_one(c, rt, core->pending[i], core->tid))
+		if (!is_trap(core->pending[i]) && queue_one(c, rt, core->pending[i], core->tid))
 			return -1;
 	return 0;
 }
@@ -389,4 +476,5 @@ const struct res_ops signal_res = {
 	.child = sig_restore_child,
 	.thread = sig_restore_thread,
 	.remote_late = sig_restore_remote,
+	.thread_finish = sig_restore_traps,
 };

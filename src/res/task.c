@@ -117,6 +117,30 @@ static int task_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
 }
 
 /* The part read from /proc (stage 2). */
+/*
+ * A cwd or root restore cannot enter: a directory deleted since (its
+ * path names nothing, or another directory) or one of the tree's /proc
+ * (the PID may not exist yet, or be the original's beside a copy).
+ */
+static int task_refuse_dir(struct dump_ctx *ctx, struct dump_task *dt, const char *what,
+			   const char *path)
+{
+	pid_t of = proc_path_of_tree(ctx, path);
+	size_t n = strlen(path), k = strlen(" (deleted)");
+
+	if (n >= k && !strcmp(path + n - k, " (deleted)")) {
+		pr_err("pid %d: its %s %s is a deleted directory; not supported\n", dt->pid, what,
+		       path);
+		return -1;
+	}
+	if (of) {
+		pr_err("pid %d: its %s %s is in the /proc of pid %d of the tree; not supported\n",
+		       dt->pid, what, path, of);
+		return -1;
+	}
+	return 0;
+}
+
 static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
@@ -168,6 +192,8 @@ static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		goto out;
 	}
 	te->root = xstrdup(path);
+	if (task_refuse_dir(ctx, dt, "cwd", te->cwd) || task_refuse_dir(ctx, dt, "root", te->root))
+		goto out;
 	te->creds = xmalloc(sizeof(*te->creds));
 	creds_entry__init(te->creds);
 	if (dump_rlimits(dt) || creds_parse(dt->pid, status, te->creds))
@@ -215,10 +241,6 @@ static int task_restore_child(struct rst_ctx *c)
 		pr_perror("pid %u: cannot enter its cwd %s", te->pid, te->cwd);
 		return -1;
 	}
-	if (strcmp(te->root, "/") && chroot(te->root)) {
-		pr_perror("pid %u: cannot chroot to %s", te->pid, te->root);
-		return -1;
-	}
 	umask(te->umask);
 	if (personality(te->personality) < 0) {
 		pr_perror("pid %u: cannot set personality %#x", te->pid, te->personality);
@@ -229,6 +251,22 @@ static int task_restore_child(struct rst_ctx *c)
 		return -1;
 	}
 	return restore_rlimits(te);
+}
+
+/*
+ * In the restore child, last: its root.  The stages before (the premapped
+ * address space reads /proc/self) need ours; its cwd, entered before,
+ * stays where it is.
+ */
+static int task_restore_root(struct rst_ctx *c)
+{
+	TaskEntry *te = c->t->te;
+
+	if (strcmp(te->root, "/") && chroot(te->root)) {
+		pr_perror("pid %u: cannot chroot to %s", te->pid, te->root);
+		return -1;
+	}
+	return 0;
 }
 
 /* Remote: process-wide prctl state that has no other way in. */
@@ -307,5 +345,6 @@ const struct res_ops task_res = {
 	.dump_remote = task_dump_remote,
 	.dump_local = task_dump,
 	.child = task_restore_child,
+	.child_late = task_restore_root,
 	.remote = task_restore_remote,
 };

@@ -225,6 +225,29 @@ static int find_bind_dir(const struct fd_dump *d, const struct usk *s, char **di
 	return 0;
 }
 
+/*
+ * The name of an unlinked socket is bound again at restore (and removed):
+ * something else at the name now (a FIFO, a file) would make that bind
+ * fail with EADDRINUSE after the dump.
+ */
+static bool name_taken(const struct fd_dump *d, const struct usk *s, const char *dir)
+{
+	char *path;
+	struct stat st;
+	bool taken;
+
+	if (!s->namelen || !s->name[0])
+		return false;
+	path = s->name[0] == '/' || !dir ? xstrdup(s->name) : xsprintf("%s/%s", dir, s->name);
+	taken = !lstat(path, &st);
+	if (taken)
+		pr_err("pid %d fd %d: unix socket bound to %s, whose file was replaced by another "
+		       "(mode %o); not supported\n",
+		       d->pid, d->fd, path, st.st_mode);
+	free(path);
+	return taken;
+}
+
 /* A socket outside the tree connected to s (but not s's own peer). */
 static struct usk *outside_sender(struct unix_table *t, const struct usk *s)
 {
@@ -470,6 +493,8 @@ int unix_dump(const struct fd_dump *d, FileEntry *fe)
 	if (dump_opts(d, ue) || find_bind_dir(d, s, &ue->bind_dir, &unlinked, &file))
 		return -1;
 	ue->has_unlinked = ue->unlinked = unlinked;
+	if (unlinked && name_taken(d, s, ue->bind_dir))
+		return -1;
 	if (file.st_mode)
 		dump_sock_file(ue, &file);
 	if (s->has_vfs) {

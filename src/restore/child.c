@@ -173,13 +173,62 @@ pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
 	return fork_at_pid_flags(pid, ns_pid, flags);
 }
 
+/*
+ * A kid cloned into our fd table (CLONE_FILES) runs its child stages on
+ * the table we go on building: wait until it parks.  The pipe is placed
+ * above every slot either of us fills; if the kid fails, the controller
+ * kills the tree, and us with it.
+ */
+static int park_pipe(struct rst_ctx *c, struct rst_ctx *kc, int p[2])
+{
+	int k, high = files_slots_end(c);
+
+	if (pipe2(p, O_CLOEXEC)) {
+		pr_perror("pid %u: cannot make a pipe", c->t->te->pid);
+		return -1;
+	}
+	for (k = 0; k < 2; k++) {
+		int fd = fcntl(p[k], F_DUPFD_CLOEXEC, high);
+
+		close(p[k]);
+		p[k] = fd;
+	}
+	if (p[0] < 0 || p[1] < 0) {
+		pr_perror("pid %u: cannot place a pipe above fd %d", c->t->te->pid, high);
+		if (p[0] >= 0)
+			close(p[0]);
+		if (p[1] >= 0)
+			close(p[1]);
+		return -1;
+	}
+	kc->park_fd = p[1];
+	return 0;
+}
+
 static int fork_kid(struct rst_ctx *c, struct rst_task *kid)
 {
-	pid_t pid = fault_at(FAULT_RST_FORK) ? -1 : fork_at(c, kid->te->pid, kid->te->ns_pid, 0);
+	struct rst_ctx *kc = rst_ctx_of(c->tree, kid);
+	int p[2] = { -1, -1 };
+	ssize_t n = 1;
+	pid_t pid;
+	char b;
 
+	if ((kc->clone_flags & CLONE_FILES) && park_pipe(c, kc, p))
+		return -1;
+	pid = fault_at(FAULT_RST_FORK) ? -1
+				       : fork_at(c, kid->te->pid, kid->te->ns_pid, kc->clone_flags);
 	if (pid == 0)
-		child_main(rst_ctx_of(c->tree, kid));
-	return pid < 0 ? -1 : 0;
+		child_main(kc);
+	if (pid > 0 && p[0] >= 0)
+		while ((n = read(p[0], &b, 1)) < 0 && errno == EINTR)
+			;
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	if (n != 1)
+		pr_perror("pid %u: its clone %d did not park", c->t->te->pid, kid->te->pid);
+	return pid < 0 || n != 1 ? -1 : 0;
 }
 
 /*
@@ -310,6 +359,8 @@ void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	if (child_fork_kids(c))
 		_exit(1);
 	if (res_stage(child, c) || res_stage(child_late, c))
+		_exit(1);
+	if (c->park_fd > 0 && write(c->park_fd, "p", 1) != 1)
 		_exit(1);
 	raise(SIGSTOP);
 	/*

@@ -98,6 +98,15 @@ int wait_tree_parked(struct rst_tree *r)
 			c->parked = true;
 			continue;
 		}
+		/* a zombie's restore child dies by the signal it died by: let it */
+		if (!event && c->t->te->zombie && WIFSIGNALED(c->t->te->exit_code) &&
+		    WSTOPSIG(status) == WTERMSIG(c->t->te->exit_code)) {
+			if (ptrace(PTRACE_CONT, pid, 0, WSTOPSIG(status))) {
+				pr_perror("cannot resume the zombie's restore child %d", pid);
+				return -1;
+			}
+			continue;
+		}
 		if (!event && WSTOPSIG(status) != SIGSTOP && WSTOPSIG(status) != SIGTRAP) {
 			pr_err("pid %d: restore child stopped by signal %d\n", pid,
 			       WSTOPSIG(status));

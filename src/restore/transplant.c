@@ -158,7 +158,10 @@ int transplant(struct rst_ctx *c)
 	    res_stage(thread, c, &c->rt, c->t->cores[0]) || rbatch_flush(&c->rt) ||
 	    restore_threads(c) || res_stage(remote_late, c))
 		return -1;
-	if (remote_syscall(&c->rt, &ret, __NR_close_range, c->svc_base, ~0U, 0, 0, 0, 0) || ret) {
+	/* in a table shared with other processes, only its own: theirs are above */
+	if (remote_syscall(&c->rt, &ret, __NR_close_range, c->svc_base,
+			   c->table_leader ? (unsigned int)c->svc_end - 1 : ~0U, 0, 0, 0, 0) ||
+	    ret) {
 		pr_err("pid %d: cannot close service fds\n", pid);
 		return -1;
 	}

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "proc.h"
+#include "stasis.h"
 #include "util.h"
 
 static const struct {
@@ -215,5 +216,32 @@ int proc_fdinfo_parse_text(const char *buf, struct proc_fdinfo *fi)
 	v = status_field(buf, "mnt_id");
 	if (v)
 		fi->mnt_id = strtoul(v, NULL, 10);
+	return 0;
+}
+
+/*
+ * A path in the /proc of a process or thread of the dumped tree
+ * (/proc/PID or below): its PID, else 0.  Restore could not open it (the
+ * PID may not exist yet when the file is opened) or would open another
+ * process's (a copy beside the original).
+ */
+pid_t proc_path_of_tree(const struct dump_ctx *ctx, const char *path)
+{
+	const char *p;
+	size_t i, j;
+	long pid;
+
+	if (strncmp(path, "/proc/", 6) || !isdigit((unsigned char)path[6]))
+		return 0;
+	pid = strtol(path + 6, (char **)&p, 10);
+	if (*p && *p != '/')
+		return 0;
+	for (i = 0; i < ctx->ntasks; i++) {
+		if (ctx->tasks[i].pid == pid)
+			return pid;
+		for (j = 0; j < ctx->tasks[i].nth; j++)
+			if (ctx->tasks[i].th[j].tid == pid)
+				return pid;
+	}
 	return 0;
 }

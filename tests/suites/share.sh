@@ -20,7 +20,7 @@ test_share() {
 	no_image_left "$TDIR/img" || return 1
 	check_scenario
 }
-register bad/share-files test_share files "fd table"
+# a shared fd table is saved (src/res/share.c): tests/suites/fid2.sh
 register bad/share-fs test_share fs "cwd, root and umask"
 register bad/share-vm test_share vm "address space"
 register bad/share-sighand test_share sighand "address space"
