@@ -58,3 +58,33 @@ test_eintr3_sock() {
 register eintr3/sock-timed test_eintr3_sock plain 5
 register eintr3/sock-timed-send test_eintr3_sock send 2
 register eintr3/sock-timed-x50 test_eintr3_sock plain 50
+
+# test_eintr3_sock_signal ROUNDS: SIGUSR1 sent to sock_timed's main thread
+# (in recvmsg with SO_RCVTIMEO, a handler without SA_RESTART) 0-30 ms into
+# a `dump -R`, while its threads may be frozen, re-issued or kept traced
+# asleep in their socket calls: every signal is answered once, the main
+# thread's EINTRs are its own, the threads see none.
+test_eintr3_sock_signal() {
+	local rounds=$1 i pid DUMP_OPTS=--tcp-established
+	need_stasis || return 1
+	echo 100 >"$TDIR/bound"
+	echo 0 >"$TDIR/wakes"
+	start_scenario sock_timed || return 1
+	sleep 0.3
+	for i in $(seq 1 "$rounds"); do
+		mkdir -p "$TDIR/imgR"
+		"$STASIS" dump -t "$SCN_PID" -D "$TDIR/imgR" -R $DUMP_OPTS -v4 -o "$TDIR/dump$i.log" \
+			2>"$TDIR/dump$i.err" &
+		pid=$!
+		sleep "0.0$((RANDOM % 30 / 10))$((RANDOM % 10))"
+		kill -USR1 "$SCN_PID" || { wait "$pid"; return 1; }
+		wait "$pid" || { bad "dump -R $i failed: $(head -n 1 "$TDIR/dump$i.err")"; return 1; }
+		rm -rf "$TDIR/imgR"
+		eintr_wait_line "usr1 $i" 2 || { bad "round $i: SIGUSR1 sent during dump -R was not answered"; return 1; }
+	done
+	grep -qE '^(eintr|.* returned)' "$TDIR/log" &&
+		{ bad "seen: $(grep -E '^(eintr|.* returned)' "$TDIR/log" | sort | uniq -c | tr '\n' ' ')"; return 1; }
+	check_scenario
+}
+
+register eintr3/sock-signal-during-dump test_eintr3_sock_signal 20
