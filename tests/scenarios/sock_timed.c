@@ -6,7 +6,8 @@
  * come from a checkpoint):
  *   - threads (every signal blocked): recv on a UDP socket, read on
  *     another, recv on an idle TCP connection, accept on a listener, and
- *     a recv on a UDP socket without a timeout (which must never return);
+ *     recv on a unix datagram socketpair, and a recv on a UDP socket
+ *     without a timeout (which must never return);
  *   - with WORKDIR/send: a send on a TCP connection whose peer does not
  *     read (both buffers full);
  *   - the main thread: recvmsg on a UDP socket with the timeout, with
@@ -28,13 +29,14 @@
 
 #include "scenario.h"
 
-enum { W_UDP, W_READ, W_TCP, W_ACCEPT, W_UNTIMED, W_SEND, W_MAIN, NWAITERS };
+enum { W_UDP, W_READ, W_TCP, W_ACCEPT, W_UNTIMED, W_UNIX, W_SEND, W_MAIN, NWAITERS };
 static const char *const waiter_name[NWAITERS] = {
-	"udp_recv", "udp_read", "tcp_recv", "accept", "udp_recv_untimed", "tcp_send", "main_recvmsg",
+	"udp_recv",	    "udp_read",	 "tcp_recv", "accept",
+	"udp_recv_untimed", "unix_recv", "tcp_send", "main_recvmsg",
 };
 
 #define TIMEOUT_MS 2000
-#define WHEEL_MS 40
+#define WHEEL_MS   40
 
 static int fds[NWAITERS];
 static volatile int eintr[NWAITERS], other_err[NWAITERS], wakes[NWAITERS], ready_n;
@@ -131,6 +133,14 @@ static void setup(void)
 	fds[W_READ] = udp(1);
 	fds[W_UNTIMED] = udp(0);
 	fds[W_MAIN] = udp(1);
+	{
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv))
+			scn_fail("socketpair: %s", strerror(errno));
+		fds[W_UNIX] = sv[0];
+		set_timeo(fds[W_UNIX], SO_RCVTIMEO);
+	}
 	tcp_pair(&fds[W_TCP], &peer);
 	set_timeo(fds[W_TCP], SO_RCVTIMEO);
 	fds[W_ACCEPT] = listener();

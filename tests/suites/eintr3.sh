@@ -1,6 +1,6 @@
 # tests/suites/eintr3.sh - socket calls timed by SO_RCVTIMEO/SO_SNDTIMEO
 # across checkpoints (sourced by tests/run.sh): a thread frozen in recv,
-# read, accept or send on a socket with a timeout goes back into the call
+# read, accept or send on a socket with a timeout (inet and unix) goes back into the call
 # with the time it had left (deadline.c's sock_release), never sees EINTR,
 # and wakes at its original deadline; a recv without a timeout restarts.
 # Scenario: tests/scenarios/sock_timed.c (2 s timeouts).
@@ -17,7 +17,7 @@ eintr3_wait_wakes() {
 	done
 }
 
-EINTR3_TIMED='udp_recv udp_read tcp_recv accept main_recvmsg'
+EINTR3_TIMED='udp_recv udp_read tcp_recv accept unix_recv main_recvmsg'
 
 # test_eintr3_sock MODE DUMPS: sock_timed (MODE send: with the blocked
 # TCP send too); DUMPS dumps with -R in a row from 0.6 s into the first
