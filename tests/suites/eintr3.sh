@@ -88,3 +88,9 @@ test_eintr3_sock_signal() {
 }
 
 register eintr3/sock-signal-during-dump test_eintr3_sock_signal 20
+
+# longer runs for soak (make soak)
+if [ -n "${STASIS_SOAK:-}" ]; then
+	register soak/eintr3-sock-signal-during-dump test_eintr3_sock_signal 200
+	register soak/eintr3-sock-timed-send-x50 test_eintr3_sock send 50
+fi
