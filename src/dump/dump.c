@@ -438,21 +438,34 @@ static int dump_tasks(struct dump_ctx *ctx)
 	return ret || s.err ? -1 : 0;
 }
 
+/*
+ * Threads re-issued into a socket call first (pass 0): the socket's
+ * timeout is shortened for their call's start, which nothing else of the
+ * tree must see (deadline.c's sock_release); then every other.
+ */
+static bool release_first(const struct rtask *t)
+{
+	return t->reissue && sock_call(t->pid, &t->regs, NULL);
+}
+
 static void release_all(struct dump_ctx *ctx)
 {
 	size_t i, j;
+	int pass;
 
-	for (i = 0; i < ctx->ntasks; i++) {
-		struct dump_task *dt = &ctx->tasks[i];
+	for (i = 0; i < ctx->ntasks; i++)
+		if (ctx->tasks[i].nth)
+			rtask_uninject(dt_rt(&ctx->tasks[i]));
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < ctx->ntasks; i++) {
+			struct dump_task *dt = &ctx->tasks[i];
 
-		if (dt->nth)
-			rtask_uninject(dt_rt(dt));
-		for (j = 0; j < dt->nth; j++)
-			if (dt->th[j].frozen) {
-				rtask_release(&dt->th[j].rt);
-				dt->th[j].frozen = false;
-			}
-	}
+			for (j = 0; j < dt->nth; j++)
+				if (dt->th[j].frozen && release_first(&dt->th[j].rt) == !pass) {
+					rtask_release(&dt->th[j].rt);
+					dt->th[j].frozen = false;
+				}
+		}
 }
 
 /* The dump is over, the tree still frozen: every kind's dump_end. */

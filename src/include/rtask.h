@@ -37,14 +37,15 @@ struct rtask {
 	unsigned long vdso_stub; /* leader: its resume stub in the vDSO padding, or 0 */
 	unsigned long stubs_at;	 /* leader: the threads' resume stubs in the area */
 	size_t nstubs;
-	bool sealed; /* the stubs are executable */
+	bool sealed;  /* the stubs are executable */
 	int stop_sig; /* at freeze: in a job-control (group) stop by this signal */
 	/* restore: the batch loop in the trampoline (rbatch.c), 0 if none */
 	unsigned long batch_ip;
 	struct rbatch *batch; /* calls queued for it */
 	/* a timed call it was frozen in (deadline.c): its end, 0 if unknown */
 	long long deadline_mono, deadline_real;
-	bool reissue; /* released into that call again, with the time it had left */
+	bool reissue;  /* released into that call again, with the time it had left */
+	bool released; /* restore: let go already (socket re-issues go first) */
 };
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
@@ -129,6 +130,8 @@ struct deadline_probe {
 	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
 	int cpu;	 /* where (its scheduler clock's), -1 if unknown */
 	struct tl_list *before;
+	bool sock;	 /* a socket call timed by SO_RCVTIMEO/SO_SNDTIMEO */
+	long long begun; /* CLOCK_MONOTONIC at the probe's begin (sock) */
 };
 struct call_deadline {
 	long long mono, real;
@@ -138,8 +141,19 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p);
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
 		       struct call_deadline *d);
 void deadline_probe_free(struct deadline_probe *p);
-int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk,
-		     long long end);
+int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk, long long end);
+/*
+ * A socket call (recv*, send*, accept*, connect, read/write and their
+ * vectored forms on a socket) timed by the socket's SO_RCVTIMEO or
+ * SO_SNDTIMEO: *opt is which (if opt), the fd is r->rdi.  Such a thread
+ * is re-issued with the time left set in the option for its call only
+ * (sock_release) and may stay traced, asleep in its call, until stasis
+ * exits (tracee_kept: is tid one, 0: any); tracee_kept_service lets go
+ * one of those that stopped (or reaps it).
+ */
+bool sock_call(pid_t tid, const struct user_regs_struct *r, int *opt);
+bool tracee_kept(pid_t tid);
+int tracee_kept_service(pid_t tid, int status);
 /* Detach a thread whose registers (in place) are regs; one whose call has a
  * mask of its own is let go inside the call (deadline.c). */
 int release_into_call(pid_t tid, const struct user_regs_struct *regs);

@@ -34,9 +34,13 @@
  * The timeout's register keeps its new value after the call (C code does
  * not rely on it: it is caller-saved).
  *
- * Socket calls with SO_RCVTIMEO/SO_SNDTIMEO are left with their EINTR:
- * their timeout is the socket's, read once as the call starts, and their
- * timer is not an hrtimer (docs/design.md says more).
+ * Socket calls with SO_RCVTIMEO/SO_SNDTIMEO fail with EINTR after a stop
+ * too, but their timeout is the socket's, read once as the call starts,
+ * and their timer is not an hrtimer: the time left is the moment the
+ * thread went to sleep (its scheduler's last run) plus the option, and
+ * the call is re-issued with the option set to that for its start only,
+ * the thread staying traced, asleep, until stasis exits (sock_release;
+ * docs/design.md says more).
  */
 #include <errno.h>
 #include <sched.h>
@@ -49,6 +53,7 @@
 #include <unistd.h>
 #include <linux/futex.h>
 #include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <signal.h>
@@ -58,6 +63,13 @@
 #include "util.h"
 
 #define NSEC 1000000000LL
+
+/* socket calls timed by their socket's option: at the end of this file */
+static bool sock_probe_begin(pid_t tid, const struct user_regs_struct *r, struct deadline_probe *p);
+static int sock_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
+			  struct call_deadline *d);
+static int sock_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk,
+			long long end, int opt);
 
 /* ------------------------------------------------------- the calls */
 
@@ -324,7 +336,9 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	struct timed_arg a;
 
 	memset(p, 0, sizeof(*p));
-	if (!sleeping_call(tid, &r) || !timed_call(&r, &a))
+	if (!sleeping_call(tid, &r))
+		return;
+	if (sock_probe_begin(tid, &r, p) || !timed_call(&r, &a))
 		return;
 	p->timeout = call_timeout(tid, &a);
 	if (p->timeout <= 0)
@@ -348,6 +362,7 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 
 void deadline_probe_free(struct deadline_probe *p)
 {
+	p->sock = false;
 	if (p->before)
 		free(p->before->t);
 	free(p->before);
@@ -491,6 +506,8 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	bool *gone = NULL;
 
 	memset(d, 0, sizeof(*d));
+	if (p->sock)
+		return sock_probe_end(tid, p, regs, d);
 	if (!b || (long)regs->orig_rax != p->nr || timer_list_read(&after))
 		goto out;
 	gone = xmalloc((b->n + 1) * sizeof(*gone));
@@ -641,6 +658,10 @@ int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t c
 {
 	struct user_regs_struct r = *regs;
 
+	int opt;
+
+	if ((long)r.rax == -ERESTARTNOHAND && sock_call(tid, &r, &opt))
+		return sock_release(tid, &r, clk, end, opt);
 	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
 	    thread_set_regs(tid, &r))
 		r = *regs; /* the whole timeout again */
@@ -761,6 +782,367 @@ int release_into_call(pid_t tid, const struct user_regs_struct *r)
 	}
 	/* a signal on the way, or a group stop: the interrupted call as it was */
 	if (thread_set_regs(tid, r) || set_mask(tid, own))
+		return -1;
+	return detach(tid,
+		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);
+}
+
+/* ------------------------------- socket calls with SO_RCVTIMEO/SO_SNDTIMEO */
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+bool sock_call(pid_t tid, const struct user_regs_struct *r, int *opt)
+{
+	char path[64], link[32];
+	ssize_t n;
+	int o;
+
+	switch ((long)r->orig_rax) {
+	case __NR_recvfrom:
+	case __NR_recvmsg:
+	case __NR_accept:
+	case __NR_accept4:
+	case __NR_read:
+	case __NR_readv:
+		o = SO_RCVTIMEO;
+		break;
+	case __NR_sendto:
+	case __NR_sendmsg:
+	case __NR_connect:
+	case __NR_write:
+	case __NR_writev:
+		o = SO_SNDTIMEO;
+		break;
+	default:
+		return false;
+	}
+	/* no malloc: also run by the dump's rescue */
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", tid, (int)r->rdi);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 8 || strncmp(link, "socket:[", 8))
+		return false;
+	if (opt)
+		*opt = o;
+	return true;
+}
+
+/* The thread's socket fd in stasis (pidfd_getfd), or -1. */
+static int sock_grab(pid_t tid, int fd)
+{
+	int pidfd = syscall(__NR_pidfd_open, tid, PIDFD_THREAD), sk;
+
+	if (pidfd < 0)
+		pidfd = syscall(__NR_pidfd_open, tid, 0); /* before Linux 6.9: a leader only */
+	if (pidfd < 0)
+		return -1;
+	sk = syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	return sk;
+}
+
+static long long sock_timeo(int sk, int opt)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(sk, SOL_SOCKET, opt, &tv, &len) || len != sizeof(tv))
+		return -1;
+	return tv.tv_sec * NSEC + tv.tv_usec * 1000LL;
+}
+
+/* ns 0 is "no timeout" to the kernel: the shortest real one is 1 us (a jiffy). */
+static int sock_timeo_set(int sk, int opt, long long ns)
+{
+	struct timeval tv = { ns / NSEC, (ns % NSEC + 999) / 1000 };
+
+	if (tv.tv_usec == 1000000) {
+		tv.tv_sec++;
+		tv.tv_usec = 0;
+	}
+	if (!tv.tv_sec && !tv.tv_usec)
+		tv.tv_usec = 1;
+	return setsockopt(sk, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
+static long long mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+/*
+ * The deadline of a call stasis re-issued, kept in its rcx and r11 (the
+ * syscall instruction clobbers both: set at the entry stop, they stay in
+ * the kernel's copy of the registers until the call returns), so that the
+ * next dump finds the call's own deadline rather than the socket's whole
+ * timeout from its restart.  r11 (rflags, had the call come in by itself:
+ * bits 22-63 clear) holds a tag of rcx and this boot.
+ */
+static unsigned long long boot_key(void)
+{
+	static unsigned long long key;
+	char buf[64] = "";
+	ssize_t n;
+	int fd;
+
+	if (key)
+		return key;
+	fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	key = strtoull(buf, NULL, 16) | 1;
+	return key;
+}
+
+static unsigned long long stash_tag(unsigned long long end)
+{
+	return 0x5354000000000000ULL | (((end ^ boot_key()) * 0x9e3779b97f4a7c15ULL) >> 24);
+}
+
+/* The deadline stashed in regs (CLOCK_MONOTONIC ns), or 0. */
+static long long stashed_end(const struct user_regs_struct *r)
+{
+	return r->r11 == stash_tag(r->rcx) ? (long long)r->rcx : 0;
+}
+
+/*
+ * A thread asleep in a socket call with a timeout: when it went to sleep
+ * (read now, before the interrupt wakes it) and the option.  Without a
+ * timeout the call restarts by itself (-ERESTARTSYS); true if it is one.
+ */
+static bool sock_probe_begin(pid_t tid, const struct user_regs_struct *r, struct deadline_probe *p)
+{
+	int opt, sk;
+
+	if (!sock_call(tid, r, &opt))
+		return false;
+	sk = sock_grab(tid, r->rdi);
+	p->timeout = sk < 0 ? -1 : sock_timeo(sk, opt);
+	if (sk >= 0)
+		close(sk);
+	if (p->timeout <= 0)
+		return true;
+	p->sock = true;
+	p->nr = r->orig_rax;
+	p->slept = last_ran(tid);
+	p->cpu = last_cpu(tid);
+	p->begun = mono_now();
+	return true;
+}
+
+/*
+ * Its deadline: the moment it went to sleep plus the timeout, if that is
+ * still ahead when it stopped (the kernel's timer-wheel timer of the call
+ * is listed nowhere).  Exact but for the scheduler clocks' error (about
+ * a ms) when the call slept from its start; later by as much as it slept
+ * before when it woke in the kernel and slept again (a datagram another
+ * thread took first).
+ */
+static int sock_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
+			  struct call_deadline *d)
+{
+	long long stash = stashed_end(regs), now = mono_now();
+
+	p->sock = false;
+	if ((long)regs->orig_rax != p->nr || (long)regs->rax != -EINTR)
+		return -1;
+	/* one stasis re-issued: its own end, never later than the option from its last run */
+	if (stash > now && stash <= p->begun + p->timeout &&
+	    (!estimate(p, p->begun, now, &d->mono) || stash < d->mono)) {
+		d->mono = stash;
+	} else if (!estimate(p, p->begun, now, &d->mono)) {
+		pr_debug("tid %d: socket call %ld: time left unknown\n", tid, p->nr);
+		return -1;
+	}
+	d->real = d->mono + real_minus_mono();
+	pr_debug("tid %d: socket call %ld had %lld ns left by its last run\n", tid, p->nr,
+		 d->mono - p->begun);
+	return 0;
+}
+
+/* The state letter of /proc/TID/stat (0: unreadable).  No malloc. */
+static char task_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Threads left traced, asleep in their re-issued call, until we exit. */
+static pid_t kept[256];
+static size_t nkept;
+
+bool tracee_kept(pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++)
+		if (kept[i] == tid || !tid)
+			return true;
+	return false;
+}
+
+static void kept_drop(pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++)
+		if (kept[i] == tid) {
+			kept[i] = kept[--nkept];
+			return;
+		}
+}
+
+/* A kept thread's call returned (syscall-exit stop) or it got a signal: let it go. */
+int tracee_kept_service(pid_t tid, int status)
+{
+	kept_drop(tid);
+	if (!WIFSTOPPED(status))
+		return 0;
+	return detach(tid, (status >> 16) == 0 && (WSTOPSIG(status) & 0x7f) != SIGTRAP
+			       ? WSTOPSIG(status)
+			       : 0);
+}
+
+/*
+ * The thread's own re-issue of the call, at its entry stop: the socket's
+ * option set to the time left, PTRACE_SYSCALL, and once the call sleeps
+ * (state S: it read the option as it started; the locks it may wait for
+ * first sleep uninterruptibly) or returned (its exit stop), the option
+ * back.  Nothing else of the tree runs meanwhile (these threads are let
+ * go first).  Detaching at the entry stop would mark the thread
+ * signal-pending and the socket's wait would fail at once; detaching a
+ * sleeping tracee is only done by the tracer's exit, which does not wake
+ * it.  So the thread stays traced, asleep, until stasis exits: should its
+ * call return before, it waits in its exit stop until then (or until
+ * tracee_kept_service).
+ */
+static int sock_reissue(pid_t tid, struct user_regs_struct *at, int sk, int opt, long long was,
+			clockid_t clk, long long end)
+{
+	struct timespec now, nap = { 0, 20000 };
+	long long left, until;
+	int status, i;
+	char st;
+
+	clock_gettime(clk, &now);
+	left = end - (now.tv_sec * NSEC + now.tv_nsec);
+	if (left < 1000)
+		left = 1000;
+	at->rcx = mono_now() + left;
+	at->r11 = stash_tag(at->rcx);
+	if (thread_set_regs(tid, at))
+		return -1;
+	/* no exit-kill, no fork events while it is kept */
+	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD) ||
+	    sock_timeo_set(sk, opt, left) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		pr_perror("tid %d: cannot re-issue its socket call", tid);
+		sock_timeo_set(sk, opt, was);
+		return -1;
+	}
+	until = mono_now() + 2 * NSEC;
+	for (i = 0;; i++) {
+		pid_t w = waitpid(tid, &status, WNOHANG | __WALL);
+
+		if (w == tid) { /* returned already, or a signal */
+			sock_timeo_set(sk, opt, was);
+			pr_debug("tid %d: socket call back with %lld ns, returned at once\n", tid,
+				 left);
+			return tracee_kept_service(tid, status);
+		}
+		st = task_state(tid);
+		if (st == 'S' || !st || mono_now() > until)
+			break;
+		if (i > 100)
+			nanosleep(&nap, NULL);
+		else
+			sched_yield();
+	}
+	sock_timeo_set(sk, opt, was);
+	if (st != 'S')
+		pr_warn("tid %d: its socket call did not sleep in time (state %c)\n", tid,
+			st ? st : '?');
+	pr_debug("tid %d: socket call %s with %lld ns left, kept traced\n", tid,
+		 st == 'S' ? "asleep" : "re-issued", left);
+	if (nkept < ARRAY_SIZE(kept))
+		kept[nkept++] = tid;
+	if (waitpid(tid, &status, WNOHANG | __WALL) == tid)
+		return tracee_kept_service(tid, status);
+	return 0;
+}
+
+/*
+ * Let a thread go into its socket call again (registers regs: the call
+ * interrupted, -ERESTARTNOHAND), with the time left until end: at the
+ * syscall-entry stop of the call issued again (rip on its syscall
+ * instruction, orig_rax -1 so no restart rule touches them), see
+ * sock_reissue.  A signal met on the way is passed on with the registers
+ * of the interrupted call: its handler runs and the call fails with EINTR,
+ * as it would have.  Without its timeout now (changed, or a restore that
+ * did not set it) it is detached as any other.
+ */
+static int sock_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk,
+			long long end, int opt)
+{
+	struct user_regs_struct again = *regs, at;
+	unsigned char insn[2];
+	long long was;
+	int sk, status, ret;
+
+	sk = sock_grab(tid, regs->rdi);
+	was = sk < 0 ? -1 : sock_timeo(sk, opt);
+	if (was <= 0 || remote_read(tid, regs->rip - 2, insn, 2) || insn[0] != 0x0f ||
+	    insn[1] != 0x05) {
+		if (sk >= 0)
+			close(sk);
+		return release_into_call(tid, regs);
+	}
+	again.rax = regs->orig_rax;
+	again.orig_rax = -1;
+	again.rip -= 2;
+	if (thread_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+		pr_perror("cannot resume %d into its socket call", tid);
+		thread_set_regs(tid, regs);
+		close(sk);
+		return detach(tid, 0);
+	}
+	if (thread_wait_stop(tid, &status) || thread_get_regs(tid, &at)) {
+		close(sk);
+		return -1;
+	}
+	if ((status >> 16) == 0 && (WSTOPSIG(status) & 0x7f) == SIGTRAP &&
+	    (long)at.rax == -ENOSYS && at.orig_rax == regs->orig_rax && at.rip == regs->rip) {
+		ret = sock_reissue(tid, &at, sk, opt, was, clk, end);
+		close(sk);
+		if (ret) { /* as before: EINTR, the call skipped */
+			at.orig_rax = -1;
+			at.rax = -EINTR;
+			thread_set_regs(tid, &at);
+			return detach(tid, 0);
+		}
+		return 0;
+	}
+	close(sk);
+	/* a signal on the way, or a group stop: the interrupted call as it was */
+	if (thread_set_regs(tid, regs))
 		return -1;
 	return detach(tid,
 		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);

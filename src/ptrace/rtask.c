@@ -274,7 +274,8 @@ static void undo_freeze_eintr(struct rtask *t)
 		return;
 	}
 	if ((long)t->regs.rax == -EINTR) {
-		timed = timed_call(&t->regs, &a) && a.eintr;
+		/* also a socket call timed by its socket's option (deadline.c) */
+		timed = (timed_call(&t->regs, &a) && a.eintr) || sock_call(t->pid, &t->regs, NULL);
 		if (!timed && !eintr_call_without_timeout(&t->regs))
 			return;
 	} else if ((long)t->regs.rax == -ERESTART_RESTARTBLOCK) {
@@ -422,7 +423,8 @@ static int run_between_stops(struct rtask *t, long *ret, long nr)
 			continue;
 		}
 		if ((status >> 16) == 0) {
-			pr_err("remote syscall %ld in %d: signal %d\n", nr, t->pid, WSTOPSIG(status));
+			pr_err("remote syscall %ld in %d: signal %d\n", nr, t->pid,
+			       WSTOPSIG(status));
 			return -1;
 		}
 		/* a group stop or event stop: go on */
@@ -444,8 +446,8 @@ static int run_between_stops(struct rtask *t, long *ret, long nr)
  * Only for the call itself are its signals blocked and its registers ours
  * (and then its resume stub brings it back, see src/ptrace/inject.c).
  */
-static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *call,
-				long *ret, long nr)
+static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *call, long *ret,
+				long nr)
 {
 	uint64_t all = ~0ULL;
 	int err;
@@ -526,7 +528,6 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	return 0;
 }
 
-
 /* /proc/PID/mem ignores page protections (FOLL_FORCE): the fallback both ways. */
 static int proc_mem_rw(pid_t pid, unsigned long addr, void *buf, size_t len, bool write)
 {
@@ -568,4 +569,3 @@ int remote_read(pid_t pid, unsigned long addr, void *buf, size_t len)
 		return 0;
 	return proc_mem_rw(pid, addr, buf, len, false);
 }
-

@@ -163,6 +163,19 @@ static int get_opt(const struct fd_dump *d, int opt, int *val)
 	return 0;
 }
 
+static int get_timeo(const struct fd_dump *d, int opt, uint64_t *us)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+
+	if (getsockopt(d->lfd, SOL_SOCKET, opt, &tv, &len)) {
+		pr_perror("pid %d fd %d: getsockopt %d", d->pid, d->fd, opt);
+		return -1;
+	}
+	*us = tv.tv_sec * 1000000ULL + tv.tv_usec;
+	return 0;
+}
+
 static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
 {
 	int v;
@@ -183,6 +196,12 @@ static int dump_opts(const struct fd_dump *d, UnixSkEntry *ue)
 		return -1;
 	ue->has_passsec = true;
 	ue->passsec = v;
+	/* timeouts: a socket call re-issued after the freeze reads them (deadline.c) */
+	if (get_timeo(d, SO_RCVTIMEO, &ue->rcvtimeo_us) ||
+	    get_timeo(d, SO_SNDTIMEO, &ue->sndtimeo_us))
+		return -1;
+	ue->has_rcvtimeo_us = ue->rcvtimeo_us != 0;
+	ue->has_sndtimeo_us = ue->sndtimeo_us != 0;
 	/* newer options: a kernel without them has them off (passrights: on) */
 	if (!getsockopt(d->lfd, SOL_SOCKET, SO_PASSPIDFD, &v, &(socklen_t){ sizeof(v) }) && v)
 		ue->has_passpidfd = ue->passpidfd = true;

@@ -484,6 +484,13 @@ static int set_int(int fd, int opt, int v)
 	return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v));
 }
 
+static int set_timeo(int fd, int opt, uint64_t us)
+{
+	struct timeval tv = { us / 1000000, us % 1000000 };
+
+	return setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof(tv));
+}
+
 /* Last: shutdown state, buffer sizes, options, file status flags. */
 static int finish(struct rgroup *g, struct rsk *s)
 {
@@ -504,7 +511,9 @@ static int finish(struct rgroup *g, struct rsk *s)
 	    (u->passsec && set_int(s->fd, SO_PASSSEC, 1)) ||
 	    (u->passpidfd && set_int(s->fd, SO_PASSPIDFD, 1)) ||
 	    (u->has_passrights && !u->passrights && set_int(s->fd, SO_PASSRIGHTS, 0)) ||
-	    (u->has_peek_off && u->peek_off >= 0 && set_int(s->fd, SO_PEEK_OFF, u->peek_off)))
+	    (u->has_peek_off && u->peek_off >= 0 && set_int(s->fd, SO_PEEK_OFF, u->peek_off)) ||
+	    (u->rcvtimeo_us && set_timeo(s->fd, SO_RCVTIMEO, u->rcvtimeo_us)) ||
+	    (u->sndtimeo_us && set_timeo(s->fd, SO_SNDTIMEO, u->sndtimeo_us)))
 		goto err;
 	if (fcntl(s->fd, F_SETFL, s->fe->flags & (O_NONBLOCK | O_ASYNC)))
 		goto err;

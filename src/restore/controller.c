@@ -200,21 +200,50 @@ static int release_thread(pid_t pid, const ThreadCore *core)
 	struct timed_arg a;
 
 	if (core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
-	    (long)r.rax == -ERESTARTNOHAND && timed_call(&r, &a))
+	    (long)r.rax == -ERESTARTNOHAND && (timed_call(&r, &a) || sock_call(pid, &r, NULL)))
 		return deadline_release(pid, &r, CLOCK_REALTIME, core->call_deadline);
 	if (thread_get_regs(pid, &r))
 		return -1;
 	return release_into_call(pid, &r);
 }
 
+/*
+ * A thread going back into a socket call timed by its socket's option: let
+ * go before the rest of the tree, which must not see the option shortened
+ * for that call's start (deadline.c's sock_release).  Leaders keep their
+ * turn (the release stage of their task comes first).
+ */
+static bool release_first(pid_t pid, const ThreadCore *core)
+{
+	struct user_regs_struct r;
+
+	return core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
+	       (long)r.rax == -ERESTARTNOHAND && sock_call(pid, &r, NULL);
+}
+
+static int release_socket_threads(struct rst_ctx *c)
+{
+	size_t j;
+
+	for (j = 1; j < c->t->ncores; j++)
+		if (!c->th[j].released && release_first(c->th[j].pid, c->t->cores[j])) {
+			c->th[j].released = true;
+			if (release_thread(c->th[j].pid, c->t->cores[j])) {
+				pr_perror("cannot release tid %d", c->th[j].pid);
+				return -1;
+			}
+		}
+	return 0;
+}
+
 int release_task(struct rst_ctx *c)
 {
 	size_t j;
 
-	if (fault_at(FAULT_RST_RELEASE))
+	if (fault_at(FAULT_RST_RELEASE) || release_socket_threads(c))
 		return -1;
 	for (j = 1; j < c->t->ncores; j++)
-		if (release_thread(c->th[j].pid, c->t->cores[j])) {
+		if (!c->th[j].released && release_thread(c->th[j].pid, c->t->cores[j])) {
 			pr_perror("cannot release tid %d", c->th[j].pid);
 			return -1;
 		}
@@ -232,6 +261,10 @@ int release_tree(struct restore *r)
 
 	if (second_driver_finish(r, true))
 		return -1;
+	for (i = 0; i < r->tree.n; i++)
+		if (!r->tree.ctx[i].t->te->zombie && !r->tree.ctx[i].second &&
+		    release_socket_threads(&r->tree.ctx[i]))
+			return -1;
 	for (i = 0; i < r->tree.n; i++)
 		if (!r->tree.ctx[i].t->te->zombie && !r->tree.ctx[i].second &&
 		    release_task(&r->tree.ctx[i]))

@@ -43,6 +43,7 @@
 #include "compat.h"
 #include "log.h"
 #include "restore_int.h"
+#include "rtask.h"
 #include "util.h"
 
 #define VERIFY_BUF (1 << 20) /* page data checked in chunks of this size */
@@ -145,17 +146,28 @@ static int write_pidfile(const char *path, pid_t pid)
 	return 0;
 }
 
+/*
+ * The root's exit status.  Threads re-issued into a socket call may still
+ * be ours, asleep in it (deadline.c's sock_release): one that stops (its
+ * call returned, a signal) is let go.
+ */
 static int wait_root(pid_t pid)
 {
 	int status;
+	pid_t w;
 
 	for (;;) {
-		if (waitpid(pid, &status, 0) < 0) {
+		w = waitpid(tracee_kept(0) ? -1 : pid, &status, __WALL);
+		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_perror("waitpid(%d)", pid);
 			return 1;
 		}
+		if (tracee_kept(w) && (WIFSTOPPED(status) || w != pid))
+			tracee_kept_service(w, status);
+		if (w != pid)
+			continue;
 		if (WIFEXITED(status))
 			return WEXITSTATUS(status);
 		if (WIFSIGNALED(status))
