@@ -269,7 +269,7 @@ pg_cleanup() {
 
 # pg_sql DIR SQL: one psql statement on the server's unix socket in DIR.
 pg_sql() {
-	timeout 20 "$PG_BIN/psql" -X -A -t -q -h "$1" -U postgres -d postgres -c "$2" 2>>"$TDIR/psql.err"
+	timeout 20 "$PG_BIN/psql" -X -A -t -q -h "$1" -p "${PG_PORT:-5432}" -U postgres -d postgres -c "$2" 2>>"$TDIR/psql.err"
 }
 
 # test_postgres: a PostgreSQL cluster as Debian ships it (postmaster and
@@ -324,3 +324,115 @@ test_postgres() {
 	return 0
 }
 register "postgres/checkpoint" test_postgres
+
+# pg_client_wait OUT MARK: wait until the client's output OUT holds MARK.
+pg_client_wait() {
+	local _
+	for _ in $(seq 200); do
+		grep -q "^$2\$" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	bad "the client did not print $2: $(tail -n 2 "$1" 2>/dev/null | tr '\n' ' ') $(tail -n 1 "$TDIR/client.err" 2>/dev/null)"
+	return 1
+}
+
+# pg_start DIR [PREFIX...]: start the cluster of DIR/data as postgres,
+# listening on DIR's unix socket and on 127.0.0.1:PG_PORT, under PREFIX
+# (e.g. unshare --ipc); PG_PID is the postmaster.
+pg_start() {
+	local d=$1 _
+	shift
+	(close_extra_fds
+		cd "$d" && "$@" setpriv --reuid postgres --regid postgres --clear-groups -- \
+			"$PG_BIN/postgres" -D "$d/data" -k "$d" -p "$PG_PORT" \
+			-c listen_addresses=127.0.0.1 -c autovacuum=off </dev/null >>"$d/server.log" 2>&1) 2>/dev/null &
+	track $!
+	PG_PID=
+	for _ in $(seq 100); do
+		[ "$(pg_sql "$d" "select 1" 2>/dev/null)" = 1 ] && break
+		sleep 0.1
+	done
+	PG_PID=$(head -n 1 "$d/data/postmaster.pid" 2>/dev/null)
+	[ -n "$PG_PID" ] && track "$PG_PID"
+	[ "$(pg_sql "$d" "select 1")" = 1 ] || { bad "the server did not start: $(tail -n 1 "$d/server.log")"; return 1; }
+}
+
+# test_postgres_txn [ipcns]: a client outside the tree, connected over
+# TCP, is in an open transaction holding a temporary table and
+# uncommitted rows when the server is checkpointed (--tcp-established);
+# after the restore the same connection goes on: the temporary table is
+# there, the transaction commits, another session sees the rows;
+# CHECKPOINT, a clean shutdown and a fresh start of the cluster keep
+# them.  With ipcns the cluster runs in an IPC namespace of its own.
+test_postgres_txn() {
+	local d=$TDIR/pg fifo=$TDIR/client.in out=$TDIR/client.out client wfd n rc=1 stuck=
+	local -a prefix=()
+	need_stasis || return 1
+	pg_bin || return 77
+	command -v setpriv >/dev/null || { REASON="setpriv is not installed"; return 77; }
+	[ "${1:-}" = ipcns ] && prefix=(unshare --ipc --)
+	PG_PORT=$((20000 + $$ % 20000))
+	chmod o+x "$TDIR" "$(dirname "$TDIR")"
+	mkdir -p "$d" && chown postgres: "$d" && chmod 700 "$d"
+	setpriv --reuid postgres --regid postgres --clear-groups -- \
+		"$PG_BIN/initdb" -D "$d/data" -A trust -U postgres >"$TDIR/initdb.log" 2>&1 ||
+		{ bad "initdb failed: $(tail -n 1 "$TDIR/initdb.log")"; return 1; }
+	pg_start "$d" "${prefix[@]}" || { pg_cleanup "$d"; return 1; }
+	if [ "${1:-}" = ipcns ] && [ "$(readlink "/proc/$PG_PID/ns/ipc")" = "$(readlink /proc/self/ns/ipc)" ]; then
+		pg_cleanup "$d"; bad "the server is not in an IPC namespace of its own"; return 1
+	fi
+	pg_sql "$d" "create table t (n int, s text); insert into t values (0, 'before');" ||
+		{ pg_cleanup "$d"; bad "cannot create the table"; return 1; }
+	# the client: psql over TCP reading statements from a FIFO held open here
+	mkfifo "$fifo"
+	(close_extra_fds
+		exec timeout 120 "$PG_BIN/psql" -X -A -t -q -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+			-d postgres <"$fifo" >"$out" 2>"$TDIR/client.err") &
+	client=$!
+	track "$client"
+	exec {wfd}>"$fifo"
+	echo "begin; create temp table tt (n int); insert into tt select generate_series(1, 50);
+insert into t select n, 'txn' from tt; select 'M1 ' || count(*) from t; \\echo M1done" >&"$wfd"
+	pg_client_wait "$out" M1done || stuck=1
+	if [ -z "$stuck" ]; then
+		grep -q '^M1 51$' "$out" || bad "inside the transaction t holds $(grep '^M1' "$out")"
+		n=$(pg_sql "$d" "select count(*) from t")
+		[ "$n" = 1 ] || bad "another session sees $n rows before the commit, not 1"
+	fi
+	if [ -z "$stuck" ] && [ -z "${REASON:-}" ] &&
+		dump "$PG_PID" "$TDIR/img" --tcp-established &&
+		wait_gone "$PG_PID" && tree_gone "$TDIR/img" &&
+		restore_detached "$TDIR/img" "$PG_PID"; then
+		echo "select 'M2 ' || count(*) from tt; insert into t select n + 100, 'after' from tt;
+commit; \\echo M2done" >&"$wfd"
+		if pg_client_wait "$out" M2done; then
+			if ! grep -q '^M2 50$' "$out"; then
+				bad "after restore the temporary table reads '$(grep '^M2' "$out")' $(tail -n 1 "$TDIR/client.err")"
+			elif [ "$(pg_sql "$d" "select count(*) from t")" != 101 ]; then
+				bad "after the commit another session sees $(pg_sql "$d" "select count(*) from t") rows, not 101"
+			elif ! pg_sql "$d" "checkpoint" >/dev/null; then
+				bad "CHECKPOINT failed: $(tail -n 1 "$TDIR/psql.err")"
+			else
+				rc=0
+			fi
+		fi
+	fi
+	exec {wfd}>&-
+	wait "$client" 2>/dev/null
+	if [ $rc = 0 ]; then
+		rc=1
+		kill -INT "$PG_PID"
+		if ! wait_gone "$PG_PID" 20; then
+			bad "the restored server did not shut down"
+		elif ! grep -q "database system is shut down" "$d/server.log"; then
+			bad "no clean shutdown: $(tail -n 1 "$d/server.log")"
+		elif pg_start "$d" "${prefix[@]}"; then
+			n=$(pg_sql "$d" "select count(*) || ' ' || count(*) filter (where s = 'after') from t")
+			if [ "$n" = "101 50" ]; then rc=0; else bad "after a fresh start t holds '$n', not '101 50'"; fi
+		fi
+	fi
+	pg_cleanup "$d"
+	return $rc
+}
+register "postgres/open-transaction" test_postgres_txn
+register "postgres/open-transaction-ipcns" test_postgres_txn ipcns
