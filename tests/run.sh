@@ -615,8 +615,9 @@ restore_pidns() {
 	old=" $(ns_inits | tr '\n' ' ') "
 	N_CMD=$((N_CMD + 1))
 	CPY_PID="" CPY_INIT=""
+	# shellcheck disable=SC2086
 	stasis_cmd "restore$N_CMD" restore -D "$img" -d --pidns --pidfile "$TDIR/pidfile$N_CMD" \
-		-v4 -o "$TDIR/restore$N_CMD.log"
+		${RESTORE_OPTS:-} -v4 -o "$TDIR/restore$N_CMD.log"
 	rc=$?
 	got=$(cat "$TDIR/pidfile$N_CMD" 2>/dev/null)
 	if [[ $got =~ ^[0-9]+$ ]] && [ "$got" != "$SCN_PID" ] && [ -e "/proc/$got" ]; then

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +248,29 @@ static int set_join_ns(struct cmdline *c, const struct opt_def *o, const char *a
 	return 0;
 }
 
+/* --veth-pair IN=OUT (criu's form): the host end of the tree's veth IN is OUT. */
+static int set_veth_pair(struct cmdline *c, const struct opt_def *o, const char *arg)
+{
+	struct restore_opts *r = &c->restore;
+	const char *eq = strchr(arg, '=');
+	char *in;
+
+	if (!eq || eq == arg || !eq[1] || eq - arg >= IFNAMSIZ || strlen(eq + 1) >= IFNAMSIZ ||
+	    strchr(eq + 1, '/') || strchr(eq + 1, '@')) {
+		pr_err("bad --veth-pair '%s'; expected IN=OUT (device names of at most %d "
+		       "characters)\n",
+		       arg, IFNAMSIZ - 1);
+		return -1;
+	}
+	in = xstrdup(arg);
+	in[eq - arg] = '\0';
+	r->veth_pairs = xrealloc(r->veth_pairs, (r->n_veth_pairs + 1) * sizeof(*r->veth_pairs));
+	r->veth_pairs[r->n_veth_pairs].in = in;
+	r->veth_pairs[r->n_veth_pairs].out = eq + 1;
+	r->n_veth_pairs++;
+	return 0;
+}
+
 static const struct opt_def restore_table[] = {
 	OPT_STRING_REQUIRED("images-dir", 'D', "DIR", restore.dir, "the image to restore"),
 	OPT_FLAG("restore-detached", 'd', restore.detached,
@@ -297,6 +321,9 @@ static const struct opt_def restore_table[] = {
 		    "restore the tree into the existing network\n"
 		    "namespace PATH (e.g. /run/netns/NAME) instead of\n"
 		    "ours or the one it had"),
+	OPT_SPECIAL("veth-pair", 0, required_argument, "IN=OUT", set_veth_pair,
+		    "name the host end of the tree's veth IN OUT (to\n"
+		    "restore next to the running original); repeatable"),
 	OPT_END,
 };
 

@@ -91,6 +91,8 @@ NsEntry *ns_dump_find(const struct ns_view *v, NsKind kind, uint64_t id);
 
 /* A loaded record, or NULL. */
 const NsEntry *ns_image_find(struct image *img, NsKind kind, uint64_t id);
+/* Every loaded namespace record: *ents and their number. */
+size_t ns_image_all(struct image *img, NsEntry *const **ents);
 /* Restore: the tree goes into an existing network namespace (res/ns_net.c). */
 bool net_ns_joined(void);
 

@@ -61,6 +61,12 @@ enum cg_manage {
 	CG_MANAGE_IGNORE,   /* never */
 };
 
+/* --veth-pair IN=OUT: the veth IN of the tree gets its host end named OUT. */
+struct veth_pair {
+	const char *in;
+	const char *out;
+};
+
 struct restore_opts {
 	const char *dir;
 	bool detached;
@@ -80,6 +86,8 @@ struct restore_opts {
 	int n_cg_roots;
 	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
 	const char *join_net;	/* --join-ns net:PATH: restore into that network namespace */
+	struct veth_pair *veth_pairs; /* --veth-pair IN=OUT: the host end's new name */
+	int n_veth_pairs;
 	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
 	bool root_pid_kept;
 };

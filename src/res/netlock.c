@@ -360,19 +360,21 @@ static int lock_install(struct netlock *l, const NetlockEntry *ne, const char *w
 }
 
 /* Delete table name; 0, or -1 (with a warning) unless missing_ok and it is gone. */
+/* 0 deleted, 1 it was not there (missing_ok), -1 after a warning. */
 static int lock_delete(struct netlock *l, const char *name, bool missing_ok)
 {
 	char *script = xsprintf("delete table inet %s\n", name), *err = NULL;
 	int ret = nft_run(l, script, &err);
+	bool missing = ret && strstr(err, "No such file or directory");
 
 	free(script);
-	if (ret && !(missing_ok && strstr(err, "No such file or directory"))) {
+	if (ret && !(missing_ok && missing)) {
 		pr_warn("cannot lift the network lock (nft delete table inet %s): %s\n", name, err);
 		free(err);
 		return -1;
 	}
 	free(err);
-	return 0;
+	return missing ? 1 : 0;
 }
 
 static void lock_lift(struct netlock *l)
@@ -667,12 +669,18 @@ static void netlock_restore_end(struct image *img, const struct restore_opts *o,
 	struct netlock_image *ni = res_image_state(img, &netlock_res);
 
 	uint64_t since = ni->ne ? table_since(ni->ne->table) : 0, now = realtime_ns();
+	uint64_t ours = ni->lock.held ? ni->lock.since : 0;
 
 	lock_lift(&ni->lock);
 	if (!ok || !ni->ne || o->network_lock_skip)
 		return;
-	lock_delete(&ni->lock, ni->ne->table, true);
-	/* from the dump's freeze, if the clocks of both hosts agree */
+	/*
+	 * From the dump's freeze, if its lock was still there (and the clocks of
+	 * both hosts agree); after dump -R the original answered meanwhile: from
+	 * our own lock.
+	 */
+	if (lock_delete(&ni->lock, ni->ne->table, true) == 1)
+		since = ours;
 	if (since && since < now)
 		pr_info("network lock lifted: the tree's TCP peers got no answer for %.1f ms\n",
 			(now - since) / 1e6);

@@ -694,6 +694,14 @@ const NsEntry *ns_image_find(struct image *img, NsKind kind, uint64_t id)
 	return ns_find(ni->ents, ni->n, kind, id);
 }
 
+size_t ns_image_all(struct image *img, NsEntry *const **ents)
+{
+	struct ns_image *ni = res_image_state(img, &ns_res);
+
+	*ents = ni->ents;
+	return ni->n;
+}
+
 /* Slot k of c's task if the task is its creator, else NULL. */
 const NsEntry *ns_created_by(struct rst_ctx *c, enum ns_slot k)
 {

@@ -1053,8 +1053,20 @@ static void put_link_props(struct nlmsghdr *nlh, const char *name, uint32_t mtu,
 		mnl_attr_put_u32(nlh, IFLA_TXQLEN, txq);
 }
 
+/* The name the host end of veth l gets here: its own, or --veth-pair's. */
+static const char *host_end_name(const struct restore_opts *o, const NetLink *l)
+{
+	int i;
+
+	for (i = 0; i < o->n_veth_pairs; i++)
+		if (!strcmp(o->veth_pairs[i].in, l->name))
+			return o->veth_pairs[i].out;
+	return l->host_end->name;
+}
+
 /* A veth pair: l inside, its peer inside too or (host >= 0) in the namespace host. */
-static int make_veth(struct nl *n, const NsEntry *e, const NetLink *l, int host)
+static int make_veth(struct nl *n, const NsEntry *e, const NetLink *l, int host,
+		     const struct restore_opts *o)
 {
 	const NetLink *p = l->has_peer_ifindex ? find_link(e, l->peer_ifindex) : NULL;
 	struct ifinfomsg *ifi, *pifi;
@@ -1078,7 +1090,7 @@ static int make_veth(struct nl *n, const NsEntry *e, const NetLink *l, int host)
 		} else {
 			const NetHostEnd *h = l->host_end;
 
-			put_link_props(nlh, h->name, h->mtu, &h->address, false, 0);
+			put_link_props(nlh, host_end_name(o, l), h->mtu, &h->address, false, 0);
 			mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, host);
 		}
 		mnl_attr_nest_end(nlh, peer);
@@ -1090,9 +1102,13 @@ static int make_veth(struct nl *n, const NsEntry *e, const NetLink *l, int host)
 			break;
 		usleep(20000);
 	}
-	if (r)
+	if (r == -EEXIST && !p)
+		pr_err("cannot create veth %s: its host end %s exists in our network namespace "
+		       "(the original still runs? name it with --veth-pair %s=NAME)\n",
+		       l->name, host_end_name(o, l), l->name);
+	else if (r)
 		pr_err("cannot create veth %s (peer %s%s): %s\n", l->name,
-		       p ? p->name : l->host_end->name, p ? "" : " in our network namespace",
+		       p ? p->name : host_end_name(o, l), p ? "" : " in our network namespace",
 		       strerror(-r));
 	return r ? -1 : 0;
 }
@@ -1277,28 +1293,29 @@ static uint32_t index_of(struct nl *n, const char *name)
 }
 
 /* The host end of a veth, in our namespace: addresses, bridge, flags. */
-static int setup_host_end(struct nl *host, const NetHostEnd *h)
+static int setup_host_end(struct nl *host, const NetHostEnd *h, const char *name)
 {
-	uint32_t idx = index_of(host, h->name), master = 0;
+	uint32_t idx = index_of(host, name), master = 0;
 	size_t i;
 
 	if (!idx) {
 		pr_err("the host end %s of a veth of the tree is not in our network namespace\n",
-		       h->name);
+		       name);
 		return -1;
 	}
 	if (h->master && !(master = index_of(host, h->master))) {
 		pr_err("bridge %s of the host end %s of a veth of the tree does not exist here\n",
-		       h->master, h->name);
+		       h->master, name);
 		return -1;
 	}
 	for (i = 0; i < h->n_addrs; i++)
-		if (add_addr(host, h->addrs[i], idx, h->name))
+		if (add_addr(host, h->addrs[i], idx, name))
 			return -1;
-	return set_link(host, idx, h->name, h->flags, 0, false, 0, master);
+	return set_link(host, idx, name, h->flags, 0, false, 0, master);
 }
 
-static int build_net(const NsEntry *e, struct nl *n, struct nl *host, int hostns)
+static int build_net(const NsEntry *e, struct nl *n, struct nl *host, int hostns,
+		     const struct restore_opts *o)
 {
 	size_t i;
 
@@ -1306,7 +1323,7 @@ static int build_net(const NsEntry *e, struct nl *n, struct nl *host, int hostns
 		const NetLink *l = e->links[i];
 
 		if (l->kind && (l->host_end || l->peer_ifindex > l->ifindex) &&
-		    make_veth(n, e, l, hostns))
+		    make_veth(n, e, l, hostns, o))
 			return -1;
 	}
 	for (i = 0; i < e->n_links; i++) /* down still: the addresses first */
@@ -1329,7 +1346,8 @@ static int build_net(const NsEntry *e, struct nl *n, struct nl *host, int hostns
 		if (add_route(n, e->routes[i]))
 			return -1;
 	for (i = 0; i < e->n_links; i++)
-		if (e->links[i]->host_end && setup_host_end(host, e->links[i]->host_end))
+		if (e->links[i]->host_end &&
+		    setup_host_end(host, e->links[i]->host_end, host_end_name(o, e->links[i])))
 			return -1;
 	return e->nft_ruleset ? load_ruleset(e->nft_ruleset) : 0;
 }
@@ -1354,7 +1372,7 @@ static int net_create(struct rst_ctx *c, const NsEntry *e)
 	/* the lock first: no peer may see a reset from a socket not built yet */
 	if (netlock_hold_here(c->img) || !(n = nl_open()))
 		goto out;
-	ret = build_net(e, n, host, hostns);
+	ret = build_net(e, n, host, hostns, c->opts);
 out:
 	nl_close(n);
 	nl_close(host);
@@ -1441,6 +1459,31 @@ static const NsEntry *root_net(struct image *img)
 	return ns_image_find(img, NS_KIND__NS_NET, root->te->net_ns);
 }
 
+/* Each --veth-pair IN=OUT names a veth of the tree whose other end was ours. */
+static int check_veth_pairs(struct image *img, const struct restore_opts *o)
+{
+	NsEntry *const *ents;
+	size_t n = ns_image_all(img, &ents), k, j;
+	int i;
+
+	for (i = 0; i < o->n_veth_pairs; i++) {
+		bool found = false;
+
+		for (k = 0; k < n && !found; k++)
+			for (j = 0; ents[k]->kind == NS_KIND__NS_NET && j < ents[k]->n_links; j++)
+				if (ents[k]->links[j]->host_end &&
+				    !strcmp(ents[k]->links[j]->name, o->veth_pairs[i].in))
+					found = true;
+		if (!found) {
+			pr_err("--veth-pair %s=%s: the tree has no veth %s with its other end in "
+			       "the dumper's network namespace\n",
+			       o->veth_pairs[i].in, o->veth_pairs[i].out, o->veth_pairs[i].in);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Restore: --join-ns net:PATH, or the fd given for an external namespace. */
 static int netns_restore_check(struct image *img, const struct restore_opts *o)
 {
@@ -1448,6 +1491,9 @@ static int netns_restore_check(struct image *img, const struct restore_opts *o)
 	const char *what = o->join_net;
 	int fd = -1, i;
 	bool own = false;
+
+	if (check_veth_pairs(img, o))
+		return -1;
 
 	if (!what && e && e->external_key) {
 		for (i = 0; i < o->n_inherit; i++)

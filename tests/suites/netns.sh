@@ -6,6 +6,7 @@
 # each test, failed or not.
 
 NETNS_HOST_END=stxh0
+NETNS_COPY_END=stxh1
 NETNS_LIST="stxA stxB stxC stxD"
 
 # netns_cleanup: kill what the test left in its namespaces, remove them
@@ -20,14 +21,16 @@ netns_cleanup() {
 		ip netns del "$n" 2>/dev/null
 	done
 	ip link del "$NETNS_HOST_END" 2>/dev/null
+	ip link del "$NETNS_COPY_END" 2>/dev/null
 	return 0
 }
 
 # netns_view PID: the network namespace of PID as it sees it (devices
-# without the index of a peer in another namespace, addresses, routes,
+# without the index of a peer in another namespace, addresses without
+# the transient "tentative" of duplicate address detection, routes,
 # sysctls, ruleset).
 netns_view() {
-	nsenter -t "$1" -n sh -c 'ip -o link | sed "s/@if[0-9]*:/:/"; ip -o addr; ip route;
+	nsenter -t "$1" -n sh -c 'ip -o link | sed "s/@if[0-9]*:/:/"; ip -o addr | sed "s/ tentative//"; ip route;
 		ip -6 route; sysctl net.ipv4.tcp_keepalive_time net.ipv4.conf.stxn0.rp_filter \
 		net.ipv6.conf.stxn0.hop_limit net.ipv4.ip_local_port_range; nft list ruleset'
 }
@@ -404,3 +407,59 @@ netns_restore_fault() {
 	check_scenario
 }
 register bad/netns-restore-fault test_netns_restore_fault
+
+# The tree restored next to its running original (dump -R, then restore
+# --pidns --veth-pair stxn0=stxh1 --tcp-close): the copy's new network namespace looks
+# from inside as the original's does, its host end is stxh1 with the
+# host end's address; without --veth-pair the restore fails with one line
+# naming the option, and a --veth-pair naming no veth of the tree is
+# refused; the copy gone, its host end is gone too and the original
+# answers its client as before.
+test_netns_copy() {
+	local rc
+	need_stasis || return 1
+	netns_cleanup
+	netns_copy
+	rc=$?
+	kill_trees "${TEST_PIDS[@]}" >/dev/null 2>&1
+	netns_cleanup
+	return $rc
+}
+netns_copy() {
+	netns_start_tree || return 1
+	netns_view "$SCN_PID" >"$TDIR/net.before" 2>&1 || { bad "cannot read the tree's namespace"; return 1; }
+	dump "$SCN_PID" "$TDIR/img" -R --tcp-established || return 1
+	stasis_cmd err restore -D "$TDIR/img" -d --pidns --veth-pair nosuch=stxh9
+	expect_error "restore with a --veth-pair naming no veth" $? "$TDIR/err.err" || return 1
+	grep -q -- "--veth-pair nosuch=stxh9: the tree has no veth nosuch" "$TDIR/err.err" ||
+		{ bad "the error does not name the unknown veth: $ERR_LINE"; return 1; }
+	stasis_cmd err2 restore -D "$TDIR/img" -d --pidns
+	expect_error "restore next to the original without --veth-pair" $? "$TDIR/err2.err" || return 1
+	grep -q -- "host end $NETNS_HOST_END exists.*--veth-pair stxn0=NAME" "$TDIR/err2.err" ||
+		{ bad "the error does not point to --veth-pair: $ERR_LINE"; return 1; }
+	# --tcp-close: a copy of the client's connection would talk to the
+	# same client as the original does (and end it with its FIN)
+	local RESTORE_OPTS="--veth-pair stxn0=$NETNS_COPY_END --tcp-close"
+	restore_pidns "$TDIR/img" || return 1
+	netns_view "$CPY_PID" >"$TDIR/net.copy" 2>&1
+	diff -u "$TDIR/net.before" "$TDIR/net.copy" >"$TDIR/net.diff" ||
+		{ bad "the copy's network namespace differs from the original's"; DETAILS=$(head -n 20 "$TDIR/net.diff"); return 1; }
+	ip -o addr show dev "$NETNS_COPY_END" 2>/dev/null | grep -q "inet 10.199.77.1/30" ||
+		{ bad "the copy's host end $NETNS_COPY_END has not the host end's address"; return 1; }
+	ip -o addr show dev "$NETNS_HOST_END" 2>/dev/null | grep -q "inet 10.199.77.1/30" ||
+		{ bad "the original's host end lost its address"; return 1; }
+	kill -KILL "$CPY_INIT"
+	wait_gone "$CPY_PID" 5 || { bad "the copy outlived its namespace's init"; return 1; }
+	local _
+	for _ in $(seq 300); do
+		ip link show "$NETNS_COPY_END" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
+	ip link show "$NETNS_COPY_END" >/dev/null 2>&1 && { bad "the copy's host end is left after the copy is gone"; return 1; }
+	netns_answer 1 pong1 || return 1
+	netns_view "$SCN_PID" >"$TDIR/net.after" 2>&1
+	diff -u "$TDIR/net.before" "$TDIR/net.after" >"$TDIR/net.diff" ||
+		{ bad "the original's network namespace changed"; DETAILS=$(head -n 20 "$TDIR/net.diff"); return 1; }
+	check_scenario
+}
+register netns_tree/copy-beside-original test_netns_copy
