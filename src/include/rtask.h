@@ -96,6 +96,11 @@ int rtask_uninject(struct rtask *t);
 int remote_queue(struct rtask *t, const char *what, long nr, unsigned long a1, unsigned long a2,
 		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
 int rbatch_flush(struct rtask *t);
+/* The same in two halves, so that several threads run theirs at once. */
+int rbatch_start(struct rtask *t);
+int rbatch_finish(struct rtask *t, long *rets, size_t *failed);
+/* The scratch area a thread needs of its own for its batches. */
+size_t rbatch_window(void);
 unsigned long rbatch_arg(struct rtask *t, const void *buf, size_t len);
 void rbatch_free(struct rtask *t);
 const void *rbatch_code(size_t *len);
