@@ -62,6 +62,14 @@ int thread_set_xstate(pid_t tid, const void *buf, size_t len);
 
 /* Freeze: seize + record registers (-ESRCH: gone).  Release: put them back. */
 int rtask_freeze(struct rtask *t, pid_t tid);
+/*
+ * The same in two halves, many threads at a time: begin seizes and
+ * interrupts; if *waiting, the thread is frozen once rtask_freeze_wait
+ * (which detaches it on failure) returns 0.  A thread in a timed call is
+ * frozen at once, after drain(arg) has waited for the others (rtask.c).
+ */
+int rtask_freeze_begin(struct rtask *t, pid_t tid, bool *waiting, int (*drain)(void *), void *arg);
+int rtask_freeze_wait(struct rtask *t);
 /* Put the registers back (with syscall restart applied) and detach. */
 int rtask_release(struct rtask *t);
 
