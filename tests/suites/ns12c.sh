@@ -25,3 +25,21 @@ test_mq_ipcns_notify() {
 	check_scenario
 }
 register "ns12c/mq_ipcns-notify" test_mq_ipcns_notify
+
+# Ptys of a devpts of the tree's own (a container's /dev/pts): the same
+# indexes in the new instance of the restored mount namespace, with their
+# termios, window size and bytes in flight.
+for m in once x3; do
+	register "ns12c/devpts_pty/$m" test_cr devpts_pty $m
+done
+
+# Ptys of the host's /dev/pts and of the tree's own devpts at once: their
+# indexes would clash, so the dump refuses by name; the tree runs on.
+test_devpts_mix() {
+	need_stasis || return 1
+	echo mix >"$TDIR/mode"
+	start_scenario devpts_pty || return 1
+	dump_refused "dump of ptys of two devpts instances" "ptys of two devpts instances" || return 1
+	check_scenario
+}
+register "ns12c/devpts_pty-two-instances" test_devpts_mix
