@@ -1407,7 +1407,7 @@ static int net_set_up(struct rst_ctx *c, const NsEntry *e, pid_t pid)
 		goto out;
 	}
 	if (!netlock_hold_here(c->img) && (n = nl_open()))
-		ret = build_net(e, n, host, hostns);
+		ret = build_net(e, n, host, hostns, c->opts);
 	nl_close(n);
 	if (setns(hostns, CLONE_NEWNET)) {
 		pr_perror("cannot go back to our own network namespace");
