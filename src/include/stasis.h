@@ -79,6 +79,7 @@ struct restore_opts {
 	struct ext_mount *ext_mounts; /* --ext-mount-map KEY:PATH */
 	int n_ext_mounts;
 	bool skip_file_check; /* restore files whose size or identity changed */
+	bool skip_audit_session; /* the tree may join another audit session */
 	bool tcp_established; /* accepted for criu's sake (the image decides) */
 	bool tcp_close;	      /* restore established TCP connections closed */
 	enum cg_manage manage_cgroups;
