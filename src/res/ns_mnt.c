@@ -37,7 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -83,6 +85,13 @@ struct mnt_image {
 	size_t n;
 	MntFile **files;
 	size_t nfiles;
+	/*
+	 * a tree in a user namespace of its own: the process that takes the
+	 * host's mounts for it (host_side below), 0 if none, and the socket
+	 * to it: ours, and the end the root's restore child inherits
+	 */
+	pid_t host_side;
+	int host_sk, child_sk;
 };
 
 /* the dump under way, for mnt_dump_path() and mnt_dump_dev_rebuilt() */
@@ -1462,6 +1471,156 @@ static int reclone(const MntEntry *e, int early)
 	return fd;
 }
 
+/* ----- the host side of a tree in a user namespace of its own */
+
+/*
+ * The host side: a child of the controller, in our user namespace and a
+ * private copy of our mount namespace, that takes the host's mounts
+ * (open_hosts, with the same umounts for hidden ones) and, on each
+ * request of the restore child (an entry's index), sends a copy made
+ * that moment (the ids keep the table's order).  Copies taken inside the
+ * tree's user namespace would be of its locked copy of our table, which
+ * the kernel refuses to bind without the mounts below (has_locked_children);
+ * a detached mount may be moved into any namespace whose owner we have
+ * CAP_SYS_ADMIN over, so the restore child attaches ours with move_mount.
+ */
+static void __attribute__((noreturn))
+host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
+{
+	int *fds = xzalloc((mi->n + 1) * sizeof(*fds)), err = 0, fd;
+	uint32_t i;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	for (i = 0; i < mi->n; i++)
+		fds[i] = -1;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		pr_perror("cannot make a private mount namespace for the host's mounts");
+		err = -1;
+	} else if (open_hosts(mi, fds))
+		err = -1; /* said so */
+	while (read(sk, &i, sizeof(i)) == sizeof(i)) {
+		const MntEntry *e = i < mi->n ? mi->ents[i] : NULL;
+
+		fd = -1;
+		if (err || !e)
+			send_fd(sk, -1, err ? err : EINVAL);
+		else if (fds[i] >= 0) {
+			fd = open_tree(fds[i], "",
+				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+			send_fd(sk, fd, fd < 0 ? errno : 0);
+		} else if (e->how == MNT_HOW__MNT_EXTERNAL) {
+			fd = open_tree(AT_FDCWD, ext_path(o, e->host_path),
+				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+			send_fd(sk, fd, fd < 0 ? errno : 0);
+		} else
+			send_fd(sk, -1, EINVAL);
+		if (fd >= 0)
+			close(fd);
+	}
+	_exit(0);
+}
+
+/* Does the build of c's mount table need the host side? */
+static bool needs_host_side(struct rst_ctx *c, const struct mnt_image *mi)
+{
+	size_t i;
+
+	if (!mi->n || c->t->parent || !ns_created_by(c, NS_K_MNT) || !ns_created_by(c, NS_K_USER))
+		return false;
+	for (i = 0; i < mi->n; i++)
+		if (mi->ents[i]->how == MNT_HOW__MNT_HOST ||
+		    mi->ents[i]->how == MNT_HOW__MNT_EXTERNAL)
+			return true;
+	return false;
+}
+
+/*
+ * Controller, the root about to be forked into its user namespace: the
+ * host side, and the socket to it at an fd above every service fd of the
+ * root's (which its restore child places before it builds the table).
+ */
+static int mnt_root_fork(struct rst_ctx *c)
+{
+	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
+	int sk[2], kid_sk;
+	pid_t pid;
+
+	if (!needs_host_side(c, mi))
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
+		pr_perror("cannot make a socket for the host's mounts");
+		return -1;
+	}
+	kid_sk = fcntl(sk[1], F_DUPFD_CLOEXEC, c->svc_end);
+	close(sk[1]);
+	if (kid_sk < 0) {
+		pr_perror("cannot place the socket for the host's mounts");
+		close(sk[0]);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(kid_sk);
+		host_side_main(c->opts, mi, sk[0]);
+	}
+	if (pid < 0) {
+		pr_perror("cannot fork the host side of the mount table");
+		close(sk[0]);
+		close(kid_sk);
+		return -1;
+	}
+	close(sk[0]);
+	mi->host_side = pid;
+	mi->child_sk = kid_sk;
+	return 0;
+}
+
+/* Controller, the root forked: its end is the restore child's alone. */
+static int mnt_root_forked(struct rst_ctx *c, pid_t pid)
+{
+	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
+
+	if (mi->host_side > 0 && mi->child_sk >= 0) {
+		close(mi->child_sk);
+		mi->child_sk = -1;
+	}
+	return 0;
+}
+
+/* Restore child: a copy of host mount i made now by the host side. */
+static int host_side_mount(struct mnt_image *mi, uint32_t i)
+{
+	const MntEntry *e = mi->ents[i];
+	int fd, err = 0;
+
+	if (write(mi->child_sk, &i, sizeof(i)) != sizeof(i)) {
+		pr_perror("mount %s: cannot ask for it", e->mountpoint);
+		return -1;
+	}
+	fd = recv_fd(mi->child_sk, &err);
+	if (fd < 0 && err > 0)
+		pr_err("mount %s: cannot bind %s: %s\n", e->mountpoint, e->host_path,
+		       strerror(err));
+	return fd;
+}
+
+/* The restore is over: the host side is done (or is told so). */
+static void mnt_restore_end(struct image *img, const struct restore_opts *o, bool ok)
+{
+	struct mnt_image *mi = res_image_state(img, &mnt_res);
+	int status;
+
+	if (mi->host_side <= 0)
+		return;
+	if (mi->child_sk >= 0)
+		close(mi->child_sk);
+	mi->child_sk = -1;
+	kill(mi->host_side, SIGKILL);
+	while (waitpid(mi->host_side, &status, 0) < 0 && errno == EINTR)
+		;
+	mi->host_side = 0;
+}
+
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
 	char stage[] = "/tmp/.stasis-root.XXXXXX";
@@ -1480,16 +1639,19 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 		stage[0] = 0;
 		goto out;
 	}
-	if (open_hosts(mi, fds))
+	if (mi->host_side <= 0 && open_hosts(mi, fds))
 		goto out;
 	for (i = 0; i < mi->n; i++) {
 		const MntEntry *e = mi->ents[i];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
 
-		if (fds[i] < 0)
-			fds[i] = make_mount(c, mi, e, fds);
-		else
+		if (fds[i] >= 0)
 			fds[i] = reclone(e, fds[i]);
+		else if (mi->host_side > 0 &&
+			 (e->how == MNT_HOW__MNT_HOST || e->how == MNT_HOW__MNT_EXTERNAL))
+			fds[i] = host_side_mount(mi, i);
+		else
+			fds[i] = make_mount(c, mi, e, fds);
 		if (fds[i] < 0)
 			goto out;
 		if (p < 0)
@@ -1548,9 +1710,17 @@ static int mnt_child_early(struct rst_ctx *c)
 {
 	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
 
+	int ret;
+
 	if (!ns_created_by(c, NS_K_MNT) || !mi->n)
 		return 0;
-	return build(c, mi);
+	ret = build(c, mi);
+	if (mi->host_side > 0) {
+		/* the host side ends with our end: its children never hold it */
+		close(mi->child_sk);
+		mi->child_sk = -1;
+	}
+	return ret;
 }
 
 /* ------------------------------------------------------------- the kind */
@@ -1591,6 +1761,9 @@ const struct res_ops mnt_res = {
 	.dump_fini = mnt_dump_fini,
 	.image_loaded = mnt_image_loaded,
 	.restore_check = mnt_restore_check,
+	.root_fork = mnt_root_fork,
+	.root_forked = mnt_root_forked,
 	.child_early = mnt_child_early,
+	.restore_end = mnt_restore_end,
 	.image_fini = mnt_image_fini,
 };
