@@ -1491,6 +1491,7 @@ host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
 	uint32_t i;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	prctl(PR_SET_NAME, "stasis-mnthost", 0, 0, 0);
 	for (i = 0; i < mi->n; i++)
 		fds[i] = -1;
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
@@ -1572,6 +1573,7 @@ static int mnt_root_fork(struct rst_ctx *c)
 	close(sk[0]);
 	mi->host_side = pid;
 	mi->child_sk = kid_sk;
+	pr_debug("the host's mounts: taken by pid %d\n", pid);
 	return 0;
 }
 

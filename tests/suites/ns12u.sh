@@ -1,0 +1,70 @@
+# tests/suites/ns12u.sh - the mount table of a container in a user
+# namespace of its own (issue 12): the host side that takes the host's
+# mounts for its restore child (src/res/ns_mnt.c).  The container itself
+# and its cycles are ns12c's (ct_start, ct_cleanup; ns12c/container-userns).
+
+# ns12u_host_side_gone LOG: the host side the restore logged has exited.
+ns12u_host_side_gone() {
+	local hs i
+	hs=$(sed -n 's/.*the host.s mounts: taken by pid \([0-9]*\).*/\1/p' "$1" | tail -n 1)
+	[ -n "$hs" ] || { bad "the restore did not log its host side"; return 1; }
+	for ((i = 0; i < 50; i++)); do
+		[ "$(cat "/proc/$hs/comm" 2>/dev/null)" = stasis-mnthost ] || return 0
+		sleep 0.1
+	done
+	bad "the host side (pid $hs) is still there after the restore ended"
+	return 1
+}
+
+# ns12u_veth_gone: the host end of the container's veth went with the
+# failed restore's network namespace (its destruction is asynchronous).
+ns12u_veth_gone() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		ip link show "$CT_HOST_END" >/dev/null 2>&1 || return 0
+		sleep 0.1
+	done
+	bad "the host end $CT_HOST_END of the veth is left"
+	return 1
+}
+
+# A restore of the user-namespaced container failing at each step around
+# the mount table (the host side made, the namespace made, the table
+# built and entered, the files opened) leaves nothing: no task, no host
+# side, no /tmp/.stasis-root.*, no veth; the next restore works and the
+# container checks itself.
+test_ns12u_fault() {
+	local p img=$TDIR/img n=0
+	for p in restore:mnt:root_fork restore:ns:child_early restore:mnt:child_early \
+		restore:files:child_late; do
+		n=$((n + 1))
+		fault_run "$p" f$n restore -D "$img" -d -v4 -o "$TDIR/f$n.log"
+		adopt_image "$img" "$SCN_PID"
+		# late in the child its stderr is the container's: the log says it too
+		grep -qF "fault injected at $p " "$TDIR/f$n.log" && FAULT_HIT=1
+		[ $FAULT_HIT = 1 ] && [ $FAULT_RC != 0 ] ||
+			{ bad "$p: the fault was not injected (rc $FAULT_RC)"; return 1; }
+		tree_gone "$img" || { REASON="$p: after the failed restore: $REASON"; return 1; }
+		ns12u_host_side_gone "$TDIR/f$n.log" || { REASON="$p: $REASON"; return 1; }
+		ls -a /tmp | grep -q '^\.stasis-root\.' &&
+			{ bad "$p: a /tmp/.stasis-root.* is left"; return 1; }
+		ns12u_veth_gone || { REASON="$p: $REASON"; return 1; }
+	done
+	restore_detached "$img" "$SCN_PID" || return 1
+	ns12u_host_side_gone "$TDIR/restore$N_CMD.log" || return 1
+	check_scenario
+}
+
+ns12u_fault() {
+	local rc
+	need_stasis || return 1
+	ct_start userns
+	rc=$?
+	if [ $rc = 0 ]; then
+		dump "$SCN_PID" "$TDIR/img" && wait_gone "$SCN_PID" && test_ns12u_fault
+		rc=$?
+	fi
+	ct_cleanup
+	return $rc
+}
+register "ns12u/container-userns-fault" ns12u_fault
