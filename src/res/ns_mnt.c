@@ -905,6 +905,20 @@ static bool abs_path_ok(const char *p)
 	return p[0] == '/' && (!p[1] || rel_path_ok(p + 1));
 }
 
+/*
+ * A bind of a namespace file (ip netns add): its root is "net:[INO]", not
+ * a path; *ino the namespace's inode number.
+ */
+static bool nsfs_root(const MntEntry *e, uint64_t *ino)
+{
+	char kind[16];
+	int end = 0;
+
+	return !strcmp(e->fstype, "nsfs") &&
+	       sscanf(e->root, "%15[a-z_]:[%" SCNu64 "]%n", kind, ino, &end) == 2 && end &&
+	       !e->root[end];
+}
+
 static MntEntry *image_entry(const struct mnt_image *mi, uint32_t id, size_t before)
 {
 	size_t i;
@@ -919,11 +933,13 @@ int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
 	struct mnt_image *mi = res_image_state(img, &mnt_res);
 	MntEntry *e = msg;
+	uint64_t ino;
 	bool bad;
 
-	bad = !abs_path_ok(e->mountpoint) || e->root[0] != '/' || !e->mnt_id ||
-	      image_entry(mi, e->mnt_id, mi->n) || (mi->n && e->ns_id != mi->ents[0]->ns_id) ||
-	      (!mi->n) != (!e->parent_id) ||
+	bad = !abs_path_ok(e->mountpoint) ||
+	      (e->root[0] != '/' && !(e->how == MNT_HOW__MNT_HOST && nsfs_root(e, &ino))) ||
+	      !e->mnt_id || image_entry(mi, e->mnt_id, mi->n) ||
+	      (mi->n && e->ns_id != mi->ents[0]->ns_id) || (!mi->n) != (!e->parent_id) ||
 	      (e->parent_id && !image_entry(mi, e->parent_id, mi->n)) ||
 	      (e->how == MNT_HOW__MNT_HOST && (!e->host_path || e->host_path[0] != '/')) ||
 	      (e->how == MNT_HOW__MNT_EXTERNAL && !e->host_path) ||
@@ -1019,6 +1035,7 @@ static int mnt_restore_check(struct image *img, const struct restore_opts *o)
 		const MntEntry *e = mi->ents[i];
 		struct stat st;
 		const char *p;
+		uint64_t ino;
 
 		if (e->how == MNT_HOW__MNT_EXTERNAL) {
 			p = ext_path(o, e->host_path);
@@ -1034,6 +1051,13 @@ static int mnt_restore_check(struct image *img, const struct restore_opts *o)
 			continue;
 		if (stat(p, &st)) {
 			pr_perror("mount %s: cannot bind %s", e->mountpoint, p);
+			return -1;
+		}
+		/* a namespace file of ours: still the namespace the tree had */
+		if (e->how == MNT_HOW__MNT_HOST && nsfs_root(e, &ino) && st.st_ino != ino) {
+			pr_err("mount %s: %s is no longer %s but another namespace (inode %" PRIu64
+			       ")\n",
+			       e->mountpoint, p, e->root, (uint64_t)st.st_ino);
 			return -1;
 		}
 	}

@@ -68,3 +68,64 @@ ns12u_fault() {
 	return $rc
 }
 register "ns12u/container-userns-fault" ns12u_fault
+
+# The container's bind of the host directory given as external
+# (--ext-mount-map on both sides): the host side binds the path the
+# restore names, here the same directory.
+ns12u_ext() {
+	local rc
+	need_stasis || return 1
+	ct_start userns
+	rc=$?
+	if [ $rc = 0 ]; then
+		DUMP_OPTS="--ext-mount-map $TDIR/ct/b:ctb" \
+			RESTORE_OPTS="--ext-mount-map ctb:$TDIR/ct/src" ct_cycles 1
+		rc=$?
+		if [ $rc = 0 ] && ! "$STASIS" show --json -D "$TDIR/img1" 2>/dev/null |
+			grep -q '"how": *"MNT_EXTERNAL", *"host_path": *"ctb"'; then
+			bad "the image does not hold the bind as external"
+			rc=1
+		fi
+		[ $rc = 0 ] && { check_scenario; rc=$?; }
+	fi
+	ct_cleanup
+	return $rc
+}
+register "ns12u/container-userns-ext" ns12u_ext
+
+# A bind of one of our namespace files in the table (as `ip netns add`
+# leaves in the host's, which every container started meanwhile copies):
+# bound again from the host, and refused by name when the file has come
+# to name another namespace; the refused restore leaves nothing.
+ns12u_nsfile() {
+	local rc f=$TDIR/ns12u-netns
+	need_stasis || return 1
+	touch "$f" && mount --bind /proc/self/ns/net "$f" || { bad "cannot bind our netns file"; return 1; }
+	ct_start userns
+	rc=$?
+	if [ $rc = 0 ]; then
+		ct_cycles 1
+		rc=$?
+	fi
+	if [ $rc = 0 ]; then
+		dump "$SCN_PID" "$TDIR/img2" && wait_gone "$SCN_PID" && tree_gone "$TDIR/img2"
+		rc=$?
+	fi
+	if [ $rc = 0 ]; then
+		umount "$f" && mount --bind /proc/self/ns/ipc "$f"
+		N_CMD=$((N_CMD + 1))
+		stasis_cmd "restore$N_CMD" restore -D "$TDIR/img2" -d -v4 -o "$TDIR/restore$N_CMD.log"
+		expect_error "restore with the netns file naming another namespace" $? \
+			"$TDIR/restore$N_CMD.err" || rc=1
+		adopt_image "$TDIR/img2" "$SCN_PID"
+		[ $rc = 0 ] && ! grep -q "is no longer net:\[[0-9]*\] but another namespace" "$TDIR/restore$N_CMD.err" &&
+			{ bad "the refusal does not say why: $ERR_LINE"; rc=1; }
+		[ $rc = 0 ] && { tree_gone "$TDIR/img2" || rc=1; }
+		umount "$f" && mount --bind /proc/self/ns/net "$f"
+		[ $rc = 0 ] && { restore_detached "$TDIR/img2" "$SCN_PID" && check_scenario; rc=$?; }
+	fi
+	ct_cleanup
+	umount "$f" 2>/dev/null
+	return $rc
+}
+register "ns12u/container-userns-nsfile" ns12u_nsfile
