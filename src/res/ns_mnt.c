@@ -47,6 +47,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "log.h"
 #include "ns.h"
 #include "res.h"
@@ -91,7 +92,8 @@ struct mnt_image {
 	 * to it: ours, and the end the root's restore child inherits
 	 */
 	pid_t host_side;
-	int host_sk, child_sk;
+	int host_pidfd; /* the host side's: signalled safely even once reaped */
+	int child_sk;
 };
 
 /* the dump under way, for mnt_dump_path() and mnt_dump_dev_rebuilt() */
@@ -1508,6 +1510,23 @@ static int reclone(const MntEntry *e, int early)
  * a detached mount may be moved into any namespace whose owner we have
  * CAP_SYS_ADMIN over, so the restore child attaches ours with move_mount.
  */
+/* Close every fd above 2 but a and b (the host side holds nothing of ours). */
+static void keep_only(int a, int b)
+{
+	int lo, hi;
+
+	if (b < 3)
+		b = a; /* the log is stderr */
+	lo = a < b ? a : b;
+	hi = a < b ? b : a;
+
+	if (lo > 3)
+		syscall(__NR_close_range, 3, lo - 1, 0);
+	if (hi > lo + 1)
+		syscall(__NR_close_range, lo + 1, hi - 1, 0);
+	syscall(__NR_close_range, hi + 1, ~0U, 0);
+}
+
 static void __attribute__((noreturn))
 host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
 {
@@ -1516,6 +1535,7 @@ host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "stasis-mnthost", 0, 0, 0);
+	keep_only(sk, log_fd_get());
 	for (i = 0; i < mi->n; i++)
 		fds[i] = -1;
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
@@ -1595,6 +1615,15 @@ static int mnt_root_fork(struct rst_ctx *c)
 		return -1;
 	}
 	close(sk[0]);
+	/* nobody reaps it before this (we are one thread): the pidfd is its */
+	mi->host_pidfd = syscall(__NR_pidfd_open, pid, 0);
+	if (mi->host_pidfd < 0) {
+		pr_perror("cannot hold the host side of the mount table");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(kid_sk);
+		return -1;
+	}
 	mi->host_side = pid;
 	mi->child_sk = kid_sk;
 	pr_debug("the host's mounts: taken by pid %d\n", pid);
@@ -1634,16 +1663,19 @@ static int host_side_mount(struct mnt_image *mi, uint32_t i)
 static void mnt_restore_end(struct image *img, const struct restore_opts *o, bool ok)
 {
 	struct mnt_image *mi = res_image_state(img, &mnt_res);
-	int status;
+
+	siginfo_t si;
 
 	if (mi->host_side <= 0)
 		return;
 	if (mi->child_sk >= 0)
 		close(mi->child_sk);
 	mi->child_sk = -1;
-	kill(mi->host_side, SIGKILL);
-	while (waitpid(mi->host_side, &status, 0) < 0 && errno == EINTR)
+	/* the tree's waits (waitpid -1) may have reaped it already: by pidfd */
+	syscall(__NR_pidfd_send_signal, mi->host_pidfd, SIGKILL, NULL, 0);
+	while (waitid(P_PIDFD, mi->host_pidfd, &si, WEXITED) < 0 && errno == EINTR)
 		;
+	close(mi->host_pidfd);
 	mi->host_side = 0;
 }
 
