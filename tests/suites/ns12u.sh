@@ -96,12 +96,14 @@ register "ns12u/container-userns-ext" ns12u_ext
 # A bind of one of our namespace files in the table (as `ip netns add`
 # leaves in the host's, which every container started meanwhile copies):
 # bound again from the host, and refused by name when the file has come
-# to name another namespace; the refused restore leaves nothing.
+# to name another namespace; the refused restore leaves nothing.  With
+# and without a user namespace (the host side binds it, or the restore
+# child).
 ns12u_nsfile() {
-	local rc f=$TDIR/ns12u-netns
+	local rc f=$TDIR/ns12u-netns userns=${1:-}
 	need_stasis || return 1
 	touch "$f" && mount --bind /proc/self/ns/net "$f" || { bad "cannot bind our netns file"; return 1; }
-	ct_start userns
+	ct_start "$userns"
 	rc=$?
 	if [ $rc = 0 ]; then
 		ct_cycles 1
@@ -128,4 +130,5 @@ ns12u_nsfile() {
 	umount "$f" 2>/dev/null
 	return $rc
 }
-register "ns12u/container-userns-nsfile" ns12u_nsfile
+register "ns12u/container-userns-nsfile" ns12u_nsfile userns
+register "ns12u/container-nsfile" ns12u_nsfile
