@@ -21,18 +21,21 @@
  * detached (fsopen/fsmount, open_tree) and attaches it with move_mount
  * under its parent, found by fd rather than by path so that mounts over
  * mounts and hidden mounts come back where they were.  The root is built
- * on a directory made in /tmp, entered with pivot_root; the old root is
+ * on a directory the controller made in /tmp before the fork (and removes
+ * if the restore fails), entered with pivot_root; the old root is
  * detached and the directory removed.  Flags, read-only super blocks and
  * propagation (peer groups through MOVE_MOUNT_SET_GROUP) are set last.
  * Everything the child opens afterwards (mappings, files, the cwd) is
  * then named as the tree named it.  The image is read through its
- * service fd, which survives the pivot.
+ * service fd, which survives the pivot.  In a user namespace of the
+ * tree's own, the host's mounts come from a host side (below).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,12 @@ struct mnt_image {
 	pid_t host_side;
 	int host_pidfd; /* the host side's: signalled safely even once reaped */
 	int child_sk;
+	/*
+	 * the directory in /tmp the root is built on, made by the controller
+	 * before the fork and removed by it if the restore fails (a restore
+	 * child killed in the middle of the build cannot)
+	 */
+	char stage[32];
 };
 
 /* the dump under way, for mnt_dump_path() and mnt_dump_dev_rebuilt() */
@@ -1510,32 +1519,51 @@ static int reclone(const MntEntry *e, int early)
  * a detached mount may be moved into any namespace whose owner we have
  * CAP_SYS_ADMIN over, so the restore child attaches ours with move_mount.
  */
-/* Close every fd above 2 but a and b (the host side holds nothing of ours). */
-static void keep_only(int a, int b)
+/* Close every fd above 2 but the n in keep (the host side holds nothing of ours). */
+static void keep_only(const int *keep, int n)
 {
-	int lo, hi;
+	int from = 3, next, i;
 
-	if (b < 3)
-		b = a; /* the log is stderr */
-	lo = a < b ? a : b;
-	hi = a < b ? b : a;
-
-	if (lo > 3)
-		syscall(__NR_close_range, 3, lo - 1, 0);
-	if (hi > lo + 1)
-		syscall(__NR_close_range, lo + 1, hi - 1, 0);
-	syscall(__NR_close_range, hi + 1, ~0U, 0);
+	for (;;) {
+		next = -1;
+		for (i = 0; i < n; i++)
+			if (keep[i] >= from && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0)
+			break;
+		if (next > from)
+			syscall(__NR_close_range, from, next - 1, 0);
+		from = next + 1;
+	}
+	syscall(__NR_close_range, from, ~0U, 0);
 }
 
-static void __attribute__((noreturn))
-host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
+/* The host side's copy of mount i, or of the path an external one names. */
+static int host_copy(const struct restore_opts *o, const MntEntry *e, int early)
 {
-	int *fds = xzalloc((mi->n + 1) * sizeof(*fds)), err = 0, fd;
+	if (early >= 0)
+		return open_tree(early, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (e->how == MNT_HOW__MNT_EXTERNAL)
+		return open_tree(AT_FDCWD, ext_path(o, e->host_path),
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	errno = EINVAL;
+	return -1;
+}
+
+/*
+ * The host side's loop: a copy for each index asked for, until the
+ * restore child's end closes or the controller (ctl, a pidfd) is gone.
+ */
+static void __attribute__((noreturn))
+host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk, int ctl)
+{
+	int keep[3] = { sk, ctl, log_fd_get() }, *fds, err = 0, fd;
+	struct pollfd pf[2] = { { .fd = sk, .events = POLLIN }, { .fd = ctl, .events = POLLIN } };
 	uint32_t i;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	prctl(PR_SET_NAME, "stasis-mnthost", 0, 0, 0);
-	keep_only(sk, log_fd_get());
+	keep_only(keep, 3);
+	fds = xzalloc((mi->n + 1) * sizeof(*fds));
 	for (i = 0; i < mi->n; i++)
 		fds[i] = -1;
 	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
@@ -1543,26 +1571,60 @@ host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk)
 		err = -1;
 	} else if (open_hosts(mi, fds))
 		err = -1; /* said so */
-	while (read(sk, &i, sizeof(i)) == sizeof(i)) {
-		const MntEntry *e = i < mi->n ? mi->ents[i] : NULL;
-
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents || read(sk, &i, sizeof(i)) != sizeof(i))
+			break;
 		fd = -1;
-		if (err || !e)
+		if (err || i >= mi->n)
 			send_fd(sk, -1, err ? err : EINVAL);
-		else if (fds[i] >= 0) {
-			fd = open_tree(fds[i], "",
-				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+		else {
+			fd = host_copy(o, mi->ents[i], fds[i]);
 			send_fd(sk, fd, fd < 0 ? errno : 0);
-		} else if (e->how == MNT_HOW__MNT_EXTERNAL) {
-			fd = open_tree(AT_FDCWD, ext_path(o, e->host_path),
-				       OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-			send_fd(sk, fd, fd < 0 ? errno : 0);
-		} else
-			send_fd(sk, -1, EINVAL);
+		}
 		if (fd >= 0)
 			close(fd);
 	}
 	_exit(0);
+}
+
+/*
+ * The host side, forked out of our children (a grandchild whose parent
+ * exits at once): the driver's waits for any child (waitpid -1, which
+ * reap the tree) must never wait for it.  Its pid, or -1.
+ */
+static pid_t fork_host_side(const struct restore_opts *o, struct mnt_image *mi, int sk, int ctl)
+{
+	int p[2], status;
+	pid_t mid, pid = -1;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	mid = fork();
+	if (mid == 0) {
+		pid_t h;
+
+		close(p[0]);
+		h = fork();
+		if (h == 0) {
+			close(p[1]);
+			host_side_main(o, mi, sk, ctl);
+		}
+		_exit(h > 0 && write(p[1], &h, sizeof(h)) == sizeof(h) ? 0 : 1);
+	}
+	close(p[1]);
+	if (mid > 0) {
+		if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+			pid = -1;
+		while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(p[0]);
+	return pid;
 }
 
 /* Does the build of c's mount table need the host side? */
@@ -1587,41 +1649,38 @@ static bool needs_host_side(struct rst_ctx *c, const struct mnt_image *mi)
 static int mnt_root_fork(struct rst_ctx *c)
 {
 	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
-	int sk[2], kid_sk;
+	int sk[2], kid_sk, ctl;
 	pid_t pid;
 
+	if (!mi->n || !ns_created_by(c, NS_K_MNT))
+		return 0;
+	strcpy(mi->stage, "/tmp/.stasis-root.XXXXXX");
+	if (!mkdtemp(mi->stage)) {
+		pr_perror("cannot make a directory in /tmp for the tree's root");
+		mi->stage[0] = 0;
+		return -1;
+	}
+	pr_debug("the tree's root: built on %s\n", mi->stage);
 	if (!needs_host_side(c, mi))
 		return 0;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
+	ctl = syscall(__NR_pidfd_open, getpid(), 0);
+	if (ctl < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
 		pr_perror("cannot make a socket for the host's mounts");
+		if (ctl >= 0)
+			close(ctl);
 		return -1;
 	}
 	kid_sk = fcntl(sk[1], F_DUPFD_CLOEXEC, c->svc_end);
 	close(sk[1]);
-	if (kid_sk < 0) {
-		pr_perror("cannot place the socket for the host's mounts");
-		close(sk[0]);
-		return -1;
-	}
-	pid = fork();
-	if (pid == 0) {
-		close(kid_sk);
-		host_side_main(c->opts, mi, sk[0]);
-	}
-	if (pid < 0) {
-		pr_perror("cannot fork the host side of the mount table");
-		close(sk[0]);
-		close(kid_sk);
-		return -1;
-	}
+	pid = kid_sk < 0 ? -1 : fork_host_side(c->opts, mi, sk[0], ctl);
 	close(sk[0]);
-	/* nobody reaps it before this (we are one thread): the pidfd is its */
-	mi->host_pidfd = syscall(__NR_pidfd_open, pid, 0);
+	close(ctl);
+	/* it ends only when told, or alone: its pidfd, never its pid, is used */
+	mi->host_pidfd = pid < 0 ? -1 : syscall(__NR_pidfd_open, pid, 0);
 	if (mi->host_pidfd < 0) {
-		pr_perror("cannot hold the host side of the mount table");
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(kid_sk);
+		pr_perror("cannot start the host side of the mount table");
+		if (kid_sk >= 0)
+			close(kid_sk); /* if it runs, it reads the end of its socket and exits */
 		return -1;
 	}
 	mi->host_side = pid;
@@ -1664,16 +1723,20 @@ static void mnt_restore_end(struct image *img, const struct restore_opts *o, boo
 {
 	struct mnt_image *mi = res_image_state(img, &mnt_res);
 
-	siginfo_t si;
+	struct pollfd pf = { .fd = mi->host_pidfd, .events = POLLIN };
 
+	/* built and entered, the child removed it; else nothing is on it here */
+	if (!ok && mi->stage[0] && rmdir(mi->stage) && errno != ENOENT)
+		pr_warn("cannot remove %s: %m\n", mi->stage);
+	mi->stage[0] = 0;
 	if (mi->host_side <= 0)
 		return;
 	if (mi->child_sk >= 0)
 		close(mi->child_sk);
 	mi->child_sk = -1;
-	/* the tree's waits (waitpid -1) may have reaped it already: by pidfd */
+	/* not our child: signalled by pidfd, and gone when the pidfd says so */
 	syscall(__NR_pidfd_send_signal, mi->host_pidfd, SIGKILL, NULL, 0);
-	while (waitid(P_PIDFD, mi->host_pidfd, &si, WEXITED) < 0 && errno == EINTR)
+	while (poll(&pf, 1, 5000) < 0 && errno == EINTR)
 		;
 	close(mi->host_pidfd);
 	mi->host_side = 0;
@@ -1681,7 +1744,8 @@ static void mnt_restore_end(struct image *img, const struct restore_opts *o, boo
 
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
-	char stage[] = "/tmp/.stasis-root.XXXXXX";
+	const char *stage = mi->stage;
+	bool entered = false;
 	int *fds = xzalloc(mi->n * sizeof(*fds)), tmp = -1, to = -1, ret = -1;
 	size_t i;
 
@@ -1692,9 +1756,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 		goto out;
 	}
 	tmp = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (tmp < 0 || !mkdtemp(stage)) {
-		pr_perror("cannot make a directory in /tmp for the tree's root");
-		stage[0] = 0;
+	if (tmp < 0 || !stage[0]) {
+		pr_perror("cannot open /tmp, where the tree's root is built");
 		goto out;
 	}
 	if (mi->host_side <= 0 && open_hosts(mi, fds))
@@ -1730,7 +1793,7 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	if (enter_root(fds[0], tmp, stage + 5))
 		goto out;
-	stage[0] = 0;
+	entered = true;
 	for (i = mi->n; i-- > 0;)
 		if (set_attrs(mi->ents[i], fds[i]))
 			goto out;
@@ -1746,12 +1809,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	ret = set_propagation(mi, fds);
 out:
-	if (ret && stage[0]) {
-		/* not yet entered: the directory goes, whatever is on it */
-		umount2(stage, MNT_DETACH);
-		if (rmdir(stage))
-			pr_warn("cannot remove %s: %m\n", stage);
-	}
+	if (ret && !entered)
+		umount2(stage, MNT_DETACH); /* the controller removes the directory */
 	if (to >= 0)
 		close(to);
 	if (tmp >= 0)
