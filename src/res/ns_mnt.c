@@ -1509,16 +1509,18 @@ static int reclone(const MntEntry *e, int early)
 /* ----- the host side of a tree in a user namespace of its own */
 
 /*
- * The host side: a child of the controller, in our user namespace and a
- * private copy of our mount namespace, that takes the host's mounts
- * (open_hosts, with the same umounts for hidden ones) and, on each
- * request of the restore child (an entry's index), sends a copy made
- * that moment (the ids keep the table's order).  Copies taken inside the
- * tree's user namespace would be of its locked copy of our table, which
- * the kernel refuses to bind without the mounts below (has_locked_children);
- * a detached mount may be moved into any namespace whose owner we have
- * CAP_SYS_ADMIN over, so the restore child attaches ours with move_mount.
+ * The host side: a process of ours in our user namespace and a private
+ * copy of our mount namespace, that takes the host's mounts (open_hosts,
+ * with the same umounts for hidden ones) and, on each request of the
+ * restore child (an entry's index), sends a copy made that moment (the
+ * ids keep the table's order).  Copies taken inside the tree's user
+ * namespace would be of its locked copy of our table, which the kernel
+ * refuses to bind without the mounts below (has_locked_children); a
+ * detached mount may be moved into any namespace whose owner the mover
+ * has CAP_SYS_ADMIN over, so the restore child attaches ours with
+ * move_mount.  The mounts come back unlocked (docs/design.md).
  */
+
 /* Close every fd above 2 but the n in keep (the host side holds nothing of ours). */
 static void keep_only(const int *keep, int n)
 {
@@ -1642,9 +1644,10 @@ static bool needs_host_side(struct rst_ctx *c, const struct mnt_image *mi)
 }
 
 /*
- * Controller, the root about to be forked into its user namespace: the
- * host side, and the socket to it at an fd above every service fd of the
- * root's (which its restore child places before it builds the table).
+ * Controller, the root about to be forked: the directory its root is
+ * built on and, into a user namespace of its own, the host side and the
+ * socket to it at an fd above every service fd of the root's (which its
+ * restore child places before it builds the table).
  */
 static int mnt_root_fork(struct rst_ctx *c)
 {
@@ -1722,7 +1725,6 @@ static int host_side_mount(struct mnt_image *mi, uint32_t i)
 static void mnt_restore_end(struct image *img, const struct restore_opts *o, bool ok)
 {
 	struct mnt_image *mi = res_image_state(img, &mnt_res);
-
 	struct pollfd pf = { .fd = mi->host_pidfd, .events = POLLIN };
 
 	/* built and entered, the child removed it; else nothing is on it here */
