@@ -1552,6 +1552,120 @@ static int host_copy(const struct restore_opts *o, const MntEntry *e, int early)
 	return -1;
 }
 
+/* A request to the host side: a copy of entry index, or the copied part onto fd. */
+enum { HOST_COPY, HOST_COPIED_ONTO };
+struct host_req {
+	uint32_t op, index;
+};
+
+static int send_req(int sk, uint32_t op, uint32_t index, int fd)
+{
+	struct host_req r = { op, index };
+	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (fd >= 0) {
+		mh.msg_control = buf;
+		mh.msg_controllen = sizeof(buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sk, &mh, MSG_NOSIGNAL) == sizeof(r) ? 0 : -1;
+}
+
+/* The next request (0), its fd in *fd (-1: none); -1 at the end of the socket. */
+static int recv_req(int sk, struct host_req *r, int *fd)
+{
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { r, sizeof(*r) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)
+	};
+	struct cmsghdr *cm;
+
+	*fd = -1;
+	if (recvmsg(sk, &mh, MSG_CMSG_CLOEXEC) != sizeof(*r))
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return 0;
+}
+
+/*
+ * The copied part of the table: its first entries that are binds of host
+ * mounts, each below an earlier one, all private.  That is what `unshare
+ * --mount` copied into the tree's namespace, which the kernel locked
+ * there (all but its root); the mounts the tree made itself come after.
+ * How many, or 0 when there is nothing to lock (the root alone).
+ */
+static size_t copied_part(const struct mnt_image *mi)
+{
+	size_t k;
+
+	for (k = 0; k < mi->n; k++) {
+		const MntEntry *e = mi->ents[k];
+		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
+
+		if (e->how != MNT_HOW__MNT_HOST || e->has_shared || e->has_master ||
+		    e->unbindable || (k && (p < 0 || (size_t)p >= k)))
+			break;
+	}
+	return k >= 2 ? k : 0;
+}
+
+/*
+ * Host side: the copied part built detached from its first clones (with
+ * their flags), then made to reach the restore child's namespace the way
+ * the kernel locks mounts: by propagation from a namespace of a more
+ * privileged user namespace.  Our bind S of the stage directory, shared,
+ * takes the child's bind X of it (in its namespace) into its peer group
+ * (MOVE_MOUNT_SET_GROUP, which needs CAP_SYS_ADMIN over both); the part
+ * attached on S is copied onto X, its root unlocked and every mount below
+ * it locked, with the flags locked too, as unshare leaves them.
+ */
+static int host_copied_onto(struct mnt_image *mi, int *fds, size_t k, int x)
+{
+	int sfd, to;
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		const MntEntry *e = mi->ents[i];
+
+		fds[i] = reclone(e, fds[i]);
+		if (fds[i] < 0 || set_attrs(e, fds[i]))
+			return -1;
+		if (!i)
+			continue;
+		to = mountpoint_fd(e, mi->ents[index_of(mi, e->parent_id)],
+				   fds[index_of(mi, e->parent_id)], fds[i]);
+		if (to < 0 || move_mount(fds[i], "", to, "",
+					 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+			pr_perror("mount %s: cannot attach it to the copied part", e->mountpoint);
+			if (to >= 0)
+				close(to);
+			return -1;
+		}
+		close(to);
+	}
+	sfd = open_tree(AT_FDCWD, mi->stage, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (sfd < 0 || move_mount(sfd, "", AT_FDCWD, mi->stage, MOVE_MOUNT_F_EMPTY_PATH) ||
+	    set_prop(sfd, MS_SHARED) || join_group(sfd, x) ||
+	    move_mount(fds[0], "", sfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+		pr_perror("cannot hand the copied mounts to the tree's namespace");
+		if (sfd >= 0)
+			close(sfd);
+		return -1;
+	}
+	close(sfd);
+	return 0;
+}
+
 /*
  * The host side's loop: a copy for each index asked for, until the
  * restore child's end closes or the controller (ctl, a pidfd) is gone.
@@ -1574,22 +1688,32 @@ host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk, int c
 	} else if (open_hosts(mi, fds))
 		err = -1; /* said so */
 	for (;;) {
+		struct host_req r;
+		int x;
+
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (pf[1].revents || read(sk, &i, sizeof(i)) != sizeof(i))
+		if (pf[1].revents || recv_req(sk, &r, &x))
 			break;
+		i = r.index;
 		fd = -1;
 		if (err || i >= mi->n)
 			send_fd(sk, -1, err ? err : EINVAL);
-		else {
+		else if (r.op == HOST_COPIED_ONTO) {
+			/* said why if it failed: the child fails without another word */
+			send_fd(sk, -1,
+				x >= 0 && !host_copied_onto(mi, fds, copied_part(mi), x) ? 0 : -1);
+		} else {
 			fd = host_copy(o, mi->ents[i], fds[i]);
 			send_fd(sk, fd, fd < 0 ? errno : 0);
 		}
 		if (fd >= 0)
 			close(fd);
+		if (x >= 0)
+			close(x);
 	}
 	_exit(0);
 }
@@ -1710,7 +1834,7 @@ static int host_side_mount(struct mnt_image *mi, uint32_t i)
 	const MntEntry *e = mi->ents[i];
 	int fd, err = 0;
 
-	if (write(mi->child_sk, &i, sizeof(i)) != sizeof(i)) {
+	if (send_req(mi->child_sk, HOST_COPY, i, -1)) {
 		pr_perror("mount %s: cannot ask for it", e->mountpoint);
 		return -1;
 	}
@@ -1744,12 +1868,62 @@ static void mnt_restore_end(struct image *img, const struct restore_opts *o, boo
 	mi->host_side = 0;
 }
 
+/*
+ * Restore child: the copied part of the table (copied_part, k entries),
+ * from the host side by propagation onto our bind of the stage directory;
+ * fds[] of its mounts (each found by its mountpoint: a mount hidden under
+ * another of the part gets the one on top, as later mounts would see it).
+ */
+static int copied_from_host(struct mnt_image *mi, int *fds, size_t k)
+{
+	struct mount_attr priv = { .propagation = MS_PRIVATE };
+	int x, err = 0;
+	size_t i;
+
+	x = open_tree(AT_FDCWD, mi->stage, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (x < 0 || move_mount(x, "", AT_FDCWD, mi->stage, MOVE_MOUNT_F_EMPTY_PATH)) {
+		pr_perror("cannot bind %s for the copied mounts", mi->stage);
+		goto fail;
+	}
+	if (send_req(mi->child_sk, HOST_COPIED_ONTO, 0, x) || recv_fd(mi->child_sk, &err) >= 0 ||
+	    err) {
+		if (err > 0)
+			pr_err("cannot take the copied mounts: %s\n", strerror(err));
+		goto fail;
+	}
+	/* on top of our bind: the part's root; nothing of it stays shared with the host side */
+	fds[0] = open(mi->stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[0] < 0 || set_prop(x, MS_PRIVATE) ||
+	    mount_setattr(fds[0], "", AT_EMPTY_PATH | AT_RECURSIVE, &priv, sizeof(priv))) {
+		pr_perror("cannot make the copied mounts private");
+		goto fail;
+	}
+	close(x);
+	for (i = 1; i < k; i++) {
+		const char *rel = mi->ents[i]->mountpoint + 1;
+
+		fds[i] = *rel ? openat2_beneath(fds[0], rel, O_PATH,
+						RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+			      : fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+		if (fds[i] < 0) {
+			pr_perror("mount %s: not found among the copied mounts",
+				  mi->ents[i]->mountpoint);
+			return -1;
+		}
+	}
+	return 0;
+fail:
+	if (x >= 0)
+		close(x);
+	return -1;
+}
+
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
 	const char *stage = mi->stage;
 	bool entered = false;
 	int *fds = xzalloc(mi->n * sizeof(*fds)), tmp = -1, to = -1, ret = -1;
-	size_t i;
+	size_t i, copied;
 
 	for (i = 0; i < mi->n; i++)
 		fds[i] = -1;
@@ -1764,7 +1938,10 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	if (mi->host_side <= 0 && open_hosts(mi, fds))
 		goto out;
-	for (i = 0; i < mi->n; i++) {
+	copied = mi->host_side > 0 ? copied_part(mi) : 0;
+	if (copied && copied_from_host(mi, fds, copied))
+		goto out;
+	for (i = copied; i < mi->n; i++) {
 		const MntEntry *e = mi->ents[i];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
 
@@ -1796,7 +1973,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	if (enter_root(fds[0], tmp, stage + 5))
 		goto out;
 	entered = true;
-	for (i = mi->n; i-- > 0;)
+	/* the copied part has its flags from the host side, locked */
+	for (i = mi->n; i-- > copied;)
 		if (set_attrs(mi->ents[i], fds[i]))
 			goto out;
 	for (i = 0; i < mi->n; i++) {

@@ -191,3 +191,45 @@ ns12u_every_point() {
 	return $rc
 }
 [ -n "${NS12U_ALL_FAULTS:-}" ] && register "ns12u/container-userns-every-fault" ns12u_every_point
+
+# ns12u_locks PID OUT: for some mounts of PID's table, "MOUNTPOINT locked"
+# or "MOUNTPOINT unlocked": whether root of its user namespace can
+# unmount it, tried in a throwaway copy of its mount namespace for each
+# (made in that user namespace, so the locks stay as they are; umount(8)
+# needs the /proc of the copy).
+ns12u_locks() {
+	local m mps=(/proc /dev/pts /sys/fs/cgroup/unified "$TDIR/ct/t" "$TDIR/ct/b")
+	for m in "${mps[@]}"; do
+		if nsenter -t "$1" -U -m --preserve-credentials -- \
+			unshare -m --propagation unchanged -- umount -l "$m" 2>/dev/null; then
+			echo "$m unlocked"
+		else
+			echo "$m locked"
+		fi
+	done >"$2"
+}
+
+# The mounts unshare copied into the user-namespaced container are
+# locked there (root inside cannot unmount them or clear their flags),
+# those it made are not: the same after a restore.
+ns12u_lock_test() {
+	local rc
+	need_stasis || return 1
+	ct_start userns
+	rc=$?
+	if [ $rc = 0 ]; then
+		ns12u_locks "$SCN_PID" "$TDIR/locks.before"
+		grep -qx "/proc locked" "$TDIR/locks.before" && grep -qx "$TDIR/ct/t unlocked" "$TDIR/locks.before" ||
+			{ bad "the probe does not see the original's locks: $(tr '\n' ' ' <"$TDIR/locks.before")"; rc=1; }
+	fi
+	[ $rc = 0 ] && { ct_cycles 1; rc=$?; }
+	if [ $rc = 0 ]; then
+		ns12u_locks "$SCN_PID" "$TDIR/locks.after"
+		diff -u "$TDIR/locks.before" "$TDIR/locks.after" >"$TDIR/locks.diff" ||
+			{ bad "the locks differ after the restore: $(grep '^[-+]/' "$TDIR/locks.diff" | tr '\n' ' ')"; rc=1; }
+	fi
+	[ $rc = 0 ] && { check_scenario; rc=$?; }
+	ct_cleanup
+	return $rc
+}
+register "ns12u/container-userns-locks" ns12u_lock_test
