@@ -1518,7 +1518,8 @@ static int reclone(const MntEntry *e, int early)
  * refuses to bind without the mounts below (has_locked_children); a
  * detached mount may be moved into any namespace whose owner the mover
  * has CAP_SYS_ADMIN over, so the restore child attaches ours with
- * move_mount.  The mounts come back unlocked (docs/design.md).
+ * move_mount; the part unshare copied (and locked) comes by propagation,
+ * locked again (host_copied_onto).
  */
 
 /* Close every fd above 2 but the n in keep (the host side holds nothing of ours). */
