@@ -534,6 +534,84 @@ static int fetch_fds(struct mnt_dump *md, const struct mi_table *tree)
 	return 0;
 }
 
+/* Is pid in another user namespace than ours? */
+static bool in_own_userns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/user", &b) && a.st_ino != b.st_ino;
+}
+
+/*
+ * Which mounts of the tree's table are locked (MNT_LOCKED: root of its
+ * user namespace cannot unmount them), which /proc does not show: a
+ * child of ours enters the tree's user namespace and mount namespace,
+ * makes a throwaway copy of it there (the same user namespace: the locks
+ * stay), and tries to unmount each mount, the last first (so that what
+ * was mounted over or below it is gone when it is tried).  One byte per
+ * entry: 0 unlocked, 1 locked (EINVAL on a mount root), 2 not known (its
+ * mountpoint is not a mount root there, or another error).
+ */
+static void probe_locks(struct mnt_dump *md, const struct mi_table *tree)
+{
+	char path[64], *res = xzalloc(tree->n + 1);
+	int user, mnt, p[2], status;
+	size_t i;
+	pid_t kid;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", md->pid);
+	user = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", md->pid);
+	mnt = open(path, O_RDONLY | O_CLOEXEC);
+	if (user < 0 || mnt < 0 || pipe2(p, O_CLOEXEC))
+		goto out;
+	kid = fork();
+	if (kid == 0) {
+		struct statx sx;
+
+		close(p[0]);
+		memset(res, 2, tree->n);
+		if (!setns(user, CLONE_NEWUSER) && !setns(mnt, CLONE_NEWNS) &&
+		    !unshare(CLONE_NEWNS))
+			for (i = tree->n; i-- > 1;) {
+				const char *mp = tree->v[i].mp;
+
+				if (statx(AT_FDCWD, mp, AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW,
+					  STATX_BASIC_STATS, &sx) ||
+				    !(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+				    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+					continue;
+				if (!umount2(mp, MNT_DETACH))
+					res[i] = 0;
+				else if (errno == EINVAL)
+					res[i] = 1;
+			}
+		_exit(write(p[1], res, tree->n) == (ssize_t)tree->n ? 0 : 1);
+	}
+	close(p[1]);
+	if (kid > 0) {
+		if (read(p[0], res, tree->n) == (ssize_t)tree->n)
+			for (i = 1; i < md->n && i < tree->n; i++)
+				if (res[i] < 2) {
+					md->ents[i]->has_locked = true;
+					md->ents[i]->locked = res[i];
+				}
+		while (waitpid(kid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(p[0]);
+	if (md->n && md->ents[1] && md->ents[1]->has_locked)
+		md->ents[0]->has_locked = true; /* the root of the namespace: never locked */
+out:
+	if (user >= 0)
+		close(user);
+	if (mnt >= 0)
+		close(mnt);
+	free(res);
+}
+
 static int mnt_describe(const struct ns_view *v, size_t task, NsEntry *e)
 {
 	struct mnt_dump *md = res_dump_state(v->ctx, &mnt_res);
@@ -577,6 +655,8 @@ static int mnt_describe(const struct ns_view *v, size_t task, NsEntry *e)
 		goto out;
 	}
 	ret = fetch_fds(md, &tree);
+	if (!ret && in_own_userns(md->pid))
+		probe_locks(md, &tree);
 out:
 	mi_free(&tree);
 	mi_free(&host);
@@ -1607,14 +1687,19 @@ static int recv_req(int sk, struct host_req *r, int *fd)
  */
 static size_t copied_part(const struct mnt_image *mi)
 {
+	bool probed = true;
 	size_t k;
 
+	/* the dump probed the locks: the part is the locked mounts below the root */
+	for (k = 1; k < mi->n && probed; k++)
+		probed = mi->ents[k]->has_locked;
 	for (k = 0; k < mi->n; k++) {
 		const MntEntry *e = mi->ents[k];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
 
 		if (e->how != MNT_HOW__MNT_HOST || e->has_shared || e->has_master ||
-		    e->unbindable || (k && (p < 0 || (size_t)p >= k)))
+		    e->unbindable || (k && (p < 0 || (size_t)p >= k)) ||
+		    (k && probed && !e->locked))
 			break;
 	}
 	return k >= 2 ? k : 0;
