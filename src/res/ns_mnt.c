@@ -549,8 +549,10 @@ static bool in_own_userns(pid_t pid)
  * user namespace cannot unmount them), which /proc does not show: a
  * child of ours enters the tree's user namespace and mount namespace,
  * makes a throwaway copy of it there (the same user namespace: the locks
- * stay), and tries to unmount each mount, the last first (so that what
- * was mounted over or below it is gone when it is tried).  One byte per
+ * stay), makes the copy private (its mounts are peers of the tree's: an
+ * unmount would propagate into the tree), and tries to unmount each
+ * mount, the last first (so that what was mounted over or below it is
+ * gone when it is tried).  One byte per
  * entry: 0 unlocked, 1 locked (EINVAL on a mount root), 2 not known (its
  * mountpoint is not a mount root there, or another error).
  */
@@ -573,8 +575,12 @@ static void probe_locks(struct mnt_dump *md, const struct mi_table *tree)
 
 		close(p[0]);
 		memset(res, 2, tree->n);
+		/*
+		 * private before anything is unmounted: the copy's mounts are
+		 * peers of the tree's, and an unmount would propagate to them
+		 */
 		if (!setns(user, CLONE_NEWUSER) && !setns(mnt, CLONE_NEWNS) &&
-		    !unshare(CLONE_NEWNS))
+		    !unshare(CLONE_NEWNS) && !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
 			for (i = tree->n; i-- > 1;) {
 				const char *mp = tree->v[i].mp;
 

@@ -92,6 +92,14 @@ static void setup(void)
 	put("ct/t/d/deep", "deep\n", 0600);
 	if (!getenv("CT_BIND_FIRST"))
 		must(mount("ct/src", "ct/b", NULL, MS_BIND, NULL), "bind ct/b");
+	/* CT_SHARED: ct/t shared with a peer bind at ct/p, a tmpfs on ct/t/m (so on ct/p/m too) */
+	if (getenv("CT_SHARED")) {
+		must(mkdir("ct/p", 0755) && errno != EEXIST, "mkdir ct/p");
+		must(mkdir("ct/t/m", 0755), "mkdir ct/t/m");
+		must(mount(NULL, "ct/t", NULL, MS_SHARED, NULL), "make ct/t shared");
+		must(mount("ct/t", "ct/p", NULL, MS_BIND, NULL), "bind ct/p");
+		must(mount("ct-m", "ct/t/m", "tmpfs", 0, "size=64k"), "mount ct/t/m");
+	}
 	for (i = 0; getenv("CT_MOUNTS") && i < (size_t)atoi(getenv("CT_MOUNTS")); i++) {
 		char mp[32];
 

@@ -245,3 +245,32 @@ ns12u_lock_test() {
 }
 register "ns12u/container-userns-locks" ns12u_lock_test
 register "ns12u/container-userns-locks-bind-first" ns12u_lock_test bind-first
+
+# A user-namespaced container with a peer group of its own (ct/t shared
+# with its bind at ct/p, a tmpfs on ct/t/m and so on ct/p/m): the dump's
+# lock probe, which unmounts in a copy of the namespace, must not reach
+# the tree through the peer groups (dump -R: the original's table is
+# unchanged), and the groups come back after a restore.
+ns12u_shared() {
+	local rc
+	need_stasis || return 1
+	export CT_SHARED=1
+	ct_start userns
+	rc=$?
+	unset CT_SHARED
+	if [ $rc = 0 ]; then
+		normalize_mountinfo <"/proc/$SCN_PID/mountinfo" >"$TDIR/mounts.before"
+		grep -q "ct/p/m (parent .*ct/p)" "$TDIR/mounts.before" ||
+			{ bad "the container has no ct/p/m: $(grep ct/ "$TDIR/mounts.before" | tr '\n' ' ')"; rc=1; }
+	fi
+	[ $rc = 0 ] && { dump "$SCN_PID" "$TDIR/imgR" -R; rc=$?; }
+	if [ $rc = 0 ]; then
+		normalize_mountinfo <"/proc/$SCN_PID/mountinfo" >"$TDIR/mounts.after"
+		diff -u "$TDIR/mounts.before" "$TDIR/mounts.after" >"$TDIR/mounts.diff" ||
+			{ bad "the dump changed the running container's mounts: $(grep '^[-+]/' "$TDIR/mounts.diff" | tr '\n' ' ')"; rc=1; }
+	fi
+	[ $rc = 0 ] && { ct_cycles 1 && check_scenario; rc=$?; }
+	ct_cleanup
+	return $rc
+}
+register "ns12u/container-userns-shared" ns12u_shared
