@@ -2033,6 +2033,11 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	copied = mi->host_side > 0 ? copied_part(mi) : 0;
 	if (copied && copied_from_host(mi, fds, copied))
 		goto out;
+	for (i = copied ? copied : 1; i < mi->n; i++)
+		if (mi->ents[i]->has_locked && mi->ents[i]->locked)
+			pr_warn("mount %s was locked (copied from a more privileged namespace) and "
+				"comes back unlocked: only the first mounts of a table can be\n",
+				mi->ents[i]->mountpoint);
 	for (i = copied; i < mi->n; i++) {
 		const MntEntry *e = mi->ents[i];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
