@@ -76,6 +76,9 @@ int fork_root(struct restore *r, pid_t *first)
 		*first = -1;
 		return -1;
 	}
+	/* what the kinds hand the root's restore child by inheritance */
+	if (res_stage(root_fork, c))
+		return -1;
 	if (pipe2(sync, O_CLOEXEC)) {
 		pr_perror("pipe");
 		return -1;
