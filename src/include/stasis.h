@@ -82,6 +82,8 @@ struct restore_opts {
 	const char *join_net;	/* --join-ns net:PATH: restore into that network namespace */
 	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
 	bool root_pid_kept;
+	/* the driver's, for a restorer without CAP_CHECKPOINT_RESTORE: a user namespace too */
+	bool own_userns;
 };
 
 int cmd_dump(const struct dump_opts *o);
