@@ -317,6 +317,16 @@ static int task_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
 	te->has_exit_code = true;
 	te->exit_code = st.exit_code;
 	s = read_proc(dt->pid, "personality", NULL);
+	/*
+	 * A zombie's /proc files belong to root: a normal user's dump takes
+	 * its parent's personality, which it was forked with (docs/user-guide.md)
+	 */
+	if (!s && errno == EACCES && geteuid()) {
+		s = read_proc(st.ppid, "personality", NULL);
+		pr_info("pid %d: a zombie's personality is root's to read; its parent's is "
+			"saved\n",
+			dt->pid);
+	}
 	if (!s) {
 		pr_perror("cannot read /proc/%d/personality", dt->pid);
 		return -1;
