@@ -90,6 +90,8 @@ int cmd_dump(const struct dump_opts *o);
 int cmd_restore(const struct restore_opts *o);
 int cmd_show(const char *dir, bool json);
 int cmd_check(void);
+/* restore/root.c: may we choose PIDs in our PID namespace (else a new user one is made)? */
+bool can_choose_pids(void);
 
 /* One thread being dumped; th[0] of its process is the leader. */
 struct dump_thread {

@@ -43,6 +43,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
@@ -51,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,11 +116,25 @@ static struct nft_ctx *nft_ctx_in(int netns)
 	return nft;
 }
 
+/* CAP_NET_ADMIN in our user namespace, which owns our network namespace? */
+static bool net_admin(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	return !syscall(__NR_capget, &h, d) && (d[0].effective & (1U << CAP_NET_ADMIN));
+}
+
 /* Run one nft script in the lock's context; 0, or -1 with nft's error in *err. */
 static int nft_run(struct netlock *l, const char *script, char **err)
 {
 	const char *e;
 
+	/* libnftables would print a line of its own to stderr: say it once, here */
+	if (l->netns < 0 && !net_admin()) {
+		*err = xstrdup("nftables needs CAP_NET_ADMIN, which this user does not have");
+		return -1;
+	}
 	if (!l->nft) {
 		l->nft = nft_ctx_in(l->netns);
 		if (!l->nft) {

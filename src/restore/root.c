@@ -16,12 +16,15 @@
  */
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -86,6 +89,35 @@ static bool have_cap(int cap)
 }
 
 /*
+ * May we give a new task the PID we choose in our PID namespace?  The
+ * kernel wants CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the user
+ * namespace that owns it: ours, with the capability (root; root of a
+ * rootless container that made its own PID namespace).
+ */
+bool can_choose_pids(void)
+{
+	struct stat self, owner;
+	int pidns, fd;
+	bool ok;
+
+	if (!have_cap(CAP_CHECKPOINT_RESTORE) && !have_cap(CAP_SYS_ADMIN))
+		return false;
+	pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+	fd = pidns < 0 ? -1 : ioctl(pidns, NS_GET_USERNS);
+	ok = fd >= 0 && !fstat(fd, &owner) && !stat("/proc/self/ns/user", &self) &&
+	     owner.st_ino == self.st_ino && owner.st_dev == self.st_dev;
+	if (fd < 0 && pidns >= 0 && errno == EPERM)
+		ok = false; /* the owner is an ancestor of our user namespace: not ours */
+	else if (fd < 0)
+		ok = true; /* no NS_GET_USERNS: as before, the capability decides */
+	if (fd >= 0)
+		close(fd);
+	if (pidns >= 0)
+		close(pidns);
+	return ok;
+}
+
+/*
  * The namespaces a restore needs beyond what it was asked for, in 'eff'
  * (a copy of *o), which *o then points at.  A normal user: a new user and
  * PID namespace (see the top).  An image with inner_pids (a tree in a
@@ -95,14 +127,14 @@ static bool have_cap(int cap)
 void restore_pick_ns(const struct image *img, const struct restore_opts **o,
 		     struct restore_opts *eff)
 {
-	bool unpriv = !have_cap(CAP_CHECKPOINT_RESTORE) && !have_cap(CAP_SYS_ADMIN);
+	bool unpriv = !can_choose_pids();
 
 	if (!unpriv && (!img->inner_pids || (*o)->pidns))
 		return;
 	*eff = **o;
 	if (unpriv) {
-		pr_info("without CAP_CHECKPOINT_RESTORE: restoring into a new user and PID "
-			"namespace\n");
+		pr_info("without CAP_CHECKPOINT_RESTORE over our PID namespace: restoring into a "
+			"new user and PID namespace\n");
 		eff->pidns = eff->own_userns = true;
 	} else {
 		eff->pidns = eff->root_pid_kept = true;
