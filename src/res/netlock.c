@@ -52,7 +52,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,13 +115,10 @@ static struct nft_ctx *nft_ctx_in(int netns)
 	return nft;
 }
 
-/* CAP_NET_ADMIN in our user namespace, which owns our network namespace? */
+/* CAP_NET_ADMIN over our network namespace (nftables wants it)? */
 static bool net_admin(void)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2] = { 0 };
-
-	return !syscall(__NR_capget, &h, d) && (d[0].effective & (1U << CAP_NET_ADMIN));
+	return have_cap(CAP_NET_ADMIN) && ns_owned_by_us("net");
 }
 
 /* Run one nft script in the lock's context; 0, or -1 with nft's error in *err. */
@@ -132,7 +128,8 @@ static int nft_run(struct netlock *l, const char *script, char **err)
 
 	/* libnftables would print a line of its own to stderr: say it once, here */
 	if (l->netns < 0 && !net_admin()) {
-		*err = xstrdup("nftables needs CAP_NET_ADMIN, which this user does not have");
+		*err = xstrdup(
+		    "nftables needs CAP_NET_ADMIN over this network namespace, which we lack");
 		return -1;
 	}
 	if (!l->nft) {

@@ -16,15 +16,12 @@
  */
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,17 +74,6 @@ static pid_t fork_ns_init(uint64_t flags)
 	return pid;
 }
 
-/* Is capability 'cap' in our effective set? */
-static bool have_cap(int cap)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2] = { 0 };
-
-	if (syscall(__NR_capget, &h, d))
-		return false;
-	return d[cap / 32].effective & (1U << (cap % 32));
-}
-
 /*
  * May we give a new task the PID we choose in our PID namespace?  The
  * kernel wants CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the user
@@ -96,25 +82,8 @@ static bool have_cap(int cap)
  */
 bool can_choose_pids(void)
 {
-	struct stat self, owner;
-	int pidns, fd;
-	bool ok;
-
-	if (!have_cap(CAP_CHECKPOINT_RESTORE) && !have_cap(CAP_SYS_ADMIN))
-		return false;
-	pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-	fd = pidns < 0 ? -1 : ioctl(pidns, NS_GET_USERNS);
-	ok = fd >= 0 && !fstat(fd, &owner) && !stat("/proc/self/ns/user", &self) &&
-	     owner.st_ino == self.st_ino && owner.st_dev == self.st_dev;
-	if (fd < 0 && pidns >= 0 && errno == EPERM)
-		ok = false; /* the owner is an ancestor of our user namespace: not ours */
-	else if (fd < 0)
-		ok = true; /* no NS_GET_USERNS: as before, the capability decides */
-	if (fd >= 0)
-		close(fd);
-	if (pidns >= 0)
-		close(pidns);
-	return ok;
+	return (have_cap(CAP_CHECKPOINT_RESTORE) || have_cap(CAP_SYS_ADMIN)) &&
+	       ns_owned_by_us("pid");
 }
 
 /*
