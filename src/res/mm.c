@@ -206,10 +206,9 @@ static bool vma_same_inode(const struct proc_vma *v, const struct stat *st)
  * Was the file behind a mapping opened for writing?  The link in
  * map_files carries the open's mode (a shared mapping shows it as
  * VM_MAYWRITE too): a private mapping of a file opened read-write must
- * come back mapped from a read-write open.  Without map_files nothing
- * else tells (the kernel gives a private mapping VM_MAYWRITE either way):
- * it comes back from a read-only open (docs/user-guide.md, "As a normal
- * user").
+ * come back mapped from a read-write open.  The link's own mode is there
+ * for every dumper that may trace the task (lstat: only following the
+ * link needs CAP_CHECKPOINT_RESTORE), so a normal user's dump sees it too.
  */
 static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
 {
@@ -218,8 +217,6 @@ static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
 
 	if (v->shared)
 		return v->vmflags & VMF_MAYWRITE;
-	if (!mm_map_files_usable())
-		return false;
 	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", pid, v->start, v->end);
 	return !lstat(mf, &st) && (st.st_mode & S_IWUSR);
 }
