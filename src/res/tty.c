@@ -334,6 +334,35 @@ int tty_slave_peer(int master, int flags)
 }
 
 /*
+ * May we put bytes into a terminal's input with TIOCSTI?  The kernel wants
+ * CAP_SYS_ADMIN (in the initial user namespace) for a terminal that is not
+ * our controlling one, and refuses everybody when dev.tty.legacy_tiocsti
+ * is 0 but for it.  Tried once on a pair of our own.
+ */
+static bool tiocsti_allowed(void)
+{
+	static int ok = -1;
+	int m, s, zero = 0;
+	char c = 'x';
+
+	if (ok >= 0)
+		return ok;
+	ok = 0;
+	m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return ok;
+	if (!ioctl(m, TIOCSPTLCK, &zero)) {
+		s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (s >= 0) {
+			ok = !ioctl(s, TIOCSTI, &c);
+			close(s);
+		}
+	}
+	close(m);
+	return ok;
+}
+
+/*
  * Take the bytes in flight both ways and put them straight back; the
  * caller saves them.  Packet mode is off meanwhile (a termios change in
  * packet mode would queue a status byte for the master's reader).
@@ -372,6 +401,12 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 		goto out_termios;
 	if (inq(slave) >= TTY_KEEP) {
 		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
+		goto out_termios;
+	}
+	/* nothing is read that could not be put back (a normal user's dump) */
+	if (inq(slave) > 0 && !tiocsti_allowed()) {
+		*why = "bytes typed ahead wait for the slave's reader, and putting them back "
+		       "(TIOCSTI) needs CAP_SYS_ADMIN";
 		goto out_termios;
 	}
 	if (drain(slave, &te->to_slave))
