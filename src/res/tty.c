@@ -269,71 +269,6 @@ static int inq(int fd)
 }
 
 /*
- * Put bytes back: into the slave's input with TIOCSTI (synchronous, no
- * flip buffer), into the master's input by writing them to the slave;
- * wait until the master's line discipline has them.  Termios must be
- * inject_termios() of the real one.
- */
-static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
-		    const ProtobufCBinaryData *to_master)
-{
-	size_t i, done = 0;
-	int tries;
-
-	for (i = 0; i < to_slave->len; i++)
-		if (ioctl(slave, TIOCSTI, &to_slave->data[i])) {
-			pr_perror("cannot put typed-ahead bytes back into a terminal (TIOCSTI)");
-			return -1;
-		}
-	for (tries = 0; done < to_master->len;) {
-		ssize_t n = write(slave, to_master->data + done, to_master->len - done);
-
-		if (n > 0) {
-			done += n;
-		} else if (n < 0 && errno == EAGAIN && ++tries < 20) {
-			poll(&(struct pollfd){ .fd = slave, .events = POLLOUT }, 1, 100);
-		} else if (n < 0 && errno != EINTR) {
-			pr_perror("cannot put output back into a terminal");
-			return -1;
-		}
-	}
-	/* the bytes reach the master's line discipline through a workqueue */
-	for (tries = 0; to_master->len && tries < 1000; tries++) {
-		poll(&(struct pollfd){ .fd = master, .events = POLLIN }, 1, 0);
-		if (inq(master) >= (int)min(to_master->len, (size_t)TTY_BUF))
-			return 0;
-		usleep(1000);
-	}
-	if (to_master->len) {
-		pr_err("terminal output put back did not arrive at the master\n");
-		return -1;
-	}
-	return 0;
-}
-
-/* A new fd on the slave of the pair (the pair may be locked). */
-int tty_slave_peer(int master, int flags)
-{
-	int lock = 0, unlock = 0, fd;
-
-	if (ioctl(master, TIOCGPTLCK, &lock))
-		lock = 0;
-	if (lock)
-		ioctl(master, TIOCSPTLCK, &unlock);
-	/*
-	 * O_LARGEFILE only when asked: open(2) adds it, TIOCGPTPEER (what
-	 * glibc's openpty uses, so sshd's sessions) does not, and F_SETFL
-	 * cannot change it afterwards.  O_CLOEXEC is not in the file's flags.
-	 */
-	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY);
-	if (fd < 0)
-		pr_perror("cannot open the slave of a pty");
-	if (lock)
-		ioctl(master, TIOCSPTLCK, &lock);
-	return fd;
-}
-
-/*
  * May we put bytes into a terminal's input with TIOCSTI?  The kernel wants
  * CAP_SYS_ADMIN (in the initial user namespace) for a terminal that is not
  * our controlling one, and refuses everybody when dev.tty.legacy_tiocsti
@@ -360,6 +295,136 @@ static bool tiocsti_allowed(void)
 	}
 	close(m);
 	return ok;
+}
+
+/*
+ * Put bytes back: into the slave's input with TIOCSTI (synchronous, no
+ * flip buffer), into the master's input by writing them to the slave;
+ * wait until the master's line discipline has them.  Termios must be
+ * inject_termios() of the real one.
+ */
+static int feed_slave(int master, int slave, const ProtobufCBinaryData *b,
+		      const struct termios2 *t);
+
+static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
+		    const ProtobufCBinaryData *to_master, const struct termios2 *t)
+{
+	size_t done = 0;
+	int tries;
+
+	if (feed_slave(master, slave, to_slave, t))
+		return -1;
+	for (tries = 0; done < to_master->len;) {
+		ssize_t n = write(slave, to_master->data + done, to_master->len - done);
+
+		if (n > 0) {
+			done += n;
+		} else if (n < 0 && errno == EAGAIN && ++tries < 20) {
+			poll(&(struct pollfd){ .fd = slave, .events = POLLOUT }, 1, 100);
+		} else if (n < 0 && errno != EINTR) {
+			pr_perror("cannot put output back into a terminal");
+			return -1;
+		}
+	}
+	/* the bytes reach the master's line discipline through a workqueue */
+	for (tries = 0; to_master->len && tries < 1000; tries++) {
+		poll(&(struct pollfd){ .fd = master, .events = POLLIN }, 1, 0);
+		if (inq(master) >= (int)min(to_master->len, (size_t)TTY_BUF))
+			return 0;
+		usleep(1000);
+	}
+	if (to_master->len) {
+		pr_err("terminal output put back did not arrive at the master\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Does b hold the end of a canonical line (a newline, VEOL, VEOL2)? */
+static bool has_line_end(const ProtobufCBinaryData *b, const struct termios2 *t)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if (b->data[i] == '\n' || (t->c_cc[VEOL] && b->data[i] == t->c_cc[VEOL]) ||
+		    (t->c_cc[VEOL2] && b->data[i] == t->c_cc[VEOL2]))
+			return true;
+	return false;
+}
+
+/*
+ * The slave's input back: with TIOCSTI where we may, else (a normal user)
+ * written to the master, which the line discipline takes the same way (t
+ * is inject_termios(): no echo, no signals) but later, from the pty's
+ * flip buffer.  Done is then: all of it readable (not canonical), or, for
+ * an unfinished canonical line, which nothing shows, a poll of the slave,
+ * which waits for the flip buffer's work while no line is complete.  Whole
+ * canonical lines are refused at dump (tty_save); here too.
+ */
+static int feed_slave(int master, int slave, const ProtobufCBinaryData *b, const struct termios2 *t)
+{
+	bool canon = t->c_lflag & ICANON;
+	size_t i, done = 0;
+	int tries;
+
+	if (!b->len)
+		return 0;
+	if (tiocsti_allowed()) {
+		for (i = 0; i < b->len; i++)
+			if (ioctl(slave, TIOCSTI, &b->data[i])) {
+				pr_perror("cannot put typed-ahead bytes back into a terminal "
+					  "(TIOCSTI)");
+				return -1;
+			}
+		return 0;
+	}
+	if (canon && has_line_end(b, t)) {
+		pr_err("cannot put whole typed-ahead lines back into a terminal: TIOCSTI needs "
+		       "CAP_SYS_ADMIN\n");
+		return -1;
+	}
+	for (tries = 0; done < b->len;) {
+		ssize_t n = write(master, b->data + done, b->len - done);
+
+		if (n > 0)
+			done += n;
+		else if (n < 0 && errno == EAGAIN && ++tries < 20)
+			poll(&(struct pollfd){ .fd = master, .events = POLLOUT }, 1, 100);
+		else if (n < 0 && errno != EINTR) {
+			pr_perror("cannot put typed-ahead bytes back into a terminal");
+			return -1;
+		}
+	}
+	for (tries = 0; tries < 1000; tries++) {
+		poll(&(struct pollfd){ .fd = slave, .events = POLLIN }, 1, 0);
+		if (canon || inq(slave) >= (int)b->len)
+			return 0;
+		usleep(1000);
+	}
+	pr_err("typed-ahead bytes put back did not arrive at the terminal\n");
+	return -1;
+}
+
+/* A new fd on the slave of the pair (the pair may be locked). */
+int tty_slave_peer(int master, int flags)
+{
+	int lock = 0, unlock = 0, fd;
+
+	if (ioctl(master, TIOCGPTLCK, &lock))
+		lock = 0;
+	if (lock)
+		ioctl(master, TIOCSPTLCK, &unlock);
+	/*
+	 * O_LARGEFILE only when asked: open(2) adds it, TIOCGPTPEER (what
+	 * glibc's openpty uses, so sshd's sessions) does not, and F_SETFL
+	 * cannot change it afterwards.  O_CLOEXEC is not in the file's flags.
+	 */
+	fd = ioctl(master, TIOCGPTPEER, flags | O_NOCTTY);
+	if (fd < 0)
+		pr_perror("cannot open the slave of a pty");
+	if (lock)
+		ioctl(master, TIOCSPTLCK, &lock);
+	return fd;
 }
 
 /*
@@ -396,17 +461,21 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
 		goto out_termios;
 	}
+	/*
+	 * Whole canonical lines typed ahead go back as lines through TIOCSTI
+	 * only (feed_slave): without it (a normal user) they are refused
+	 * here, before the switch to raw below would make them one line.
+	 */
+	if ((t->c_lflag & ICANON) && inq(slave) > 0 && !tiocsti_allowed()) {
+		*why = "whole lines typed ahead wait for the slave's reader, and putting them "
+		       "back as lines (TIOCSTI) needs CAP_SYS_ADMIN";
+		goto out_termios;
+	}
 	/* raw, an unfinished canonical line counts too (if refused, it is a pushed line) */
 	if (set_termios(master, &raw))
 		goto out_termios;
 	if (inq(slave) >= TTY_KEEP) {
 		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
-		goto out_termios;
-	}
-	/* nothing is read that could not be put back (a normal user's dump) */
-	if (inq(slave) > 0 && !tiocsti_allowed()) {
-		*why = "bytes typed ahead wait for the slave's reader, and putting them back "
-		       "(TIOCSTI) needs CAP_SYS_ADMIN";
 		goto out_termios;
 	}
 	if (drain(slave, &te->to_slave))
@@ -422,7 +491,8 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 	if (ret)
 		goto out_termios;
 	ret = -1;
-	if (set_termios(master, &inj) || put_back(master, slave, &te->to_slave, &te->to_master))
+	if (set_termios(master, &inj) ||
+	    put_back(master, slave, &te->to_slave, &te->to_master, &inj))
 		goto out_termios;
 	ret = 0;
 out_termios:
@@ -687,7 +757,7 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 	    (e->has_slave_uid &&
 	     fchown(s, e->slave_uid, e->has_slave_gid ? e->slave_gid : (gid_t)-1)) ||
 	    (e->has_slave_mode && fchmod(s, e->slave_mode)) || set_termios(m, &inj) ||
-	    put_back(m, s, &e->to_slave, &e->to_master) || set_termios(m, &t))
+	    put_back(m, s, &e->to_slave, &e->to_master, &inj) || set_termios(m, &t))
 		goto err;
 	if (ioctl(m, TIOCSWINSZ, &ws) || (e->packet && ioctl(m, TIOCPKT, &one)) ||
 	    (e->locked && ioctl(m, TIOCSPTLCK, &one)) ||

@@ -231,44 +231,96 @@ test_unpriv_cr() {
 
 register unpriv/counter test_unpriv_cr counter once
 register unpriv/counter-leave-running test_unpriv_cr counter leave-running
-register unpriv/x-tree3 test_unpriv_cr tree3 once
-register unpriv/x-threads50 test_unpriv_cr threads50 once
-register unpriv/x-signals test_unpriv_cr signals once
-register unpriv/x-files test_unpriv_cr files once
-register unpriv/x-pipe60k test_unpriv_cr pipe60k once
-register unpriv/x-unix_stream test_unpriv_cr unix_stream once
-register unpriv/x-unix_dgram test_unpriv_cr unix_dgram once
-register unpriv/x-unix_listen test_unpriv_cr unix_listen once
-register unpriv/x-unix_scm test_unpriv_cr unix_scm once
-register unpriv/x-inet_tcp test_unpriv_cr inet_tcp once
-register unpriv/x-inet_udp test_unpriv_cr inet_udp once
-register unpriv/x-inet_listen test_unpriv_cr inet_listen once
-register unpriv/x-inet_pingpong test_unpriv_cr inet_pingpong once
-register unpriv/x-sleeper test_unpriv_cr sleeper once
-register unpriv/x-forker test_unpriv_cr forker once
-register unpriv/x-sparse test_unpriv_cr sparse once
-register unpriv/x-mapshared test_unpriv_cr mapshared once
-register unpriv/x-fs_memfd test_unpriv_cr fs_memfd once
-register unpriv/x-fs_ghost test_unpriv_cr fs_ghost once
-register unpriv/x-fs_locks test_unpriv_cr fs_locks once
-register unpriv/x-fs_shm test_unpriv_cr fs_shm once
-register unpriv/x-evfds test_unpriv_cr evfds once
-register unpriv/x-epollset test_unpriv_cr epollset once
-register unpriv/x-ev_inotify test_unpriv_cr ev_inotify once
-register unpriv/x-ev_ptimer test_unpriv_cr ev_ptimer once
-register unpriv/x-ev_fanotify test_unpriv_cr ev_fanotify once
-register unpriv/x-sysv_ipc test_unpriv_cr sysv_ipc once
-register unpriv/x-creds test_unpriv_cr creds once
-register unpriv/x-sig_wait test_unpriv_cr sig_wait once
-register unpriv/x-sig_timed test_unpriv_cr sig_timed once
-register unpriv/x-tty_pty test_unpriv_cr tty_pty once
-register unpriv/x-procattr test_unpriv_cr procattr once
-register unpriv/x-pages_zoo test_unpriv_cr pages_zoo once
-register unpriv/x-subreaper test_unpriv_cr subreaper once
-register unpriv/x-pidns_tree test_unpriv_cr pidns_tree once
-register unpriv/x-shmshare test_unpriv_cr shmshare once
-register unpriv/x-mq_posix test_unpriv_cr mq_posix once
-register unpriv/x-fid_zoo test_unpriv_cr fid_zoo once
-register unpriv/x-fid_mm test_unpriv_cr fid_mm once
-register unpriv/x-sharedfd test_unpriv_cr sharedfd once
-register unpriv/x-wide test_unpriv_cr wide once
+
+# Scenarios a normal user dumps and restores (the fastest of each kind:
+# threads, signals, files, pipes, unix sockets, forks, shared file
+# mappings, a deleted file, event fds, POSIX timers, procattr, a private
+# mapping of a file opened read-write, queues).
+for s in threads50 signals files pipe60k unix_stream forker mapshared fs_ghost evfds \
+	ev_ptimer fid_mm mq_posix; do
+	register "unpriv/$s" test_unpriv_cr "$s" once
+done
+
+# up_refused_body SCENARIO [DUMP-OPTIONS...]: the user's dump of SCENARIO
+# fails with one line matching up_refusal's pattern, leaves no image, and
+# the original runs on, unchanged, and passes its own check.
+up_refused_body() {
+	local name=$1 pattern rc
+	shift
+	pattern=$(up_refusal "$name")
+	need_stasis || return 1
+	up_begin || return $?
+	up_start "$name" || return 1
+	up_snapshot_scenario || return 1
+	as_user mkdir -p "$TDIR/img"
+	up_stasis refused dump -t "$SCN_PID" -D "$TDIR/img" "$@"
+	rc=$?
+	expect_error "dump as $UP_USER" $rc "$TDIR/refused.err" || return 1
+	[ "$(wc -l <"$TDIR/refused.err")" = 1 ] ||
+		{ bad "the refusal is not one line: $(tr '\n' '|' <"$TDIR/refused.err")"; return 1; }
+	grep -q -- "$pattern" "$TDIR/refused.err" ||
+		{ bad "the refusal does not say '$pattern': $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	alive "$SCN_PID" && ! stopped "$SCN_PID" || { bad "the original does not run on after the refusal"; return 1; }
+	up_snapshot "$SCN_PID" "$TDIR/state.after" || return 1
+	compare_state "$TDIR/state.before" "$TDIR/state.after" "the original after the refusal" "$DETAILS" || return 1
+	check_scenario "$SCN_PID"
+}
+
+test_unpriv_refused() {
+	local rc
+	up_refused_body "$@"
+	rc=$?
+	up_end "$rc"
+}
+
+# up_refusal SCENARIO: what the refusal of SCENARIO's dump must say
+# (register splits its arguments at spaces, so the patterns live here).
+up_refusal() {
+	case $1 in
+	inet_udp) echo "UDP socket with .* datagram(s) waiting: .* needs CAP_NET_RAW" ;;
+	inet_pingpong) echo "nftables needs CAP_NET_ADMIN over this network namespace" ;;
+	sysv_ipc) echo "uses SysV IPC .* needs CAP_CHECKPOINT_RESTORE over it" ;;
+	shmshare) echo "shared anonymous memory is read through /proc/PID/map_files" ;;
+	fs_memfd) echo "no fd of the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE" ;;
+	tty_pty) echo "whole lines typed ahead .* (TIOCSTI) needs CAP_SYS_ADMIN" ;;
+	esac
+}
+
+# What a normal user's restore could not give back is refused at dump, by
+# name, while the original runs.
+register unpriv/refuse-udp-queue test_unpriv_refused inet_udp
+register unpriv/refuse-tcp-lock test_unpriv_refused inet_pingpong
+register unpriv/refuse-sysv-ipc test_unpriv_refused sysv_ipc
+register unpriv/refuse-shared-anon test_unpriv_refused shmshare
+register unpriv/refuse-memfd-mapping test_unpriv_refused fs_memfd
+register unpriv/refuse-tty-typeahead test_unpriv_refused tty_pty
+
+# `stasis check` as a normal user: exits 0, says that restore goes into a
+# new user and PID namespace (set_tid there), that map_files is closed
+# but not required, and names the capability of what a user cannot do.
+test_unpriv_check_body() {
+	need_stasis || return 1
+	up_begin || return $?
+	up_stasis check check
+	rc_ok "stasis check as $UP_USER" $? "$TDIR/check.err" || return 1
+	grep -q "^note: as a normal user (uid $UP_UID)" "$TDIR/check.out" ||
+		{ bad "check does not say it runs as a normal user"; return 1; }
+	grep -q "clone3 with set_tid.* ok: in a new user and PID namespace" "$TDIR/check.out" ||
+		{ bad "check does not say set_tid works in a new user and PID namespace: $(grep clone3 "$TDIR/check.out")"; return 1; }
+	grep -q "map_files.* no: closed to us" "$TDIR/check.out" ||
+		{ bad "check does not say map_files is closed: $(grep map_files "$TDIR/check.out")"; return 1; }
+	grep -q "nftables.* no: .*CAP_NET_ADMIN" "$TDIR/check.out" ||
+		{ bad "check does not name CAP_NET_ADMIN for nftables: $(grep nftables "$TDIR/check.out")"; return 1; }
+	grep -q "MISSING" "$TDIR/check.out" && { bad "check: $(grep MISSING "$TDIR/check.out" | head -n 1)"; return 1; }
+	[ -s "$TDIR/check.err" ] && { bad "check said on stderr: $(head -n 1 "$TDIR/check.err")"; return 1; }
+	return 0
+}
+
+test_unpriv_check() {
+	local rc
+	test_unpriv_check_body
+	rc=$?
+	up_end "$rc"
+}
+register unpriv/check test_unpriv_check
