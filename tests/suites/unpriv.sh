@@ -198,13 +198,18 @@ up_snapshot_scenario() {
 	return 0
 }
 
-# test_unpriv_cr SCENARIO MODE: as a normal user, dump (killing the
-# original, or -R and then killed by us) and restore -d; the copy looks
-# as the original did and passes its own check.
+# test_unpriv_cr SCENARIO MODE [FILE...]: as a normal user, dump (killing
+# the original, or -R and then killed by us) and restore -d; the copy
+# looks as the original did and passes its own check.  Each FILE is made
+# in the scenario's directory first (its options, see the scenario).
 up_cr_body() {
-	local name=$1 mode=$2
+	local name=$1 mode=$2 f
+	shift 2
 	need_stasis || return 1
 	up_begin || return $?
+	for f in "$@"; do
+		as_user touch "$TDIR/$f" || { bad "cannot make $TDIR/$f"; return 1; }
+	done
 	up_start "$name" || return 1
 	up_snapshot_scenario || return 1
 	if [ "$mode" = leave-running ]; then
@@ -240,6 +245,9 @@ for s in threads50 signals files pipe60k unix_stream forker mapshared fs_ghost e
 	ev_ptimer fid_mm mq_posix; do
 	register "unpriv/$s" test_unpriv_cr "$s" once
 done
+# terminals: typed-ahead bytes of a raw pair and an unfinished canonical
+# line go back through the master (no TIOCSTI for a normal user)
+register unpriv/tty-typeahead test_unpriv_cr tty_pty once partial-only
 
 # up_refused_body SCENARIO [DUMP-OPTIONS...]: the user's dump of SCENARIO
 # fails with one line matching up_refusal's pattern, leaves no image, and
