@@ -240,9 +240,9 @@ register unpriv/counter-leave-running test_unpriv_cr counter leave-running
 # Scenarios a normal user dumps and restores (the fastest of each kind:
 # threads, signals, files, pipes, unix sockets, forks, shared file
 # mappings, a deleted file, event fds, POSIX timers, procattr, a private
-# mapping of a file opened read-write, queues).
+# mapping of a file opened read-write, inotify watches, queues).
 for s in threads50 signals files pipe60k unix_stream forker mapshared fs_ghost evfds \
-	ev_ptimer fid_mm mq_posix; do
+	ev_ptimer ev_inotify fid_mm mq_posix; do
 	register "unpriv/$s" test_unpriv_cr "$s" once
 done
 # terminals: typed-ahead bytes of a raw pair and an unfinished canonical
