@@ -358,8 +358,12 @@ static const char *probe_time_left(void)
 	}
 	if (!t.deadline_mono)
 		err = access("/proc/timer_list", R_OK)
-			  ? "/proc/timer_list not readable (needs root)"
+			  ? "/proc/timer_list not readable, nor the sleeper's last run "
+			    "(/proc/PID/sched): timed calls get EINTR"
 			  : "the sleeper's timer not found in /proc/timer_list";
+	else if (access("/proc/timer_list", R_OK))
+		ok_note = "from the sleeper's last run (/proc/PID/sched) plus its timeout: "
+			  "/proc/timer_list is root's";
 	ptrace(PTRACE_DETACH, pid, 0, 0);
 	reap(pid);
 	return err;
@@ -443,7 +447,7 @@ static const struct probe probes[] = {
 	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, false, probe_inotify_nextwd },
 	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, false, probe_timer_ids },
 	{ "TCP repair mode (--tcp-established)", false, false, probe_tcp_repair },
-	{ "time left of timed calls (/proc/timer_list)", false, false, probe_time_left },
+	{ "time left of timed calls", false, false, probe_time_left },
 	{ "nftables network lock (--network-lock nftables)", false, false, netlock_probe },
 	{ "ICMP ping sockets (restore makes them)", false, false, probe_ping_group },
 };
