@@ -223,8 +223,9 @@ static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
 
 /*
  * Without map_files, a memfd or deleted file behind a mapping is reached
- * through an fd of the task on the same inode (/proc/PID/fd/N): the path
- * to open into 'src', or -1 with the refusal said.
+ * through the task's exe (a deleted program) or an fd of the task on the
+ * same inode (/proc/PID/fd/N): the path to open into 'src', or -1 with the
+ * refusal said.
  */
 static int vma_fd_source(pid_t pid, const struct proc_vma *v, char *src, size_t len)
 {
@@ -234,6 +235,9 @@ static int vma_fd_source(pid_t pid, const struct proc_vma *v, char *src, size_t 
 	DIR *dp;
 	int ret = -1;
 
+	snprintf(src, len, "/proc/%d/exe", pid);
+	if (!stat(src, &st) && vma_same_inode(v, &st))
+		return 0;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
 	dp = opendir(dir);
 	if (!dp) {
@@ -251,8 +255,9 @@ static int vma_fd_source(pid_t pid, const struct proc_vma *v, char *src, size_t 
 	}
 	closedir(dp);
 	if (ret)
-		pr_err("pid %d mapping %lx-%lx: %s cannot be reached: no fd of the task holds it, "
-		       "and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE (dump as root)\n",
+		pr_err("pid %d mapping %lx-%lx: %s cannot be reached: neither its exe nor an fd of "
+		       "the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE "
+		       "(dump as root)\n",
 		       pid, v->start, v->end, v->path);
 	return ret;
 }

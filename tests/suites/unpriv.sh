@@ -240,9 +240,10 @@ register unpriv/counter-leave-running test_unpriv_cr counter leave-running
 # Scenarios a normal user dumps and restores (the fastest of each kind:
 # threads, signals, files, pipes, unix sockets, forks, shared file
 # mappings, a deleted file, event fds, POSIX timers, procattr, a private
-# mapping of a file opened read-write, inotify watches, queues).
+# mapping of a file opened read-write, inotify watches, a deleted
+# program, queues).
 for s in threads50 signals files pipe60k unix_stream forker mapshared fs_ghost evfds \
-	ev_ptimer ev_inotify fid_mm mq_posix; do
+	ev_ptimer ev_inotify fid_mm fs_exe mq_posix; do
 	register "unpriv/$s" test_unpriv_cr "$s" once
 done
 # terminals: typed-ahead bytes of a raw pair and an unfinished canonical
@@ -290,7 +291,7 @@ up_refusal() {
 	inet_pingpong) echo "nftables needs CAP_NET_ADMIN over this network namespace" ;;
 	sysv_ipc) echo "uses SysV IPC .* needs CAP_CHECKPOINT_RESTORE over it" ;;
 	shmshare) echo "shared anonymous memory is read through /proc/PID/map_files" ;;
-	fs_memfd) echo "no fd of the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE" ;;
+	fs_memfd) echo "neither its exe nor an fd of the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE" ;;
 	tty_pty) echo "whole lines typed ahead .* (TIOCSTI) needs CAP_SYS_ADMIN" ;;
 	esac
 }
