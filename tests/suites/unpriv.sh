@@ -289,6 +289,7 @@ up_refusal() {
 	case $1 in
 	inet_udp) echo "UDP socket with .* datagram(s) waiting: .* needs CAP_NET_RAW" ;;
 	inet_pingpong) echo "nftables needs CAP_NET_ADMIN over this network namespace" ;;
+	inet_tcp) echo "established TCP connection .*: saving it needs TCP_REPAIR, which needs CAP_NET_ADMIN" ;;
 	sysv_ipc) echo "uses SysV IPC .* needs CAP_CHECKPOINT_RESTORE over it" ;;
 	shmshare) echo "shared anonymous memory is read through /proc/PID/map_files" ;;
 	fs_memfd) echo "neither its exe nor an fd of the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE" ;;
@@ -300,6 +301,7 @@ up_refusal() {
 # name, while the original runs.
 register unpriv/refuse-udp-queue test_unpriv_refused inet_udp
 register unpriv/refuse-tcp-lock test_unpriv_refused inet_pingpong
+register unpriv/refuse-tcp-established test_unpriv_refused inet_tcp --network-lock skip
 register unpriv/refuse-sysv-ipc test_unpriv_refused sysv_ipc
 register unpriv/refuse-shared-anon test_unpriv_refused shmshare
 register unpriv/refuse-memfd-mapping test_unpriv_refused fs_memfd
