@@ -371,3 +371,35 @@ test_unpriv_timed() {
 	up_end "$rc"
 }
 register unpriv/timed-calls test_unpriv_timed
+
+# A copy a user restored is dumped again by the user (from inside the
+# namespaces its restore made: dump/wrapped.c) and restored again: the
+# second copy has the original PIDs inside, looks as the original did and
+# passes its own check.
+test_unpriv_twice_body() {
+	local orig first
+	need_stasis || return 1
+	up_begin || return $?
+	up_start counter || return 1
+	up_snapshot_scenario || return 1
+	up_dump "$TDIR/img" || return 1
+	wait_gone "$SCN_PID" || { bad "the original is still there after the dump"; return 1; }
+	up_restore "$TDIR/img" || return 1
+	orig=$SCN_PID first=$CPY_PID
+	SCN_PID=$first
+	up_dump "$TDIR/img2" || { SCN_PID=$orig; return 1; }
+	SCN_PID=$orig
+	wait_gone "$first" || { bad "the first copy is still there after its dump"; return 1; }
+	up_restore "$TDIR/img2" || return 1
+	sleep 0.2
+	up_compare "the copy of the copy" || return 1
+	check_scenario "$CPY_PID"
+}
+
+test_unpriv_twice() {
+	local rc
+	test_unpriv_twice_body
+	rc=$?
+	up_end "$rc"
+}
+register unpriv/copy-dumped-again test_unpriv_twice
