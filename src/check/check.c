@@ -409,17 +409,19 @@ static const char *probe_ping_group(void)
 static const char *probe_map_files(void)
 {
 	char maps[256], path[96];
-	unsigned long start, end;
+	unsigned long start, end, ino = 0;
 	struct stat st;
 	FILE *f;
 
+	/* the first mapping of a file (a sanitizer's build starts with anonymous ones) */
 	f = fopen("/proc/self/maps", "r");
-	if (!f || !fgets(maps, sizeof(maps), f) || sscanf(maps, "%lx-%lx", &start, &end) != 2) {
-		if (f)
-			fclose(f);
+	while (f && !ino && fgets(maps, sizeof(maps), f))
+		if (sscanf(maps, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) != 3)
+			ino = 0;
+	if (f)
+		fclose(f);
+	if (!ino)
 		return "cannot read /proc/self/maps";
-	}
-	fclose(f);
 	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
 	if (stat(path, &st))
 		return errno == EPERM ? "closed to us (needs CAP_CHECKPOINT_RESTORE in the initial "

@@ -175,7 +175,7 @@ static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const 
 bool mm_map_files_usable(void)
 {
 	static int usable = -1;
-	unsigned long start, end;
+	unsigned long start, end, ino = 0;
 	char maps[256], path[96];
 	struct stat st;
 	FILE *f;
@@ -183,8 +183,12 @@ bool mm_map_files_usable(void)
 	if (usable >= 0)
 		return usable;
 	usable = 0;
+	/* the first mapping of a file (a sanitizer's build starts with anonymous ones) */
 	f = fopen("/proc/self/maps", "re");
-	if (f && fgets(maps, sizeof(maps), f) && sscanf(maps, "%lx-%lx", &start, &end) == 2) {
+	while (f && !ino && fgets(maps, sizeof(maps), f))
+		if (sscanf(maps, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) != 3)
+			ino = 0;
+	if (ino) {
 		snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
 		usable = !stat(path, &st);
 	}
