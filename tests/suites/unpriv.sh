@@ -404,3 +404,26 @@ test_unpriv_twice() {
 	up_end "$rc"
 }
 register unpriv/copy-dumped-again test_unpriv_twice
+
+# Another user's process (here root's): the user's dump is refused with one
+# line naming its uid, and it runs on.
+test_unpriv_other_body() {
+	need_stasis || return 1
+	up_begin || return $?
+	start_scenario counter || return 1
+	as_user mkdir -p "$TDIR/img"
+	up_stasis other dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump of root's process as $UP_USER" $? "$TDIR/other.err" || return 1
+	grep -q "it runs as uid 0, and a user without CAP_SYS_PTRACE may dump only its own" "$TDIR/other.err" ||
+		{ bad "the refusal does not name the uid: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+
+test_unpriv_other() {
+	local rc
+	test_unpriv_other_body
+	rc=$?
+	up_end "$rc"
+}
+register unpriv/refuse-other-user test_unpriv_other
