@@ -427,3 +427,41 @@ test_unpriv_other() {
 	up_end "$rc"
 }
 register unpriv/refuse-other-user test_unpriv_other
+
+# A process of the user in a cgroup root owns (made by the test, under the
+# runner's own): the restore could not join it, so the user's dump is
+# refused by name while the process runs on (cgroup.sh's cg_v2_dir and
+# cg_hier_dir name the cgroups).
+UP_CG_DIRS=""
+test_unpriv_cgroup_body() {
+	local d
+	need_stasis || return 1
+	up_begin || return $?
+	UP_CG_DIRS="$(cg_v2_dir -unpriv) $(cg_hier_dir memory -unpriv)"
+	[ -n "${UP_CG_DIRS// /}" ] || { REASON="no cgroup2 or memory hierarchy mounted"; return 77; }
+	up_start counter || return 1
+	for d in $UP_CG_DIRS; do
+		mkdir -p "$d" && echo "$SCN_PID" >"$d/cgroup.procs" ||
+			{ REASON="cannot make or join cgroup $d"; return 77; }
+	done
+	as_user mkdir -p "$TDIR/img"
+	up_stasis cg dump -t "$SCN_PID" -D "$TDIR/img"
+	expect_error "dump as $UP_USER of a process in root's cgroup" $? "$TDIR/cg.err" || return 1
+	grep -q "is not this user's to join at restore: .*cgroup.procs is not writable for uid $UP_UID" "$TDIR/cg.err" ||
+		{ bad "the refusal does not name the cgroup: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	check_scenario
+}
+
+test_unpriv_cgroup() {
+	local rc
+	test_unpriv_cgroup_body
+	rc=$?
+	up_end "$rc"
+	rc=$?
+	# shellcheck disable=SC2086
+	cg_remove $UP_CG_DIRS
+	UP_CG_DIRS=""
+	return $rc
+}
+register unpriv/refuse-cgroup test_unpriv_cgroup
