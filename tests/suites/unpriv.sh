@@ -465,3 +465,40 @@ test_unpriv_cgroup() {
 	return $rc
 }
 register unpriv/refuse-cgroup test_unpriv_cgroup
+
+# A process of the user holding a file it could not open again (root
+# opened it for the process, then made it 0600): the user's dump is
+# refused with one line naming the fd and path, and the process runs on.
+test_unpriv_reopen_body() {
+	local pid
+	need_stasis || return 1
+	up_begin || return $?
+	echo secret >"$TDIR/rootfile"
+	chmod 0644 "$TDIR/rootfile"
+	(close_extra_fds
+		exec 7<"$TDIR/rootfile"
+		chmod 0600 "$TDIR/rootfile"
+		exec setpriv --reuid="$UP_UID" --regid="$UP_GID" --init-groups --inh-caps=-all \
+			setsid sleep 100) </dev/null >/dev/null 2>&1 &
+	pid=$!
+	disown "$pid"
+	track "$pid"
+	sleep 0.2
+	[ "$(status_field "$pid" Uid | awk '{print $2}')" = "$UP_UID" ] || { bad "the sleeper does not run as $UP_USER"; return 1; }
+	as_user mkdir -p "$TDIR/img"
+	up_stasis reopen dump -t "$pid" -D "$TDIR/img"
+	expect_error "dump as $UP_USER of a process with root's file" $? "$TDIR/reopen.err" || return 1
+	grep -q "fd 7: $TDIR/rootfile cannot be opened again by uid $UP_UID for the restore" "$TDIR/reopen.err" ||
+		{ bad "the refusal does not name the fd and file: $ERR_LINE"; return 1; }
+	no_image_left "$TDIR/img" || return 1
+	alive "$pid" && ! stopped "$pid" || { bad "the sleeper does not run on"; return 1; }
+	return 0
+}
+
+test_unpriv_reopen() {
+	local rc
+	test_unpriv_reopen_body
+	rc=$?
+	up_end "$rc"
+}
+register unpriv/refuse-file-not-reopenable test_unpriv_reopen
