@@ -318,6 +318,7 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 {
 	char tp[PATH_MAX];
 	struct stat st, pst;
+	bool writable;
 
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
 		pr_err("pid %d mapping %lx-%lx: device mapping of %s is not supported\n", dt->pid,
@@ -340,8 +341,18 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		}
 		remember_file(v, &st);
 	}
+	writable = vma_open_writable(dt->pid, v);
+	/* a normal user restores it: the file must open again for it (fs_plain.c) */
+	if (geteuid() && !(st.st_uid == geteuid() && st.st_gid == getegid()) &&
+	    faccessat(AT_FDCWD, mnt_dump_path(v->path, tp, sizeof(tp)),
+		      writable ? R_OK | W_OK : R_OK, AT_EACCESS)) {
+		pr_perror("pid %d mapping %lx-%lx: %s cannot be opened again by uid %u for the "
+			  "restore",
+			  dt->pid, v->start, v->end, v->path, (unsigned int)geteuid());
+		return -1;
+	}
 	e->has_file_id = true;
-	e->file_id = mm_file_id(mm_task(dt)->mm, v->path, &st, vma_open_writable(dt->pid, v));
+	e->file_id = mm_file_id(mm_task(dt)->mm, v->path, &st, writable);
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
