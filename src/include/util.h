@@ -72,7 +72,7 @@ pid_t host_tid(pid_t host_pid, pid_t inner_tid);
 void proc_comm(pid_t pid, char *buf, size_t size);
 
 /* Is capability 'cap' in our effective set? */
-bool have_cap(int cap);
+bool cap_effective(int cap);
 /*
  * Is our namespace /proc/self/ns/NAME owned by our user namespace, so that
  * our capabilities count over it (not so for a normal user's namespaces,

@@ -118,7 +118,7 @@ static struct nft_ctx *nft_ctx_in(int netns)
 /* CAP_NET_ADMIN over our network namespace (nftables wants it)? */
 static bool net_admin(void)
 {
-	return have_cap(CAP_NET_ADMIN) && ns_owned_by_us("net");
+	return cap_effective(CAP_NET_ADMIN) && ns_owned_by_us("net");
 }
 
 /* Run one nft script in the lock's context; 0, or -1 with nft's error in *err. */

@@ -370,7 +370,7 @@ static int sysvipc_check(struct dump_ctx *ctx)
  */
 static bool ids_settable(void)
 {
-	return (have_cap(CAP_CHECKPOINT_RESTORE) || have_cap(CAP_SYS_ADMIN)) &&
+	return (cap_effective(CAP_CHECKPOINT_RESTORE) || cap_effective(CAP_SYS_ADMIN)) &&
 	       ns_owned_by_us("ipc");
 }
 

@@ -82,7 +82,7 @@ static pid_t fork_ns_init(uint64_t flags)
  */
 bool can_choose_pids(void)
 {
-	return (have_cap(CAP_CHECKPOINT_RESTORE) || have_cap(CAP_SYS_ADMIN)) &&
+	return (cap_effective(CAP_CHECKPOINT_RESTORE) || cap_effective(CAP_SYS_ADMIN)) &&
 	       ns_owned_by_us("pid");
 }
 

@@ -325,7 +325,7 @@ int task_cpu(pid_t pid)
 	return cpu;
 }
 
-bool have_cap(int cap)
+bool cap_effective(int cap)
 {
 	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct d[2] = { 0 };
