@@ -36,7 +36,6 @@
 struct probe {
 	const char *name;
 	bool required;
-	bool unpriv_optional;	  /* a normal user's dumps and restores go without it */
 	const char *(*run)(void); /* NULL if fine, else why not */
 };
 
@@ -182,9 +181,11 @@ static const char *probe_yama(void)
 			     : "ptrace_scope 0: a user may trace every process of its own";
 		return NULL;
 	}
-	if (scope == 1 && unprivileged())
-		return "ptrace_scope 1: a normal user can dump only its processes that allow it "
-		       "(PR_SET_PTRACER); restore works";
+	if (scope == 1 && unprivileged()) {
+		ok_note = "ptrace_scope 1: a normal user can dump only its processes that allow it "
+			  "(PR_SET_PTRACER); restore works";
+		return NULL;
+	}
 	if (scope == 2 && unprivileged())
 		return "ptrace_scope 2: only CAP_SYS_PTRACE may trace; a normal user cannot dump";
 	if (scope >= 3)
@@ -433,25 +434,25 @@ static const char *probe_map_files(void)
 }
 
 static const struct probe probes[] = {
-	{ "ptrace seize, interrupt and remote syscalls", true, false, probe_ptrace },
-	{ "Yama ptrace restrictions", false, false, probe_yama },
-	{ "clone3 with set_tid (restore at the same PID)", true, true, probe_clone3_set_tid },
-	{ "process_vm_readv (memory dump)", true, false, probe_process_vm },
-	{ "pidfd_getfd (fd inspection)", true, false, probe_pidfd_getfd },
-	{ "kcmp (shared open files)", true, false, probe_kcmp },
-	{ "PR_SET_MM_MAP (mm fields)", true, false, probe_mm_map },
-	{ "/proc/PID/map_files (files behind mappings)", false, false, probe_map_files },
-	{ "arch_prctl(ARCH_MAP_VDSO_64)", true, false, probe_map_vdso },
-	{ "PTRACE_GET_RSEQ_CONFIGURATION", true, false, probe_rseq },
-	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, false, probe_pagemap_scan },
-	{ "userfaultfd write-protect, async mode", false, false, probe_uffd_wp_async },
-	{ "soft-dirty page tracking", false, false, probe_soft_dirty },
-	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, false, probe_inotify_nextwd },
-	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, false, probe_timer_ids },
-	{ "TCP repair mode (--tcp-established)", false, false, probe_tcp_repair },
-	{ "time left of timed calls", false, false, probe_time_left },
-	{ "nftables network lock (--network-lock nftables)", false, false, netlock_probe },
-	{ "ICMP ping sockets (restore makes them)", false, false, probe_ping_group },
+	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
+	{ "Yama ptrace restrictions", true, probe_yama },
+	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
+	{ "process_vm_readv (memory dump)", true, probe_process_vm },
+	{ "pidfd_getfd (fd inspection)", true, probe_pidfd_getfd },
+	{ "kcmp (shared open files)", true, probe_kcmp },
+	{ "PR_SET_MM_MAP (mm fields)", true, probe_mm_map },
+	{ "/proc/PID/map_files (files behind mappings)", false, probe_map_files },
+	{ "arch_prctl(ARCH_MAP_VDSO_64)", true, probe_map_vdso },
+	{ "PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq },
+	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, probe_pagemap_scan },
+	{ "userfaultfd write-protect, async mode", false, probe_uffd_wp_async },
+	{ "soft-dirty page tracking", false, probe_soft_dirty },
+	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, probe_inotify_nextwd },
+	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
+	{ "TCP repair mode (--tcp-established)", false, probe_tcp_repair },
+	{ "time left of timed calls", false, probe_time_left },
+	{ "nftables network lock (--network-lock nftables)", false, netlock_probe },
+	{ "ICMP ping sockets (restore makes them)", false, probe_ping_group },
 };
 
 int cmd_check(void)
@@ -470,7 +471,7 @@ int cmd_check(void)
 		       (unsigned int)geteuid());
 	for (i = 0; i < ARRAY_SIZE(probes); i++) {
 		const char *why, *note;
-		bool required = probes[i].required && !(unpriv && probes[i].unpriv_optional);
+		bool required = probes[i].required;
 
 		ok_note = NULL;
 		why = probes[i].run();
