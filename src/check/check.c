@@ -174,11 +174,12 @@ static const char *probe_yama(void)
 {
 	char *s = read_file("/proc/sys/kernel/yama/ptrace_scope", NULL);
 	int scope = s ? atoi(s) : 0;
+	bool yama = s != NULL;
 
 	free(s);
-	if (!s || scope == 0) {
-		ok_note = !s ? "no Yama here: a user may trace every process of its own"
-			     : "ptrace_scope 0: a user may trace every process of its own";
+	if (!yama || scope == 0) {
+		ok_note = !yama ? "no Yama here: a user may trace every process of its own"
+				: "ptrace_scope 0: a user may trace every process of its own";
 		return NULL;
 	}
 	if (scope == 1 && unprivileged()) {
