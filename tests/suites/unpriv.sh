@@ -340,20 +340,21 @@ register unpriv/check test_unpriv_check
 # Timed calls as a normal user, who cannot read /proc/timer_list: the
 # time each had left comes from the moment it went to sleep (its last
 # run, /proc/TID/sched) plus its timeout; across the user's dump and
-# restore no thread of sig_timed sees EINTR, and each wakes within
-# EINTR_BOUND_MS of its original deadline.
+# restore no thread of sig_timed (its timed calls 2 s long) sees EINTR,
+# and each wakes within EINTR_BOUND_MS of its original deadline.
 test_unpriv_timed_body() {
 	local w limit
 	need_stasis || return 1
 	up_begin || return $?
 	echo "${EINTR_BOUND_MS:-100}" >"$TDIR/bound"
 	echo 1 >"$TDIR/wakes"
+	echo 2 >"$TDIR/timeout"
 	up_start sig_timed || return 1
-	sleep 1
+	sleep 0.5
 	up_dump "$TDIR/img" || return 1
 	wait_gone "$SCN_PID" || { bad "the original is still there after the dump"; return 1; }
 	up_restore "$TDIR/img" || return 1
-	limit=$(($(now_ms) + 6000))
+	limit=$(($(now_ms) + 4000))
 	for w in 'epoll_wait(5000)' epoll_pwait2 sigtimedwait poll nanosleep clock_nanosleep futex \
 		pthread_cond_timedwait select ppoll; do
 		until grep -qF "wake $w " "$TDIR/log"; do
