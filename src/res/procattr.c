@@ -13,6 +13,7 @@
  * --skip-audit-session lets the tree join ours.
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +41,7 @@ static unsigned long read_proc_ulong(pid_t pid, const char *name)
 	return v;
 }
 
-#define AUDIT_UNSET	      4294967295UL /* loginuid and sessionid outside any session */
-#define CAP_AUDIT_CONTROL_BIT 30
+#define AUDIT_UNSET 4294967295UL /* loginuid and sessionid outside any session */
 
 struct audit_id {
 	unsigned long loginuid, sessionid;
@@ -59,17 +59,6 @@ static const struct audit_id *audit_ours(void)
 		done = true;
 	}
 	return &ours;
-}
-
-/* Does stasis hold capability BIT (effective)? */
-static bool have_cap(int bit)
-{
-	char *status = read_proc(0, "status", NULL);
-	const char *eff = status ? status_field(status, "CapEff") : NULL;
-	bool have = eff && (strtoull(eff, NULL, 16) >> bit & 1);
-
-	free(status);
-	return have;
 }
 
 /* Saved as it is; refused when no restore could give it back. */
@@ -98,7 +87,7 @@ static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	long adj = read_proc_long(dt->pid, "oom_score_adj", 0);
 	long ours = read_proc_long(0, "oom_score_adj", 0);
 
-	if (adj < ours && !have_cap(24)) { /* CAP_SYS_RESOURCE */
+	if (adj < ours && !cap_effective(CAP_SYS_RESOURCE)) {
 		pr_err("pid %d: oom_score_adj %ld is below stasis's own (%ld); restoring it needs "
 		       "CAP_SYS_RESOURCE\n",
 		       dt->pid, adj, ours);
@@ -120,7 +109,7 @@ static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 static int audit_restore_check(struct image *img, const struct restore_opts *o)
 {
 	const struct audit_id *ours = audit_ours();
-	bool may_write = have_cap(CAP_AUDIT_CONTROL_BIT);
+	bool may_write = cap_effective(CAP_AUDIT_CONTROL);
 	size_t i;
 
 	for (i = 0; i < img->ntasks; i++) {
@@ -158,7 +147,7 @@ static int audit_restore_child(const TaskEntry *te)
 	int fd;
 
 	if (!te->has_loginuid || te->loginuid != AUDIT_UNSET || te->sessionid != AUDIT_UNSET ||
-	    ours->loginuid == AUDIT_UNSET || !have_cap(CAP_AUDIT_CONTROL_BIT))
+	    ours->loginuid == AUDIT_UNSET || !cap_effective(CAP_AUDIT_CONTROL))
 		return 0; /* ours, or joining ours (checked before) */
 	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, unset, sizeof(unset) - 1) != sizeof(unset) - 1) {
