@@ -9,7 +9,7 @@
  *    at once with their original status.  Each task then sets up what
  *    plain C can (fds, signal actions, cwd, limits), opens the files its
  *    mappings need, and stops itself.  The controller traces the whole
- *    tree as it is created (PTRACE_O_TRACEFORK) and waits for every task to
+ *    tree as it is created (its forks carry CLONE_PTRACE) and waits for every task to
  *    park.
  * 2. Process groups are joined with remote setpgid, leaders first.
  * 3. Each task is transplanted: the image's address space, threads,
@@ -227,12 +227,8 @@ int cmd_restore(const struct restore_opts *o)
 
 	if (image_load(o->dir, &r.img))
 		return -1;
-	if (r.img.inner_pids && !o->pidns) {
-		/* no task may choose its PID in ours from inside a user namespace */
-		eff = *o;
-		eff.pidns = eff.root_pid_kept = true;
-		o = r.tree.opts = &eff;
-	}
+	restore_pick_ns(&r.img, &o, &eff);
+	r.tree.opts = o;
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    res_stage(restore_check, &r.img, o) || prepare(&r))
 		goto out;
