@@ -8,7 +8,8 @@ DEB_DEPS := protobuf-c-compiler libprotobuf-c-dev libxxhash-dev libmnl-dev libnf
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -D_GNU_SOURCE -Isrc/include -I$(BUILD)/proto -MMD -MP
-LDLIBS   := -lprotobuf-c -lxxhash -lmnl -lnftables
+# libnftables is opened with dlopen when first used (src/util/nft_load.c)
+LDLIBS   := -lprotobuf-c -lxxhash -lmnl
 
 PROTOS   := $(wildcard images/*.proto)
 PROTO_C  := $(patsubst images/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))

@@ -4,6 +4,8 @@
 #   bash bench/run.sh [quick]     quick: 1 repetition (3 for the small process)
 #   bash bench/run.sh fds         only the many-fds figure (TREE_REPS runs)
 #   bash bench/run.sh tree        only the process tree / threads figures
+#   bash bench/run.sh tasks       sleep, tree and threads (issue 14's task
+#                                 counts); bench/ab.sh runs it for an A/B
 #   bash bench/run.sh big         the memory figures with an 8 GiB target
 #                                 (`make bench-8g`; needs ~17 GiB free)
 #
@@ -49,14 +51,16 @@ MODE=full
 case "${1:-}" in
 "") ;;
 quick) MODE=quick ;;
-fds | tree | big) MODE=$1 ;;
+fds | tree | tasks | big) MODE=$1 ;;
 *)
-	echo "usage: bash bench/run.sh [quick|fds|tree|big]" >&2
+	echo "usage: bash bench/run.sh [quick|fds|tree|tasks|big]" >&2
 	exit 2
 	;;
 esac
 if [ $MODE = fds ] || [ $MODE = tree ]; then
 	TREE_REPS=${TREE_REPS:-3}
+elif [ $MODE = tasks ]; then
+	TREE_REPS=${TREE_REPS:-3} SMALL_REPS=${SMALL_REPS:-5}
 elif [ $MODE = big ]; then
 	REPS=${REPS:-3} SMALL_REPS=0 TREE_REPS=0 BIG_MIB=${BIG_MIB:-8192}
 elif [ $MODE = quick ]; then
@@ -857,7 +861,7 @@ report() {
 # per_extra TREE ONE N: (TREE - ONE) / (N - 1), ms per extra process/thread.
 per_extra() {
 	{ [ -n "$1" ] && [ -n "$2" ]; } || { echo "-"; return; }
-	awk -v t="$1" -v o="$2" -v n="$3" 'BEGIN { printf "%.2f", (t - o) / (n - 1) }'
+	awk -v t="$1" -v o="$2" -v n="$3" -v f="${PER_FMT:-%.2f}" 'BEGIN { printf f, (t - o) / (n - 1) }'
 }
 
 # report_tt: the process tree / threads part of the table.
@@ -895,6 +899,35 @@ report_tt() {
 	for k in one tree thr; do
 		printf '  %-28s dump %s / restore %s\n' "runs ms, $(tt_what $k)" "$(tt_list $k DMS)" "$(tt_list $k RMS)"
 	done
+}
+
+# report_tasks: sleep's dump and restore, then the tree/threads table, then
+# one line "tasks: NAME=MS ..." of the six figures of issue 14 (wall, ms:
+# sleep's medians, and per extra process/thread from the medians) for
+# bench/ab.sh.
+report_tasks() {
+	local sd sr n k
+	local -A med=() per=()
+
+	sd=$(median "${S_DUMP_MS[@]}") sr=$(median "${S_REST_MS[@]}")
+	echo "small process (sleep)"
+	printf '  %-28s %9s ms  (own %s ms; runs ms: %s)\n' dump "${sd:--}" \
+		"$(median "${S_DUMP_OWN[@]}")" "$(list "${S_DUMP_MS[@]}")"
+	printf '  %-28s %9s ms  (own %s ms; runs ms: %s)\n' "restore -d" "${sr:--}" \
+		"$(median "${S_REST_OWN[@]}")" "$(list "${S_REST_MS[@]}")"
+	echo
+	report_tt
+	for k in one tree thr; do
+		med[${k}D]=$(tt_median $k DMS) med[${k}R]=$(tt_median $k RMS)
+	done
+	for k in tree thr; do
+		n=$(tt_n $k)
+		per[${k}D]=$(PER_FMT=%.3f per_extra "${med[${k}D]}" "${med[oneD]}" "$n")
+		per[${k}R]=$(PER_FMT=%.3f per_extra "${med[${k}R]}" "${med[oneR]}" "$n")
+	done
+	echo "tasks: sleep_dump=${sd:--} sleep_restore=${sr:--}" \
+		"proc_dump=${per[treeD]} proc_restore=${per[treeR]}" \
+		"thread_dump=${per[thrD]} thread_restore=${per[thrR]}"
 }
 
 # free_page_reporting: the VM's balloon hands freed guest memory back to
@@ -958,6 +991,16 @@ main() {
 			tt_run
 		done
 		report_tt | tee "$BB/results-tree.txt"
+		[ ${#ERRORS[@]} -eq 0 ]
+		return
+	fi
+	if [ $MODE = tasks ]; then
+		for ((i = 1; i <= TREE_REPS || i <= SMALL_REPS; i++)); do
+			[ $i -le "$SMALL_REPS" ] &&
+				cycle 0 S_DUMP_MS S_DUMP_OWN S_REST_MS S_REST_OWN DUMP_RSS_SMALL REST_RSS_SMALL 0
+			[ $i -le "$TREE_REPS" ] && tt_run
+		done
+		report_tasks | tee "$BB/results-tasks.txt"
 		[ ${#ERRORS[@]} -eq 0 ]
 		return
 	fi

@@ -5,9 +5,11 @@
  * the partial image is removed.
  *
  * Freezing: every thread of every process under the root is seized and
- * interrupted; thread lists and children are read again until a pass
- * finds nothing new, so tasks that fork or clone during the freeze are
- * caught and the dump is of one instant of the whole tree.
+ * interrupted; thread lists are read again until a pass finds nothing
+ * new, so tasks that fork or clone during the freeze are caught and the
+ * dump is of one instant of the whole tree.  A pass interrupts every new
+ * thread before it waits for the first stop, and reads a thread's
+ * children once, after its stop (a stopped thread forks no more).
  *
  * Dumping runs in two stages on two threads.  The main thread, the ptrace
  * tracer, does what needs remote syscalls (task, signal, thread state), one
@@ -77,8 +79,62 @@ static struct dump_task *add_task(struct dump_ctx *ctx, pid_t pid)
 	return dt;
 }
 
-/* Freeze the threads of one process that are not frozen yet. */
-static int freeze_threads(struct dump_task *dt, bool *changed)
+/*
+ * Wait for the stops of the threads interrupted and not waited for yet,
+ * in every process; keep only the threads now frozen (one that exited
+ * meanwhile is dropped), the leader first.
+ */
+static int freeze_drain(void *arg)
+{
+	struct dump_ctx *ctx = arg;
+	size_t t, i;
+	int ret = 0;
+
+	for (t = 0; t < ctx->ntasks; t++) {
+		struct dump_task *dt = &ctx->tasks[t];
+
+		for (i = 0; i < dt->nth; i++) {
+			struct dump_thread *th = &dt->th[i];
+			int r;
+
+			if (!th->waiting)
+				continue;
+			th->waiting = false;
+			r = rtask_freeze_wait(&th->rt);
+			if (!r)
+				th->frozen = true;
+			else if (r != -ESRCH) /* -ESRCH: exited meanwhile */
+				ret = -1;
+		}
+	}
+	return ret;
+}
+
+/* After a drain: only the frozen threads stay, the leader first. */
+static void freeze_keep(struct dump_task *dt)
+{
+	size_t i, j;
+
+	for (i = j = 0; i < dt->nth; i++)
+		if (dt->th[i].frozen || dt->th[i].waiting)
+			dt->th[j++] = dt->th[i];
+	dt->nth = j;
+	/* thread-group-wide remote calls run in the leader */
+	for (i = 1; i < dt->nth; i++)
+		if (dt->th[i].tid == dt->pid) {
+			struct dump_thread tmp = dt->th[0];
+
+			dt->th[0] = dt->th[i];
+			dt->th[i] = tmp;
+		}
+}
+
+/*
+ * Seize and interrupt the threads of one process that are not yet: their
+ * stops are waited for by freeze_drain, once every process of the pass
+ * had its interrupts, so they come in parallel (rtask_freeze_begin).
+ */
+static int freeze_threads(struct dump_ctx *ctx, struct dump_task *dt, bool *changed)
 {
 	char path[64];
 	struct dirent *de;
@@ -96,6 +152,7 @@ static int freeze_threads(struct dump_task *dt, bool *changed)
 	while ((de = readdir(d)) && !ret) {
 		pid_t tid = atoi(de->d_name);
 		struct dump_thread *th;
+		bool waiting = false;
 		int r;
 
 		if (tid <= 0 || task_has_thread(dt, tid))
@@ -104,30 +161,21 @@ static int freeze_threads(struct dump_task *dt, bool *changed)
 		th = &dt->th[dt->nth];
 		memset(th, 0, sizeof(*th));
 		th->tid = tid;
-		r = fault_at(FAULT_DUMP_SEIZE) ? -errno : rtask_freeze(&th->rt, tid);
+		r = fault_at(FAULT_DUMP_SEIZE)
+			? -errno
+			: rtask_freeze_begin(&th->rt, tid, &waiting, freeze_drain, ctx);
 		if (r == -ESRCH)
 			continue; /* exited meanwhile */
 		if (r) {
 			ret = -1;
 			break;
 		}
-		th->frozen = true;
+		th->frozen = !waiting;
+		th->waiting = waiting;
 		dt->nth++;
 		*changed = true;
 	}
 	closedir(d);
-	/* the leader goes first: thread-group-wide remote calls run in it */
-	if (!ret && dt->nth > 1 && dt->th[0].tid != dt->pid) {
-		size_t i;
-
-		for (i = 1; i < dt->nth; i++)
-			if (dt->th[i].tid == dt->pid) {
-				struct dump_thread tmp = dt->th[0];
-
-				dt->th[0] = dt->th[i];
-				dt->th[i] = tmp;
-			}
-	}
 	return ret;
 }
 
@@ -139,6 +187,10 @@ static int add_children(struct dump_ctx *ctx, size_t idx, bool *changed)
 	for (i = 0; i < dt->nth; i++) {
 		char name[64], *list, *p, *end;
 
+		/* read once it is stopped, a thread's children are final */
+		if (!dt->th[i].frozen || dt->th[i].kids_read)
+			continue;
+		dt->th[i].kids_read = true;
 		snprintf(name, sizeof(name), "task/%d/children", dt->th[i].tid);
 		list = read_proc(dt->pid, name, NULL);
 		for (p = list; p && *p; p = end) {
@@ -167,15 +219,22 @@ static int freeze_tree(struct dump_ctx *ctx, pid_t root)
 
 	add_task(ctx, root);
 	while (changed) {
+		int ret = 0;
+
 		changed = false;
-		for (i = 0; i < ctx->ntasks; i++) {
-			if (ctx->tasks[i].zombie)
-				continue;
-			if (freeze_threads(&ctx->tasks[i], &changed))
-				return -1;
-			if (add_children(ctx, i, &changed))
-				return -1;
-		}
+		for (i = 0; i < ctx->ntasks && !ret; i++)
+			if (!ctx->tasks[i].zombie)
+				ret = freeze_threads(ctx, &ctx->tasks[i], &changed);
+		/* also after a failure: every thread seized is frozen, to be let go */
+		if (freeze_drain(ctx))
+			ret = -1;
+		for (i = 0; i < ctx->ntasks; i++)
+			freeze_keep(&ctx->tasks[i]);
+		for (i = 0; i < ctx->ntasks && !ret; i++)
+			if (!ctx->tasks[i].zombie)
+				ret = add_children(ctx, i, &changed);
+		if (ret)
+			return -1;
 	}
 	for (i = 0; i < ctx->ntasks; i++)
 		if (!ctx->tasks[i].nth && !ctx->tasks[i].zombie) {

@@ -62,6 +62,14 @@ int thread_set_xstate(pid_t tid, const void *buf, size_t len);
 
 /* Freeze: seize + record registers (-ESRCH: gone).  Release: put them back. */
 int rtask_freeze(struct rtask *t, pid_t tid);
+/*
+ * The same in two halves, many threads at a time: begin seizes and
+ * interrupts; if *waiting, the thread is frozen once rtask_freeze_wait
+ * (which detaches it on failure) returns 0.  A thread in a timed call is
+ * frozen at once, after drain(arg) has waited for the others (rtask.c).
+ */
+int rtask_freeze_begin(struct rtask *t, pid_t tid, bool *waiting, int (*drain)(void *), void *arg);
+int rtask_freeze_wait(struct rtask *t);
 /* Put the registers back (with syscall restart applied) and detach. */
 int rtask_release(struct rtask *t);
 
@@ -96,6 +104,11 @@ int rtask_uninject(struct rtask *t);
 int remote_queue(struct rtask *t, const char *what, long nr, unsigned long a1, unsigned long a2,
 		 unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
 int rbatch_flush(struct rtask *t);
+/* The same in two halves, so that several threads run theirs at once. */
+int rbatch_start(struct rtask *t);
+int rbatch_finish(struct rtask *t, long *rets, size_t *failed);
+/* The scratch area a thread needs of its own for its batches. */
+size_t rbatch_window(void);
 unsigned long rbatch_arg(struct rtask *t, const void *buf, size_t len);
 void rbatch_free(struct rtask *t);
 const void *rbatch_code(size_t *len);

@@ -85,8 +85,8 @@ struct restore_opts {
 	enum cg_manage manage_cgroups;
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;
-	bool network_lock_skip; /* --network-lock skip: no nft table until the tree runs */
-	const char *join_net;	/* --join-ns net:PATH: restore into that network namespace */
+	bool network_lock_skip;	      /* --network-lock skip: no nft table until the tree runs */
+	const char *join_net;	      /* --join-ns net:PATH: restore into that network namespace */
 	struct veth_pair *veth_pairs; /* --veth-pair IN=OUT: the host end's new name */
 	int n_veth_pairs;
 	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
@@ -115,6 +115,8 @@ struct dump_thread {
 	pid_t tid;
 	struct rtask rt;
 	bool frozen;
+	bool waiting;	/* seized and interrupted, its stop not waited for yet */
+	bool kids_read; /* its children were read once it was stopped */
 	ThreadCore *core;
 	char *status; /* /proc/PID/task/TID/status, read once per dump */
 };

@@ -71,6 +71,7 @@ struct rbatch {
 	struct rbatch_call call[RBATCH_CALLS];
 	const char *what[RBATCH_CALLS];
 	size_t n;
+	size_t running;			 /* started by rbatch_start, not finished yet */
 	unsigned char data[RBATCH_DATA]; /* rbatch_arg's, right after the table */
 	size_t data_len;
 };
@@ -145,16 +146,12 @@ int remote_queue(struct rtask *t, const char *what, long nr, unsigned long a1, u
 	return 0;
 }
 
-/* Run the loop to its int3; true if it got there. */
+/* Wait for the running loop's int3; 0 if it got there. */
 static int run_to_trap(struct rtask *t)
 {
 	int status;
 
 	for (;;) {
-		if (ptrace(PTRACE_CONT, t->pid, 0, 0)) {
-			pr_perror("tid %d: cannot run its remote calls", t->pid);
-			return -1;
-		}
 		if (thread_wait_stop(t->pid, &status))
 			return -1;
 		if ((status >> 16) == 0 && WSTOPSIG(status) == SIGTRAP)
@@ -165,32 +162,65 @@ static int run_to_trap(struct rtask *t)
 			return -1;
 		}
 		/* a group stop or an event stop: go on */
+		if (ptrace(PTRACE_CONT, t->pid, 0, 0)) {
+			pr_perror("tid %d: cannot run its remote calls", t->pid);
+			return -1;
+		}
 	}
 }
 
-int rbatch_flush(struct rtask *t)
+/*
+ * Start the queued calls: table and data into the task, registers on the
+ * loop, and let it run; rbatch_finish waits for its int3.  Threads whose
+ * scratch areas do not overlap can run their batches at the same time.
+ */
+int rbatch_start(struct rtask *t)
 {
 	struct rbatch *b = t->batch;
 	struct user_regs_struct regs;
-	size_t n, left, i, code_len;
 
 	if (!b || !b->n)
 		return 0;
-	n = b->n;
+	b->running = b->n;
 	b->n = 0;
-	if (remote_write(t->pid, table_at(t), b->call, n * sizeof(b->call[0])) ||
+	if (remote_write(t->pid, table_at(t), b->call, b->running * sizeof(b->call[0])) ||
 	    (b->data_len && remote_write(t->pid, data_at(t), b->data, b->data_len)))
 		return -1;
 	b->data_len = 0;
 	regs = t->regs;
 	regs.rip = t->batch_ip;
 	regs.rbx = table_at(t);
-	regs.r12 = n;
+	regs.r12 = b->running;
 	regs.orig_rax = -1;
 	regs.eflags &= ~0x100UL; /* no stale TF */
 	t->regs_dirty = true;
-	remote_syscall_count += n;
-	if (thread_set_regs(t->pid, &regs) || run_to_trap(t) || thread_get_regs(t->pid, &regs))
+	remote_syscall_count += b->running;
+	if (thread_set_regs(t->pid, &regs) || ptrace(PTRACE_CONT, t->pid, 0, 0)) {
+		pr_perror("tid %d: cannot run its remote calls", t->pid);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Wait until the started calls are done.  rets (may be NULL): every
+ * call's result.  failed (may be NULL): set to the index of the call that
+ * failed, whose error is then left to the caller (else it is the error
+ * line); SIZE_MAX if ptrace itself failed.
+ */
+int rbatch_finish(struct rtask *t, long *rets, size_t *failed)
+{
+	struct rbatch *b = t->batch;
+	struct user_regs_struct regs;
+	size_t n, left, i, code_len;
+
+	if (failed)
+		*failed = SIZE_MAX;
+	if (!b || !b->running)
+		return 0;
+	n = b->running;
+	b->running = 0;
+	if (run_to_trap(t) || thread_get_regs(t->pid, &regs))
 		return -1;
 	left = regs.r12;
 	rbatch_code(&code_len);
@@ -199,14 +229,33 @@ int rbatch_flush(struct rtask *t)
 		       regs.rip);
 		return -1;
 	}
+	i = n - left;
+	if (rets || left) {
+		if (remote_read(t->pid, table_at(t), b->call, (i + !!left) * sizeof(b->call[0])))
+			return -1;
+		for (size_t k = 0; rets && k < i + !!left; k++)
+			rets[k] = b->call[k].ret;
+	}
 	if (!left)
 		return 0;
-	i = n - left;
-	if (remote_read(t->pid, table_at(t) + i * sizeof(b->call[0]) + 56, &b->call[i].ret,
-			sizeof(b->call[i].ret)))
+	if (failed) {
+		*failed = i;
 		return -1;
+	}
 	pr_err("tid %d: %s failed: %s\n", t->pid, b->what[i], strerror(-(long)b->call[i].ret));
 	return -1;
+}
+
+int rbatch_flush(struct rtask *t)
+{
+	if (rbatch_start(t))
+		return -1;
+	return rbatch_finish(t, NULL, NULL);
+}
+
+size_t rbatch_window(void)
+{
+	return 2 * RBATCH_AREA;
 }
 
 void rbatch_free(struct rtask *t)

@@ -129,40 +129,38 @@ static const char *why_no_ptrace(pid_t tid)
 	return why;
 }
 
-/* probe: the deadline of a timed call it sleeps in is looked for (deadline.c) */
-static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
+static int seize_attach(pid_t tid)
+{
+	if (!ptrace(PTRACE_SEIZE, tid, 0, 0))
+		return 0;
+	if (errno == ESRCH || (errno == EPERM && thread_exiting(tid)))
+		return -ESRCH; /* gone: the caller decides whether that matters */
+	if (errno == EPERM && traced_by(tid) > 0) {
+		char comm[64];
+
+		proc_comm(traced_by(tid), comm, sizeof(comm));
+		pr_err("cannot attach to pid %d: it is being traced by pid %d (%s)\n", tid,
+		       traced_by(tid), comm);
+		return -1;
+	}
+	if (errno == EPERM)
+		pr_err("cannot attach to pid %d: permission denied (%s)\n", tid,
+		       why_no_ptrace(tid));
+	else
+		pr_perror("cannot attach to pid %d", tid);
+	return -1;
+}
+
+/*
+ * Wait for the interrupt's stop of a seized, interrupted thread.  The
+ * first stop may be a signal-delivery stop for a signal that was already
+ * on its way; let it through and wait for our interrupt stop, so no
+ * signal is lost or delivered twice.  On failure the thread is detached.
+ */
+static int seize_wait(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 {
 	int status;
 
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0)) {
-		if (errno == ESRCH || (errno == EPERM && thread_exiting(tid)))
-			return -ESRCH; /* gone: the caller decides whether that matters */
-		if (errno == EPERM && traced_by(tid) > 0) {
-			char comm[64];
-
-			proc_comm(traced_by(tid), comm, sizeof(comm));
-			pr_err("cannot attach to pid %d: it is being traced by pid %d (%s)\n", tid,
-			       traced_by(tid), comm);
-			return -1;
-		}
-		if (errno == EPERM)
-			pr_err("cannot attach to pid %d: permission denied (%s)\n", tid,
-			       why_no_ptrace(tid));
-		else
-			pr_perror("cannot attach to pid %d", tid);
-		return -1;
-	}
-	if (probe)
-		deadline_probe_begin(tid, probe);
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
-		pr_perror("cannot interrupt pid %d", tid);
-		goto detach;
-	}
-	/*
-	 * The first stop may be a signal-delivery stop for a signal that
-	 * was already on its way; let it through and wait for our
-	 * interrupt stop, so no signal is lost or delivered twice.
-	 */
 	for (;;) {
 		pid_t r = waitpid(tid, &status, __WALL);
 
@@ -186,12 +184,27 @@ static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 			deadline_probe_free(probe); /* a handler may end the call */
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(status))) {
 			pr_perror("cannot resume pid %d", tid);
-			goto detach;
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return -1;
 		}
 	}
-detach:
-	ptrace(PTRACE_DETACH, tid, 0, 0);
-	return -1;
+}
+
+/* probe: the deadline of a timed call it sleeps in is looked for (deadline.c) */
+static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
+{
+	int ret = seize_attach(tid);
+
+	if (ret)
+		return ret;
+	if (probe)
+		deadline_probe_begin(tid, probe);
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		pr_perror("cannot interrupt pid %d", tid);
+		ptrace(PTRACE_DETACH, tid, 0, 0);
+		return -1;
+	}
+	return seize_wait(tid, stop_sig, probe);
 }
 
 int thread_get_regs(pid_t tid, struct user_regs_struct *regs)
@@ -338,10 +351,27 @@ static void undo_freeze_eintr(struct rtask *t)
 	thread_set_regs(t->pid, &t->regs);
 }
 
+/* The freeze's second half, once the thread is stopped: registers, deadline. */
+static int freeze_stopped(struct rtask *t, struct deadline_probe *probe)
+{
+	struct call_deadline d;
+
+	if (thread_get_regs(t->pid, &t->regs)) {
+		deadline_probe_free(probe);
+		ptrace(PTRACE_DETACH, t->pid, 0, 0);
+		return -1;
+	}
+	if (!deadline_probe_end(t->pid, probe, &t->regs, &d)) {
+		t->deadline_mono = d.mono;
+		t->deadline_real = d.real;
+	}
+	undo_freeze_eintr(t);
+	return 0;
+}
+
 int rtask_freeze(struct rtask *t, pid_t tid)
 {
 	struct deadline_probe probe = { 0 };
-	struct call_deadline d;
 	int ret;
 
 	memset(t, 0, sizeof(*t));
@@ -351,17 +381,62 @@ int rtask_freeze(struct rtask *t, pid_t tid)
 		deadline_probe_free(&probe);
 		return ret;
 	}
-	if (thread_get_regs(tid, &t->regs)) {
+	return freeze_stopped(t, &probe);
+}
+
+/*
+ * The freeze in two halves, so that many threads are interrupted before
+ * the first of them is waited for: their stops come in parallel, not one
+ * round trip after the other.  A thread sleeping in a timed call is
+ * frozen whole at once, alone: drain(arg) first waits for the threads
+ * interrupted before it, and its deadline probe then reads the timers
+ * again, so no other thread's wakeup falls between its reads.  For any
+ * other thread, *waiting says rtask_freeze_wait must follow.
+ */
+int rtask_freeze_begin(struct rtask *t, pid_t tid, bool *waiting, int (*drain)(void *), void *arg)
+{
+	struct deadline_probe probe = { 0 };
+	int ret;
+
+	memset(t, 0, sizeof(*t));
+	t->pid = tid;
+	*waiting = false;
+	ret = seize_attach(tid);
+	if (ret)
+		return ret;
+	deadline_probe_begin(tid, &probe);
+	if (probe.before || probe.sock) {
+		deadline_probe_free(&probe);
+		if (drain(arg)) {
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return -1;
+		}
+		deadline_probe_begin(tid, &probe);
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0)) {
+		pr_perror("cannot interrupt pid %d", tid);
 		deadline_probe_free(&probe);
 		ptrace(PTRACE_DETACH, tid, 0, 0);
 		return -1;
 	}
-	if (!deadline_probe_end(tid, &probe, &t->regs, &d)) {
-		t->deadline_mono = d.mono;
-		t->deadline_real = d.real;
+	if (!probe.before && !probe.sock) {
+		*waiting = true;
+		return 0;
 	}
-	undo_freeze_eintr(t);
-	return 0;
+	ret = seize_wait(tid, &t->stop_sig, &probe);
+	if (ret) {
+		deadline_probe_free(&probe);
+		return ret;
+	}
+	return freeze_stopped(t, &probe);
+}
+
+int rtask_freeze_wait(struct rtask *t)
+{
+	struct deadline_probe probe = { 0 };
+	int ret = seize_wait(t->pid, &t->stop_sig, NULL);
+
+	return ret ? ret : freeze_stopped(t, &probe);
 }
 
 /*

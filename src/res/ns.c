@@ -200,6 +200,34 @@ static int ns_ino(pid_t pid, pid_t tid, const char *name, uint64_t *ino)
 	return 0;
 }
 
+/*
+ * A thread's namespaces, looked up relative to its ns directory: one walk
+ * of /proc/PID/task/TID instead of one per kind.
+ */
+static int thread_ns_dir(pid_t pid, pid_t tid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/ns", pid, tid);
+	fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		pr_perror("pid %d: cannot open %s", pid, path);
+	return fd;
+}
+
+static int ns_ino_at(int dir, pid_t pid, pid_t tid, const char *name, uint64_t *ino)
+{
+	struct stat st;
+
+	if (fstatat(dir, name, &st, 0)) {
+		pr_perror("pid %d: cannot read /proc/%d/task/%d/ns/%s", pid, pid, tid, name);
+		return -1;
+	}
+	*ino = st.st_ino;
+	return 0;
+}
+
 /* The user namespace that owns pid's namespace of kind k. */
 static int ns_owner(pid_t pid, const struct ns_kind *k, uint64_t *ino)
 {
@@ -267,20 +295,29 @@ static int read_ids(struct dump_task *dt, const uint64_t *self, uint64_t *ids)
 		ids[k] = ino == self[k] ? 0 : ino;
 	}
 	/* a thread may unshare on its own: the restore would not */
-	for (j = 1; j < dt->nth; j++)
+	for (j = 1; j < dt->nth; j++) {
+		int dir = thread_ns_dir(dt->pid, dt->th[j].tid);
+
+		if (dir < 0)
+			return -1;
 		for_each_ns_kind(k)
 		{
 			if (!self[k])
 				continue;
-			if (ns_ino(dt->pid, dt->th[j].tid, ns_kinds[k]->name, &ino))
+			if (ns_ino_at(dir, dt->pid, dt->th[j].tid, ns_kinds[k]->name, &ino)) {
+				close(dir);
 				return -1;
+			}
 			if ((ino == self[k] ? 0 : ino) != ids[k]) {
 				pr_err("pid %d: thread %d is in another %s namespace than its "
 				       "process; not supported\n",
 				       dt->pid, dt->th[j].tid, ns_kinds[k]->label);
+				close(dir);
 				return -1;
 			}
 		}
+		close(dir);
+	}
 	return self[NS_K_USER] ? check_owners(dt, self, ids) : 0;
 }
 

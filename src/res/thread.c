@@ -155,10 +155,7 @@ static int thread_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore
 {
 	bool leader = rt == &c->rt; /* its tid address and robust list: above */
 
-	if (!leader && core->has_clear_tid_addr &&
-	    remote_queue(rt, "set_tid_address", __NR_set_tid_address, core->clear_tid_addr, 0, 0, 0,
-			 0, 0))
-		return -1;
+	/* another thread's clear_child_tid: set by its clone3 (transplant.c) */
 	if (!leader && core->has_robust_list && core->robust_list &&
 	    remote_queue(rt, "restoring the robust futex list", __NR_set_robust_list,
 			 core->robust_list, core->robust_list_len, 0, 0, 0, 0))

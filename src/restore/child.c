@@ -114,11 +114,26 @@ static int child_service_fds(struct rst_ctx *c)
  * Fork at 'pid' as the restorer sees it and, in a tree with a PID
  * namespace of its own, at 'ns_pid' inside it (0: no such namespace).
  */
+/*
+ * Set in the tasks of the tree (and our namespace init), which the
+ * controller traces: what they fork is traced too from its first
+ * instruction (CLONE_PTRACE), and they go on at once, without stopping
+ * for a fork event the controller would have to answer first (which made
+ * a parent's forks one round trip each).  Not in the controller itself,
+ * which may be traced by a debugger.
+ */
+static bool forks_traced;
+
+void fork_traced(void)
+{
+	forks_traced = true;
+}
+
 pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags)
 {
 	pid_t both[2] = { ns_pid, pid }; /* innermost namespace first */
 	struct stasis_clone_args args = {
-		.flags = flags,
+		.flags = flags | (forks_traced ? CLONE_PTRACE : 0),
 		/* a sibling's exit signal is our own, chosen by our parent */
 		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
 		.set_tid = ns_pid ? (uintptr_t)both : (uintptr_t)&pid,
@@ -345,6 +360,7 @@ void __attribute__((noreturn)) child_main(struct rst_ctx *c)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	fork_traced();
 	if (c->go_fd >= 0) {
 		if (read(c->go_fd, &go, 1) != 1)
 			_exit(1);

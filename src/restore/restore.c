@@ -9,7 +9,7 @@
  *    at once with their original status.  Each task then sets up what
  *    plain C can (fds, signal actions, cwd, limits), opens the files its
  *    mappings need, and stops itself.  The controller traces the whole
- *    tree as it is created (PTRACE_O_TRACEFORK) and waits for every task to
+ *    tree as it is created (its forks carry CLONE_PTRACE) and waits for every task to
  *    park.
  * 2. Process groups are joined with remote setpgid, leaders first.
  * 3. Each task is transplanted: the image's address space, threads,

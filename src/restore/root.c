@@ -5,7 +5,8 @@
  * task before letting it run, so the whole tree is traced from its first
  * instruction.  The root's clone also makes the namespaces the kinds ask
  * for (rst_ctx clone_flags: a user namespace), which they set up from
- * here (root_forked) before it runs.
+ * here (root_forked) before it runs.  What the tree forks is traced
+ * (CLONE_PTRACE) without stopping its parent.
  *
  * A restorer without CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (a normal
  * user) cannot choose PIDs in its own PID namespace.  restore_pick_ns()
@@ -46,6 +47,7 @@ static void __attribute__((noreturn)) ns_init_main(struct restore *r, int go_fd)
 	if (read(go_fd, &go, 1) != 1)
 		_exit(1);
 	close(go_fd);
+	fork_traced();
 	prctl(PR_SET_NAME, "stasis-init", 0, 0, 0);
 	root = fork_at_pid(c->t->te->pid);
 	if (root == 0)
@@ -201,7 +203,8 @@ int fork_root(struct restore *r, pid_t *first)
 	c->attached = !r->tree.opts->pidns || own_ns;
 	if (own_ns && r->tree.opts->pidns)
 		c->host_pid = *first;
-	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK)) {
+	/* what it forks is traced by CLONE_PTRACE (child.c's fork_traced) */
+	if (ptrace(PTRACE_SEIZE, *first, 0, PTRACE_O_EXITKILL)) {
 		pr_perror("cannot trace the restore child %d", *first);
 		close(sync[1]);
 		return -1;

@@ -55,49 +55,96 @@ static int flush_restore_sigchld(struct rst_ctx *c)
 			      c->rt.scratch + 8, 8, 0, 0);
 }
 
-#define THREAD_CLONE_FLAGS \
-	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
+/*
+ * CLONE_PTRACE: the new thread is traced by us like its leader and stops
+ * before its first instruction, without the leader stopping for a clone
+ * event, so the leader creates a whole batch of threads with one stop.
+ */
+#define THREAD_CLONE_FLAGS                                                                  \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | \
+	 CLONE_PTRACE)
+#define THREAD_BATCH 32 /* clone3 calls per batch of the leader */
+
+struct thread_clone {
+	struct stasis_clone_args args;
+	pid_t set_tid[2]; /* in the tree's own PID namespace, and ours */
+};
+
+static void thread_create_failed(struct rst_ctx *c, const ThreadCore *core, long ret)
+{
+	char comm[64];
+
+	if (ret == -EEXIST) {
+		proc_comm(core->tid, comm, sizeof(comm));
+		pr_err("tid %d is taken by another process ('%s'); restore needs it free\n",
+		       core->tid, comm);
+	} else {
+		pr_err("pid %u: cannot create thread %d: %s\n", core->pid, core->tid,
+		       ret < 0 ? strerror(-ret) : "wrong tid");
+	}
+}
 
 /*
- * Remote, from the leader: create the thread with its TID.  The leader
- * traces clones, so the new thread is ours and stopped before it runs a
- * single instruction; its registers are set later like the leader's.
+ * Remote, from the leader: create threads first..first+n-1 with their
+ * TIDs, with one batch.  Each one's clear_child_tid is set by clone3
+ * itself (CLONE_CHILD_CLEARTID only stores the address).
  */
-static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
+static int threads_create(struct rst_ctx *c, size_t first, size_t n)
 {
-	struct stasis_clone_args args = { .flags = THREAD_CLONE_FLAGS };
-	unsigned long args_at = c->rt.scratch, tid_at = c->rt.scratch + sizeof(args);
-	pid_t tid = core->tid, own = task_own_tid(c->t->te, core->tid);
-	pid_t both[2] = { own, tid }; /* in the tree's own PID namespace, and ours */
-	int status;
-	long ret;
+	struct thread_clone tc[THREAD_BATCH];
+	unsigned long at = c->rt.scratch;
+	long rets[THREAD_BATCH];
+	size_t i, failed;
 
-	args.set_tid = tid_at;
-	/* both numbers, or with --pidns the one inside only */
-	args.set_tid_size = c->t->te->has_ns_pid && !c->opts->pidns ? 2 : 1;
-	if (remote_write(c->rt.pid, args_at, &args, sizeof(args)) ||
-	    remote_write(c->rt.pid, tid_at, args.set_tid_size == 2 ? both : &own,
-			 args.set_tid_size * sizeof(pid_t)))
-		return -1;
-	if (fault_at(FAULT_RST_THREAD) ||
-	    remote_syscall(&c->rt, &ret, __NR_clone3, args_at, sizeof(args), 0, 0, 0, 0))
-		return -1;
-	if (ret != own) {
-		char comm[64];
+	memset(tc, 0, sizeof(tc));
+	for (i = 0; i < n; i++) {
+		const ThreadCore *core = c->t->cores[first + i];
+		struct stasis_clone_args *a = &tc[i].args;
 
-		if (ret == -EEXIST) {
-			proc_comm(tid, comm, sizeof(comm));
-			pr_err("tid %d is taken by another process ('%s'); restore needs it free\n",
-			       tid, comm);
-		} else {
-			pr_err("pid %u: cannot create thread %d: %s\n", core->pid, tid,
-			       ret < 0 ? strerror(-ret) : "wrong tid");
+		a->flags = THREAD_CLONE_FLAGS;
+		if (core->has_clear_tid_addr && core->clear_tid_addr) {
+			a->flags |= CLONE_CHILD_CLEARTID;
+			a->child_tid = core->clear_tid_addr;
 		}
+		tc[i].set_tid[0] = task_own_tid(c->t->te, core->tid);
+		tc[i].set_tid[1] = core->tid;
+		a->set_tid = at + i * sizeof(tc[0]) + offsetof(struct thread_clone, set_tid);
+		/* both numbers, or with --pidns the one inside only */
+		a->set_tid_size = c->t->te->has_ns_pid && !c->opts->pidns ? 2 : 1;
+	}
+	if (remote_write(c->rt.pid, at, tc, n * sizeof(tc[0])))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (fault_at(FAULT_RST_THREAD) ||
+		    remote_queue(&c->rt, "creating a thread", __NR_clone3, at + i * sizeof(tc[0]),
+				 sizeof(tc[0].args), 0, 0, 0, 0))
+			return -1;
+	if (rbatch_start(&c->rt) || rbatch_finish(&c->rt, rets, &failed)) {
+		if (failed != SIZE_MAX)
+			thread_create_failed(c, c->t->cores[first + failed], rets[failed]);
 		return -1;
 	}
+	for (i = 0; i < n; i++)
+		if (rets[i] != tc[i].set_tid[0]) {
+			thread_create_failed(c, c->t->cores[first + i], rets[i]);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * A new thread, stopped before its first instruction: ours to drive, with
+ * the part of the scratch area at window (its registers are set later
+ * like the leader's).
+ */
+static int thread_adopt(struct rst_ctx *c, ThreadCore *core, struct rtask *rt, size_t window)
+{
+	pid_t tid = core->tid;
+	int status;
+
 	/* with --pidns our view of the thread has another number */
 	if (c->opts->pidns)
-		tid = host_tid(c->rt.pid, own);
+		tid = host_tid(c->rt.pid, task_own_tid(c->t->te, core->tid));
 	if (tid < 0 || thread_wait_stop(tid, &status))
 		return -1;
 	memset(rt, 0, sizeof(*rt));
@@ -106,30 +153,41 @@ static int thread_create(struct rst_ctx *c, ThreadCore *core, struct rtask *rt)
 		return -1;
 	rt->syscall_ip = c->rt.syscall_ip;
 	rt->batch_ip = c->rt.batch_ip;
-	rt->scratch = c->rt.scratch;
-	rt->scratch_len = c->rt.scratch_len;
+	rt->scratch = c->rt.scratch + window * rbatch_window();
+	rt->scratch_len = rbatch_window();
 	return 0;
 }
 
-/* Remote, from the leader: the other threads, each with its own state. */
+/*
+ * Remote, from the leader: the other threads, each with its own state.
+ * The leader creates them in batches; then each runs its own calls, as
+ * many at once as the scratch area has room for their tables.
+ */
 static int restore_threads(struct rst_ctx *c)
 {
-	size_t i;
+	size_t n = c->t->ncores, nwin = c->rt.scratch_len / rbatch_window(), i, j, end;
 
-	if (c->t->ncores < 2)
+	if (n < 2)
 		return 0;
-	if (ptrace(PTRACE_SETOPTIONS, c->rt.pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE)) {
-		pr_perror("pid %d: cannot trace thread creation", c->rt.pid);
-		return -1;
-	}
-	c->th = xzalloc(c->t->ncores * sizeof(*c->th));
-	for (i = 1; i < c->t->ncores; i++) {
-		ThreadCore *core = c->t->cores[i];
-
-		if (thread_create(c, core, &c->th[i]) || res_stage(thread, c, &c->th[i], core) ||
-		    rbatch_flush(&c->th[i]))
+	c->th = xzalloc(n * sizeof(*c->th));
+	for (i = 1; i < n; i += THREAD_BATCH)
+		if (threads_create(c, i, min(n - i, (size_t)THREAD_BATCH)))
 			return -1;
-		rbatch_free(&c->th[i]);
+	for (i = 1; i < n; i = end) {
+		end = min(n, i + nwin);
+		for (j = i; j < end; j++)
+			if (thread_adopt(c, c->t->cores[j], &c->th[j], j - i) ||
+			    res_stage(thread, c, &c->th[j], c->t->cores[j]) ||
+			    rbatch_start(&c->th[j]))
+				return -1;
+		for (j = i; j < end; j++) {
+			if (rbatch_finish(&c->th[j], NULL, NULL))
+				return -1;
+			rbatch_free(&c->th[j]);
+			/* the later stages run one thread at a time: the whole area */
+			c->th[j].scratch = c->rt.scratch;
+			c->th[j].scratch_len = c->rt.scratch_len;
+		}
 	}
 	return 0;
 }

@@ -3,6 +3,7 @@
  * carries VmFlags (growsdown, locked, madvise state).
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,19 +44,56 @@ static unsigned int parse_vmflags(const char *s)
 	return flags;
 }
 
+/* A number in base 16 (or 10) at *p, and past it; false if there is none. */
+static bool take_num(const char **p, int base, unsigned long *v)
+{
+	char *end;
+
+	*v = strtoul(*p, &end, base);
+	if (end == *p)
+		return false;
+	*p = end;
+	return true;
+}
+
+static bool take_char(const char **p, char c)
+{
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/*
+ * "start-end perms pgoff major:minor ino   path": by hand, not sscanf,
+ * which took most of the time of a parse (a restore parses the maps of
+ * every task three times).
+ */
 static int parse_vma_line(const char *line, struct proc_vma *v)
 {
-	char perms[5];
-	int pos = 0;
-	const char *path, *eol;
+	const char *p = line, *path, *eol;
+	unsigned long maj, min;
+	char perms[4];
+	int i;
 
-	if (sscanf(line, "%lx-%lx %4s %lx %x:%x %lu%n", &v->start, &v->end, perms, &v->pgoff,
-		   &v->dev_major, &v->dev_minor, &v->ino, &pos) != 7)
+	if (!take_num(&p, 16, &v->start) || !take_char(&p, '-') || !take_num(&p, 16, &v->end) ||
+	    !take_char(&p, ' '))
 		return -1;
+	for (i = 0; i < 4; i++) {
+		if (!*p || *p == ' ' || *p == '\n')
+			return -1;
+		perms[i] = *p++;
+	}
+	if (!take_char(&p, ' ') || !take_num(&p, 16, &v->pgoff) || !take_char(&p, ' ') ||
+	    !take_num(&p, 16, &maj) || !take_char(&p, ':') || !take_num(&p, 16, &min) ||
+	    !take_char(&p, ' ') || !take_num(&p, 10, &v->ino))
+		return -1;
+	v->dev_major = maj;
+	v->dev_minor = min;
 	v->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
 		  (perms[2] == 'x' ? PROT_EXEC : 0);
 	v->shared = perms[3] == 's';
-	path = line + pos;
+	path = p;
 	while (*path == ' ')
 		path++;
 	eol = strchr(path, '\n');
@@ -63,6 +101,16 @@ static int parse_vma_line(const char *line, struct proc_vma *v)
 		eol = path + strlen(path);
 	v->path = strndup(path, eol - path);
 	return 0;
+}
+
+/* A mapping's first line: "hex-hex " (smaps' other lines are "Key: value"). */
+static bool vma_line(const char *line)
+{
+	const char *p = line;
+
+	while (isxdigit((unsigned char)*p))
+		p++;
+	return p != line && *p == '-';
 }
 
 static int parse_vmas(pid_t pid, const char *file, struct proc_vmas *out)
@@ -79,15 +127,14 @@ static int parse_vmas(pid_t pid, const char *file, struct proc_vmas *out)
 	}
 	out->v = xzalloc(cap * sizeof(*out->v));
 	for (line = buf; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
-		if (isxdigit((unsigned char)line[0]) && strchr(line, '-') &&
-		    strchr(line, '-') < strchr(line, ' ')) {
+		if (vma_line(line)) {
 			if (out->n == cap) {
 				cap *= 2;
 				out->v = xrealloc(out->v, cap * sizeof(*out->v));
 			}
 			memset(&out->v[out->n], 0, sizeof(out->v[0]));
 			if (parse_vma_line(line, &out->v[out->n])) {
-				pr_err("cannot parse /proc/%d/smaps line: %.80s\n", pid, line);
+				pr_err("cannot parse /proc/%d/%s line: %.80s\n", pid, file, line);
 				goto err;
 			}
 			out->n++;
