@@ -21,11 +21,13 @@
  * nor read.  So a guardian holds them too: at the first connection a dump
  * forks a small process of its own (its own session, every other fd
  * closed, never traced), and each socket is handed to it (SCM_RIGHTS)
- * before it is switched to repair mode.  When its end of the socketpair
- * reads end-of-file, it switches them all back (as dump_end would) and
- * exits, unless stasis told it first that it had put them back itself
- * ('O') or that the tree is killed ('K', sent once the SIGKILLs are out:
- * the sockets must then close in repair mode, silently).  And a socket is
+ * before it is switched to repair mode.  It sleeps until stasis's end of
+ * the socketpair closes (not woken per socket: the sockets wait in its
+ * queue, held by it); then it switches them all back (as dump_end would)
+ * and exits, unless stasis had said first, in a page they share, that it
+ * had put them back itself ('O') or that the tree is killed ('K', once
+ * the SIGKILLs are out: the sockets must then close in repair mode,
+ * silently).  And a socket is
  * in repair mode only while it is read (tcp_dump_conn) and again from
  * dump_end(kill) to the kill: the kernel lets the tree go the moment
  * stasis's tracer thread exits, maybe before the guardian had its turn,
@@ -65,10 +67,12 @@
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -102,6 +106,7 @@ struct tcp_repair_list {
 	bool scanned;
 	int guard;	 /* our end of the guardian's socketpair (if guard_pid) */
 	pid_t guard_pid; /* the guardian, 0 until the first connection */
+	char *guard_how; /* shared with it: how it ends ('O', 'K'; 0 stasis is gone) */
 	bool killing;	 /* dump_end(kill): the tree is killed, repair mode stays */
 };
 
@@ -110,16 +115,32 @@ struct tcp_repair_list {
 #define GUARD_MAX 1024 /* sockets a guardian takes; more are refused */
 
 /*
- * The guardian's loop (a fork of a multi-threaded stasis: system calls
- * only).  Each message is one byte, with a socket and its SO_REUSEADDR
- * for 'F'; end-of-file without 'O' or 'K' puts every socket back.
+ * Bytes of the guardian's queue per socket: a message of 5 bytes and one
+ * fd costs its skb's truesize (well under 1 KiB) against the sender's
+ * buffer; twice that, so that GUARD_MAX messages never block.
  */
-static void __attribute__((noreturn)) guard_main(int sk)
-{
-	static int fds[GUARD_MAX], reuse[GUARD_MAX];
-	int n = 0, i, off = TCP_REPAIR_OFF_NO_WP;
-	char what = 0;
+#define GUARD_SNDBUF (GUARD_MAX * 2048)
 
+/*
+ * The guardian (a fork of a multi-threaded stasis: system calls only)
+ * sleeps until stasis's end of the socketpair is closed: it does not wake
+ * for each socket handed to it, whose message (one byte and the socket,
+ * SCM_RIGHTS, with its SO_REUSEADDR) waits in the queue, the socket held
+ * by it.  At the hang-up, *how ('O' or 'K', a page shared with stasis)
+ * says whether stasis ended it; if not, every queued socket is switched
+ * back.
+ */
+static void __attribute__((noreturn)) guard_main(int sk, const volatile char *how)
+{
+	struct pollfd p = { .fd = sk, .events = 0 }; /* only the hang-up wakes it */
+	int off = TCP_REPAIR_OFF_NO_WP;
+	char what;
+
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	what = __atomic_load_n(how, __ATOMIC_ACQUIRE);
+	if (what == 'O' || what == 'K')
+		_exit(0);
 	for (;;) {
 		char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { buf, sizeof(buf) };
@@ -128,51 +149,53 @@ static void __attribute__((noreturn)) guard_main(int sk)
 				     .msg_control = cbuf,
 				     .msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *c;
-		ssize_t r = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC);
+		ssize_t r = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		int fd, reuse;
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
-		what = buf[0];
 		c = CMSG_FIRSTHDR(&mh);
-		if (what == 'F' && r == sizeof(buf) && c && c->cmsg_type == SCM_RIGHTS &&
-		    n < GUARD_MAX) {
-			memcpy(&fds[n], CMSG_DATA(c), sizeof(int));
-			memcpy(&reuse[n], buf + 1, sizeof(int));
-			n++;
-		}
-		if (what == 'O' || what == 'K')
-			break;
+		if (buf[0] != 'F' || r != sizeof(buf) || !c || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		memcpy(&fd, CMSG_DATA(c), sizeof(int));
+		memcpy(&reuse, buf + 1, sizeof(int));
+		setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
+		if (reuse)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
+		close(fd);
 	}
-	if (what != 'O' && what != 'K')
-		for (i = 0; i < n; i++) {
-			setsockopt(fds[i], IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-			if (reuse[i])
-				setsockopt(fds[i], SOL_SOCKET, SO_REUSEADDR, &reuse[i],
-					   sizeof(reuse[i]));
-		}
 	_exit(0);
 }
 
 /* Fork the guardian (once per dump); l->guard is our end. */
 static int guard_start(struct tcp_repair_list *l)
 {
-	int sp[2];
+	int sp[2], size = GUARD_SNDBUF;
+	char *how;
 	pid_t pid;
 
 	if (l->guard_pid > 0)
 		return 0;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
-		pr_perror("cannot create the TCP guardian's socketpair");
+	how = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (how == MAP_FAILED) {
+		pr_perror("cannot map the TCP guardian's page");
 		return -1;
 	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
+		pr_perror("cannot create the TCP guardian's socketpair");
+		goto out_unmap;
+	}
+	/* the guardian does not read until the end: room for every socket */
+	if (setsockopt(sp[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)))
+		setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	pid = fork();
 	if (pid < 0) {
 		pr_perror("cannot fork the TCP guardian");
 		close(sp[0]);
 		close(sp[1]);
-		return -1;
+		goto out_unmap;
 	}
 	if (pid == 0) {
 		/* nothing of stasis's but its end: not the nft owner socket, not the image */
@@ -181,36 +204,38 @@ static int guard_start(struct tcp_repair_list *l)
 		syscall(__NR_close_range, 0, 2, 0);
 		syscall(__NR_close_range, 4, ~0U, 0);
 		setsid(); /* a terminal's signals to stasis's group do not reach it */
-		guard_main(3);
+		guard_main(3, how);
 	}
 	close(sp[1]);
 	l->guard = sp[0];
 	l->guard_pid = pid;
+	l->guard_how = how;
 	return 0;
+out_unmap:
+	munmap(how, 4096);
+	return -1;
 }
 
-static int guard_send(struct tcp_repair_list *l, char what, int fd, int reuse)
+/* Hand one socket to the guardian (it does not wake up for it). */
+static int guard_send(struct tcp_repair_list *l, int fd, int reuse)
 {
 	char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { buf, fd >= 0 ? sizeof(buf) : 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
-	if (l->guard_pid <= 0)
-		return 0;
-	buf[0] = what;
+	buf[0] = 'F';
 	memcpy(buf + 1, &reuse, sizeof(int));
-	if (fd >= 0) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	if (sendmsg(l->guard, &mh, MSG_NOSIGNAL) != (ssize_t)iov.iov_len) {
-		pr_perror("cannot reach the TCP guardian");
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	/* never blocks: the guardian reads only once we are gone */
+	if (sendmsg(l->guard, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)iov.iov_len) {
+		pr_perror("cannot hand a TCP socket to the guardian");
 		return -1;
 	}
 	return 0;
@@ -221,10 +246,11 @@ static void guard_stop(struct tcp_repair_list *l, char what)
 {
 	if (l->guard_pid <= 0)
 		return;
-	guard_send(l, what, -1, 0);
+	__atomic_store_n(l->guard_how, what, __ATOMIC_RELEASE);
 	close(l->guard);
 	while (waitpid(l->guard_pid, NULL, 0) < 0 && errno == EINTR)
 		;
+	munmap(l->guard_how, 4096);
 	l->guard_pid = 0;
 }
 
@@ -318,7 +344,7 @@ static int repair_on(const struct fd_dump *d)
 		return -1;
 	}
 	/* the guardian holds it first: from then on, stasis may die at any moment */
-	if (guard_start(l) || guard_send(l, 'F', d->lfd, reuse))
+	if (guard_start(l) || guard_send(l, d->lfd, reuse))
 		return -1;
 	fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
