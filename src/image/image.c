@@ -49,11 +49,48 @@ static int image_write(int fd, enum fault_point p, const void *buf, uint64_t len
 	return write_all(fd, buf, len);
 }
 
-static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
+/* Write out what the record buffer holds. */
+static int writer_flush(struct img_writer *w)
 {
-	if (image_write(w->fd, FAULT_IMG_WRITE, buf, len)) {
+	size_t len = w->wlen;
+
+	w->wlen = 0;
+	if (len && write_all(w->fd, w->wbuf, len)) {
 		pr_perror("cannot write image %s", w->tmp_path);
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Records go through a buffer of IMG_WBUF bytes (a process with a
+ * thousand sockets writes four thousand headers and small records): one
+ * write per buffer, not two per record.  It is written out before page
+ * data, which goes to the file directly, and at commit.  The fault point
+ * is still per record: the buffer, then half of this one, then ENOSPC.
+ */
+static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
+{
+	if (fault_armed() && fault_at(FAULT_IMG_WRITE)) {
+		int err = errno;
+
+		if (!writer_flush(w) && !write_all(w->fd, buf, len / 2))
+			errno = err;
+		pr_perror("cannot write image %s", w->tmp_path);
+		return -1;
+	}
+	if (w->wlen + len > IMG_WBUF && writer_flush(w))
+		return -1;
+	if (len >= IMG_WBUF) {
+		if (write_all(w->fd, buf, len)) {
+			pr_perror("cannot write image %s", w->tmp_path);
+			return -1;
+		}
+	} else {
+		if (!w->wbuf)
+			w->wbuf = xmalloc(IMG_WBUF);
+		memcpy(w->wbuf + w->wlen, buf, len);
+		w->wlen += len;
 	}
 	w->off += len;
 	return 0;
@@ -202,7 +239,8 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 		if (img_write_raw(w, IMG_PAD, zeros, pad))
 			return -1;
 	}
-	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0))
+	/* page data goes to the file directly, after every record before it */
+	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0) || writer_flush(w))
 		return -1;
 	w->pages_left = len;
 	XXH3_64bits_reset(w->pages_hash);
@@ -340,7 +378,7 @@ int img_writer_commit(struct img_writer *w)
 	tr.record_count = w->nrec;
 	tr.stream_hash = XXH64_digest(w->stream);
 	tr.page_bytes = w->page_bytes;
-	if (img_write_msg(w, IMG_TRAILER, &tr.base))
+	if (img_write_msg(w, IMG_TRAILER, &tr.base) || writer_flush(w))
 		goto err;
 	if (close(w->fd)) {
 		w->fd = -1;
@@ -359,6 +397,7 @@ err:
 	unlink(w->tmp_path);
 out:
 	free(w->sync_buf);
+	free(w->wbuf);
 	XXH64_freeState(w->stream);
 	XXH3_freeState(w->pages_hash);
 	free(w->dir);
@@ -384,6 +423,7 @@ void img_writer_abort(struct img_writer *w)
 	if (w->pages_hash)
 		XXH3_freeState(w->pages_hash);
 	free(w->sync_buf);
+	free(w->wbuf);
 	free(w->dir);
 	free(w->path);
 	free(w->tmp_path);
