@@ -309,6 +309,24 @@ static bool opt_applies(const struct sk_opt *o, const void *arg)
 	return o->level != IPPROTO_IPV6 || a->ie->family == AF_INET6;
 }
 
+/*
+ * An int option of the table as the socket has it: saved if it differs,
+ * else what a fresh socket of the kind has (fresh: the kernel's default).
+ */
+int inet_sk_opt_int(const InetSkEntry *ie, int level, int name, int fresh)
+{
+	size_t i;
+	int v;
+
+	for (i = 0; i < ie->n_opts; i++)
+		if ((int)ie->opts[i]->level == level && (int)ie->opts[i]->name == name &&
+		    ie->opts[i]->val.len >= sizeof(v)) {
+			memcpy(&v, ie->opts[i]->val.data, sizeof(v));
+			return v;
+		}
+	return fresh;
+}
+
 /* The options of the table that differ from a fresh socket's. */
 static int dump_opts(const struct fd_dump *d, InetSkEntry *ie, bool est)
 {
@@ -420,7 +438,7 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 	case TCP_ST_FIN_WAIT2:
 	case TCP_ST_CLOSE_WAIT: /* shut down by the peer: its FIN is replayed */
 	case TCP_ST_LAST_ACK:
-		return tcp_dump_conn(d, ie);
+		return tcp_dump_conn(d, ie, &ti);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
 	       family_name(ie->family), inet_sk_str(ie, buf, sizeof(buf)),

@@ -330,14 +330,12 @@ static bool held_outside(const struct fd_dump *d)
 	return l->nout && bsearch(&ino, l->outside, l->nout, sizeof(ino), ino_cmp);
 }
 
-static int repair_on(const struct fd_dump *d)
+/* reuse: the socket's SO_REUSEADDR, put back with repair mode's end */
+static int repair_on(const struct fd_dump *d, int reuse)
 {
 	struct tcp_repair_list *l = repair_list(d->ctx);
-	int on = TCP_REPAIR_ON, reuse = 0, fd;
-	socklen_t len = sizeof(reuse);
+	int on = TCP_REPAIR_ON, fd;
 
-	if (getsockopt(d->lfd, SOL_SOCKET, SO_REUSEADDR, &reuse, &len))
-		reuse = 0;
 	if (l->n >= GUARD_MAX) {
 		pr_err("pid %d fd %d: more than %d TCP connections in the tree\n", d->pid, d->fd,
 		       GUARD_MAX);
@@ -377,15 +375,22 @@ static void repair_off_all(struct tcp_repair_list *l)
 		repair_off(&l->v[i]);
 }
 
-/* Before the tree is killed: repair mode again, so the sockets close silently. */
+/*
+ * Before the tree is killed: repair mode again, so the sockets close
+ * silently.  Our duplicates are closed at once: the tree's fds, then,
+ * hold the last references, and the work of freeing a socket is done by
+ * the tree's exit, not by stasis (the guardian holds them until the
+ * kill).
+ */
 static void repair_on_all(struct tcp_repair_list *l)
 {
 	int on = TCP_REPAIR_ON;
 	size_t i;
 
-	for (i = 0; i < l->n; i++)
+	for (i = 0; i < l->n; i++) {
 		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
 			pr_perror("cannot switch a TCP socket to repair mode for the kill");
+	}
 }
 
 /*
@@ -484,25 +489,24 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 	return 0;
 }
 
-static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state)
+/* ti: TCP_INFO as read before (repair mode changes none of what is taken from it) */
+static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state,
+		      const struct tcp_info *ti)
 {
 	struct tcp_repair_window w;
-	struct tcp_info ti;
 	int mss = 0, q = TCP_NO_QUEUE;
 	bool fin_unsent = false;
 
-	memset(&ti, 0, sizeof(ti));
-	if (tcp_get(d, TCP_INFO, &ti, sizeof(ti), "state") ||
-	    tcp_get(d, TCP_MAXSEG, &mss, sizeof(mss), "MSS") ||
+	if (tcp_get(d, TCP_MAXSEG, &mss, sizeof(mss), "MSS") ||
 	    tcp_get(d, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp") ||
 	    tcp_get(d, TCP_REPAIR_WINDOW, &w, sizeof(w), "window"))
 		return -1;
 	t->mss = mss;
 	t->has_snd_mss = true;
-	t->snd_mss = ti.tcpi_snd_mss;
-	t->options = ti.tcpi_options;
-	t->snd_wscale = ti.tcpi_snd_wscale;
-	t->rcv_wscale = ti.tcpi_rcv_wscale;
+	t->snd_mss = ti->tcpi_snd_mss;
+	t->options = ti->tcpi_options;
+	t->snd_wscale = ti->tcpi_snd_wscale;
+	t->rcv_wscale = ti->tcpi_rcv_wscale;
 	t->snd_wl1 = w.snd_wl1;
 	t->snd_wnd = w.snd_wnd;
 	t->max_window = w.max_window;
@@ -521,10 +525,12 @@ static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state)
 	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 }
 
-int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
+int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_info *ti)
 {
-	int off = -1, peek_off = -1;
-	socklen_t len = sizeof(peek_off);
+	/* both in the option table: read there (a fresh socket has 0 and -1) */
+	int peek_off = inet_sk_opt_int(ie, SOL_SOCKET, SO_PEEK_OFF, -1);
+	int reuse = inet_sk_opt_int(ie, SOL_SOCKET, SO_REUSEADDR, 0);
+	int off = -1;
 	char buf[160];
 	int ret;
 
@@ -548,16 +554,15 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 		return -1;
 	}
 	/* a peek offset would make MSG_PEEK start there and move it */
-	if (getsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, &len))
-		peek_off = -1;
-	if (repair_on(d))
+	if (repair_on(d, reuse))
 		return -1;
 	ie->tcp = xmalloc(sizeof(*ie->tcp));
 	tcp_conn_entry__init(ie->tcp);
 	if (peek_off >= 0)
 		setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
-	ret = dump_state(d, ie->tcp, ie->state);
-	if (peek_off >= 0 && setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, len)) {
+	ret = dump_state(d, ie->tcp, ie->state, ti);
+	if (peek_off >= 0 &&
+	    setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off))) {
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
 	}
