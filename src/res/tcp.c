@@ -390,7 +390,9 @@ static void repair_on_all(struct tcp_repair_list *l)
 	for (i = 0; i < l->n; i++) {
 		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
 			pr_perror("cannot switch a TCP socket to repair mode for the kill");
+		close(l->v[i].fd);
 	}
+	l->n = 0;
 }
 
 /*
