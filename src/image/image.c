@@ -5,6 +5,7 @@
  * The reader checks every header and metadata payload hash, the stream
  * hash in the trailer, and that the trailer is there at all.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -489,6 +490,44 @@ err:
 	return -1;
 }
 
+/*
+ * Read len bytes at the reader's position: 0, 1 at the end of the file,
+ * -1 on error.  Through a buffer of IMG_WBUF bytes, so that a record's
+ * header and its payload are not two reads each.
+ */
+static int reader_get(struct img_reader *r, void *dst, size_t len)
+{
+	char *p = dst;
+
+	while (len) {
+		size_t n = r->rlen - r->rpos;
+		ssize_t got;
+
+		if (n) {
+			n = min(n, len);
+			memcpy(p, r->rbuf + r->rpos, n);
+			r->rpos += n;
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (len >= IMG_WBUF)
+			return read_all(r->fd, p, len);
+		if (!r->rbuf)
+			r->rbuf = xmalloc(IMG_WBUF);
+		r->rpos = r->rlen = 0;
+		do
+			got = read(r->fd, r->rbuf, IMG_WBUF);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return -1;
+		if (!got)
+			return 1;
+		r->rlen = got;
+	}
+	return 0;
+}
+
 void img_reader_close(struct img_reader *r)
 {
 	if (r->fd > 0)
@@ -499,6 +538,9 @@ void img_reader_close(struct img_reader *r)
 	r->stream = NULL;
 	free(r->path);
 	r->path = NULL;
+	free(r->rbuf);
+	r->rbuf = NULL;
+	r->rpos = r->rlen = 0;
 }
 
 static int reader_truncated(struct img_reader *r)
@@ -514,7 +556,7 @@ int img_next(struct img_reader *r, struct img_rec_hdr *h)
 
 	if (r->trailer_seen)
 		return 1;
-	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, h, sizeof(*h));
+	ret = fault_at(FAULT_IMG_READ) ? -1 : reader_get(r, h, sizeof(*h));
 	if (ret < 0) {
 		pr_perror("cannot read image %s", r->path);
 		return -1;
@@ -543,7 +585,7 @@ int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **b
 	void *buf = xmalloc(h->len);
 	int ret;
 
-	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, buf, h->len);
+	ret = fault_at(FAULT_IMG_READ) ? -1 : reader_get(r, buf, h->len);
 	if (ret) {
 		free(buf);
 		if (ret < 0) {
@@ -580,8 +622,11 @@ int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **b
 
 int img_skip_payload(struct img_reader *r, const struct img_rec_hdr *h, uint64_t *payload_off)
 {
+	size_t in_buf = min((uint64_t)(r->rlen - r->rpos), h->len);
+
 	*payload_off = r->off;
-	if (lseek(r->fd, h->len, SEEK_CUR) < 0) {
+	r->rpos += in_buf;
+	if (h->len > in_buf && lseek(r->fd, h->len - in_buf, SEEK_CUR) < 0) {
 		pr_perror("cannot seek in image %s", r->path);
 		return -1;
 	}

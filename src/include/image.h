@@ -118,6 +118,8 @@ struct img_reader {
 	uint16_t major, minor;
 	XXH64_state_t *stream;
 	bool trailer_seen;
+	char *rbuf; /* read ahead (IMG_WBUF bytes): rbuf[rpos, rlen) is the file at off */
+	size_t rpos, rlen;
 };
 
 int img_reader_open(struct img_reader *r, const char *dir);
