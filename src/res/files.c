@@ -12,6 +12,7 @@
  * the planner (fd_plan.c) chose, then installs every task's fd table.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
@@ -605,7 +606,7 @@ static bool svc_of_table(const struct rst_ctx *c, int fd)
 }
 
 /* Close everything the child inherited that is neither a target fd nor ours. */
-static int close_strays(struct rst_ctx *c)
+static int close_strays_listed(struct rst_ctx *c)
 {
 	int max_fd = files_max_fd(c->t);
 	unsigned char *target = xzalloc(max_fd + 1);
@@ -635,6 +636,58 @@ static int close_strays(struct rst_ctx *c)
 	closedir(dir);
 	free(target);
 	return 0;
+}
+
+struct fd_span {
+	unsigned int lo, hi; /* kept: [lo, hi] */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct fd_span *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/*
+ * The same with close_range() over the gaps between what stays (the
+ * target fds, the service fds of the table): a few calls, where listing
+ * /proc/self/fd costs a lookup per fd (a process with thousands of
+ * sockets has them twice here, in the shared slots and at their fds).
+ */
+static int close_strays(struct rst_ctx *c)
+{
+	size_t i, n = 0, cap = c->t->nfds + c->tree->n + 1;
+	struct fd_span *keep = xmalloc(cap * sizeof(*keep));
+	unsigned int next = 0;
+	int ret = 0;
+
+	for (i = 0; i < c->t->nfds; i++)
+		keep[n++] = (struct fd_span){ c->t->fds[i]->fd, c->t->fds[i]->fd };
+	if (c->svc_end > c->svc_base)
+		keep[n++] = (struct fd_span){ c->svc_base, c->svc_end - 1 };
+	for (i = 0; c->table_leader && i < c->tree->n; i++) {
+		const struct rst_ctx *o = &c->tree->ctx[i];
+
+		if (o != c && o->table_leader == c->table_leader && o->svc_end > o->svc_base)
+			keep[n++] = (struct fd_span){ o->svc_base, o->svc_end - 1 };
+	}
+	if (n)
+		sort_array(keep, n, sizeof(*keep), span_cmp);
+	for (i = 0; i <= n && !ret; i++) {
+		unsigned int lo = i < n ? keep[i].lo : ~0U;
+
+		if (lo > next)
+			ret = syscall(__NR_close_range, next, i < n ? lo - 1 : ~0U, 0);
+		if (i < n && keep[i].hi + 1 > next)
+			next = keep[i].hi + 1;
+	}
+	free(keep);
+	if (ret && errno == ENOSYS)
+		return close_strays_listed(c); /* Linux < 5.9 */
+	if (ret)
+		pr_perror("cannot close the fds the restore does not keep");
+	return ret;
 }
 
 static int open_shared_one(struct rst_ctx *c, const FileEntry *fe, const struct fd_ops *ops)
