@@ -623,7 +623,7 @@ int tcp_repair_prepare(int fd, const InetSkEntry *ie)
 	    set_queue(fd, TCP_SEND_QUEUE) ||
 	    set_tcp(fd, TCP_QUEUE_SEQ, &snd, sizeof(snd), "send sequence"))
 		return -1;
-	return set_queue(fd, TCP_NO_QUEUE);
+	return 0; /* bind and connect do not look at the queue selected */
 }
 
 static int set_options(int fd, const TcpConnEntry *t)
@@ -647,17 +647,17 @@ static int set_options(int fd, const TcpConnEntry *t)
  * A receive queue a little larger than the receive buffer (the kernel lets
  * it overshoot) gets room for the moment; inet.c sets the size again after.
  */
-static int send_all(int fd, const uint8_t *data, size_t len, const char *what)
+static int send_all(int fd, const uint8_t *data, size_t len, const char *what, bool *grown)
 {
 	int room = (int)min(len * 2 + (1 << 16), (size_t)1 << 29);
 	size_t done = 0;
-	bool grown = false;
+	bool tried = false;
 
 	while (done < len) {
 		ssize_t n = send(fd, data + done, len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-		if (n < 0 && errno == ENOMEM && !grown) {
-			grown = true;
+		if (n < 0 && errno == ENOMEM && !tried) {
+			tried = *grown = true;
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &room, sizeof(room));
 			continue;
 		}
@@ -671,15 +671,23 @@ static int send_all(int fd, const uint8_t *data, size_t len, const char *what)
 	return 0;
 }
 
-/* Room for the send queue while it is filled (inet.c sets the real size after). */
-static void make_room(int fd, const TcpConnEntry *t)
+/*
+ * Room for the send queue while it is filled (inet.c sets the real size
+ * after), unless the restored buffer (twice the size set) holds it twice
+ * over already; true if it was made.
+ */
+static bool make_room(int fd, const InetSkEntry *ie)
 {
+	const TcpConnEntry *t = ie->tcp;
 	int snd = (int)min(t->sndq.len * 2 + (1 << 20), (size_t)1 << 29);
 
+	if (ie->has_sndbuf && t->sndq.len * 2 + (1 << 16) <= 2 * (uint64_t)ie->sndbuf)
+		return false;
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd));
+	return true;
 }
 
-int tcp_repair_finish(int fd, const InetSkEntry *ie)
+int tcp_repair_finish(int fd, const InetSkEntry *ie, bool *grown)
 {
 	const TcpConnEntry *t = ie->tcp;
 	struct tcp_repair_window w = { t->snd_wl1, t->snd_wnd, t->max_window, t->rcv_wnd,
@@ -691,19 +699,19 @@ int tcp_repair_finish(int fd, const InetSkEntry *ie)
 	if (t->peer_fin && (int32_t)(w.rcv_wup - (t->rcv_seq - 1)) > 0)
 		w.rcv_wup = t->rcv_seq - 1;
 
-	make_room(fd, t);
+	if (make_room(fd, ie))
+		*grown = true;
 	if (set_options(fd, t) || set_tcp(fd, TCP_MAXSEG, &no_mss, sizeof(no_mss), "MSS") ||
 	    set_queue(fd, TCP_RECV_QUEUE) ||
-	    send_all(fd, t->rcvq.data, t->rcvq.len, "receive queue") ||
-	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue"))
+	    send_all(fd, t->rcvq.data, t->rcvq.len, "receive queue", grown) ||
+	    set_queue(fd, TCP_SEND_QUEUE) || send_all(fd, t->sndq.data, sent, "send queue", grown))
 		return -1;
 	/* a FIN that had been sent: counts as sent, as the queue before it */
 	if (t->has_fin_unsent && !t->fin_unsent && !t->peer_fin && shutdown(fd, SHUT_WR)) {
 		pr_perror("cannot replay the FIN of a restored TCP connection");
 		return -1;
 	}
-	if (set_queue(fd, TCP_NO_QUEUE))
-		return -1;
+	/* the send queue stays selected: nothing below, nor repair mode's end, looks */
 	if (t->options & TCPI_OPT_TIMESTAMPS &&
 	    set_tcp(fd, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp"))
 		return -1;
@@ -800,14 +808,14 @@ static int replay_peer_fin(int fd, const InetSkEntry *ie)
 	return -1;
 }
 
-int tcp_repair_off(int fd, const InetSkEntry *ie)
+int tcp_repair_off(int fd, const InetSkEntry *ie, bool *grown)
 {
 	const TcpConnEntry *t = ie->tcp;
 	size_t sent = t->sndq.len - t->unsent;
 	int off = TCP_REPAIR_OFF;
 
 	if (set_tcp(fd, TCP_REPAIR, &off, sizeof(off), "repair mode (off)") ||
-	    send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)"))
+	    send_all(fd, t->sndq.data + sent, t->unsent, "send queue (unsent part)", grown))
 		return -1;
 	if (t->peer_fin && replay_peer_fin(fd, ie))
 		return -1;
