@@ -345,6 +345,33 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 	return img_write_msg(&ctx->w, IMG_FD, &fde.base);
 }
 
+/*
+ * /proc/PID/fdinfo/FD, NUL-terminated: one read where it fits (the kernel
+ * writes it in one go, so a read shorter than asked for is all of it),
+ * else the whole file.
+ */
+static char *read_fdinfo(int info_dir, const char *name)
+{
+	char *buf = xmalloc(4096);
+	ssize_t n;
+	int fd = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	do
+		n = read(fd, buf, 4095);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n >= 0 && n < 4095) {
+		buf[n] = '\0';
+		return buf;
+	}
+	free(buf);
+	return n < 0 ? NULL : read_file_at(info_dir, name, NULL);
+}
+
 /* One fd: its link, a duplicate of it in stasis, its fdinfo; then save it. */
 static int dump_fd_at(struct dump_ctx *ctx, pid_t pid, int pidfd, int fd_dir, int info_dir,
 		      const char *name)
@@ -365,7 +392,7 @@ static int dump_fd_at(struct dump_ctx *ctx, pid_t pid, int pidfd, int fd_dir, in
 		pr_perror("pid %d fd %d: pidfd_getfd", pid, d.fd);
 		return -1;
 	}
-	info = read_file_at(info_dir, name, NULL);
+	info = read_fdinfo(info_dir, name);
 	if (!info) {
 		pr_perror("cannot read /proc/%d/fdinfo/%d", pid, d.fd);
 		goto out;
