@@ -47,6 +47,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <libmnl/libmnl.h>
@@ -100,6 +101,12 @@ struct netlock_image {
 	bool inside; /* the root makes a network namespace: the lock goes in there */
 };
 
+/* CAP_NET_ADMIN over our network namespace (nftables wants it)? */
+static bool net_admin(void)
+{
+	return cap_effective(CAP_NET_ADMIN) && ns_owned_by_us("net");
+}
+
 static bool is_v4(const ProtobufCBinaryData *a)
 {
 	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
@@ -137,8 +144,7 @@ static enum set_kind sock_set(const NetlockSock *s)
  * libnftnl: its sets get their elements as binary keys, not as text that
  * libnftables would parse (some 10 ms for 1,000 connections, three times
  * from a dump to its restore: the lock's install at dump, the table that
- * outlives the dump, the restore's own).  libnftables is kept for the
- * probe of `stasis check`.
+ * outlives the dump, the restore's own).
  */
 
 /* A network-order field of a packet loaded into the registers. */
@@ -367,6 +373,13 @@ static int batch_run(struct netlock *l, struct nl_batch *b, char **err, int *err
 	int size, ret = 0;
 
 	*errnum = 0;
+	/* say which capability, rather than the kernel's EPERM for one message */
+	if (l->netns < 0 && !net_admin()) {
+		*errnum = EPERM;
+		*err = xstrdup(
+		    "nftables needs CAP_NET_ADMIN over this network namespace, which we lack");
+		return -1;
+	}
 	if (!l->nl) {
 		l->nl = nl_open_in(l->netns);
 		if (!l->nl) {
