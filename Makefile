@@ -4,12 +4,12 @@
 
 CC       ?= gcc
 BUILD    := build
-DEB_DEPS := protobuf-c-compiler libprotobuf-c-dev libxxhash-dev libmnl-dev libnftables-dev pkg-config
+DEB_DEPS := protobuf-c-compiler libprotobuf-c-dev libxxhash-dev libmnl-dev libnftables-dev libnftnl-dev pkg-config
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
 	    -D_GNU_SOURCE -Isrc/include -I$(BUILD)/proto -MMD -MP
 # libnftables is opened with dlopen when first used (src/util/nft_load.c)
-LDLIBS   := -lprotobuf-c -lxxhash -lmnl
+LDLIBS   := -lprotobuf-c -lxxhash -lmnl -lnftnl
 
 PROTOS   := $(wildcard images/*.proto)
 PROTO_C  := $(patsubst images/%.proto,$(BUILD)/proto/%.pb-c.c,$(PROTOS))

@@ -5,6 +5,7 @@
  * The reader checks every header and metadata payload hash, the stream
  * hash in the trailer, and that the trailer is there at all.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,11 +50,48 @@ static int image_write(int fd, enum fault_point p, const void *buf, uint64_t len
 	return write_all(fd, buf, len);
 }
 
-static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
+/* Write out what the record buffer holds. */
+static int writer_flush(struct img_writer *w)
 {
-	if (image_write(w->fd, FAULT_IMG_WRITE, buf, len)) {
+	size_t len = w->wlen;
+
+	w->wlen = 0;
+	if (len && write_all(w->fd, w->wbuf, len)) {
 		pr_perror("cannot write image %s", w->tmp_path);
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Records go through a buffer of IMG_WBUF bytes (a process with a
+ * thousand sockets writes four thousand headers and small records): one
+ * write per buffer, not two per record.  It is written out before page
+ * data, which goes to the file directly, and at commit.  The fault point
+ * is still per record: the buffer, then half of this one, then ENOSPC.
+ */
+static int writer_put(struct img_writer *w, const void *buf, uint64_t len)
+{
+	if (fault_armed() && fault_at(FAULT_IMG_WRITE)) {
+		int err = errno;
+
+		if (!writer_flush(w) && !write_all(w->fd, buf, len / 2))
+			errno = err;
+		pr_perror("cannot write image %s", w->tmp_path);
+		return -1;
+	}
+	if (w->wlen + len > IMG_WBUF && writer_flush(w))
+		return -1;
+	if (len >= IMG_WBUF) {
+		if (write_all(w->fd, buf, len)) {
+			pr_perror("cannot write image %s", w->tmp_path);
+			return -1;
+		}
+	} else {
+		if (!w->wbuf)
+			w->wbuf = xmalloc(IMG_WBUF);
+		memcpy(w->wbuf + w->wlen, buf, len);
+		w->wlen += len;
 	}
 	w->off += len;
 	return 0;
@@ -202,7 +240,8 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 		if (img_write_raw(w, IMG_PAD, zeros, pad))
 			return -1;
 	}
-	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0))
+	/* page data goes to the file directly, after every record before it */
+	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0) || writer_flush(w))
 		return -1;
 	w->pages_left = len;
 	XXH3_64bits_reset(w->pages_hash);
@@ -340,7 +379,7 @@ int img_writer_commit(struct img_writer *w)
 	tr.record_count = w->nrec;
 	tr.stream_hash = XXH64_digest(w->stream);
 	tr.page_bytes = w->page_bytes;
-	if (img_write_msg(w, IMG_TRAILER, &tr.base))
+	if (img_write_msg(w, IMG_TRAILER, &tr.base) || writer_flush(w))
 		goto err;
 	if (close(w->fd)) {
 		w->fd = -1;
@@ -359,6 +398,7 @@ err:
 	unlink(w->tmp_path);
 out:
 	free(w->sync_buf);
+	free(w->wbuf);
 	XXH64_freeState(w->stream);
 	XXH3_freeState(w->pages_hash);
 	free(w->dir);
@@ -384,6 +424,7 @@ void img_writer_abort(struct img_writer *w)
 	if (w->pages_hash)
 		XXH3_freeState(w->pages_hash);
 	free(w->sync_buf);
+	free(w->wbuf);
 	free(w->dir);
 	free(w->path);
 	free(w->tmp_path);
@@ -449,6 +490,44 @@ err:
 	return -1;
 }
 
+/*
+ * Read len bytes at the reader's position: 0, 1 at the end of the file,
+ * -1 on error.  Through a buffer of IMG_WBUF bytes, so that a record's
+ * header and its payload are not two reads each.
+ */
+static int reader_get(struct img_reader *r, void *dst, size_t len)
+{
+	char *p = dst;
+
+	while (len) {
+		size_t n = r->rlen - r->rpos;
+		ssize_t got;
+
+		if (n) {
+			n = min(n, len);
+			memcpy(p, r->rbuf + r->rpos, n);
+			r->rpos += n;
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (len >= IMG_WBUF)
+			return read_all(r->fd, p, len);
+		if (!r->rbuf)
+			r->rbuf = xmalloc(IMG_WBUF);
+		r->rpos = r->rlen = 0;
+		do
+			got = read(r->fd, r->rbuf, IMG_WBUF);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return -1;
+		if (!got)
+			return 1;
+		r->rlen = got;
+	}
+	return 0;
+}
+
 void img_reader_close(struct img_reader *r)
 {
 	if (r->fd > 0)
@@ -459,6 +538,9 @@ void img_reader_close(struct img_reader *r)
 	r->stream = NULL;
 	free(r->path);
 	r->path = NULL;
+	free(r->rbuf);
+	r->rbuf = NULL;
+	r->rpos = r->rlen = 0;
 }
 
 static int reader_truncated(struct img_reader *r)
@@ -474,7 +556,7 @@ int img_next(struct img_reader *r, struct img_rec_hdr *h)
 
 	if (r->trailer_seen)
 		return 1;
-	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, h, sizeof(*h));
+	ret = fault_at(FAULT_IMG_READ) ? -1 : reader_get(r, h, sizeof(*h));
 	if (ret < 0) {
 		pr_perror("cannot read image %s", r->path);
 		return -1;
@@ -503,7 +585,7 @@ int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **b
 	void *buf = xmalloc(h->len);
 	int ret;
 
-	ret = fault_at(FAULT_IMG_READ) ? -1 : read_all(r->fd, buf, h->len);
+	ret = fault_at(FAULT_IMG_READ) ? -1 : reader_get(r, buf, h->len);
 	if (ret) {
 		free(buf);
 		if (ret < 0) {
@@ -540,8 +622,11 @@ int img_read_payload(struct img_reader *r, const struct img_rec_hdr *h, void **b
 
 int img_skip_payload(struct img_reader *r, const struct img_rec_hdr *h, uint64_t *payload_off)
 {
+	size_t in_buf = min((uint64_t)(r->rlen - r->rpos), h->len);
+
 	*payload_off = r->off;
-	if (lseek(r->fd, h->len, SEEK_CUR) < 0) {
+	r->rpos += in_buf;
+	if (h->len > in_buf && lseek(r->fd, h->len - in_buf, SEEK_CUR) < 0) {
 		pr_perror("cannot seek in image %s", r->path);
 		return -1;
 	}

@@ -83,7 +83,11 @@ struct img_writer {
 	struct img_page_pipe *pipe; /* large records: a writer thread */
 	void *sync_buf;		    /* small records: written at once from here */
 	bool pages_sync;
+	char *wbuf; /* records not written yet (IMG_WBUF bytes) */
+	size_t wlen;
 };
+
+#define IMG_WBUF (64UL << 10)
 
 int img_writer_open(struct img_writer *w, const char *dir);
 int img_write_msg(struct img_writer *w, uint32_t type, const ProtobufCMessage *msg);
@@ -114,6 +118,8 @@ struct img_reader {
 	uint16_t major, minor;
 	XXH64_state_t *stream;
 	bool trailer_seen;
+	char *rbuf; /* read ahead (IMG_WBUF bytes): rbuf[rpos, rlen) is the file at off */
+	size_t rpos, rlen;
 };
 
 int img_reader_open(struct img_reader *r, const char *dir);

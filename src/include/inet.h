@@ -48,13 +48,21 @@ static inline bool tcp_state_repaired(uint32_t state)
 	       state == TCP_ST_FIN_WAIT2 || state == TCP_ST_CLOSE_WAIT || state == TCP_ST_LAST_ACK;
 }
 
-/* tcp.c: established connections (dump in repair mode, restore) */
-int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie);
+struct tcp_info;
+
+/*
+ * tcp.c: established connections (dump in repair mode, restore); ti is
+ * the TCP_INFO inet.c read, ie's options those that differ from a fresh
+ * socket's (inet_sk_opt_int tells the value of one)
+ */
+int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_info *ti);
+int inet_sk_opt_int(const InetSkEntry *ie, int level, int name, int fresh);
 /* restore: in repair mode, before bind (seqs), after connect (the rest) */
 int tcp_repair_prepare(int fd, const InetSkEntry *ie);
-int tcp_repair_finish(int fd, const InetSkEntry *ie);
+/* *grown: a buffer was made larger for the moment (inet.c sets the sizes again) */
+int tcp_repair_finish(int fd, const InetSkEntry *ie, bool *grown);
 /* repair off (a window probe tells the peer we are back), then unsent data */
-int tcp_repair_off(int fd, const InetSkEntry *ie);
+int tcp_repair_off(int fd, const InetSkEntry *ie, bool *grown);
 
 /* udp.c: the internet checksum (sum 16-bit words into s; fold into the field) */
 uint32_t inet_csum_add(const void *p, size_t len, uint32_t s);

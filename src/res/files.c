@@ -12,6 +12,7 @@
  * the planner (fd_plan.c) chose, then installs every task's fd table.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
@@ -344,6 +345,33 @@ static int dump_one_fd(struct dump_ctx *ctx, struct fd_dump *d)
 	return img_write_msg(&ctx->w, IMG_FD, &fde.base);
 }
 
+/*
+ * /proc/PID/fdinfo/FD, NUL-terminated: one read where it fits (the kernel
+ * writes it in one go, so a read shorter than asked for is all of it),
+ * else the whole file.
+ */
+static char *read_fdinfo(int info_dir, const char *name)
+{
+	char *buf = xmalloc(4096);
+	ssize_t n;
+	int fd = openat(info_dir, name, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	do
+		n = read(fd, buf, 4095);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n >= 0 && n < 4095) {
+		buf[n] = '\0';
+		return buf;
+	}
+	free(buf);
+	return n < 0 ? NULL : read_file_at(info_dir, name, NULL);
+}
+
 /* One fd: its link, a duplicate of it in stasis, its fdinfo; then save it. */
 static int dump_fd_at(struct dump_ctx *ctx, pid_t pid, int pidfd, int fd_dir, int info_dir,
 		      const char *name)
@@ -364,7 +392,7 @@ static int dump_fd_at(struct dump_ctx *ctx, pid_t pid, int pidfd, int fd_dir, in
 		pr_perror("pid %d fd %d: pidfd_getfd", pid, d.fd);
 		return -1;
 	}
-	info = read_file_at(info_dir, name, NULL);
+	info = read_fdinfo(info_dir, name);
 	if (!info) {
 		pr_perror("cannot read /proc/%d/fdinfo/%d", pid, d.fd);
 		goto out;
@@ -605,7 +633,7 @@ static bool svc_of_table(const struct rst_ctx *c, int fd)
 }
 
 /* Close everything the child inherited that is neither a target fd nor ours. */
-static int close_strays(struct rst_ctx *c)
+static int close_strays_listed(struct rst_ctx *c)
 {
 	int max_fd = files_max_fd(c->t);
 	unsigned char *target = xzalloc(max_fd + 1);
@@ -635,6 +663,58 @@ static int close_strays(struct rst_ctx *c)
 	closedir(dir);
 	free(target);
 	return 0;
+}
+
+struct fd_span {
+	unsigned int lo, hi; /* kept: [lo, hi] */
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct fd_span *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/*
+ * The same with close_range() over the gaps between what stays (the
+ * target fds, the service fds of the table): a few calls, where listing
+ * /proc/self/fd costs a lookup per fd (a process with thousands of
+ * sockets has them twice here, in the shared slots and at their fds).
+ */
+static int close_strays(struct rst_ctx *c)
+{
+	size_t i, n = 0, cap = c->t->nfds + c->tree->n + 1;
+	struct fd_span *keep = xmalloc(cap * sizeof(*keep));
+	unsigned int next = 0;
+	int ret = 0;
+
+	for (i = 0; i < c->t->nfds; i++)
+		keep[n++] = (struct fd_span){ c->t->fds[i]->fd, c->t->fds[i]->fd };
+	if (c->svc_end > c->svc_base)
+		keep[n++] = (struct fd_span){ c->svc_base, c->svc_end - 1 };
+	for (i = 0; c->table_leader && i < c->tree->n; i++) {
+		const struct rst_ctx *o = &c->tree->ctx[i];
+
+		if (o != c && o->table_leader == c->table_leader && o->svc_end > o->svc_base)
+			keep[n++] = (struct fd_span){ o->svc_base, o->svc_end - 1 };
+	}
+	if (n)
+		sort_array(keep, n, sizeof(*keep), span_cmp);
+	for (i = 0; i <= n && !ret; i++) {
+		unsigned int lo = i < n ? keep[i].lo : ~0U;
+
+		if (lo > next)
+			ret = syscall(__NR_close_range, next, i < n ? lo - 1 : ~0U, 0);
+		if (i < n && keep[i].hi + 1 > next)
+			next = keep[i].hi + 1;
+	}
+	free(keep);
+	if (ret && errno == ENOSYS)
+		return close_strays_listed(c); /* Linux < 5.9 */
+	if (ret)
+		pr_perror("cannot close the fds the restore does not keep");
+	return ret;
 }
 
 static int open_shared_one(struct rst_ctx *c, const FileEntry *fe, const struct fd_ops *ops)

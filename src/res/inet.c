@@ -309,6 +309,24 @@ static bool opt_applies(const struct sk_opt *o, const void *arg)
 	return o->level != IPPROTO_IPV6 || a->ie->family == AF_INET6;
 }
 
+/*
+ * An int option of the table as the socket has it: saved if it differs,
+ * else what a fresh socket of the kind has (fresh: the kernel's default).
+ */
+int inet_sk_opt_int(const InetSkEntry *ie, int level, int name, int fresh)
+{
+	size_t i;
+	int v;
+
+	for (i = 0; i < ie->n_opts; i++)
+		if ((int)ie->opts[i]->level == level && (int)ie->opts[i]->name == name &&
+		    ie->opts[i]->val.len >= sizeof(v)) {
+			memcpy(&v, ie->opts[i]->val.data, sizeof(v));
+			return v;
+		}
+	return fresh;
+}
+
 /* The options of the table that differ from a fresh socket's. */
 static int dump_opts(const struct fd_dump *d, InetSkEntry *ie, bool est)
 {
@@ -420,7 +438,7 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 	case TCP_ST_FIN_WAIT2:
 	case TCP_ST_CLOSE_WAIT: /* shut down by the peer: its FIN is replayed */
 	case TCP_ST_LAST_ACK:
-		return tcp_dump_conn(d, ie);
+		return tcp_dump_conn(d, ie, &ti);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
 	       family_name(ie->family), inet_sk_str(ie, buf, sizeof(buf)),
@@ -485,6 +503,7 @@ struct isk {
 	const InetSkEntry *ie;
 	int fd;
 	bool closed; /* restore --tcp-close: a connection comes back unconnected */
+	bool grown;  /* a buffer was made larger while it was filled: set the sizes again */
 };
 
 static bool repaired(const struct isk *s)
@@ -504,14 +523,24 @@ static int fail(pid_t pid, const struct isk *s, const char *what)
 	return -1;
 }
 
-/* The buffer sizes as set, and whether the kernel may tune them. */
+/*
+ * The buffer sizes as set.  Setting them locks them (the kernel tunes
+ * them no more): they stay so while the socket is built, and set_lock,
+ * last, gives back the lock bits the socket had.
+ */
 static int set_bufs(int fd, const InetSkEntry *ie)
 {
-	int lock = (ie->sndbuf_locked ? 1 : 0) | (ie->rcvbuf_locked ? 2 : 0);
-
 	if ((ie->has_sndbuf && sk_set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, ie->sndbuf)) ||
 	    (ie->has_rcvbuf && sk_set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, ie->rcvbuf)))
 		return -1;
+	return 0;
+}
+
+/* Whether the kernel may tune the sizes. */
+static int set_lock(int fd, const InetSkEntry *ie)
+{
+	int lock = (ie->sndbuf_locked ? 1 : 0) | (ie->rcvbuf_locked ? 2 : 0);
+
 	return ie->has_sndbuf_locked ? sk_set_int(fd, SOL_SOCKET, SO_BUF_LOCK, lock) : 0;
 }
 
@@ -580,7 +609,7 @@ static int finish_one(pid_t pid, struct isk *s)
 		    setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, ie->opts[i]->val.data,
 			       ie->opts[i]->val.len))
 			return fail(pid, s, "set SO_REUSEADDR on");
-	if (set_bufs(s->fd, ie))
+	if ((s->grown && set_bufs(s->fd, ie)) || set_lock(s->fd, ie))
 		return fail(pid, s, "set the buffer sizes of");
 	if (fcntl(s->fd, F_SETFL, s->fe->flags & (O_NONBLOCK | O_ASYNC)))
 		return fail(pid, s, "set the file flags of");
@@ -603,15 +632,17 @@ static int build_all(pid_t pid, struct isk *sk, size_t n)
 		    listen(sk[i].fd, sk[i].ie->has_backlog ? (int)sk[i].ie->backlog : 0))
 			return fail(pid, &sk[i], "listen on");
 	for (i = 0; i < n; i++)
-		if (sk[i].ie->proto == IPPROTO_UDP &&
-		    (udp_fill_queue(pid, sk[i].fd, sk[i].ie) || connect_one(pid, &sk[i])))
-			return -1;
+		if (sk[i].ie->proto == IPPROTO_UDP) {
+			sk[i].grown = sk[i].ie->n_queue > 0; /* see udp_fill_queue */
+			if (udp_fill_queue(pid, sk[i].fd, sk[i].ie) || connect_one(pid, &sk[i]))
+				return -1;
+		}
 	for (i = 0; i < n; i++)
 		if (repaired(&sk[i]) && (bind_one(pid, &sk[i]) || connect_one(pid, &sk[i]) ||
-					 tcp_repair_finish(sk[i].fd, sk[i].ie)))
+					 tcp_repair_finish(sk[i].fd, sk[i].ie, &sk[i].grown)))
 			return fail(pid, &sk[i], "rebuild the connection of");
 	for (i = 0; i < n; i++)
-		if (repaired(&sk[i]) && tcp_repair_off(sk[i].fd, sk[i].ie))
+		if (repaired(&sk[i]) && tcp_repair_off(sk[i].fd, sk[i].ie, &sk[i].grown))
 			return fail(pid, &sk[i], "end the repair of");
 	for (i = 0; i < n; i++)
 		if (finish_one(pid, &sk[i]))

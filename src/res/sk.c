@@ -5,8 +5,8 @@
  * values read once per table and kind: a process with thousands of
  * sockets costs one getsockopt per option and socket, not two, and no
  * socket of stasis's own each), integer socket options, the network
- * namespace a socket belongs to, and the sock_diag dump that lists a
- * family's sockets.  The tree's sockets live in the tree's network
+ * namespace a socket belongs to (its cookie), and the sock_diag dump that
+ * lists a family's sockets.  The tree's sockets live in the tree's network
  * namespace, which may not be ours (res/ns_net.c sets it with
  * sk_set_netns): sockets are compared with it and the sock_diag socket is
  * opened in it.
@@ -27,13 +27,21 @@
 #include "sk.h"
 #include "util.h"
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
 static int sk_netns = -1; /* the tree's network namespace; -1: ours */
+
+static uint64_t sk_cookie;  /* SO_NETNS_COOKIE of sk_netns (or ours) */
+static int sk_cookie_known; /* 0 not read yet, 1 read, -1 the kernel has none */
 
 void sk_set_netns(int fd)
 {
 	if (sk_netns >= 0)
 		close(sk_netns);
 	sk_netns = fd;
+	sk_cookie_known = 0;
 }
 
 int sk_netns_fd(void)
@@ -245,15 +253,45 @@ static bool sk_cookie_ours(int fd)
 	return !getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) && c == ours;
 }
 
+/*
+ * The namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): one getsockopt
+ * per socket, where SIOCGSKNS opens a file of the namespace, to be
+ * stat'ed and closed.  The tree's is read once from a socket made there.
+ */
+static int sk_cookie_cmp(int fd)
+{
+	socklen_t len = sizeof(uint64_t);
+	uint64_t c;
+
+	if (!sk_cookie_known) {
+		int s = sk_socket_in_tree(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		sk_cookie_known =
+		    s >= 0 && !getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &sk_cookie, &len) ? 1
+											    : -1;
+		if (s >= 0)
+			close(s);
+	}
+	if (sk_cookie_known < 0)
+		return -1;
+	len = sizeof(c);
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len))
+		return -1;
+	return c == sk_cookie;
+}
+
 /* stasis's own network namespace (it dumps from there) is looked up once */
 bool sk_in_our_netns(int fd)
 {
 	static struct stat ours;
 	static bool known;
 	struct stat a, b;
-	int ns = ioctl(fd, SIOCGSKNS);
+	int ns, same = sk_cookie_cmp(fd);
 	bool ok;
 
+	if (same >= 0)
+		return same;
+	ns = ioctl(fd, SIOCGSKNS);
 	if (ns < 0)
 		return errno == EPERM && sk_netns < 0 && sk_cookie_ours(fd);
 	if (sk_netns >= 0) {
