@@ -138,6 +138,10 @@ bench: all
 bench-net: all
 	@bash bench/net.sh
 
+# a container (5 processes, 10 mounts, a veth) next to the same tree without namespaces
+bench-container: all
+	@bash bench/container.sh
+
 # The memory figures with an 8 GiB target (about 17 GiB of free memory; not in check).
 bench-8g: all
 	@bash bench/run.sh big
@@ -161,6 +165,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-faults demo bench bench-net bench-8g soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check check-faults demo bench bench-net bench-container bench-8g soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

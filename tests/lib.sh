@@ -72,6 +72,8 @@ track() {
 	st=$(proc_start "$1") || return 0	# already gone: nothing to track
 	ALL_PIDS+=("$1:$st")
 	TEST_PIDS+=("$1:$st")
+	# for the watchdog of run.sh, which must not kill them (a subshell)
+	[ -n "${TDIR:-}" ] && echo "$1:$st" >>"$TDIR/.tracked"
 }
 
 # tracked_alive ENTRY: the tracked process (pid:start) still exists.
@@ -93,7 +95,7 @@ wait_gone() {
 	while [ -e "/proc/$pid" ]; do
 		if [ "$(proc_state "$pid")" = Z ] && [ "$(proc_field "$pid" 4)" = $$ ]; then
 			reap "$pid"
-			continue
+			[ -e "/proc/$pid" ] || break
 		fi
 		[ "$(now_ms)" -lt "$limit" ] || return 1
 		sleep 0.05

@@ -52,6 +52,9 @@ SCN_TOKEN="" SCN_START=""	# token (see scenario.h) and start time
 ERR_LINE=""			# first stderr line of an expected failure
 N_CMD=0				# numbers stasis log files within a test
 SUMMARY_DONE=0
+T_TEST=${T_TEST:-420}		# seconds one test may take before the watchdog
+WATCHDOG=""			# "pid:start" of the current test's watchdog
+IN_TEST=0			# 1 while a test function runs (see on_watchdog)
 
 IMG_NAME=stasis.img
 SPARSE_MAX=$((16 << 20))	# largest acceptable image of the sparse scenario
@@ -96,6 +99,55 @@ show_failure() {
 	done
 }
 
+# start_watchdog: a subshell that, if the test is still running after
+# T_TEST seconds, notes what was running in DETAILS, kills the runner's
+# children that no test tracks (the hung stasis command, timeout(1) or
+# subshell, with their descendants), and then sends the runner SIGUSR1
+# every half second: its trap returns from the innermost test function
+# each time, until the test function has returned.  The wait is a `read`
+# on a FIFO the subshell holds itself, so killing it leaves nothing.
+start_watchdog() {
+	local runner=$$
+	mkfifo "$TDIR/.watchdog" || return 0
+	(trap - EXIT INT TERM USR1
+		exec {wd}<>"$TDIR/.watchdog"
+		read -r -t "$T_TEST" -u $wd && exit 0
+		: >"$TDIR/.timed-out"
+		{ echo "the test ran longer than ${T_TEST}s; what was running:"
+			ps -o pid,ppid,stat,etimes,wchan:24,args --forest \
+				-s "$(ps -o sid= -p $runner | tr -d ' ')" | cut -c 1-200
+		} >>"$DETAILS" 2>&1
+		watchdog_kill_children "$runner"
+		for ((i = 0; i < 120; i++)); do
+			kill -USR1 "$runner" 2>/dev/null || exit 0
+			read -r -t 0.5 -u $wd && exit 0
+		done) &
+	WATCHDOG=$!:$(proc_start $!)
+}
+
+# watchdog_kill_children RUNNER: kill, with their descendants, the direct
+# children of RUNNER that are not tracked processes of the test (those
+# are killed by run_test afterwards) and not this watchdog.
+watchdog_kill_children() {
+	local c st list=()
+	for c in $(children "$1"); do
+		[ "$c" = "$BASHPID" ] && continue
+		st=$(proc_start "$c") || continue
+		grep -qx "$c:$st" "$TDIR/.tracked" 2>/dev/null && continue
+		list+=("$c:$st")
+	done
+	[ ${#list[@]} -gt 0 ] && kill_trees "${list[@]}"
+}
+
+# stop_watchdog: the test has returned: end its watchdog.
+stop_watchdog() {
+	[ -n "$WATCHDOG" ] || return 0
+	tracked_alive "$WATCHDOG" && kill -KILL "${WATCHDOG%%:*}" 2>/dev/null
+	wait "${WATCHDOG%%:*}" 2>/dev/null
+	WATCHDOG=""
+	rm -f "$TDIR/.watchdog"
+}
+
 # run_test NAME COMMAND...: run one test and report it.
 run_test() {
 	local name=$1 rc e pid t0 took nft_before left
@@ -109,8 +161,16 @@ run_test() {
 	mkdir -p "$TDIR"
 	nft_before=$(nft_stasis_tables)
 
+	start_watchdog
+	IN_TEST=1
 	"$@"
 	rc=$?
+	IN_TEST=0
+	stop_watchdog
+	if [ -e "$TDIR/.timed-out" ]; then
+		rc=1
+		REASON="did not finish within ${T_TEST}s (T_TEST); the watchdog ended it (what ran: see below)"
+	fi
 
 	# every descendant of a tracked process is ours too: list them all
 	# before anything is killed, so that none escapes to init
@@ -1430,6 +1490,9 @@ main() {
 	trap on_exit EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
+	# the watchdog of a test that hangs (start_watchdog): leave the
+	# innermost function of the test, never run_test itself
+	trap '[ $IN_TEST = 1 ] && [ "${FUNCNAME[0]:-}" != run_test ] && return 1' USR1
 
 	ROOT=$(mktemp -d "${TMPDIR:-/tmp}/stasis-test.XXXXXX") || { echo "cannot create a temp dir"; exit 1; }
 	for i in "${!T_NAMES[@]}"; do

@@ -54,6 +54,7 @@ static const struct img_rec_kind rec_kinds[IMG_REC_MAX] = {
 	KIND(IMG_NS, "ns", &ns_entry__descriptor, ns_load),
 	KIND(IMG_MNT, "mnt", &mnt_entry__descriptor, mnt_load),
 	KIND(IMG_MNT_FILE, "mnt-file", &mnt_file__descriptor, mnt_file_load),
+	KIND(IMG_MQUEUE, "mqueue", &mqueue_entry__descriptor, mqueue_load),
 	KIND(IMG_NETLOCK, "netlock", &netlock_entry__descriptor, netlock_load),
 };
 

@@ -44,6 +44,7 @@ enum img_rec_type {
 	IMG_NS = 70,	 /* images/ns.proto: a UTS or time namespace of the tree */
 	IMG_MNT = 75,	 /* images/mnt.proto: a mount of the tree's mount namespace */
 	IMG_MNT_FILE = 76, /* a file of a tmpfs of the tree */
+	IMG_MQUEUE = 86,   /* images/sysvipc.proto: a POSIX queue of the tree's IPC namespace */
 	IMG_REC_MAX
 };
 

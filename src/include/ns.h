@@ -65,6 +65,12 @@ struct ns_kind {
 	 * outside before the root runs, instead of create from inside
 	 */
 	bool at_fork;
+	/*
+	 * at_fork too when the root creates a user namespace: the kind's
+	 * set_up needs rights over our namespaces that a creator inside a
+	 * new user namespace lacks (a veth's host end)
+	 */
+	bool at_fork_with_user;
 
 	/* dump: fill e (kind and id set) from task 'task' of v->ctx, which is in it */
 	int (*describe)(const struct ns_view *v, size_t task, NsEntry *e);

@@ -168,6 +168,7 @@ int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_MNT */
 int mnt_file_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_MNT_FILE */
 int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_NETLOCK */
+int mqueue_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_MQUEUE */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

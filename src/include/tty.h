@@ -15,6 +15,8 @@ struct tty_seen {
 	uint32_t sid; /* the session it is the controlling terminal of */
 	int fg_pgrp;
 	bool saved;
+	dev_t devpts; /* the devpts instance of the pair (its slave's st_dev) */
+	char *ptmx;   /* the master's ptmx node, as the tree named it */
 };
 
 /* tty_res's state for one dump: the pty masters of the tree */

@@ -731,6 +731,13 @@ const NsEntry *ns_of(struct rst_ctx *c, enum ns_slot k)
 	return id ? ns_find(ni->ents, ni->n, ns_kinds[k]->kind, id) : NULL;
 }
 
+/* Is kind k made by the clone of c (the root), not from inside by its child? */
+static bool made_at_fork(struct rst_ctx *c, size_t k)
+{
+	return ns_kinds[k]->at_fork ||
+	       (ns_kinds[k]->at_fork_with_user && !c->t->parent && ns_created_by(c, NS_K_USER));
+}
+
 /* The kinds made by the root's own clone: only the root can create them. */
 static int ns_restore_prepare(struct rst_ctx *c)
 {
@@ -738,7 +745,7 @@ static int ns_restore_prepare(struct rst_ctx *c)
 
 	for_each_ns_kind(k)
 	{
-		if (!ns_kinds[k]->at_fork || !ns_created_by(c, k))
+		if (!made_at_fork(c, k) || !ns_created_by(c, k))
 			continue;
 		if (c->t->parent) {
 			pr_err("image %s: pid %u creates a %s namespace below the tree's root; not "
@@ -757,7 +764,7 @@ static int ns_root_forked(struct rst_ctx *c, pid_t pid)
 	const NsEntry *e;
 	size_t k;
 
-	for_each_ns_kind(k) if (ns_kinds[k]->at_fork && (e = ns_created_by(c, k)) &&
+	for_each_ns_kind(k) if (made_at_fork(c, k) && (e = ns_created_by(c, k)) &&
 				ns_kinds[k]->set_up(c, e, pid)) return -1;
 	return 0;
 }
@@ -768,7 +775,7 @@ static int ns_child_early(struct rst_ctx *c)
 	const NsEntry *e;
 	size_t k;
 
-	for_each_ns_kind(k) if (ns_kinds[k]->create && !ns_kinds[k]->at_fork &&
+	for_each_ns_kind(k) if (ns_kinds[k]->create && !made_at_fork(c, k) &&
 				(e = ns_created_by(c, k)) && ns_kinds[k]->create(c, e)) return -1;
 	return 0;
 }

@@ -1381,6 +1381,47 @@ out:
 	return ret;
 }
 
+/*
+ * The root's clone made the namespace, in a user namespace of the tree's
+ * own (at_fork_with_user): a veth's host end needs our rights over our
+ * namespace, which no creator inside the new user namespace has, so the
+ * controller builds it, this thread in the namespace meanwhile.
+ */
+static int net_set_up(struct rst_ctx *c, const NsEntry *e, pid_t pid)
+{
+	struct nl *host = NULL, *n = NULL;
+	int hostns, theirs = -1, ret = -1;
+	char path[64];
+
+	hostns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	host = nl_open();
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	if (hostns >= 0)
+		theirs = open(path, O_RDONLY | O_CLOEXEC);
+	if (hostns < 0 || !host || theirs < 0) {
+		pr_perror("cannot open our network namespace and pid %d's", pid);
+		goto out;
+	}
+	if (setns(theirs, CLONE_NEWNET)) {
+		pr_perror("cannot enter the network namespace of pid %d", pid);
+		goto out;
+	}
+	if (!netlock_hold_here(c->img) && (n = nl_open()))
+		ret = build_net(e, n, host, hostns, c->opts);
+	nl_close(n);
+	if (setns(hostns, CLONE_NEWNET)) {
+		pr_perror("cannot go back to our own network namespace");
+		abort(); /* this thread would build in the wrong namespace */
+	}
+out:
+	nl_close(host);
+	if (theirs >= 0)
+		close(theirs);
+	if (hostns >= 0)
+		close(hostns);
+	return ret;
+}
+
 const struct ns_kind net_ns_kind = {
 	.name = "net",
 	.label = "net",
@@ -1389,9 +1430,11 @@ const struct ns_kind net_ns_kind = {
 	NS_TE_FIELD(net_ns),
 	.inherits = NS_K_NET,
 	.one_per_tree = true,
+	.at_fork_with_user = true,
 	.describe = net_describe,
 	.valid = net_valid,
 	.create = net_create,
+	.set_up = net_set_up,
 };
 
 /* --------------------------------------- netns_res: where the tree's sockets are */

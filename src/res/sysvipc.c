@@ -90,31 +90,39 @@ struct ipc_dump {
 	int *sem, *msg;
 	size_t nsem, nmsg;
 	bool written;
-	int ns_fd; /* the tree's own IPC namespace, or -1: ours */
+	int ns_fd;   /* the tree's own IPC namespace, or -1: ours */
+	int back_fd; /* ours, while a thread is in theirs (ipc_enter) */
 };
 
-/* This thread into the tree's IPC namespace (in: true) or back into ours. */
+/*
+ * This thread into the tree's IPC namespace (in: true) or back into ours,
+ * which it remembers on the way in (once in, "ours" is theirs).
+ */
 static int ipc_enter(struct ipc_dump *d, bool in)
 {
-	static const char *const why[] = { "go back to our own", "enter the tree's" };
-	int fd = -1, ret;
+	int ret;
 
 	if (d->ns_fd < 0)
 		return 0;
 	if (!in) {
-		fd = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			pr_perror("cannot open our IPC namespace");
+		ret = setns(d->back_fd, CLONE_NEWIPC);
+		if (ret) {
+			pr_perror("cannot go back to our own IPC namespace");
 			abort(); /* this thread would see the wrong objects from now on */
 		}
+		close(d->back_fd);
+		return 0;
 	}
-	ret = setns(in ? d->ns_fd : fd, CLONE_NEWIPC);
-	if (ret)
-		pr_perror("cannot %s IPC namespace", why[in]);
-	if (fd >= 0)
-		close(fd);
-	if (ret && !in)
-		abort();
+	d->back_fd = open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC);
+	if (d->back_fd < 0) {
+		pr_perror("cannot open our IPC namespace");
+		return -1;
+	}
+	ret = setns(d->ns_fd, CLONE_NEWIPC);
+	if (ret) {
+		pr_perror("cannot enter the tree's IPC namespace");
+		close(d->back_fd);
+	}
 	return ret;
 }
 
@@ -126,7 +134,7 @@ static int find_ns(struct dump_ctx *ctx, struct ipc_dump *d)
 
 	d->ns_fd = -1;
 	snprintf(path, sizeof(path), "/proc/%d/ns/ipc", ctx->opts->pid);
-	if (stat("/proc/self/ns/ipc", &self) || stat(path, &theirs)) {
+	if (stat("/proc/thread-self/ns/ipc", &self) || stat(path, &theirs)) {
 		pr_perror("cannot read the IPC namespace of pid %d", ctx->opts->pid);
 		return -1;
 	}

@@ -21,6 +21,15 @@
  * pair at the same index (/dev/ptmx is opened until the kernel hands out
  * that index; a taken index is refused).
  *
+ * A tree in a mount namespace of its own may hold ptys of a devpts of its
+ * own (a container's /dev/pts, mounted newinstance), which ns_mnt.c
+ * mounts anew at restore.  Such a pair is saved the same way, with the
+ * ptmx node its master was opened by (/dev/ptmx or pts/ptmx, as the tree
+ * names it); the restore opens that node in the rebuilt mount namespace,
+ * so the pair comes back at its index in the new instance.  Indexes are
+ * per instance, so the ptys of the tree must all be of one instance:
+ * the host's /dev/pts, or one devpts the tree mounts.
+ *
  * Sessions and job control are in tty_job.c.
  */
 #include <asm/termbits.h>
@@ -122,28 +131,59 @@ struct tty_seen *tty_find(struct dump_ctx *ctx, uint32_t index)
 	return NULL;
 }
 
+/* The devpts instance of the pair whose master is pid's fd (0: unknown). */
+static dev_t pair_devpts(pid_t pid, int fd)
+{
+	int pidfd = syscall(SYS_pidfd_open, pid, 0), m = -1, s = -1;
+	struct stat st = { 0 };
+
+	if (pidfd >= 0)
+		m = syscall(__NR_pidfd_getfd, pidfd, fd, 0);
+	if (m >= 0)
+		s = tty_slave_peer(m, O_RDONLY | O_NONBLOCK);
+	if (s < 0 || fstat(s, &st))
+		st.st_dev = 0;
+	if (s >= 0)
+		close(s);
+	if (m >= 0)
+		close(m);
+	if (pidfd >= 0)
+		close(pidfd);
+	return st.st_dev;
+}
+
 /* One fd of the tree: if it is a pty master, note its index. */
 static int scan_master(struct dump_ctx *ctx, pid_t pid, int fd, const char *fd_path)
 {
-	char link[64], name[32], buf[32], *info;
+	char link[PATH_MAX], name[32], buf[32], *info;
+	struct tty_seen *t;
+	struct stat st;
 	const char *v;
+	dev_t dev;
 	ssize_t n;
 
 	n = readlink(fd_path, link, sizeof(link) - 1);
 	if (n < 0)
 		return 0;
 	link[n] = '\0';
-	if (strcmp(link, "/dev/ptmx") && strcmp(link, "/dev/pts/ptmx"))
-		return 0;
+	if (strcmp(link, "/dev/ptmx") && strcmp(link, "/dev/pts/ptmx") &&
+	    (stat(fd_path, &st) || !is_ptmx(&st)))
+		return 0; /* the ptmx node of another devpts is named by its mount */
 	snprintf(name, sizeof(name), "fdinfo/%d", fd);
 	info = read_proc(pid, name, NULL);
 	v = info ? status_field(info, "tty-index") : NULL;
-	if (v && !tty_find(ctx, atoi(v))) {
+	/* one entry per pair: per index and instance (devpts_check refuses two) */
+	dev = v ? pair_devpts(pid, fd) : 0;
+	t = v ? tty_find(ctx, atoi(v)) : NULL;
+	if (v && (!t || t->devpts != dev)) {
 		struct tty_dump *td = res_dump_state(ctx, &tty_res);
 
 		snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(v, "\n"), v);
 		td->v = xrealloc(td->v, (td->n + 1) * sizeof(*td->v));
-		td->v[td->n++] = (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
+		t = &td->v[td->n++];
+		*t = (struct tty_seen){ .index = atoi(buf), .pid = pid, .fd = fd };
+		t->ptmx = xstrdup(link);
+		t->devpts = dev;
 	}
 	free(info);
 	return 0;
@@ -187,7 +227,12 @@ int tty_scan_once(struct dump_ctx *ctx)
 
 void tty_dump_fini(struct dump_ctx *ctx, void *state)
 {
-	free(((struct tty_dump *)state)->v);
+	struct tty_dump *td = state;
+	size_t i;
+
+	for (i = 0; i < td->n; i++)
+		free(td->v[i].ptmx);
+	free(td->v);
 }
 
 /* ------------------------------------------------------ the pair's state */
@@ -338,7 +383,7 @@ int tty_slave_peer(int master, int flags)
  * caller saves them.  Packet mode is off meanwhile (a termios change in
  * packet mode would queue a status byte for the master's reader).
  */
-static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntry *te,
+static int take_in_flight(int master, dev_t want, const struct termios2 *t, int pkt, TtyEntry *te,
 			  const char **why)
 {
 	struct termios2 raw = raw_termios(t), inj = inject_termios(t);
@@ -358,8 +403,8 @@ static int take_in_flight(int master, const struct termios2 *t, int pkt, TtyEntr
 	slave = tty_slave_peer(master, O_RDWR | O_NONBLOCK);
 	if (slave < 0)
 		goto out;
-	if (fstat(slave, &st) || !host_devpts(st.st_dev)) {
-		*why = "a pty of another devpts instance than /dev/pts";
+	if (fstat(slave, &st) || st.st_dev != want) {
+		*why = "its devpts instance changed during the dump";
 		close(slave);
 		goto out;
 	}
@@ -400,15 +445,27 @@ out:
 	return ret;
 }
 
-/* The slave's node in /dev/pts: its mode and owner come back. */
-static int slave_node_attrs(unsigned int index, TtyEntry *te)
+/* The slave's node in its devpts: its mode and owner come back. */
+static int slave_node_attrs(int master, unsigned int index, bool host, TtyEntry *te)
 {
 	char path[32];
 	struct stat st;
+	int s, ret;
 
 	snprintf(path, sizeof(path), "/dev/pts/%u", index);
-	if (stat(path, &st))
-		return -1;
+	if (host) {
+		if (stat(path, &st))
+			return -1;
+	} else {
+		/* another instance: its node through a peer of the slave */
+		s = tty_slave_peer(master, O_RDONLY | O_NONBLOCK);
+		if (s < 0)
+			return -1;
+		ret = fstat(s, &st);
+		close(s);
+		if (ret)
+			return -1;
+	}
 	te->has_slave_mode = te->has_slave_uid = te->has_slave_gid = true;
 	te->slave_mode = st.st_mode & 07777;
 	te->slave_uid = st.st_uid;
@@ -451,7 +508,9 @@ static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t 
 	te.ypixel = ws.ws_ypixel;
 	te.packet = pkt;
 	te.locked = lck;
-	if (slave_node_attrs(s->index, &te)) {
+	if (!host_devpts(s->devpts))
+		te.ptmx = s->ptmx;
+	if (slave_node_attrs(master, s->index, host_devpts(s->devpts), &te)) {
 		pr_perror("pid %d fd %d: cannot stat /dev/pts/%u", pid, fd, s->index);
 		return -1;
 	}
@@ -460,7 +519,7 @@ static int tty_save(struct dump_ctx *ctx, struct tty_seen *s, int master, pid_t 
 		te.sid = s->sid;
 		te.fg_pgrp = s->fg_pgrp > 0 ? s->fg_pgrp : 0;
 	}
-	if (take_in_flight(master, &t, pkt, &te, &why)) {
+	if (take_in_flight(master, s->devpts, &t, pkt, &te, &why)) {
 		if (why)
 			pr_err("pid %d fd %d: /dev/pts/%u: %s; not supported\n", pid, fd, s->index,
 			       why);
@@ -488,17 +547,42 @@ static bool ptmx_match(const struct fd_dump *d)
 	return is_ptmx(&d->st);
 }
 
+/*
+ * The pair is of the host's /dev/pts or of a devpts the tree mounts (and
+ * the restore mounts anew), and every pair of the tree of the same one.
+ */
+static int devpts_check(const struct fd_dump *d, const struct tty_seen *s)
+{
+	struct tty_dump *td = res_dump_state(d->ctx, &tty_res);
+	size_t i;
+
+	if (!s->devpts) {
+		pr_err("pid %d fd %d: cannot find the devpts instance of pty %u\n", d->pid, d->fd,
+		       s->index);
+		return -1;
+	}
+	if (!host_devpts(s->devpts) &&
+	    (!mnt_dump_dev_rebuilt(s->devpts) || s->ptmx[0] != '/' || !s->ptmx[1])) {
+		pr_err("pid %d fd %d: pty %u is of a devpts instance that is neither /dev/pts nor "
+		       "one the tree mounts; not supported\n",
+		       d->pid, d->fd, s->index);
+		return -1;
+	}
+	for (i = 0; i < td->n; i++)
+		if (td->v[i].devpts != s->devpts) {
+			pr_err("pid %d fd %d: the tree holds ptys of two devpts instances (pty %u "
+			       "and pty %u); not supported\n",
+			       d->pid, d->fd, s->index, td->v[i].index);
+			return -1;
+		}
+	return 0;
+}
+
 static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	struct tty_seen *s;
 	unsigned int index;
 
-	if (mnt_dump_dev_rebuilt(d->st.st_dev)) {
-		/* its ptmx node is in a devpts the restore makes anew (ns_mnt.c) */
-		pr_err("pid %d fd %d: a pty of the tree's own devpts instance; not supported\n",
-		       d->pid, d->fd);
-		return -1;
-	}
 	if (ioctl(d->lfd, TIOCGPTN, &index)) {
 		pr_perror("pid %d fd %d: cannot read the pty index", d->pid, d->fd);
 		return -1;
@@ -511,6 +595,8 @@ static int ptmx_dump(const struct fd_dump *d, FileEntry *fe)
 		       d->pid, d->fd, index);
 		return -1;
 	}
+	if (!s->saved && devpts_check(d, s))
+		return -1;
 	fe->ptmx = xmalloc(sizeof(*fe->ptmx));
 	tty_file_entry__init(fe->ptmx);
 	fe->ptmx->has_index = true;
@@ -531,9 +617,15 @@ long tty_ctty_index(pid_t pid, struct proc_stat *st)
 
 static bool tty_match(const struct fd_dump *d)
 {
-	if (tty_is_pty_slave(&d->st))
-		return host_devpts(d->st.st_dev) && !tty_scan_once(d->ctx) &&
-		       tty_find(d->ctx, tty_slave_index(d->st.st_rdev));
+	struct tty_seen *s;
+
+	if (tty_is_pty_slave(&d->st)) {
+		if (tty_scan_once(d->ctx))
+			return false;
+		s = tty_find(d->ctx, tty_slave_index(d->st.st_rdev));
+		/* the index of a pair in the tree, and the same instance */
+		return s && s->devpts == d->st.st_dev;
+	}
 	/* /dev/tty: the task's controlling terminal, in the tree or the shell's */
 	return is_dev_tty(&d->st);
 }
@@ -576,15 +668,15 @@ static int tty_dump(const struct fd_dump *d, FileEntry *fe)
 /* --------------------------------------------------------- restore side */
 
 /* A new pty master with the given index, or -1 if it is taken. */
-static int ptmx_at_index(struct rst_ctx *c, uint32_t index)
+static int ptmx_at_index(struct rst_ctx *c, uint32_t index, const char *ptmx)
 {
 	int *held = NULL, n = 0, fd = -1, i;
 	unsigned int got;
 
 	for (;;) {
-		fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		fd = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0) {
-			pr_perror("pid %u: cannot open /dev/ptmx", c->t->te->pid);
+			pr_perror("pid %u: cannot open %s", c->t->te->pid, ptmx);
 			break;
 		}
 		/* one restore task at a time hunts for its index */
@@ -631,7 +723,12 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 		pr_err("pid %u: image lacks the state of pty %u\n", c->t->te->pid, fe->ptmx->index);
 		return -1;
 	}
-	m = ptmx_at_index(c, e->index);
+	if (e->ptmx && (e->ptmx[0] != '/' || strstr(e->ptmx, "/../"))) {
+		pr_err("pid %u: image has a bad ptmx node '%s' for pty %u\n", c->t->te->pid,
+		       e->ptmx, e->index);
+		return -1;
+	}
+	m = ptmx_at_index(c, e->index, e->ptmx ? e->ptmx : "/dev/ptmx");
 	if (m < 0)
 		return -1;
 	memset(&t, 0, sizeof(t));

@@ -203,7 +203,6 @@ test_mntns_rich() {
 }
 register mntns_rich/once test_mntns_rich once
 register mntns_rich/x3 test_mntns_rich x3
-register bad/mntns-private-pty mntns_refused pty "fd 3: a pty of the tree.s own devpts instance"
 
 # A restore of mntns_tree failing in the middle (the namespace made, the
 # table built and entered, the files opened): nothing of it is left, no
