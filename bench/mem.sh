@@ -8,7 +8,9 @@
 #                    (default "STASIS_DUMP_WORKERS=1 STASIS_DUMP_WORKERS=2")
 #   RESTORE_VARIANTS the same for restore (default "STASIS_UFFD_WORKERS=0
 #                    STASIS_UFFD_WORKERS=1 STASIS_UFFD_WORKERS=2")
-#                    ("-" is the plain build, no variable).
+#                    ("-" is the plain build, no variable; BIN=PATH runs
+#                    the stasis binary PATH instead, for A/B of two builds;
+#                    a comma joins several: BIN=/tmp/old,STASIS_UFFD_WORKERS=2).
 #
 # Each repetition does, every timed step after the same prewarm (touch
 # MIB+256 MiB in a throwaway memhog and free it): dd of MIB MiB from
@@ -99,15 +101,21 @@ prewarm() {
 	finish "$PID"
 	PID=$keep
 }
-# timed STEP ENV CMD...: run under maxrss with ENV ("-": none); records it
+# timed STEP VARIANT CMD...: run CMD under maxrss as VARIANT says; records it
 timed() {
 	local step=$1 env=$2 wall rss
 	shift 2
-	if [ "$env" = - ]; then
-		"$BB/maxrss" "$WORK/stat" "$@"
-	else
-		env "$env" "$BB/maxrss" "$WORK/stat" "$@"
-	fi || { note "  $step failed: $(grep -m1 -i error "$WORK/log" 2>/dev/null)"; FAILED=1; return 1; }
+	local bin=$1 a envs=()
+	shift
+	IFS=, read -r -a a <<<"$env"
+	for env in "${a[@]}"; do
+		case $env in
+		-) ;;
+		BIN=*) bin=${env#BIN=} ;;
+		*) envs+=("$env") ;;
+		esac
+	done
+	env "${envs[@]}" "$BB/maxrss" "$WORK/stat" "$bin" "$@" || { note "  $step failed: $(grep -m1 -i error "$WORK/log" 2>/dev/null)"; FAILED=1; return 1; }
 	read -r wall rss _ <"$WORK/stat"
 	T[$step]="${T[$step]:-} $(awk -v n="$wall" 'BEGIN { printf "%.1f", n / 1e6 }')"
 	[ "$rss" -gt "${R[$step]:-0}" ] && R[$step]=$rss

@@ -171,10 +171,27 @@ struct uffd_crew {
 	unsigned long err_at;
 };
 
+/*
+ * The image's pages of one job, mapped (POPULATE_READ: page-table entries
+ * for the page cache, in one call, on this worker's CPU) or dropped from
+ * our page tables again once copied (DONTNEED: stasis's RSS stays at a few
+ * jobs per worker whatever the image's size; the page cache keeps them).
+ */
+static void src_window(const struct uffd_crew *w, const struct uffd_job *j, int advice)
+{
+	unsigned long s = (unsigned long)(w->src + (j->off - w->src_off));
+	unsigned long e = s + j->len;
+
+	s &= ~(PAGE_SIZE - 1);
+	e = (e + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	madvise((void *)s, e - s, advice); /* advice only: a failure costs faults */
+}
+
 static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 {
 	uint64_t done = 0;
 
+	src_window(w, j, MADV_POPULATE_READ);
 	while (done < j->len) {
 		struct uffdio_copy cp = {
 			.dst = j->dst + done,
@@ -196,6 +213,7 @@ static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 			return -1;
 		}
 	}
+	src_window(w, j, MADV_DONTNEED);
 	return 0;
 }
 
@@ -244,7 +262,7 @@ int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int fd)
 	/* the task's page records: one stretch of the file, page-aligned */
 	w.src_off = f->jobs[0].off & ~(PAGE_SIZE - 1);
 	map_len = f->jobs[f->n - 1].off + f->jobs[f->n - 1].len - w.src_off;
-	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, img_fd, w.src_off);
+	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, img_fd, w.src_off);
 	if (map == MAP_FAILED) {
 		pr_perror("pid %u: cannot map the image's pages", c->t->te->pid);
 		goto out;
@@ -367,7 +385,7 @@ int uffd_remote_fill(struct rst_ctx *c)
 	if (f.n) {
 		w.src_off = f.jobs[0].off & ~(PAGE_SIZE - 1);
 		map_len = f.jobs[f.n - 1].off + f.jobs[f.n - 1].len - w.src_off;
-		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, img_fd, w.src_off);
+		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, img_fd, w.src_off);
 		if (map == MAP_FAILED) {
 			pr_perror("pid %u: cannot map the image's pages", c->t->te->pid);
 			goto out;
