@@ -30,6 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "mm.h"
 #include "proc.h"
@@ -228,6 +229,17 @@ static void *crew_work(void *arg)
 	return NULL;
 }
 
+/* STASIS_FAULT=restore:uffd_copy: the crew fails as a UFFDIO_COPY would; 1 if so. */
+static int crew_fault(struct uffd_crew *w)
+{
+	if (!fault_at(FAULT_RST_UFFD))
+		return 0;
+	w->err = errno;
+	w->err_at = w->f->jobs[0].dst;
+	atomic_store(&w->failed, 1);
+	return 1;
+}
+
 static void unregister_all(const struct rst_ctx *c, int fd)
 {
 	const MmEntry *mm = c->t->mm;
@@ -269,7 +281,10 @@ int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int fd)
 	}
 	w.src = map;
 	/* one worker: the restore child must not take thread ids the tree may need */
-	crew_work(&w);
+	if (fault_armed() && crew_fault(&w))
+		;
+	else
+		crew_work(&w);
 	if (atomic_load(&w.failed)) {
 		pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid, w.err_at,
 		       strerror(w.err));
@@ -392,7 +407,8 @@ int uffd_remote_fill(struct rst_ctx *c)
 		}
 		w.src = map;
 		n = crew_size(f.total);
-		crew_run(&w, n);
+		if (!fault_armed() || !crew_fault(&w))
+			crew_run(&w, n);
 		if (atomic_load(&w.failed)) {
 			pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid,
 			       w.err_at, strerror(w.err));

@@ -1,0 +1,59 @@
+# tests/suites/memperf.sh - the ways restore fills anonymous memory (sourced
+# by tests/run.sh).
+#
+# Private anonymous memory is filled through userfaultfd (UFFDIO_COPY from
+# the image's page cache, src/res/pages_uffd.c) either by a crew of
+# controller threads that took the child's userfaultfd with pidfd_getfd
+# (the default), or by the restore child itself when that hand-off is not
+# possible (STASIS_UFFD_WORKERS=0 simulates a kernel without pidfd_getfd),
+# or by preadv when there is no userfaultfd at all (STASIS_TEST_NO_UFFD=1,
+# tests/suites/pages.sh).  Each must restore every shape of memory of
+# pages_zoo and the 256 MiB of bigmem exactly; a copy that fails leaves
+# nothing behind.
+
+# memperf_log RE: the restore log of this test shows RE.
+memperf_log() {
+	grep -qsE "$1" "$TDIR"/restore*.log
+}
+
+# test_memperf_crew N SCENARIO [GOT]: a crew of at most N workers fills the
+# memory, GOT of them (default N; a worker takes at least 32 MiB).
+test_memperf_crew() {
+	local n=$1 scn=$2 got=${3:-$1} rc
+	STASIS_UFFD_WORKERS=$n test_cr "$scn" once
+	rc=$?
+	[ $rc = 0 ] || return $rc
+	memperf_log "by userfaultfd, $got workers" ||
+		{ bad "no restore log says its pages were filled by $got userfaultfd workers"; return 1; }
+}
+
+# test_memperf_child SCENARIO: no hand-off; the restore child copies alone.
+test_memperf_child() {
+	local scn=$1 rc
+	STASIS_UFFD_WORKERS=0 test_cr "$scn" once
+	rc=$?
+	[ $rc = 0 ] || return $rc
+	memperf_log "by userfaultfd, [0-9.]+ ms" ||
+		{ bad "the restore child did not fill its pages through userfaultfd"; return 1; }
+	! memperf_log "by userfaultfd, [0-9]+ workers" ||
+		{ bad "STASIS_UFFD_WORKERS=0 still handed the pages to the controller"; return 1; }
+}
+
+# test_memperf_fault SCENARIO [WORKERS]: restore:uffd_copy (a failed
+# UFFDIO_COPY) makes restore -d fail, leaves no process of the tree and the
+# image unchanged, and the next restore succeeds (the fault loop's checks);
+# the point must be reached.
+test_memperf_fault() {
+	local rc
+	STASIS_UFFD_WORKERS=${2:-2} FAULT_ONLY='^restore:uffd_copy$' test_fault_loop "$1"
+	rc=$?
+	[ $rc = 0 ] || return $rc
+	grep -q "restore: 1 points reached and held" "$TDIR/summary" ||
+		{ bad "restore:uffd_copy was not reached: $(tail -n 1 "$TDIR/summary")"; return 1; }
+}
+
+register memperf/crew2 test_memperf_crew 2 bigmem
+register memperf/zoo-crew test_memperf_crew 2 pages_zoo 1
+register memperf/child test_memperf_child bigmem
+register memperf/fault-crew test_memperf_fault bigmem 2
+register memperf/fault-child test_memperf_fault bigmem 0
