@@ -1,7 +1,9 @@
 # tests/suites/memperf.sh - the ways restore fills anonymous memory (sourced
 # by tests/run.sh).
 #
-# Private anonymous memory is filled through userfaultfd (UFFDIO_COPY from
+# Dump writes the page record with workers straight into the mapped image
+# (src/res/pages.c; STASIS_DUMP_WORKERS=N, 0 streams it through one writer
+# thread as before).  Private anonymous memory is filled through userfaultfd (UFFDIO_COPY from
 # the image's page cache, src/res/pages_uffd.c) either by a crew of
 # controller threads that took the child's userfaultfd with pidfd_getfd
 # (the default), or by the restore child itself when that hand-off is not
@@ -14,6 +16,20 @@
 # memperf_log RE: the restore log of this test shows RE.
 memperf_log() {
 	grep -qsE "$1" "$TDIR"/restore*.log
+}
+
+# test_memperf_dump N SCENARIO: the dump's page record written by N workers
+# into the mapped image (0: streamed through the writer thread); the
+# restore checks every byte, and the page checksum.
+test_memperf_dump() {
+	local n=$1 scn=$2 rc want
+	STASIS_DUMP_WORKERS=$n test_cr "$scn" once
+	rc=$?
+	[ $rc = 0 ] || return $rc
+	want="workers $n\)"
+	[ "$n" = 0 ] && want="streamed 1\)"
+	grep -qsE "pages in .*$want" "$TDIR"/*.log ||
+		{ bad "no dump log says its pages went $want"; return 1; }
 }
 
 # test_memperf_crew N SCENARIO [GOT]: a crew of at most N workers fills the
@@ -52,6 +68,8 @@ test_memperf_fault() {
 		{ bad "restore:uffd_copy was not reached: $(tail -n 1 "$TDIR/summary")"; return 1; }
 }
 
+register memperf/dump2 test_memperf_dump 2 pages_zoo
+register memperf/dump-stream test_memperf_dump 0 pages_zoo
 register memperf/crew2 test_memperf_crew 2 bigmem
 register memperf/zoo-crew test_memperf_crew 2 pages_zoo 1
 register memperf/child test_memperf_child bigmem
