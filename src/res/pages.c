@@ -431,6 +431,8 @@ static void crew_hash(struct dump_crew *w)
 			return; /* the holder rechecks after it lets go */
 		while ((h = atomic_load(&w->hashed)) < w->n && atomic_load(&w->done[h])) {
 			XXH3_64bits_update(w->st, w->map + h * DUMP_CHUNK, chunk_len(w, h));
+			/* out of our page tables (the page cache keeps it): RSS stays flat */
+			madvise(w->map + h * DUMP_CHUNK, chunk_len(w, h), MADV_DONTNEED);
 			atomic_store(&w->hashed, h + 1);
 		}
 		pthread_mutex_unlock(&w->hash_lock);
