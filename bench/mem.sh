@@ -19,7 +19,9 @@
 # restore variant (each restored process checked for its PID and RSS,
 # then killed).  Prints per step the median, min and max wall time and the
 # median as a percentage of the same run's dd median, stasis's own peak
-# RSS, and the image size against the touched memory.  Only processes it
+# RSS, the median CPU time (user + system of all its threads: robust when
+# the machine is shared, where wall times are not), and the image size
+# against the touched memory.  Only processes it
 # started or restored are killed (by PID); the images go on exit.
 set -u
 
@@ -38,6 +40,7 @@ WORK=$(mktemp -d /tmp/stasis-mem.XXXXXX) || exit 1
 declare -A OURS=()	# pid -> start time, of every process started/restored
 declare -A T=()		# "step" -> list of wall ms
 declare -A R=()		# "step" -> max ru_maxrss KiB
+declare -A C=()		# "step" -> list of CPU ms (user + system, all threads)
 IMGSZ=0 FAILED=0 PID=""
 
 note() { echo "$*" >&2; }
@@ -116,8 +119,9 @@ timed() {
 		esac
 	done
 	env "${envs[@]}" "$BB/maxrss" "$WORK/stat" "$bin" "$@" || { note "  $step failed: $(grep -m1 -i error "$WORK/log" 2>/dev/null)"; FAILED=1; return 1; }
-	read -r wall rss _ <"$WORK/stat"
+	read -r wall rss _ cpu <"$WORK/stat"
 	T[$step]="${T[$step]:-} $(awk -v n="$wall" 'BEGIN { printf "%.1f", n / 1e6 }')"
+	C[$step]="${C[$step]:-} $(awk -v n="${cpu:-0}" 'BEGIN { printf "%.1f", n / 1e6 }')"
 	[ "$rss" -gt "${R[$step]:-0}" ] && R[$step]=$rss
 	return 0
 }
@@ -151,15 +155,16 @@ stats() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { pri
 read -r ddm _ <<<"$(stats "${T[dd]:-}")"
 echo "memory: $MIB MiB touched anonymous memory, image and dd file on /dev/shm; $REPS runs, interleaved"
 echo "  $(uname -r), $(nproc) CPUs, $(uptime | sed 's/.*load/load/')"
-printf "  %-36s %9s %9s %9s %7s %8s %9s\n" step median min max "of dd" MB/s "peak RSS"
+printf "  %-36s %9s %9s %9s %7s %8s %9s %9s\n" step median min max "of dd" MB/s "peak RSS" "CPU ms"
 for step in dd $(for v in $DUMP_VARIANTS; do echo "dump_$v"; done) $(for v in $RESTORE_VARIANTS; do echo "restore_$v"; done); do
 	step=${step/_/ }
 	[ -n "${T[$step]:-}" ] || continue
 	read -r med lo hi <<<"$(stats "${T[$step]}")"
-	printf "  %-36s %9s %9s %9s %6s%% %8s %7s MiB   (runs:%s)\n" "$step" "$med" "$lo" "$hi" \
+	read -r cmed _ <<<"$(stats "${C[$step]}")"
+	printf "  %-36s %9s %9s %9s %6s%% %8s %5s MiB %9s   (runs:%s)\n" "$step" "$med" "$lo" "$hi" \
 		"$(awk -v d="$ddm" -v m="$med" 'BEGIN { printf "%.0f", 100 * d / m }')" \
 		"$(awk -v b=$((MIB << 20)) -v m="$med" 'BEGIN { printf "%.0f", b / m / 1e3 }')" \
-		"$(awk -v k="${R[$step]}" 'BEGIN { printf "%.1f", k / 1024 }')" "${T[$step]}"
+		"$(awk -v k="${R[$step]}" 'BEGIN { printf "%.1f", k / 1024 }')" "$cmed" "${T[$step]}"
 done
 echo "  image $IMGSZ bytes, $(awk -v s="$IMGSZ" -v b=$((MIB << 20)) 'BEGIN { printf "%.5f", s / b }') x touched"
 exit $FAILED
