@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,6 +297,7 @@ out:
 #define DUMP_CHUNK	 (4UL << 20)
 #define DUMP_PER_WORKER	 (32UL << 20) /* a worker only for this much memory */
 #define DUMP_MAX_WORKERS 64
+#define DUMP_AHEAD	 8 /* chunks filled but not hashed yet, at most */
 
 struct chunk_at {
 	size_t run;   /* the run the chunk starts in */
@@ -447,6 +449,13 @@ static void *crew_work(void *arg)
 	size_t k;
 
 	while (!atomic_load(&w->failed) && (k = atomic_fetch_add(&w->next, 1)) < w->n) {
+		/*
+		 * Not too far ahead of the hash (a worker holding the chunk it
+		 * waits for was preempted): the chunks not hashed yet are all
+		 * in our page tables, and stasis's RSS is to stay flat.
+		 */
+		while (k >= atomic_load(&w->hashed) + DUMP_AHEAD && !atomic_load(&w->failed))
+			sched_yield();
 		if (crew_fill(w, k))
 			break;
 		atomic_store(&w->done[k], 1);
