@@ -68,6 +68,31 @@ test_memperf_fault() {
 		{ bad "restore:uffd_copy was not reached: $(tail -n 1 "$TDIR/summary")"; return 1; }
 }
 
+# test_memperf_corrupt: one byte flipped in the middle of bigmem's pages;
+# the restore, whose crew copies them while the verifier hashes them,
+# fails on the checksum before the tree is released, and leaves nothing.
+test_memperf_corrupt() {
+	local img=$TDIR/img f size off b rc
+	need_stasis || return 1
+	start_scenario bigmem || return 1
+	dump "$SCN_PID" "$img" || return 1
+	tree_gone "$img" || return 1
+	f=$img/$IMG_NAME
+	size=$(stat -c %s "$f")
+	off=$((size / 2))
+	b=$(od -An -tu1 -j$off -N1 "$f" | tr -d ' ')
+	printf '%b' "\\$(printf %03o $((b ^ 0x01)))" | dd of="$f" bs=1 seek=$off conv=notrunc status=none
+	SCN_START=""
+	STASIS_UFFD_WORKERS=2 stasis_cmd rst restore -D "$img" -d
+	rc=$?
+	expect_error "restore of an image with a flipped page byte" $rc "$TDIR/rst.err" ||
+		{ adopt "$SCN_PID"; return 1; }
+	grep -q "fail their checksum" "$TDIR/rst.err" ||
+		{ bad "the restore failed, but not on the page checksum: $ERR_LINE"; return 1; }
+	tree_gone "$img" || { REASON="after the failed restore: $REASON"; return 1; }
+}
+
+register memperf/corrupt test_memperf_corrupt
 register memperf/dump2 test_memperf_dump 2 pages_zoo
 register memperf/dump-stream test_memperf_dump 0 pages_zoo
 register memperf/crew2 test_memperf_crew 2 bigmem
