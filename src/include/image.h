@@ -13,6 +13,14 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 #include <xxhash.h>
+#if defined(__x86_64__) || defined(__i386__)
+/*
+ * XXH3 through libxxhash's run-time dispatch (AVX2/AVX-512 where the CPU
+ * has them; the same hash): 2-3x faster than the SSE2 build the plain
+ * entry points are, on every page of every dump and restore.
+ */
+#include <xxh_x86dispatch.h>
+#endif
 
 #define IMG_FILE_NAME "stasis.img"
 #define IMG_MAGIC     "STASIS\0\x1a"
