@@ -15,7 +15,8 @@
  * `stasis restore -d` leaves running is not one of them); STATUS is the exit
  * status, or 128+N when killed by signal N.  The exit status of maxrss is
  * STATUS too.  CPU_NS is
- * its user + system time (ru_utime + ru_stime), all threads.  A replacement for `/usr/bin/time -f %M` that needs no package.
+ * its user + system time (ru_utime + ru_stime), all threads.  A replacement for `/usr/bin/time -f
+ * %M` that needs no package.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 	ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	fprintf(out, "%lld %ld %d %lld\n", t1 - t0, ru.ru_maxrss, ret,
 		(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
-			(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL);
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL);
 	if (fclose(out)) {
 		perror("maxrss: OUT");
 		return 125;

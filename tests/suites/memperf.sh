@@ -82,6 +82,7 @@ test_memperf_corrupt() {
 	off=$((size / 2))
 	b=$(od -An -tu1 -j$off -N1 "$f" | tr -d ' ')
 	printf '%b' "\\$(printf %03o $((b ^ 0x01)))" | dd of="$f" bs=1 seek=$off conv=notrunc status=none
+	# shellcheck disable=SC2034 # read by adopt (run.sh)
 	SCN_START=""
 	STASIS_UFFD_WORKERS=2 stasis_cmd rst restore -D "$img" -d
 	rc=$?
