@@ -3,6 +3,8 @@
 # tree without namespaces (issue 12's numbers; `make bench-container`).
 #
 #   bash bench/container.sh        (REPS runs of each, default 7, interleaved)
+#   USERNS=1 bash bench/container.sh   (also the container with --user
+#                                       --map-root-user, "container-userns")
 #
 # The container: `unshare --fork --pid --mount --net --ipc --uts` running
 # build/tests/container with CT_KIDS=4 (5 processes) and CT_MOUNTS=8 (a
@@ -81,8 +83,10 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 start() {
 	local d=$W/$1 pid
 	rm -rf "$d" && mkdir -p "$d/ct/t" "$d/ct/b" "$d/ct/src" && echo host >"$d/ct/src/f"
-	if [ "$1" = ct ]; then
-		(close_fds; cd "$d" && CT_KIDS=4 CT_MOUNTS=8 exec setsid -f unshare --fork --pid --mount --net --ipc --uts "$BIN" "$d") </dev/null >/dev/null 2>&1
+	if [ "$1" != plain ]; then
+		local ns=(--fork --pid --mount --net --ipc --uts)
+		[ "$1" = ctu ] && ns+=(--user --map-root-user)
+		(close_fds; cd "$d" && CT_KIDS=4 CT_MOUNTS=8 exec setsid -f unshare "${ns[@]}" "$BIN" "$d") </dev/null >/dev/null 2>&1
 		wait_for "$d/unshared" || return 1
 		read -r pid <"$d/unshared"
 		PIDS+=("$pid")
@@ -108,7 +112,7 @@ cycle() {
 	"$STASIS" dump -t "$TREE" -D "$d/img" -v3 -o "$d/dump.log" 2>"$d/dump.err" || { echo "$1: dump failed: $(head -n 1 "$d/dump.err")" >&2; reset; return 1; }
 	td=$(ms_since "$t0")
 	while [ -e "/proc/$TREE" ]; do sleep 0.005; done
-	[ "$1" = ct ] && while ip link show stbh0 >/dev/null 2>&1; do sleep 0.005; done
+	[ "$1" != plain ] && while ip link show stbh0 >/dev/null 2>&1; do sleep 0.005; done
 	t0=$(date +%s%N)
 	"$STASIS" restore -D "$d/img" -d -v3 -o "$d/restore.log" 2>"$d/restore.err" || { echo "$1: restore failed: $(head -n 1 "$d/restore.err")" >&2; reset; return 1; }
 	tr=$(ms_since "$t0")
@@ -120,7 +124,7 @@ cycle() {
 	while [ -e "/proc/$TREE" ]; do sleep 0.005; done
 	rm -rf "$d/img"
 	[ "$1" = plain ] && plain_ipc_rm
-	[ "$1" = ct ] && ip link del stbh0 2>/dev/null
+	[ "$1" != plain ] && ip link del stbh0 2>/dev/null
 	echo "$td $tr ${sd:-?} ${sr:-?}" >>"$W/$1.times"
 }
 
@@ -136,12 +140,14 @@ echo "load: $(uptime)" >&2
 for ((i = 1; i <= REPS; i++)); do
 	echo "run $i/$REPS" >&2
 	cycle ct
+	[ -n "${USERNS:-}" ] && cycle ctu
 	cycle plain
 done
-printf '%-10s %-22s %-22s %-22s %-22s\n' tree "dump ms (wall)" "restore ms (wall)" "dump ms (stasis)" "restore ms (stasis)"
-for k in ct plain; do
+printf '%-16s %-22s %-22s %-22s %-22s\n' tree "dump ms (wall)" "restore ms (wall)" "dump ms (stasis)" "restore ms (stasis)"
+for k in ct ctu plain; do
 	[ -s "$W/$k.times" ] || continue
-	printf '%-10s %-22s %-22s %-22s %-22s\n' "$([ $k = ct ] && echo container || echo plain)" \
+	case $k in ct) name=container ;; ctu) name=container-userns ;; *) name=plain ;; esac
+	printf '%-16s %-22s %-22s %-22s %-22s\n' "$name" \
 		"$(stat 1 "$W/$k.times")" "$(stat 2 "$W/$k.times")" "$(stat 3 "$W/$k.times")" "$(stat 4 "$W/$k.times")"
 done
 if [ -s "$W/ct.times" ]; then

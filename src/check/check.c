@@ -4,10 +4,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/userfaultfd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +38,18 @@ struct probe {
 	bool required;
 	const char *(*run)(void); /* NULL if fine, else why not */
 };
+
+/* what a probe that passed adds to its "ok", or NULL */
+static const char *ok_note;
+
+/*
+ * A normal user: no CAP_CHECKPOINT_RESTORE over our PID namespace.  Then
+ * restore goes into a new user and PID namespace (restore/root.c).
+ */
+static bool unprivileged(void)
+{
+	return !can_choose_pids();
+}
 
 static pid_t spawn_sleeper(void)
 {
@@ -77,6 +91,48 @@ static const char *probe_ptrace(void)
 	return err;
 }
 
+/*
+ * A normal user's restore: in a new user namespace (mapping our ids) the
+ * first task of a new PID namespace forks a child at a chosen PID.
+ */
+static const char *probe_set_tid_userns(void)
+{
+	static char why[160];
+	struct stasis_clone_args args = { .flags = CLONE_NEWUSER | CLONE_NEWPID,
+					  .exit_signal = SIGCHLD };
+	int status = 0;
+	pid_t pid;
+
+	pid = syscall(__NR_clone3, &args, sizeof(args));
+	if (pid == 0) {
+		struct stasis_clone_args a = { .exit_signal = SIGCHLD };
+		pid_t want = 4242, kid;
+
+		a.set_tid = (uintptr_t)&want;
+		a.set_tid_size = 1;
+		kid = syscall(__NR_clone3, &a, sizeof(a));
+		if (kid == 0)
+			_exit(getpid() == want ? 0 : 1);
+		if (kid < 0)
+			_exit(10 + (errno == EPERM));
+		waitpid(kid, &status, 0);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	if (pid < 0) {
+		snprintf(why, sizeof(why),
+			 "cannot create a user and PID namespace (%s): see "
+			 "/proc/sys/user/max_user_namespaces",
+			 strerror(errno));
+		return why;
+	}
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return NULL;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 11
+		   ? "set_tid refused even in a user namespace of our own"
+		   : "set_tid does not work in a new user and PID namespace";
+}
+
 static const char *probe_clone3_set_tid(void)
 {
 	struct stasis_clone_args args = { .exit_signal = SIGCHLD };
@@ -96,9 +152,46 @@ static const char *probe_clone3_set_tid(void)
 	}
 	if (errno == EEXIST)
 		return NULL;
+	if (errno == EPERM && unprivileged()) {
+		const char *why = probe_set_tid_userns();
+
+		if (!why)
+			ok_note = "in a new user and PID namespace (the same PIDs inside, new ones "
+				  "outside); not in ours, which needs CAP_CHECKPOINT_RESTORE";
+		return why;
+	}
 	if (errno == EPERM)
 		return "needs root or CAP_CHECKPOINT_RESTORE";
 	return strerror(errno);
+}
+
+/*
+ * Yama: a normal user may trace only its own descendants at ptrace_scope
+ * 1 (the dump then reaches only trees that allow stasis with
+ * PR_SET_PTRACER), nobody but root at 2, nobody at 3.
+ */
+static const char *probe_yama(void)
+{
+	char *s = read_file("/proc/sys/kernel/yama/ptrace_scope", NULL);
+	int scope = s ? atoi(s) : 0;
+	bool yama = s != NULL;
+
+	free(s);
+	if (!yama || scope == 0) {
+		ok_note = !yama ? "no Yama here: a user may trace every process of its own"
+				: "ptrace_scope 0: a user may trace every process of its own";
+		return NULL;
+	}
+	if (scope == 1 && unprivileged()) {
+		ok_note = "ptrace_scope 1: a normal user can dump only its processes that allow it "
+			  "(PR_SET_PTRACER); restore works";
+		return NULL;
+	}
+	if (scope == 2 && unprivileged())
+		return "ptrace_scope 2: only CAP_SYS_PTRACE may trace; a normal user cannot dump";
+	if (scope >= 3)
+		return "ptrace_scope 3: ptrace is off; nothing can be dumped";
+	return NULL;
 }
 
 static const char *probe_pagemap_scan(void)
@@ -266,8 +359,13 @@ static const char *probe_time_left(void)
 		return "PTRACE_SEIZE/INTERRUPT failed";
 	}
 	if (!t.deadline_mono)
-		err = access("/proc/timer_list", R_OK) ? "/proc/timer_list not readable (needs root)"
-						       : "the sleeper's timer not found in /proc/timer_list";
+		err = access("/proc/timer_list", R_OK)
+			  ? "/proc/timer_list not readable, nor the sleeper's last run "
+			    "(/proc/PID/sched): timed calls get EINTR"
+			  : "the sleeper's timer not found in /proc/timer_list";
+	else if (access("/proc/timer_list", R_OK))
+		ok_note = "from the sleeper's last run (/proc/PID/sched) plus its timeout: "
+			  "/proc/timer_list is root's";
 	ptrace(PTRACE_DETACH, pid, 0, 0);
 	reap(pid);
 	return err;
@@ -285,16 +383,23 @@ static const char *probe_tcp_repair(void)
 	return r ? "TCP_REPAIR refused (needs CAP_NET_ADMIN)" : NULL;
 }
 
-/* ping sockets can be restored: our group (0) in net.ipv4.ping_group_range */
+/*
+ * ping sockets can be restored: the restorer's group (root's 0, a normal
+ * user's own) in net.ipv4.ping_group_range
+ */
 static const char *probe_ping_group(void)
 {
+	static char why[96];
 	char *s = read_file("/proc/sys/net/ipv4/ping_group_range", NULL);
-	long lo = 1, hi = 0;
+	long lo = 1, hi = 0, gid = (long)getegid();
 
 	if (s)
 		sscanf(s, "%ld %ld", &lo, &hi);
 	free(s);
-	return lo <= 0 && hi >= 0 ? NULL : "group 0 is not in net.ipv4.ping_group_range";
+	if (lo <= gid && hi >= gid)
+		return NULL;
+	snprintf(why, sizeof(why), "group %ld is not in net.ipv4.ping_group_range", gid);
+	return why;
 }
 
 /*
@@ -306,33 +411,38 @@ static const char *probe_ping_group(void)
 static const char *probe_map_files(void)
 {
 	char maps[256], path[96];
-	unsigned long start, end;
+	unsigned long start, end, ino = 0;
 	struct stat st;
 	FILE *f;
 
+	/* the first mapping of a file (a sanitizer's build starts with anonymous ones) */
 	f = fopen("/proc/self/maps", "r");
-	if (!f || !fgets(maps, sizeof(maps), f) || sscanf(maps, "%lx-%lx", &start, &end) != 2) {
-		if (f)
-			fclose(f);
+	while (f && !ino && fgets(maps, sizeof(maps), f))
+		if (sscanf(maps, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) != 3)
+			ino = 0;
+	if (f)
+		fclose(f);
+	if (!ino)
 		return "cannot read /proc/self/maps";
-	}
-	fclose(f);
 	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
 	if (stat(path, &st))
-		return errno == EPERM ? "not allowed (needs CAP_CHECKPOINT_RESTORE in the initial "
-					"user namespace): no dump of file mappings"
+		return errno == EPERM ? "closed to us (needs CAP_CHECKPOINT_RESTORE in the initial "
+					"user namespace): mapped files are found by path, device "
+					"and inode; shared anonymous memory and mapped deleted "
+					"files no fd holds are refused"
 				      : "cannot follow /proc/self/map_files";
 	return NULL;
 }
 
 static const struct probe probes[] = {
 	{ "ptrace seize, interrupt and remote syscalls", true, probe_ptrace },
+	{ "Yama ptrace restrictions", true, probe_yama },
 	{ "clone3 with set_tid (restore at the same PID)", true, probe_clone3_set_tid },
 	{ "process_vm_readv (memory dump)", true, probe_process_vm },
 	{ "pidfd_getfd (fd inspection)", true, probe_pidfd_getfd },
 	{ "kcmp (shared open files)", true, probe_kcmp },
 	{ "PR_SET_MM_MAP (mm fields)", true, probe_mm_map },
-	{ "/proc/PID/map_files (files behind mappings)", true, probe_map_files },
+	{ "/proc/PID/map_files (files behind mappings)", false, probe_map_files },
 	{ "arch_prctl(ARCH_MAP_VDSO_64)", true, probe_map_vdso },
 	{ "PTRACE_GET_RSEQ_CONFIGURATION", true, probe_rseq },
 	{ "PAGEMAP_SCAN ioctl (fast memory scan)", false, probe_pagemap_scan },
@@ -341,28 +451,36 @@ static const struct probe probes[] = {
 	{ "inotify watch ids (INOTIFY_IOC_SETNEXTWD)", false, probe_inotify_nextwd },
 	{ "POSIX timer ids (PR_TIMER_CREATE_RESTORE_IDS)", false, probe_timer_ids },
 	{ "TCP repair mode (--tcp-established)", false, probe_tcp_repair },
-	{ "time left of timed calls (/proc/timer_list)", false, probe_time_left },
+	{ "time left of timed calls", false, probe_time_left },
 	{ "nftables network lock (--network-lock nftables)", false, netlock_probe },
-	{ "ICMP ping sockets (restore makes them as root)", false, probe_ping_group },
+	{ "ICMP ping sockets (restore makes them)", false, probe_ping_group },
 };
 
 int cmd_check(void)
 {
+	bool unpriv = unprivileged();
 	struct utsname u;
 	size_t i;
 	int missing = 0;
 
 	uname(&u);
 	printf("stasis %s on Linux %s (%s)\n", STASIS_VERSION, u.release, u.machine);
-	if (geteuid() != 0)
-		printf("note: not running as root; most probes need root\n");
+	if (unpriv)
+		printf("note: as a normal user (uid %u): your own processes only; restore goes "
+		       "into a new user and PID namespace by itself (see docs/user-guide.md, "
+		       "\"As a normal user\")\n",
+		       (unsigned int)geteuid());
 	for (i = 0; i < ARRAY_SIZE(probes); i++) {
-		const char *why = probes[i].run();
+		const char *why, *note;
+		bool required = probes[i].required;
 
+		ok_note = NULL;
+		why = probes[i].run();
+		note = why ? why : ok_note;
 		printf("  %-48s %s%s%s\n", probes[i].name,
-		       why ? (probes[i].required ? "MISSING" : "no") : "ok", why ? ": " : "",
-		       why ? why : "");
-		if (why && probes[i].required)
+		       why ? (required ? "MISSING" : "no") : "ok", note ? ": " : "",
+		       note ? note : "");
+		if (why && required)
 			missing++;
 	}
 	if (missing) {

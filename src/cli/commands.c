@@ -295,6 +295,10 @@ static const struct opt_def restore_table[] = {
 	OPT_FLAG("skip-file-check", 0, restore.skip_file_check,
 		 "restore even if an open file changed size or was\n"
 		 "replaced since the dump (refused by default)"),
+	OPT_FLAG("skip-audit-session", 0, restore.skip_audit_session,
+		 "restore a tree saved in another audit session than\n"
+		 "ours (loginuid set again if we may, new sessionid)\n"
+		 "instead of refusing it"),
 	OPT_FLAG("shell-job", 'j', restore.shell_job,
 		 "restore a shell job (dumped with -j): it joins our\n"
 		 "session and its terminal fds are our terminal"),

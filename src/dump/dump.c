@@ -568,6 +568,7 @@ int cmd_dump(const struct dump_opts *o)
 {
 	struct dump_ctx ctx = { .opts = o };
 	uint64_t t0 = now_ns();
+	bool wrapped;
 	size_t i;
 	int ret = -1;
 
@@ -579,6 +580,10 @@ int cmd_dump(const struct dump_opts *o)
 		pr_err("stasis cannot dump itself\n");
 		return -1;
 	}
+	ret = dump_wrapped(o, &wrapped);
+	if (wrapped)
+		return ret;
+	ret = -1;
 	res_dump_states_init(&ctx);
 	rescue_arm(&ctx);
 	if (res_stage(dump_hold, &ctx) || freeze_tree(&ctx, o->pid) || fault_at(FAULT_DUMP_FREEZE))
@@ -597,6 +602,9 @@ int cmd_dump(const struct dump_opts *o)
 		goto out_abort;
 	if (img_writer_commit(&ctx.w))
 		goto out_release;
+	/* dump/wrapped.c: the kill below may take us with the copy's namespace */
+	if (dump_commit_fd >= 0 && write(dump_commit_fd, "C", 1) != 1)
+		pr_perror("cannot say the image is committed");
 	pr_info("dumped pid %d to %s/%s in %.2f ms\n", o->pid, o->dir, IMG_FILE_NAME,
 		(now_ns() - t0) / 1e6);
 	unpin();

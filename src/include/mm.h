@@ -19,6 +19,13 @@ enum {
 	MM_PREMAP_UFFD = 2, /* the child mapped it and fills it through userfaultfd */
 };
 
+/*
+ * mm.c: may this dumper follow /proc/PID/map_files?  Only a holder of
+ * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the initial user namespace
+ * may; others find the files behind mappings by path, device and inode.
+ */
+bool mm_map_files_usable(void);
+
 /* pages.c: dump a task's pages; fill those of the VMAs one side builds */
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm);
 int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd);

@@ -69,6 +69,8 @@ struct res_ops {
 	int (*restore_check)(struct image *img, const struct restore_opts *o);
 	/* per task, nothing forked: service fds, trampoline placement */
 	int (*restore_prepare)(struct rst_ctx *c);
+	/* controller, right before the root is forked: what its restore child inherits */
+	int (*root_fork)(struct rst_ctx *c);
 	/* controller, the root forked (c->clone_flags) and traced, before it runs */
 	int (*root_forked)(struct rst_ctx *c, pid_t pid);
 	/* in the restore child, before it forks its children (they inherit it) */

@@ -130,8 +130,9 @@ struct deadline_probe {
 	long long slept; /* when it last ran, CLOCK_MONOTONIC ns (0: unknown) */
 	int cpu;	 /* where (its scheduler clock's), -1 if unknown */
 	struct tl_list *before;
-	bool sock;	 /* a socket call timed by SO_RCVTIMEO/SO_SNDTIMEO */
-	long long begun; /* CLOCK_MONOTONIC at the probe's begin (sock) */
+	bool sock;	  /* a socket call timed by SO_RCVTIMEO/SO_SNDTIMEO */
+	long long begun;  /* CLOCK_MONOTONIC at the probe's begin (sock) */
+	bool by_last_run; /* no /proc/timer_list (a normal user): the end from its last run */
 };
 struct call_deadline {
 	long long mono, real;

@@ -79,6 +79,7 @@ struct restore_opts {
 	struct ext_mount *ext_mounts; /* --ext-mount-map KEY:PATH */
 	int n_ext_mounts;
 	bool skip_file_check; /* restore files whose size or identity changed */
+	bool skip_audit_session; /* the tree may join another audit session */
 	bool tcp_established; /* accepted for criu's sake (the image decides) */
 	bool tcp_close;	      /* restore established TCP connections closed */
 	enum cg_manage manage_cgroups;
@@ -90,12 +91,24 @@ struct restore_opts {
 	int n_veth_pairs;
 	/* the driver's, for an image with inner_pids: as --pidns, but the root keeps its PID */
 	bool root_pid_kept;
+	/* the driver's, for a restorer without CAP_CHECKPOINT_RESTORE: a user namespace too */
+	bool own_userns;
 };
 
 int cmd_dump(const struct dump_opts *o);
 int cmd_restore(const struct restore_opts *o);
 int cmd_show(const char *dir, bool json);
 int cmd_check(void);
+/*
+ * dump/wrapped.c: a copy a normal user's restore made is dumped from inside
+ * its namespaces (*handled set, the dump's result returned); what ns.c
+ * takes for our mount namespace there, and where the commit is told.
+ */
+int dump_wrapped(const struct dump_opts *o, bool *handled);
+extern uint64_t dump_self_mnt_ino;
+extern int dump_commit_fd;
+/* restore/root.c: may we choose PIDs in our PID namespace (else a new user one is made)? */
+bool can_choose_pids(void);
 
 /* One thread being dumped; th[0] of its process is the leader. */
 struct dump_thread {

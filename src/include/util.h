@@ -71,4 +71,13 @@ pid_t host_tid(pid_t host_pid, pid_t inner_tid);
 /* comm of a task into buf ("?" if unknown). */
 void proc_comm(pid_t pid, char *buf, size_t size);
 
+/* Is capability 'cap' in our effective set? */
+bool cap_effective(int cap);
+/*
+ * Is our namespace /proc/self/ns/NAME owned by our user namespace, so that
+ * our capabilities count over it (not so for a normal user's namespaces,
+ * nor for those of a rootless container it did not make)?
+ */
+bool ns_owned_by_us(const char *name);
+
 #endif

@@ -354,6 +354,12 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 			tl_merge(p->before, &again);
 			free(again.t);
 		}
+	} else if (p->slept) {
+		/* a normal user: estimate() alone, from the moment it went to sleep */
+		pr_debug("tid %d: no /proc/timer_list: time left in its call by its last run\n",
+			 tid);
+		p->before->now = now_ns();
+		p->by_last_run = true;
 	} else {
 		pr_debug("tid %d: no /proc/timer_list: time left in its call unknown\n", tid);
 		deadline_probe_free(p);
@@ -363,6 +369,7 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 void deadline_probe_free(struct deadline_probe *p)
 {
 	p->sock = false;
+	p->by_last_run = false;
 	if (p->before)
 		free(p->before->t);
 	free(p->before);
@@ -508,6 +515,14 @@ int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_re
 	memset(d, 0, sizeof(*d));
 	if (p->sock)
 		return sock_probe_end(tid, p, regs, d);
+	if (b && (long)regs->orig_rax == p->nr && p->by_last_run) {
+		if (estimate(p, b->now, now_ns(), &d->mono)) {
+			d->real = d->mono + real_minus_mono();
+			pr_debug("tid %d: syscall %ld: %lld ns left by its last run\n", tid, p->nr,
+				 d->mono - b->now);
+		}
+		goto out;
+	}
 	if (!b || (long)regs->orig_rax != p->nr || timer_list_read(&after))
 		goto out;
 	gone = xmalloc((b->n + 1) * sizeof(*gone));

@@ -16,6 +16,7 @@
 #include <elf.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -91,6 +92,43 @@ int thread_seize_stop(pid_t tid, int *stop_sig)
 	return seize_stop(tid, stop_sig, NULL);
 }
 
+/*
+ * Why may we not trace tid?  For a normal user: another user's process,
+ * one that is not dumpable (its /proc files are then root's), or Yama.
+ */
+static const char *why_no_ptrace(pid_t tid)
+{
+	static char why[160];
+	char path[64], *status = read_proc(tid, "status", NULL), *yama;
+	const char *uids = status ? status_field(status, "Uid") : NULL;
+	unsigned int r = 0, e = 0, sv = 0;
+	struct stat st;
+	int scope;
+
+	snprintf(why, sizeof(why), "stasis needs root or CAP_SYS_PTRACE + CAP_CHECKPOINT_RESTORE");
+	yama = read_file("/proc/sys/kernel/yama/ptrace_scope", NULL);
+	scope = yama ? atoi(yama) : 0;
+	free(yama);
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (uids && sscanf(uids, "%u %u %u", &r, &e, &sv) == 3 &&
+	    (r != getuid() || e != getuid() || sv != getuid()))
+		snprintf(why, sizeof(why),
+			 "it runs as uid %u, and a user without CAP_SYS_PTRACE may dump only "
+			 "its own processes",
+			 e);
+	else if (uids && !stat(path, &st) && st.st_uid != getuid())
+		snprintf(why, sizeof(why),
+			 "it is not dumpable: it ran a set-id program or set PR_SET_DUMPABLE 0, "
+			 "and only CAP_SYS_PTRACE may trace it");
+	else if (uids && scope > 0)
+		snprintf(why, sizeof(why), "Yama's ptrace_scope is %d: %s", scope,
+			 scope == 1 ? "a user may trace only its descendants, or a process "
+				      "that allows it (PR_SET_PTRACER)"
+				    : "only CAP_SYS_PTRACE may trace");
+	free(status);
+	return why;
+}
+
 /* probe: the deadline of a timed call it sleeps in is looked for (deadline.c) */
 static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 {
@@ -108,9 +146,8 @@ static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 			return -1;
 		}
 		if (errno == EPERM)
-			pr_err("cannot attach to pid %d: permission denied "
-			       "(stasis needs root or CAP_SYS_PTRACE + CAP_CHECKPOINT_RESTORE)\n",
-			       tid);
+			pr_err("cannot attach to pid %d: permission denied (%s)\n", tid,
+			       why_no_ptrace(tid));
 		else
 			pr_perror("cannot attach to pid %d", tid);
 		return -1;

@@ -692,6 +692,77 @@ static size_t read_own_cgroups(char ***ours)
 	return n;
 }
 
+/* cgroup.procs of the nearest cgroup2 ancestor of path and of ours */
+static void common_procs(char **ours, size_t nours, const char *mnt, const char *path, char *buf,
+			 size_t size)
+{
+	char ctrl[256];
+	const char *op = NULL;
+	size_t i, n = 0, last = 0;
+
+	for (i = 0; i < nours && !op; i++)
+		if (!parse_line(ours[i], ctrl, sizeof(ctrl), &op) || *ctrl)
+			op = NULL;
+	if (!op)
+		return;
+	while (path[n] && path[n] == op[n]) {
+		if (path[n] == '/')
+			last = n;
+		n++;
+	}
+	if ((!path[n] && (!op[n] || op[n] == '/')) || (!op[n] && path[n] == '/'))
+		last = n; /* one is the other's ancestor */
+	snprintf(buf, size, "%s%.*s/cgroup.procs", mnt, (int)last, path);
+}
+
+/*
+ * A restore joins each task's cgroup by writing its cgroup.procs.  A normal
+ * user's dump (that user restores it) refuses a task in a cgroup the user
+ * may not join, such as another cgroup than its own that root owns: the
+ * restore would fail after the original is gone.
+ */
+static int cgroup_dump_check(struct dump_ctx *ctx)
+{
+	char **ours, **lines, ctrl[256], mnt[PATH_MAX], procs[2 * PATH_MAX + 16];
+	size_t nours, n, i, k;
+	const char *path;
+	char *text;
+	int ret = 0;
+
+	if (geteuid() == 0)
+		return 0;
+	nours = read_own_cgroups(&ours);
+	for (i = 0; i < ctx->ntasks && !ret; i++) {
+		if (ctx->tasks[i].zombie)
+			continue;
+		text = read_proc(ctx->tasks[i].pid, "cgroup", NULL);
+		n = text ? split_lines(text, &lines) : 0;
+		free(text);
+		for (k = 0; k < n && !ret; k++) {
+			if (!parse_line(lines[k], ctrl, sizeof(ctrl), &path) ||
+			    in_cgroup(ours, nours, ctrl, path) ||
+			    hierarchy_mount(ctrl, mnt, sizeof(mnt)))
+				continue;
+			snprintf(procs, sizeof(procs), "%s%s/cgroup.procs", mnt, path);
+			/* cgroup2 also wants the common ancestor's, where the move starts from ours
+			 */
+			if (!*ctrl && !access(procs, W_OK))
+				common_procs(ours, nours, mnt, path, procs, sizeof(procs));
+			if (access(procs, W_OK)) {
+				pr_err("pid %d: its cgroup %s (%s) is not this user's to join at "
+				       "restore: %s is not writable for uid %u\n",
+				       ctx->tasks[i].pid, path, *ctrl ? ctrl : "cgroup2", procs,
+				       (unsigned int)geteuid());
+				ret = -1;
+			}
+		}
+		if (n)
+			free_lines(lines, n);
+	}
+	free_lines(ours, nours);
+	return ret;
+}
+
 /*
  * The task creates a cgroup namespace (res/ns.c): into its root cgroups
  * first, where unshare takes the root from; *ours is read again, still
@@ -841,6 +912,7 @@ const struct res_ops cgroup_res = {
 	.image_state_size = sizeof(struct cg_image),
 	.dump_hold = cgroup_dump_hold,
 	.dump_unhold = cgroup_dump_unhold,
+	.dump_check = cgroup_dump_check,
 	.dump_local = cgroup_dump,
 	.dump_write = cgroup_dump_write,
 	.dump_end = cgroup_dump_end,

@@ -128,13 +128,17 @@ static void creds_prepare(void)
 	free(status);
 }
 
-/* Nothing to do if the thread has exactly our credentials (root, usually). */
-static bool creds_trivial(const CredsEntry *cr)
+/*
+ * Nothing to do if the thread has exactly our credentials (root, usually).
+ * In the user namespace a normal user's restore makes (restore/root.c)
+ * every task starts with all of that namespace's capabilities: never.
+ */
+static bool creds_trivial(const struct rst_ctx *c, const CredsEntry *cr)
 {
 	size_t k;
 
 	creds_prepare();
-	if (!ours)
+	if (!ours || c->opts->own_userns)
 		return false;
 	for (k = 0; k < 4; k++)
 		if (cr->uids[k] != ours->uids[k] || cr->gids[k] != ours->gids[k])
@@ -327,8 +331,9 @@ static int creds_apply_in(struct rst_ctx *c, struct rtask *rt, const CredsEntry 
 	bool groups;
 	int ret;
 
+	/* setgroups is denied in our own user namespace: the groups are ours (checked) */
 	if (!ns_of(c, NS_K_USER))
-		return creds_apply(rt, cr, true);
+		return creds_apply(rt, cr, !c->opts->own_userns);
 	ret = creds_inside(c, cr_tid(rt), cr, &in, &buf, &groups) || creds_apply(rt, &in, groups)
 		  ? -1
 		  : 0;
@@ -341,7 +346,7 @@ static int creds_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 {
 	TaskEntry *te = c->t->te;
 	const CredsEntry *cr = core->creds ? core->creds : te->creds;
-	bool trivial = creds_trivial(cr);
+	bool trivial = creds_trivial(c, cr);
 
 	if (!trivial && creds_apply_in(c, rt, cr))
 		return -1;
@@ -376,7 +381,7 @@ static int creds_restore_zombie(struct rst_ctx *c)
 {
 	const CredsEntry *cr = c->t->te->creds;
 
-	if (cr->n_uids != 4 || cr->n_gids != 4 || creds_trivial(cr))
+	if (cr->n_uids != 4 || cr->n_gids != 4 || creds_trivial(c, cr))
 		return 0; /* an image of before zombies had credentials: ours */
 	return creds_apply_in(c, NULL, cr);
 }
@@ -396,20 +401,39 @@ static bool id_ours(uint32_t id, const uint32_t *ids, size_t n)
 	return false;
 }
 
+static bool groups_ours(const CredsEntry *cr)
+{
+	size_t k;
+
+	if (cr->n_groups != ours->n_groups)
+		return false;
+	for (k = 0; k < cr->n_groups; k++)
+		if (cr->groups[k] != ours->groups[k])
+			return false;
+	return true;
+}
+
 /*
  * What the image asks of one thread is within what we may give: ids we do
  * not have need CAP_SETUID/CAP_SETGID, and no capability can be added to
  * the permitted set.  (The kernel would refuse too, but late, in the
  * middle of the restore.)
  */
-static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr,
-			     bool userns)
+static int creds_within_ours(const struct image *img, pid_t pid, const CredsEntry *cr, bool userns,
+			     bool own_userns)
 {
 	uint64_t caps = cr->cap_prm | cr->cap_eff | cr->cap_inh | cr->cap_amb;
 	size_t k;
 
 	if (cr->n_uids != 4 || cr->n_gids != 4)
 		return 0; /* checked by the loader; zombies of older images have none */
+	/* no setgroups without CAP_SETGID, nor in a user namespace of our own */
+	if (!userns && (own_userns || !has_cap(ours, CAP_SETGID)) && !groups_ours(cr)) {
+		pr_err("image %s: pid %d has other supplementary groups than this restorer, "
+		       "which it cannot set without CAP_SETGID\n",
+		       img->r.path, pid);
+		return -1;
+	}
 	for (k = 0; k < 4 && !has_cap(ours, CAP_SETUID); k++)
 		if (!id_ours(cr->uids[k], ours->uids, 3)) {
 			pr_err("image %s: pid %d has uid %u, which this restorer (uid %u, without "
@@ -452,11 +476,12 @@ static int creds_restore_check(struct image *img, const struct restore_opts *o)
 		const struct rst_task *t = &img->tasks[i];
 		bool userns = ns_task_in(t->te, NS_K_USER);
 
-		if (creds_within_ours(img, t->te->pid, t->te->creds, userns))
+		if (creds_within_ours(img, t->te->pid, t->te->creds, userns, o->own_userns))
 			return -1;
 		for (j = 0; j < t->ncores; j++)
 			if (t->cores[j]->creds &&
-			    creds_within_ours(img, t->te->pid, t->cores[j]->creds, userns))
+			    creds_within_ours(img, t->te->pid, t->cores[j]->creds, userns,
+					      o->own_userns))
 				return -1;
 	}
 	return 0;

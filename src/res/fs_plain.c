@@ -136,11 +136,35 @@ static bool reg_match(const struct fd_dump *d)
 	return S_ISREG(d->st.st_mode) && path_is_plain(d);
 }
 
+/*
+ * A normal user restores what it dumps: a file it could not open again
+ * (its mode or a directory on the way keeps the user out; the task got
+ * the fd from elsewhere, or the mode changed since) is refused now, while
+ * the original runs.  A file of the user's own uid and gid is not checked:
+ * the restore opens it with CAP_DAC_OVERRIDE in the user namespace it
+ * makes, which covers the ids it maps.
+ */
+static int check_reopen(const struct fd_dump *d)
+{
+	static const int want[] = { [O_RDONLY] = R_OK, [O_WRONLY] = W_OK, [O_RDWR] = R_OK | W_OK };
+	int acc = d->fi.flags & O_ACCMODE;
+	char buf[PATH_MAX];
+
+	if (geteuid() == 0 || acc > O_RDWR ||
+	    (d->st.st_uid == geteuid() && d->st.st_gid == getegid()))
+		return 0;
+	if (!faccessat(AT_FDCWD, mnt_dump_path(d->link, buf, sizeof(buf)), want[acc], AT_EACCESS))
+		return 0;
+	pr_perror("pid %d fd %d: %s cannot be opened again by uid %u for the restore", d->pid,
+		  d->fd, d->link, (unsigned int)geteuid());
+	return -1;
+}
+
 static int reg_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	PathFileEntry *pf;
 
-	if (refuse_tree_proc(d))
+	if (refuse_tree_proc(d) || check_reopen(d))
 		return -1;
 	pf = path_entry(d, fe, &fe->reg);
 
@@ -180,7 +204,7 @@ static int dir_dump(const struct fd_dump *d, FileEntry *fe)
 {
 	PathFileEntry *pf;
 
-	if (refuse_tree_proc(d))
+	if (refuse_tree_proc(d) || check_reopen(d))
 		return -1;
 	pf = path_entry(d, fe, &fe->dir);
 

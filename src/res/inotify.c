@@ -8,6 +8,8 @@
  * that cursor).  Unread events cannot be read back without consuming
  * them: an instance with a non-empty queue is refused.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,15 +97,126 @@ out:
 	return ret;
 }
 
+/* Does path name the very inode of h (its handle, generation and all)? */
+static bool handle_is(const char *path, const struct fs_handle *h, struct stat *st)
+{
+	struct file_handle *fh;
+	char hex[sizeof(h->handle)];
+	unsigned int i;
+	int mnt;
+	bool ok;
+
+	if (lstat(path, st) || st->st_ino != h->ino || major(st->st_dev) != (h->sdev >> 20) ||
+	    minor(st->st_dev) != (h->sdev & 0xfffff))
+		return false;
+	fh = xzalloc(sizeof(*fh) + MAX_HANDLE_SZ);
+	fh->handle_bytes = MAX_HANDLE_SZ;
+	ok = !name_to_handle_at(AT_FDCWD, path, fh, &mnt, 0) && fh->handle_type == (int)h->htype &&
+	     fh->handle_bytes == h->hbytes;
+	for (i = 0; ok && i < fh->handle_bytes; i++)
+		snprintf(hex + 2 * i, 3, "%02x", fh->f_handle[i]);
+	ok = ok && !strncasecmp(hex, h->handle, 2 * h->hbytes);
+	free(fh);
+	return ok;
+}
+
+/* dir, and 'depth' levels below it (at most *budget entries looked at) */
+static char *search_below(const char *dir, int depth, const struct fs_handle *h, struct stat *st,
+			  int *budget)
+{
+	char path[PATH_MAX], *found = NULL;
+	struct dirent *e;
+	DIR *dp;
+
+	if (handle_is(dir, h, st))
+		return xstrdup(dir);
+	if (depth <= 0 || !(dp = opendir(dir)))
+		return NULL;
+	while (!found && --*budget > 0 && (e = readdir(dp))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name) >=
+		    (int)sizeof(path))
+			continue;
+		if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+			found = search_below(path, depth - 1, h, st, budget);
+		else if (handle_is(path, h, st))
+			found = xstrdup(path);
+	}
+	closedir(dp);
+	return found;
+}
+
+/* The directory a /proc/PID link names (for a file: its directory), or NULL. */
+static bool link_dir(pid_t pid, const char *name, char *buf, size_t size)
+{
+	ssize_t n = readlink_proc(pid, name, buf, size);
+	struct stat st;
+	char *slash;
+
+	if (n <= 0 || buf[0] != '/' || strstr(buf, " (deleted)"))
+		return false;
+	if (!stat(buf, &st) && S_ISDIR(st.st_mode))
+		return true;
+	slash = strrchr(buf, '/');
+	if (slash == buf)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	return true;
+}
+
+/*
+ * Without CAP_DAC_READ_SEARCH open_by_handle_at is refused (a normal
+ * user).  The inode is then looked for where the task names files: its
+ * cwd and the directories of its open files, two levels below each, and
+ * the cwd's ancestors; a match must give the very handle.  NULL if not
+ * found there.
+ */
+static char *fs_handle_search(pid_t pid, const struct fs_handle *h, struct stat *st)
+{
+	char dir[PATH_MAX], name[64], *found = NULL, *slash;
+	int budget = 20000;
+	struct dirent *e;
+	DIR *dp;
+
+	if (link_dir(pid, "cwd", dir, sizeof(dir))) {
+		found = search_below(dir, 2, h, st, &budget);
+		while (!found && (slash = strrchr(dir, '/')) && slash != dir) {
+			*slash = '\0';
+			found = search_below(dir, 0, h, st, &budget);
+		}
+	}
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	dp = found ? NULL : opendir(dir);
+	while (dp && !found && budget > 0 && (e = readdir(dp))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(name, sizeof(name), "fd/%.16s", e->d_name);
+		if (link_dir(pid, name, dir, sizeof(dir)))
+			found = search_below(dir, 2, h, st, &budget);
+	}
+	if (dp)
+		closedir(dp);
+	return found;
+}
+
 /* The path of the watched inode, through its file handle. */
 static int watch_path(const struct fd_dump *d, const struct watch_info *w, InotifyWatch *iw)
 {
 	struct stat st;
+	int err;
 
 	iw->path = fs_handle_path(&w->fh, &st);
+	err = errno;
+	if (!iw->path && err == EPERM)
+		iw->path = fs_handle_search(d->pid, &w->fh, &st);
 	if (!iw->path) {
-		pr_err("pid %d fd %d: cannot find the path of inotify watch %u (inode %lu)\n",
-		       d->pid, d->fd, w->wd, w->fh.ino);
+		pr_err("pid %d fd %d: cannot find the path of inotify watch %u (inode %lu)%s\n",
+		       d->pid, d->fd, w->wd, w->fh.ino,
+		       err == EPERM ? ": open_by_handle_at needs CAP_DAC_READ_SEARCH, and it is "
+				      "not near the task's cwd or its open files"
+				    : "");
 		return -1;
 	}
 	iw->ino = st.st_ino;

@@ -19,6 +19,7 @@
  * mmap, pages are filled by remote preadv straight from the image file
  * (one copy, kernel to kernel), and PR_SET_MM_MAP puts the mm fields back.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/prctl.h>
@@ -166,10 +167,52 @@ static uint32_t mm_fsobj_file(struct dump_ctx *ctx, struct dump_task *dt, const 
 }
 
 /*
+ * /proc/PID/map_files: the kernel lets only a holder of
+ * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the initial user namespace
+ * look into it (root in a user namespace of its own is not enough).
+ * Probed once, on our own first mapping.
+ */
+bool mm_map_files_usable(void)
+{
+	static int usable = -1;
+	unsigned long start, end, ino = 0;
+	char maps[256], path[96];
+	struct stat st;
+	FILE *f;
+
+	if (usable >= 0)
+		return usable;
+	usable = 0;
+	/* the first mapping of a file (a sanitizer's build starts with anonymous ones) */
+	f = fopen("/proc/self/maps", "re");
+	while (f && !ino && fgets(maps, sizeof(maps), f))
+		if (sscanf(maps, "%lx-%lx %*s %*s %*s %lu", &start, &end, &ino) != 3)
+			ino = 0;
+	if (ino) {
+		snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", start, end);
+		usable = !stat(path, &st);
+	}
+	if (f)
+		fclose(f);
+	if (!usable)
+		pr_info("/proc/PID/map_files is closed to us: mapped files are found by path, "
+			"device and inode\n");
+	return usable;
+}
+
+/* Does st name the inode /proc/PID/maps shows for v? */
+static bool vma_same_inode(const struct proc_vma *v, const struct stat *st)
+{
+	return st->st_dev == makedev(v->dev_major, v->dev_minor) && st->st_ino == v->ino;
+}
+
+/*
  * Was the file behind a mapping opened for writing?  The link in
  * map_files carries the open's mode (a shared mapping shows it as
  * VM_MAYWRITE too): a private mapping of a file opened read-write must
- * come back mapped from a read-write open.
+ * come back mapped from a read-write open.  The link's own mode is there
+ * for every dumper that may trace the task (lstat: only following the
+ * link needs CAP_CHECKPOINT_RESTORE), so a normal user's dump sees it too.
  */
 static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
 {
@@ -182,12 +225,55 @@ static bool vma_open_writable(pid_t pid, const struct proc_vma *v)
 	return !lstat(mf, &st) && (st.st_mode & S_IWUSR);
 }
 
+/*
+ * Without map_files, a memfd or deleted file behind a mapping is reached
+ * through the task's exe (a deleted program) or an fd of the task on the
+ * same inode (/proc/PID/fd/N): the path to open into 'src', or -1 with the
+ * refusal said.
+ */
+static int vma_fd_source(pid_t pid, const struct proc_vma *v, char *src, size_t len)
+{
+	char dir[64];
+	struct dirent *d;
+	struct stat st;
+	DIR *dp;
+	int ret = -1;
+
+	snprintf(src, len, "/proc/%d/exe", pid);
+	if (!stat(src, &st) && vma_same_inode(v, &st))
+		return 0;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", pid);
+	dp = opendir(dir);
+	if (!dp) {
+		pr_perror("pid %d: cannot list %s", pid, dir);
+		return -1;
+	}
+	while ((d = readdir(dp))) {
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(src, len, "%s/%.16s", dir, d->d_name);
+		if (!stat(src, &st) && vma_same_inode(v, &st)) {
+			ret = 0;
+			break;
+		}
+	}
+	closedir(dp);
+	if (ret)
+		pr_err("pid %d mapping %lx-%lx: %s cannot be reached: neither its exe nor an fd of "
+		       "the task holds it, and /proc/PID/map_files needs CAP_CHECKPOINT_RESTORE "
+		       "(dump as root)\n",
+		       pid, v->start, v->end, v->path);
+	return ret;
+}
+
 static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct proc_vma *v,
 		     VmaEntry *e)
 {
 	char mf[96], what[64];
 
 	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
+	if (!mm_map_files_usable() && vma_fd_source(dt->pid, v, mf, sizeof(mf)))
+		return -1;
 	snprintf(what, sizeof(what), "mapping %lx-%lx", v->start, v->end);
 	if (v->shared && (v->prot & PROT_WRITE) &&
 	    fsobj_check_shared_write(dt->pid, what, mf, v->path))
@@ -202,10 +288,37 @@ static int vma_fsobj(struct dump_ctx *ctx, struct dump_task *dt, const struct pr
 	return 0;
 }
 
-static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+/*
+ * The file behind a mapping: through map_files where we may, else by its
+ * path, checked against the device and inode that /proc/PID/maps shows.
+ */
+static int vma_file_stat(pid_t pid, const struct proc_vma *v, struct stat *st)
 {
 	char mf[96], tp[PATH_MAX];
+
+	if (mm_map_files_usable()) {
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", pid, v->start, v->end);
+		if (stat(mf, st)) {
+			pr_perror("pid %d: cannot stat the file behind mapping %lx-%lx", pid,
+				  v->start, v->end);
+			return -1;
+		}
+		return 0;
+	}
+	if (stat(mnt_dump_path(v->path, tp, sizeof(tp)), st) || !vma_same_inode(v, st)) {
+		pr_err("pid %d mapping %lx-%lx: %s no longer names the mapped file (device "
+		       "%u:%u inode %lu)\n",
+		       pid, v->start, v->end, v->path, v->dev_major, v->dev_minor, v->ino);
+		return -1;
+	}
+	return 0;
+}
+
+static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
+{
+	char tp[PATH_MAX];
 	struct stat st, pst;
+	bool writable;
 
 	if (v->vmflags & (VMF_IO | VMF_PFNMAP)) {
 		pr_err("pid %d mapping %lx-%lx: device mapping of %s is not supported\n", dt->pid,
@@ -213,12 +326,8 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		return -1;
 	}
 	if (!known_file(v, &st)) {
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%lx-%lx", dt->pid, v->start, v->end);
-		if (stat(mf, &st)) {
-			pr_perror("pid %d: cannot stat the file behind mapping %lx-%lx", dt->pid,
-				  v->start, v->end);
+		if (vma_file_stat(dt->pid, v, &st))
 			return -1;
-		}
 		if (!S_ISREG(st.st_mode)) {
 			pr_err("pid %d mapping %lx-%lx: %s is not a regular file; not supported\n",
 			       dt->pid, v->start, v->end, v->path);
@@ -232,8 +341,18 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 		}
 		remember_file(v, &st);
 	}
+	writable = vma_open_writable(dt->pid, v);
+	/* a normal user restores it: the file must open again for it (fs_plain.c) */
+	if (geteuid() && !(st.st_uid == geteuid() && st.st_gid == getegid()) &&
+	    faccessat(AT_FDCWD, mnt_dump_path(v->path, tp, sizeof(tp)),
+		      writable ? R_OK | W_OK : R_OK, AT_EACCESS)) {
+		pr_perror("pid %d mapping %lx-%lx: %s cannot be opened again by uid %u for the "
+			  "restore",
+			  dt->pid, v->start, v->end, v->path, (unsigned int)geteuid());
+		return -1;
+	}
 	e->has_file_id = true;
-	e->file_id = mm_file_id(mm_task(dt)->mm, v->path, &st, vma_open_writable(dt->pid, v));
+	e->file_id = mm_file_id(mm_task(dt)->mm, v->path, &st, writable);
 	e->has_pgoff = true;
 	e->pgoff = v->pgoff;
 	e->kind = v->shared ? VMA_KIND__VMA_FILE_SHARED : VMA_KIND__VMA_FILE_PRIVATE;
@@ -322,6 +441,13 @@ static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vma
 		if (v->vmflags & VMF_NORESERVE)
 			e->has_noreserve = e->noreserve = true;
 		/* ino of shared anon memory tells which VMAs share one object */
+		if (e->kind == VMA_KIND__VMA_ANON_SHARED && !mm_map_files_usable()) {
+			pr_err("pid %d mapping %lx-%lx: shared anonymous memory is read through "
+			       "/proc/PID/map_files, which needs CAP_CHECKPOINT_RESTORE (dump as "
+			       "root)\n",
+			       dt->pid, v->start, v->end);
+			return -1;
+		}
 		if (e->kind == VMA_KIND__VMA_ANON_SHARED) {
 			e->has_file_id = true;
 			e->file_id = v->ino;

@@ -43,6 +43,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/inet_diag.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
@@ -114,11 +115,23 @@ static struct nft_ctx *nft_ctx_in(int netns)
 	return nft;
 }
 
+/* CAP_NET_ADMIN over our network namespace (nftables wants it)? */
+static bool net_admin(void)
+{
+	return cap_effective(CAP_NET_ADMIN) && ns_owned_by_us("net");
+}
+
 /* Run one nft script in the lock's context; 0, or -1 with nft's error in *err. */
 static int nft_run(struct netlock *l, const char *script, char **err)
 {
 	const char *e;
 
+	/* libnftables would print a line of its own to stderr: say it once, here */
+	if (l->netns < 0 && !net_admin()) {
+		*err = xstrdup(
+		    "nftables needs CAP_NET_ADMIN over this network namespace, which we lack");
+		return -1;
+	}
 	if (!l->nft) {
 		l->nft = nft_ctx_in(l->netns);
 		if (!l->nft) {

@@ -478,6 +478,9 @@ static int ns_dump_check(struct dump_ctx *ctx)
 
 	nd->ids = xzalloc(ctx->ntasks * sizeof(*nd->ids));
 	for_each_ns_kind(k) if (ns_ino(getpid(), 0, ns_kinds[k]->name, &self[k]) < 0) goto out;
+	/* dumping a user's copy from inside its namespaces (dump/wrapped.c) */
+	if (dump_self_mnt_ino)
+		self[NS_K_MNT] = dump_self_mnt_ino;
 	for (i = 0; i < ctx->ntasks; i++) {
 		struct dump_task *dt = &ctx->tasks[i];
 		struct proc_stat st;

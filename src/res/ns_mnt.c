@@ -21,23 +21,28 @@
  * detached (fsopen/fsmount, open_tree) and attaches it with move_mount
  * under its parent, found by fd rather than by path so that mounts over
  * mounts and hidden mounts come back where they were.  The root is built
- * on a directory made in /tmp, entered with pivot_root; the old root is
+ * on a directory the controller made in /tmp before the fork (and removes
+ * if the restore fails), entered with pivot_root; the old root is
  * detached and the directory removed.  Flags, read-only super blocks and
  * propagation (peer groups through MOVE_MOUNT_SET_GROUP) are set last.
  * Everything the child opens afterwards (mappings, files, the cwd) is
  * then named as the tree named it.  The image is read through its
- * service fd, which survives the pivot.
+ * service fd, which survives the pivot.  In a user namespace of the
+ * tree's own, the host's mounts come from a host side (below).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +50,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "compat.h"
 #include "log.h"
 #include "ns.h"
 #include "res.h"
@@ -83,6 +89,20 @@ struct mnt_image {
 	size_t n;
 	MntFile **files;
 	size_t nfiles;
+	/*
+	 * a tree in a user namespace of its own: the process that takes the
+	 * host's mounts for it (host_side below), 0 if none, and the socket
+	 * to it: ours, and the end the root's restore child inherits
+	 */
+	pid_t host_side;
+	int host_pidfd; /* the host side's: signalled safely even once reaped */
+	int child_sk;
+	/*
+	 * the directory in /tmp the root is built on, made by the controller
+	 * before the fork and removed by it if the restore fails (a restore
+	 * child killed in the middle of the build cannot)
+	 */
+	char stage[32];
 };
 
 /* the dump under way, for mnt_dump_path() and mnt_dump_dev_rebuilt() */
@@ -514,6 +534,90 @@ static int fetch_fds(struct mnt_dump *md, const struct mi_table *tree)
 	return 0;
 }
 
+/* Is pid in another user namespace than ours? */
+static bool in_own_userns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	return !stat(path, &a) && !stat("/proc/self/ns/user", &b) && a.st_ino != b.st_ino;
+}
+
+/*
+ * Which mounts of the tree's table are locked (MNT_LOCKED: root of its
+ * user namespace cannot unmount them), which /proc does not show: a
+ * child of ours enters the tree's user namespace and mount namespace,
+ * makes a throwaway copy of it there (the same user namespace: the locks
+ * stay), makes the copy private (its mounts are peers of the tree's: an
+ * unmount would propagate into the tree), and tries to unmount each
+ * mount, the last first (so that what was mounted over or below it is
+ * gone when it is tried).  One byte per
+ * entry: 0 unlocked, 1 locked (EINVAL on a mount root), 2 not known (its
+ * mountpoint is not a mount root there, or another error).
+ */
+static void probe_locks(struct mnt_dump *md, const struct mi_table *tree)
+{
+	char path[64], *res = xzalloc(tree->n + 1);
+	int user, mnt, p[2], status;
+	size_t i;
+	pid_t kid;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", md->pid);
+	user = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", md->pid);
+	mnt = open(path, O_RDONLY | O_CLOEXEC);
+	if (user < 0 || mnt < 0 || pipe2(p, O_CLOEXEC))
+		goto out;
+	kid = fork();
+	if (kid == 0) {
+		struct statx sx;
+
+		close(p[0]);
+		memset(res, 2, tree->n);
+		/*
+		 * private before anything is unmounted: the copy's mounts are
+		 * peers of the tree's, and an unmount would propagate to them
+		 */
+		if (!setns(user, CLONE_NEWUSER) && !setns(mnt, CLONE_NEWNS) &&
+		    !unshare(CLONE_NEWNS) && !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+			for (i = tree->n; i-- > 1;) {
+				const char *mp = tree->v[i].mp;
+
+				if (statx(AT_FDCWD, mp, AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW,
+					  STATX_BASIC_STATS, &sx) ||
+				    !(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) ||
+				    !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+					continue;
+				if (!umount2(mp, MNT_DETACH))
+					res[i] = 0;
+				else if (errno == EINVAL)
+					res[i] = 1;
+			}
+		_exit(write(p[1], res, tree->n) == (ssize_t)tree->n ? 0 : 1);
+	}
+	close(p[1]);
+	if (kid > 0) {
+		if (read(p[0], res, tree->n) == (ssize_t)tree->n)
+			for (i = 1; i < md->n && i < tree->n; i++)
+				if (res[i] < 2) {
+					md->ents[i]->has_locked = true;
+					md->ents[i]->locked = res[i];
+				}
+		while (waitpid(kid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(p[0]);
+	if (md->n && md->ents[1] && md->ents[1]->has_locked)
+		md->ents[0]->has_locked = true; /* the root of the namespace: never locked */
+out:
+	if (user >= 0)
+		close(user);
+	if (mnt >= 0)
+		close(mnt);
+	free(res);
+}
+
 static int mnt_describe(const struct ns_view *v, size_t task, NsEntry *e)
 {
 	struct mnt_dump *md = res_dump_state(v->ctx, &mnt_res);
@@ -557,6 +661,8 @@ static int mnt_describe(const struct ns_view *v, size_t task, NsEntry *e)
 		goto out;
 	}
 	ret = fetch_fds(md, &tree);
+	if (!ret && in_own_userns(md->pid))
+		probe_locks(md, &tree);
 out:
 	mi_free(&tree);
 	mi_free(&host);
@@ -896,6 +1002,20 @@ static bool abs_path_ok(const char *p)
 	return p[0] == '/' && (!p[1] || rel_path_ok(p + 1));
 }
 
+/*
+ * A bind of a namespace file (ip netns add): its root is "net:[INO]", not
+ * a path; *ino the namespace's inode number.
+ */
+static bool nsfs_root(const MntEntry *e, uint64_t *ino)
+{
+	char kind[16];
+	int end = 0;
+
+	return !strcmp(e->fstype, "nsfs") &&
+	       sscanf(e->root, "%15[a-z_]:[%" SCNu64 "]%n", kind, ino, &end) == 2 && end &&
+	       !e->root[end];
+}
+
 static MntEntry *image_entry(const struct mnt_image *mi, uint32_t id, size_t before)
 {
 	size_t i;
@@ -910,11 +1030,13 @@ int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg)
 {
 	struct mnt_image *mi = res_image_state(img, &mnt_res);
 	MntEntry *e = msg;
+	uint64_t ino;
 	bool bad;
 
-	bad = !abs_path_ok(e->mountpoint) || e->root[0] != '/' || !e->mnt_id ||
-	      image_entry(mi, e->mnt_id, mi->n) || (mi->n && e->ns_id != mi->ents[0]->ns_id) ||
-	      (!mi->n) != (!e->parent_id) ||
+	bad = !abs_path_ok(e->mountpoint) ||
+	      (e->root[0] != '/' && !(e->how == MNT_HOW__MNT_HOST && nsfs_root(e, &ino))) ||
+	      !e->mnt_id || image_entry(mi, e->mnt_id, mi->n) ||
+	      (mi->n && e->ns_id != mi->ents[0]->ns_id) || (!mi->n) != (!e->parent_id) ||
 	      (e->parent_id && !image_entry(mi, e->parent_id, mi->n)) ||
 	      (e->how == MNT_HOW__MNT_HOST && (!e->host_path || e->host_path[0] != '/')) ||
 	      (e->how == MNT_HOW__MNT_EXTERNAL && !e->host_path) ||
@@ -1010,6 +1132,7 @@ static int mnt_restore_check(struct image *img, const struct restore_opts *o)
 		const MntEntry *e = mi->ents[i];
 		struct stat st;
 		const char *p;
+		uint64_t ino;
 
 		if (e->how == MNT_HOW__MNT_EXTERNAL) {
 			p = ext_path(o, e->host_path);
@@ -1025,6 +1148,13 @@ static int mnt_restore_check(struct image *img, const struct restore_opts *o)
 			continue;
 		if (stat(p, &st)) {
 			pr_perror("mount %s: cannot bind %s", e->mountpoint, p);
+			return -1;
+		}
+		/* a namespace file of ours: still the namespace the tree had */
+		if (e->how == MNT_HOW__MNT_HOST && nsfs_root(e, &ino) && st.st_ino != ino) {
+			pr_err("mount %s: %s is no longer %s but another namespace (inode %" PRIu64
+			       ")\n",
+			       e->mountpoint, p, e->root, (uint64_t)st.st_ino);
 			return -1;
 		}
 	}
@@ -1462,11 +1592,430 @@ static int reclone(const MntEntry *e, int early)
 	return fd;
 }
 
+/* ----- the host side of a tree in a user namespace of its own */
+
+/*
+ * The host side: a process of ours in our user namespace and a private
+ * copy of our mount namespace, that takes the host's mounts (open_hosts,
+ * with the same umounts for hidden ones) and, on each request of the
+ * restore child (an entry's index), sends a copy made that moment (the
+ * ids keep the table's order).  Copies taken inside the tree's user
+ * namespace would be of its locked copy of our table, which the kernel
+ * refuses to bind without the mounts below (has_locked_children); a
+ * detached mount may be moved into any namespace whose owner the mover
+ * has CAP_SYS_ADMIN over, so the restore child attaches ours with
+ * move_mount; the part unshare copied (and locked) comes by propagation,
+ * locked again (host_copied_onto).
+ */
+
+/* Close every fd above 2 but the n in keep (the host side holds nothing of ours). */
+static void keep_only(const int *keep, int n)
+{
+	int from = 3, next, i;
+
+	for (;;) {
+		next = -1;
+		for (i = 0; i < n; i++)
+			if (keep[i] >= from && (next < 0 || keep[i] < next))
+				next = keep[i];
+		if (next < 0)
+			break;
+		if (next > from)
+			syscall(__NR_close_range, from, next - 1, 0);
+		from = next + 1;
+	}
+	syscall(__NR_close_range, from, ~0U, 0);
+}
+
+/* The host side's copy of mount i, or of the path an external one names. */
+static int host_copy(const struct restore_opts *o, const MntEntry *e, int early)
+{
+	if (early >= 0)
+		return open_tree(early, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	if (e->how == MNT_HOW__MNT_EXTERNAL)
+		return open_tree(AT_FDCWD, ext_path(o, e->host_path),
+				 OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	errno = EINVAL;
+	return -1;
+}
+
+/* A request to the host side: a copy of entry index, or the copied part onto fd. */
+enum { HOST_COPY, HOST_COPIED_ONTO };
+struct host_req {
+	uint32_t op, index;
+};
+
+static int send_req(int sk, uint32_t op, uint32_t index, int fd)
+{
+	struct host_req r = { op, index };
+	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (fd >= 0) {
+		mh.msg_control = buf;
+		mh.msg_controllen = sizeof(buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sk, &mh, MSG_NOSIGNAL) == sizeof(r) ? 0 : -1;
+}
+
+/* The next request (0), its fd in *fd (-1: none); -1 at the end of the socket. */
+static int recv_req(int sk, struct host_req *r, int *fd)
+{
+	char buf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { r, sizeof(*r) };
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof(buf)
+	};
+	struct cmsghdr *cm;
+
+	*fd = -1;
+	if (recvmsg(sk, &mh, MSG_CMSG_CLOEXEC) != sizeof(*r))
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	return 0;
+}
+
+/*
+ * The copied part of the table: its first entries that are binds of host
+ * mounts, each below an earlier one, all private.  That is what `unshare
+ * --mount` copied into the tree's namespace, which the kernel locked
+ * there (all but its root); the mounts the tree made itself come after.
+ * How many, or 0 when there is nothing to lock (the root alone).
+ */
+static size_t copied_part(const struct mnt_image *mi)
+{
+	bool probed = true;
+	size_t k;
+
+	/* the dump probed the locks: the part is the locked mounts below the root */
+	for (k = 1; k < mi->n && probed; k++)
+		probed = mi->ents[k]->has_locked;
+	for (k = 0; k < mi->n; k++) {
+		const MntEntry *e = mi->ents[k];
+		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
+
+		if (e->how != MNT_HOW__MNT_HOST || e->has_shared || e->has_master ||
+		    e->unbindable || (k && (p < 0 || (size_t)p >= k)) ||
+		    (k && probed && !e->locked))
+			break;
+	}
+	return k >= 2 ? k : 0;
+}
+
+/*
+ * Host side: the copied part built detached from its first clones (with
+ * their flags), then made to reach the restore child's namespace the way
+ * the kernel locks mounts: by propagation from a namespace of a more
+ * privileged user namespace.  Our bind S of the stage directory, shared,
+ * takes the child's bind X of it (in its namespace) into its peer group
+ * (MOVE_MOUNT_SET_GROUP, which needs CAP_SYS_ADMIN over both); the part
+ * attached on S is copied onto X, its root unlocked and every mount below
+ * it locked, with the flags locked too, as unshare leaves them.
+ */
+static int host_copied_onto(struct mnt_image *mi, int *fds, size_t k, int x)
+{
+	int sfd, to;
+	size_t i;
+
+	for (i = 0; i < k; i++) {
+		const MntEntry *e = mi->ents[i];
+
+		fds[i] = reclone(e, fds[i]);
+		if (fds[i] < 0 || set_attrs(e, fds[i]))
+			return -1;
+		if (!i)
+			continue;
+		to = mountpoint_fd(e, mi->ents[index_of(mi, e->parent_id)],
+				   fds[index_of(mi, e->parent_id)], fds[i]);
+		if (to < 0 || move_mount(fds[i], "", to, "",
+					 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+			pr_perror("mount %s: cannot attach it to the copied part", e->mountpoint);
+			if (to >= 0)
+				close(to);
+			return -1;
+		}
+		close(to);
+	}
+	sfd = open_tree(AT_FDCWD, mi->stage, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (sfd < 0 || move_mount(sfd, "", AT_FDCWD, mi->stage, MOVE_MOUNT_F_EMPTY_PATH) ||
+	    set_prop(sfd, MS_SHARED) || join_group(sfd, x) ||
+	    move_mount(fds[0], "", sfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)) {
+		pr_perror("cannot hand the copied mounts to the tree's namespace");
+		if (sfd >= 0)
+			close(sfd);
+		return -1;
+	}
+	close(sfd);
+	return 0;
+}
+
+/*
+ * The host side's loop: a copy for each index asked for, until the
+ * restore child's end closes or the controller (ctl, a pidfd) is gone.
+ */
+static void __attribute__((noreturn))
+host_side_main(const struct restore_opts *o, struct mnt_image *mi, int sk, int ctl)
+{
+	int keep[3] = { sk, ctl, log_fd_get() }, *fds, err = 0, fd;
+	struct pollfd pf[2] = { { .fd = sk, .events = POLLIN }, { .fd = ctl, .events = POLLIN } };
+	uint32_t i;
+
+	prctl(PR_SET_NAME, "stasis-mnthost", 0, 0, 0);
+	keep_only(keep, 3);
+	fds = xzalloc((mi->n + 1) * sizeof(*fds));
+	for (i = 0; i < mi->n; i++)
+		fds[i] = -1;
+	if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)) {
+		pr_perror("cannot make a private mount namespace for the host's mounts");
+		err = -1;
+	} else if (open_hosts(mi, fds))
+		err = -1; /* said so */
+	for (;;) {
+		struct host_req r;
+		int x;
+
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents || recv_req(sk, &r, &x))
+			break;
+		i = r.index;
+		fd = -1;
+		if (err || i >= mi->n)
+			send_fd(sk, -1, err ? err : EINVAL);
+		else if (r.op == HOST_COPIED_ONTO) {
+			/* said why if it failed: the child fails without another word */
+			send_fd(sk, -1,
+				x >= 0 && !host_copied_onto(mi, fds, copied_part(mi), x) ? 0 : -1);
+		} else {
+			fd = host_copy(o, mi->ents[i], fds[i]);
+			send_fd(sk, fd, fd < 0 ? errno : 0);
+		}
+		if (fd >= 0)
+			close(fd);
+		if (x >= 0)
+			close(x);
+	}
+	_exit(0);
+}
+
+/*
+ * The host side, forked out of our children (a grandchild whose parent
+ * exits at once): the driver's waits for any child (waitpid -1, which
+ * reap the tree) must never wait for it.  Its pid, or -1.
+ */
+static pid_t fork_host_side(const struct restore_opts *o, struct mnt_image *mi, int sk, int ctl)
+{
+	int p[2], status;
+	pid_t mid, pid = -1;
+
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	mid = fork();
+	if (mid == 0) {
+		pid_t h;
+
+		close(p[0]);
+		h = fork();
+		if (h == 0) {
+			close(p[1]);
+			host_side_main(o, mi, sk, ctl);
+		}
+		_exit(h > 0 && write(p[1], &h, sizeof(h)) == sizeof(h) ? 0 : 1);
+	}
+	close(p[1]);
+	if (mid > 0) {
+		if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
+			pid = -1;
+		while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	close(p[0]);
+	return pid;
+}
+
+/* Does the build of c's mount table need the host side? */
+static bool needs_host_side(struct rst_ctx *c, const struct mnt_image *mi)
+{
+	size_t i;
+
+	if (!mi->n || c->t->parent || !ns_created_by(c, NS_K_MNT) || !ns_created_by(c, NS_K_USER))
+		return false;
+	for (i = 0; i < mi->n; i++)
+		if (mi->ents[i]->how == MNT_HOW__MNT_HOST ||
+		    mi->ents[i]->how == MNT_HOW__MNT_EXTERNAL)
+			return true;
+	return false;
+}
+
+/*
+ * Controller, the root about to be forked: the directory its root is
+ * built on and, into a user namespace of its own, the host side and the
+ * socket to it at an fd above every service fd of the root's (which its
+ * restore child places before it builds the table).
+ */
+static int mnt_root_fork(struct rst_ctx *c)
+{
+	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
+	int sk[2], kid_sk, ctl;
+	pid_t pid;
+
+	if (!mi->n || !ns_created_by(c, NS_K_MNT))
+		return 0;
+	strcpy(mi->stage, "/tmp/.stasis-root.XXXXXX");
+	if (!mkdtemp(mi->stage)) {
+		pr_perror("cannot make a directory in /tmp for the tree's root");
+		mi->stage[0] = 0;
+		return -1;
+	}
+	pr_debug("the tree's root: built on %s\n", mi->stage);
+	if (!needs_host_side(c, mi))
+		return 0;
+	ctl = syscall(__NR_pidfd_open, getpid(), 0);
+	if (ctl < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sk)) {
+		pr_perror("cannot make a socket for the host's mounts");
+		if (ctl >= 0)
+			close(ctl);
+		return -1;
+	}
+	kid_sk = fcntl(sk[1], F_DUPFD_CLOEXEC, c->svc_end);
+	close(sk[1]);
+	pid = kid_sk < 0 ? -1 : fork_host_side(c->opts, mi, sk[0], ctl);
+	close(sk[0]);
+	close(ctl);
+	/* it ends only when told, or alone: its pidfd, never its pid, is used */
+	mi->host_pidfd = pid < 0 ? -1 : syscall(__NR_pidfd_open, pid, 0);
+	if (mi->host_pidfd < 0) {
+		pr_perror("cannot start the host side of the mount table");
+		if (kid_sk >= 0)
+			close(kid_sk); /* if it runs, it reads the end of its socket and exits */
+		return -1;
+	}
+	mi->host_side = pid;
+	mi->child_sk = kid_sk;
+	pr_debug("the host's mounts: taken by pid %d\n", pid);
+	return 0;
+}
+
+/* Controller, the root forked: its end is the restore child's alone. */
+static int mnt_root_forked(struct rst_ctx *c, pid_t pid)
+{
+	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
+
+	if (mi->host_side > 0 && mi->child_sk >= 0) {
+		close(mi->child_sk);
+		mi->child_sk = -1;
+	}
+	return 0;
+}
+
+/* Restore child: a copy of host mount i made now by the host side. */
+static int host_side_mount(struct mnt_image *mi, uint32_t i)
+{
+	const MntEntry *e = mi->ents[i];
+	int fd, err = 0;
+
+	if (send_req(mi->child_sk, HOST_COPY, i, -1)) {
+		pr_perror("mount %s: cannot ask for it", e->mountpoint);
+		return -1;
+	}
+	fd = recv_fd(mi->child_sk, &err);
+	if (fd < 0 && err > 0)
+		pr_err("mount %s: cannot bind %s: %s\n", e->mountpoint, e->host_path,
+		       strerror(err));
+	return fd;
+}
+
+/* The restore is over: the host side is done (or is told so). */
+static void mnt_restore_end(struct image *img, const struct restore_opts *o, bool ok)
+{
+	struct mnt_image *mi = res_image_state(img, &mnt_res);
+	struct pollfd pf = { .fd = mi->host_pidfd, .events = POLLIN };
+
+	/* built and entered, the child removed it; else nothing is on it here */
+	if (!ok && mi->stage[0] && rmdir(mi->stage) && errno != ENOENT)
+		pr_warn("cannot remove %s: %m\n", mi->stage);
+	mi->stage[0] = 0;
+	if (mi->host_side <= 0)
+		return;
+	if (mi->child_sk >= 0)
+		close(mi->child_sk);
+	mi->child_sk = -1;
+	/* not our child: signalled by pidfd, and gone when the pidfd says so */
+	syscall(__NR_pidfd_send_signal, mi->host_pidfd, SIGKILL, NULL, 0);
+	while (poll(&pf, 1, 5000) < 0 && errno == EINTR)
+		;
+	close(mi->host_pidfd);
+	mi->host_side = 0;
+}
+
+/*
+ * Restore child: the copied part of the table (copied_part, k entries),
+ * from the host side by propagation onto our bind of the stage directory;
+ * fds[] of its mounts (each found by its mountpoint: a mount hidden under
+ * another of the part gets the one on top, as later mounts would see it).
+ */
+static int copied_from_host(struct mnt_image *mi, int *fds, size_t k)
+{
+	struct mount_attr priv = { .propagation = MS_PRIVATE };
+	int x, err = 0;
+	size_t i;
+
+	x = open_tree(AT_FDCWD, mi->stage, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (x < 0 || move_mount(x, "", AT_FDCWD, mi->stage, MOVE_MOUNT_F_EMPTY_PATH)) {
+		pr_perror("cannot bind %s for the copied mounts", mi->stage);
+		goto fail;
+	}
+	if (send_req(mi->child_sk, HOST_COPIED_ONTO, 0, x) || recv_fd(mi->child_sk, &err) >= 0 ||
+	    err) {
+		if (err > 0)
+			pr_err("cannot take the copied mounts: %s\n", strerror(err));
+		goto fail;
+	}
+	/* on top of our bind: the part's root; nothing of it stays shared with the host side */
+	fds[0] = open(mi->stage, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[0] < 0 || set_prop(x, MS_PRIVATE) ||
+	    mount_setattr(fds[0], "", AT_EMPTY_PATH | AT_RECURSIVE, &priv, sizeof(priv))) {
+		pr_perror("cannot make the copied mounts private");
+		goto fail;
+	}
+	close(x);
+	for (i = 1; i < k; i++) {
+		const char *rel = mi->ents[i]->mountpoint + 1;
+
+		fds[i] = *rel ? openat2_beneath(fds[0], rel, O_PATH,
+						RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+			      : fcntl(fds[0], F_DUPFD_CLOEXEC, 0);
+		if (fds[i] < 0) {
+			pr_perror("mount %s: not found among the copied mounts",
+				  mi->ents[i]->mountpoint);
+			return -1;
+		}
+	}
+	return 0;
+fail:
+	if (x >= 0)
+		close(x);
+	return -1;
+}
+
 static int build(struct rst_ctx *c, struct mnt_image *mi)
 {
-	char stage[] = "/tmp/.stasis-root.XXXXXX";
+	const char *stage = mi->stage;
+	bool entered = false;
 	int *fds = xzalloc(mi->n * sizeof(*fds)), tmp = -1, to = -1, ret = -1;
-	size_t i;
+	size_t i, copied;
 
 	for (i = 0; i < mi->n; i++)
 		fds[i] = -1;
@@ -1475,21 +2024,31 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 		goto out;
 	}
 	tmp = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (tmp < 0 || !mkdtemp(stage)) {
-		pr_perror("cannot make a directory in /tmp for the tree's root");
-		stage[0] = 0;
+	if (tmp < 0 || !stage[0]) {
+		pr_perror("cannot open /tmp, where the tree's root is built");
 		goto out;
 	}
-	if (open_hosts(mi, fds))
+	if (mi->host_side <= 0 && open_hosts(mi, fds))
 		goto out;
-	for (i = 0; i < mi->n; i++) {
+	copied = mi->host_side > 0 ? copied_part(mi) : 0;
+	if (copied && copied_from_host(mi, fds, copied))
+		goto out;
+	for (i = copied ? copied : 1; i < mi->n; i++)
+		if (mi->ents[i]->has_locked && mi->ents[i]->locked)
+			pr_warn("mount %s was locked (copied from a more privileged namespace) and "
+				"comes back unlocked: only the first mounts of a table can be\n",
+				mi->ents[i]->mountpoint);
+	for (i = copied; i < mi->n; i++) {
 		const MntEntry *e = mi->ents[i];
 		ssize_t p = e->parent_id ? index_of(mi, e->parent_id) : -1;
 
-		if (fds[i] < 0)
-			fds[i] = make_mount(c, mi, e, fds);
-		else
+		if (fds[i] >= 0)
 			fds[i] = reclone(e, fds[i]);
+		else if (mi->host_side > 0 &&
+			 (e->how == MNT_HOW__MNT_HOST || e->how == MNT_HOW__MNT_EXTERNAL))
+			fds[i] = host_side_mount(mi, i);
+		else
+			fds[i] = make_mount(c, mi, e, fds);
 		if (fds[i] < 0)
 			goto out;
 		if (p < 0)
@@ -1510,8 +2069,9 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	if (enter_root(fds[0], tmp, stage + 5))
 		goto out;
-	stage[0] = 0;
-	for (i = mi->n; i-- > 0;)
+	entered = true;
+	/* the copied part has its flags from the host side, locked */
+	for (i = mi->n; i-- > copied;)
 		if (set_attrs(mi->ents[i], fds[i]))
 			goto out;
 	for (i = 0; i < mi->n; i++) {
@@ -1526,12 +2086,8 @@ static int build(struct rst_ctx *c, struct mnt_image *mi)
 	}
 	ret = set_propagation(mi, fds);
 out:
-	if (ret && stage[0]) {
-		/* not yet entered: the directory goes, whatever is on it */
-		umount2(stage, MNT_DETACH);
-		if (rmdir(stage))
-			pr_warn("cannot remove %s: %m\n", stage);
-	}
+	if (ret && !entered)
+		umount2(stage, MNT_DETACH); /* the controller removes the directory */
 	if (to >= 0)
 		close(to);
 	if (tmp >= 0)
@@ -1548,9 +2104,17 @@ static int mnt_child_early(struct rst_ctx *c)
 {
 	struct mnt_image *mi = res_image_state(c->img, &mnt_res);
 
+	int ret;
+
 	if (!ns_created_by(c, NS_K_MNT) || !mi->n)
 		return 0;
-	return build(c, mi);
+	ret = build(c, mi);
+	if (mi->host_side > 0) {
+		/* the host side ends with our end: its children never hold it */
+		close(mi->child_sk);
+		mi->child_sk = -1;
+	}
+	return ret;
 }
 
 /* ------------------------------------------------------------- the kind */
@@ -1591,6 +2155,9 @@ const struct res_ops mnt_res = {
 	.dump_fini = mnt_dump_fini,
 	.image_loaded = mnt_image_loaded,
 	.restore_check = mnt_restore_check,
+	.root_fork = mnt_root_fork,
+	.root_forked = mnt_root_forked,
 	.child_early = mnt_child_early,
+	.restore_end = mnt_restore_end,
 	.image_fini = mnt_image_fini,
 };

@@ -3,11 +3,17 @@
  * kind saves: oom_score_adj, and the audit identity (loginuid, sessionid).
  * oom_score_adj is written back by the restore child itself; lowering it
  * below the restorer's needs CAP_SYS_RESOURCE, so a value restore could not
- * set is refused at dump.  The audit session cannot be recreated (the kernel
- * hands out a new sessionid whenever loginuid is set), so a process in
- * another audit session than stasis's own is refused at dump.
+ * set is refused at dump.  An audit session cannot be recreated: the kernel
+ * hands out a new sessionid whenever loginuid is written, except when it
+ * is written unset, which unsets the sessionid too.  So a task in stasis's
+ * own session inherits it, a task outside any session (a daemon) gets
+ * loginuid unset written by its restore child (CAP_AUDIT_CONTROL), and a
+ * task in another session is refused at dump; at restore, an image saved
+ * in another session than the restorer's is refused unless
+ * --skip-audit-session lets the tree join ours.
  */
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +41,44 @@ static unsigned long read_proc_ulong(pid_t pid, const char *name)
 	return v;
 }
 
-/* Do we hold CAP_SYS_RESOURCE (lowering oom_score_adj needs it)? */
-static bool have_sys_resource(void)
-{
-	char *status = read_proc(0, "status", NULL);
-	const char *eff = status ? status_field(status, "CapEff") : NULL;
-	bool have = eff && (strtoull(eff, NULL, 16) >> 24 & 1); /* CAP_SYS_RESOURCE */
+#define AUDIT_UNSET 4294967295UL /* loginuid and sessionid outside any session */
 
-	free(status);
-	return have;
+struct audit_id {
+	unsigned long loginuid, sessionid;
+};
+
+/* stasis's own audit identity, read once */
+static const struct audit_id *audit_ours(void)
+{
+	static struct audit_id ours;
+	static bool done;
+
+	if (!done) {
+		ours.loginuid = read_proc_ulong(0, "loginuid");
+		ours.sessionid = read_proc_ulong(0, "sessionid");
+		done = true;
+	}
+	return &ours;
+}
+
+/* Saved as it is; refused when no restore could give it back. */
+static int audit_dump(pid_t pid, TaskEntry *te)
+{
+	const struct audit_id *ours = audit_ours();
+	struct audit_id id = { read_proc_ulong(pid, "loginuid"),
+			       read_proc_ulong(pid, "sessionid") };
+
+	te->has_loginuid = te->has_sessionid = true;
+	te->loginuid = id.loginuid;
+	te->sessionid = id.sessionid;
+	if (id.loginuid == ours->loginuid && id.sessionid == ours->sessionid)
+		return 0;
+	if (id.loginuid == AUDIT_UNSET && id.sessionid == AUDIT_UNSET)
+		return 0; /* the restore child writes loginuid unset */
+	pr_err("pid %d: in another audit session (loginuid %lu, sessionid %lu) than stasis "
+	       "(loginuid %lu, sessionid %lu); an audit session cannot be recreated\n",
+	       pid, id.loginuid, id.sessionid, ours->loginuid, ours->sessionid);
+	return -1;
 }
 
 static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
@@ -52,7 +87,7 @@ static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 	long adj = read_proc_long(dt->pid, "oom_score_adj", 0);
 	long ours = read_proc_long(0, "oom_score_adj", 0);
 
-	if (adj < ours && !have_sys_resource()) {
+	if (adj < ours && !cap_effective(CAP_SYS_RESOURCE)) {
 		pr_err("pid %d: oom_score_adj %ld is below stasis's own (%ld); restoring it needs "
 		       "CAP_SYS_RESOURCE\n",
 		       dt->pid, adj, ours);
@@ -62,15 +97,66 @@ static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		te->has_oom_score_adj = true;
 		te->oom_score_adj = adj;
 	}
-	if (read_proc_ulong(dt->pid, "loginuid") != read_proc_ulong(0, "loginuid") ||
-	    read_proc_ulong(dt->pid, "sessionid") != read_proc_ulong(0, "sessionid")) {
-		pr_err("pid %d: in another audit session (loginuid %lu, sessionid %lu) than stasis "
-		       "(loginuid %lu, sessionid %lu); an audit session cannot be recreated\n",
-		       dt->pid, read_proc_ulong(dt->pid, "loginuid"),
-		       read_proc_ulong(dt->pid, "sessionid"), read_proc_ulong(0, "loginuid"),
-		       read_proc_ulong(0, "sessionid"));
+	if (audit_dump(dt->pid, te))
+		return -1;
+	return 0;
+}
+
+/*
+ * Before anything is made: every task's audit identity is ours, or unset
+ * (which we may write), or the user lets the tree join our session.
+ */
+static int audit_restore_check(struct image *img, const struct restore_opts *o)
+{
+	const struct audit_id *ours = audit_ours();
+	bool may_write = cap_effective(CAP_AUDIT_CONTROL);
+	size_t i;
+
+	for (i = 0; i < img->ntasks; i++) {
+		const TaskEntry *te = img->tasks[i].te;
+
+		if (!te->has_loginuid ||
+		    (te->loginuid == ours->loginuid && te->sessionid == ours->sessionid))
+			continue;
+		if (te->loginuid == AUDIT_UNSET && te->sessionid == AUDIT_UNSET && may_write)
+			continue;
+		if (o->skip_audit_session) {
+			pr_warn("pid %u: saved in audit session (loginuid %u, sessionid %u), "
+				"restored in ours (loginuid %lu, sessionid %lu) as "
+				"--skip-audit-session asks\n",
+				te->pid, te->loginuid, te->sessionid, ours->loginuid,
+				ours->sessionid);
+			continue;
+		}
+		pr_err("pid %u: saved in audit session (loginuid %u, sessionid %u), stasis "
+		       "runs in (loginuid %lu, sessionid %lu)%s; restore from that session, or "
+		       "--skip-audit-session lets the tree join ours\n",
+		       te->pid, te->loginuid, te->sessionid, ours->loginuid, ours->sessionid,
+		       te->loginuid == AUDIT_UNSET ? " and may not leave it (no CAP_AUDIT_CONTROL)"
+						   : "");
 		return -1;
 	}
+	return 0;
+}
+
+/* The restore child leaves our audit session for none, as the task was. */
+static int audit_restore_child(const TaskEntry *te)
+{
+	const struct audit_id *ours = audit_ours();
+	static const char unset[] = "4294967295";
+	int fd;
+
+	if (!te->has_loginuid || te->loginuid != AUDIT_UNSET || te->sessionid != AUDIT_UNSET ||
+	    ours->loginuid == AUDIT_UNSET || !cap_effective(CAP_AUDIT_CONTROL))
+		return 0; /* ours, or joining ours (checked before) */
+	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, unset, sizeof(unset) - 1) != sizeof(unset) - 1) {
+		pr_perror("pid %u: cannot leave stasis's audit session (loginuid unset)", te->pid);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
 	return 0;
 }
 
@@ -82,6 +168,8 @@ static int procattr_restore_child(struct rst_ctx *c)
 	char buf[32];
 	int fd, n;
 
+	if (audit_restore_child(te))
+		return -1;
 	if (want == read_proc_long(0, "oom_score_adj", want))
 		return 0;
 	n = snprintf(buf, sizeof(buf), "%ld", want);
@@ -99,5 +187,6 @@ static int procattr_restore_child(struct rst_ctx *c)
 const struct res_ops procattr_res = {
 	.name = "procattr",
 	.dump_local = procattr_dump,
+	.restore_check = audit_restore_check,
 	.child_early = procattr_restore_child,
 };

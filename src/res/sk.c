@@ -187,9 +187,62 @@ int sk_get_int(int fd, int level, int name)
 	return getsockopt(fd, level, name, &v, &len) ? -1 : v;
 }
 
+/*
+ * SO_SNDBUFFORCE/SO_RCVBUFFORCE need CAP_NET_ADMIN.  Without it (a normal
+ * user's restore) the plain option gives the same size as long as the
+ * value is within net.core.wmem_max/rmem_max; above, the size cannot be
+ * given back and the caller's error says which socket (EPERM).
+ */
+static int sk_set_buf_plain(int fd, int name, int val)
+{
+	const char *max =
+	    name == SO_SNDBUFFORCE ? "/proc/sys/net/core/wmem_max" : "/proc/sys/net/core/rmem_max";
+	char *s = read_file(max, NULL);
+	long lim = s ? atol(s) : 0;
+
+	free(s);
+	if (val < 0 || val > lim) {
+		pr_err("a socket buffer of %d bytes is above %s (%ld): it needs CAP_NET_ADMIN\n",
+		       val, max + strlen("/proc/sys/"), lim);
+		errno = EPERM;
+		return -1;
+	}
+	name = name == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF;
+	return setsockopt(fd, SOL_SOCKET, name, &val, sizeof(val));
+}
+
 int sk_set_int(int fd, int level, int name, int val)
 {
-	return setsockopt(fd, level, name, &val, sizeof(val));
+	int ret = setsockopt(fd, level, name, &val, sizeof(val));
+
+	if (ret && errno == EPERM && level == SOL_SOCKET &&
+	    (name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE))
+		ret = sk_set_buf_plain(fd, name, val);
+	return ret;
+}
+
+/*
+ * Without CAP_NET_ADMIN SIOCGSKNS is refused; the namespace's cookie
+ * (SO_NETNS_COOKIE) is not, and tells ours from another one as well.
+ */
+static bool sk_cookie_ours(int fd)
+{
+	static uint64_t ours;
+	static bool known;
+	socklen_t len = sizeof(uint64_t);
+	uint64_t c;
+
+	if (!known) {
+		int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+		known = s >= 0 && !getsockopt(s, SOL_SOCKET, SO_NETNS_COOKIE, &ours, &len);
+		if (s >= 0)
+			close(s);
+		if (!known)
+			return false;
+	}
+	len = sizeof(c);
+	return !getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &c, &len) && c == ours;
 }
 
 /* stasis's own network namespace (it dumps from there) is looked up once */
@@ -202,7 +255,7 @@ bool sk_in_our_netns(int fd)
 	bool ok;
 
 	if (ns < 0)
-		return false;
+		return errno == EPERM && sk_netns < 0 && sk_cookie_ours(fd);
 	if (sk_netns >= 0) {
 		ok = !fstat(ns, &a) && !fstat(sk_netns, &b) && a.st_ino == b.st_ino &&
 		     a.st_dev == b.st_dev;

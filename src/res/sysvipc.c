@@ -50,6 +50,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -370,6 +371,17 @@ static int sysvipc_check(struct dump_ctx *ctx)
 	return ret;
 }
 
+/*
+ * May we write /proc/sys/kernel/{shm,sem,msg}_next_id of our IPC namespace?
+ * The kernel wants CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in the user
+ * namespace that owns it: not a normal user's.
+ */
+static bool ids_settable(void)
+{
+	return (cap_effective(CAP_CHECKPOINT_RESTORE) || cap_effective(CAP_SYS_ADMIN)) &&
+	       ns_owned_by_us("ipc");
+}
+
 static int scan_all(struct dump_ctx *ctx, struct ipc_dump *d)
 {
 	size_t i;
@@ -389,6 +401,14 @@ static int scan_all(struct dump_ctx *ctx, struct ipc_dump *d)
 		pr_err("pid %d: uses SysV IPC, and this kernel cannot restore ids "
 		       "(no /proc/sys/kernel/shm_next_id: CONFIG_CHECKPOINT_RESTORE)\n",
 		       ctx->tasks[0].pid);
+		return -1;
+	}
+	/* the restore sets the ids in our namespace: a normal user may not (its own one, yes) */
+	if ((d->nshm || d->nsem || d->nmsg) && d->ns_fd < 0 && !ids_settable()) {
+		pr_err("pid %d: uses SysV IPC (%zu segment(s), %zu semaphore set(s), %zu message "
+		       "queue(s)) of this IPC namespace, whose ids a restore sets through "
+		       "/proc/sys/kernel/*_next_id: that needs CAP_CHECKPOINT_RESTORE over it\n",
+		       ctx->tasks[0].pid, d->nshm, d->nsem, d->nmsg);
 		return -1;
 	}
 	for (i = 0; d->nsem && i < ctx->ntasks; i++)

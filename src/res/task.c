@@ -8,6 +8,7 @@
  * process does not).  Credentials are applied last and remotely, after
  * everything that needs the restorer's privileges.
  */
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "ns.h"
 #include "proc.h"
 #include "res.h"
 #include "util.h"
@@ -122,6 +124,26 @@ static int task_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
  * path names nothing, or another directory) or one of the tree's /proc
  * (the PID may not exist yet, or be the original's beside a copy).
  */
+/*
+ * A normal user restores what it dumps: a cwd or root it could not enter
+ * again (a directory of another owner whose mode keeps the user out) is
+ * refused now.  The user's own directories are entered with the restore's
+ * CAP_DAC_OVERRIDE in the user namespace it makes (fs_plain.c says more).
+ */
+static int task_refuse_unenterable(struct dump_task *dt, const char *what, const char *path)
+{
+	char buf[PATH_MAX];
+	const char *p = mnt_dump_path(path, buf, sizeof(buf));
+	struct stat st;
+
+	if (geteuid() == 0 || stat(p, &st) || (st.st_uid == geteuid() && st.st_gid == getegid()) ||
+	    !faccessat(AT_FDCWD, p, X_OK, AT_EACCESS))
+		return 0;
+	pr_perror("pid %d: its %s %s cannot be entered again by uid %u for the restore", dt->pid,
+		  what, path, (unsigned int)geteuid());
+	return -1;
+}
+
 static int task_refuse_dir(struct dump_ctx *ctx, struct dump_task *dt, const char *what,
 			   const char *path)
 {
@@ -138,7 +160,7 @@ static int task_refuse_dir(struct dump_ctx *ctx, struct dump_task *dt, const cha
 		       dt->pid, what, path, of);
 		return -1;
 	}
-	return 0;
+	return task_refuse_unenterable(dt, what, path);
 }
 
 static int task_dump(struct dump_ctx *ctx, struct dump_task *dt)
@@ -317,6 +339,16 @@ static int task_dump_zombie(struct dump_ctx *ctx, struct dump_task *dt)
 	te->has_exit_code = true;
 	te->exit_code = st.exit_code;
 	s = read_proc(dt->pid, "personality", NULL);
+	/*
+	 * A zombie's /proc files belong to root: a normal user's dump takes
+	 * its parent's personality, which it was forked with (docs/user-guide.md)
+	 */
+	if (!s && errno == EACCES && geteuid()) {
+		s = read_proc(st.ppid, "personality", NULL);
+		pr_info("pid %d: a zombie's personality is root's to read; its parent's is "
+			"saved\n",
+			dt->pid);
+	}
 	if (!s) {
 		pr_perror("cannot read /proc/%d/personality", dt->pid);
 		return -1;

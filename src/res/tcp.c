@@ -495,6 +495,22 @@ static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state)
 	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
 }
 
+/* May we put a socket of ours into repair mode (a normal user may not)? */
+static bool repair_allowed(void)
+{
+	static int ok = -1;
+	int fd, on = 1;
+
+	if (ok < 0) {
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = fd < 0 || !setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ||
+		     errno != EPERM;
+		if (fd >= 0)
+			close(fd);
+	}
+	return ok;
+}
+
 int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 {
 	int off = -1, peek_off = -1;
@@ -502,6 +518,12 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie)
 	char buf[160];
 	int ret;
 
+	if (!repair_allowed()) {
+		pr_err("pid %d fd %d: established TCP connection %s: saving it needs TCP_REPAIR, "
+		       "which needs CAP_NET_ADMIN\n",
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)));
+		return -1;
+	}
 	if (!d->ctx->opts->tcp_established) {
 		pr_err("pid %d fd %d: established TCP connection %s (dump with --tcp-established "
 		       "to save it)\n",

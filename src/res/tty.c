@@ -314,22 +314,51 @@ static int inq(int fd)
 }
 
 /*
+ * May we put bytes into a terminal's input with TIOCSTI?  The kernel wants
+ * CAP_SYS_ADMIN (in the initial user namespace) for a terminal that is not
+ * our controlling one, and refuses everybody when dev.tty.legacy_tiocsti
+ * is 0 but for it.  Tried once on a pair of our own.
+ */
+static bool tiocsti_allowed(void)
+{
+	static int ok = -1;
+	int m, s, zero = 0;
+	char c = 'x';
+
+	if (ok >= 0)
+		return ok;
+	ok = 0;
+	m = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return ok;
+	if (!ioctl(m, TIOCSPTLCK, &zero)) {
+		s = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+		if (s >= 0) {
+			ok = !ioctl(s, TIOCSTI, &c);
+			close(s);
+		}
+	}
+	close(m);
+	return ok;
+}
+
+/*
  * Put bytes back: into the slave's input with TIOCSTI (synchronous, no
  * flip buffer), into the master's input by writing them to the slave;
  * wait until the master's line discipline has them.  Termios must be
  * inject_termios() of the real one.
  */
+static int feed_slave(int master, int slave, const ProtobufCBinaryData *b,
+		      const struct termios2 *t);
+
 static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
-		    const ProtobufCBinaryData *to_master)
+		    const ProtobufCBinaryData *to_master, const struct termios2 *t)
 {
-	size_t i, done = 0;
+	size_t done = 0;
 	int tries;
 
-	for (i = 0; i < to_slave->len; i++)
-		if (ioctl(slave, TIOCSTI, &to_slave->data[i])) {
-			pr_perror("cannot put typed-ahead bytes back into a terminal (TIOCSTI)");
-			return -1;
-		}
+	if (feed_slave(master, slave, to_slave, t))
+		return -1;
 	for (tries = 0; done < to_master->len;) {
 		ssize_t n = write(slave, to_master->data + done, to_master->len - done);
 
@@ -354,6 +383,71 @@ static int put_back(int master, int slave, const ProtobufCBinaryData *to_slave,
 		return -1;
 	}
 	return 0;
+}
+
+/* Does b hold the end of a canonical line (a newline, VEOL, VEOL2)? */
+static bool has_line_end(const ProtobufCBinaryData *b, const struct termios2 *t)
+{
+	size_t i;
+
+	for (i = 0; i < b->len; i++)
+		if (b->data[i] == '\n' || (t->c_cc[VEOL] && b->data[i] == t->c_cc[VEOL]) ||
+		    (t->c_cc[VEOL2] && b->data[i] == t->c_cc[VEOL2]))
+			return true;
+	return false;
+}
+
+/*
+ * The slave's input back: with TIOCSTI where we may, else (a normal user)
+ * written to the master, which the line discipline takes the same way (t
+ * is inject_termios(): no echo, no signals) but later, from the pty's
+ * flip buffer.  Done is then: all of it readable (not canonical), or, for
+ * an unfinished canonical line, which nothing shows, a poll of the slave,
+ * which waits for the flip buffer's work while no line is complete.  Whole
+ * canonical lines are refused at dump (tty_save); here too.
+ */
+static int feed_slave(int master, int slave, const ProtobufCBinaryData *b, const struct termios2 *t)
+{
+	bool canon = t->c_lflag & ICANON;
+	size_t i, done = 0;
+	int tries;
+
+	if (!b->len)
+		return 0;
+	if (tiocsti_allowed()) {
+		for (i = 0; i < b->len; i++)
+			if (ioctl(slave, TIOCSTI, &b->data[i])) {
+				pr_perror("cannot put typed-ahead bytes back into a terminal "
+					  "(TIOCSTI)");
+				return -1;
+			}
+		return 0;
+	}
+	if (canon && has_line_end(b, t)) {
+		pr_err("cannot put whole typed-ahead lines back into a terminal: TIOCSTI needs "
+		       "CAP_SYS_ADMIN\n");
+		return -1;
+	}
+	for (tries = 0; done < b->len;) {
+		ssize_t n = write(master, b->data + done, b->len - done);
+
+		if (n > 0)
+			done += n;
+		else if (n < 0 && errno == EAGAIN && ++tries < 20)
+			poll(&(struct pollfd){ .fd = master, .events = POLLOUT }, 1, 100);
+		else if (n < 0 && errno != EINTR) {
+			pr_perror("cannot put typed-ahead bytes back into a terminal");
+			return -1;
+		}
+	}
+	for (tries = 0; tries < 1000; tries++) {
+		poll(&(struct pollfd){ .fd = slave, .events = POLLIN }, 1, 0);
+		if (canon || inq(slave) >= (int)b->len)
+			return 0;
+		usleep(1000);
+	}
+	pr_err("typed-ahead bytes put back did not arrive at the terminal\n");
+	return -1;
 }
 
 /* A new fd on the slave of the pair (the pair may be locked). */
@@ -412,6 +506,16 @@ static int take_in_flight(int master, dev_t want, const struct termios2 *t, int 
 		*why = "more than " STR(TTY_KEEP) " bytes typed ahead wait for the slave's reader";
 		goto out_termios;
 	}
+	/*
+	 * Whole canonical lines typed ahead go back as lines through TIOCSTI
+	 * only (feed_slave): without it (a normal user) they are refused
+	 * here, before the switch to raw below would make them one line.
+	 */
+	if ((t->c_lflag & ICANON) && inq(slave) > 0 && !tiocsti_allowed()) {
+		*why = "whole lines typed ahead wait for the slave's reader, and putting them "
+		       "back as lines (TIOCSTI) needs CAP_SYS_ADMIN";
+		goto out_termios;
+	}
 	/* raw, an unfinished canonical line counts too (if refused, it is a pushed line) */
 	if (set_termios(master, &raw))
 		goto out_termios;
@@ -432,7 +536,8 @@ static int take_in_flight(int master, dev_t want, const struct termios2 *t, int 
 	if (ret)
 		goto out_termios;
 	ret = -1;
-	if (set_termios(master, &inj) || put_back(master, slave, &te->to_slave, &te->to_master))
+	if (set_termios(master, &inj) ||
+	    put_back(master, slave, &te->to_slave, &te->to_master, &inj))
 		goto out_termios;
 	ret = 0;
 out_termios:
@@ -749,7 +854,7 @@ static int ptmx_open(struct rst_ctx *c, const FileEntry *fe)
 	    (e->has_slave_uid &&
 	     fchown(s, e->slave_uid, e->has_slave_gid ? e->slave_gid : (gid_t)-1)) ||
 	    (e->has_slave_mode && fchmod(s, e->slave_mode)) || set_termios(m, &inj) ||
-	    put_back(m, s, &e->to_slave, &e->to_master) || set_termios(m, &t))
+	    put_back(m, s, &e->to_slave, &e->to_master, &inj) || set_termios(m, &t))
 		goto err;
 	if (ioctl(m, TIOCSWINSZ, &ws) || (e->packet && ioctl(m, TIOCPKT, &one)) ||
 	    (e->locked && ioctl(m, TIOCSPTLCK, &one)) ||

@@ -121,13 +121,36 @@ static int peek_queue(int fd, InetSkEntry *ie, size_t *count, const char *who)
 	return ret;
 }
 
+/* May we open the raw socket that queues datagrams back (a normal user may not)? */
+static bool raw_allowed(void)
+{
+	static int ok = -1;
+	int fd;
+
+	if (ok < 0) {
+		fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_UDP);
+		ok = fd >= 0 || errno != EPERM;
+		if (fd >= 0)
+			close(fd);
+	}
+	return ok;
+}
+
 int udp_dump_queue(const struct fd_dump *d, InetSkEntry *ie)
 {
 	char who[64];
 	size_t n;
 
 	snprintf(who, sizeof(who), "pid %d fd %d", d->pid, d->fd);
-	return peek_queue(d->lfd, ie, &n, who);
+	if (peek_queue(d->lfd, ie, &n, who))
+		return -1;
+	if (ie->n_queue && !raw_allowed()) {
+		pr_err("%s: UDP socket with %zu datagram(s) waiting: they are put back from their "
+		       "senders' addresses through a raw socket, which needs CAP_NET_RAW\n",
+		       who, ie->n_queue);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------- restore */

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "res.h"
+#include "sk.h"
 #include "unix_sk.h"
 #include "util.h"
 
@@ -481,7 +482,7 @@ static int connect_ext(struct rgroup *g, struct rsk *s)
 
 static int set_int(int fd, int opt, int v)
 {
-	return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof(v));
+	return sk_set_int(fd, SOL_SOCKET, opt, v); /* the *BUFFORCE ones fall back (sk.c) */
 }
 
 static int set_timeo(int fd, int opt, uint64_t us)

@@ -227,12 +227,8 @@ int cmd_restore(const struct restore_opts *o)
 
 	if (image_load(o->dir, &r.img))
 		return -1;
-	if (r.img.inner_pids && !o->pidns) {
-		/* no task may choose its PID in ours from inside a user namespace */
-		eff = *o;
-		eff.pidns = eff.root_pid_kept = true;
-		o = r.tree.opts = &eff;
-	}
+	restore_pick_ns(&r.img, &o, &eff);
+	r.tree.opts = o;
 	if (check_image_host(&r.img) || tree_build(&r.img) || check_pdeath(o, &r.img) ||
 	    res_stage(restore_check, &r.img, o) || prepare(&r))
 		goto out;

@@ -29,6 +29,8 @@ void __attribute__((noreturn)) child_main(struct rst_ctx *c);
 
 /* root.c */
 int fork_root(struct restore *r, pid_t *first);
+void restore_pick_ns(const struct image *img, const struct restore_opts **o,
+		     struct restore_opts *eff);
 int release_ns_init(pid_t pid);
 
 /* controller.c */

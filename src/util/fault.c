@@ -103,6 +103,7 @@ static const struct res_stage_point res_stages[] = {
 	STAGE(image_loaded, "restore:%s:loaded", EINVAL),
 	STAGE(restore_check, "restore:%s:check", EINVAL),
 	STAGE(restore_prepare, "restore:%s:prepare", ENOMEM),
+	STAGE(root_fork, "restore:%s:root_fork", EMFILE),
 	STAGE(root_forked, "restore:%s:root_forked", EPERM),
 	STAGE(child_early, "restore:%s:child_early", EIO),
 	STAGE(child_session, "restore:%s:child_session", EIO),

@@ -3,13 +3,19 @@
  * full reads/writes and a monotonic clock.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,4 +323,39 @@ int task_cpu(pid_t pid)
 	}
 	free(buf);
 	return cpu;
+}
+
+bool cap_effective(int cap)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	if (syscall(__NR_capget, &h, d))
+		return false;
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+bool ns_owned_by_us(const char *name)
+{
+	char path[64];
+	struct stat self, owner;
+	int ns, fd;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", name);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return true; /* no such namespace here: the capability decides */
+	fd = ioctl(ns, NS_GET_USERNS);
+	if (fd < 0) {
+		/* EPERM: the owner is an ancestor of our user namespace, not ours */
+		ok = errno != EPERM;
+		close(ns);
+		return ok;
+	}
+	ok = !fstat(fd, &owner) && !stat("/proc/self/ns/user", &self) &&
+	     owner.st_ino == self.st_ino && owner.st_dev == self.st_dev;
+	close(fd);
+	close(ns);
+	return ok;
 }

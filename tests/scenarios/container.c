@@ -83,11 +83,23 @@ static void setup(void)
 		goto ipc;
 	must(sethostname("stasis-ct", 9), "sethostname");
 	must(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "private /");
+	/* CT_BIND_FIRST: the bind of the host directory is its first mount */
+	if (getenv("CT_BIND_FIRST"))
+		must(mount("ct/src", "ct/b", NULL, MS_BIND, NULL), "bind ct/b");
 	must(mount("ct-tmp", "ct/t", "tmpfs", 0, "size=2m,mode=0750"), "mount ct/t");
 	put("ct/t/file", "container file\n", 0640);
 	must(mkdir("ct/t/d", 0700), "mkdir ct/t/d");
 	put("ct/t/d/deep", "deep\n", 0600);
-	must(mount("ct/src", "ct/b", NULL, MS_BIND, NULL), "bind ct/b");
+	if (!getenv("CT_BIND_FIRST"))
+		must(mount("ct/src", "ct/b", NULL, MS_BIND, NULL), "bind ct/b");
+	/* CT_SHARED: ct/t shared with a peer bind at ct/p, a tmpfs on ct/t/m (so on ct/p/m too) */
+	if (getenv("CT_SHARED")) {
+		must(mkdir("ct/p", 0755) && errno != EEXIST, "mkdir ct/p");
+		must(mkdir("ct/t/m", 0755), "mkdir ct/t/m");
+		must(mount(NULL, "ct/t", NULL, MS_SHARED, NULL), "make ct/t shared");
+		must(mount("ct/t", "ct/p", NULL, MS_BIND, NULL), "bind ct/p");
+		must(mount("ct-m", "ct/t/m", "tmpfs", 0, "size=64k"), "mount ct/t/m");
+	}
 	for (i = 0; getenv("CT_MOUNTS") && i < (size_t)atoi(getenv("CT_MOUNTS")); i++) {
 		char mp[32];
 

@@ -22,6 +22,7 @@
 #ifndef SCENARIO_H
 #define SCENARIO_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,6 +36,7 @@
 #include <unistd.h>
 #include <poll.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 static char scn_dir[PATH_MAX];		/* absolute WORKDIR */
 static pid_t scn_pid;			/* getpid() at start */
@@ -259,6 +261,47 @@ static int __attribute__((unused)) scn_read_small(const char *path, char *buf, s
 	if (buf[n - 1] == '\n')
 		buf[n - 1] = '\0';
 	return 0;
+}
+
+/*
+ * The number /proc (the runner's) names a task of our PID namespace by:
+ * pid itself when /proc is ours, else the task whose NSpid ends in pid, in
+ * our namespace (a restore into a new PID namespace, as a normal user's
+ * is, brings the PIDs back inside only).  pid if none is found.
+ */
+static pid_t __attribute__((unused)) scn_proc_pid(pid_t pid)
+{
+	char path[300], buf[4096], *p;
+	struct stat ours, theirs;
+	struct dirent *d;
+	pid_t found = pid;
+	DIR *dp;
+
+	ssize_t n = readlink("/proc/self", buf, sizeof(buf) - 1);
+
+	if (n <= 0 || (buf[n] = '\0', atoi(buf) == getpid()) || stat("/proc/self/ns/pid", &ours))
+		return pid;
+	dp = opendir("/proc");
+	while (dp && (d = readdir(dp))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", d->d_name);
+		if (scn_read_small(path, buf, sizeof(buf)) || !(p = strstr(buf, "\nNSpid:")))
+			continue;
+		p = strchr(p + 1, '\n');
+		if (p)
+			*p = '\0';
+		p = strrchr(buf, '\t');
+		snprintf(path, sizeof(path), "/proc/%s/ns/pid", d->d_name);
+		if (p && atoi(p + 1) == pid && !stat(path, &theirs) &&
+		    theirs.st_ino == ours.st_ino) {
+			found = atoi(d->d_name);
+			break;
+		}
+	}
+	if (dp)
+		closedir(dp);
+	return found;
 }
 
 /*

@@ -58,7 +58,7 @@ static long fd_pos(pid_t pid, int fd)
 	ssize_t n;
 	int f;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)scn_proc_pid(pid), fd);
 	f = open(path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return -1;
@@ -78,7 +78,7 @@ static int names_shared(pid_t pid, int fd)
 	char path[64], target[PATH_MAX + 1], want[PATH_MAX + 16];
 	ssize_t n;
 
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)scn_proc_pid(pid), fd);
 	n = readlink(path, target, sizeof(target) - 1);
 	if (n < 0)
 		return 0;

@@ -21,6 +21,7 @@
  * its own (G = pgrp), the other a session (G = session); WORKDIR/pids
  * lists them.  With WORKDIR/bigmem holding N, the root holds N MiB of
  * touched memory (a restore long enough to be signalled in the middle).
+ * With WORKDIR/timeout holding N, the timed calls wait N s instead of 5.
  *
  * The waiters start together right before the ready file is written and
  * log "wake NAME LATENESS_US" each time; the check (SIGUSR2) wants no
@@ -56,7 +57,8 @@ static const char *const waiter_name[NWAITERS] = {
 	"ppoll",
 };
 
-#define TIMEOUT_MS 5000
+/* WORKDIR/timeout holding N: N s instead of 5 (whole seconds) */
+static long timeout_ms = 5000;
 
 static int pipes[NWAITERS][2];
 static volatile int eintr[NWAITERS], other_err[NWAITERS], wakes[NWAITERS], ready_n;
@@ -147,7 +149,7 @@ static long long mono_us(void)
 /* One call of waiter w: 0 timed out, else -errno (or 1: returned with data). */
 static int one_call(long w, int ep)
 {
-	struct timespec ts = { TIMEOUT_MS / 1000, 0 };
+	struct timespec ts = { timeout_ms / 1000, 0 };
 	struct pollfd pfd = { pipes[w][0], POLLIN, 0 };
 	struct epoll_event ev;
 	sigset_t set;
@@ -156,7 +158,7 @@ static int one_call(long w, int ep)
 	switch (w) {
 	case W_EPOLL_INF:
 	case W_EPOLL:
-		n = epoll_wait(ep, &ev, 1, w == W_EPOLL ? TIMEOUT_MS : -1);
+		n = epoll_wait(ep, &ev, 1, w == W_EPOLL ? timeout_ms : -1);
 		break;
 	case W_SIGTIMED:
 		sigemptyset(&set);
@@ -166,7 +168,7 @@ static int one_call(long w, int ep)
 			n = 0;
 		break;
 	case W_POLL:
-		n = poll(&pfd, 1, TIMEOUT_MS);
+		n = poll(&pfd, 1, timeout_ms);
 		break;
 	case W_NANOSLEEP:
 		n = nanosleep(&ts, NULL);
@@ -183,14 +185,14 @@ static int one_call(long w, int ep)
 		break;
 	case W_COND: /* an absolute deadline: FUTEX_WAIT_BITSET, re-issued unchanged */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += TIMEOUT_MS / 1000;
+		ts.tv_sec += timeout_ms / 1000;
 		pthread_mutex_lock(&cond_lock);
 		n = pthread_cond_timedwait(&cond, &cond_lock, &ts);
 		pthread_mutex_unlock(&cond_lock);
 		n = n == ETIMEDOUT ? 0 : n ? (errno = n, -1) : 1;
 		break;
 	case W_SELECT: {
-		struct timeval tv = { TIMEOUT_MS / 1000, 0 };
+		struct timeval tv = { timeout_ms / 1000, 0 };
 		fd_set rd;
 
 		FD_ZERO(&rd);
@@ -237,7 +239,7 @@ static void *waiter(void *arg)
 			scn_msleep(1000);
 			continue;
 		}
-		late = mono_us() - start - TIMEOUT_MS * 1000LL;
+		late = mono_us() - start - timeout_ms * 1000LL;
 		if (llabs(late) > worst_us[w])
 			worst_us[w] = llabs(late);
 		wakes[w]++;
@@ -277,7 +279,11 @@ int main(int argc, char **argv)
 	long w;
 	int seen = 0;
 
+	char buf[32];
+
 	scn_init(argc, argv, 0);
+	if (!scn_read_small("timeout", buf, sizeof(buf)) && atol(buf) > 0)
+		timeout_ms = atol(buf) * 1000;
 	start_children();
 	hold_memory();
 	sigaction(SIGUSR1, &sa, NULL);

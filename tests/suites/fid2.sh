@@ -74,6 +74,42 @@ test_fid2_loginuid() {
 }
 register fid2/loginuid-refused test_fid2_loginuid
 
+# audit_wrapper FILE [PREFIX...]: a stasis that runs in an audit session
+# of its own (loginuid 0 written: a new sessionid), through PREFIX
+audit_wrapper() {
+	local f=$1
+	shift
+	printf '#!/bin/sh\necho 0 >/proc/self/loginuid || exit 99\nexec %s %q "$@"\n' \
+		"$*" "$REAL_STASIS" >"$f"
+	chmod 700 "$f"
+}
+
+# A process outside any audit session (loginuid unset, as daemons are),
+# dumped and restored by a stasis in a session of its own (an ssh login):
+# the restore child writes loginuid unset, so the restored process is
+# outside any session again (the runner compares loginuid and sessionid).
+test_fid2_audit_unset() {
+	local img=$TDIR/img REAL_STASIS=$STASIS
+	need_stasis || return 1
+	local STASIS=$TDIR/in-session
+	[ "$(cat /proc/self/loginuid)" = 4294967295 ] ||
+		{ REASON="the runner is in an audit session itself (loginuid $(cat /proc/self/loginuid))"; return 77; }
+	audit_wrapper "$STASIS"
+	"$STASIS" --version >/dev/null 2>&1 ||
+		{ REASON="cannot write /proc/self/loginuid here (immutable loginuid?)"; return 77; }
+	start_scenario counter || return 1
+	snapshot_scenario before || return 1
+	dump "$SCN_PID" "$img" || return 1
+	wait_gone "$SCN_PID" || { bad "process $SCN_PID still there after the dump"; return 1; }
+	# (stasis's own "restore" in its session would carry the tree into it)
+	restore_detached "$img" "$SCN_PID" || return 1
+	[ "$(cat "/proc/$SCN_PID/loginuid") $(cat "/proc/$SCN_PID/sessionid")" = "4294967295 4294967295" ] ||
+		{ bad "restored in stasis's audit session: $(cat "/proc/$SCN_PID/loginuid") $(cat "/proc/$SCN_PID/sessionid")"; return 1; }
+	after_restore || return 1
+	check_scenario
+}
+register fid2/audit-unset-from-session test_fid2_audit_unset
+
 # test_fid2_zoo CASE MODE: one case of fid_zoo (see the scenario), dumped
 # and restored in MODE
 test_fid2_zoo() {

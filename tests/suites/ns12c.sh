@@ -131,8 +131,66 @@ test_container() {
 	return $rc
 }
 register "ns12c/container/x2" test_container 2
-# The same with --user --map-root-user: the network is rebuilt (the
-# controller builds it, ns_net.c), but the mount table is not yet (the
-# restore child cannot bind the host's / from inside the new user
-# namespace: EINVAL), so it runs only when asked (NS12C_USERNS=1).
-[ -n "${NS12C_USERNS:-}" ] && register "ns12c/container-userns/x2" test_container userns 2
+# The same with --user --map-root-user: the controller builds the
+# network (ns_net.c) and a host side of it, in our user namespace, takes
+# the host's mounts for the restore child (ns_mnt.c).
+register "ns12c/container-userns/x2" test_container userns 2
+
+# ct_inside PID: the container's view from inside that a copy must share:
+# hostname, its network (links, addresses, routes) and its mount table
+# (mount point, type, source and options; ids and peer groups are new).
+ct_inside() {
+	nsenter -t "$1" -u hostname || return 1
+	nsenter -t "$1" -n sh -c 'ip -o link | sed "s/@if[0-9]*:/:/; s/ link-netnsid [0-9]*//"
+		ip -o addr | sed "s/ tentative//"; ip route' || return 1
+	awk '{ for (i = 7; $i != "-"; i++); print $5, $6, $(i + 1), $(i + 2), $(i + 3) }' \
+		"/proc/$1/mountinfo"
+}
+
+# The container restored next to its running original (dump -R, then
+# restore --pidns --veth-pair ctv0=stch1): the copy is PID 1 of a new PID
+# namespace, shares the original's inside view (hostname, network, mount
+# table), its host end stch1 has the host end's address, and it passes
+# its own check from inside (SysV objects, POSIX queue, tmpfs files, bind
+# mounts); then so does the original, untouched.
+CT_COPY_END=stch1
+test_container_copy() {
+	local rc
+	need_stasis || return 1
+	ip link del "$CT_COPY_END" 2>/dev/null
+	ct_start
+	rc=$?
+	[ $rc = 0 ] && { ct_copy; rc=$?; }
+	ct_cleanup
+	ip link del "$CT_COPY_END" 2>/dev/null
+	return $rc
+}
+ct_copy() {
+	local orig=$SCN_PID cpy rc
+	ct_inside "$orig" >"$TDIR/inside.before" 2>&1 || { bad "cannot read the container's view"; return 1; }
+	dump "$orig" "$TDIR/img" -R || return 1
+	stasis_cmd restore restore -D "$TDIR/img" -d --pidns --veth-pair "ctv0=$CT_COPY_END" \
+		--pidfile "$TDIR/pidfile" -v4 -o "$TDIR/restore.log"
+	rc=$?
+	cpy=$(cat "$TDIR/pidfile" 2>/dev/null)
+	if [[ $cpy =~ ^[0-9]+$ ]] && [ -e "/proc/$cpy" ]; then
+		track "$cpy"
+		track_tree "$cpy"
+	fi
+	rc_ok "restore --pidns next to the original" $rc "$TDIR/restore.err" || return 1
+	[[ $cpy =~ ^[0-9]+$ ]] && [ "$cpy" != "$orig" ] ||
+		{ bad "pidfile holds '$cpy', expected the copy's PID as we see it"; return 1; }
+	[ "$(ns_pid "$cpy")" = 1 ] || { bad "the copy $cpy is not PID 1 of its namespace"; return 1; }
+	ct_inside "$cpy" >"$TDIR/inside.copy" 2>&1
+	diff -u "$TDIR/inside.before" "$TDIR/inside.copy" >"$TDIR/inside.diff" ||
+		{ bad "the copy's view from inside differs from the original's"; head -n 20 "$TDIR/inside.diff" >>"$DETAILS"; return 1; }
+	ip -o addr show dev "$CT_COPY_END" 2>/dev/null | grep -q "inet 10.199.81.1/30" ||
+		{ bad "the copy's host end $CT_COPY_END has not the host end's address"; return 1; }
+	# (the copy's check names its PID as it finds itself in our /proc)
+	SCN_PID=$cpy check_scenario "$cpy" || { REASON="the copy: $REASON"; return 1; }
+	ct_inside "$orig" >"$TDIR/inside.after" 2>&1
+	diff -u "$TDIR/inside.before" "$TDIR/inside.after" >"$TDIR/inside.diff" ||
+		{ bad "the original's view changed"; head -n 20 "$TDIR/inside.diff" >>"$DETAILS"; return 1; }
+	check_scenario "$orig"
+}
+register "ns12c/container/copy-beside-original" test_container_copy
