@@ -147,6 +147,13 @@ bench-container: all
 bench-8g: all
 	@bash bench/run.sh big
 
+# memory only, variants interleaved (bench/mem.sh); bench-mem-8g: 8 GiB
+bench-mem: all
+	@bash bench/mem.sh 1024
+
+bench-mem-8g: all
+	@REPS=$${REPS:-3} bash bench/mem.sh 8192
+
 # Longer runs outside make check: stasis killed with SIGKILL at many
 # moments of dumps of a 50-thread process and of a busy one with TCP,
 # 1,000 checkpoint/restore cycles (tests/suites/soak.sh).  In a network
@@ -166,6 +173,6 @@ format:
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps check check-faults demo bench bench-net bench-container bench-8g soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
+.PHONY: all deps check check-faults demo bench bench-net bench-container bench-8g bench-mem bench-mem-8g soak format clean fuzz fuzz-lib asan-lib fuzz-merge fuzz-replay fuzz-seed
 .SECONDARY: $(PROTO_C)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -6,7 +6,7 @@
  * Runs COMMAND (stdin, stdout and stderr inherited), waits for it with
  * wait4() and writes one line to the file OUT:
  *
- *   WALL_NS MAXRSS_KIB STATUS
+ *   WALL_NS MAXRSS_KIB STATUS CPU_NS
  *
  * WALL_NS is CLOCK_MONOTONIC nanoseconds from just before the fork to the
  * moment wait4() returned (so it includes exec and process teardown: what a
@@ -14,7 +14,9 @@
  * (plus any of its descendants that it waited for; a process that
  * `stasis restore -d` leaves running is not one of them); STATUS is the exit
  * status, or 128+N when killed by signal N.  The exit status of maxrss is
- * STATUS too.  A replacement for `/usr/bin/time -f %M` that needs no package.
+ * STATUS too.  CPU_NS is
+ * its user + system time (ru_utime + ru_stime), all threads.  A replacement for `/usr/bin/time -f
+ * %M` that needs no package.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,7 +71,9 @@ int main(int argc, char **argv)
 	}
 	t1 = now_ns();
 	ret = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	fprintf(out, "%lld %ld %d\n", t1 - t0, ru.ru_maxrss, ret);
+	fprintf(out, "%lld %ld %d %lld\n", t1 - t0, ru.ru_maxrss, ret,
+		(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL);
 	if (fclose(out)) {
 		perror("maxrss: OUT");
 		return 125;

@@ -132,7 +132,7 @@ int img_writer_open(struct img_writer *w, const char *dir)
 	}
 	w->fd = fault_at(FAULT_IMG_CREATE)
 		    ? -1
-		    : open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		    : open(w->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (w->fd < 0) {
 		pr_perror("cannot create image %s", w->tmp_path);
 		goto err;
@@ -224,14 +224,13 @@ static void *page_pipe_writer(void *arg)
 	return NULL;
 }
 
-int img_pages_begin(struct img_writer *w, uint64_t len)
+/* The IMG_PAGES header, after padding so that the payload starts on a page boundary. */
+static int pages_hdr(struct img_writer *w, uint64_t len)
 {
 	static const char zeros[PAGE_SIZE];
 	uint64_t hdr = sizeof(struct img_rec_hdr);
 	uint64_t payload_at = w->off + hdr;
-	struct img_page_pipe *p;
 
-	/* Pad so that the page payload starts on a page boundary. */
 	if (payload_at % PAGE_SIZE) {
 		uint64_t pad = PAGE_SIZE - (payload_at + hdr) % PAGE_SIZE;
 
@@ -243,6 +242,66 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 	/* page data goes to the file directly, after every record before it */
 	if (writer_put_hdr(w, IMG_PAGES, IMG_RF_HASH_NEXT, len, 0) || writer_flush(w))
 		return -1;
+	return 0;
+}
+
+/*
+ * The payload of a page record of len bytes as a shared writable mapping
+ * of the image file itself, for workers to fill in parallel: the page
+ * cache's pages are written through page faults, which do not take the
+ * inode lock every write(2) to the file takes.  NULL with *err 0: the file
+ * cannot be mapped so (the caller streams instead, img_pages_begin; the
+ * header is written already and not written again); NULL with *err -1: failed.
+ */
+void *img_pages_map(struct img_writer *w, uint64_t len, int *err)
+{
+	void *map;
+
+	*err = -1;
+	if (pages_hdr(w, len))
+		return NULL;
+	w->pages_hdr_done = true;
+	if (fault_armed() && fault_at(FAULT_IMG_PAGES)) {
+		pr_perror("cannot write image %s", w->tmp_path);
+		return NULL;
+	}
+	if (ftruncate(w->fd, w->off + len)) {
+		pr_perror("cannot extend image %s", w->tmp_path);
+		return NULL;
+	}
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, w->off);
+	if (map == MAP_FAILED) {
+		pr_debug("cannot map image %s (%m): pages written in one stream\n", w->tmp_path);
+		*err = ftruncate(w->fd, w->off) ? -1 : 0;
+		return NULL;
+	}
+	*err = 0;
+	return map;
+}
+
+/* The mapped payload is filled (ok) or given up: unmap it, go on after it. */
+int img_pages_unmap(struct img_writer *w, void *map, uint64_t len, bool ok)
+{
+	w->pages_hdr_done = false;
+	munmap(map, len);
+	if (!ok)
+		return -1;
+	w->off += len;
+	w->page_bytes += len;
+	if (lseek(w->fd, w->off, SEEK_SET) != (off_t)w->off) {
+		pr_perror("cannot seek in image %s", w->tmp_path);
+		return -1;
+	}
+	return 0;
+}
+
+int img_pages_begin(struct img_writer *w, uint64_t len)
+{
+	struct img_page_pipe *p;
+
+	if (!w->pages_hdr_done && pages_hdr(w, len))
+		return -1;
+	w->pages_hdr_done = false;
 	w->pages_left = len;
 	XXH3_64bits_reset(w->pages_hash);
 	/* a thread pays off only for records of several buffers */

@@ -43,6 +43,7 @@ struct uffd_fill {
 int mm_uffd_register(struct rst_ctx *c); /* its userfaultfd, or -1 */
 void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off);
 int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int uffd);
+int uffd_remote_fill(struct rst_ctx *c); /* controller: what the child left to it */
 
 /* mm.c: one mm syscall for the task being built (plain in the child, else remote) */
 int mm_rcall(struct rst_ctx *c, const char *what, long nr, unsigned long a1, unsigned long a2,

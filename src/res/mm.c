@@ -796,7 +796,8 @@ static int mm_restore_remote(struct rst_ctx *c)
 	c->rt.scratch = c->tramp + PAGE_SIZE;
 	c->rt.scratch_len = c->tramp_len - PAGE_SIZE;
 	/* what the child built itself, from its own copy of the array */
-	if (remote_read(c->rt.pid, (unsigned long)c->premapped, c->premapped, mm->n_vmas))
+	if (remote_read(c->rt.pid, (unsigned long)c->premapped, c->premapped, mm->n_vmas) ||
+	    uffd_remote_fill(c))
 		return -1;
 	if (mm_unmap_own(c) || mm_map_vdso(c))
 		return -1;
@@ -835,12 +836,16 @@ static void mm_dump_task_fini(struct dump_task *dt, void *state)
 		mm_entry__free_unpacked(m->mm, NULL);
 }
 
-/* Before the fork: service fds for the mapped files (SVC_FILES on), per-VMA flags, trampoline. */
+/*
+ * Before the fork: service fds for the mapped files (SVC_FILES on) and one
+ * after them for the userfaultfd the child leaves to us (pages_uffd.c),
+ * per-VMA flags, trampoline.
+ */
 static int mm_restore_prepare(struct rst_ctx *c)
 {
 	c->premapped = xzalloc(c->t->mm->n_vmas + 1);
 	c->filled = xzalloc(c->t->mm->n_vmas + 1);
-	c->svc_files += c->t->mm->n_files;
+	c->svc_files += c->t->mm->n_files + 1;
 	return mm_pick_trampoline(c);
 }
 

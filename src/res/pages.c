@@ -7,7 +7,11 @@
  * to kernel), large runs faulted in first with MADV_POPULATE_WRITE.  The
  * layout around them is src/res/mm.c's.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +27,7 @@
 #include "proc.h"
 #include "res.h"
 #include "util.h"
+#include "image.h"
 
 /* A run of saved pages; 'forced' runs need /proc/PID/mem (unreadable VMA). */
 struct run {
@@ -276,11 +281,293 @@ out:
 	return ret;
 }
 
+/*
+ * Workers (STASIS_DUMP_WORKERS=N; not the default: on this 2-CPU machine
+ * they cost 25% more CPU than the stream, for clearing each page-cache
+ * page and faulting it in, and were not faster): the page record's
+ * payload is mapped from the image file (img_pages_map) and cut into
+ * chunks; each worker takes the next chunk, faults its pages of the page
+ * cache in (MADV_POPULATE_WRITE) and reads the target's pages straight
+ * into them with process_vm_readv: one copy, no buffer, and no inode lock
+ * shared between the workers, as write(2) would take.  The hash is one
+ * XXH3 stream over the payload in order, as the streaming path makes it:
+ * whichever worker completes the chunk the hash waits for takes the hash
+ * on over every chunk completed in order, while the data is still in cache.
+ */
+#define DUMP_CHUNK	 (4UL << 20)
+#define DUMP_PER_WORKER	 (32UL << 20) /* a worker only for this much memory */
+#define DUMP_MAX_WORKERS 64
+#define DUMP_AHEAD	 8 /* chunks filled but not hashed yet, at most */
+
+struct chunk_at {
+	size_t run;   /* the run the chunk starts in */
+	uint64_t off; /* and the offset in it */
+};
+
+struct dump_crew {
+	pid_t pid;
+	char *map;
+	const struct runs *rs;
+	uint64_t total;
+	size_t n; /* chunks */
+	struct chunk_at *at;
+	atomic_size_t next;
+	atomic_uchar *done;
+	atomic_size_t hashed; /* chunks hashed so far, in order */
+	pthread_mutex_t hash_lock;
+	XXH3_state_t *st;
+	int mem_fd;
+	pthread_mutex_t mem_lock; /* opening mem_fd */
+	atomic_int failed;
+	int err;
+	unsigned long err_at;
+};
+
+static unsigned dump_workers(uint64_t total)
+{
+	const char *env = getenv("STASIS_DUMP_WORKERS");
+	long n = env ? atol(env) : 0; /* not the default: see docs/design.md */
+
+	if (n <= 0 || total < 2 * DUMP_CHUNK)
+		return 0; /* the streaming path: small, or asked for */
+	if (n > DUMP_MAX_WORKERS)
+		n = DUMP_MAX_WORKERS;
+	if ((uint64_t)n > total / DUMP_PER_WORKER)
+		n = total / DUMP_PER_WORKER ? total / DUMP_PER_WORKER : 1;
+	return n;
+}
+
+static void crew_fail(struct dump_crew *w, int err, unsigned long at)
+{
+	if (!atomic_exchange(&w->failed, 1)) {
+		w->err = err;
+		w->err_at = at;
+	}
+}
+
+static uint64_t chunk_len(const struct dump_crew *w, size_t k)
+{
+	return min(DUMP_CHUNK, w->total - k * DUMP_CHUNK);
+}
+
+/* Pages of an unreadable mapping: /proc/PID/mem, straight into the chunk. */
+static int crew_forced(struct dump_crew *w, char *dst, unsigned long addr, uint64_t len)
+{
+	pthread_mutex_lock(&w->mem_lock);
+	if (w->mem_fd < 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/mem", w->pid);
+		w->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	pthread_mutex_unlock(&w->mem_lock);
+	if (w->mem_fd < 0 || pread(w->mem_fd, dst, len, addr) != (ssize_t)len) {
+		crew_fail(w, errno ? errno : EIO, addr);
+		return -1;
+	}
+	return 0;
+}
+
+static int crew_readv(struct dump_crew *w, char *dst, struct iovec *riov, int n, uint64_t len)
+{
+	struct iovec l = { dst, len };
+	ssize_t got;
+
+	if (!n)
+		return 0;
+	got = process_vm_readv(w->pid, &l, 1, riov, n, 0);
+	if (got != (ssize_t)len) {
+		crew_fail(w, got < 0 ? errno : EIO, (unsigned long)riov[0].iov_base);
+		return -1;
+	}
+	return 0;
+}
+
+static int crew_fill(struct dump_crew *w, size_t k)
+{
+	struct iovec riov[IOV_BATCH];
+	char *dst = w->map + k * DUMP_CHUNK, *batch = dst;
+	uint64_t left = chunk_len(w, k), in_batch = 0;
+	size_t r = w->at[k].run;
+	uint64_t roff = w->at[k].off;
+	int n = 0;
+
+	madvise(dst, left, MADV_POPULATE_WRITE); /* advice: faults do it otherwise */
+	while (left) {
+		const struct run *run = &w->rs->r[r];
+		uint64_t take = min(left, run->nr * PAGE_SIZE - roff);
+
+		if (run->forced) {
+			if (crew_readv(w, batch, riov, n, in_batch) ||
+			    crew_forced(w, batch + in_batch, run->addr + roff, take))
+				return -1;
+			batch += in_batch + take;
+			in_batch = n = 0;
+		} else {
+			riov[n].iov_base = (void *)(run->addr + roff);
+			riov[n].iov_len = take;
+			n++;
+			in_batch += take;
+			if (n == IOV_BATCH) {
+				if (crew_readv(w, batch, riov, n, in_batch))
+					return -1;
+				batch += in_batch;
+				in_batch = n = 0;
+			}
+		}
+		left -= take;
+		roff += take;
+		if (roff == run->nr * PAGE_SIZE) {
+			r++;
+			roff = 0;
+		}
+	}
+	return crew_readv(w, batch, riov, n, in_batch);
+}
+
+/* Hash on over the chunks completed in order, if no other worker is at it. */
+static void crew_hash(struct dump_crew *w)
+{
+	size_t h;
+
+	while ((h = atomic_load(&w->hashed)) < w->n && atomic_load(&w->done[h])) {
+		if (pthread_mutex_trylock(&w->hash_lock))
+			return; /* the holder rechecks after it lets go */
+		while ((h = atomic_load(&w->hashed)) < w->n && atomic_load(&w->done[h])) {
+			XXH3_64bits_update(w->st, w->map + h * DUMP_CHUNK, chunk_len(w, h));
+			/* out of our page tables (the page cache keeps it): RSS stays flat */
+			madvise(w->map + h * DUMP_CHUNK, chunk_len(w, h), MADV_DONTNEED);
+			atomic_store(&w->hashed, h + 1);
+		}
+		pthread_mutex_unlock(&w->hash_lock);
+	}
+}
+
+static void *crew_work(void *arg)
+{
+	struct dump_crew *w = arg;
+	size_t k;
+
+	while (!atomic_load(&w->failed) && (k = atomic_fetch_add(&w->next, 1)) < w->n) {
+		/*
+		 * Not too far ahead of the hash (a worker holding the chunk it
+		 * waits for was preempted): the chunks not hashed yet are all
+		 * in our page tables, and stasis's RSS is to stay flat.
+		 */
+		while (k >= atomic_load(&w->hashed) + DUMP_AHEAD && !atomic_load(&w->failed))
+			sched_yield();
+		if (crew_fill(w, k))
+			break;
+		atomic_store(&w->done[k], 1);
+		crew_hash(w);
+	}
+	return NULL;
+}
+
+static void *crew_thread(void *arg)
+{
+	unpin(); /* the dumping thread is pinned to one CPU; the crew takes all */
+	return crew_work(arg);
+}
+
+/* Where each chunk of the payload starts in the runs. */
+static struct chunk_at *chunk_starts(const struct runs *rs, size_t n)
+{
+	struct chunk_at *at = xzalloc(n * sizeof(*at));
+	uint64_t pos = 0;
+	size_t r, k = 0;
+
+	for (r = 0; r < rs->n && k < n; r++) {
+		uint64_t len = rs->r[r].nr * PAGE_SIZE;
+
+		while (k < n && k * DUMP_CHUNK < pos + len) {
+			at[k] = (struct chunk_at){ r, k * DUMP_CHUNK - pos };
+			k++;
+		}
+		pos += len;
+	}
+	return at;
+}
+
+/* Fill the mapped payload with n workers; 0 and its hash, or -1. */
+static int write_pages_mapped(struct dump_task *dt, char *map, const struct runs *rs, unsigned n,
+			      uint64_t *hash)
+{
+	struct dump_crew w = { .pid = dt->pid, .map = map, .rs = rs, .mem_fd = -1 };
+	pthread_t th[DUMP_MAX_WORKERS];
+	unsigned k, started = 0;
+	int ret = -1;
+
+	w.total = rs->pages * PAGE_SIZE;
+	w.n = (w.total + DUMP_CHUNK - 1) / DUMP_CHUNK;
+	w.at = chunk_starts(rs, w.n);
+	w.done = xzalloc(w.n * sizeof(*w.done));
+	w.st = XXH3_createState();
+	pthread_mutex_init(&w.hash_lock, NULL);
+	pthread_mutex_init(&w.mem_lock, NULL);
+	XXH3_64bits_reset(w.st);
+	for (k = 1; k < n; k++)
+		if (pthread_create(&th[started], NULL, crew_thread, &w) == 0)
+			started++;
+	crew_work(&w);
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+	crew_hash(&w);
+	if (atomic_load(&w.failed))
+		pr_err("pid %d: cannot read its memory at %#lx: %s\n", dt->pid, w.err_at,
+		       strerror(w.err));
+	else if (atomic_load(&w.hashed) != w.n)
+		pr_err("internal: pid %d: %zu of %zu page chunks hashed\n", dt->pid,
+		       atomic_load(&w.hashed), w.n);
+	else {
+		*hash = XXH3_64bits_digest(w.st);
+		ret = 0;
+	}
+	if (w.mem_fd >= 0)
+		close(w.mem_fd);
+	pthread_mutex_destroy(&w.hash_lock);
+	pthread_mutex_destroy(&w.mem_lock);
+	XXH3_freeState(w.st);
+	free(w.done);
+	free(w.at);
+	return ret;
+}
+
+/* The page record: by workers into the mapped image, or streamed; 0 and its hash. */
+static int pages_record(struct dump_ctx *ctx, struct dump_task *dt, const struct runs *rs,
+			uint64_t *hash, unsigned *workers)
+{
+	uint64_t len = rs->pages * PAGE_SIZE;
+	unsigned n = dump_workers(len);
+	int err = 0;
+
+	*workers = 0;
+	if (n) {
+		char *map = img_pages_map(&ctx->w, len, &err);
+
+		if (map) {
+			*workers = n;
+			err = write_pages_mapped(dt, map, rs, n, hash);
+			return img_pages_unmap(&ctx->w, map, len, !err);
+		}
+		if (err)
+			return -1;
+	}
+	if (img_pages_begin(&ctx->w, len))
+		return -1;
+	if (write_pages(dt, &ctx->w, rs)) {
+		img_pages_end(&ctx->w, hash);
+		return -1;
+	}
+	return img_pages_end(&ctx->w, hash);
+}
+
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 {
 	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
 	struct runs rs = { 0 };
 	PageRun *runs = NULL, **runp = NULL;
+	unsigned workers = 0;
 	size_t i;
 	int ret = -1;
 
@@ -289,13 +576,7 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 	if (collect_runs(dt, mm, &rs))
 		goto out;
 	t1 = now_ns();
-	if (img_pages_begin(&ctx->w, rs.pages * PAGE_SIZE))
-		goto out;
-	if (write_pages(dt, &ctx->w, &rs)) {
-		img_pages_end(&ctx->w, &pm.pages_hash);
-		goto out;
-	}
-	if (img_pages_end(&ctx->w, &pm.pages_hash))
+	if (pages_record(ctx, dt, &rs, &pm.pages_hash, &workers))
 		goto out;
 	pm.pid = dt->pid;
 	pm.nr_pages = rs.pages;
@@ -310,8 +591,9 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 	pm.n_runs = rs.n;
 	pm.runs = runp;
 	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
-	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms)\n", dt->pid,
-		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6);
+	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms, %s%u)\n", dt->pid,
+		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6,
+		workers ? "workers " : "streamed ", workers ? workers : 1);
 out:
 	free(runs);
 	free(runp);

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/userfaultfd.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,14 +30,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "log.h"
 #include "mm.h"
 #include "proc.h"
+#include "restore.h"
+#include "rtask.h"
 #include "util.h"
 
-#define UFFD_MIN_PAGES	16	     /* smaller mappings: the plain path is as fast */
-#define UFFD_CHUNK	(4UL << 20)  /* one UFFDIO_COPY; the unit the workers share */
-#define UFFD_PER_WORKER (32UL << 20) /* a worker thread only for this much to copy */
+#define UFFD_MIN_PAGES	 16	      /* smaller mappings: the plain path is as fast */
+#define UFFD_CHUNK	 (4UL << 20)  /* one UFFDIO_COPY; the unit the workers share */
+#define UFFD_PER_WORKER	 (32UL << 20) /* a worker thread only for this much to copy */
+#define UFFD_MAX_WORKERS 64
 
 /* Transparent huge pages for every mapping: the plain path's faults get them. */
 static bool thp_always(void)
@@ -75,6 +80,23 @@ static bool uffd_wanted(const struct rst_ctx *c, const VmaEntry *e, bool thp)
 	return pages >= UFFD_MIN_PAGES;
 }
 
+/* The child hands its userfaultfd to the controller's crew (pidfd_getfd). */
+static bool handoff;
+
+/* Where it leaves it: the service fd after the mapped files' (mm_restore_prepare). */
+static int uffd_slot(const struct rst_ctx *c)
+{
+	return svc_fd(c, SVC_FILES) + c->t->mm->n_files;
+}
+
+/* pidfd_getfd exists (an invalid pidfd gets EBADF, not ENOSYS)? */
+static bool can_hand_off(void)
+{
+	if (getenv("STASIS_UFFD_WORKERS") && atoi(getenv("STASIS_UFFD_WORKERS")) == 0)
+		return false; /* 0: the child copies alone, in place (for the bench) */
+	return syscall(__NR_pidfd_getfd, -1, 0, 0) < 0 && errno == EBADF;
+}
+
 /*
  * In the restore child, its mappings built: register the ones worth it
  * and mark them MM_PREMAP_UFFD (the controller fills and finishes them).
@@ -101,6 +123,7 @@ int mm_uffd_register(struct rst_ctx *c)
 		if (c->premapped[i] != MM_PREMAP_DONE || !uffd_wanted(c, e, thp))
 			continue;
 		if (fd < 0) {
+			handoff = can_hand_off();
 			fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 			if (fd < 0 || ioctl(fd, UFFDIO_API, &api)) {
 				pr_debug("pid %u: no userfaultfd (%m): pages by preadv\n",
@@ -149,10 +172,27 @@ struct uffd_crew {
 	unsigned long err_at;
 };
 
+/*
+ * The image's pages of one job, mapped (POPULATE_READ: page-table entries
+ * for the page cache, in one call, on this worker's CPU) or dropped from
+ * our page tables again once copied (DONTNEED: stasis's RSS stays at a few
+ * jobs per worker whatever the image's size; the page cache keeps them).
+ */
+static void src_window(const struct uffd_crew *w, const struct uffd_job *j, int advice)
+{
+	unsigned long s = (unsigned long)(w->src + (j->off - w->src_off));
+	unsigned long e = s + j->len;
+
+	s &= ~(PAGE_SIZE - 1);
+	e = (e + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	madvise((void *)s, e - s, advice); /* advice only: a failure costs faults */
+}
+
 static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 {
 	uint64_t done = 0;
 
+	src_window(w, j, MADV_POPULATE_READ);
 	while (done < j->len) {
 		struct uffdio_copy cp = {
 			.dst = j->dst + done,
@@ -174,6 +214,7 @@ static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 			return -1;
 		}
 	}
+	src_window(w, j, MADV_DONTNEED);
 	return 0;
 }
 
@@ -186,6 +227,17 @@ static void *crew_work(void *arg)
 		if (copy_one(w, &w->f->jobs[k]))
 			break;
 	return NULL;
+}
+
+/* STASIS_FAULT=restore:uffd_copy: the crew fails as a UFFDIO_COPY would; 1 if so. */
+static int crew_fault(struct uffd_crew *w)
+{
+	if (!fault_at(FAULT_RST_UFFD))
+		return 0;
+	w->err = errno;
+	w->err_at = w->f->jobs[0].dst;
+	atomic_store(&w->failed, 1);
+	return 1;
 }
 
 static void unregister_all(const struct rst_ctx *c, int fd)
@@ -214,17 +266,25 @@ int uffd_fill_run(struct rst_ctx *c, struct uffd_fill *f, int img_fd, int fd)
 
 	if (fd < 0 || !f->n)
 		goto done;
+	if (handoff && c->in_child && dup3(fd, uffd_slot(c), O_CLOEXEC) == uffd_slot(c)) {
+		/* the controller's crew fills them (uffd_remote_fill) */
+		close(fd);
+		return 0;
+	}
 	/* the task's page records: one stretch of the file, page-aligned */
 	w.src_off = f->jobs[0].off & ~(PAGE_SIZE - 1);
 	map_len = f->jobs[f->n - 1].off + f->jobs[f->n - 1].len - w.src_off;
-	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, img_fd, w.src_off);
+	map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, img_fd, w.src_off);
 	if (map == MAP_FAILED) {
 		pr_perror("pid %u: cannot map the image's pages", c->t->te->pid);
 		goto out;
 	}
 	w.src = map;
 	/* one worker: the restore child must not take thread ids the tree may need */
-	crew_work(&w);
+	if (fault_armed() && crew_fault(&w))
+		;
+	else
+		crew_work(&w);
 	if (atomic_load(&w.failed)) {
 		pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid, w.err_at,
 		       strerror(w.err));
@@ -244,5 +304,139 @@ out:
 		munmap(map, map_len);
 	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+/* The jobs of the mappings marked MM_PREMAP_UFFD, in image order. */
+static void remote_jobs(const struct rst_ctx *c, struct uffd_fill *f)
+{
+	const PagemapEntry *pm = c->t->pm;
+	const MmEntry *mm = c->t->mm;
+	uint64_t off = c->t->pages_off;
+	size_t r, v = 0;
+
+	for (r = 0; pm && r < pm->n_runs; r++) {
+		unsigned long addr = pm->runs[r]->vaddr;
+		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
+
+		while (left) {
+			uint64_t len;
+
+			while (v < mm->n_vmas && mm->vmas[v]->end <= addr)
+				v++;
+			if (v == mm->n_vmas || mm->vmas[v]->start > addr)
+				return; /* mm_pages_fill says it */
+			len = min(left, mm->vmas[v]->end - addr);
+			if (c->premapped[v] == MM_PREMAP_UFFD && !c->filled[v])
+				uffd_fill_add(f, addr, len, off);
+			addr += len;
+			off += len;
+			left -= len;
+		}
+	}
+}
+
+static unsigned crew_size(uint64_t total)
+{
+	const char *env = getenv("STASIS_UFFD_WORKERS");
+	long n = env ? atol(env) : sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > UFFD_MAX_WORKERS)
+		n = UFFD_MAX_WORKERS;
+	if ((uint64_t)n > total / UFFD_PER_WORKER)
+		n = total / UFFD_PER_WORKER ? total / UFFD_PER_WORKER : 1;
+	return n;
+}
+
+/* Run the crew: this thread and n - 1 more. */
+static void crew_run(struct uffd_crew *w, unsigned n)
+{
+	pthread_t th[UFFD_MAX_WORKERS];
+	unsigned k, started = 0;
+
+	for (k = 1; k < n; k++)
+		if (pthread_create(&th[started], NULL, crew_work, w) == 0)
+			started++;
+	crew_work(w);
+	for (k = 0; k < started; k++)
+		pthread_join(th[k], NULL);
+}
+
+/*
+ * Controller, the child stopped: take the child's userfaultfd and image fd
+ * (pidfd_getfd), fill its registered mappings with a crew of threads (the
+ * tree's tasks all exist by now: our threads take no thread id it needs),
+ * unregister them, close the child's userfaultfd and finish the mappings.
+ */
+int uffd_remote_fill(struct rst_ctx *c)
+{
+	const MmEntry *mm = c->t->mm;
+	struct uffd_fill f = { 0 };
+	struct uffd_crew w = { .f = &f, .fd = -1 };
+	int child_fd = uffd_slot(c), pidfd = -1, img_fd = -1, ret = -1;
+	uint64_t map_len = 0, t0 = now_ns();
+	void *map = MAP_FAILED;
+	unsigned n = 0;
+	size_t i;
+	long r;
+
+	for (i = 0; i < mm->n_vmas; i++)
+		if (c->premapped[i] == MM_PREMAP_UFFD)
+			break;
+	if (i == mm->n_vmas)
+		return 0;
+	pidfd = syscall(__NR_pidfd_open, c->rt.pid, 0);
+	if (pidfd >= 0) {
+		w.fd = syscall(__NR_pidfd_getfd, pidfd, child_fd, 0);
+		img_fd = syscall(__NR_pidfd_getfd, pidfd, svc_fd(c, SVC_IMAGE), 0);
+	}
+	if (w.fd < 0 || img_fd < 0) {
+		pr_perror("pid %u: cannot take its userfaultfd", c->t->te->pid);
+		goto out;
+	}
+	remote_jobs(c, &f);
+	if (f.n) {
+		w.src_off = f.jobs[0].off & ~(PAGE_SIZE - 1);
+		map_len = f.jobs[f.n - 1].off + f.jobs[f.n - 1].len - w.src_off;
+		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, img_fd, w.src_off);
+		if (map == MAP_FAILED) {
+			pr_perror("pid %u: cannot map the image's pages", c->t->te->pid);
+			goto out;
+		}
+		w.src = map;
+		n = crew_size(f.total);
+		if (!fault_armed() || !crew_fault(&w))
+			crew_run(&w, n);
+		if (atomic_load(&w.failed)) {
+			pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid,
+			       w.err_at, strerror(w.err));
+			goto out;
+		}
+	}
+	pr_info("pid %u: %llu MiB by userfaultfd, %u workers, %.1f ms\n", c->t->te->pid,
+		(unsigned long long)(f.total >> 20), n, (now_ns() - t0) / 1e6);
+	ret = 0;
+out:
+	if (w.fd >= 0)
+		unregister_all(c, w.fd);
+	if (remote_syscall(&c->rt, &r, __NR_close, child_fd, 0, 0, 0, 0, 0))
+		ret = -1;
+	for (i = 0; i < mm->n_vmas; i++)
+		if (c->premapped[i] == MM_PREMAP_UFFD) {
+			c->premapped[i] = MM_PREMAP_DONE;
+			if (!ret && mm_finish_vma(c, mm->vmas[i]))
+				ret = -1;
+		}
+	if (map != MAP_FAILED)
+		munmap(map, map_len);
+	if (img_fd >= 0)
+		close(img_fd);
+	if (w.fd >= 0)
+		close(w.fd);
+	if (pidfd >= 0)
+		close(pidfd);
+	free(f.jobs);
 	return ret;
 }

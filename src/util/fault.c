@@ -63,6 +63,8 @@ static const struct driver_point driver_points[FAULT__COUNT] = {
 	[FAULT_RST_THREAD] = { "restore:thread", EEXIST },
 	/* the page data of the image fails its checksum */
 	[FAULT_RST_VERIFY] = { "restore:verify", EIO },
+	/* filling memory through userfaultfd (UFFDIO_COPY) fails */
+	[FAULT_RST_UFFD] = { "restore:uffd_copy", EFAULT },
 	/* a task cannot be let go (after the ones before it were) */
 	[FAULT_RST_RELEASE] = { "restore:release", ESRCH },
 };
