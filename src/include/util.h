@@ -73,6 +73,7 @@ void proc_comm(pid_t pid, char *buf, size_t size);
 
 /* Is capability 'cap' in our effective set? */
 bool cap_effective(int cap);
+int sk_send_with_fd(int sk, const void *data, size_t len, int fd, int flags);
 /*
  * Is our namespace /proc/self/ns/NAME owned by our user namespace, so that
  * our capabilities count over it (not so for a normal user's namespaces,

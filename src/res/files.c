@@ -587,8 +587,8 @@ int inherited_fd(struct rst_ctx *c, const char *key)
 
 	for (k = 0; k < o->n_inherit; k++)
 		if (!strcmp(o->inherit[k].key, key))
-			return fcntl(svc_fd(c, SVC_FILES) + c->t->mm->n_files + k, F_DUPFD_CLOEXEC,
-				     0);
+			/* after the kinds' service fds (child.c places them) */
+			return fcntl(svc_fd(c, SVC_FILES) + c->svc_files + k, F_DUPFD_CLOEXEC, 0);
 	return -1;
 }
 

@@ -419,21 +419,7 @@ static MntEntry *entry_of(const struct mi *m, uint64_t ns_id, const struct mi_ta
 
 static int send_fd(int sk, int fd, int err)
 {
-	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &err, sizeof(err) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-
-	if (fd >= 0) {
-		mh.msg_control = buf;
-		mh.msg_controllen = sizeof(buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sk, &mh, 0) == sizeof(err) ? 0 : -1;
+	return sk_send_with_fd(sk, &err, sizeof(err), fd, 0);
 }
 
 static int recv_fd(int sk, int *err)
@@ -1648,21 +1634,8 @@ struct host_req {
 static int send_req(int sk, uint32_t op, uint32_t index, int fd)
 {
 	struct host_req r = { op, index };
-	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &r, sizeof(r) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
 
-	if (fd >= 0) {
-		mh.msg_control = buf;
-		mh.msg_controllen = sizeof(buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sk, &mh, MSG_NOSIGNAL) == sizeof(r) ? 0 : -1;
+	return sk_send_with_fd(sk, &r, sizeof(r), fd, MSG_NOSIGNAL);
 }
 
 /* The next request (0), its fd in *fd (-1: none); -1 at the end of the socket. */

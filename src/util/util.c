@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -358,4 +359,27 @@ bool ns_owned_by_us(const char *name)
 	close(fd);
 	close(ns);
 	return ok;
+}
+
+/*
+ * Send len bytes of data over the unix socket sk, with fd attached
+ * (SCM_RIGHTS) when fd >= 0.  0 if the whole message went.
+ */
+int sk_send_with_fd(int sk, const void *data, size_t len, int fd, int flags)
+{
+	char buf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { (void *)data, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	if (fd >= 0) {
+		mh.msg_control = buf;
+		mh.msg_controllen = sizeof(buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	}
+	return sendmsg(sk, &mh, flags) == (ssize_t)len ? 0 : -1;
 }
