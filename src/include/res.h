@@ -116,19 +116,19 @@ extern const size_t res_table_len;
  * Each hook that ran is a fault point (fault.h: "dump:mm:data"), which
  * fails as if the hook had, after it did its work.
  */
-#define res_stage(stage, ...)                                                          \
-	({                                                                             \
-		int res_ret_ = 0;                                                      \
-		size_t res_i_;                                                         \
-		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)        \
-			if (res_table[res_i_]->stage)                                  \
-				res_ret_ = res_table[res_i_]->stage(__VA_ARGS__) ||    \
-						   (fault_armed() &&                   \
-						    fault_res_stage(res_table[res_i_]->name, \
-								    #stage))           \
-					       ? -1                                    \
-					       : 0;                                    \
-		res_ret_;                                                              \
+#define res_stage(stage, ...)                                                                  \
+	({                                                                                     \
+		int res_ret_ = 0;                                                              \
+		size_t res_i_;                                                                 \
+		for (res_i_ = 0; res_i_ < res_table_len && !res_ret_; res_i_++)                \
+			if (res_table[res_i_]->stage)                                          \
+				res_ret_ =                                                     \
+				    res_table[res_i_]->stage(__VA_ARGS__) ||                   \
+					    (fault_armed() &&                                  \
+					     fault_res_stage(res_table[res_i_]->name, #stage)) \
+					? -1                                                   \
+					: 0;                                                   \
+		res_ret_;                                                                      \
 	})
 
 /* Private state of one resource kind (NULL if the kind declared none). */
@@ -145,10 +145,10 @@ void res_image_states_init(struct image *img);
 void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
-extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res, sysvipc_res,
-    files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res, task_res,
-    flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res, creds_res,
-    seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
+extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res,
+    sysvipc_res, files_res, pipe_res, unix_res, tcp_res, fsobj_res, tty_res, pidfd_res, mm_res,
+    task_res, flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res,
+    creds_res, seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded
@@ -167,10 +167,10 @@ int sysvipc_shm_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_shm_data_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_sem_load(struct image *img, const struct img_rec_hdr *h, void *msg);
 int sysvipc_msg_load(struct image *img, const struct img_rec_hdr *h, void *msg);
-int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_MNT */
+int mnt_load(struct image *img, const struct img_rec_hdr *h, void *msg);      /* IMG_MNT */
 int mnt_file_load(struct image *img, const struct img_rec_hdr *h, void *msg); /* IMG_MNT_FILE */
-int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_NETLOCK */
-int mqueue_load(struct image *img, const struct img_rec_hdr *h, void *msg);	/* IMG_MQUEUE */
+int netlock_load(struct image *img, const struct img_rec_hdr *h, void *msg);  /* IMG_NETLOCK */
+int mqueue_load(struct image *img, const struct img_rec_hdr *h, void *msg);   /* IMG_MQUEUE */
 
 /* res/creds.c: also used by the driver for zombies and by res/task.c */
 int creds_parse(pid_t tid, const char *status, CredsEntry *cr);

@@ -31,17 +31,17 @@ struct rst_ctx {
 	struct rst_tree *tree; /* the whole tree being restored */
 	struct image *img;
 	struct rst_task *t;
-	int svc_base;	     /* first service fd */
-	int svc_files;	     /* service fds the kinds asked for, from SVC_FILES on */
-	int svc_end;	     /* first fd above them */
-	int shared_base;     /* open files of the whole tree: shared_base + file id */
-	int go_fd;	     /* root only: wait for the controller on this pipe */
-	bool parked;	     /* stopped itself, ready for the transplant */
-	bool exited;	     /* zombies: has exited as planned */
-	bool attached;	     /* traced by us */
-	bool second;	     /* rebuilt and released by the second driver */
-	pid_t host_pid;	     /* its pid as we see it (differs with --pidns) */
-	pid_t group_helper;  /* leads a group whose leader is gone: recreate it */
+	int svc_base;	    /* first service fd */
+	int svc_files;	    /* service fds the kinds asked for, from SVC_FILES on */
+	int svc_end;	    /* first fd above them */
+	int shared_base;    /* open files of the whole tree: shared_base + file id */
+	int go_fd;	    /* root only: wait for the controller on this pipe */
+	bool parked;	    /* stopped itself, ready for the transplant */
+	bool exited;	    /* zombies: has exited as planned */
+	bool attached;	    /* traced by us */
+	bool second;	    /* rebuilt and released by the second driver */
+	pid_t host_pid;	    /* its pid as we see it (differs with --pidns) */
+	pid_t group_helper; /* leads a group whose leader is gone: recreate it */
 	/*
 	 * the root: namespaces its clone makes (restore_prepare), set up by
 	 * root_forked; another task: CLONE_FILES, cloned from its parent's table
@@ -49,7 +49,7 @@ struct rst_ctx {
 	uint64_t clone_flags;
 	/* the process of its fd table that builds it (itself), NULL: not shared */
 	struct rst_ctx *table_leader;
-	int park_fd; /* cloned sharing its parent's table: tell it here we parked (0: no) */
+	int park_fd;	     /* cloned sharing its parent's table: tell it here we parked (0: no) */
 	bool in_child;	     /* mm calls run as plain syscalls in the restore child */
 	uint8_t *premapped;  /* per VMA: who builds it (MM_PREMAP_*, mm.h) */
 	uint8_t *filled;     /* per VMA: shared memory another task filled already */

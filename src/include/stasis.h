@@ -78,10 +78,10 @@ struct restore_opts {
 	int n_inherit;
 	struct ext_mount *ext_mounts; /* --ext-mount-map KEY:PATH */
 	int n_ext_mounts;
-	bool skip_file_check; /* restore files whose size or identity changed */
+	bool skip_file_check;	 /* restore files whose size or identity changed */
 	bool skip_audit_session; /* the tree may join another audit session */
-	bool tcp_established; /* accepted for criu's sake (the image decides) */
-	bool tcp_close;	      /* restore established TCP connections closed */
+	bool tcp_established;	 /* accepted for criu's sake (the image decides) */
+	bool tcp_close;		 /* restore established TCP connections closed */
 	enum cg_manage manage_cgroups;
 	struct cgroup_root *cg_roots;
 	int n_cg_roots;

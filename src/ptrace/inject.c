@@ -46,7 +46,7 @@
 #include "rtask.h"
 #include "util.h"
 
-#define INJECT_PAGES 16	  /* 16 scratch pages, then the threads' stubs */
+#define INJECT_PAGES 16	 /* 16 scratch pages, then the threads' stubs */
 #define STUB_SLOT    512 /* bytes per thread stub in the area */
 
 /* The resume stub: code, then its data (struct stub_data), copied as one. */
@@ -132,11 +132,25 @@ static int stub_write(struct rtask *t, unsigned long at)
 		return -1;
 	regs_for_resume(&r);
 	d = (struct stub_data){
-		.mask = t->sigmask, .flags = r.eflags & ~0x100UL, .rax = r.rax, .rbx = r.rbx,
-		.rcx = r.rcx,	    .rdx = r.rdx,		  .rsi = r.rsi, .rdi = r.rdi,
-		.rbp = r.rbp,	    .r8 = r.r8,			  .r9 = r.r9,	.r10 = r.r10,
-		.r11 = r.r11,	    .r12 = r.r12,		  .r13 = r.r13, .r14 = r.r14,
-		.r15 = r.r15,	    .rsp = r.rsp,		  .rip = r.rip,
+		.mask = t->sigmask,
+		.flags = r.eflags & ~0x100UL,
+		.rax = r.rax,
+		.rbx = r.rbx,
+		.rcx = r.rcx,
+		.rdx = r.rdx,
+		.rsi = r.rsi,
+		.rdi = r.rdi,
+		.rbp = r.rbp,
+		.r8 = r.r8,
+		.r9 = r.r9,
+		.r10 = r.r10,
+		.r11 = r.r11,
+		.r12 = r.r12,
+		.r13 = r.r13,
+		.r14 = r.r14,
+		.r15 = r.r15,
+		.rsp = r.rsp,
+		.rip = r.rip,
 	};
 	memcpy(buf, stasis_stub_start, STUB_CODE_LEN);
 	memcpy(buf + STUB_CODE_LEN, &d, sizeof(d));
