@@ -109,6 +109,13 @@ int check_pagemap(struct image *img, const PagemapEntry *pm, uint64_t pages_len)
 	}
 	if (sum != pm->nr_pages)
 		return corrupt(img, "its page runs do not add up to its pages", pm->pid);
+	if (pm->n_chunk_hashes &&
+	    (!pm->has_chunk_shift || pm->chunk_shift != IMG_PAGES_CHUNK_SHIFT ||
+	     pm->n_chunk_hashes != page_sums_count(pages_len)))
+		return corrupt(img, "its page checksums do not match its pages", pm->pid);
+	if (pm->n_chunk_hashes &&
+	    page_sums_digest(pm->chunk_hashes, pm->n_chunk_hashes) != pm->pages_hash)
+		return corrupt(img, "its page checksums fail their own checksum", pm->pid);
 	return 0;
 }
 

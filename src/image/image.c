@@ -27,6 +27,68 @@ uint64_t img_hash_pages(const void *buf, uint64_t len)
 	return XXH3_64bits(buf, len);
 }
 
+size_t page_sums_count(uint64_t len)
+{
+	return (len + IMG_PAGES_CHUNK - 1) >> IMG_PAGES_CHUNK_SHIFT;
+}
+
+void page_sums_init(struct page_sums *s, uint64_t len)
+{
+	XXH3_state_t *st = s->st;
+
+	free(s->chunk);
+	memset(s, 0, sizeof(*s));
+	s->n = page_sums_count(len);
+	s->chunk = xzalloc((s->n ? s->n : 1) * sizeof(*s->chunk));
+	s->st = st ? st : XXH3_createState();
+	XXH3_64bits_reset(s->st);
+}
+
+void page_sums_update(struct page_sums *s, const void *buf, uint64_t len)
+{
+	const char *p = buf;
+
+	while (len && s->done < s->n) {
+		uint64_t n = min(len, IMG_PAGES_CHUNK - s->in_piece);
+
+		if (!s->in_piece && n == IMG_PAGES_CHUNK) {
+			s->chunk[s->done++] = XXH3_64bits(p, n); /* a whole piece at once */
+		} else {
+			XXH3_64bits_update(s->st, p, n);
+			s->in_piece += n;
+			if (s->in_piece == IMG_PAGES_CHUNK) {
+				s->chunk[s->done++] = XXH3_64bits_digest(s->st);
+				s->in_piece = 0;
+				XXH3_64bits_reset(s->st);
+			}
+		}
+		p += n;
+		len -= n;
+	}
+}
+
+bool page_sums_finish(struct page_sums *s)
+{
+	if (s->done < s->n && s->in_piece) { /* the short last piece */
+		s->chunk[s->done++] = XXH3_64bits_digest(s->st);
+		s->in_piece = 0;
+	}
+	return s->done == s->n;
+}
+
+uint64_t page_sums_digest(const uint64_t *chunk, size_t n)
+{
+	return XXH3_64bits(chunk, n * sizeof(*chunk));
+}
+
+void page_sums_free(struct page_sums *s)
+{
+	free(s->chunk);
+	if (s->st)
+		XXH3_freeState(s->st);
+	memset(s, 0, sizeof(*s));
+}
+
 static void rec_hdr_seal(struct img_rec_hdr *h)
 {
 	h->reserved = 0;
@@ -138,7 +200,6 @@ int img_writer_open(struct img_writer *w, const char *dir)
 		goto err;
 	}
 	w->stream = XXH64_createState();
-	w->pages_hash = XXH3_createState();
 	XXH64_reset(w->stream, 0);
 	memcpy(pro.magic, IMG_MAGIC, sizeof(pro.magic));
 	pro.prologue_hash = XXH32(&pro, offsetof(struct img_prologue, prologue_hash), 0);
@@ -303,7 +364,7 @@ int img_pages_begin(struct img_writer *w, uint64_t len)
 		return -1;
 	w->pages_hdr_done = false;
 	w->pages_left = len;
-	XXH3_64bits_reset(w->pages_hash);
+	page_sums_init(&w->sums, len);
 	/* a thread pays off only for records of several buffers */
 	w->pages_sync = len <= 2 * IMG_PAGES_BUF;
 	if (w->pages_sync) {
@@ -357,7 +418,7 @@ int img_pages_submit(struct img_writer *w, void *buf, uint64_t len)
 		return -1;
 	}
 	/* hashed here, while the buffer is still in this CPU's cache */
-	XXH3_64bits_update(w->pages_hash, buf, len);
+	page_sums_update(&w->sums, buf, len);
 	w->pages_left -= len;
 	w->page_bytes += len;
 	if (w->pages_sync) {
@@ -393,20 +454,34 @@ int img_pages_feed(struct img_writer *w, const void *data, uint64_t len)
 }
 
 /* Drain the pipe; the payload hash is only valid if this returns 0. */
-int img_pages_end(struct img_writer *w, uint64_t *hash)
+/* Hand the record's checksums over to the caller. */
+static int pages_sums_out(struct img_writer *w, struct page_sums *sums)
+{
+	if (!page_sums_finish(&w->sums)) {
+		pr_err("internal: page record hashed short\n");
+		return -1;
+	}
+	page_sums_free(sums);
+	*sums = w->sums;
+	sums->st = NULL;
+	w->sums.chunk = NULL;
+	w->sums.n = 0;
+	return 0;
+}
+
+int img_pages_end(struct img_writer *w, struct page_sums *sums)
 {
 	struct img_page_pipe *p = w->pipe;
 	int ret;
 
 	if (w->pages_sync) {
 		w->pages_sync = false;
-		*hash = XXH3_64bits_digest(w->pages_hash);
 		if (w->pages_left) {
 			pr_err("internal: page record short by %llu bytes\n",
 			       (unsigned long long)w->pages_left);
 			return -1;
 		}
-		return 0;
+		return pages_sums_out(w, sums);
 	}
 	if (!p)
 		return -1;
@@ -426,7 +501,8 @@ int img_pages_end(struct img_writer *w, uint64_t *hash)
 	pthread_cond_destroy(&p->cond);
 	free(p);
 	w->pipe = NULL;
-	*hash = XXH3_64bits_digest(w->pages_hash);
+	if (!ret)
+		ret = pages_sums_out(w, sums);
 	return ret;
 }
 
@@ -459,7 +535,7 @@ out:
 	free(w->sync_buf);
 	free(w->wbuf);
 	XXH64_freeState(w->stream);
-	XXH3_freeState(w->pages_hash);
+	page_sums_free(&w->sums);
 	free(w->dir);
 	free(w->path);
 	free(w->tmp_path);
@@ -470,18 +546,18 @@ out:
 
 void img_writer_abort(struct img_writer *w)
 {
-	uint64_t hash;
+	struct page_sums sums = { 0 };
 
 	if (w->pipe)
-		img_pages_end(w, &hash);
+		img_pages_end(w, &sums);
+	page_sums_free(&sums);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp_path)
 		unlink(w->tmp_path);
 	if (w->stream)
 		XXH64_freeState(w->stream);
-	if (w->pages_hash)
-		XXH3_freeState(w->pages_hash);
+	page_sums_free(&w->sums);
 	free(w->sync_buf);
 	free(w->wbuf);
 	free(w->dir);

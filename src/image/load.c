@@ -4,6 +4,7 @@
  * (its offset in the file), since restore reads it straight into the
  * restored tasks.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -251,6 +252,8 @@ int rec_load_pagemap(struct image *img, const struct img_rec_hdr *h, void *msg)
 	t->pages_off = img->pages_pending.off;
 	t->pages_len = img->pages_pending.len;
 	t->pages_hash = pm->pages_hash;
+	free(t->piece_taken);
+	t->piece_taken = pm->n_chunk_hashes ? xzalloc(pm->n_chunk_hashes) : NULL;
 	img->pages_pending.have = false;
 	return 0;
 err:
@@ -342,6 +345,7 @@ void image_free(struct image *img)
 			mm_entry__free_unpacked(t->mm, NULL);
 		if (t->pm)
 			pagemap_entry__free_unpacked(t->pm, NULL);
+		free(t->piece_taken);
 		if (t->ptimers)
 			posix_timers_entry__free_unpacked(t->ptimers, NULL);
 		for (j = 0; j < t->nfds; j++)
@@ -357,6 +361,71 @@ void image_free(struct image *img)
 		image_header__free_unpacked(img->hdr, NULL);
 	img_reader_close(&img->r);
 	memset(img, 0, sizeof(*img));
+}
+
+/* The pages of t are beyond the end of the file? */
+static bool pages_truncated(const struct image *img, const struct rst_task *t,
+			    const struct stat *sb)
+{
+	if (t->pages_off + t->pages_len <= (uint64_t)sb->st_size)
+		return false;
+	pr_err("image %s is truncated inside the pages of pid %u\n", img->r.path, t->te->pid);
+	return true;
+}
+
+int image_pages_corrupt(const struct image *img, const struct rst_task *t)
+{
+	pr_err("image %s is corrupt: the memory pages of pid %u fail their checksum\n", img->r.path,
+	       t->te->pid);
+	return -1;
+}
+
+/*
+ * Pages with per-piece checksums: every piece no copier has taken, from
+ * the last one back (the copiers go forwards: they meet in the middle).
+ */
+static int verify_pieces(struct image *img, struct rst_task *t, void *buf, size_t bufsz,
+			 XXH3_state_t *st)
+{
+	size_t k = t->pm->n_chunk_hashes;
+
+	while (k--) {
+		uint64_t at = t->pages_off + ((uint64_t)k << IMG_PAGES_CHUNK_SHIFT);
+		size_t n =
+		    min(IMG_PAGES_CHUNK, t->pages_len - ((uint64_t)k << IMG_PAGES_CHUNK_SHIFT));
+		uint64_t base = at & ~(uint64_t)(PAGE_SIZE - 1);
+		size_t len = n + (at - base);
+		uint64_t h;
+		void *win;
+
+		if (atomic_exchange(&t->piece_taken[k], 1))
+			continue;
+		win = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, img->r.fd, base);
+		if (win != MAP_FAILED) {
+			h = XXH3_64bits((char *)win + (at - base), n);
+			munmap(win, len);
+		} else { /* a file system that cannot map: read it */
+			size_t done = 0;
+
+			XXH3_64bits_reset(st);
+			while (done < n) {
+				size_t m = min(bufsz, n - done);
+
+				if (pread(img->r.fd, buf, m, at + done) != (ssize_t)m) {
+					pr_err(
+					    "image %s cannot be read inside the pages of pid %u\n",
+					    img->r.path, t->te->pid);
+					return -1;
+				}
+				XXH3_64bits_update(st, buf, m);
+				done += m;
+			}
+			h = XXH3_64bits_digest(st);
+		}
+		if (h != t->pm->chunk_hashes[k])
+			return image_pages_corrupt(img, t);
+	}
+	return 0;
 }
 
 /*
@@ -379,16 +448,19 @@ int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t 
 		pr_perror("image %s", img->r.path);
 		return -1;
 	}
-	for (i = 0; i < img->ntasks; i++) {
+	for (i = 0; i < img->ntasks; i++)
+		if (!img->tasks[i].te->zombie && pages_truncated(img, &img->tasks[i], &sb))
+			return -1;
+	for (i = img->ntasks; i--;) { /* from the back, as verify_pieces goes */
 		struct rst_task *t = &img->tasks[i];
 		uint64_t off = 0;
 
 		if (t->te->zombie)
 			continue;
-		if (t->pages_off + t->pages_len > (uint64_t)sb.st_size) {
-			pr_err("image %s is truncated inside the pages of pid %u\n", img->r.path,
-			       t->te->pid);
-			return -1;
+		if (t->piece_taken) {
+			if (verify_pieces(img, t, buf, bufsz, st))
+				return -1;
+			continue;
 		}
 		XXH3_64bits_reset(st);
 		while (off < t->pages_len) {
@@ -411,12 +483,8 @@ int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t 
 			}
 			off += n;
 		}
-		if (XXH3_64bits_digest(st) != t->pages_hash) {
-			pr_err(
-			    "image %s is corrupt: the memory pages of pid %u fail their checksum\n",
-			    img->r.path, t->te->pid);
-			return -1;
-		}
+		if (XXH3_64bits_digest(st) != t->pages_hash)
+			return image_pages_corrupt(img, t);
 	}
 	return 0;
 }

@@ -76,6 +76,31 @@ struct img_rec_hdr {
 	uint32_t hdr_hash; /* XXH32 of the 28 bytes above */
 } __attribute__((packed));
 
+/*
+ * Page payload checksums: XXH3-64 of each IMG_PAGES_CHUNK bytes of an
+ * IMG_PAGES payload (the last piece shorter).  Restore's copiers check a
+ * piece where they copy it, while it is in cache; the pagemap's pages_hash
+ * is then XXH3-64 of the array (page_sums_digest).
+ */
+#define IMG_PAGES_CHUNK_SHIFT 22
+#define IMG_PAGES_CHUNK	      (1UL << IMG_PAGES_CHUNK_SHIFT)
+struct page_sums {
+	uint64_t *chunk;   /* one per piece */
+	size_t n;	   /* pieces of the payload */
+	size_t done;	   /* pieces hashed so far (streaming) */
+	uint64_t in_piece; /* bytes of the next piece hashed so far */
+	XXH3_state_t *st;
+};
+/* For a payload of len bytes: n set, chunk allocated (zeroed). */
+void page_sums_init(struct page_sums *s, uint64_t len);
+/* The next bytes of the payload, in order, cut at the pieces' edges. */
+void page_sums_update(struct page_sums *s, const void *buf, uint64_t len);
+/* After the last update: hash the short last piece; every piece hashed? */
+bool page_sums_finish(struct page_sums *s);
+uint64_t page_sums_digest(const uint64_t *chunk, size_t n);
+size_t page_sums_count(uint64_t len);
+void page_sums_free(struct page_sums *s);
+
 struct img_writer {
 	int fd;
 	char *dir;
@@ -87,7 +112,7 @@ struct img_writer {
 	XXH64_state_t *stream;
 	/* an IMG_PAGES record being streamed */
 	uint64_t pages_left;
-	XXH3_state_t *pages_hash;
+	struct page_sums sums;
 	struct img_page_pipe *pipe; /* large records: a writer thread */
 	void *sync_buf;		    /* small records: written at once from here */
 	bool pages_sync;
@@ -112,7 +137,8 @@ int img_pages_begin(struct img_writer *w, uint64_t len);
 void *img_pages_buf(struct img_writer *w);
 int img_pages_submit(struct img_writer *w, void *buf, uint64_t len);
 int img_pages_feed(struct img_writer *w, const void *buf, uint64_t len);
-int img_pages_end(struct img_writer *w, uint64_t *hash);
+/* Its checksums are valid (and handed over in *sums) only if this returns 0. */
+int img_pages_end(struct img_writer *w, struct page_sums *sums);
 /*
  * Or, for workers: the payload mapped from the image file (header written),
  * filled and hashed by the caller, then unmapped.  NULL and *err == 0: not

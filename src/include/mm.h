@@ -39,6 +39,7 @@ struct uffd_fill {
 	} * jobs;
 	size_t n, cap;
 	uint64_t total;
+	uint64_t base; /* the task's page data: jobs never cross a checksum piece */
 };
 int mm_uffd_register(struct rst_ctx *c); /* its userfaultfd, or -1 */
 void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off);

@@ -161,6 +161,11 @@ struct rst_task {
 	uint64_t pages_off; /* file offset of this task's page data */
 	uint64_t pages_len;
 	uint64_t pages_hash;
+	/*
+	 * With per-piece checksums (pm->chunk_hashes): which pieces a checker
+	 * has taken (the verifier thread, or the copier that fills them)
+	 */
+	_Atomic unsigned char *piece_taken;
 	FdEntry **fds;
 	size_t nfds;
 	PosixTimersEntry *ptimers;
@@ -216,5 +221,7 @@ FileEntry *image_file(struct image *img, uint32_t id);
 long image_file_index(struct image *img, uint32_t id);
 /* Re-read page data and check it against its hash, with the caller's buffers. */
 int image_verify_pages(struct image *img, void *buf, size_t bufsz, XXH3_state_t *st);
+/* Say that t's pages fail their checksum; -1. */
+int image_pages_corrupt(const struct image *img, const struct rst_task *t);
 
 #endif

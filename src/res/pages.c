@@ -289,15 +289,13 @@ out:
  * chunks; each worker takes the next chunk, faults its pages of the page
  * cache in (MADV_POPULATE_WRITE) and reads the target's pages straight
  * into them with process_vm_readv: one copy, no buffer, and no inode lock
- * shared between the workers, as write(2) would take.  The hash is one
- * XXH3 stream over the payload in order, as the streaming path makes it:
- * whichever worker completes the chunk the hash waits for takes the hash
- * on over every chunk completed in order, while the data is still in cache.
+ * shared between the workers, as write(2) would take.  Each chunk is
+ * one checksum piece of the record (IMG_PAGES_CHUNK): its worker hashes
+ * it while it is still in cache, then drops it from its page tables.
  */
-#define DUMP_CHUNK	 (4UL << 20)
+#define DUMP_CHUNK	 IMG_PAGES_CHUNK
 #define DUMP_PER_WORKER	 (32UL << 20) /* a worker only for this much memory */
 #define DUMP_MAX_WORKERS 64
-#define DUMP_AHEAD	 8 /* chunks filled but not hashed yet, at most */
 
 struct chunk_at {
 	size_t run;   /* the run the chunk starts in */
@@ -312,10 +310,7 @@ struct dump_crew {
 	size_t n; /* chunks */
 	struct chunk_at *at;
 	atomic_size_t next;
-	atomic_uchar *done;
-	atomic_size_t hashed; /* chunks hashed so far, in order */
-	pthread_mutex_t hash_lock;
-	XXH3_state_t *st;
+	uint64_t *sums; /* each chunk's checksum */
 	int mem_fd;
 	pthread_mutex_t mem_lock; /* opening mem_fd */
 	atomic_int failed;
@@ -425,41 +420,19 @@ static int crew_fill(struct dump_crew *w, size_t k)
 	return crew_readv(w, batch, riov, n, in_batch);
 }
 
-/* Hash on over the chunks completed in order, if no other worker is at it. */
-static void crew_hash(struct dump_crew *w)
-{
-	size_t h;
-
-	while ((h = atomic_load(&w->hashed)) < w->n && atomic_load(&w->done[h])) {
-		if (pthread_mutex_trylock(&w->hash_lock))
-			return; /* the holder rechecks after it lets go */
-		while ((h = atomic_load(&w->hashed)) < w->n && atomic_load(&w->done[h])) {
-			XXH3_64bits_update(w->st, w->map + h * DUMP_CHUNK, chunk_len(w, h));
-			/* out of our page tables (the page cache keeps it): RSS stays flat */
-			madvise(w->map + h * DUMP_CHUNK, chunk_len(w, h), MADV_DONTNEED);
-			atomic_store(&w->hashed, h + 1);
-		}
-		pthread_mutex_unlock(&w->hash_lock);
-	}
-}
-
 static void *crew_work(void *arg)
 {
 	struct dump_crew *w = arg;
 	size_t k;
 
 	while (!atomic_load(&w->failed) && (k = atomic_fetch_add(&w->next, 1)) < w->n) {
-		/*
-		 * Not too far ahead of the hash (a worker holding the chunk it
-		 * waits for was preempted): the chunks not hashed yet are all
-		 * in our page tables, and stasis's RSS is to stay flat.
-		 */
-		while (k >= atomic_load(&w->hashed) + DUMP_AHEAD && !atomic_load(&w->failed))
-			sched_yield();
+		char *chunk = w->map + k * DUMP_CHUNK;
+
 		if (crew_fill(w, k))
 			break;
-		atomic_store(&w->done[k], 1);
-		crew_hash(w);
+		w->sums[k] = XXH3_64bits(chunk, chunk_len(w, k));
+		/* out of our page tables (the page cache keeps it): RSS stays flat */
+		madvise(chunk, chunk_len(w, k), MADV_DONTNEED);
 	}
 	return NULL;
 }
@@ -489,9 +462,9 @@ static struct chunk_at *chunk_starts(const struct runs *rs, size_t n)
 	return at;
 }
 
-/* Fill the mapped payload with n workers; 0 and its hash, or -1. */
+/* Fill the mapped payload with n workers; 0 and its checksums, or -1. */
 static int write_pages_mapped(struct dump_task *dt, char *map, const struct runs *rs, unsigned n,
-			      uint64_t *hash)
+			      struct page_sums *sums)
 {
 	struct dump_crew w = { .pid = dt->pid, .map = map, .rs = rs, .mem_fd = -1 };
 	pthread_t th[DUMP_MAX_WORKERS];
@@ -501,41 +474,31 @@ static int write_pages_mapped(struct dump_task *dt, char *map, const struct runs
 	w.total = rs->pages * PAGE_SIZE;
 	w.n = (w.total + DUMP_CHUNK - 1) / DUMP_CHUNK;
 	w.at = chunk_starts(rs, w.n);
-	w.done = xzalloc(w.n * sizeof(*w.done));
-	w.st = XXH3_createState();
-	pthread_mutex_init(&w.hash_lock, NULL);
+	page_sums_init(sums, w.total);
+	w.sums = sums->chunk;
 	pthread_mutex_init(&w.mem_lock, NULL);
-	XXH3_64bits_reset(w.st);
 	for (k = 1; k < n; k++)
 		if (pthread_create(&th[started], NULL, crew_thread, &w) == 0)
 			started++;
 	crew_work(&w);
 	for (k = 0; k < started; k++)
 		pthread_join(th[k], NULL);
-	crew_hash(&w);
 	if (atomic_load(&w.failed))
 		pr_err("pid %d: cannot read its memory at %#lx: %s\n", dt->pid, w.err_at,
 		       strerror(w.err));
-	else if (atomic_load(&w.hashed) != w.n)
-		pr_err("internal: pid %d: %zu of %zu page chunks hashed\n", dt->pid,
-		       atomic_load(&w.hashed), w.n);
-	else {
-		*hash = XXH3_64bits_digest(w.st);
+	else
 		ret = 0;
-	}
+	sums->done = w.n;
 	if (w.mem_fd >= 0)
 		close(w.mem_fd);
-	pthread_mutex_destroy(&w.hash_lock);
 	pthread_mutex_destroy(&w.mem_lock);
-	XXH3_freeState(w.st);
-	free(w.done);
 	free(w.at);
 	return ret;
 }
 
-/* The page record: by workers into the mapped image, or streamed; 0 and its hash. */
+/* The page record: by workers into the mapped image, or streamed; 0 and its checksums. */
 static int pages_record(struct dump_ctx *ctx, struct dump_task *dt, const struct runs *rs,
-			uint64_t *hash, unsigned *workers)
+			struct page_sums *sums, unsigned *workers)
 {
 	uint64_t len = rs->pages * PAGE_SIZE;
 	unsigned n = dump_workers(len);
@@ -547,7 +510,7 @@ static int pages_record(struct dump_ctx *ctx, struct dump_task *dt, const struct
 
 		if (map) {
 			*workers = n;
-			err = write_pages_mapped(dt, map, rs, n, hash);
+			err = write_pages_mapped(dt, map, rs, n, sums);
 			return img_pages_unmap(&ctx->w, map, len, !err);
 		}
 		if (err)
@@ -556,10 +519,10 @@ static int pages_record(struct dump_ctx *ctx, struct dump_task *dt, const struct
 	if (img_pages_begin(&ctx->w, len))
 		return -1;
 	if (write_pages(dt, &ctx->w, rs)) {
-		img_pages_end(&ctx->w, hash);
+		img_pages_end(&ctx->w, sums);
 		return -1;
 	}
-	return img_pages_end(&ctx->w, hash);
+	return img_pages_end(&ctx->w, sums);
 }
 
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
@@ -567,6 +530,7 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
 	struct runs rs = { 0 };
 	PageRun *runs = NULL, **runp = NULL;
+	struct page_sums sums = { 0 };
 	unsigned workers = 0;
 	size_t i;
 	int ret = -1;
@@ -576,8 +540,13 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 	if (collect_runs(dt, mm, &rs))
 		goto out;
 	t1 = now_ns();
-	if (pages_record(ctx, dt, &rs, &pm.pages_hash, &workers))
+	if (pages_record(ctx, dt, &rs, &sums, &workers))
 		goto out;
+	pm.n_chunk_hashes = sums.n;
+	pm.chunk_hashes = sums.chunk;
+	pm.has_chunk_shift = true;
+	pm.chunk_shift = IMG_PAGES_CHUNK_SHIFT;
+	pm.pages_hash = page_sums_digest(sums.chunk, sums.n);
 	pm.pid = dt->pid;
 	pm.nr_pages = rs.pages;
 	runs = xzalloc(rs.n * sizeof(*runs));
@@ -595,6 +564,7 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6,
 		workers ? "workers " : "streamed ", workers ? workers : 1);
 out:
+	page_sums_free(&sums);
 	free(runs);
 	free(runp);
 	free(rs.r);
@@ -671,6 +641,7 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd)
 	size_t r, v = 0;
 	int ret = -1;
 
+	u.base = off;
 	b.max = c->in_child ? IOV_BATCH
 			    : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
 	b.iov = xmalloc(b.max * sizeof(*b.iov));

@@ -38,9 +38,9 @@
 #include "rtask.h"
 #include "util.h"
 
-#define UFFD_MIN_PAGES	 16	      /* smaller mappings: the plain path is as fast */
-#define UFFD_CHUNK	 (4UL << 20)  /* one UFFDIO_COPY; the unit the workers share */
-#define UFFD_PER_WORKER	 (32UL << 20) /* a worker thread only for this much to copy */
+#define UFFD_MIN_PAGES	 16		 /* smaller mappings: the plain path is as fast */
+#define UFFD_CHUNK	 IMG_PAGES_CHUNK /* one UFFDIO_COPY; the unit the workers share */
+#define UFFD_PER_WORKER	 (32UL << 20)	 /* a worker thread only for this much to copy */
 #define UFFD_MAX_WORKERS 64
 
 /* Transparent huge pages for every mapping: the plain path's faults get them. */
@@ -147,7 +147,8 @@ out:
 void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64_t off)
 {
 	while (len) {
-		uint64_t n = min(len, UFFD_CHUNK);
+		/* up to the end of the checksum piece it starts in */
+		uint64_t n = min(len, UFFD_CHUNK - ((off - f->base) & (UFFD_CHUNK - 1)));
 
 		if (f->n == f->cap) {
 			f->cap = f->cap ? f->cap * 2 : 64;
@@ -163,6 +164,7 @@ void uffd_fill_add(struct uffd_fill *f, unsigned long addr, uint64_t len, uint64
 
 struct uffd_crew {
 	const struct uffd_fill *f;
+	struct rst_ctx *c; /* the controller's crew: checks the pieces it copies */
 	int fd;
 	const char *src; /* the image, mapped from src_off */
 	uint64_t src_off;
@@ -188,11 +190,55 @@ static void src_window(const struct uffd_crew *w, const struct uffd_job *j, int 
 	madvise((void *)s, e - s, advice); /* advice only: a failure costs faults */
 }
 
+static void crew_fail(struct uffd_crew *w, int err, unsigned long at)
+{
+	if (!atomic_exchange(&w->failed, 1)) {
+		w->err = err;
+		w->err_at = at;
+	}
+}
+
+/*
+ * The checksum piece j starts in, if no one has taken it yet (the
+ * verifier thread takes what the copiers do not): hashed here, just
+ * before the copy reads it again from the cache.  The window then
+ * covers the whole piece, mapped: 1; not ours to check: 0 (the window is
+ * the job's, not mapped yet); -1: the piece fails its checksum.
+ */
+static int check_piece(struct uffd_crew *w, struct uffd_job *win, const struct uffd_job *j)
+{
+	struct rst_task *t = w->c ? w->c->t : NULL;
+	uint64_t rel, len;
+	size_t k;
+
+	*win = *j;
+	if (!t || !t->piece_taken || j->off < t->pages_off)
+		return 0;
+	rel = j->off - t->pages_off;
+	k = rel >> IMG_PAGES_CHUNK_SHIFT;
+	if (k >= t->pm->n_chunk_hashes || atomic_exchange(&t->piece_taken[k], 1))
+		return 0;
+	win->off = t->pages_off + ((uint64_t)k << IMG_PAGES_CHUNK_SHIFT);
+	len = min(IMG_PAGES_CHUNK, t->pages_len - ((uint64_t)k << IMG_PAGES_CHUNK_SHIFT));
+	win->len = len;
+	src_window(w, win, MADV_POPULATE_READ);
+	if (XXH3_64bits(w->src + (win->off - w->src_off), len) == t->pm->chunk_hashes[k])
+		return 1;
+	crew_fail(w, EBADMSG, j->dst);
+	image_pages_corrupt(w->c->img, t);
+	return -1;
+}
+
 static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 {
+	struct uffd_job win;
 	uint64_t done = 0;
+	int checked = check_piece(w, &win, j);
 
-	src_window(w, j, MADV_POPULATE_READ);
+	if (checked < 0)
+		return -1;
+	if (!checked)
+		src_window(w, j, MADV_POPULATE_READ);
 	while (done < j->len) {
 		struct uffdio_copy cp = {
 			.dst = j->dst + done,
@@ -207,14 +253,11 @@ static int copy_one(struct uffd_crew *w, const struct uffd_job *j)
 		if (cp.copy > 0) /* a partial copy: go on from there */
 			done += cp.copy;
 		else if (errno != EAGAIN) {
-			if (!atomic_exchange(&w->failed, 1)) {
-				w->err = errno;
-				w->err_at = cp.dst;
-			}
+			crew_fail(w, errno, cp.dst);
 			return -1;
 		}
 	}
-	src_window(w, j, MADV_DONTNEED);
+	src_window(w, &win, MADV_DONTNEED);
 	return 0;
 }
 
@@ -315,6 +358,7 @@ static void remote_jobs(const struct rst_ctx *c, struct uffd_fill *f)
 	uint64_t off = c->t->pages_off;
 	size_t r, v = 0;
 
+	f->base = off;
 	for (r = 0; pm && r < pm->n_runs; r++) {
 		unsigned long addr = pm->runs[r]->vaddr;
 		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
@@ -374,7 +418,7 @@ int uffd_remote_fill(struct rst_ctx *c)
 {
 	const MmEntry *mm = c->t->mm;
 	struct uffd_fill f = { 0 };
-	struct uffd_crew w = { .f = &f, .fd = -1 };
+	struct uffd_crew w = { .f = &f, .c = c, .fd = -1 };
 	int child_fd = uffd_slot(c), pidfd = -1, img_fd = -1, ret = -1;
 	uint64_t map_len = 0, t0 = now_ns();
 	void *map = MAP_FAILED;
@@ -398,8 +442,9 @@ int uffd_remote_fill(struct rst_ctx *c)
 	}
 	remote_jobs(c, &f);
 	if (f.n) {
-		w.src_off = f.jobs[0].off & ~(PAGE_SIZE - 1);
-		map_len = f.jobs[f.n - 1].off + f.jobs[f.n - 1].len - w.src_off;
+		/* all the task's page data: the pieces checked here may reach past the jobs */
+		w.src_off = c->t->pages_off & ~(PAGE_SIZE - 1);
+		map_len = c->t->pages_off + c->t->pages_len - w.src_off;
 		map = mmap(NULL, map_len, PROT_READ, MAP_SHARED, img_fd, w.src_off);
 		if (map == MAP_FAILED) {
 			pr_perror("pid %u: cannot map the image's pages", c->t->te->pid);
@@ -410,8 +455,9 @@ int uffd_remote_fill(struct rst_ctx *c)
 		if (!fault_armed() || !crew_fault(&w))
 			crew_run(&w, n);
 		if (atomic_load(&w.failed)) {
-			pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid,
-			       w.err_at, strerror(w.err));
+			if (w.err != EBADMSG) /* a piece failed its checksum: said */
+				pr_err("pid %u: filling memory at %lx failed: %s\n", c->t->te->pid,
+				       w.err_at, strerror(w.err));
 			goto out;
 		}
 	}

@@ -23,7 +23,8 @@ struct seed {
 static int copy_pagemap(struct seed *s, const struct img_rec_hdr *h)
 {
 	PagemapEntry *pm = img_read_msg(&s->r, h, &pagemap_entry__descriptor);
-	uint64_t keep = 0, hash;
+	struct page_sums sums = { 0 };
+	uint64_t keep = 0;
 	int ret = -1;
 
 	if (!pm)
@@ -38,11 +39,18 @@ static int copy_pagemap(struct seed *s, const struct img_rec_hdr *h)
 		pm->nr_pages = 0;
 	}
 	if (img_pages_begin(&s->w, keep) || img_pages_feed(&s->w, s->pages, keep) ||
-	    img_pages_end(&s->w, &hash))
+	    img_pages_end(&s->w, &sums))
 		goto out;
-	pm->pages_hash = hash;
+	free(pm->chunk_hashes);
+	pm->chunk_hashes = sums.chunk; /* freed with pm */
+	pm->n_chunk_hashes = sums.n;
+	sums.chunk = NULL;
+	pm->has_chunk_shift = true;
+	pm->chunk_shift = IMG_PAGES_CHUNK_SHIFT;
+	pm->pages_hash = page_sums_digest(pm->chunk_hashes, pm->n_chunk_hashes);
 	ret = img_write_msg(&s->w, IMG_PAGEMAP, &pm->base);
 out:
+	page_sums_free(&sums);
 	pagemap_entry__free_unpacked(pm, NULL);
 	free(s->pages);
 	s->pages = NULL;

@@ -34,10 +34,11 @@ static int write_image(void)
 	if (img_pages_begin(&w, 2 * PAGE_SIZE) || img_pages_feed(&w, page, PAGE_SIZE) ||
 	    img_pages_feed(&w, page, PAGE_SIZE))
 		return -1;
-	uint64_t hash;
+	struct page_sums sums = { 0 };
 
-	if (img_pages_end(&w, &hash))
+	if (img_pages_end(&w, &sums) || sums.n != 1)
 		return -1;
+	page_sums_free(&sums);
 	return img_writer_commit(&w);
 }
 

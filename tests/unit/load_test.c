@@ -32,6 +32,8 @@ enum fault {
 	F_PARENT_CYCLE,	  /* two tasks each other's parent */
 	F_DUP_PID,	  /* two tasks with one pid */
 	F_CORE_ELSEWHERE, /* a thread record after another task's record */
+	F_PIECES_MORE,	  /* more page checksums than pieces */
+	F_PIECES_HASH,	  /* the checksums' own checksum is wrong */
 	F_NFAULTS
 };
 
@@ -47,6 +49,8 @@ static const char *const fault_names[F_NFAULTS] = {
 	"parent cycle",
 	"pid twice",
 	"thread record misplaced",
+	"page checksums > pieces",
+	"page checksums' checksum",
 };
 
 static int put_task(struct img_writer *w, uint32_t pid, uint32_t ppid, bool zombie)
@@ -116,19 +120,27 @@ static int put_pages(struct img_writer *w, enum fault f)
 	static char page[PAGE_SIZE];
 	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
 	PageRun run = PAGE_RUN__INIT, *runp = &run;
-	uint64_t hash;
+	struct page_sums sums = { 0 };
+	uint64_t two[2] = { 0 };
+	int ret;
 
 	if (img_pages_begin(w, PAGE_SIZE) || img_pages_feed(w, page, PAGE_SIZE) ||
-	    img_pages_end(w, &hash))
+	    img_pages_end(w, &sums))
 		return -1;
 	pm.pid = 100;
-	pm.pages_hash = hash;
+	pm.chunk_hashes = f == F_PIECES_MORE ? two : sums.chunk;
+	pm.n_chunk_hashes = f == F_PIECES_MORE ? 2 : sums.n;
+	pm.has_chunk_shift = true;
+	pm.chunk_shift = IMG_PAGES_CHUNK_SHIFT;
+	pm.pages_hash = page_sums_digest(pm.chunk_hashes, pm.n_chunk_hashes) + (f == F_PIECES_HASH);
 	pm.nr_pages = f == F_PAGES_WRAP ? (1ULL << 52) + 1 : 1;
 	pm.n_runs = 1;
 	pm.runs = &runp;
 	run.vaddr = f == F_RUN_OUTSIDE ? 0x7ffffffff000ULL : 0x400000;
 	run.nr_pages = f == F_RUNS_TOO_MANY ? 2 : 1;
-	return img_write_msg(w, IMG_PAGEMAP, &pm.base);
+	ret = img_write_msg(w, IMG_PAGEMAP, &pm.base);
+	page_sums_free(&sums);
+	return ret;
 }
 
 /* Root 100 with one thread, an fd and one page; zombies 200 and 300. */
