@@ -17,6 +17,15 @@ enum {
 	MM_PREMAP_NO = 0,   /* the controller, remotely, after the stop */
 	MM_PREMAP_DONE = 1, /* the restore child: mapped, filled and finished */
 	MM_PREMAP_UFFD = 2, /* the child mapped it and fills it through userfaultfd */
+	MM_PREMAP_FORK = 3, /* built and filled before the fork: a child inherits it (mm_cow.c) */
+	MM_PREMAP_KEPT = 4, /* inherited from the parent through fork, kept (mm_cow.c) */
+};
+
+/* mm_pages_fill: which VMAs one pass fills */
+enum {
+	MM_FILL_REMOTE = 0, /* MM_PREMAP_NO: the controller, remotely */
+	MM_FILL_CHILD = 1,  /* MM_PREMAP_DONE/UFFD: the restore child, after its forks */
+	MM_FILL_FORK = 2,   /* MM_PREMAP_FORK/KEPT: the restore child, before them */
 };
 
 /*
@@ -28,7 +37,11 @@ bool mm_map_files_usable(void);
 
 /* pages.c: dump a task's pages; fill those of the VMAs one side builds */
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm);
-int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd);
+int mm_pages_fill(struct rst_ctx *c, int which, int uffd);
+
+/* mm_cow.c: mappings shared copy-on-write with the parent, before the forks */
+int mm_cow_child_early(struct rst_ctx *c);
+bool mm_cow_inherited(struct rst_ctx *c, const VmaEntry *e);
 
 /* pages_uffd.c: the one-copy fill of registered anonymous mappings */
 struct uffd_fill {

@@ -506,6 +506,71 @@ static int dump_exe(struct dump_ctx *ctx, struct dump_task *dt)
 	return 0;
 }
 
+/*
+ * Can we see page frame numbers in /proc/PID/pagemap?  Only with
+ * CAP_SYS_ADMIN; others read them as 0.  Probed once on a page of ours.
+ */
+static bool pfns_visible(void)
+{
+	static int visible = -1;
+	static volatile uint64_t probe = 1;
+	uint64_t ent = 0;
+	int fd;
+
+	if (visible >= 0)
+		return visible;
+	visible = 0;
+	probe++;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && pread(fd, &ent, 8, (uintptr_t)&probe / PAGE_SIZE * 8) == 8)
+		visible = (ent >> 63 & 1) && (ent & ((1ULL << 55) - 1));
+	if (fd >= 0)
+		close(fd);
+	if (!visible)
+		pr_info("page frames are hidden from us: pages a child shares copy-on-write with "
+			"its parent are saved in both\n");
+	return visible;
+}
+
+/* Would a fork give the child this very mapping of its parent's? */
+static bool vma_forks_as(const VmaEntry *e, const VmaEntry *p)
+{
+	return p->start == e->start && p->end == e->end && p->prot == e->prot &&
+	       p->kind == VMA_KIND__VMA_ANON_PRIVATE && p->madv == e->madv &&
+	       !(e->madv & (VMF_DONTCOPY | VMF_WIPEONFORK | VMF_DROPPABLE)) && !p->locked &&
+	       !e->locked && p->growsdown == e->growsdown && p->noreserve == e->noreserve &&
+	       !!p->name == !!e->name && (!e->name || !strcmp(p->name, e->name));
+}
+
+/*
+ * Private anonymous mappings the parent (dumped before its children) has
+ * at the same place with the same flags may share pages copy-on-write
+ * with it: mark them, so that only the pages that differ are saved
+ * (pages.c) and restore hands the rest down through fork (mm_cow.c).
+ */
+static void mm_cow_mark(struct dump_ctx *ctx, struct dump_task *dt, pid_t ppid)
+{
+	MmEntry *mm = mm_task(dt)->mm;
+	const MmEntry *pmm = NULL;
+	size_t i, j = 0;
+
+	for (i = 0; i < ctx->ntasks && !pmm; i++)
+		if (ctx->tasks[i].pid == ppid && &ctx->tasks[i] != dt && !ctx->tasks[i].zombie)
+			pmm = mm_task(&ctx->tasks[i])->mm;
+	if (!pmm || !pfns_visible())
+		return;
+	for (i = 0; i < mm->n_vmas; i++) {
+		VmaEntry *e = mm->vmas[i];
+
+		if (e->kind != VMA_KIND__VMA_ANON_PRIVATE)
+			continue;
+		while (j < pmm->n_vmas && pmm->vmas[j]->end <= e->start)
+			j++;
+		if (j < pmm->n_vmas && vma_forks_as(e, pmm->vmas[j]))
+			e->has_cow_parent = e->cow_parent = true;
+	}
+}
+
 /* The one part of the mm that needs the task to run a syscall: brk. */
 static int mm_dump_remote(struct dump_ctx *ctx, struct dump_task *dt)
 {
@@ -555,6 +620,7 @@ static int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		return -1;
 	if (dump_vmas(ctx, dt, &vmas) || dump_vdso_hash(dt))
 		goto out;
+	mm_cow_mark(ctx, dt, st.ppid);
 	ret = 0;
 out:
 	proc_vmas_free(&vmas);
@@ -765,7 +831,7 @@ static int mm_premap_child(struct rst_ctx *c)
 		const VmaEntry *e = mm->vmas[i];
 		int r;
 
-		if (!premappable(e) || overlaps(&own, e->start, e->end) ||
+		if (c->premapped[i] || !premappable(e) || overlaps(&own, e->start, e->end) ||
 		    (e->start < c->tramp + c->tramp_len && c->tramp < e->end))
 			continue;
 		r = mm_map_one(c, i, &last);
@@ -773,7 +839,7 @@ static int mm_premap_child(struct rst_ctx *c)
 			goto out;
 		c->premapped[i] = r == 0 ? MM_PREMAP_DONE : MM_PREMAP_NO;
 	}
-	if (mm_pages_fill(c, true, mm_uffd_register(c)))
+	if (mm_pages_fill(c, MM_FILL_CHILD, mm_uffd_register(c)))
 		goto out;
 	for (i = 0; i < mm->n_vmas; i++)
 		if (c->premapped[i] == MM_PREMAP_DONE && mm_finish_vma(c, mm->vmas[i]))
@@ -806,7 +872,7 @@ static int mm_restore_remote(struct rst_ctx *c)
 		if (!c->premapped[i] && mm_map_one(c, i, &last))
 			return -1;
 	}
-	if (mm_pages_fill(c, false, -1))
+	if (mm_pages_fill(c, MM_FILL_REMOTE, -1))
 		return -1;
 	for (i = 0; i < mm->n_vmas; i++)
 		if (c->premapped[i] == MM_PREMAP_NO && mm_finish_vma(c, mm->vmas[i]))
@@ -882,6 +948,7 @@ const struct res_ops mm_res = {
 	.dump_task_fini = mm_dump_task_fini,
 	.restore_check = mm_vdso_check,
 	.restore_prepare = mm_restore_prepare,
+	.child_early = mm_cow_child_early,
 	.child = mm_restore_child,
 	.child_late = mm_premap_child,
 	.remote = mm_restore_remote,

@@ -147,24 +147,83 @@ static int scan_shared_anon(pid_t pid, const VmaEntry *e, struct runs *rs, bool 
 	return 0;
 }
 
-static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs)
+/*
+ * A mapping the parent has too (vma_entry.cow_parent, mm.c): its pages are
+ * read in both pagemaps; a page both map at the same frame is shared
+ * copy-on-write and comes back through fork from the parent's restore
+ * child, so it is not saved; the task's other pages are saved, and those
+ * only the parent has go to 'zap' (dropped after the fork).
+ */
+#define PM_PFN(x)     ((x) & ((1ULL << 55) - 1))
+#define PM_PRESENT(x) ((x) >> 63 & 1)
+#define PM_SWAPPED(x) ((x) >> 62 & 1)
+
+static int scan_cow(int pm_fd, int ppm_fd, const VmaEntry *e, struct runs *rs, struct runs *zap,
+		    bool forced, uint64_t *shared)
+{
+	uint64_t me[512], par[512];
+	unsigned long addr;
+
+	for (addr = e->start; addr < e->end;) {
+		size_t n = min((e->end - addr) / PAGE_SIZE, ARRAY_SIZE(me)), i;
+		off_t at = addr / PAGE_SIZE * 8;
+
+		if (pread(pm_fd, me, n * 8, at) != (ssize_t)(n * 8) ||
+		    pread(ppm_fd, par, n * 8, at) != (ssize_t)(n * 8)) {
+			pr_perror("cannot read pagemap at %lx", addr);
+			return -1;
+		}
+		for (i = 0; i < n; i++, addr += PAGE_SIZE) {
+			if (PM_PRESENT(me[i]) && PM_PRESENT(par[i]) && PM_PFN(me[i]) &&
+			    PM_PFN(me[i]) == PM_PFN(par[i])) {
+				(*shared)++; /* one frame for both: shared copy-on-write */
+				continue;
+			}
+			if (PM_PRESENT(me[i]) || PM_SWAPPED(me[i]))
+				runs_add(rs, addr, 1, forced);
+			else if (PM_PRESENT(par[i]) || PM_SWAPPED(par[i]))
+				runs_add(zap, addr, 1, false);
+		}
+	}
+	return 0;
+}
+
+static int open_pagemap(pid_t pid)
 {
 	char path[64];
-	size_t i;
-	int fd, ret = 0;
+	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", dt->pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (fd < 0)
 		pr_perror("cannot open %s", path);
+	return fd;
+}
+
+static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs, struct runs *zap,
+			uint64_t *shared)
+{
+	size_t i;
+	int fd, ppm_fd = -1, ret = 0;
+
+	fd = open_pagemap(dt->pid);
+	if (fd < 0)
 		return -1;
-	}
 	for (i = 0; i < mm->n_vmas && !ret; i++) {
 		const VmaEntry *e = mm->vmas[i];
 		bool forced = !(e->prot & PROT_READ);
 
+		if (e->cow_parent && ppm_fd < 0 && (ppm_fd = open_pagemap(dt->te->ppid)) < 0) {
+			ret = -1;
+			break;
+		}
 		switch (e->kind) {
 		case VMA_KIND__VMA_ANON_PRIVATE:
+			if (e->cow_parent) {
+				ret = scan_cow(fd, ppm_fd, e, rs, zap, forced, shared);
+				break;
+			}
+			/* fall through */
 		case VMA_KIND__VMA_FILE_PRIVATE:
 			ret = scan_private(fd, e, rs, forced);
 			break;
@@ -175,6 +234,8 @@ static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs
 			break; /* file-shared pages live in the file; specials are the kernel's */
 		}
 	}
+	if (ppm_fd >= 0)
+		close(ppm_fd);
 	close(fd);
 	return ret;
 }
@@ -528,17 +589,22 @@ static int pages_record(struct dump_ctx *ctx, struct dump_task *dt, const struct
 int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 {
 	PagemapEntry pm = PAGEMAP_ENTRY__INIT;
-	struct runs rs = { 0 };
-	PageRun *runs = NULL, **runp = NULL;
+	struct runs rs = { 0 }, zap = { 0 };
+	PageRun *runs = NULL, **runp = NULL, *zruns = NULL, **zrunp = NULL;
 	struct page_sums sums = { 0 };
 	unsigned workers = 0;
+	uint64_t shared = 0;
 	size_t i;
 	int ret = -1;
 
 	uint64_t t0 = now_ns(), t1;
 
-	if (collect_runs(dt, mm, &rs))
+	if (collect_runs(dt, mm, &rs, &zap, &shared))
 		goto out;
+	if (shared || zap.n)
+		pr_info("pid %d: %llu pages shared with the parent copy-on-write, not saved; %llu "
+			"pages of the parent to drop\n",
+			dt->pid, (unsigned long long)shared, (unsigned long long)zap.pages);
 	t1 = now_ns();
 	if (pages_record(ctx, dt, &rs, &sums, &workers))
 		goto out;
@@ -559,6 +625,16 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 	}
 	pm.n_runs = rs.n;
 	pm.runs = runp;
+	zruns = xzalloc((zap.n + 1) * sizeof(*zruns));
+	zrunp = xzalloc((zap.n + 1) * sizeof(*zrunp));
+	for (i = 0; i < zap.n; i++) {
+		page_run__init(&zruns[i]);
+		zruns[i].vaddr = zap.r[i].addr;
+		zruns[i].nr_pages = zap.r[i].nr;
+		zrunp[i] = &zruns[i];
+	}
+	pm.n_zap_runs = zap.n;
+	pm.zap_runs = zrunp;
 	ret = img_write_msg(&ctx->w, IMG_PAGEMAP, &pm.base);
 	pr_info("pid %d: %llu pages in %zu runs (scan %.1f ms, copy %.1f ms, %s%u)\n", dt->pid,
 		(unsigned long long)rs.pages, rs.n, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6,
@@ -567,7 +643,10 @@ out:
 	page_sums_free(&sums);
 	free(runs);
 	free(runp);
+	free(zruns);
+	free(zrunp);
 	free(rs.r);
+	free(zap.r);
 	return ret;
 }
 
@@ -630,8 +709,67 @@ static int batch_add(struct rst_ctx *c, struct page_batch *b, unsigned long addr
 	return 0;
 }
 
-/* Fill the saved pages of the VMAs this side builds (premapped or not). */
-int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd)
+static bool fill_pass_takes(const struct rst_ctx *c, size_t v, int which)
+{
+	switch (c->premapped[v]) {
+	case MM_PREMAP_NO:
+		return which == MM_FILL_REMOTE;
+	case MM_PREMAP_DONE:
+	case MM_PREMAP_UFFD:
+		return which == MM_FILL_CHILD;
+	default:
+		return which == MM_FILL_FORK;
+	}
+}
+
+/* Add [a, a + len) at image offset off to the batch, less the task's zapped pages. */
+static int batch_add_unzapped(struct rst_ctx *c, struct page_batch *b, unsigned long a,
+			      uint64_t len, uint64_t off)
+{
+	const PagemapEntry *pm = c->t->pm;
+	unsigned long end = a + len;
+	size_t z;
+
+	for (z = 0; pm && z < pm->n_zap_runs && a < end; z++) {
+		unsigned long zs = pm->zap_runs[z]->vaddr;
+		unsigned long ze = zs + pm->zap_runs[z]->nr_pages * PAGE_SIZE;
+
+		if (ze <= a || zs >= end)
+			continue;
+		if (zs > a && batch_add(c, b, a, zs - a, off))
+			return -1;
+		off += min(ze, end) - a;
+		a = min(ze, end);
+	}
+	return a < end ? batch_add(c, b, a, end - a, off) : 0;
+}
+
+/*
+ * A mapping that shares pages with the parent but was not inherited
+ * through fork (mm_cow.c): the parent's saved pages in it first, then
+ * the task's own over them.
+ */
+static int fill_from_parent(struct rst_ctx *c, struct page_batch *b, const VmaEntry *e)
+{
+	const struct rst_task *p = c->t->parent;
+	uint64_t off = p->pages_off;
+	size_t r;
+
+	for (r = 0; p->pm && r < p->pm->n_runs; r++) {
+		unsigned long s = p->pm->runs[r]->vaddr;
+		uint64_t len = p->pm->runs[r]->nr_pages * PAGE_SIZE;
+		unsigned long from = max(s, (unsigned long)e->start);
+		unsigned long to = min(s + len, (unsigned long)e->end);
+
+		if (from < to && batch_add_unzapped(c, b, from, to - from, off + (from - s)))
+			return -1;
+		off += len;
+	}
+	return 0;
+}
+
+/* Fill the saved pages of the VMAs one pass builds (mm.h: MM_FILL_*). */
+int mm_pages_fill(struct rst_ctx *c, int which, int uffd)
 {
 	const PagemapEntry *pm = c->t->pm;
 	MmEntry *mm = c->t->mm;
@@ -645,6 +783,11 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd)
 	b.max = c->in_child ? IOV_BATCH
 			    : min((size_t)IOV_BATCH, c->rt.scratch_len / sizeof(struct iovec));
 	b.iov = xmalloc(b.max * sizeof(*b.iov));
+	for (v = 0; c->t->parent && v < mm->n_vmas; v++)
+		if (mm->vmas[v]->cow_parent && c->premapped[v] != MM_PREMAP_KEPT && !c->filled[v] &&
+		    fill_pass_takes(c, v, which) && fill_from_parent(c, &b, mm->vmas[v]))
+			goto out;
+	v = 0;
 	for (r = 0; pm && r < pm->n_runs; r++) {
 		unsigned long addr = pm->runs[r]->vaddr;
 		uint64_t left = pm->runs[r]->nr_pages * PAGE_SIZE;
@@ -660,7 +803,7 @@ int mm_pages_fill(struct rst_ctx *c, bool premapped, int uffd)
 				goto out;
 			}
 			len = min(left, mm->vmas[v]->end - addr);
-			if (c->filled[v] || (c->premapped[v] != MM_PREMAP_NO) != premapped)
+			if (c->filled[v] || !fill_pass_takes(c, v, which))
 				;
 			else if (c->premapped[v] == MM_PREMAP_UFFD)
 				uffd_fill_add(&u, addr, len, off);
