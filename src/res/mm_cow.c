@@ -179,9 +179,10 @@ int mm_cow_child_early(struct rst_ctx *c)
 			continue;
 		}
 		if (e->cow_parent && c->t->parent)
-			pr_info("pid %u: mapping %lx-%lx was not built before the fork (it collides "
-				"with stasis's own): copied from its parent's pages\n",
-				c->t->te->pid, (unsigned long)e->start, (unsigned long)e->end);
+			pr_info(
+			    "pid %u: mapping %lx-%lx was not built before the fork (it collides "
+			    "with stasis's own): copied from its parent's pages\n",
+			    c->t->te->pid, (unsigned long)e->start, (unsigned long)e->end);
 		if (e->kind != VMA_KIND__VMA_ANON_PRIVATE || !kid_inherits(c->t, e) ||
 		    getenv("STASIS_TEST_COW_NO_PREFORK"))
 			continue;

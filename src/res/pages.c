@@ -57,6 +57,10 @@ static void runs_add(struct runs *rs, unsigned long addr, unsigned long nr, bool
 	rs->pages += nr;
 }
 
+#define PM_PFN(x)     ((x) & ((1ULL << 55) - 1))
+#define PM_PRESENT(x) ((x) >> 63 & 1)
+#define PM_SWAPPED(x) ((x) >> 62 & 1)
+
 /* Fallback for kernels without PAGEMAP_SCAN: one u64 per page. */
 static int scan_pagemap_legacy(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
 {
@@ -81,7 +85,32 @@ static int scan_pagemap_legacy(int pm_fd, const VmaEntry *e, struct runs *rs, bo
 	return 0;
 }
 
-static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced)
+/*
+ * A page mapped by more than this task (shared copy-on-write with a
+ * parent or child) must not be read with process_vm_readv: its read-only
+ * pin unshares the page (the kernel gives the pinned task a copy of its
+ * own), which would end the sharing in the original and make the pages
+ * of the tree's other tasks look different.  Such pages are read through
+ * /proc/PID/mem (no pin), as the 'forced' runs are.
+ */
+static int add_checked(int pm_fd, struct runs *rs, unsigned long s, unsigned long end, bool forced)
+{
+	uint64_t ents[512];
+
+	while (s < end) {
+		size_t n = min((end - s) / PAGE_SIZE, ARRAY_SIZE(ents)), i;
+
+		if (pread(pm_fd, ents, n * 8, s / PAGE_SIZE * 8) != (ssize_t)(n * 8)) {
+			pr_perror("cannot read pagemap at %lx", s);
+			return -1;
+		}
+		for (i = 0; i < n; i++, s += PAGE_SIZE)
+			runs_add(rs, s, 1, forced || (PM_PRESENT(ents[i]) && !(ents[i] >> 56 & 1)));
+	}
+	return 0;
+}
+
+static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forced, bool excl)
 {
 	static bool no_scan;
 	struct page_region regions[256];
@@ -113,8 +142,11 @@ static int scan_private(int pm_fd, const VmaEntry *e, struct runs *rs, bool forc
 			return -1;
 		}
 		for (i = 0; i < n; i++)
-			runs_add(rs, regions[i].start,
-				 (regions[i].end - regions[i].start) / PAGE_SIZE, forced);
+			if (!excl)
+				runs_add(rs, regions[i].start,
+					 (regions[i].end - regions[i].start) / PAGE_SIZE, forced);
+			else if (add_checked(pm_fd, rs, regions[i].start, regions[i].end, forced))
+				return -1;
 		arg.start = arg.walk_end;
 	}
 	return 0;
@@ -154,9 +186,6 @@ static int scan_shared_anon(pid_t pid, const VmaEntry *e, struct runs *rs, bool 
  * child, so it is not saved; the task's other pages are saved, and those
  * only the parent has go to 'zap' (dropped after the fork).
  */
-#define PM_PFN(x)     ((x) & ((1ULL << 55) - 1))
-#define PM_PRESENT(x) ((x) >> 63 & 1)
-#define PM_SWAPPED(x) ((x) >> 62 & 1)
 
 static int scan_cow(int pm_fd, int ppm_fd, const VmaEntry *e, struct runs *rs, struct runs *zap,
 		    bool forced, uint64_t *shared)
@@ -180,7 +209,8 @@ static int scan_cow(int pm_fd, int ppm_fd, const VmaEntry *e, struct runs *rs, s
 				continue;
 			}
 			if (PM_PRESENT(me[i]) || PM_SWAPPED(me[i]))
-				runs_add(rs, addr, 1, forced);
+				runs_add(rs, addr, 1,
+					 forced || (PM_PRESENT(me[i]) && !(me[i] >> 56 & 1)));
 			else if (PM_PRESENT(par[i]) || PM_SWAPPED(par[i]))
 				runs_add(zap, addr, 1, false);
 		}
@@ -200,9 +230,10 @@ static int open_pagemap(pid_t pid)
 	return fd;
 }
 
-static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs, struct runs *zap,
-			uint64_t *shared)
+static int collect_runs(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm,
+			struct runs *rs, struct runs *zap, uint64_t *shared)
 {
+	bool excl = ctx->ntasks > 1; /* pages may be shared with another task */
 	size_t i;
 	int fd, ppm_fd = -1, ret = 0;
 
@@ -225,7 +256,7 @@ static int collect_runs(struct dump_task *dt, const MmEntry *mm, struct runs *rs
 			}
 			/* fall through */
 		case VMA_KIND__VMA_FILE_PRIVATE:
-			ret = scan_private(fd, e, rs, forced);
+			ret = scan_private(fd, e, rs, forced, excl);
 			break;
 		case VMA_KIND__VMA_ANON_SHARED:
 			ret = scan_shared_anon(dt->pid, e, rs, forced);
@@ -599,7 +630,7 @@ int mm_pages_dump(struct dump_ctx *ctx, struct dump_task *dt, const MmEntry *mm)
 
 	uint64_t t0 = now_ns(), t1;
 
-	if (collect_runs(dt, mm, &rs, &zap, &shared))
+	if (collect_runs(ctx, dt, mm, &rs, &zap, &shared))
 		goto out;
 	if (shared || zap.n)
 		pr_info("pid %d: %llu pages shared with the parent copy-on-write, not saved; %llu "

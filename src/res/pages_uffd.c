@@ -69,8 +69,7 @@ static bool uffd_wanted(const struct rst_ctx *c, const VmaEntry *e, bool thp)
 
 	/* a copy-on-write sharer takes the plain path: its parent's pages go first */
 	if (e->kind != VMA_KIND__VMA_ANON_PRIVATE || e->locked || !pm || e->cow_parent ||
-	    (e->madv & VMF_HUGEPAGE) ||
-	    (thp && !(e->madv & VMF_NOHUGEPAGE)))
+	    (e->madv & VMF_HUGEPAGE) || (thp && !(e->madv & VMF_NOHUGEPAGE)))
 		return false;
 	for (r = 0; r < pm->n_runs && pages < UFFD_MIN_PAGES; r++) {
 		unsigned long s = pm->runs[r]->vaddr;
