@@ -839,9 +839,34 @@ static int files_restore_prepare(struct rst_ctx *c)
 	return 0;
 }
 
+/*
+ * The tree is frozen, no thread of ours started yet: make room in our fd
+ * table for a duplicate of every fd of the tree (the kinds may keep some,
+ * TCP connections keep one each), in one step (fd_table_reserve).
+ */
+static int files_dump_check(struct dump_ctx *ctx)
+{
+	unsigned long total = 64;
+	size_t i;
+
+	for (i = 0; i < ctx->ntasks; i++) {
+		char path[64], *st, *at;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", ctx->tasks[i].pid);
+		st = read_file(path, NULL);
+		at = st ? strstr(st, "\nFDSize:") : NULL;
+		if (at)
+			total += strtoul(at + 8, NULL, 10);
+		free(st);
+	}
+	fd_table_reserve(total);
+	return 0;
+}
+
 const struct res_ops files_res = {
 	.name = "files",
 	.dump_state_size = sizeof(struct files_dump),
+	.dump_check = files_dump_check,
 	.image_state_size = sizeof(struct files_image),
 	.dump_write = files_dump,
 	.dump_fini = files_dump_fini,
