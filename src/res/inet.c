@@ -526,6 +526,7 @@ static struct {
 	size_t n;
 	pthread_t thread;
 	bool running;
+	atomic_bool listed; /* v, by_ino and n are set (by the thread) */
 	atomic_bool stop;
 	size_t taken; /* sockets the dumper found read */
 } ahead;
@@ -563,15 +564,18 @@ static int ahead_one(struct ahead_sk *s, int pidfd)
 	return ret;
 }
 
+static void ahead_list(struct dump_ctx *ctx);
+
 static void *ahead_thread(void *arg)
 {
 	int pidfd = -1;
 	pid_t pid = 0;
 	size_t i;
 
-	(void)arg;
 	log_quiet = true;
-	unpin(); /* the dumper is pinned to its CPU; this belongs on the other */
+	unpin();	 /* the dumper is pinned to its CPU; this belongs on the other */
+	ahead_list(arg); /* the tree's fds, walked here: the dumper goes on meanwhile */
+	atomic_store(&ahead.listed, true);
 	for (i = ahead.n; i-- && !atomic_load(&ahead.stop);) {
 		struct ahead_sk *s = &ahead.v[i];
 		int expect = AHEAD_FREE;
@@ -650,25 +654,19 @@ static struct ahead_sk *ahead_find(unsigned long ino)
 
 #define AHEAD_MIN 64 /* fewer sockets: not worth a thread */
 
-/* The tree is frozen: start reading its sockets ahead, if it has many. */
+/*
+ * The tree is frozen: start reading its sockets ahead, if it may have
+ * many (the size of its fd tables is what files.c read cheaply).
+ */
 static int inet_ahead_start(struct dump_ctx *ctx)
 {
-	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || getenv("STASIS_TEST_NO_AHEAD"))
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || getenv("STASIS_TEST_NO_AHEAD") ||
+	    files_tree_table_sizes(ctx) < AHEAD_MIN)
 		return 0;
-	ahead_list(ctx);
-	if (ahead.n < AHEAD_MIN)
-		goto none;
 	atomic_store(&ahead.stop, false);
-	if (pthread_create(&ahead.thread, NULL, ahead_thread, NULL) == 0) {
+	atomic_store(&ahead.listed, false);
+	if (pthread_create(&ahead.thread, NULL, ahead_thread, ctx) == 0)
 		ahead.running = true;
-		return 0;
-	}
-none:
-	free(ahead.v);
-	free(ahead.by_ino);
-	ahead.v = NULL;
-	ahead.by_ino = NULL;
-	ahead.n = 0;
 	return 0;
 }
 
@@ -679,8 +677,8 @@ static InetSkEntry *ahead_take(const struct fd_dump *d, struct tcp_info *ti)
 	int st = AHEAD_FREE;
 	InetSkEntry *ie;
 
-	if (!ahead.n)
-		return NULL;
+	if (!ahead.running || !atomic_load(&ahead.listed) || !ahead.n)
+		return NULL; /* not listed yet: the dumper reads this one */
 	s = ahead_find(d->st.st_ino);
 	if (!s || atomic_compare_exchange_strong(&s->state, &st, AHEAD_DUMPER))
 		return NULL;
