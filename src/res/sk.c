@@ -12,6 +12,7 @@
  * opened in it.
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/sock_diag.h>
 #include <sched.h>
 #include <linux/sockios.h>
@@ -98,10 +99,11 @@ struct mnl_socket *sk_mnl_open(int bus)
 
 const struct sk_kind *sk_kind(const struct fd_dump *d)
 {
-	static struct sk_kind k;
-	static dev_t dev;
-	static ino_t ino;
-	static bool known;
+	/* per thread: inet.c reads sockets ahead in a second one */
+	static __thread struct sk_kind k;
+	static __thread dev_t dev;
+	static __thread ino_t ino;
+	static __thread bool known;
 
 	if (known && d->st.st_dev == dev && d->st.st_ino == ino)
 		return &k;
@@ -128,18 +130,20 @@ struct sk_fresh {
 
 static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_opt *tab, size_t n)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static struct sk_fresh *list;
 	struct sk_fresh *f;
 	size_t i;
 	int fd;
 
+	pthread_mutex_lock(&lock); /* inet.c reads sockets ahead in a second thread */
 	for (f = list; f; f = f->next)
 		if (f->tab == tab && f->k.family == k->family && f->k.type == k->type &&
 		    f->k.proto == k->proto)
-			return f;
+			goto out;
 	fd = sk_socket_in_tree(k->family, k->type | SOCK_CLOEXEC, k->proto);
 	if (fd < 0)
-		return NULL;
+		goto out;
 	f = xmalloc(sizeof(*f));
 	f->tab = tab;
 	f->k = *k;
@@ -154,6 +158,8 @@ static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_
 	close(fd);
 	f->next = list;
 	list = f;
+out:
+	pthread_mutex_unlock(&lock);
 	return f;
 }
 
