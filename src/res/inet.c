@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -598,34 +597,16 @@ static void *ahead_thread(void *arg)
 /* The socket fds of the tree; each socket read at its first fd only. */
 static void ahead_list(struct dump_ctx *ctx)
 {
-	size_t i, cap = 0;
+	struct tree_sk *t = sk_tree_fds(ctx, &ahead.n);
+	size_t i;
 
-	for (i = 0; i < ctx->ntasks; i++) {
-		char path[64], link[64];
-		struct dirent *de;
-		DIR *dir;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
-		dir = opendir(path);
-		while (dir && (de = readdir(dir))) {
-			ssize_t len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
-
-			if (len < 9 || strncmp(link, "socket:[", 8))
-				continue;
-			link[len] = '\0';
-			if (ahead.n == cap) {
-				cap = cap ? cap * 2 : 64;
-				ahead.v = xrealloc(ahead.v, cap * sizeof(*ahead.v));
-			}
-			memset(&ahead.v[ahead.n], 0, sizeof(ahead.v[ahead.n]));
-			ahead.v[ahead.n].ino = strtoul(link + 8, NULL, 10);
-			ahead.v[ahead.n].pid = ctx->tasks[i].pid;
-			ahead.v[ahead.n].fd = atoi(de->d_name);
-			ahead.n++;
-		}
-		if (dir)
-			closedir(dir);
+	ahead.v = xzalloc((ahead.n ? ahead.n : 1) * sizeof(*ahead.v));
+	for (i = 0; i < ahead.n; i++) {
+		ahead.v[i].ino = t[i].ino;
+		ahead.v[i].pid = ctx->tasks[t[i].task].pid;
+		ahead.v[i].fd = t[i].fd;
 	}
+	free(t);
 	ahead.by_ino = xmalloc((ahead.n ? ahead.n : 1) * sizeof(*ahead.by_ino));
 	for (i = 0; i < ahead.n; i++)
 		ahead.by_ino[i] = &ahead.v[i];

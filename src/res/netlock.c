@@ -776,13 +776,6 @@ const char *netlock_probe(void)
 
 /* ------------------------------------------------------------- dump */
 
-/* A socket fd of the tree: its inode, which task (index), which fd. */
-struct tree_sk {
-	unsigned long ino;
-	size_t task;
-	int fd;
-};
-
 static int tree_sk_cmp(const void *a, const void *b)
 {
 	const struct tree_sk *x = a, *y = b;
@@ -793,32 +786,9 @@ static int tree_sk_cmp(const void *a, const void *b)
 /* The socket fds of every task, each socket once. */
 static struct tree_sk *tree_sockets(struct dump_ctx *ctx, size_t *np)
 {
-	struct tree_sk *v = NULL;
-	size_t i, n = 0, cap = 0, u = 0;
+	size_t i, n, u = 0;
+	struct tree_sk *v = sk_tree_fds(ctx, &n);
 
-	for (i = 0; i < ctx->ntasks; i++) {
-		char path[64], link[64];
-		struct dirent *de;
-		DIR *d;
-
-		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
-		d = opendir(path);
-		while (d && (de = readdir(d))) {
-			ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-
-			if (len < 9 || strncmp(link, "socket:[", 8))
-				continue;
-			link[len] = '\0';
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			v[n++] =
-			    (struct tree_sk){ strtoul(link + 8, NULL, 10), i, atoi(de->d_name) };
-		}
-		if (d)
-			closedir(d);
-	}
 	if (n)
 		sort_array(v, n, sizeof(*v), tree_sk_cmp);
 	for (i = 0; i < n; i++)

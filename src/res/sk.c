@@ -11,11 +11,13 @@
  * sk_set_netns): sockets are compared with it and the sock_diag socket is
  * opened in it.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <linux/sock_diag.h>
 #include <sched.h>
 #include <linux/sockios.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -352,4 +354,36 @@ out:
 		mnl_socket_close(nl);
 	free(buf);
 	return ret;
+}
+
+struct tree_sk *sk_tree_fds(struct dump_ctx *ctx, size_t *np)
+{
+	struct tree_sk *v = NULL;
+	size_t i, n = 0, cap = 0;
+
+	for (i = 0; i < ctx->ntasks; i++) {
+		char path[64], link[64];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
+		d = opendir(path);
+		while (d && (de = readdir(d))) {
+			ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+			if (len < 9 || strncmp(link, "socket:[", 8))
+				continue;
+			link[len] = '\0';
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] =
+			    (struct tree_sk){ strtoul(link + 8, NULL, 10), i, atoi(de->d_name) };
+		}
+		if (d)
+			closedir(d);
+	}
+	*np = n;
+	return v;
 }
