@@ -32,6 +32,9 @@ struct fd_dump {
 
 struct fd_plan;
 
+/* The sizes of the tree's fd tables (FDSize) together: at least its number of fds. */
+unsigned long files_tree_table_sizes(struct dump_ctx *ctx);
+
 /* The part of file locks (res/flock.c) that kinds able to hold them share. */
 struct fd_lock_ops {
 	/* the locks taken through d (id: its description; first: its first fd seen) */

@@ -17,7 +17,11 @@ enum log_level {
 	LOG_DEBUG = 4,
 };
 
+#include <stdbool.h>
+
 extern int log_level;
+/* This thread says nothing (work done ahead, redone by the dumper if it failed). */
+extern __thread bool log_quiet;
 
 int log_init(int level, const char *path);
 int log_fd_get(void);

@@ -31,6 +31,17 @@ struct sk_kind {
  */
 const struct sk_kind *sk_kind(const struct fd_dump *d);
 
+struct dump_ctx;
+
+/* A socket fd of the tree: its inode, which task (index in ctx->tasks), which fd. */
+struct tree_sk {
+	unsigned long ino;
+	size_t task;
+	int fd;
+};
+/* Every socket fd of the tree, task by task and fd by fd as /proc lists them. */
+struct tree_sk *sk_tree_fds(struct dump_ctx *ctx, size_t *np);
+
 /*
  * A socket option of a kind's table (inet.c, inet_raw.c): saved when it
  * differs from a fresh socket's.  flags: the kind's own bits, and

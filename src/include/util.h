@@ -36,6 +36,8 @@ char *xsprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *read_file(const char *path, size_t *len);
 /* The same, relative to a directory fd (AT_FDCWD: the cwd). */
 char *read_file_at(int dirfd, const char *path, size_t *lenp);
+/* Grow our fd table to n fds now, in one step (see util.c). */
+void fd_table_reserve(unsigned long n);
 char *read_proc(pid_t pid, const char *name, size_t *len);
 /* readlink("/proc/PID/NAME") into buf; returns length or -1. */
 ssize_t readlink_proc(pid_t pid, const char *name, char *buf, size_t size);

@@ -57,7 +57,8 @@ struct file_index {
 /* files_res's state for one dump */
 struct files_dump {
 	struct file_index seen;
-	signed char *prescan; /* per fd kind: 0 not yet, 1 done, -1 failed */
+	signed char *prescan;	   /* per fd kind: 0 not yet, 1 done, -1 failed */
+	unsigned long table_sizes; /* the tree's fd tables (FDSize), together */
 };
 
 /* files_res's state for one image: every description, sorted by id once loaded */
@@ -839,9 +840,45 @@ static int files_restore_prepare(struct rst_ctx *c)
 	return 0;
 }
 
+static unsigned long table_size(pid_t pid)
+{
+	char path[64], *st, *at;
+	unsigned long n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	st = read_file(path, NULL);
+	at = st ? strstr(st, "\nFDSize:") : NULL;
+	if (at)
+		n = strtoul(at + 8, NULL, 10);
+	free(st);
+	return n;
+}
+
+/*
+ * The tree is frozen, no thread of ours started yet: make room in our fd
+ * table for a duplicate of every fd of the tree (the kinds may keep some,
+ * TCP connections keep one each), in one step (fd_table_reserve).
+ */
+static int files_dump_check(struct dump_ctx *ctx)
+{
+	struct files_dump *fs = files_dump_state(ctx);
+	size_t i;
+
+	for (i = 0; i < ctx->ntasks; i++)
+		fs->table_sizes += table_size(ctx->tasks[i].pid);
+	fd_table_reserve(fs->table_sizes + 64);
+	return 0;
+}
+
+unsigned long files_tree_table_sizes(struct dump_ctx *ctx)
+{
+	return files_dump_state(ctx)->table_sizes;
+}
+
 const struct res_ops files_res = {
 	.name = "files",
 	.dump_state_size = sizeof(struct files_dump),
+	.dump_check = files_dump_check,
 	.image_state_size = sizeof(struct files_image),
 	.dump_write = files_dump,
 	.dump_fini = files_dump_fini,

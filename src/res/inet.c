@@ -29,11 +29,15 @@
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/sockios.h>
 
@@ -406,39 +410,43 @@ static int refuse_kind(const struct fd_dump *d, int family, int type, int proto)
 	return -1;
 }
 
-static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
+/* TCP_INFO and what follows from it: the state, the options that apply. */
+static int read_tcp(const struct fd_dump *d, InetSkEntry *ie, struct tcp_info *ti)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	char buf[160];
+	socklen_t len = sizeof(*ti);
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(d->lfd, IPPROTO_TCP, TCP_INFO, &ti, &len)) {
+	memset(ti, 0, sizeof(*ti));
+	if (getsockopt(d->lfd, IPPROTO_TCP, TCP_INFO, ti, &len)) {
 		pr_perror("pid %d fd %d: cannot read the TCP state", d->pid, d->fd);
 		return -1;
 	}
-	ie->state = ti.tcpi_state;
-	if (dump_opts(d, ie, tcp_state_repaired(ie->state)))
-		return -1;
+	ie->state = ti->tcpi_state;
+	return dump_opts(d, ie, tcp_state_repaired(ie->state));
+}
+
+static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_info *ti)
+{
+	char buf[160];
+
 	switch (ie->state) {
 	case TCP_ST_CLOSE:
 		return 0;
 	case TCP_ST_LISTEN:
 		/* for listeners TCP_INFO holds the backlog and the accept queue */
 		ie->has_backlog = true;
-		ie->backlog = ti.tcpi_sacked;
-		if (!ti.tcpi_unacked)
+		ie->backlog = ti->tcpi_sacked;
+		if (!ti->tcpi_unacked)
 			return 0;
 		pr_err("pid %d fd %d: TCP listener %s has %u connection(s) waiting in its accept "
 		       "queue; not supported\n",
-		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)), ti.tcpi_unacked);
+		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)), ti->tcpi_unacked);
 		return -1;
 	case TCP_ST_ESTABLISHED:
 	case TCP_ST_FIN_WAIT1: /* shut down for writing: its FIN is replayed */
 	case TCP_ST_FIN_WAIT2:
 	case TCP_ST_CLOSE_WAIT: /* shut down by the peer: its FIN is replayed */
 	case TCP_ST_LAST_ACK:
-		return tcp_dump_conn(d, ie, &ti);
+		return tcp_dump_conn(d, ie, ti);
 	}
 	pr_err("pid %d fd %d: %s TCP socket %s in state %s; not supported\n", d->pid, d->fd,
 	       family_name(ie->family), inet_sk_str(ie, buf, sizeof(buf)),
@@ -446,31 +454,25 @@ static int dump_tcp(const struct fd_dump *d, InetSkEntry *ie)
 	return -1;
 }
 
-static int dump_udp(const struct fd_dump *d, InetSkEntry *ie)
+static int read_udp(const struct fd_dump *d, InetSkEntry *ie)
 {
 	ie->state = ie->has_dst_addr ? TCP_ST_ESTABLISHED : TCP_ST_CLOSE;
-	if (dump_opts(d, ie, false))
-		return -1;
-	return ie->has_src_addr ? udp_dump_queue(d, ie) : 0;
+	return dump_opts(d, ie, false);
 }
 
-static int inet_dump(const struct fd_dump *d, FileEntry *fe)
+/*
+ * What inet_dump reads without changing anything: the addresses, buffer
+ * sizes, TCP_INFO and the option table (some 45 calls for a connection).
+ * The entry, or NULL with the reason said.
+ */
+static InetSkEntry *inet_read(const struct fd_dump *d, const struct sk_kind *k, struct tcp_info *ti)
 {
-	const struct sk_kind *k = sk_kind(d);
-	int family = k->family, type = k->type, proto = k->proto;
-	InetSkEntry *ie;
+	InetSkEntry *ie = xmalloc(sizeof(*ie));
 
-	if ((family != AF_INET && family != AF_INET6) ||
-	    !((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
-	      (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
-		return refuse_kind(d, family, type, proto);
-	if (check_netns(d, family, type))
-		return -1;
-	ie = fe->inet_sk = xmalloc(sizeof(*ie));
 	inet_sk_entry__init(ie);
-	ie->family = family;
-	ie->type = type;
-	ie->proto = proto;
+	ie->family = k->family;
+	ie->type = k->type;
+	ie->proto = k->proto;
 	ie->has_src_addr = read_addr(d->lfd, false, &ie->src_addr, &ie->src_port, &ie->scope_id);
 	if (ie->has_src_addr && !ie->src_port && addr_is_any(&ie->src_addr)) {
 		free(ie->src_addr.data); /* not bound */
@@ -481,13 +483,257 @@ static int inet_dump(const struct fd_dump *d, FileEntry *fe)
 	ie->has_src_port = ie->has_scope_id = ie->has_src_addr;
 	ie->has_dst_addr = read_addr(d->lfd, true, &ie->dst_addr, &ie->dst_port, NULL);
 	ie->has_dst_port = ie->has_dst_addr;
-	if (family == AF_INET6) {
+	if (k->family == AF_INET6) {
 		ie->has_v6only = true;
 		ie->v6only = sk_get_int(d->lfd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
 	}
-	if (dump_bufs(d, ie))
+	if (dump_bufs(d, ie) || (k->proto == IPPROTO_TCP ? read_tcp(d, ie, ti) : read_udp(d, ie))) {
+		inet_sk_entry__free_unpacked(ie, NULL);
+		return NULL;
+	}
+	return ie;
+}
+
+/* ------------------------------------------------------ reading ahead */
+
+/*
+ * A process with a thousand connections spends most of its dump in
+ * inet_read's calls, one socket after the other, on one CPU.  Those calls
+ * change nothing, so a second thread makes them for the tree's TCP and
+ * UDP sockets from the last one (by inode) backwards while the dumper
+ * goes through the fds from the first on; each socket is read by
+ * whichever of the two comes first (its state, taken with one atomic
+ * exchange), and the dumper waits only for a socket the other thread is
+ * reading at that moment.  The thread reads quietly: a socket it could
+ * not read is read again by the dumper, which then says why.  Repair
+ * mode, the queues and the records stay with the dumper.
+ */
+enum { AHEAD_FREE, AHEAD_READING, AHEAD_READ, AHEAD_FAILED, AHEAD_DUMPER };
+
+struct ahead_sk {
+	unsigned long ino;
+	pid_t pid;
+	int fd;
+	_Atomic int state;
+	InetSkEntry *ie;
+	struct tcp_info ti;
+};
+
+static struct {
+	struct ahead_sk *v; /* in the dumper's order: task by task, fd by fd */
+	struct ahead_sk **by_ino;
+	size_t n;
+	pthread_t thread;
+	bool running;
+	atomic_bool listed; /* v, by_ino and n are set (by the thread) */
+	atomic_bool stop;
+	size_t taken; /* sockets the dumper found read */
+} ahead;
+
+static int ahead_cmp(const void *a, const void *b)
+{
+	const struct ahead_sk *x = *(struct ahead_sk *const *)a, *y = *(struct ahead_sk *const *)b;
+
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x < y ? -1 : x > y; /* the first fd of a socket first */
+}
+
+/* One socket of the tree, read from a duplicate of its fd; its state after. */
+static int ahead_one(struct ahead_sk *s, int pidfd)
+{
+	struct fd_dump d = { .pid = s->pid, .fd = s->fd };
+	struct sk_kind k;
+	int ret = AHEAD_FAILED;
+
+	d.lfd = syscall(__NR_pidfd_getfd, pidfd, s->fd, 0);
+	if (d.lfd < 0)
+		return AHEAD_FAILED;
+	k.family = sk_get_int(d.lfd, SOL_SOCKET, SO_DOMAIN);
+	k.type = sk_get_int(d.lfd, SOL_SOCKET, SO_TYPE);
+	k.proto = sk_get_int(d.lfd, SOL_SOCKET, SO_PROTOCOL);
+	if (!fstat(d.lfd, &d.st) && (unsigned long)d.st.st_ino == s->ino &&
+	    (k.family == AF_INET || k.family == AF_INET6) &&
+	    ((k.type == SOCK_STREAM && k.proto == IPPROTO_TCP) ||
+	     (k.type == SOCK_DGRAM && k.proto == IPPROTO_UDP))) {
+		s->ie = inet_read(&d, &k, &s->ti);
+		ret = s->ie ? AHEAD_READ : AHEAD_FAILED;
+	}
+	close(d.lfd);
+	return ret;
+}
+
+static void ahead_list(struct dump_ctx *ctx);
+
+static void *ahead_thread(void *arg)
+{
+	int pidfd = -1;
+	pid_t pid = 0;
+	size_t i;
+
+	log_quiet = true;
+	unpin();	 /* the dumper is pinned to its CPU; this belongs on the other */
+	ahead_list(arg); /* the tree's fds, walked here: the dumper goes on meanwhile */
+	atomic_store(&ahead.listed, true);
+	for (i = ahead.n; i-- && !atomic_load(&ahead.stop);) {
+		struct ahead_sk *s = &ahead.v[i];
+		int expect = AHEAD_FREE;
+
+		if (!atomic_compare_exchange_strong(&s->state, &expect, AHEAD_READING))
+			continue; /* the dumper's (or another fd of a socket) */
+		if (s->pid != pid) {
+			if (pidfd >= 0)
+				close(pidfd);
+			pid = s->pid;
+			pidfd = syscall(__NR_pidfd_open, pid, 0);
+		}
+		atomic_store(&s->state, pidfd < 0 ? AHEAD_FAILED : ahead_one(s, pidfd));
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return NULL;
+}
+
+/* The socket fds of the tree; each socket read at its first fd only. */
+static void ahead_list(struct dump_ctx *ctx)
+{
+	struct tree_sk *t = sk_tree_fds(ctx, &ahead.n);
+	size_t i;
+
+	ahead.v = xzalloc((ahead.n ? ahead.n : 1) * sizeof(*ahead.v));
+	for (i = 0; i < ahead.n; i++) {
+		ahead.v[i].ino = t[i].ino;
+		ahead.v[i].pid = ctx->tasks[t[i].task].pid;
+		ahead.v[i].fd = t[i].fd;
+	}
+	free(t);
+	ahead.by_ino = xmalloc((ahead.n ? ahead.n : 1) * sizeof(*ahead.by_ino));
+	for (i = 0; i < ahead.n; i++)
+		ahead.by_ino[i] = &ahead.v[i];
+	if (ahead.n)
+		sort_array(ahead.by_ino, ahead.n, sizeof(*ahead.by_ino), ahead_cmp);
+	for (i = 1; i < ahead.n; i++)
+		if (ahead.by_ino[i]->ino == ahead.by_ino[i - 1]->ino)
+			atomic_store(&ahead.by_ino[i]->state, AHEAD_DUMPER);
+}
+
+/* The first fd of socket ino in the list, or NULL. */
+static struct ahead_sk *ahead_find(unsigned long ino)
+{
+	size_t lo = 0, hi = ahead.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ahead.by_ino[mid]->ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ahead.n && ahead.by_ino[lo]->ino == ino ? ahead.by_ino[lo] : NULL;
+}
+
+#define AHEAD_MIN 64 /* fewer sockets: not worth a thread */
+
+/*
+ * The tree is frozen: start reading its sockets ahead, if it may have
+ * many (the size of its fd tables is what files.c read cheaply).
+ */
+static int inet_ahead_start(struct dump_ctx *ctx)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || getenv("STASIS_TEST_NO_AHEAD") ||
+	    files_tree_table_sizes(ctx) < AHEAD_MIN)
+		return 0;
+	atomic_store(&ahead.stop, false);
+	atomic_store(&ahead.listed, false);
+	if (pthread_create(&ahead.thread, NULL, ahead_thread, ctx) == 0)
+		ahead.running = true;
+	return 0;
+}
+
+/* The entry read ahead for the socket d, or NULL: the dumper reads it. */
+static InetSkEntry *ahead_take(const struct fd_dump *d, struct tcp_info *ti)
+{
+	struct ahead_sk *s;
+	int st = AHEAD_FREE;
+	InetSkEntry *ie;
+
+	if (!ahead.running || !atomic_load(&ahead.listed) || !ahead.n)
+		return NULL; /* not listed yet: the dumper reads this one */
+	s = ahead_find(d->st.st_ino);
+	if (!s || atomic_compare_exchange_strong(&s->state, &st, AHEAD_DUMPER))
+		return NULL;
+	while ((st = atomic_load(&s->state)) == AHEAD_READING)
+		sched_yield();
+	if (st != AHEAD_READ)
+		return NULL;
+	ie = s->ie;
+	s->ie = NULL;
+	*ti = s->ti;
+	atomic_store(&s->state, AHEAD_DUMPER);
+	ahead.taken++;
+	return ie;
+}
+
+/* The dump ends: stop the thread, drop what it read that no one took. */
+static void inet_ahead_end(struct dump_ctx *ctx, bool kill)
+{
+	size_t i;
+
+	(void)ctx;
+	(void)kill;
+	atomic_store(&ahead.stop, true);
+	if (ahead.running) {
+		pthread_join(ahead.thread, NULL);
+		pr_info("%zu of %zu sockets read ahead\n", ahead.taken, ahead.n);
+	}
+	ahead.running = false;
+	ahead.taken = 0;
+	for (i = 0; i < ahead.n; i++)
+		if (ahead.v[i].ie)
+			inet_sk_entry__free_unpacked(ahead.v[i].ie, NULL);
+	free(ahead.v);
+	free(ahead.by_ino);
+	ahead.v = NULL;
+	ahead.by_ino = NULL;
+	ahead.n = 0;
+}
+
+static void inet_ahead_fini(struct dump_ctx *ctx, void *state)
+{
+	(void)state;
+	inet_ahead_end(ctx, false);
+}
+
+const struct res_ops inet_res = {
+	.name = "inet",
+	.dump_check = inet_ahead_start,
+	.dump_end = inet_ahead_end,
+	.dump_fini = inet_ahead_fini,
+};
+
+static int inet_dump(const struct fd_dump *d, FileEntry *fe)
+{
+	const struct sk_kind *k = sk_kind(d);
+	int family = k->family, type = k->type, proto = k->proto;
+	struct tcp_info ti;
+	InetSkEntry *ie;
+
+	if ((family != AF_INET && family != AF_INET6) ||
+	    !((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+	      (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
+		return refuse_kind(d, family, type, proto);
+	if (check_netns(d, family, type))
 		return -1;
-	return proto == IPPROTO_TCP ? dump_tcp(d, ie) : dump_udp(d, ie);
+	ie = ahead_take(d, &ti);
+	if (!ie)
+		ie = inet_read(d, k, &ti);
+	if (!ie)
+		return -1;
+	fe->inet_sk = ie;
+	if (proto == IPPROTO_TCP)
+		return dump_tcp(d, ie, &ti);
+	return ie->has_src_addr ? udp_dump_queue(d, ie) : 0;
 }
 
 /* All inet sockets of the image are built together (see the top). */

@@ -11,10 +11,13 @@
  * sk_set_netns): sockets are compared with it and the sock_diag socket is
  * opened in it.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/sock_diag.h>
 #include <sched.h>
 #include <linux/sockios.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -98,10 +101,11 @@ struct mnl_socket *sk_mnl_open(int bus)
 
 const struct sk_kind *sk_kind(const struct fd_dump *d)
 {
-	static struct sk_kind k;
-	static dev_t dev;
-	static ino_t ino;
-	static bool known;
+	/* per thread: inet.c reads sockets ahead in a second one */
+	static __thread struct sk_kind k;
+	static __thread dev_t dev;
+	static __thread ino_t ino;
+	static __thread bool known;
 
 	if (known && d->st.st_dev == dev && d->st.st_ino == ino)
 		return &k;
@@ -128,18 +132,20 @@ struct sk_fresh {
 
 static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_opt *tab, size_t n)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static struct sk_fresh *list;
 	struct sk_fresh *f;
 	size_t i;
 	int fd;
 
+	pthread_mutex_lock(&lock); /* inet.c reads sockets ahead in a second thread */
 	for (f = list; f; f = f->next)
 		if (f->tab == tab && f->k.family == k->family && f->k.type == k->type &&
 		    f->k.proto == k->proto)
-			return f;
+			goto out;
 	fd = sk_socket_in_tree(k->family, k->type | SOCK_CLOEXEC, k->proto);
 	if (fd < 0)
-		return NULL;
+		goto out;
 	f = xmalloc(sizeof(*f));
 	f->tab = tab;
 	f->k = *k;
@@ -154,6 +160,8 @@ static const struct sk_fresh *sk_fresh(const struct sk_kind *k, const struct sk_
 	close(fd);
 	f->next = list;
 	list = f;
+out:
+	pthread_mutex_unlock(&lock);
 	return f;
 }
 
@@ -346,4 +354,36 @@ out:
 		mnl_socket_close(nl);
 	free(buf);
 	return ret;
+}
+
+struct tree_sk *sk_tree_fds(struct dump_ctx *ctx, size_t *np)
+{
+	struct tree_sk *v = NULL;
+	size_t i, n = 0, cap = 0;
+
+	for (i = 0; i < ctx->ntasks; i++) {
+		char path[64], link[64];
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
+		d = opendir(path);
+		while (d && (de = readdir(d))) {
+			ssize_t len = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+			if (len < 9 || strncmp(link, "socket:[", 8))
+				continue;
+			link[len] = '\0';
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] =
+			    (struct tree_sk){ strtoul(link + 8, NULL, 10), i, atoi(de->d_name) };
+		}
+		if (d)
+			closedir(d);
+	}
+	*np = n;
+	return v;
 }

@@ -319,6 +319,46 @@ static void id_add(int **v, size_t *n, int id)
 	(*v)[(*n)++] = id;
 }
 
+/*
+ * Did process pid, a task of the tree, start after time t (seconds)?  An
+ * object's last-operation PID may name a process long gone whose PID a
+ * task of the tree has now: such an object is not the tree's.
+ */
+static bool started_after(pid_t pid, time_t t)
+{
+	static unsigned long long btime;
+	unsigned long long start = 0;
+	char path[64], *st, *p;
+	int i;
+
+	if (!btime) {
+		char *ps = read_file("/proc/stat", NULL), *b = ps ? strstr(ps, "\nbtime ") : NULL;
+
+		btime = b ? strtoull(b + 7, NULL, 10) : 0;
+		free(ps);
+		if (!btime)
+			return false;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	st = read_file(path, NULL);
+	p = st ? strrchr(st, ')') : NULL;
+	for (i = 0; p && i < 20; i++) /* field 22, starttime: the 20th after the comm */
+		p = strchr(p + 1, ' ');
+	if (p)
+		start = strtoull(p + 1, NULL, 10);
+	free(st);
+	if (!p)
+		return false;
+	/* a margin of a second: t has whole seconds, the start time ticks */
+	return btime + start / sysconf(_SC_CLK_TCK) > (unsigned long long)t + 1;
+}
+
+/* The last operation on an object, by pid at time t, was the tree's. */
+static bool tree_op(struct dump_ctx *ctx, pid_t pid, time_t t)
+{
+	return dump_tree_has(ctx, pid) && !started_after(pid, t);
+}
+
 static int scan_sem(struct dump_ctx *ctx, struct ipc_dump *d)
 {
 	struct seminfo info;
@@ -332,7 +372,8 @@ static int scan_sem(struct dump_ctx *ctx, struct ipc_dump *d)
 		if (id < 0)
 			continue;
 		for (k = 0; k < ds.sem_nsems; k++)
-			if (dump_tree_has(ctx, semctl(id, k, GETPID)))
+			if (tree_op(ctx, semctl(id, k, GETPID),
+				    ds.sem_otime > ds.sem_ctime ? ds.sem_otime : ds.sem_ctime))
 				break;
 		if (k < ds.sem_nsems || ipc_dump(ctx)->ns_fd >= 0)
 			id_add(&d->sem, &d->nsem, id);
@@ -350,8 +391,8 @@ static int scan_msg(struct dump_ctx *ctx, struct ipc_dump *d)
 		id = msgctl(i, MSG_STAT_ANY, &ds);
 		if (id < 0)
 			continue;
-		if (dump_tree_has(ctx, ds.msg_lspid) || dump_tree_has(ctx, ds.msg_lrpid) ||
-		    ipc_dump(ctx)->ns_fd >= 0)
+		if (tree_op(ctx, ds.msg_lspid, ds.msg_stime) ||
+		    tree_op(ctx, ds.msg_lrpid, ds.msg_rtime) || ipc_dump(ctx)->ns_fd >= 0)
 			id_add(&d->msg, &d->nmsg, id);
 	}
 	return 0;

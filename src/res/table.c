@@ -61,6 +61,7 @@ const struct res_ops *const res_table[] = {
 	&unix_res,
 	/* TCP sockets a dump put in repair mode: kept or switched back at its end */
 	&tcp_res,
+	&inet_res,
 	/*
 	 * the network lock: after tcp, whose dump_end takes the sockets out
 	 * of repair mode before the lock is lifted

@@ -12,6 +12,7 @@
 #include "log.h"
 
 int log_level = LOG_WARN;
+__thread bool log_quiet;
 static int log_fd = STDERR_FILENO;
 static bool log_to_file; /* -o given: errors go to stderr as well */
 
@@ -49,7 +50,7 @@ void log_msg(int level, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (level > log_level && level != LOG_ERR)
+	if ((level > log_level && level != LOG_ERR) || log_quiet)
 		return;
 	va_start(ap, fmt);
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);

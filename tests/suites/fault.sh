@@ -68,6 +68,24 @@ fault_run() {
 	return 0
 }
 
+# fault_run_restore POINT ARGS...: fault_run of a restore.  On a machine
+# shared with other runs (pid_max 32768) a TID of the tree is now and then
+# taken by another process between two restores of the loop; the restore
+# then refuses, rightly, before the fault's step: wait (60 s at most) for
+# that PID and run the point again (3 tries).
+fault_run_restore() {
+	local point=$1 try tid
+	shift
+	for try in 1 2 3; do
+		fault_run "$point" f "$@"
+		[ $FAULT_HIT = 0 ] && [ $FAULT_RC != 0 ] || return 0
+		tid=$(sed -nE 's/^Error: (tid|pid) ([0-9]+) is taken by another process.*/\2/p' "$TDIR/f.err")
+		[ -n "$tid" ] || return 0
+		echo "$point: $(head -n 1 "$TDIR/f.err"); waiting for it (try $try)" >>"$DETAILS"
+		wait_pid_free "$tid" 60 || return 0
+	done
+}
+
 # fault_outcome POINT WHAT: 0 if the fault was injected and the command
 # failed, 2 if it was not reached, else 1 (with the reason).
 fault_outcome() {
@@ -170,7 +188,7 @@ fault_restore_points() {
 	read -r -a missed <<<"$(sed '1,/^-$/d' <<<"$points" | tr '\n' ' ')"
 	points=$(sed '/^-$/,$d' <<<"$points")
 	for p in $points; do
-		fault_run "$p" f restore -D "$img" -d
+		fault_run_restore "$p" restore -D "$img" -d
 		adopt_image "$img" "$SCN_PID"
 		fault_outcome "$p" "restore -d"
 		case $? in

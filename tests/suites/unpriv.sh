@@ -33,6 +33,21 @@ up_begin() {
 # up_end RC: kill every process of the test (none is left stopped or
 # traced: checked first, as run_test would) and remove the user; returns RC
 # or the failure found.
+# up_ipc_gone: the SysV objects of the test user go with it.  A scenario
+# killed after a refused dump (sysv_ipc) leaves its segments, semaphore
+# set and queue behind; a set whose last semop PID is later reused by a
+# tree of another test makes that tree look like a user of it (and its
+# dump is refused, for the threads' undo list).
+up_ipc_gone() {
+	local kind id
+	for kind in m s q; do
+		for id in $(ipcs -"$kind" | awk -v u="$UP_USER" -v n="$UP_UID" \
+			'$2 ~ /^[0-9]+$/ && ($3 == u || $3 == n) { print $2 }'); do
+			ipcrm -"$kind" "$id" 2>/dev/null
+		done
+	done
+}
+
 up_end() {
 	local rc=$1 e pid
 	for e in "${TEST_PIDS[@]}"; do
@@ -53,6 +68,7 @@ up_end() {
 			kill -KILL "$pid" 2>/dev/null
 		done
 		wait_user_gone
+		up_ipc_gone
 		userdel "$UP_USER" 2>/dev/null
 		UP_USER=""
 	fi
