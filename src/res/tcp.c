@@ -471,42 +471,82 @@ static int tcp_get(const struct fd_dump *d, int opt, void *val, socklen_t size, 
 	return 0;
 }
 
+/* A queue's sequence number and lengths (SIOCOUTQNSD only for the send queue). */
+struct queue_shape {
+	uint32_t seq;
+	int len, nsd;
+};
+
+static int queue_shape(const struct fd_dump *d, int q, struct queue_shape *s)
+{
+	s->len = s->nsd = 0;
+	if (tcp_get(d, TCP_QUEUE_SEQ, &s->seq, sizeof(s->seq), "queue sequence"))
+		return -1;
+	if (ioctl(d->lfd, q == TCP_RECV_QUEUE ? SIOCINQ : SIOCOUTQ, &s->len) ||
+	    (q == TCP_SEND_QUEUE && ioctl(d->lfd, SIOCOUTQNSD, &s->nsd))) {
+		pr_perror("pid %d fd %d: cannot read the queue lengths of a TCP connection", d->pid,
+			  d->fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* how often a queue is read again when a packet changed it meanwhile */
+#define QUEUE_TRIES 20
+
 /*
  * One queue in repair mode: its sequence number and its bytes.  fin: the
  * send queue ends with our unacknowledged FIN (FIN_WAIT1), which the
  * kernel's counts include but which has no byte of its own; *fin_unsent
  * says whether it was sent.
+ *
+ * The tree's packets are held from the lock on, but one sent before it
+ * may still be on its way through loopback: an ACK that frees the head of
+ * the send queue, or data that lengthens the receive queue, between the
+ * lengths and the bytes.  Each is what it was before or after that
+ * packet, never a mix: the shape is read before and after the bytes and
+ * all of it taken again until the two agree.
  */
 static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBinaryData *data,
 		      uint32_t *unsent, bool fin, bool *fin_unsent)
 {
-	int len = 0, nsd = 0;
-	ssize_t n;
+	struct queue_shape before, after;
+	int tries, len = 0;
+	ssize_t n = 0;
 
-	if (setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) ||
-	    tcp_get(d, TCP_QUEUE_SEQ, seq, sizeof(*seq), "queue sequence"))
-		return -1;
-	if (ioctl(d->lfd, q == TCP_RECV_QUEUE ? SIOCINQ : SIOCOUTQ, &len) ||
-	    (unsent && ioctl(d->lfd, SIOCOUTQNSD, &nsd))) {
-		pr_perror("pid %d fd %d: cannot read the queue lengths of a TCP connection", d->pid,
-			  d->fd);
+	if (setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q))) {
+		pr_perror("pid %d fd %d: cannot select a TCP queue", d->pid, d->fd);
 		return -1;
 	}
-	if (fin) {
-		*fin_unsent = nsd > 0; /* the FIN is last: unsent if anything is */
-		len = len > 0 ? len - 1 : 0;
-		nsd = nsd > 0 ? nsd - 1 : 0;
+	data->data = NULL;
+	for (tries = 0; tries < QUEUE_TRIES; tries++) {
+		if (queue_shape(d, q, &before))
+			return -1;
+		len = fin && before.len > 0 ? before.len - 1 : before.len;
+		free(data->data);
+		data->data = xmalloc(len + 1);
+		n = len ? recv(d->lfd, data->data, len + 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+		if (queue_shape(d, q, &after))
+			return -1;
+		if (!memcmp(&before, &after, sizeof(before)) && n == len)
+			break;
 	}
-	data->len = len;
-	data->data = xmalloc(len + 1);
-	n = len ? recv(d->lfd, data->data, len + 1, MSG_PEEK | MSG_DONTWAIT) : 0;
 	if (n != len) {
 		pr_err("pid %d fd %d: read %zd of the %d bytes of a TCP %s queue\n", d->pid, d->fd,
 		       n, len, q == TCP_RECV_QUEUE ? "receive" : "send");
 		return -1;
 	}
+	if (tries == QUEUE_TRIES) {
+		pr_err("pid %d fd %d: a TCP %s queue kept changing while it was read\n", d->pid,
+		       d->fd, q == TCP_RECV_QUEUE ? "receive" : "send");
+		return -1;
+	}
+	if (fin)
+		*fin_unsent = before.nsd > 0; /* the FIN is last: unsent if anything is */
+	*seq = before.seq;
+	data->len = len;
 	if (unsent)
-		*unsent = nsd;
+		*unsent = fin && before.nsd > 0 ? before.nsd - 1 : before.nsd;
 	return 0;
 }
 
