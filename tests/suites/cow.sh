@@ -91,3 +91,7 @@ test_cow_copy() {
 register cow/once test_cow once
 register cow/leave-running test_cow leave-running
 register cow/copy test_cow_copy
+# a copy restored into a new PID namespace next to the running original:
+# every view of the copy is right (its sharing is not measured here, the
+# original's Pss is counted in with it)
+register cow/pidns test_cr cow pidns
