@@ -187,6 +187,17 @@ static int seize_wait(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 			ptrace(PTRACE_DETACH, tid, 0, 0);
 			return -1;
 		}
+		/*
+		 * An interrupt that came while it sat in that stop is lost
+		 * (a POSIX timer's signal every 3 ms kept a thread in
+		 * nanosleep from ever reaching our stop: soak hang): ask
+		 * again; one pending trap is one stop however often asked.
+		 */
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) && errno != ESRCH) {
+			pr_perror("cannot interrupt pid %d", tid);
+			ptrace(PTRACE_DETACH, tid, 0, 0);
+			return -1;
+		}
 	}
 }
 
