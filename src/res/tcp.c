@@ -335,7 +335,7 @@ static bool held_outside(const struct fd_dump *d)
 static int repair_on(const struct fd_dump *d, int reuse)
 {
 	struct tcp_repair_list *l = repair_list(d->ctx);
-	int on = TCP_REPAIR_ON, fd;
+	int on = TCP_REPAIR_ON, sndq = TCP_SEND_QUEUE, fd;
 
 	if (l->n >= GUARD_MAX) {
 		pr_err("pid %d fd %d: more than %d TCP connections in the tree\n", d->pid, d->fd,
@@ -346,7 +346,9 @@ static int repair_on(const struct fd_dump *d, int reuse)
 	if (guard_start(l) || guard_send(l, d->lfd, reuse))
 		return -1;
 	fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on))) {
+	/* the send queue selected at once: see dump_state */
+	if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &sndq, sizeof(sndq))) {
 		pr_perror("pid %d fd %d: cannot switch the TCP socket to repair mode", d->pid,
 			  d->fd);
 		if (fd >= 0)
@@ -403,11 +405,12 @@ static void repair_off_all(struct tcp_repair_list *l)
  */
 static void repair_on_all(struct tcp_repair_list *l)
 {
-	int on = TCP_REPAIR_ON;
+	int on = TCP_REPAIR_ON, sndq = TCP_SEND_QUEUE;
 	size_t i;
 
 	for (i = 0; i < l->n; i++) {
-		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)))
+		if (setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR, &on, sizeof(on)) ||
+		    setsockopt(l->v[i].fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &sndq, sizeof(sndq)))
 			pr_perror("cannot switch a TCP socket to repair mode for the kill");
 		close(l->v[i].fd);
 	}
@@ -550,17 +553,113 @@ static int dump_queue(const struct fd_dump *d, int q, uint32_t *seq, ProtobufCBi
 	return 0;
 }
 
-/* ti: TCP_INFO as read before (repair mode changes none of what is taken from it) */
+/*
+ * The receive queue's bytes, peeked before repair mode: a plain MSG_PEEK
+ * reads the same bytes, and the receive queue is then selected in repair
+ * mode only for the instant its sequence number takes.  (Should stasis die
+ * while a socket is in repair mode, the tree runs on with it for a moment
+ * (see the top): its writes then go to the selected queue, and into its
+ * own receive queue they would be lost to the peer.)  Lengths before and
+ * after agree, as in dump_queue.
+ */
+static int peek_rcvq(const struct fd_dump *d, ProtobufCBinaryData *data)
+{
+	int before = 0, after = 0, tries;
+	ssize_t n = 0;
+
+	data->data = NULL;
+	for (tries = 0; tries < QUEUE_TRIES; tries++) {
+		if (ioctl(d->lfd, SIOCINQ, &before))
+			break;
+		free(data->data);
+		data->data = xmalloc(before + 1);
+		n = before ? recv(d->lfd, data->data, before + 1, MSG_PEEK | MSG_DONTWAIT) : 0;
+		if (ioctl(d->lfd, SIOCINQ, &after))
+			break;
+		if (before == after && n == before)
+			break;
+	}
+	if (tries == QUEUE_TRIES || before != after || n != before) {
+		pr_perror("pid %d fd %d: cannot read the receive queue of a TCP connection", d->pid,
+			  d->fd);
+		return -1;
+	}
+	data->len = before;
+	return 0;
+}
+
+/*
+ * In repair mode: the receive queue's sequence number, read between two
+ * equal lengths that match the bytes peeked, and the send queue selected
+ * again at once.  1: a packet came in since the peek (the caller reads the
+ * queue again, in repair mode).
+ */
+static int rcv_seq(const struct fd_dump *d, size_t len, uint32_t *seq)
+{
+	int q = TCP_RECV_QUEUE, a = -1, b = -1, ret = 0;
+
+	if (setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q))) {
+		pr_perror("pid %d fd %d: cannot select a TCP queue", d->pid, d->fd);
+		return -1;
+	}
+	if (ioctl(d->lfd, SIOCINQ, &a) ||
+	    tcp_get(d, TCP_QUEUE_SEQ, seq, sizeof(*seq), "queue sequence") ||
+	    ioctl(d->lfd, SIOCINQ, &b))
+		ret = -1;
+	else if (a != b || (size_t)a != len)
+		ret = 1;
+	q = TCP_SEND_QUEUE;
+	if (setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q))) {
+		pr_perror("pid %d fd %d: cannot select a TCP queue", d->pid, d->fd);
+		return -1;
+	}
+	return ret;
+}
+
+/*
+ * ti: TCP_INFO as read before (repair mode changes none of what is taken
+ * from it).  Called in repair mode with t->rcvq peeked; the send queue
+ * stays selected (only TCP_QUEUE_SEQ would tell), so that should stasis
+ * die now, what the tree writes meanwhile is queued as sent and goes out
+ * as a retransmission.
+ */
 static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state,
 		      const struct tcp_info *ti)
 {
 	struct tcp_repair_window w;
-	int mss = 0, q = TCP_NO_QUEUE;
 	bool fin_unsent = false;
+	int r;
+
+	r = rcv_seq(d, t->rcvq.len, &t->rcv_seq);
+	if (r > 0) {
+		free(t->rcvq.data);
+		/* SIOCINQ leaves a received FIN out; SIOCOUTQ counts ours until acknowledged */
+		r = dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL, false, NULL);
+	}
+	if (r || tcp_get(d, TCP_REPAIR_WINDOW, &w, sizeof(w), "window") ||
+	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent,
+		       state == TCP_ST_FIN_WAIT1 || state == TCP_ST_LAST_ACK, &fin_unsent))
+		return -1;
+	t->snd_wl1 = w.snd_wl1;
+	t->snd_wnd = w.snd_wnd;
+	t->max_window = w.max_window;
+	t->rcv_wnd = w.rcv_wnd;
+	t->rcv_wup = w.rcv_wup;
+	t->has_fin_unsent =
+	    state == TCP_ST_FIN_WAIT1 || state == TCP_ST_FIN_WAIT2 || state == TCP_ST_LAST_ACK;
+	t->fin_unsent = fin_unsent;
+	t->has_peer_fin = state == TCP_ST_CLOSE_WAIT || state == TCP_ST_LAST_ACK;
+	t->peer_fin = t->has_peer_fin;
+	return 0;
+}
+
+/* What needs no repair mode: MSS, timestamp, the options (from TCP_INFO). */
+static int dump_plain(const struct fd_dump *d, TcpConnEntry *t, const struct tcp_info *ti)
+{
+	int mss = 0;
 
 	if (tcp_get(d, TCP_MAXSEG, &mss, sizeof(mss), "MSS") ||
-	    tcp_get(d, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp") ||
-	    tcp_get(d, TCP_REPAIR_WINDOW, &w, sizeof(w), "window"))
+	    tcp_get(d, TCP_TIMESTAMP, &t->timestamp, sizeof(t->timestamp), "timestamp"))
 		return -1;
 	t->mss = mss;
 	t->has_snd_mss = true;
@@ -568,22 +667,7 @@ static int dump_state(const struct fd_dump *d, TcpConnEntry *t, uint32_t state,
 	t->options = ti->tcpi_options;
 	t->snd_wscale = ti->tcpi_snd_wscale;
 	t->rcv_wscale = ti->tcpi_rcv_wscale;
-	t->snd_wl1 = w.snd_wl1;
-	t->snd_wnd = w.snd_wnd;
-	t->max_window = w.max_window;
-	t->rcv_wnd = w.rcv_wnd;
-	t->rcv_wup = w.rcv_wup;
-	/* SIOCINQ leaves a received FIN out; SIOCOUTQ counts ours until acknowledged */
-	if (dump_queue(d, TCP_RECV_QUEUE, &t->rcv_seq, &t->rcvq, NULL, false, NULL) ||
-	    dump_queue(d, TCP_SEND_QUEUE, &t->snd_seq, &t->sndq, &t->unsent,
-		       state == TCP_ST_FIN_WAIT1 || state == TCP_ST_LAST_ACK, &fin_unsent))
-		return -1;
-	t->has_fin_unsent =
-	    state == TCP_ST_FIN_WAIT1 || state == TCP_ST_FIN_WAIT2 || state == TCP_ST_LAST_ACK;
-	t->fin_unsent = fin_unsent;
-	t->has_peer_fin = state == TCP_ST_CLOSE_WAIT || state == TCP_ST_LAST_ACK;
-	t->peer_fin = t->has_peer_fin;
-	return setsockopt(d->lfd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q));
+	return peek_rcvq(d, &t->rcvq);
 }
 
 /* May we put a socket of ours into repair mode (a normal user may not)? */
@@ -600,6 +684,26 @@ static bool repair_allowed(void)
 			close(fd);
 	}
 	return ok;
+}
+
+/*
+ * What needs repair mode, in it: out of it at once (the tree is frozen and
+ * its packets held, nothing moves), back in only for the kill (dump_end).
+ * Should stasis die, the kernel lets the tree go at once, maybe before the
+ * guardian had its turn: repair mode must be on as briefly as can be.
+ */
+static int dump_repaired(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_info *ti,
+			 int reuse)
+{
+	struct tcp_repair_list *l = repair_list(d->ctx);
+	int ret;
+
+	if (repair_on(d, reuse))
+		return -1;
+	test_kill_in_repair(l->n);
+	ret = dump_state(d, ie->tcp, ie->state, ti);
+	repair_off(&l->v[l->n - 1]);
+	return ret;
 }
 
 int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_info *ti)
@@ -636,27 +740,19 @@ int tcp_dump_conn(const struct fd_dump *d, InetSkEntry *ie, const struct tcp_inf
 		       d->pid, d->fd, inet_sk_str(ie, buf, sizeof(buf)));
 		return -1;
 	}
-	/* a peek offset would make MSG_PEEK start there and move it */
-	if (repair_on(d, reuse))
-		return -1;
-	test_kill_in_repair(repair_list(d->ctx)->n);
 	ie->tcp = xmalloc(sizeof(*ie->tcp));
 	tcp_conn_entry__init(ie->tcp);
+	/* a peek offset would make MSG_PEEK start there and move it */
 	if (peek_off >= 0)
 		setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
-	ret = dump_state(d, ie->tcp, ie->state, ti);
+	ret = dump_plain(d, ie->tcp, ti);
+	if (!ret)
+		ret = dump_repaired(d, ie, ti, reuse);
 	if (peek_off >= 0 &&
 	    setsockopt(d->lfd, SOL_SOCKET, SO_PEEK_OFF, &peek_off, sizeof(peek_off))) {
 		pr_perror("pid %d fd %d: cannot put back the peek offset", d->pid, d->fd);
 		ret = -1;
 	}
-	/*
-	 * Read: out of repair mode at once (the tree is frozen and its packets
-	 * held, nothing moves), back in only for the kill (dump_end).  Should
-	 * stasis die, the kernel lets the tree go at once, maybe before the
-	 * guardian had its turn: repair mode must be on as briefly as can be.
-	 */
-	repair_off(&repair_list(d->ctx)->v[repair_list(d->ctx)->n - 1]);
 	if (!ret && ie->tcp->unsent > ie->tcp->sndq.len) {
 		pr_err("pid %d fd %d: TCP send queue holds %zu bytes, %u of them unsent\n", d->pid,
 		       d->fd, ie->tcp->sndq.len, ie->tcp->unsent);
