@@ -488,6 +488,7 @@ static int dump_tasks(struct dump_ctx *ctx)
 			ret = -1;
 		else
 			stages_hand(&s, i + 1, false);
+		__atomic_store_n(&ctx->remote_done, ret ? SIZE_MAX : i + 1, __ATOMIC_RELEASE);
 	}
 	if (ret)
 		stages_hand(&s, s.handed, true);

@@ -146,6 +146,12 @@ struct dump_ctx {
 	size_t ntasks;
 	uint32_t next_file_id; /* ids of open file descriptions (file_entry.id) */
 	void **res_state;      /* per resource kind (res.h), by table index */
+	/*
+	 * tasks[0, remote_done) are past their remote calls (stage 1), which
+	 * then end until the release (SIZE_MAX: stage 1 stopped); read with
+	 * __atomic_load_n by stage 2
+	 */
+	size_t remote_done;
 };
 
 /* Is pid a process of the tree being dumped? */

@@ -17,22 +17,12 @@
  * so the tree goes on untouched.
  *
  * SIGKILL of stasis runs none of that, and repair mode is the socket's,
- * not stasis's: the tree would be left with connections that neither send
- * nor read.  So a guardian holds them too: at the first connection a dump
- * forks a small process of its own (its own session, every other fd
- * closed, never traced), and each socket is handed to it (SCM_RIGHTS)
- * before it is switched to repair mode.  It sleeps until stasis's end of
- * the socketpair closes (not woken per socket: the sockets wait in its
- * queue, held by it); then it switches them all back (as dump_end would)
- * and exits, unless stasis had said first, in a page they share, that it
- * had put them back itself ('O') or that the tree is killed ('K', once
- * the SIGKILLs are out: the sockets must then close in repair mode,
- * silently).  And a socket is
- * in repair mode only while it is read (tcp_dump_conn) and again from
- * dump_end(kill) to the kill: the kernel lets the tree go the moment
- * stasis's tracer thread exits, maybe before the guardian had its turn,
- * so that time must be as short as can be (docs/design.md, "Losing
- * stasis in the middle of a dump", says what stays exposed).
+ * not stasis's: tcp_guard.c hands every socket to a guardian process
+ * before it goes into repair mode, and holds the processes that hold it
+ * (SIGSTOP pending) so that none of the tree's code runs before the
+ * guardian has put the sockets back.  A socket is in repair mode only
+ * while it is read (tcp_dump_conn) and again from dump_end(kill) to the
+ * kill, with its send queue selected but for an instant.
  *
  * Restore (called by inet.c for each connection): the new socket goes to
  * repair mode, gets its sequence numbers, is bound to the original local
@@ -84,6 +74,7 @@
 #include "log.h"
 #include "res.h"
 #include "sk.h"
+#include "tcp_guard.h"
 #include "util.h"
 
 #ifndef TCPOPT_MSS
@@ -105,155 +96,9 @@ struct tcp_repair_list {
 	unsigned long *outside; /* socket inodes held by processes outside the tree */
 	size_t nout, cap;
 	bool scanned;
-	int guard;	 /* our end of the guardian's socketpair (if guard_pid) */
-	pid_t guard_pid; /* the guardian, 0 until the first connection */
-	char *guard_how; /* shared with it: how it ends ('O', 'K'; 0 stasis is gone) */
-	bool killing;	 /* dump_end(kill): the tree is killed, repair mode stays */
+	struct tcp_guard guard; /* tcp_guard.c */
+	bool killing;		/* dump_end(kill): the tree is killed, repair mode stays */
 };
-
-/* ------------------------------------------------------- the guardian */
-
-#define GUARD_MAX 1024 /* sockets a guardian takes; more are refused */
-
-/*
- * Bytes of the guardian's queue per socket: a message of 5 bytes and one
- * fd costs its skb's truesize (well under 1 KiB) against the sender's
- * buffer; twice that, so that GUARD_MAX messages never block.
- */
-#define GUARD_SNDBUF (GUARD_MAX * 2048)
-
-/*
- * The guardian (a fork of a multi-threaded stasis: system calls only)
- * sleeps until stasis's end of the socketpair is closed: it does not wake
- * for each socket handed to it, whose message (one byte and the socket,
- * SCM_RIGHTS, with its SO_REUSEADDR) waits in the queue, the socket held
- * by it.  At the hang-up, *how ('O' or 'K', a page shared with stasis)
- * says whether stasis ended it; if not, every queued socket is switched
- * back.
- */
-static void __attribute__((noreturn)) guard_main(int sk, const volatile char *how)
-{
-	struct pollfd p = { .fd = sk, .events = 0 }; /* only the hang-up wakes it */
-	int off = TCP_REPAIR_OFF_NO_WP;
-	char what;
-
-	while (poll(&p, 1, -1) < 0 && errno == EINTR)
-		;
-	what = __atomic_load_n(how, __ATOMIC_ACQUIRE);
-	if (what == 'O' || what == 'K')
-		_exit(0);
-	for (;;) {
-		char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { buf, sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		struct cmsghdr *c;
-		ssize_t r = recvmsg(sk, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		int fd, reuse;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		c = CMSG_FIRSTHDR(&mh);
-		if (buf[0] != 'F' || r != sizeof(buf) || !c || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		memcpy(&fd, CMSG_DATA(c), sizeof(int));
-		memcpy(&reuse, buf + 1, sizeof(int));
-		setsockopt(fd, IPPROTO_TCP, TCP_REPAIR, &off, sizeof(off));
-		if (reuse)
-			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof(reuse));
-		close(fd);
-	}
-	_exit(0);
-}
-
-/* Fork the guardian (once per dump); l->guard is our end. */
-static int guard_start(struct tcp_repair_list *l)
-{
-	int sp[2], size = GUARD_SNDBUF;
-	char *how;
-	pid_t pid;
-
-	if (l->guard_pid > 0)
-		return 0;
-	how = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (how == MAP_FAILED) {
-		pr_perror("cannot map the TCP guardian's page");
-		return -1;
-	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp)) {
-		pr_perror("cannot create the TCP guardian's socketpair");
-		goto out_unmap;
-	}
-	/* the guardian does not read until the end: room for every socket */
-	if (setsockopt(sp[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)))
-		setsockopt(sp[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-	pid = fork();
-	if (pid < 0) {
-		pr_perror("cannot fork the TCP guardian");
-		close(sp[0]);
-		close(sp[1]);
-		goto out_unmap;
-	}
-	if (pid == 0) {
-		/* nothing of stasis's but its end: not the nft owner socket, not the image */
-		if (sp[1] != 3 && dup2(sp[1], 3) < 0)
-			_exit(1);
-		syscall(__NR_close_range, 0, 2, 0);
-		syscall(__NR_close_range, 4, ~0U, 0);
-		setsid(); /* a terminal's signals to stasis's group do not reach it */
-		guard_main(3, how);
-	}
-	close(sp[1]);
-	l->guard = sp[0];
-	l->guard_pid = pid;
-	l->guard_how = how;
-	return 0;
-out_unmap:
-	munmap(how, 4096);
-	return -1;
-}
-
-/* Hand one socket to the guardian (it does not wake up for it). */
-static int guard_send(struct tcp_repair_list *l, int fd, int reuse)
-{
-	char buf[1 + sizeof(int)], cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { buf, sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-
-	buf[0] = 'F';
-	memcpy(buf + 1, &reuse, sizeof(int));
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	/* never blocks: the guardian reads only once we are gone */
-	if (sendmsg(l->guard, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)iov.iov_len) {
-		pr_perror("cannot hand a TCP socket to the guardian");
-		return -1;
-	}
-	return 0;
-}
-
-/* Tell the guardian how it ends ('O' or 'K'), close our end, reap it. */
-static void guard_stop(struct tcp_repair_list *l, char what)
-{
-	if (l->guard_pid <= 0)
-		return;
-	__atomic_store_n(l->guard_how, what, __ATOMIC_RELEASE);
-	close(l->guard);
-	while (waitpid(l->guard_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	munmap(l->guard_how, 4096);
-	l->guard_pid = 0;
-}
 
 /* ------------------------------------------------------------- dump */
 
@@ -342,8 +187,12 @@ static int repair_on(const struct fd_dump *d, int reuse)
 		       GUARD_MAX);
 		return -1;
 	}
-	/* the guardian holds it first: from then on, stasis may die at any moment */
-	if (guard_start(l) || guard_send(l, d->lfd, reuse))
+	/*
+	 * The guardian holds it first, and the processes that hold it are held
+	 * (tcp_guard.c): from then on, stasis may die at any moment.
+	 */
+	if (tcp_guard_socket(&l->guard, d->lfd, reuse) ||
+	    tcp_guard_hold(&l->guard, d->ctx, d->st.st_ino))
 		return -1;
 	fd = fcntl(d->lfd, F_DUPFD_CLOEXEC, 0);
 	/* the send queue selected at once: see dump_state */
@@ -431,10 +280,11 @@ static void tcp_dump_end(struct dump_ctx *ctx, bool kill)
 		return;
 	}
 	repair_off_all(l);
-	guard_stop(l, 'O');
+	tcp_guard_unhold(&l->guard, ctx); /* while the guardian still watches */
+	tcp_guard_stop(&l->guard, 'O');
 }
 
-/* In a signal handler (the dump is interrupted): repair off, nothing else. */
+/* In a signal handler (the dump is interrupted): repair off, the held go on. */
 static void tcp_dump_rescue(struct dump_ctx *ctx)
 {
 	struct tcp_repair_list *l = repair_list(ctx);
@@ -447,6 +297,8 @@ static void tcp_dump_rescue(struct dump_ctx *ctx)
 			setsockopt(l->v[i].fd, SOL_SOCKET, SO_REUSEADDR, &l->v[i].reuse,
 				   sizeof(l->v[i].reuse));
 	}
+	if (l)
+		tcp_guard_rescue(&l->guard);
 }
 
 static void tcp_dump_fini(struct dump_ctx *ctx, void *state)
@@ -455,7 +307,8 @@ static void tcp_dump_fini(struct dump_ctx *ctx, void *state)
 	size_t i;
 
 	/* after kill_all: the SIGKILLs are out, repair mode must stay */
-	guard_stop(l, l->killing ? 'K' : 'O');
+	tcp_guard_stop(&l->guard, l->killing ? 'K' : 'O');
+	tcp_guard_fini(&l->guard);
 	for (i = 0; i < l->n; i++)
 		close(l->v[i].fd);
 	free(l->v);

@@ -218,16 +218,18 @@ test_soak_kill_random() {
 
 register soak-short/kill-at-stages test_soak_kill_at frozen remote threads local records
 
-# test_soak_kill_in_repair RUNS: dump -R --tcp-established killed RUNS times
-# while one of soak_busy's busy TCP sockets is in repair mode (its first,
-# then its second, ...): the tree's streams must go on whole each time.
+# test_soak_kill_in_repair RUNS [SLOW_MS]: dump -R --tcp-established killed
+# RUNS times while one of soak_busy's busy TCP sockets is in repair mode
+# (its first, then its second, ...): the tree's streams must go on whole
+# each time.  SLOW_MS: the guardian waits that long before it puts the
+# sockets back, so the tree surely runs before it (it must be held).
 test_soak_kill_in_repair() {
-	local runs=$1 i rc
+	local runs=$1 slow=${2:-0} i rc
 	soak_start || return 1
 	for i in $(seq 1 "$runs"); do
 		rm -rf "$TDIR/img"
-		STASIS_TEST_CRASH=tcp-repair-kill:$((1 + i % 2)) stasis_cmd kill dump -t "$SCN_PID" \
-			-D "$TDIR/img" -R --tcp-established
+		STASIS_TEST_GUARD_SLOW=$slow STASIS_TEST_CRASH=tcp-repair-kill:$((1 + i % 2)) \
+			stasis_cmd kill dump -t "$SCN_PID" -D "$TDIR/img" -R --tcp-established
 		rc=$?
 		[ $rc = 137 ] || { bad "run $i: the dump killed in repair mode exited with $rc"; return 1; }
 		soak_after_kill "run $i, killed in repair mode" || return 1
@@ -236,6 +238,7 @@ test_soak_kill_in_repair() {
 }
 
 register soak-short/kill-in-repair test_soak_kill_in_repair 20
+register soak-short/kill-in-repair-slow-guardian test_soak_kill_in_repair 6 100
 register soak-short/kill-random test_soak_kill_random 12 auto
 if [ -n "${STASIS_SOAK:-}" ]; then
 	register soak/kill-random-busy test_soak_kill_random 500 80000
