@@ -14,19 +14,14 @@
 
 struct dump_ctx;
 struct guard_page;
-
-/* A socket inode held by a process of the tree (task: its index in ctx->tasks). */
-struct tcp_holder {
-	unsigned long ino;
-	size_t task;
-};
+struct tree_sk;
 
 struct tcp_guard {
-	int sk;			    /* our end of the guardian's socketpair (if pid) */
-	pid_t pid;		    /* the guardian, 0 until the first connection */
-	struct guard_page *page;    /* shared with it */
-	size_t nmsg;		    /* messages handed to it */
-	struct tcp_holder *holders; /* sorted by inode, once scanned */
+	int sk;			 /* our end of the guardian's socketpair (if pid) */
+	pid_t pid;		 /* the guardian, 0 until the first connection */
+	struct guard_page *page; /* shared with it */
+	size_t nmsg;		 /* messages handed to it */
+	struct tree_sk *holders; /* the tree's socket fds (sk.h), sorted by inode */
 	size_t nholders;
 	bool scanned;
 	signed char *held; /* per task: 1 held by us, -1 not to be held, 0 not yet seen */

@@ -34,7 +34,6 @@
  * someone else during the dump merges with ours and is taken back with it;
  * should stasis die, the parent of a held process sees it stop and go on.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -53,6 +52,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sk.h"
 #include "stasis.h"
 #include "tcp_guard.h"
 #include "util.h"
@@ -236,43 +236,18 @@ int tcp_guard_socket(struct tcp_guard *g, int fd, int reuse)
 
 static int holder_cmp(const void *a, const void *b)
 {
-	const struct tcp_holder *x = a, *y = b;
+	const struct tree_sk *x = a, *y = b;
 
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-/* Which processes of the tree hold which sockets: one walk of their fds. */
+/* Which processes of the tree hold which sockets: sorted by inode. */
 static void scan_holders(struct tcp_guard *g, struct dump_ctx *ctx)
 {
-	char path[64], link[64];
-	struct dirent *de;
-	size_t i, cap = 0;
-	DIR *d;
-
 	g->scanned = true;
 	g->held = xmalloc(ctx->ntasks + 1);
 	memset(g->held, 0, ctx->ntasks + 1);
-	for (i = 0; i < ctx->ntasks; i++) {
-		if (ctx->tasks[i].zombie)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", ctx->tasks[i].pid);
-		d = opendir(path);
-		while (d && (de = readdir(d))) {
-			ssize_t n = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
-
-			if (n < 9 || strncmp(link, "socket:[", 8))
-				continue;
-			link[n] = '\0';
-			if (g->nholders == cap) {
-				cap = cap ? cap * 2 : 64;
-				g->holders = xrealloc(g->holders, cap * sizeof(*g->holders));
-			}
-			g->holders[g->nholders++] =
-			    (struct tcp_holder){ strtoul(link + 8, NULL, 10), i };
-		}
-		if (d)
-			closedir(d);
-	}
+	g->holders = sk_tree_fds(ctx, &g->nholders);
 	if (g->nholders)
 		sort_array(g->holders, g->nholders, sizeof(*g->holders), holder_cmp);
 }
@@ -357,7 +332,7 @@ static int hold_task(struct tcp_guard *g, struct dump_ctx *ctx, size_t t)
 
 int tcp_guard_hold(struct tcp_guard *g, struct dump_ctx *ctx, unsigned long ino)
 {
-	struct tcp_holder key = { ino, 0 }, *h;
+	struct tree_sk key = { .ino = ino }, *h;
 	size_t i;
 
 	if (guard_start(g))
