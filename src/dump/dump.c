@@ -57,7 +57,7 @@ bool dump_tree_has(const struct dump_ctx *ctx, pid_t pid)
 	return false;
 }
 
-static bool task_has_thread(struct dump_task *dt, pid_t tid)
+static bool dt_has_tid(struct dump_task *dt, pid_t tid)
 {
 	size_t i;
 
@@ -155,7 +155,7 @@ static int freeze_threads(struct dump_ctx *ctx, struct dump_task *dt, bool *chan
 		bool waiting = false;
 		int r;
 
-		if (tid <= 0 || task_has_thread(dt, tid))
+		if (tid <= 0 || dt_has_tid(dt, tid))
 			continue;
 		dt->th = xrealloc(dt->th, (dt->nth + 1) * sizeof(*dt->th));
 		th = &dt->th[dt->nth];
@@ -307,10 +307,10 @@ static void dump_task_free(struct dump_task *dt)
 		free(dt->th[i].status);
 	res_dump_task_states_fini(dt);
 	if (dt->te)
-		task_entry__free_unpacked(dt->te, NULL);
+		protobuf_c_message_free_unpacked(&dt->te->base, NULL);
 	for (i = 0; i < dt->nth; i++)
 		if (dt->th[i].core)
-			thread_core__free_unpacked(dt->th[i].core, NULL);
+			protobuf_c_message_free_unpacked(&dt->th[i].core->base, NULL);
 	free(dt->th);
 	dt->te = NULL;
 	dt->th = NULL;
@@ -354,7 +354,7 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 		struct dump_thread *th = &dt->th[i];
 
 		th->core = xmalloc(sizeof(*th->core));
-		thread_core__init(th->core);
+		*th->core = (ThreadCore)THREAD_CORE__INIT;
 		if (i == dt->nth / 2)
 			test_crash("threads"); /* some threads done, some not yet */
 		if (res_stage(dump_thread, ctx, dt, th))
@@ -381,7 +381,7 @@ static int dump_task_remote(struct dump_ctx *ctx, struct dump_task *dt)
 
 	if (dt->zombie)
 		return 0;
-	pin_to_cpu(task_cpu(dt->pid));
+	pin_to_cpu(last_cpu_of(dt->pid));
 	if (fault_at(FAULT_DUMP_INJECT) || rtask_inject(dt_rt(dt), dt->nth))
 		return -1;
 	test_crash("remote");
@@ -483,7 +483,7 @@ static int dump_tasks(struct dump_ctx *ctx)
 	}
 	for (i = 0; i < ctx->ntasks && !ret; i++) {
 		ctx->tasks[i].te = xmalloc(sizeof(*ctx->tasks[i].te));
-		task_entry__init(ctx->tasks[i].te);
+		*ctx->tasks[i].te = (TaskEntry)TASK_ENTRY__INIT;
 		if (dump_task_remote(ctx, &ctx->tasks[i]) || stages_failed(&s))
 			ret = -1;
 		else

@@ -18,7 +18,7 @@
 #include "util.h"
 
 /* Tasks are indexed by pid once loaded (image_index_tasks). */
-pid_t task_own_tid(const TaskEntry *te, uint32_t tid)
+pid_t te_tid_inside(const TaskEntry *te, uint32_t tid)
 {
 	size_t i;
 
@@ -32,7 +32,7 @@ pid_t image_own_pid(struct image *img, uint32_t pid)
 {
 	struct rst_task *t = image_task(img, pid);
 
-	return t ? task_own_pid(t->te) : (pid_t)pid;
+	return t ? te_pid_inside(t->te) : (pid_t)pid;
 }
 
 struct rst_task *image_task(struct image *img, uint32_t pid)

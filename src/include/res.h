@@ -146,9 +146,9 @@ void res_image_states_fini(struct image *img);
 
 /* The entries of res_table[], defined in their own files. */
 extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res,
-    sysvipc_res, files_res, pipe_res, unix_res, tcp_res, inet_res, fsobj_res, tty_res, pidfd_res, mm_res,
-    task_res, flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res, seccomp_res,
-    creds_res, seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
+    sysvipc_res, files_res, pipe_res, unix_res, tcp_res, inet_res, fsobj_res, tty_res, pidfd_res,
+    mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res,
+    seccomp_res, creds_res, seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded
@@ -182,8 +182,6 @@ int netlock_hold_here(struct image *img);
 
 /* res/files.c: the highest fd of a task in the image */
 int files_max_fd(struct rst_task *t);
-/* res/files.c: the first fd above every shared slot (shared_base + file id) */
-int files_slots_end(const struct rst_ctx *c);
 /* res/mm.c: does the dumped task map the file dev:ino (res/flock.c) */
 bool mm_maps_file(struct dump_task *dt, dev_t dev, ino_t ino);
 

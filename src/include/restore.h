@@ -35,6 +35,7 @@ struct rst_ctx {
 	int svc_files;	    /* service fds the kinds asked for, from SVC_FILES on */
 	int svc_end;	    /* first fd above them */
 	int shared_base;    /* open files of the whole tree: shared_base + file id */
+	int shared_slots;   /* and how many such slots there are (files.c) */
 	int go_fd;	    /* root only: wait for the controller on this pipe */
 	bool parked;	    /* stopped itself, ready for the transplant */
 	bool exited;	    /* zombies: has exited as planned */

@@ -50,15 +50,15 @@ struct rtask {
 
 /* Attach to a thread and stop it (PTRACE_SEIZE + PTRACE_INTERRUPT).
  * Returns -ESRCH, silently, if the thread no longer exists. */
-int thread_seize(pid_t tid);
+int tracee_seize(pid_t tid);
 /* The same; *stop_sig is the signal of a job-control stop it was in, or 0. */
-int thread_seize_stop(pid_t tid, int *stop_sig);
+int tracee_seize_stop(pid_t tid, int *stop_sig);
 /* Wait until a seized thread is in a ptrace stop. */
-int thread_wait_stop(pid_t tid, int *status);
-int thread_get_regs(pid_t tid, struct user_regs_struct *regs);
-int thread_set_regs(pid_t tid, const struct user_regs_struct *regs);
-int thread_get_xstate(pid_t tid, void *buf, size_t *len);
-int thread_set_xstate(pid_t tid, const void *buf, size_t len);
+int tracee_wait_stop(pid_t tid, int *status);
+int tracee_get_regs(pid_t tid, struct user_regs_struct *regs);
+int tracee_set_regs(pid_t tid, const struct user_regs_struct *regs);
+int tracee_get_xstate(pid_t tid, void *buf, size_t *len);
+int tracee_set_xstate(pid_t tid, const void *buf, size_t len);
 
 /* Freeze: seize + record registers (-ESRCH: gone).  Release: put them back. */
 int rtask_freeze(struct rtask *t, pid_t tid);

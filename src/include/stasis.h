@@ -212,15 +212,15 @@ struct rst_task *image_task(struct image *img, uint32_t pid);
  * has the numbers inside (task_entry ns_*), which remote and in-child
  * calls of the restored tasks must use.  Without one both views agree.
  */
-static inline pid_t task_own_pid(const TaskEntry *te)
+static inline pid_t te_pid_inside(const TaskEntry *te)
 {
 	return te->has_ns_pid ? (pid_t)te->ns_pid : (pid_t)te->pid;
 }
-static inline pid_t task_own_pgid(const TaskEntry *te)
+static inline pid_t te_pgid_inside(const TaskEntry *te)
 {
 	return te->has_ns_pid ? (pid_t)te->ns_pgid : (pid_t)te->pgid;
 }
-pid_t task_own_tid(const TaskEntry *te, uint32_t tid);
+pid_t te_tid_inside(const TaskEntry *te, uint32_t tid);
 pid_t image_own_pid(struct image *img, uint32_t pid);
 /* An open file description by id (res/files.c), and its index among them, or -1. */
 FileEntry *image_file(struct image *img, uint32_t id);

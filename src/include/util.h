@@ -63,11 +63,11 @@ int pin_to_cpu(int cpu);  /* this thread only */
 void unpin(void);	  /* back to the saved mask, this thread only */
 /* The saved mask (what restored tasks inherit); false if unknown. */
 bool affinity_saved(void *mask, size_t size);
-int task_cpu(pid_t pid); /* the CPU a task last ran on, -1 if unknown */
+int last_cpu_of(pid_t pid); /* the CPU a task last ran on, -1 if unknown */
 
 bool pid_exists(pid_t pid);
 /* The innermost PID namespace's number of a task we see as host_pid. */
-pid_t ns_pid(pid_t host_pid);
+pid_t innermost_pid(pid_t host_pid);
 /* Our number for thread inner_tid (innermost namespace) of process host_pid. */
 pid_t host_tid(pid_t host_pid, pid_t inner_tid);
 /* comm of a task into buf ("?" if unknown). */
@@ -81,6 +81,6 @@ int sk_send_with_fd(int sk, const void *data, size_t len, int fd, int flags);
  * our capabilities count over it (not so for a normal user's namespaces,
  * nor for those of a rootless container it did not make)?
  */
-bool ns_owned_by_us(const char *name);
+bool owned_by_our_userns(const char *name);
 
 #endif

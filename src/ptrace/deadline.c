@@ -704,7 +704,7 @@ int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t c
 	if ((long)r.rax == -ERESTARTNOHAND && sock_call(tid, &r, &opt))
 		return sock_release(tid, &r, clk, end, opt);
 	if ((long)r.rax != -ERESTARTNOHAND || set_time_left(tid, &r, clk, end) ||
-	    thread_set_regs(tid, &r))
+	    tracee_set_regs(tid, &r))
 		r = *regs; /* the whole timeout again */
 	return release_into_call(tid, &r);
 }
@@ -807,13 +807,13 @@ int release_into_call(pid_t tid, const struct user_regs_struct *r)
 	again.rip -= 2;
 	if (set_mask(tid, ~0ULL))
 		return detach(tid, 0);
-	if (thread_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+	if (tracee_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
 		pr_perror("cannot resume %d into its call", tid);
-		thread_set_regs(tid, r);
+		tracee_set_regs(tid, r);
 		set_mask(tid, own);
 		return detach(tid, 0);
 	}
-	if (thread_wait_stop(tid, &status) || thread_get_regs(tid, &at))
+	if (tracee_wait_stop(tid, &status) || tracee_get_regs(tid, &at))
 		return -1;
 	/* the entry stop (with or without PTRACE_O_TRACESYSGOOD): the call's own registers */
 	if ((status >> 16) == 0 && (WSTOPSIG(status) & 0x7f) == SIGTRAP &&
@@ -822,7 +822,7 @@ int release_into_call(pid_t tid, const struct user_regs_struct *r)
 		return set_mask(tid, own) ? -1 : detach(tid, 0);
 	}
 	/* a signal on the way, or a group stop: the interrupted call as it was */
-	if (thread_set_regs(tid, r) || set_mask(tid, own))
+	if (tracee_set_regs(tid, r) || set_mask(tid, own))
 		return -1;
 	return detach(tid,
 		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);
@@ -1090,7 +1090,7 @@ static int sock_reissue(pid_t tid, struct user_regs_struct *at, int sk, int opt,
 		left = 1000;
 	at->rcx = mono_now() + left;
 	at->r11 = stash_tag(at->rcx);
-	if (thread_set_regs(tid, at))
+	if (tracee_set_regs(tid, at))
 		return -1;
 	/* no exit-kill, no fork events while it is kept */
 	if (ptrace(PTRACE_SETOPTIONS, tid, 0, PTRACE_O_TRACESYSGOOD) ||
@@ -1159,13 +1159,13 @@ static int sock_release(pid_t tid, const struct user_regs_struct *regs, clockid_
 	again.rax = regs->orig_rax;
 	again.orig_rax = -1;
 	again.rip -= 2;
-	if (thread_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
+	if (tracee_set_regs(tid, &again) || ptrace(PTRACE_SYSCALL, tid, 0, 0)) {
 		pr_perror("cannot resume %d into its socket call", tid);
-		thread_set_regs(tid, regs);
+		tracee_set_regs(tid, regs);
 		close(sk);
 		return detach(tid, 0);
 	}
-	if (thread_wait_stop(tid, &status) || thread_get_regs(tid, &at)) {
+	if (tracee_wait_stop(tid, &status) || tracee_get_regs(tid, &at)) {
 		close(sk);
 		return -1;
 	}
@@ -1176,14 +1176,14 @@ static int sock_release(pid_t tid, const struct user_regs_struct *regs, clockid_
 		if (ret) { /* as before: EINTR, the call skipped */
 			at.orig_rax = -1;
 			at.rax = -EINTR;
-			thread_set_regs(tid, &at);
+			tracee_set_regs(tid, &at);
 			return detach(tid, 0);
 		}
 		return 0;
 	}
 	close(sk);
 	/* a signal on the way, or a group stop: the interrupted call as it was */
-	if (thread_set_regs(tid, regs))
+	if (tracee_set_regs(tid, regs))
 		return -1;
 	return detach(tid,
 		      (status >> 16) == 0 && WSTOPSIG(status) != SIGTRAP ? WSTOPSIG(status) : 0);

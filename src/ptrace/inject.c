@@ -390,7 +390,7 @@ int rtask_putback(struct rtask *t)
 
 	if (t->regs_dirty) {
 		regs_for_release(&regs, false);
-		if (thread_set_regs(t->pid, &regs))
+		if (tracee_set_regs(t->pid, &regs))
 			ret = -1;
 	}
 	if (t->sigmask_saved) {

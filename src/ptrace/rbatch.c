@@ -152,7 +152,7 @@ static int run_to_trap(struct rtask *t)
 	int status;
 
 	for (;;) {
-		if (thread_wait_stop(t->pid, &status))
+		if (tracee_wait_stop(t->pid, &status))
 			return -1;
 		if ((status >> 16) == 0 && WSTOPSIG(status) == SIGTRAP)
 			return 0;
@@ -195,7 +195,7 @@ int rbatch_start(struct rtask *t)
 	regs.eflags &= ~0x100UL; /* no stale TF */
 	t->regs_dirty = true;
 	remote_syscall_count += b->running;
-	if (thread_set_regs(t->pid, &regs) || ptrace(PTRACE_CONT, t->pid, 0, 0)) {
+	if (tracee_set_regs(t->pid, &regs) || ptrace(PTRACE_CONT, t->pid, 0, 0)) {
 		pr_perror("tid %d: cannot run its remote calls", t->pid);
 		return -1;
 	}
@@ -220,7 +220,7 @@ int rbatch_finish(struct rtask *t, long *rets, size_t *failed)
 		return 0;
 	n = b->running;
 	b->running = 0;
-	if (run_to_trap(t) || thread_get_regs(t->pid, &regs))
+	if (run_to_trap(t) || tracee_get_regs(t->pid, &regs))
 		return -1;
 	left = regs.r12;
 	rbatch_code(&code_len);

@@ -31,7 +31,7 @@
 #define NT_X86_XSTATE 0x202
 #endif
 
-int thread_wait_stop(pid_t tid, int *statusp)
+int tracee_wait_stop(pid_t tid, int *statusp)
 {
 	int status;
 
@@ -82,12 +82,12 @@ static pid_t traced_by(pid_t tid)
 
 static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe);
 
-int thread_seize(pid_t tid)
+int tracee_seize(pid_t tid)
 {
-	return thread_seize_stop(tid, NULL);
+	return tracee_seize_stop(tid, NULL);
 }
 
-int thread_seize_stop(pid_t tid, int *stop_sig)
+int tracee_seize_stop(pid_t tid, int *stop_sig)
 {
 	return seize_stop(tid, stop_sig, NULL);
 }
@@ -218,7 +218,7 @@ static int seize_stop(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 	return seize_wait(tid, stop_sig, probe);
 }
 
-int thread_get_regs(pid_t tid, struct user_regs_struct *regs)
+int tracee_get_regs(pid_t tid, struct user_regs_struct *regs)
 {
 	struct iovec iov = { regs, sizeof(*regs) };
 
@@ -229,7 +229,7 @@ int thread_get_regs(pid_t tid, struct user_regs_struct *regs)
 	return 0;
 }
 
-int thread_set_regs(pid_t tid, const struct user_regs_struct *regs)
+int tracee_set_regs(pid_t tid, const struct user_regs_struct *regs)
 {
 	struct iovec iov = { (void *)regs, sizeof(*regs) };
 
@@ -240,7 +240,7 @@ int thread_set_regs(pid_t tid, const struct user_regs_struct *regs)
 	return 0;
 }
 
-int thread_get_xstate(pid_t tid, void *buf, size_t *len)
+int tracee_get_xstate(pid_t tid, void *buf, size_t *len)
 {
 	struct iovec iov = { buf, *len };
 
@@ -252,7 +252,7 @@ int thread_get_xstate(pid_t tid, void *buf, size_t *len)
 	return 0;
 }
 
-int thread_set_xstate(pid_t tid, const void *buf, size_t len)
+int tracee_set_xstate(pid_t tid, const void *buf, size_t len)
 {
 	struct iovec iov = { (void *)buf, len };
 
@@ -359,7 +359,7 @@ static void undo_freeze_eintr(struct rtask *t)
 		return;
 	}
 	/* in the thread at once: if stasis dies now, the kernel restarts the call */
-	thread_set_regs(t->pid, &t->regs);
+	tracee_set_regs(t->pid, &t->regs);
 }
 
 /* The freeze's second half, once the thread is stopped: registers, deadline. */
@@ -367,7 +367,7 @@ static int freeze_stopped(struct rtask *t, struct deadline_probe *probe)
 {
 	struct call_deadline d;
 
-	if (thread_get_regs(t->pid, &t->regs)) {
+	if (tracee_get_regs(t->pid, &t->regs)) {
 		deadline_probe_free(probe);
 		ptrace(PTRACE_DETACH, t->pid, 0, 0);
 		return -1;
@@ -480,7 +480,7 @@ int rtask_release(struct rtask *t)
 		struct user_regs_struct regs = t->regs;
 
 		regs_for_release(&regs, false);
-		if (thread_set_regs(t->pid, &regs))
+		if (tracee_set_regs(t->pid, &regs))
 			ret = -1;
 	}
 	if (t->sigmask_saved && ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask)) {
@@ -539,7 +539,7 @@ static int run_between_stops(struct rtask *t, long *ret, long nr)
 			pr_perror("remote syscall %ld in %d: cannot resume", nr, t->pid);
 			return -1;
 		}
-		if (thread_wait_stop(t->pid, &status))
+		if (tracee_wait_stop(t->pid, &status))
 			return -1;
 		if (WSTOPSIG(status) == (SIGTRAP | 0x80)) {
 			stops++;
@@ -552,7 +552,7 @@ static int run_between_stops(struct rtask *t, long *ret, long nr)
 		}
 		/* a group stop or event stop: go on */
 	}
-	if (stops < 2 || thread_get_regs(t->pid, &regs))
+	if (stops < 2 || tracee_get_regs(t->pid, &regs))
 		return -1;
 	if (regs.rip != t->syscall_ip + 2 || (long)regs.orig_rax != nr) {
 		pr_err("remote syscall %ld in %d stopped at %llx (syscall %lld)\n", nr, t->pid,
@@ -580,7 +580,7 @@ static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *
 	 * registers in place, the thread runs into its resume stub, which puts
 	 * its mask and registers back whatever the mask was at that moment.
 	 */
-	if (thread_set_regs(t->pid, call))
+	if (tracee_set_regs(t->pid, call))
 		return -1;
 	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
 		pr_perror("cannot block signals in %d", t->pid);
@@ -589,7 +589,7 @@ static int remote_syscall_stops(struct rtask *t, const struct user_regs_struct *
 	test_kill_at(remote_syscall_count);
 	err = run_between_stops(t, ret, nr);
 	if (ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &t->sigmask) ||
-	    thread_set_regs(t->pid, &t->regs))
+	    tracee_set_regs(t->pid, &t->regs))
 		err = -1;
 	return err;
 }
@@ -616,14 +616,14 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	t->regs_dirty = true;
 	if (t->syscall_stops)
 		return remote_syscall_stops(t, &regs, ret, nr);
-	if (thread_set_regs(t->pid, &regs))
+	if (tracee_set_regs(t->pid, &regs))
 		return -1;
 	for (;;) {
 		if (ptrace(PTRACE_SINGLESTEP, t->pid, 0, 0)) {
 			pr_perror("remote syscall %ld in %d: cannot step", nr, t->pid);
 			return -1;
 		}
-		if (thread_wait_stop(t->pid, &status))
+		if (tracee_wait_stop(t->pid, &status))
 			return -1;
 		if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0)
 			break;
@@ -633,14 +633,14 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 
 			/* the syscall instruction itself faulted: report, do not loop */
 			ptrace(PTRACE_GETSIGINFO, t->pid, 0, &si);
-			thread_get_regs(t->pid, &now);
+			tracee_get_regs(t->pid, &now);
 			pr_err("remote syscall %ld in %d: signal %d at ip %llx (addr %p)\n", nr,
 			       t->pid, WSTOPSIG(status), now.rip, si.si_addr);
 			return -1;
 		}
 		/* a group stop or event stop: step again */
 	}
-	if (thread_get_regs(t->pid, &regs))
+	if (tracee_get_regs(t->pid, &regs))
 		return -1;
 	if (regs.rip != t->syscall_ip + 2) {
 		pr_err("remote syscall %ld in %d stopped at %llx, expected %lx\n", nr, t->pid,

@@ -609,14 +609,6 @@ int fd_place_shared(struct rst_ctx *c, uint32_t id, int fd)
 	return 0;
 }
 
-int files_slots_end(const struct rst_ctx *c)
-{
-	size_t n;
-	FileEntry **files = image_files(c->img, &n);
-
-	return c->shared_base + (n ? (int)files[n - 1]->id : 0) + 1;
-}
-
 /* Are fd's the service fds of a process that shares c's table (or c's own)? */
 static bool svc_of_table(const struct rst_ctx *c, int fd)
 {
@@ -831,8 +823,11 @@ static int files_close_strays(struct rst_ctx *c)
  */
 static int files_restore_prepare(struct rst_ctx *c)
 {
-	size_t i;
+	size_t i, n;
+	FileEntry **files = image_files(c->img, &n);
 
+	/* the slots of the tree's open files, shared_base + id (child.c keeps above them) */
+	c->shared_slots = (n ? (int)files[n - 1]->id : 0) + 1;
 	c->svc_base = max(c->svc_base, files_max_fd(c->t) + 1);
 	for (i = 0; c->table_leader && &c->tree->ctx[i] != c; i++)
 		if (c->tree->ctx[i].table_leader == c->table_leader)

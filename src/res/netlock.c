@@ -107,7 +107,7 @@ struct netlock_image {
 /* CAP_NET_ADMIN over our network namespace (nftables wants it)? */
 static bool net_admin(void)
 {
-	return cap_effective(CAP_NET_ADMIN) && ns_owned_by_us("net");
+	return cap_effective(CAP_NET_ADMIN) && owned_by_our_userns("net");
 }
 
 static bool is_v4(const ProtobufCBinaryData *a)

@@ -120,7 +120,7 @@ static long take_from(struct rst_ctx *c, const struct pidfd_done *done)
 {
 	long pfd, nfd;
 
-	pfd = rcall(c, __NR_pidfd_open, task_own_pid(done->c->t->te), 0, 0);
+	pfd = rcall(c, __NR_pidfd_open, te_pid_inside(done->c->t->te), 0, 0);
 	if (pfd < 0)
 		return pfd;
 	nfd = rcall(c, __NR_pidfd_getfd, pfd, done->fd, 0);

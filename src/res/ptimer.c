@@ -182,7 +182,7 @@ static int create_one(struct rst_ctx *c, const PosixTimer *t)
 	sev.sigev_signo = t->signo;
 	sev.sigev_value.sival_ptr = (void *)(uintptr_t)t->sigval;
 	if (t->has_tid)
-		sev._sigev_un._tid = task_own_tid(c->t->te, t->tid);
+		sev._sigev_un._tid = te_tid_inside(c->t->te, t->tid);
 	if (remote_write(c->rt.pid, a_sev, &sev, sizeof(sev)) ||
 	    remote_write(c->rt.pid, a_id, &id, sizeof(id)) ||
 	    remote_write(c->rt.pid, a_its, &its, sizeof(its)) ||

@@ -249,11 +249,11 @@ static int queue_one(struct rst_ctx *c, struct rtask *rt, const SiginfoEntry *e,
 	if (remote_write(rt->pid, rt->scratch, si, sizeof(*si)))
 		return -1;
 	if (!tid) {
-		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, task_own_pid(c->t->te),
+		if (remote_syscall(rt, &ret, __NR_rt_sigqueueinfo, te_pid_inside(c->t->te),
 				   si->si_signo, rt->scratch, 0, 0, 0))
 			return -1;
-	} else if (remote_syscall(rt, &ret, __NR_rt_tgsigqueueinfo, task_own_pid(c->t->te),
-				  task_own_tid(c->t->te, tid), si->si_signo, rt->scratch, 0, 0)) {
+	} else if (remote_syscall(rt, &ret, __NR_rt_tgsigqueueinfo, te_pid_inside(c->t->te),
+				  te_tid_inside(c->t->te, tid), si->si_signo, rt->scratch, 0, 0)) {
 		return -1;
 	}
 	if (ret) {
@@ -316,7 +316,7 @@ static int requeue_trap(struct rst_ctx *c, pid_t tid, const SiginfoEntry *e, boo
 		pr_perror("tid %d: cannot send it its pending SIGTRAP", tid);
 		return -1;
 	}
-	if (ptrace(PTRACE_CONT, tid, 0, 0) || thread_wait_stop(tid, &status)) {
+	if (ptrace(PTRACE_CONT, tid, 0, 0) || tracee_wait_stop(tid, &status)) {
 		pr_perror("tid %d: cannot resume it to take its SIGTRAP", tid);
 		return -1;
 	}
@@ -330,7 +330,7 @@ static int requeue_trap(struct rst_ctx *c, pid_t tid, const SiginfoEntry *e, boo
 	}
 	if (ptrace(PTRACE_SETSIGINFO, tid, 0, e->raw.data) || set_mask(tid, ~0ULL) ||
 	    ptrace(PTRACE_INTERRUPT, tid, 0, 0) || ptrace(PTRACE_CONT, tid, 0, SIGTRAP) ||
-	    thread_wait_stop(tid, &status)) {
+	    tracee_wait_stop(tid, &status)) {
 		pr_perror("tid %d: cannot queue its pending SIGTRAP", tid);
 		return -1;
 	}

@@ -420,7 +420,7 @@ static int sysvipc_check(struct dump_ctx *ctx)
 static bool ids_settable(void)
 {
 	return (cap_effective(CAP_CHECKPOINT_RESTORE) || cap_effective(CAP_SYS_ADMIN)) &&
-	       ns_owned_by_us("ipc");
+	       owned_by_our_userns("ipc");
 }
 
 static int scan_all(struct dump_ctx *ctx, struct ipc_dump *d)

@@ -106,7 +106,7 @@ static int thread_dump(struct dump_ctx *ctx, struct dump_task *dt, struct dump_t
 	core->regs = xmalloc(sizeof(*core->regs));
 	x86_regs__init(core->regs);
 	regs_to_entry(&th->rt.regs, core->regs);
-	if (thread_get_xstate(th->tid, xs, &len)) {
+	if (tracee_get_xstate(th->tid, xs, &len)) {
 		free(xs);
 		return -1;
 	}
@@ -182,12 +182,12 @@ static int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *
 {
 	struct user_regs_struct regs;
 
-	if (thread_set_xstate(rt->pid, core->xstate.data, core->xstate.len))
+	if (tracee_set_xstate(rt->pid, core->xstate.data, core->xstate.len))
 		return -1;
 	memset(&regs, 0, sizeof(regs));
 	entry_to_regs(core->regs, &regs);
 	regs_for_release(&regs, true);
-	if (thread_set_regs(rt->pid, &regs))
+	if (tracee_set_regs(rt->pid, &regs))
 		return -1;
 	if (ptrace(PTRACE_SETSIGMASK, rt->pid, sizeof(uint64_t), &core->sigmask)) {
 		pr_perror("tid %u: cannot restore the blocked signal mask", core->tid);

@@ -966,7 +966,7 @@ static bool tty_open_later(struct rst_ctx *c, const FileEntry *fe)
 	TaskEntry *te = c->t->te;
 
 	return fe->tty->dev_tty && fe->tty->has_index && te->sid == te->pid &&
-	       getsid(0) != task_own_pid(te);
+	       getsid(0) != te_pid_inside(te);
 }
 
 int tty_load(struct image *img, const struct img_rec_hdr *h, void *msg)

@@ -112,7 +112,7 @@ static int child_service_fds(struct rst_ctx *c)
 
 /*
  * Fork at 'pid' as the restorer sees it and, in a tree with a PID
- * namespace of its own, at 'ns_pid' inside it (0: no such namespace).
+ * namespace of its own, at 'pid_inside' inside it (0: no such namespace).
  */
 /*
  * Set in the tasks of the tree (and our namespace init), which the
@@ -129,15 +129,15 @@ void fork_traced(void)
 	forks_traced = true;
 }
 
-pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags)
+pid_t fork_at_pid_flags(pid_t pid, pid_t pid_inside, uint64_t flags)
 {
-	pid_t both[2] = { ns_pid, pid }; /* innermost namespace first */
+	pid_t both[2] = { pid_inside, pid }; /* innermost namespace first */
 	struct stasis_clone_args args = {
 		.flags = flags | (forks_traced ? CLONE_PTRACE : 0),
 		/* a sibling's exit signal is our own, chosen by our parent */
 		.exit_signal = flags & CLONE_PARENT ? 0 : SIGCHLD,
-		.set_tid = ns_pid ? (uintptr_t)both : (uintptr_t)&pid,
-		.set_tid_size = ns_pid ? 2 : 1,
+		.set_tid = pid_inside ? (uintptr_t)both : (uintptr_t)&pid,
+		.set_tid_size = pid_inside ? 2 : 1,
 	};
 	sigset_t all, old;
 	char comm[64];
@@ -150,10 +150,10 @@ pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags)
 	if (ret)
 		sigprocmask(SIG_SETMASK, &old, NULL);
 	if (ret < 0) {
-		if (errno == EEXIST && ns_pid && !pid_exists(pid)) {
+		if (errno == EEXIST && pid_inside && !pid_exists(pid)) {
 			pr_err("pid %d of the tree's PID namespace is taken there; restore needs "
 			       "it free\n",
-			       ns_pid);
+			       pid_inside);
 		} else if (errno == EEXIST) {
 			proc_comm(pid, comm, sizeof(comm));
 			pr_err(
@@ -181,11 +181,11 @@ pid_t fork_at_pid(pid_t pid)
  * with a PID namespace of its own, its number there too; with --pidns
  * only the number inside the namespace (the kernel picks ours).
  */
-pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
+pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t pid_inside, uint64_t flags)
 {
 	if (c->opts->pidns)
-		return fork_at_pid_flags(ns_pid ? ns_pid : pid, 0, flags);
-	return fork_at_pid_flags(pid, ns_pid, flags);
+		return fork_at_pid_flags(pid_inside ? pid_inside : pid, 0, flags);
+	return fork_at_pid_flags(pid, pid_inside, flags);
 }
 
 /*
@@ -196,7 +196,7 @@ pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags)
  */
 static int park_pipe(struct rst_ctx *c, struct rst_ctx *kc, int p[2])
 {
-	int k, high = files_slots_end(c);
+	int k, high = c->shared_base + c->shared_slots;
 
 	if (pipe2(p, O_CLOEXEC)) {
 		pr_perror("pid %u: cannot make a pipe", c->t->te->pid);
@@ -263,7 +263,7 @@ static int child_fork_kids(struct rst_ctx *c)
 		    fork_kid(c, c->t->kids[i]))
 			return -1;
 	}
-	if (te->sid == te->pid && task_own_pid(te) != getsid(0) && setsid() < 0) {
+	if (te->sid == te->pid && te_pid_inside(te) != getsid(0) && setsid() < 0) {
 		pr_perror("pid %u: cannot create its session", te->pid);
 		return -1;
 	}
@@ -311,7 +311,7 @@ static int child_make_group(struct rst_ctx *c)
 	/* the group exists once the stand-in's setpgid is done */
 	while (getpgid(pid) != pid)
 		usleep(100);
-	if (setpgid(0, task_own_pgid(c->t->te))) {
+	if (setpgid(0, te_pgid_inside(c->t->te))) {
 		pr_perror("pid %u: cannot join process group %d", c->t->te->pid, pgid);
 		close(p[1]);
 		return -1;
@@ -333,8 +333,8 @@ static void __attribute__((noreturn)) zombie_main(struct rst_ctx *c)
 		setsid();
 	else if (te->pgid == te->pid)
 		setpgid(0, 0);
-	else if (task_own_pgid(te) != getpgrp() && image_task(c->img, te->pgid))
-		setpgid(0, task_own_pgid(te)); /* best effort: its leader may not exist yet */
+	else if (te_pgid_inside(te) != getpgrp() && image_task(c->img, te->pgid))
+		setpgid(0, te_pgid_inside(te)); /* best effort: its leader may not exist yet */
 	prctl(PR_SET_NAME, te->comm, 0, 0, 0);
 	/* what /proc still shows of it: a status it cannot have had says it failed */
 	if (res_stage(child_zombie, c))

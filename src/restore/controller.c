@@ -21,11 +21,11 @@
 /* The task we see as host pid 'pid' (its number in the image may differ). */
 static struct rst_ctx *ctx_by_pid(struct rst_tree *r, pid_t pid)
 {
-	pid_t inner = r->opts->pidns ? ns_pid(pid) : pid;
+	pid_t inner = r->opts->pidns ? innermost_pid(pid) : pid;
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
-		if ((r->opts->pidns ? task_own_pid(r->img->tasks[i].te)
+		if ((r->opts->pidns ? te_pid_inside(r->img->tasks[i].te)
 				    : (pid_t)r->img->tasks[i].te->pid) == inner) {
 			r->ctx[i].host_pid = pid;
 			return &r->ctx[i];
@@ -199,10 +199,10 @@ static int release_thread(pid_t pid, const ThreadCore *core)
 	struct user_regs_struct r;
 	struct timed_arg a;
 
-	if (core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
+	if (core->has_call_deadline && !tracee_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
 	    (long)r.rax == -ERESTARTNOHAND && (timed_call(&r, &a) || sock_call(pid, &r, NULL)))
 		return deadline_release(pid, &r, CLOCK_REALTIME, core->call_deadline);
-	if (thread_get_regs(pid, &r))
+	if (tracee_get_regs(pid, &r))
 		return -1;
 	return release_into_call(pid, &r);
 }
@@ -217,7 +217,7 @@ static bool release_first(pid_t pid, const ThreadCore *core)
 {
 	struct user_regs_struct r;
 
-	return core->has_call_deadline && !thread_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
+	return core->has_call_deadline && !tracee_get_regs(pid, &r) && (long)r.orig_rax >= 0 &&
 	       (long)r.rax == -ERESTARTNOHAND && sock_call(pid, &r, NULL);
 }
 

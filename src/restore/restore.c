@@ -195,7 +195,7 @@ static int rebuild(struct restore *r)
 		if (c->t->te->zombie || c->second)
 			continue;
 		/* drive each task from its own CPU: no cross-CPU wakeup per remote call */
-		pin_to_cpu(task_cpu(c->host_pid));
+		pin_to_cpu(last_cpu_of(c->host_pid));
 		if (transplant(c))
 			return -1;
 		pr_debug("pid %u: transplanted with %lu remote syscalls in %.2f ms\n",

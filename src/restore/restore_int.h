@@ -22,10 +22,10 @@ struct restore {
 };
 
 /* child.c */
-pid_t fork_at_pid_flags(pid_t pid, pid_t ns_pid, uint64_t flags);
+pid_t fork_at_pid_flags(pid_t pid, pid_t pid_inside, uint64_t flags);
 void fork_traced(void); /* in the tree: its forks are traced (CLONE_PTRACE) */
 pid_t fork_at_pid(pid_t pid);
-pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t ns_pid, uint64_t flags);
+pid_t fork_at(const struct rst_ctx *c, pid_t pid, pid_t pid_inside, uint64_t flags);
 void __attribute__((noreturn)) child_main(struct rst_ctx *c);
 
 /* root.c */

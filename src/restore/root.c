@@ -37,7 +37,7 @@
  * there, reaps orphans like any init, and exits with the root's status
  * (which ends the namespace).
  */
-static void __attribute__((noreturn)) ns_init_main(struct restore *r, int go_fd)
+static void __attribute__((noreturn)) pidns_init_main(struct restore *r, int go_fd)
 {
 	struct rst_ctx *c = &r->tree.ctx[r->tree.root];
 	int status;
@@ -85,7 +85,7 @@ static pid_t fork_ns_init(uint64_t flags)
 bool can_choose_pids(void)
 {
 	return (cap_effective(CAP_CHECKPOINT_RESTORE) || cap_effective(CAP_SYS_ADMIN)) &&
-	       ns_owned_by_us("pid");
+	       owned_by_our_userns("pid");
 }
 
 /*
@@ -175,7 +175,7 @@ int fork_root(struct restore *r, pid_t *first)
 		*first = fork_ns_init(user);
 		if (*first == 0) {
 			close(sync[1]);
-			ns_init_main(r, sync[0]);
+			pidns_init_main(r, sync[0]);
 		}
 		r->tree.ns_init = *first;
 	} else {

@@ -77,7 +77,7 @@ static int second_driver_seize(struct rst_ctx *c)
 		pr_perror("cannot seize restore child %d again", c->host_pid);
 		return -1;
 	}
-	if (thread_wait_stop(c->host_pid, &status))
+	if (tracee_wait_stop(c->host_pid, &status))
 		return -1;
 	return transplant_begin(c);
 }
@@ -91,7 +91,7 @@ static void *second_driver_main(void *arg)
 	for (i = 0; i < d->n && !ret; i++) {
 		struct rst_ctx *c = d->tasks[i];
 
-		pin_to_cpu(task_cpu(c->host_pid));
+		pin_to_cpu(last_cpu_of(c->host_pid));
 		if (second_driver_seize(c) || transplant(c))
 			ret = -1;
 	}
@@ -106,7 +106,7 @@ static void *second_driver_main(void *arg)
 /* Hand a parked task over: back to where it stopped, then let it go on into pause(). */
 static int second_driver_hand(struct rst_ctx *c)
 {
-	if (thread_set_regs(c->rt.pid, &c->rt.regs) || ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
+	if (tracee_set_regs(c->rt.pid, &c->rt.regs) || ptrace(PTRACE_DETACH, c->rt.pid, 0, 0)) {
 		pr_perror("cannot hand restore child %d over", c->rt.pid);
 		return -1;
 	}
@@ -127,7 +127,8 @@ int second_driver_start(struct restore *r)
 	d->r = r;
 	d->tasks = xzalloc(r->tree.n * sizeof(*d->tasks));
 	for (i = 0; i < r->tree.n; i++)
-		if (rebuild_independent(&r->tree.ctx[i]) && task_cpu(r->tree.ctx[i].host_pid) % 2)
+		if (rebuild_independent(&r->tree.ctx[i]) &&
+		    last_cpu_of(r->tree.ctx[i].host_pid) % 2)
 			d->tasks[d->n++] = &r->tree.ctx[i];
 	if (d->n < SECOND_DRIVER_MIN) {
 		ret = 0;

@@ -70,7 +70,7 @@ struct thread_clone {
 	pid_t set_tid[2]; /* in the tree's own PID namespace, and ours */
 };
 
-static void thread_create_failed(struct rst_ctx *c, const ThreadCore *core, long ret)
+static void clone_thread_failed(struct rst_ctx *c, const ThreadCore *core, long ret)
 {
 	char comm[64];
 
@@ -106,7 +106,7 @@ static int threads_create(struct rst_ctx *c, size_t first, size_t n)
 			a->flags |= CLONE_CHILD_CLEARTID;
 			a->child_tid = core->clear_tid_addr;
 		}
-		tc[i].set_tid[0] = task_own_tid(c->t->te, core->tid);
+		tc[i].set_tid[0] = te_tid_inside(c->t->te, core->tid);
 		tc[i].set_tid[1] = core->tid;
 		a->set_tid = at + i * sizeof(tc[0]) + offsetof(struct thread_clone, set_tid);
 		/* both numbers, or with --pidns the one inside only */
@@ -121,12 +121,12 @@ static int threads_create(struct rst_ctx *c, size_t first, size_t n)
 			return -1;
 	if (rbatch_start(&c->rt) || rbatch_finish(&c->rt, rets, &failed)) {
 		if (failed != SIZE_MAX)
-			thread_create_failed(c, c->t->cores[first + failed], rets[failed]);
+			clone_thread_failed(c, c->t->cores[first + failed], rets[failed]);
 		return -1;
 	}
 	for (i = 0; i < n; i++)
 		if (rets[i] != tc[i].set_tid[0]) {
-			thread_create_failed(c, c->t->cores[first + i], rets[i]);
+			clone_thread_failed(c, c->t->cores[first + i], rets[i]);
 			return -1;
 		}
 	return 0;
@@ -137,19 +137,19 @@ static int threads_create(struct rst_ctx *c, size_t first, size_t n)
  * the part of the scratch area at window (its registers are set later
  * like the leader's).
  */
-static int thread_adopt(struct rst_ctx *c, ThreadCore *core, struct rtask *rt, size_t window)
+static int adopt_new_thread(struct rst_ctx *c, ThreadCore *core, struct rtask *rt, size_t window)
 {
 	pid_t tid = core->tid;
 	int status;
 
 	/* with --pidns our view of the thread has another number */
 	if (c->opts->pidns)
-		tid = host_tid(c->rt.pid, task_own_tid(c->t->te, core->tid));
-	if (tid < 0 || thread_wait_stop(tid, &status))
+		tid = host_tid(c->rt.pid, te_tid_inside(c->t->te, core->tid));
+	if (tid < 0 || tracee_wait_stop(tid, &status))
 		return -1;
 	memset(rt, 0, sizeof(*rt));
 	rt->pid = tid;
-	if (thread_get_regs(tid, &rt->regs))
+	if (tracee_get_regs(tid, &rt->regs))
 		return -1;
 	rt->syscall_ip = c->rt.syscall_ip;
 	rt->batch_ip = c->rt.batch_ip;
@@ -176,7 +176,7 @@ static int restore_threads(struct rst_ctx *c)
 	for (i = 1; i < n; i = end) {
 		end = min(n, i + nwin);
 		for (j = i; j < end; j++)
-			if (thread_adopt(c, c->t->cores[j], &c->th[j], j - i) ||
+			if (adopt_new_thread(c, c->t->cores[j], &c->th[j], j - i) ||
 			    res_stage(thread, c, &c->th[j], c->t->cores[j]) ||
 			    rbatch_start(&c->th[j]))
 				return -1;
@@ -196,7 +196,7 @@ int transplant_begin(struct rst_ctx *c)
 {
 	memset(&c->rt, 0, sizeof(c->rt));
 	c->rt.pid = c->host_pid;
-	if (thread_get_regs(c->rt.pid, &c->rt.regs))
+	if (tracee_get_regs(c->rt.pid, &c->rt.regs))
 		return -1;
 	c->rt.syscall_ip = c->tramp;
 	c->rt.batch_ip = c->tramp + TRAMP_BATCH_OFF;

@@ -227,7 +227,7 @@ void proc_comm(pid_t pid, char *buf, size_t size)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
-pid_t ns_pid(pid_t host_pid)
+pid_t innermost_pid(pid_t host_pid)
 {
 	char *status = read_proc(host_pid, "status", NULL);
 	const char *v = status ? status_field(status, "NSpid") : NULL;
@@ -253,7 +253,7 @@ pid_t host_tid(pid_t host_pid, pid_t inner_tid)
 	pid_t found = -1;
 	DIR *d;
 
-	if (ns_pid(host_pid) == host_pid)
+	if (innermost_pid(host_pid) == host_pid)
 		return inner_tid; /* same namespace */
 	snprintf(path, sizeof(path), "/proc/%d/task", host_pid);
 	d = opendir(path);
@@ -261,7 +261,7 @@ pid_t host_tid(pid_t host_pid, pid_t inner_tid)
 		pid_t tid = atoi(de->d_name);
 
 		snprintf(name, sizeof(name), "%d", tid);
-		if (tid > 0 && ns_pid(tid) == inner_tid) {
+		if (tid > 0 && innermost_pid(tid) == inner_tid) {
 			found = tid;
 			break;
 		}
@@ -306,7 +306,7 @@ bool affinity_saved(void *mask, size_t size)
 	return true;
 }
 
-int task_cpu(pid_t pid)
+int last_cpu_of(pid_t pid)
 {
 	char *buf = read_proc(pid, "stat", NULL), *p;
 	int field = 3, cpu = -1;
@@ -337,7 +337,7 @@ bool cap_effective(int cap)
 	return d[cap / 32].effective & (1U << (cap % 32));
 }
 
-bool ns_owned_by_us(const char *name)
+bool owned_by_our_userns(const char *name)
 {
 	char path[64];
 	struct stat self, owner;
