@@ -136,7 +136,7 @@ out:
 
 static void test_seize_missing(void)
 {
-	CHECK(thread_seize(999999) < 0, "seizing a pid that cannot exist worked");
+	CHECK(tracee_seize(999999) < 0, "seizing a pid that cannot exist worked");
 	printf("  ok refuses unknown pid\n");
 out:;
 }
