@@ -32,7 +32,8 @@
  * (it stays stopped when stasis dies) or with a SIGSTOP of its own pending
  * (the same).  What stays exposed: a SIGSTOP sent to a held process by
  * someone else during the dump merges with ours and is taken back with it;
- * should stasis die, the parent of a held process sees it stop and go on.
+ * should stasis die, the parent of a held process sees it stop and go on,
+ * and one that blocks SIGCONT keeps it pending, as after a ^Z and fg.
  */
 #include <errno.h>
 #include <fcntl.h>
