@@ -351,16 +351,52 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	if (rtask_seal(dt_rt(dt)) || res_stage(dump_remote, ctx, dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
+		dt->th[i].core = xmalloc(sizeof(*dt->th[i].core));
+		*dt->th[i].core = (ThreadCore)THREAD_CORE__INIT;
+	}
+	if (res_stage(dump_threads, ctx, dt))
+		return -1;
+	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
 
-		th->core = xmalloc(sizeof(*th->core));
-		*th->core = (ThreadCore)THREAD_CORE__INIT;
 		if (i == dt->nth / 2)
 			test_crash("threads"); /* some threads done, some not yet */
 		if (res_stage(dump_thread, ctx, dt, th))
 			return -1;
 	}
 	return 0;
+}
+
+/* Bytes of the scratch area each thread's THREAD_SCRATCH gets in dump_threads_call. */
+#define THREAD_SCRATCH_SLOT 64
+
+int dump_threads_call(struct dump_task *dt, long nr, unsigned long a1, unsigned long a2, long *rets,
+		      unsigned long *at)
+{
+	const struct rtask *lead = dt_rt(dt);
+	size_t per = lead->scratch_len / THREAD_SCRATCH_SLOT, i, from;
+	struct rtask **ts = xmalloc(dt->nth * sizeof(*ts));
+	unsigned long(*args)[6] = xmalloc(dt->nth * sizeof(*args));
+	int ret = 0;
+
+	/* the threads share the leader's area: a slot each, as many at once as fit */
+	for (from = 0; from < dt->nth && !ret; from += per) {
+		size_t n = min(per, dt->nth - from);
+
+		for (i = 0; i < n; i++) {
+			struct rtask *t = &dt->th[from + i].rt;
+
+			ts[i] = t;
+			at[from + i] = t->scratch + i * THREAD_SCRATCH_SLOT;
+			args[i][0] = a1 == THREAD_SCRATCH ? at[from + i] : a1;
+			args[i][1] = a2 == THREAD_SCRATCH ? at[from + i] : a2;
+			args[i][2] = args[i][3] = args[i][4] = args[i][5] = 0;
+		}
+		ret = remote_syscall_each(ts, n, nr, (const unsigned long(*)[6])args, rets + from);
+	}
+	free(args);
+	free(ts);
+	return ret;
 }
 
 /* Every thread gets its registers and mask back, the leader last (it removes the area). */

@@ -33,6 +33,12 @@ struct res_ops {
 	int (*dump_check)(struct dump_ctx *ctx);
 	/* stage 1, tracer thread, scratch mapping in place: remote syscalls */
 	int (*dump_remote)(struct dump_ctx *ctx, struct dump_task *dt);
+	/*
+	 * stage 1, all threads of the task at once, before dump_thread: the
+	 * remote calls every thread needs, made in all of them together
+	 * (dump_threads_call); each thread's core record exists
+	 */
+	int (*dump_threads)(struct dump_ctx *ctx, struct dump_task *dt);
 	/* stage 1, once per thread (leader first) */
 	int (*dump_thread)(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th);
 	/* stage 2, for a zombie instead of the stages below: its task record only */

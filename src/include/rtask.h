@@ -79,6 +79,13 @@ int rtask_release(struct rtask *t);
  * failed (the task died, ...).  The task must have syscall_ip set.
  */
 extern unsigned long remote_syscall_count; /* for -v4 statistics */
+/*
+ * The same call in n threads at once (args[i]: thread i's six arguments),
+ * their stops waited for together; rets[i] their results.  -1 only if
+ * ptrace failed, every thread then put back as it was.
+ */
+int remote_syscall_each(struct rtask *const *ts, size_t n, long nr, const unsigned long (*args)[6],
+			long *rets);
 int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsigned long a2,
 		   unsigned long a3, unsigned long a4, unsigned long a5, unsigned long a6);
 

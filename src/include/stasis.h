@@ -154,6 +154,16 @@ struct dump_ctx {
 	size_t remote_done;
 };
 
+/*
+ * Stage 1 (a dump_threads hook): the call nr(a1, a2) in every thread of
+ * dt at once; an argument THREAD_SCRATCH is 64 bytes of the scratch area
+ * for that thread alone, at[i] for thread i.  rets[i]: thread i's result.
+ * -1 only if ptrace failed.
+ */
+#define THREAD_SCRATCH (~0UL)
+int dump_threads_call(struct dump_task *dt, long nr, unsigned long a1, unsigned long a2, long *rets,
+		      unsigned long *at);
+
 /* Is pid a process of the tree being dumped? */
 bool dump_tree_has(const struct dump_ctx *ctx, pid_t pid);
 

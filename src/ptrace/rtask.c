@@ -651,6 +651,113 @@ int remote_syscall(struct rtask *t, long *ret, long nr, unsigned long a1, unsign
 	return 0;
 }
 
+/* Wait for t's next syscall stop; group and event stops are passed. */
+static int next_syscall_stop(struct rtask *t, long nr)
+{
+	int status, tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		if (tracee_wait_stop(t->pid, &status))
+			return -1;
+		if (WSTOPSIG(status) == (SIGTRAP | 0x80))
+			return 0;
+		if ((status >> 16) == 0) {
+			pr_err("remote syscall %ld in %d: signal %d\n", nr, t->pid,
+			       WSTOPSIG(status));
+			return -1;
+		}
+		if (ptrace(PTRACE_SYSCALL, t->pid, 0, 0)) {
+			pr_perror("remote syscall %ld in %d: cannot resume", nr, t->pid);
+			return -1;
+		}
+	}
+	return -1;
+}
+
+/*
+ * The same call in n threads at once, each with its own arguments
+ * (args[i]) and from its own resume stub: every thread is set up, then all
+ * are let run to their syscall-entry stops, then to their exit stops, and
+ * the round trips overlap instead of adding up.  Between calls each thread
+ * rests as it was frozen, as with remote_syscall.  rets[i]: thread i's
+ * result.  Threads without syscall stops, or with calls queued, run theirs
+ * one after the other.
+ */
+int remote_syscall_each(struct rtask *const *ts, size_t n, long nr, const unsigned long (*args)[6],
+			long *rets)
+{
+	uint64_t all = ~0ULL;
+	size_t i, set;
+	int err = 0, round;
+
+	for (i = 0; i < n && ts[i]->syscall_stops && !ts[i]->batch; i++)
+		;
+	if (i < n) {
+		for (i = 0; i < n; i++)
+			if (remote_syscall(ts[i], &rets[i], nr, args[i][0], args[i][1], args[i][2],
+					   args[i][3], args[i][4], args[i][5]))
+				return -1;
+		return 0;
+	}
+	/* registers first, then the mask (see remote_syscall_stops) */
+	for (set = 0; set < n && !err; set++) {
+		struct rtask *t = ts[set];
+		struct user_regs_struct regs = t->regs;
+
+		regs.rax = nr;
+		regs.orig_rax = -1;
+		regs.rdi = args[set][0];
+		regs.rsi = args[set][1];
+		regs.rdx = args[set][2];
+		regs.r10 = args[set][3];
+		regs.r8 = args[set][4];
+		regs.r9 = args[set][5];
+		regs.rip = t->syscall_ip;
+		regs.eflags &= ~0x100UL; /* no stale TF */
+		__atomic_fetch_add(&remote_syscall_count, 1, __ATOMIC_RELAXED);
+		t->regs_dirty = true;
+		if (tracee_set_regs(t->pid, &regs) ||
+		    ptrace(PTRACE_SETSIGMASK, t->pid, sizeof(uint64_t), &all)) {
+			pr_perror("cannot set up a remote call in %d", t->pid);
+			err = -1;
+		}
+		test_kill_at(remote_syscall_count);
+	}
+	/* entry stops, then exit stops: every thread resumed is waited for */
+	for (round = 0; round < 2 && !err; round++) {
+		size_t resumed;
+
+		for (resumed = 0; resumed < set; resumed++)
+			if (ptrace(PTRACE_SYSCALL, ts[resumed]->pid, 0, 0)) {
+				pr_perror("remote syscall %ld in %d: cannot resume", nr,
+					  ts[resumed]->pid);
+				err = -1;
+				break;
+			}
+		for (i = 0; i < resumed; i++)
+			if (next_syscall_stop(ts[i], nr))
+				err = -1;
+	}
+	for (i = 0; i < set && !err; i++) {
+		struct user_regs_struct regs;
+
+		if (tracee_get_regs(ts[i]->pid, &regs)) {
+			err = -1;
+		} else if (regs.rip != ts[i]->syscall_ip + 2 || (long)regs.orig_rax != nr) {
+			pr_err("remote syscall %ld in %d stopped at %llx (syscall %lld)\n", nr,
+			       ts[i]->pid, regs.rip, regs.orig_rax);
+			err = -1;
+		} else {
+			rets[i] = regs.rax;
+		}
+	}
+	for (i = 0; i < set; i++)
+		if (ptrace(PTRACE_SETSIGMASK, ts[i]->pid, sizeof(uint64_t), &ts[i]->sigmask) ||
+		    tracee_set_regs(ts[i]->pid, &ts[i]->regs))
+			err = -1;
+	return err;
+}
+
 /* /proc/PID/mem ignores page protections (FOLL_FORCE): the fallback both ways. */
 static int proc_mem_rw(pid_t pid, unsigned long addr, void *buf, size_t len, bool write)
 {

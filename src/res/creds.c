@@ -82,22 +82,37 @@ static int creds_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 {
 	const char *status = dump_thread_status(dt, th);
 	CredsEntry *cr;
-	long ret;
 
 	if (!status)
 		return -1;
-	cr = th->core->creds = xmalloc(sizeof(*cr));
-	creds_entry__init(cr);
-	if (creds_parse(th->tid, status, cr))
-		return -1;
-	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0) ||
-	    ret < 0) {
-		pr_err("tid %d: cannot read securebits\n", th->tid);
-		return -1;
+	cr = th->core->creds; /* with its securebits (creds_dump_threads) */
+	return creds_parse(th->tid, status, cr);
+}
+
+/* Every thread's securebits, which only the thread itself can read: all at once. */
+static int creds_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	long *rets = xmalloc(dt->nth * sizeof(*rets));
+	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
+	size_t i;
+	int ret = dump_threads_call(dt, __NR_prctl, PR_GET_SECUREBITS, 0, rets, at);
+
+	for (i = 0; !ret && i < dt->nth; i++) {
+		CredsEntry *cr;
+
+		if (rets[i] < 0) {
+			pr_err("tid %d: cannot read securebits\n", dt->th[i].tid);
+			ret = -1;
+			break;
+		}
+		cr = dt->th[i].core->creds = xmalloc(sizeof(*cr));
+		creds_entry__init(cr);
+		cr->has_securebits = true;
+		cr->securebits = rets[i];
 	}
-	cr->has_securebits = true;
-	cr->securebits = ret;
-	return 0;
+	free(at);
+	free(rets);
+	return ret;
 }
 
 static uint64_t cap_full(void)
@@ -489,6 +504,7 @@ static int creds_restore_check(struct image *img, const struct restore_opts *o)
 
 const struct res_ops creds_res = {
 	.name = "creds",
+	.dump_threads = creds_dump_threads,
 	.dump_thread = creds_dump_thread,
 	.restore_check = creds_restore_check,
 	.thread_last = creds_restore_remote,

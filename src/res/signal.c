@@ -134,19 +134,16 @@ static int dump_sigactions(struct dump_task *dt)
 	return 0;
 }
 
-static int dump_sigaltstack(struct dump_thread *th)
+/* One thread's sigaltstack, from what sigaltstack(NULL, at) wrote (ret: its result). */
+static int dump_sigaltstack(struct dump_thread *th, long ret, unsigned long at)
 {
-	struct rtask *rt = &th->rt;
 	struct kstack ss;
-	long ret;
 
-	if (remote_syscall(rt, &ret, __NR_sigaltstack, 0, rt->scratch, 0, 0, 0, 0))
-		return -1;
 	if (ret) {
 		pr_err("tid %d: cannot read sigaltstack: %s\n", th->tid, strerror(-ret));
 		return -1;
 	}
-	if (remote_read(th->tid, rt->scratch, &ss, sizeof(ss)))
+	if (remote_read(th->tid, at, &ss, sizeof(ss)))
 		return -1;
 	if (ss.flags & SS_DISABLE)
 		return 0;
@@ -180,7 +177,22 @@ static int sig_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct du
 	if (peek_pending(th->tid, false, &th->core->pending, &n))
 		return -1;
 	th->core->n_pending = n;
-	return dump_sigaltstack(th);
+	return 0;
+}
+
+/* Every thread's sigaltstack, which only the thread itself can read: all at once. */
+static int sig_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	long *rets = xmalloc(dt->nth * sizeof(*rets));
+	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
+	size_t i;
+	int ret = dump_threads_call(dt, __NR_sigaltstack, 0, THREAD_SCRATCH, rets, at);
+
+	for (i = 0; !ret && i < dt->nth; i++)
+		ret = dump_sigaltstack(&dt->th[i], rets[i], at[i]);
+	free(at);
+	free(rets);
+	return ret;
 }
 
 /*
@@ -472,6 +484,7 @@ const struct res_ops signal_res = {
 	.dump_zombie = sig_dump_zombie,
 	.child_zombie = sig_restore_zombie,
 	.dump_remote = sig_dump,
+	.dump_threads = sig_dump_threads,
 	.dump_thread = sig_dump_thread,
 	.child = sig_restore_child,
 	.thread = sig_restore_thread,

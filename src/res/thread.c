@@ -65,25 +65,42 @@ static int dump_rseq(struct dump_thread *th)
 	return 0;
 }
 
+/* clear_child_tid, which only the thread itself can read: in all threads at once. */
+static int thread_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
+{
+	long *rets = xmalloc(dt->nth * sizeof(*rets));
+	unsigned long tid_addr, *at = xmalloc(dt->nth * sizeof(*at));
+	size_t i;
+	int ret = -1;
+
+	if (dump_threads_call(dt, __NR_prctl, PR_GET_TID_ADDRESS, THREAD_SCRATCH, rets, at))
+		goto out;
+	for (i = 0; i < dt->nth; i++) {
+		struct dump_thread *th = &dt->th[i];
+
+		if (rets[i]) {
+			pr_err("tid %d: cannot read clear_child_tid: %s\n", th->tid,
+			       strerror(-rets[i]));
+			goto out;
+		}
+		if (remote_read(th->tid, at[i], &tid_addr, sizeof(tid_addr)))
+			goto out;
+		th->core->has_clear_tid_addr = true;
+		th->core->clear_tid_addr = tid_addr;
+	}
+	ret = 0;
+out:
+	free(at);
+	free(rets);
+	return ret;
+}
+
 static int dump_user_pointers(struct dump_thread *th)
 {
 	ThreadCore *core = th->core;
-	unsigned long tid_addr;
 	void *head;
 	size_t len;
-	long ret;
 
-	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TID_ADDRESS, th->rt.scratch, 0, 0, 0,
-			   0))
-		return -1;
-	if (ret) {
-		pr_err("tid %d: cannot read clear_child_tid: %s\n", th->tid, strerror(-ret));
-		return -1;
-	}
-	if (remote_read(th->tid, th->rt.scratch, &tid_addr, sizeof(tid_addr)))
-		return -1;
-	core->has_clear_tid_addr = true;
-	core->clear_tid_addr = tid_addr;
 	if (syscall(SYS_get_robust_list, th->tid, &head, &len)) {
 		pr_perror("tid %d: cannot read the robust futex list", th->tid);
 		return -1;
@@ -198,6 +215,7 @@ static int thread_restore_regs(struct rst_ctx *c, struct rtask *rt, ThreadCore *
 
 const struct res_ops thread_res = {
 	.name = "thread",
+	.dump_threads = thread_dump_threads,
 	.dump_thread = thread_dump,
 	.child = thread_restore_child,
 	.thread = thread_restore_remote,

@@ -91,6 +91,7 @@ static const struct res_stage_point res_stages[] = {
 	STAGE(dump_unhold, "dump:%s:unhold", EIO),
 	STAGE(dump_check, "dump:%s:check", EINVAL),
 	STAGE(dump_remote, "dump:%s:remote", ESRCH),
+	STAGE(dump_threads, "dump:%s:threads", ESRCH),
 	STAGE(dump_thread, "dump:%s:thread", ESRCH),
 	STAGE(dump_zombie, "dump:%s:zombie", ESRCH),
 	STAGE(dump_local, "dump:%s:local", ESRCH),
