@@ -602,7 +602,7 @@ snapshot() {
 		read -r -a f <<<"$(sed 's/.*) //' "/proc/$pid/stat")"
 		printf 'stat flags=%#x nice=%s threads=%s exit_signal=%s rt_priority=%s policy=%s\n' \
 			$((f[6] & STAT_FLAGS_COMPARED)) "${f[16]}" "${f[17]}" "${f[35]}" "${f[37]}" "${f[38]}"
-		for f in personality loginuid sessionid timerslack_ns; do
+		for f in personality loginuid sessionid timerslack_ns coredump_filter; do
 			echo "$f $(cat "/proc/$pid/$f" 2>/dev/null)"
 		done
 		echo "== cgroup"

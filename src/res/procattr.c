@@ -1,6 +1,9 @@
 /*
  * Per-process attributes the kernel keeps in /proc/PID and that no other
- * kind saves: oom_score_adj, and the audit identity (loginuid, sessionid).
+ * kind saves: oom_score_adj, coredump_filter (which parts of memory a core
+ * dump holds; kept by the address space, so the restore child writes it
+ * before it forks and before its transplant, which keeps that address
+ * space), and the audit identity (loginuid, sessionid).
  * oom_score_adj is written back by the restore child itself; lowering it
  * below the restorer's needs CAP_SYS_RESOURCE, so a value restore could not
  * set is refused at dump.  An audit session cannot be recreated: the kernel
@@ -81,6 +84,57 @@ static int audit_dump(pid_t pid, TaskEntry *te)
 	return -1;
 }
 
+#define COREDUMP_FILTER_DEFAULT 0x33 /* the kernel's, MMF_DUMP_FILTER_DEFAULT */
+
+static int coredump_filter_read(pid_t pid, unsigned long *v)
+{
+	char *s = read_proc(pid, "coredump_filter", NULL);
+
+	if (!s)
+		return -1;
+	*v = strtoul(s, NULL, 16);
+	free(s);
+	return 0;
+}
+
+static int coredump_filter_dump(pid_t pid, TaskEntry *te)
+{
+	unsigned long v;
+
+	if (coredump_filter_read(pid, &v)) {
+		pr_perror("pid %d: cannot read /proc/%d/coredump_filter", pid, pid);
+		return -1;
+	}
+	if (v != COREDUMP_FILTER_DEFAULT) {
+		te->has_coredump_filter = true;
+		te->coredump_filter = v;
+	}
+	return 0;
+}
+
+/* In the restore child: the filter the task had (absent: the default). */
+static int coredump_filter_restore(const TaskEntry *te)
+{
+	unsigned long want =
+			  te->has_coredump_filter ? te->coredump_filter : COREDUMP_FILTER_DEFAULT,
+		      now;
+	char buf[32];
+	int fd, n;
+
+	if (!coredump_filter_read(0, &now) && now == want)
+		return 0;
+	n = snprintf(buf, sizeof(buf), "0x%lx", want);
+	fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, buf, n) != n) {
+		pr_perror("pid %u: cannot set coredump_filter 0x%lx", te->pid, want);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	TaskEntry *te = dt->te;
@@ -97,7 +151,7 @@ static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		te->has_oom_score_adj = true;
 		te->oom_score_adj = adj;
 	}
-	if (audit_dump(dt->pid, te))
+	if (coredump_filter_dump(dt->pid, te) || audit_dump(dt->pid, te))
 		return -1;
 	return 0;
 }
@@ -168,7 +222,7 @@ static int procattr_restore_child(struct rst_ctx *c)
 	char buf[32];
 	int fd, n;
 
-	if (audit_restore_child(te))
+	if (audit_restore_child(te) || coredump_filter_restore(te))
 		return -1;
 	if (want == read_proc_long(0, "oom_score_adj", want))
 		return 0;
