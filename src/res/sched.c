@@ -1,7 +1,9 @@
 /*
  * Scheduling state of a thread: nice value, policy and priority (with
- * SCHED_RESET_ON_FORK), CPU affinity and timer slack.  Read from outside
- * (timer slack with a remote prctl), set back by the thread itself.
+ * SCHED_RESET_ON_FORK), CPU affinity, timer slack and I/O priority
+ * (ionice).  Read from outside (timer slack with a remote prctl), set back
+ * by the thread itself, but for the I/O priority, which stasis sets from
+ * outside (ioprio_set takes any thread it may change).
  */
 #include <errno.h>
 #include <sched.h>
@@ -12,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/ioprio.h>
 
 #include "log.h"
 #include "res.h"
@@ -62,6 +65,13 @@ static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 	se->priority = param.sched_priority;
 	se->affinity.data = (uint8_t *)set;
 	se->affinity.len = sizeof(cpu_set_t);
+	ret = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, th->tid);
+	if (ret < 0) {
+		pr_perror("tid %d: cannot read its I/O priority", th->tid);
+		return -1;
+	}
+	se->has_ioprio = true;
+	se->ioprio = ret;
 	if (timer_slack_proc(th->tid, &se->timer_slack_ns))
 		return 0;
 	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) ||
@@ -70,6 +80,24 @@ static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 		return -1;
 	}
 	se->timer_slack_ns = ret;
+	return 0;
+}
+
+/* The I/O priority a thread had (an older image: as it comes). */
+static int ioprio_restore(pid_t tid, const SchedEntry *se)
+{
+	long now;
+
+	if (!se->has_ioprio)
+		return 0;
+	now = syscall(SYS_ioprio_get, IOPRIO_WHO_PROCESS, tid);
+	if (now == (long)se->ioprio)
+		return 0;
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, se->ioprio)) {
+		pr_perror("tid %d: cannot restore its I/O priority (class %u, level %u)", tid,
+			  se->ioprio >> 13, se->ioprio & 0x1fff);
+		return -1;
+	}
 	return 0;
 }
 
@@ -121,7 +149,7 @@ static int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 		pr_err("tid %u: cannot restore timer slack\n", core->tid);
 		return -1;
 	}
-	return 0;
+	return ioprio_restore(rt->pid, se);
 }
 
 const struct res_ops sched_res = {
