@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -45,6 +46,10 @@
 #include "log.h"
 #include "rtask.h"
 #include "util.h"
+
+#ifndef PR_GET_MDWE
+#define PR_GET_MDWE 66 /* Linux 6.3 */
+#endif
 
 #define INJECT_PAGES 16	 /* 16 scratch pages, then the threads' stubs */
 #define STUB_SLOT    512 /* bytes per thread stub in the area */
@@ -376,7 +381,16 @@ int rtask_seal(struct rtask *t)
 	if (remote_syscall(t, &r, __NR_mprotect, t->stubs_at, t->inject_len - t->scratch_len,
 			   PROT_READ | PROT_EXEC, 0, 0, 0) ||
 	    r) {
-		pr_err("pid %d: cannot make the thread stubs executable\n", t->pid);
+		long mdwe = 0;
+
+		/* memory-deny-write-execute refuses a mapping that gains PROT_EXEC */
+		if (r == -EACCES &&
+		    !remote_syscall(t, &mdwe, __NR_prctl, PR_GET_MDWE, 0, 0, 0, 0, 0) && mdwe > 0)
+			pr_err("pid %d: it denies memory that becomes executable (PR_SET_MDWE, as "
+			       "systemd's MemoryDenyWriteExecute= may set); not supported yet\n",
+			       t->pid);
+		else
+			pr_err("pid %d: cannot make the thread stubs executable\n", t->pid);
 		return -1;
 	}
 	t->sealed = true;

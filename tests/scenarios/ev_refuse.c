@@ -15,6 +15,8 @@
  *   msg             a SysV message queue holding a message
  *   ipcns           a child in a new IPC namespace (unshare), listed in
  *                   WORKDIR/pids
+ *   mdwe            memory-deny-write-execute (PR_SET_MDWE), as systemd's
+ *                   MemoryDenyWriteExecute= may set it
  *
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
@@ -26,6 +28,7 @@
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -33,6 +36,10 @@
 #include <sys/wait.h>
 
 #include "scenario.h"
+
+#ifndef PR_SET_MDWE
+#define PR_SET_MDWE 65 /* Linux 6.3 */
+#endif
 
 static char mode[32];
 static int fd = -1, ipc_id = -1;
@@ -162,6 +169,8 @@ static void setup(void)
 	} else if (ns_flag(mode)) {
 		child = ns_child(ns_flag(mode));
 		fd = 0;
+	} else if (!strcmp(mode, "mdwe")) {
+		fd = prctl(PR_SET_MDWE, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
 	} else {
 		scn_fail("unknown mode '%s'", mode);
 	}
