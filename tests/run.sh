@@ -1422,6 +1422,7 @@ register_all() {
 	for m in once x3 leave-running pidns; do
 		register "procattr/$m" test_cr procattr $m
 		register "ionice/$m" test_cr ionice $m
+		register "sched_dl/$m" test_cr sched_dl $m
 	done
 	register sleeper/once test_cr sleeper once
 	register sleeper/x3 test_cr sleeper x3

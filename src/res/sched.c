@@ -1,7 +1,7 @@
 /*
  * Scheduling state of a thread: nice value, policy and priority (with
- * SCHED_RESET_ON_FORK), CPU affinity, timer slack and I/O priority
- * (ionice).  Read from outside (timer slack with a remote prctl), set back
+ * SCHED_RESET_ON_FORK; a SCHED_DEADLINE reservation), CPU affinity, timer
+ * slack and I/O priority (ionice).  Read from outside (timer slack with a remote prctl), set back
  * by the thread itself, but for the I/O priority, which stasis sets from
  * outside (ioprio_set takes any thread it may change).
  */
@@ -42,6 +42,34 @@ static bool timer_slack_proc(pid_t tid, uint64_t *ns)
 	return ok;
 }
 
+/* struct sched_attr of the kernel's ABI (linux/sched/types.h clashes with glibc's sched.h) */
+struct kernel_sched_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+#define KERNEL_SCHED_FLAG_RESET_ON_FORK 0x01
+
+/* A SCHED_DEADLINE thread's reservation (sched_getattr: no other call tells it). */
+static int dump_deadline(pid_t tid, SchedEntry *se)
+{
+	struct kernel_sched_attr a = { .size = sizeof(a) };
+
+	if (syscall(SYS_sched_getattr, tid, &a, sizeof(a), 0)) {
+		pr_perror("tid %d: cannot read its SCHED_DEADLINE reservation", tid);
+		return -1;
+	}
+	se->has_dl_runtime = se->has_dl_deadline = se->has_dl_period = se->has_dl_flags = true;
+	se->dl_runtime = a.sched_runtime;
+	se->dl_deadline = a.sched_deadline;
+	se->dl_period = a.sched_period;
+	se->dl_flags = a.sched_flags;
+	return 0;
+}
+
 static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct dump_thread *th)
 {
 	SchedEntry *se = th->core->sched = xmalloc(sizeof(*se));
@@ -72,6 +100,8 @@ static int sched_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 	}
 	se->has_ioprio = true;
 	se->ioprio = ret;
+	if ((policy & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE && dump_deadline(th->tid, se))
+		return -1;
 	if (timer_slack_proc(th->tid, &se->timer_slack_ns))
 		return 0;
 	if (remote_syscall(&th->rt, &ret, __NR_prctl, PR_GET_TIMERSLACK, 0, 0, 0, 0, 0) ||
@@ -96,6 +126,36 @@ static int ioprio_restore(pid_t tid, const SchedEntry *se)
 	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, se->ioprio)) {
 		pr_perror("tid %d: cannot restore its I/O priority (class %u, level %u)", tid,
 			  se->ioprio >> 13, se->ioprio & 0x1fff);
+		return -1;
+	}
+	return 0;
+}
+
+/* The reservation, after the affinity (a deadline task may not narrow its own). */
+static int restore_deadline(struct rtask *rt, uint32_t tid, const SchedEntry *se)
+{
+	struct kernel_sched_attr a = {
+		.size = sizeof(a),
+		.sched_policy = SCHED_DEADLINE,
+		.sched_flags =
+		    se->dl_flags |
+		    (se->policy & SCHED_RESET_ON_FORK ? KERNEL_SCHED_FLAG_RESET_ON_FORK : 0),
+		.sched_runtime = se->dl_runtime,
+		.sched_deadline = se->dl_deadline,
+		.sched_period = se->dl_period,
+	};
+	long ret;
+
+	if (!se->has_dl_runtime) {
+		pr_err("tid %u: SCHED_DEADLINE without its reservation in the image\n", tid);
+		return -1;
+	}
+	if (remote_write(rt->pid, rt->scratch, &a, sizeof(a)) ||
+	    remote_syscall(rt, &ret, __NR_sched_setattr, 0, rt->scratch, 0, 0, 0, 0) || ret) {
+		pr_err("tid %u: cannot restore its SCHED_DEADLINE reservation (runtime %llu, "
+		       "deadline %llu, period %llu ns): %s\n",
+		       tid, (unsigned long long)se->dl_runtime, (unsigned long long)se->dl_deadline,
+		       (unsigned long long)se->dl_period, ret ? strerror(-ret) : "ptrace failed");
 		return -1;
 	}
 	return 0;
@@ -127,7 +187,8 @@ static int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 		return -1;
 	}
 	param.sched_priority = se->priority;
-	if ((se->policy != SCHED_OTHER || se->priority) &&
+	if ((se->policy & ~SCHED_RESET_ON_FORK) != SCHED_DEADLINE &&
+	    (se->policy != SCHED_OTHER || se->priority) &&
 	    (remote_write(rt->pid, rt->scratch, &param, sizeof(param)) ||
 	     remote_syscall(rt, &ret, __NR_sched_setscheduler, 0, se->policy, rt->scratch, 0, 0,
 			    0) ||
@@ -149,6 +210,9 @@ static int sched_restore_remote(struct rst_ctx *c, struct rtask *rt, ThreadCore 
 		pr_err("tid %u: cannot restore timer slack\n", core->tid);
 		return -1;
 	}
+	if ((se->policy & ~SCHED_RESET_ON_FORK) == SCHED_DEADLINE &&
+	    restore_deadline(rt, core->tid, se))
+		return -1;
 	return ioprio_restore(rt->pid, se);
 }
 
