@@ -417,6 +417,12 @@ static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vma
 			       v->start, v->end);
 			return -1;
 		}
+		if (!strncmp(v->path, "/[aio]", 6)) {
+			pr_err("pid %d mapping %lx-%lx: the ring of an AIO context (io_setup); not "
+			       "supported yet\n",
+			       dt->pid, v->start, v->end);
+			return -1;
+		}
 		if (v->vmflags & VMF_SEALED) {
 			pr_err("pid %d mapping %lx-%lx: sealed (mseal); not supported\n", dt->pid,
 			       v->start, v->end);

@@ -17,6 +17,7 @@
  *                   WORKDIR/pids
  *   mdwe            memory-deny-write-execute (PR_SET_MDWE), as systemd's
  *                   MemoryDenyWriteExecute= may set it
+ *   aio             an AIO context (io_setup, as libaio's io_queue_init)
  *
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
@@ -171,6 +172,10 @@ static void setup(void)
 		fd = 0;
 	} else if (!strcmp(mode, "mdwe")) {
 		fd = prctl(PR_SET_MDWE, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
+	} else if (!strcmp(mode, "aio")) {
+		unsigned long ctx = 0;
+
+		fd = syscall(SYS_io_setup, 8, &ctx);
 	} else {
 		scn_fail("unknown mode '%s'", mode);
 	}
