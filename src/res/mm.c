@@ -417,6 +417,12 @@ static int dump_vmas(struct dump_ctx *ctx, struct dump_task *dt, struct proc_vma
 			       v->start, v->end);
 			return -1;
 		}
+		if (!strncmp(v->path, "/secretmem", 10)) {
+			pr_err("pid %d mapping %lx-%lx: secret memory (memfd_secret), which no one "
+			       "but the process can read; not supported\n",
+			       dt->pid, v->start, v->end);
+			return -1;
+		}
 		if (!strncmp(v->path, "/[aio]", 6)) {
 			pr_err("pid %d mapping %lx-%lx: the ring of an AIO context (io_setup); not "
 			       "supported yet\n",

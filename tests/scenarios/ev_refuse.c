@@ -18,6 +18,7 @@
  *   mdwe            memory-deny-write-execute (PR_SET_MDWE), as systemd's
  *                   MemoryDenyWriteExecute= may set it
  *   aio             an AIO context (io_setup, as libaio's io_queue_init)
+ *   secretmem       a page of memfd_secret memory, mapped
  *
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
@@ -28,6 +29,7 @@
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/sem.h>
@@ -172,6 +174,15 @@ static void setup(void)
 		fd = 0;
 	} else if (!strcmp(mode, "mdwe")) {
 		fd = prctl(PR_SET_MDWE, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
+	} else if (!strcmp(mode, "secretmem")) {
+		char *p;
+
+		fd = syscall(447 /* memfd_secret */, 0);
+		if (fd >= 0 && !ftruncate(fd, 4096) &&
+		    (p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) != MAP_FAILED)
+			p[0] = 1;
+		else
+			fd = -1;
 	} else if (!strcmp(mode, "aio")) {
 		unsigned long ctx = 0;
 
