@@ -84,6 +84,25 @@ static int audit_dump(pid_t pid, TaskEntry *te)
 	return -1;
 }
 
+/* In the restore child: write text to its own /proc/self/NAME. */
+static int write_own_attr(const TaskEntry *te, const char *name, const char *text)
+{
+	char path[64];
+	size_t n = strlen(text);
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n) {
+		pr_perror("pid %u: cannot set %s %s", te->pid, name, text);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 #define COREDUMP_FILTER_DEFAULT 0x33 /* the kernel's, MMF_DUMP_FILTER_DEFAULT */
 
 static int coredump_filter_read(pid_t pid, unsigned long *v)
@@ -119,20 +138,11 @@ static int coredump_filter_restore(const TaskEntry *te)
 			  te->has_coredump_filter ? te->coredump_filter : COREDUMP_FILTER_DEFAULT,
 		      now;
 	char buf[32];
-	int fd, n;
 
 	if (!coredump_filter_read(0, &now) && now == want)
 		return 0;
-	n = snprintf(buf, sizeof(buf), "0x%lx", want);
-	fd = open("/proc/self/coredump_filter", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, buf, n) != n) {
-		pr_perror("pid %u: cannot set coredump_filter 0x%lx", te->pid, want);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	snprintf(buf, sizeof(buf), "0x%lx", want);
+	return write_own_attr(te, "coredump_filter", buf);
 }
 
 static int procattr_dump(struct dump_ctx *ctx, struct dump_task *dt)
@@ -197,21 +207,12 @@ static int audit_restore_check(struct image *img, const struct restore_opts *o)
 static int audit_restore_child(const TaskEntry *te)
 {
 	const struct audit_id *ours = audit_ours();
-	static const char unset[] = "4294967295";
-	int fd;
 
 	if (!te->has_loginuid || te->loginuid != AUDIT_UNSET || te->sessionid != AUDIT_UNSET ||
 	    ours->loginuid == AUDIT_UNSET || !cap_effective(CAP_AUDIT_CONTROL))
 		return 0; /* ours, or joining ours (checked before) */
-	fd = open("/proc/self/loginuid", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, unset, sizeof(unset) - 1) != sizeof(unset) - 1) {
-		pr_perror("pid %u: cannot leave stasis's audit session (loginuid unset)", te->pid);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	/* leaving stasis's audit session */
+	return write_own_attr(te, "loginuid", "4294967295");
 }
 
 /* In the restore child, before it forks: its children inherit the value. */
@@ -220,22 +221,13 @@ static int procattr_restore_child(struct rst_ctx *c)
 	TaskEntry *te = c->t->te;
 	long want = te->has_oom_score_adj ? te->oom_score_adj : 0;
 	char buf[32];
-	int fd, n;
 
 	if (audit_restore_child(te) || coredump_filter_restore(te))
 		return -1;
 	if (want == read_proc_long(0, "oom_score_adj", want))
 		return 0;
-	n = snprintf(buf, sizeof(buf), "%ld", want);
-	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, buf, n) != n) {
-		pr_perror("pid %u: cannot set oom_score_adj %ld", te->pid, want);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
+	snprintf(buf, sizeof(buf), "%ld", want);
+	return write_own_attr(te, "oom_score_adj", buf);
 }
 
 const struct res_ops procattr_res = {
