@@ -9,6 +9,7 @@
  * kernel's syscall-restart logic never touches our registers.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "compat.h"
@@ -151,6 +153,87 @@ static int seize_attach(pid_t tid)
 	return -1;
 }
 
+/* How long a seized thread may take to reach its interrupt's stop. */
+#define FREEZE_STOP_MS 5000
+
+/*
+ * Why a thread has not stopped: a parent waiting in vfork() for its child
+ * (which the kernel lets go only when the child execs or exits), or a
+ * sleep no signal ends (state D).
+ */
+static void why_not_stopped(pid_t tid)
+{
+	char path[64], wchan[64] = "?", who[48], *sc, *st;
+	const char *state = "?", *tgid;
+	unsigned long flags = 0;
+	long nr = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	st = read_file(path, NULL);
+	tgid = st ? status_field(st, "Tgid") : NULL;
+	if (tgid && atoi(tgid) != tid)
+		snprintf(who, sizeof(who), "pid %d (thread %d)", atoi(tgid), tid);
+	else
+		snprintf(who, sizeof(who), "pid %d", tid);
+	if (st && status_field(st, "State"))
+		state = status_field(st, "State");
+	snprintf(path, sizeof(path), "/proc/%d/syscall", tid);
+	sc = read_file(path, NULL);
+	if (sc)
+		sscanf(sc, "%ld %lx", &nr, &flags);
+	free(sc);
+	if (nr == __NR_vfork || (nr == __NR_clone && (flags & CLONE_VFORK))) {
+		pr_err("%s did not stop within %d ms: it waits in vfork() for its child to exec or "
+		       "exit; not supported\n",
+		       who, FREEZE_STOP_MS);
+		free(st);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/wchan", tid);
+	sc = read_file(path, NULL);
+	if (sc)
+		snprintf(wchan, sizeof(wchan), "%s", sc);
+	pr_err("%s did not stop within %d ms (state %.*s, in %s): a sleep no signal ends; not "
+	       "supported\n",
+	       who, FREEZE_STOP_MS, (int)strcspn(state, "\n"), state, wchan);
+	free(sc);
+	free(st);
+}
+
+/*
+ * waitpid for a stop, but not for good: the kernel cannot stop every
+ * thread (see why_not_stopped).  The stop mostly comes at once: a few
+ * yields, then naps of 20 us, and of 1 ms after the first 10 ms.
+ */
+static pid_t wait_stop_bounded(pid_t tid, int *status)
+{
+	struct timespec nap = { 0, 20000 };
+	uint64_t end = 0, start = 0;
+	unsigned int spins;
+
+	for (spins = 0;; spins++) {
+		pid_t r = waitpid(tid, status, __WALL | WNOHANG);
+
+		if (r)
+			return r;
+		if (spins < 64) {
+			sched_yield();
+			continue;
+		}
+		if (!end) {
+			start = now_ns();
+			end = start + FREEZE_STOP_MS * 1000000ULL;
+		} else if (now_ns() > end) {
+			why_not_stopped(tid);
+			errno = ETIMEDOUT;
+			return 0;
+		} else if (now_ns() > start + 10000000ULL) {
+			nap.tv_nsec = 1000000;
+		}
+		nanosleep(&nap, NULL);
+	}
+}
+
 /*
  * Wait for the interrupt's stop of a seized, interrupted thread.  The
  * first stop may be a signal-delivery stop for a signal that was already
@@ -162,7 +245,7 @@ static int seize_wait(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 	int status;
 
 	for (;;) {
-		pid_t r = waitpid(tid, &status, __WALL);
+		pid_t r = wait_stop_bounded(tid, &status);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -170,6 +253,8 @@ static int seize_wait(pid_t tid, int *stop_sig, struct deadline_probe *probe)
 			pr_perror("waitpid(%d)", tid);
 			return -1;
 		}
+		if (!r)
+			return -1; /* said why; the kernel lets it go when we exit */
 		/* it exited before it stopped: gone, like a seize that came late */
 		if (WIFEXITED(status) || WIFSIGNALED(status))
 			return -ESRCH;

@@ -19,6 +19,8 @@
  *                   MemoryDenyWriteExecute= may set it
  *   aio             an AIO context (io_setup, as libaio's io_queue_init)
  *   secretmem       a page of memfd_secret memory, mapped
+ *   vfork           a thread waiting in vfork() for a child stopped before
+ *                   it execs
  *
  * Check: the counter advances, and the resource is as it was (the event
  * still queued, the message still there, the semaphore value, ...).
@@ -84,6 +86,29 @@ static int ns_flag(const char *m)
 		if (!strcmp(m, kinds[i].mode))
 			return kinds[i].flag;
 	return 0;
+}
+
+/*
+ * Mode "vfork": a thread stuck in vfork(), its child stopped before it
+ * execs (SIGSTOP), so no interrupt can stop the thread; the child exits
+ * when continued (the runner's cleanup kills it).
+ */
+static int vforked;
+static pid_t vfork_tid;
+
+static void *vfork_thread(void *arg)
+{
+	(void)arg;
+	vfork_tid = syscall(SYS_gettid);
+	__atomic_store_n(&vforked, 1, __ATOMIC_RELEASE); /* vfork returns when the child is gone */
+	if (vfork() == 0) {
+		kill(syscall(SYS_getpid), SIGSTOP);
+		_exit(0);
+	}
+	__atomic_store_n(&vforked, 2, __ATOMIC_RELEASE);
+	for (;;)
+		pause();
+	return NULL;
 }
 
 /* Fork a child that unshares 'flag' and waits; listed in WORKDIR/pids. */
@@ -174,6 +199,13 @@ static void setup(void)
 		fd = 0;
 	} else if (!strcmp(mode, "mdwe")) {
 		fd = prctl(PR_SET_MDWE, 1 /* PR_MDWE_REFUSE_EXEC_GAIN */, 0, 0, 0);
+	} else if (!strcmp(mode, "vfork")) {
+		pthread_t t;
+
+		fd = pthread_create(&t, NULL, vfork_thread, NULL) ? -1 : 0;
+		while (!fd && !__atomic_load_n(&vforked, __ATOMIC_ACQUIRE))
+			usleep(1000);
+		usleep(20000); /* the child stopped, the thread in vfork's wait */
 	} else if (!strcmp(mode, "secretmem")) {
 		char *p;
 
@@ -202,10 +234,27 @@ static void setup(void)
 	}
 }
 
+/* The vfork child, continued: the thread's vfork() returns. */
+static void vfork_end(void)
+{
+	char path[64], buf[32] = "";
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)vfork_tid);
+	if (!scn_read_small(path, buf, sizeof(buf)) && atoi(buf) > 0)
+		kill(atoi(buf), SIGCONT);
+	for (i = 0; i < 2000 && __atomic_load_n(&vforked, __ATOMIC_ACQUIRE) != 2; i++)
+		usleep(1000);
+	SCN_CHECK(vforked == 2, "the thread's vfork() did not return once its child went on");
+}
+
 static void verify(void)
 {
 	int n = 0;
 	struct msqid_ds ds;
+
+	if (!strcmp(mode, "vfork"))
+		vfork_end();
 
 	if (!strcmp(mode, "inotify-queued"))
 		SCN_CHECK(ioctl(fd, FIONREAD, &n) == 0 && n > 0, "the queued event is gone");

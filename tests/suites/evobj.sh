@@ -76,6 +76,7 @@ register bad/ev-pidfd-reaped test_ev_refuse pidfd-reaped exited.and.been.reaped
 register bad/mdwe test_ev_refuse mdwe "denies memory that becomes executable.*PR_SET_MDWE"
 register bad/aio test_ev_refuse aio "AIO context"
 register bad/secretmem test_ev_refuse secretmem "secret memory.*memfd_secret"
+register bad/vfork-wait test_ev_refuse vfork "did not stop within .* waits in vfork"
 # (SysV shared memory and message queues are saved: tests/suites/ipc.sh;
 # a semaphore set used with SEM_UNDO is refused)
 register bad/ev-sysv-sem test_ev_refuse sem SysV.semaphore
