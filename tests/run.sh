@@ -1423,6 +1423,7 @@ register_all() {
 		register "procattr/$m" test_cr procattr $m
 		register "ionice/$m" test_cr ionice $m
 		register "sched_dl/$m" test_cr sched_dl $m
+		register "devzero/$m" test_cr devzero $m
 	done
 	register sleeper/once test_cr sleeper once
 	register sleeper/x3 test_cr sleeper x3

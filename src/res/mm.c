@@ -328,7 +328,9 @@ static int vma_file(struct dump_task *dt, const struct proc_vma *v, VmaEntry *e)
 	if (!known_file(v, &st)) {
 		if (vma_file_stat(dt->pid, v, &st))
 			return -1;
-		if (!S_ISREG(st.st_mode)) {
+		/* a private map of /dev/zero is anonymous memory under that name */
+		if (!S_ISREG(st.st_mode) &&
+		    !(S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5) && !v->shared)) {
 			pr_err("pid %d mapping %lx-%lx: %s is not a regular file; not supported\n",
 			       dt->pid, v->start, v->end, v->path);
 			return -1;
