@@ -1424,6 +1424,7 @@ register_all() {
 		register "ionice/$m" test_cr ionice $m
 		register "sched_dl/$m" test_cr sched_dl $m
 		register "devzero/$m" test_cr devzero $m
+		register "mempolicy/$m" test_cr mempolicy $m
 	done
 	register sleeper/once test_cr sleeper once
 	register sleeper/x3 test_cr sleeper x3

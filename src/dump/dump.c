@@ -367,14 +367,17 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	return 0;
 }
 
-/* Bytes of the scratch area each thread's THREAD_SCRATCH gets in dump_threads_call. */
-#define THREAD_SCRATCH_SLOT 64
+/* An argument of dump_threads_call for the thread whose slot is at. */
+static unsigned long thread_arg(unsigned long a, unsigned long at)
+{
+	return a >= THREAD_SCRATCH ? at + (a - THREAD_SCRATCH) : a;
+}
 
-int dump_threads_call(struct dump_task *dt, long nr, unsigned long a1, unsigned long a2, long *rets,
+int dump_threads_call(struct dump_task *dt, long nr, const unsigned long a[3], long *rets,
 		      unsigned long *at)
 {
 	const struct rtask *lead = dt_rt(dt);
-	size_t per = lead->scratch_len / THREAD_SCRATCH_SLOT, i, from;
+	size_t per = lead->scratch_len / THREAD_SCRATCH_SLOT, i, k, from;
 	struct rtask **ts = xmalloc(dt->nth * sizeof(*ts));
 	unsigned long(*args)[6] = xmalloc(dt->nth * sizeof(*args));
 	int ret = 0;
@@ -388,9 +391,8 @@ int dump_threads_call(struct dump_task *dt, long nr, unsigned long a1, unsigned 
 
 			ts[i] = t;
 			at[from + i] = t->scratch + i * THREAD_SCRATCH_SLOT;
-			args[i][0] = a1 == THREAD_SCRATCH ? at[from + i] : a1;
-			args[i][1] = a2 == THREAD_SCRATCH ? at[from + i] : a2;
-			args[i][2] = args[i][3] = args[i][4] = args[i][5] = 0;
+			for (k = 0; k < 6; k++)
+				args[i][k] = k < 3 ? thread_arg(a[k], at[from + i]) : 0;
 		}
 		ret = remote_syscall_each(ts, n, nr, (const unsigned long(*)[6])args, rets + from);
 	}

@@ -154,7 +154,8 @@ void res_image_states_fini(struct image *img);
 extern const struct res_ops ns_res, netns_res, cgroup_res, procattr_res, membarrier_res,
     sysvipc_res, files_res, pipe_res, unix_res, tcp_res, inet_res, fsobj_res, tty_res, pidfd_res,
     mm_res, task_res, flock_res, thread_res, sched_res, signal_res, itimer_res, ptimer_res,
-    seccomp_res, creds_res, seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res;
+    seccomp_res, creds_res, seccomp_nnp_res, mqueue_res, netlock_res, fown_res, share_res, mnt_res,
+    mempolicy_res;
 
 /*
  * Record loaders of the kinds (the loader calls them with the decoded

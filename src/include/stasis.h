@@ -155,13 +155,16 @@ struct dump_ctx {
 };
 
 /*
- * Stage 1 (a dump_threads hook): the call nr(a1, a2) in every thread of
- * dt at once; an argument THREAD_SCRATCH is 64 bytes of the scratch area
- * for that thread alone, at[i] for thread i.  rets[i]: thread i's result.
- * -1 only if ptrace failed.
+ * Stage 1 (a dump_threads hook): the call nr(a[0..2]) in every thread of
+ * dt at once.  An argument THREAD_SCRATCH_AT(OFF) is OFF bytes into a
+ * 64-byte slot of the scratch area for that thread alone, whose start is
+ * at[i] for thread i.  rets[i]: thread i's result.  -1 only if ptrace
+ * failed.
  */
-#define THREAD_SCRATCH (~0UL)
-int dump_threads_call(struct dump_task *dt, long nr, unsigned long a1, unsigned long a2, long *rets,
+#define THREAD_SCRATCH_SLOT    64
+#define THREAD_SCRATCH_AT(off) (~0UL - THREAD_SCRATCH_SLOT + 1 + (off))
+#define THREAD_SCRATCH	       THREAD_SCRATCH_AT(0)
+int dump_threads_call(struct dump_task *dt, long nr, const unsigned long a[3], long *rets,
 		      unsigned long *at);
 
 /* Is pid a process of the tree being dumped? */

@@ -95,7 +95,8 @@ static int creds_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
 	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
 	size_t i;
-	int ret = dump_threads_call(dt, __NR_prctl, PR_GET_SECUREBITS, 0, rets, at);
+	int ret = dump_threads_call(dt, __NR_prctl, (const unsigned long[3]){ PR_GET_SECUREBITS },
+				    rets, at);
 
 	for (i = 0; !ret && i < dt->nth; i++) {
 		CredsEntry *cr;

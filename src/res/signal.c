@@ -186,7 +186,8 @@ static int sig_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
 	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
 	size_t i;
-	int ret = dump_threads_call(dt, __NR_sigaltstack, 0, THREAD_SCRATCH, rets, at);
+	int ret = dump_threads_call(dt, __NR_sigaltstack,
+				    (const unsigned long[3]){ 0, THREAD_SCRATCH }, rets, at);
 
 	for (i = 0; !ret && i < dt->nth; i++)
 		ret = dump_sigaltstack(&dt->th[i], rets[i], at[i]);

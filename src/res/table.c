@@ -81,6 +81,8 @@ const struct res_ops *const res_table[] = {
 	/* registers, rseq, robust list; per thread */
 	&thread_res,
 	&sched_res,
+	/* where pages fault in from: after mm has filled the address space */
+	&mempolicy_res,
 	/* signal masks go in late: no handler may run while we drive a thread */
 	&signal_res,
 	/* timers start late, after the threads that timers may target */

@@ -73,7 +73,9 @@ static int thread_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 	size_t i;
 	int ret = -1;
 
-	if (dump_threads_call(dt, __NR_prctl, PR_GET_TID_ADDRESS, THREAD_SCRATCH, rets, at))
+	if (dump_threads_call(dt, __NR_prctl,
+			      (const unsigned long[3]){ PR_GET_TID_ADDRESS, THREAD_SCRATCH }, rets,
+			      at))
 		goto out;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
