@@ -540,7 +540,7 @@ normalize_mountinfo() {
 # (map_files), and identity/signal fields of
 # /proc/PID/status.
 snapshot() {
-	local pid=$1 out=$2 f n t fl pos key val id rest ino path
+	local pid=$1 out=$2 f n t fl pos key val id rest ino path fdinfo
 	declare -gA SNAP_MNT=() SNAP_UNIX=()
 	# the paths of bound unix sockets by inode, as the task's network
 	# namespace shows them (absolute ones: their files are compared)
@@ -563,16 +563,20 @@ snapshot() {
 			t=$(readlink "$f") || continue
 			[[ $t =~ ^(pipe|socket):\[[0-9]+\]$ ]] && t="${BASH_REMATCH[1]}:[]"
 			fl="" pos="" ino=""
+			# read whole, at once: bash's read seeks back after each line,
+			# and a seq_file regenerates its text at a seek, which moves
+			# (a timerfd's it_value shrank: the next line came out cut)
+			fdinfo=$(cat "/proc/$pid/fdinfo/$n")
 			while read -r key val; do
 				case $key in
 				flags:) fl=$val ;;
 				pos:) pos=$val ;;
 				ino:) ino=$val ;;
 				esac
-			done <"/proc/$pid/fdinfo/$n"
+			done <<<"$fdinfo"
 			[ -n "$fl" ] && (((8#$fl) & 8#2000)) && pos=append
 			echo "$n -> $t flags=$fl pos=$pos"
-			normalize_fdinfo "$f" "$t" <"/proc/$pid/fdinfo/$n"
+			normalize_fdinfo "$f" "$t" <<<"$fdinfo"
 			# a deleted file: its mode, owner and modification time (a
 			# message queue's mtime is its last message's: not compared)
 			[[ $t == *" (deleted)" && $t != /memfd:* ]] &&
