@@ -563,10 +563,12 @@ snapshot() {
 			t=$(readlink "$f") || continue
 			[[ $t =~ ^(pipe|socket):\[[0-9]+\]$ ]] && t="${BASH_REMATCH[1]}:[]"
 			fl="" pos="" ino=""
-			# read whole, at once: bash's read seeks back after each line,
-			# and a seq_file regenerates its text at a seek, which moves
-			# (a timerfd's it_value shrank: the next line came out cut)
-			fdinfo=$(cat "/proc/$pid/fdinfo/$n")
+			# read whole, at once, with no fork: bash's read seeks back
+			# after each line, and a seq_file regenerates its text at a
+			# seek, which moves (a timerfd's it_value shrank: the next
+			# line came out cut); read to the end seeks nowhere
+			fdinfo=""
+			IFS= read -r -d '' fdinfo <"/proc/$pid/fdinfo/$n"
 			while read -r key val; do
 				case $key in
 				flags:) fl=$val ;;
