@@ -494,19 +494,24 @@ static bool put_set(struct nl_batch *b, const char *table, const NetlockEntry *n
 	for (i = 0; i < n; i++) {
 		struct nftnl_set_elem *e;
 
-		if (i && !memcmp(keys[i], keys[i - 1], KEY_MAX))
-			continue;
-		if (!chunk) {
-			chunk = nftnl_set_alloc();
-			nftnl_set_set_str(chunk, NFTNL_SET_TABLE, table);
-			nftnl_set_set_str(chunk, NFTNL_SET_NAME, name);
-			nftnl_set_set_u32(chunk, NFTNL_SET_FAMILY, NFPROTO_INET);
-			nftnl_set_set_u32(chunk, NFTNL_SET_ID, k + 1);
+		/*
+		 * a key twice (one socket at two fds) goes in once; the last
+		 * key a repeat or not, what is gathered is sent (a repeat at
+		 * the end left the last chunk unsent, and leaked it)
+		 */
+		if (!i || memcmp(keys[i], keys[i - 1], KEY_MAX)) {
+			if (!chunk) {
+				chunk = nftnl_set_alloc();
+				nftnl_set_set_str(chunk, NFTNL_SET_TABLE, table);
+				nftnl_set_set_str(chunk, NFTNL_SET_NAME, name);
+				nftnl_set_set_u32(chunk, NFTNL_SET_FAMILY, NFPROTO_INET);
+				nftnl_set_set_u32(chunk, NFTNL_SET_ID, k + 1);
+			}
+			e = nftnl_set_elem_alloc();
+			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, keys[i], len);
+			nftnl_set_elem_add(chunk, e);
 		}
-		e = nftnl_set_elem_alloc();
-		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, keys[i], len);
-		nftnl_set_elem_add(chunk, e);
-		if ((i + 1) % ELEMS_PER_MSG && i + 1 < n)
+		if (!chunk || ((i + 1) % ELEMS_PER_MSG && i + 1 < n))
 			continue;
 		nlh = batch_msg(b, NFT_MSG_NEWSETELEM, NLM_F_CREATE | NLM_F_EXCL, "set elements");
 		nftnl_set_elems_nlmsg_build_payload(nlh, chunk);

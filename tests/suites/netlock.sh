@@ -211,6 +211,26 @@ test_netlock_dump_restore6() {
 }
 register netlock/stream-dump-restore-ipv6 test_netlock_dump_restore6
 
+# Both ends of a connection in the tree (inet_tcp's pair): its two sockets
+# give one key, the last of the set, which must still be in it (a repeated
+# last key left the set's last batch of elements unsent: the lock held
+# nothing).
+test_netlock_pair_in_set() {
+	local t rules
+	need_stasis || return 1
+	start_scenario inet_tcp || return 1
+	dump "$SCN_PID" "$TDIR/img" --tcp-established || return 1
+	wait_gone "$SCN_PID" || { bad "the tree is still there after the dump"; return 1; }
+	t=$(nft_stasis_tables "$SCN_PID")
+	rules=$(nft list table inet "$t" 2>&1)
+	grep -Eq "elements = \{ 127\.0\.0\.1 \. [0-9]+ \. 127\.0\.0\.1 \. [0-9]+" <<<"$rules" ||
+		{ bad "table $t holds no connection: ${rules:0:300}"; return 1; }
+	restore_detached "$TDIR/img" "$SCN_PID" || return 1
+	no_lock "after the restore" || return 1
+	check_scenario
+}
+register netlock/pair-in-set test_netlock_pair_in_set
+
 # The same with --network-lock skip: the client's lines reach no socket
 # between the kill and the restore, and it gets a reset (what the lock
 # is there to prevent); no table at any time.
