@@ -339,7 +339,8 @@ static void test_crash(const char *stage)
 
 /*
  * Stage 1, main thread, scratch mapping in place: what needs remote
- * syscalls.  Every thread gets its resume stub first (see src/ptrace/inject.c).
+ * syscalls.  Every thread gets its resume stub first (see src/ptrace/inject.c),
+ * and rests in it from one remote call to the next until it is put back.
  */
 static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 {
@@ -348,7 +349,11 @@ static int dump_remote_state(struct dump_ctx *ctx, struct dump_task *dt)
 	for (i = 1; i < dt->nth; i++)
 		if (rtask_adopt(&dt->th[i].rt, dt_rt(dt), i))
 			return -1;
-	if (rtask_seal(dt_rt(dt)) || res_stage(dump_remote, ctx, dt))
+	if (rtask_seal(dt_rt(dt)))
+		return -1;
+	for (i = 0; i < dt->nth; i++)
+		rtask_rest_in_stub(&dt->th[i].rt);
+	if (res_stage(dump_remote, ctx, dt))
 		return -1;
 	for (i = 0; i < dt->nth; i++) {
 		dt->th[i].core = xmalloc(sizeof(*dt->th[i].core));

@@ -60,6 +60,11 @@ struct ns_kind {
 	/* every task of the tree must be in the same one */
 	bool one_per_tree;
 	/*
+	 * the kernel keeps it the same in every thread of a process (setns
+	 * and unshare refuse a process with more than one thread)
+	 */
+	bool same_in_threads;
+	/*
 	 * made by the clone that forks its creator (nstype added to the
 	 * flags), which must be the root; set_up then prepares it from
 	 * outside before the root runs, instead of create from inside

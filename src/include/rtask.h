@@ -37,7 +37,13 @@ struct rtask {
 	unsigned long vdso_stub; /* leader: its resume stub in the vDSO padding, or 0 */
 	unsigned long stubs_at;	 /* leader: the threads' resume stubs in the area */
 	size_t nstubs;
-	bool sealed;  /* the stubs are executable */
+	bool sealed; /* the stubs are executable */
+	/*
+	 * A run of remote calls (rtask_rest_in_stub): between two of them the
+	 * thread rests in its resume stub's syscall-exit stop, signals
+	 * blocked, instead of being put back each time (in_stub: it does now).
+	 */
+	bool rest_in_stub, in_stub;
 	int stop_sig; /* at freeze: in a job-control (group) stop by this signal */
 	/* restore: the batch loop in the trampoline (rbatch.c), 0 if none */
 	unsigned long batch_ip;
@@ -101,6 +107,12 @@ int rtask_adopt(struct rtask *t, const struct rtask *leader, size_t index);
 int rtask_seal(struct rtask *t);
 int rtask_putback(struct rtask *t);
 int rtask_uninject(struct rtask *t);
+/*
+ * The calls from here on rest in the stub between them (inject.c); and
+ * the end of that: the thread put back as it was frozen.
+ */
+void rtask_rest_in_stub(struct rtask *t);
+int rtask_leave_stub(struct rtask *t);
 
 /*
  * rbatch.c: queue a remote call (WHAT names it in the error line should it

@@ -400,7 +400,7 @@ int rtask_seal(struct rtask *t)
 int rtask_putback(struct rtask *t)
 {
 	struct user_regs_struct regs = t->regs;
-	int ret = 0;
+	int ret = rtask_leave_stub(t);
 
 	if (t->regs_dirty) {
 		regs_for_release(&regs, false);

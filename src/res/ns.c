@@ -181,22 +181,42 @@ static int check_creators(const struct ns_tree *t)
 
 /* ------------------------------------------------------------------ dump */
 
+/*
+ * The inode of namespace link path (relative to dir), from the link's
+ * text, "net:[4026531840]": half the cost of a stat, which finds or makes
+ * the namespace's dentry.  -errno if it cannot be read.
+ */
+static int ns_link_ino(int dir, const char *path, uint64_t *ino)
+{
+	char link[64], *open_at;
+	ssize_t n = readlinkat(dir, path, link, sizeof(link) - 1);
+
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	open_at = strchr(link, '[');
+	if (!open_at)
+		return -EINVAL;
+	*ino = strtoull(open_at + 1, NULL, 10);
+	return 0;
+}
+
 static int ns_ino(pid_t pid, pid_t tid, const char *name, uint64_t *ino)
 {
 	char path[96];
-	struct stat st;
+	int err;
 
 	if (tid)
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/ns/%s", pid, tid, name);
 	else
 		snprintf(path, sizeof(path), "/proc/%d/ns/%s", pid, name);
-	if (stat(path, &st)) {
-		if (errno == ENOENT && !tid && pid == getpid())
-			return 1; /* this kernel has no such namespace */
-		pr_perror("pid %d: cannot read %s", pid, path);
+	err = ns_link_ino(AT_FDCWD, path, ino);
+	if (err == -ENOENT && !tid && pid == getpid())
+		return 1; /* this kernel has no such namespace */
+	if (err) {
+		pr_err("pid %d: cannot read %s: %s\n", pid, path, strerror(-err));
 		return -1;
 	}
-	*ino = st.st_ino;
 	return 0;
 }
 
@@ -218,14 +238,12 @@ static int thread_ns_dir(pid_t pid, pid_t tid)
 
 static int ns_ino_at(int dir, pid_t pid, pid_t tid, const char *name, uint64_t *ino)
 {
-	struct stat st;
+	int err = ns_link_ino(dir, name, ino);
 
-	if (fstatat(dir, name, &st, 0)) {
-		pr_perror("pid %d: cannot read /proc/%d/task/%d/ns/%s", pid, pid, tid, name);
-		return -1;
-	}
-	*ino = st.st_ino;
-	return 0;
+	if (err)
+		pr_err("pid %d: cannot read /proc/%d/task/%d/ns/%s: %s\n", pid, pid, tid, name,
+		       strerror(-err));
+	return err ? -1 : 0;
 }
 
 /* The user namespace that owns pid's namespace of kind k. */
@@ -302,7 +320,7 @@ static int read_ids(struct dump_task *dt, const uint64_t *self, uint64_t *ids)
 			return -1;
 		for_each_ns_kind(k)
 		{
-			if (!self[k])
+			if (!self[k] || ns_kinds[k]->same_in_threads)
 				continue;
 			if (ns_ino_at(dir, dt->pid, dt->th[j].tid, ns_kinds[k]->name, &ino)) {
 				close(dir);

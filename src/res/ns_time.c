@@ -136,6 +136,7 @@ const struct ns_kind time_ns_kind = {
 	.kind = NS_KIND__NS_TIME,
 	NS_TE_FIELD(time_ns),
 	.inherits = NS_K_TIME_KIDS, /* a child lives where its parent forks it */
+	.same_in_threads = true,
 	.describe = time_describe,
 	.valid = time_valid,
 	.create = time_create_enter,
@@ -148,6 +149,7 @@ const struct ns_kind time_kids_ns_kind = {
 	.kind = NS_KIND__NS_TIME,
 	NS_TE_FIELD(time_ns_children),
 	.inherits = NS_K_TIME, /* unless it unshared, its own */
+	.same_in_threads = true,
 	.from_self = true,
 	.describe = time_describe,
 	.valid = time_valid,

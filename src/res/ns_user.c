@@ -271,6 +271,7 @@ const struct ns_kind user_ns_kind = {
 	.kind = NS_KIND__NS_USER,
 	NS_TE_FIELD(user_ns),
 	.inherits = NS_K_USER,
+	.same_in_threads = true,
 	.one_per_tree = true,
 	.at_fork = true,
 	.describe = user_describe,
