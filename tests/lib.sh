@@ -597,6 +597,12 @@ snapshot() {
 		done
 		echo "== vmflags"
 		normalize_vmflags <"/proc/$pid/smaps"
+		# memory policies of the mappings (the process's where one has
+		# none of its own), where they change from one mapping to the
+		# next: mappings merge and split differently after a restore
+		echo "== numa_maps"
+		sed -E 's/ (file=|heap|stack|huge|anon=|dirty=|mapped=|mapmax=|swapcache=|active=|writeback=|N[0-9]+=|kernelpagesize_kB=).*//' \
+			"/proc/$pid/numa_maps" 2>/dev/null | awk '{ p = $0; sub(/^[0-9a-f]+ /, "", p) } p != last { print; last = p }'
 		# the open behind each mapped file: read-only or read-write (lr/lrw)
 		echo "== map_files"
 		stat -c '%A %N' "/proc/$pid/map_files"/* 2>/dev/null |

@@ -815,6 +815,17 @@ test_cr() {
 	check_scenario
 }
 
+# test_vma_mempolicy_plain MODE: vma_mempolicy without a process policy, so
+# the mappings' own policies are read from /proc/PID/numa_maps.
+test_vma_mempolicy_plain() {
+	local rc
+	export VMA_MEMPOLICY_PLAIN=1
+	test_cr vma_mempolicy "$1"
+	rc=$?
+	unset VMA_MEMPOLICY_PLAIN
+	return $rc
+}
+
 # test_piperead: stdin is a pipe from the runner; the restore runs in the
 # foreground with a new pipe as its stdin, which the restored process gets
 # as its fd 0; restore exits with the scenario's status.
@@ -1425,6 +1436,8 @@ register_all() {
 		register "sched_dl/$m" test_cr sched_dl $m
 		register "devzero/$m" test_cr devzero $m
 		register "mempolicy/$m" test_cr mempolicy $m
+		register "vma_mempolicy/$m" test_cr vma_mempolicy $m
+		register "vma_mempolicy/plain-$m" test_vma_mempolicy_plain $m
 	done
 	register sleeper/once test_cr sleeper once
 	register sleeper/x3 test_cr sleeper x3

@@ -92,6 +92,14 @@ struct proc_vma;
 int sysvipc_vma_dump(pid_t pid, const struct proc_vma *v, VmaEntry *e);
 int sysvipc_vma_map(struct rst_ctx *c, const VmaEntry *e);
 
+/*
+ * mempolicy.c: the memory policies the mappings of a task have of their
+ * own (from /proc/PID/numa_maps, or asked in stage 1); and mbind of one
+ * when its mapping is finished
+ */
+int mempolicy_vmas_dump(struct dump_task *dt, MmEntry *mm);
+int mempolicy_vma_restore(struct rst_ctx *c, const VmaEntry *e);
+
 /* mm_build.c: the steps of building the address space (in mm.c's order) */
 int mm_unmap_own(struct rst_ctx *c);
 int mm_map_vdso(struct rst_ctx *c);

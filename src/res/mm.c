@@ -632,7 +632,8 @@ static int mm_dump(struct dump_ctx *ctx, struct dump_task *dt)
 		return -1;
 	if (proc_parse_smaps(dt->pid, &vmas))
 		return -1;
-	if (dump_vmas(ctx, dt, &vmas) || dump_vdso_hash(dt))
+	if (dump_vmas(ctx, dt, &vmas) || dump_vdso_hash(dt) ||
+	    mempolicy_vmas_dump(dt, mm))
 		goto out;
 	mm_cow_mark(ctx, dt, st.ppid);
 	ret = 0;

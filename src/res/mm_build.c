@@ -437,7 +437,7 @@ int mm_finish_vma(struct rst_ctx *c, const VmaEntry *e)
 	}
 	if (e->locked && mm_rcall(c, "mlock", __NR_mlock, e->start, len, 0, 0, 0, 0, NULL))
 		return -1;
-	return 0;
+	return mempolicy_vma_restore(c, e);
 }
 
 int mm_restore_mm_fields(struct rst_ctx *c)
