@@ -165,6 +165,8 @@ struct deadline_probe {
 	bool sock;	  /* a socket call timed by SO_RCVTIMEO/SO_SNDTIMEO */
 	long long begun;  /* CLOCK_MONOTONIC at the probe's begin (sock) */
 	bool by_last_run; /* no /proc/timer_list (a normal user): the end from its last run */
+	/* nanosleep with a struct for the time left: the kernel writes it at the interrupt */
+	bool by_rem;
 };
 struct call_deadline {
 	long long mono, real;
@@ -174,6 +176,8 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p);
 int deadline_probe_end(pid_t tid, struct deadline_probe *p, const struct user_regs_struct *regs,
 		       struct call_deadline *d);
 void deadline_probe_free(struct deadline_probe *p);
+/* The end of a nanosleep stopped for its restart, from the time left it wrote back. */
+int deadline_from_rem(pid_t tid, const struct user_regs_struct *regs, struct call_deadline *d);
 int deadline_release(pid_t tid, const struct user_regs_struct *regs, clockid_t clk, long long end);
 /*
  * A socket call (recv*, send*, accept*, connect, read/write and their

@@ -350,6 +350,43 @@ static int last_cpu(pid_t tid)
 	return cpu;
 }
 
+/*
+ * nanosleep and a relative clock_nanosleep given a struct for the time
+ * left: interrupted, the kernel writes the time left there before the
+ * call stops for the restart, so the stop itself tells the deadline, with
+ * no timer list to read and no need to be frozen alone.
+ */
+static long long real_minus_mono(void);
+
+static unsigned long rem_struct(const struct user_regs_struct *r)
+{
+	if ((long)r->orig_rax == __NR_nanosleep)
+		return r->rsi;
+	if ((long)r->orig_rax == __NR_clock_nanosleep && !(r->rsi & TIMER_ABSTIME))
+		return r->r10;
+	return 0;
+}
+
+int deadline_from_rem(pid_t tid, const struct user_regs_struct *regs, struct call_deadline *d)
+{
+	unsigned long rem_at = rem_struct(regs);
+	struct timespec left;
+	long long now = now_ns();
+
+	memset(d, 0, sizeof(*d));
+	/* stopped in such a call, for its restart: the kernel wrote the time left */
+	if (!rem_at || (long)regs->rax != -ERESTART_RESTARTBLOCK ||
+	    remote_read(tid, rem_at, &left, sizeof(left)) || left.tv_sec < 0 || left.tv_nsec < 0 ||
+	    left.tv_nsec >= NSEC)
+		return -1;
+	/* written when the interrupt woke it, a little before now: never early */
+	d->mono = now + left.tv_sec * NSEC + left.tv_nsec;
+	d->real = d->mono + real_minus_mono();
+	pr_debug("tid %d: syscall %lld had %lld ns left (written back by the kernel)\n", tid,
+		 regs->orig_rax, d->mono - now);
+	return 0;
+}
+
 void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 {
 	struct user_regs_struct r;
@@ -358,6 +395,10 @@ void deadline_probe_begin(pid_t tid, struct deadline_probe *p)
 	memset(p, 0, sizeof(*p));
 	if (!sleeping_call(tid, &r))
 		return;
+	if (timed_call(&r, &a) && rem_struct(&r)) {
+		p->by_rem = true; /* deadline_from_rem, once it is stopped */
+		return;
+	}
 	if (sock_probe_begin(tid, &r, p) || !timed_call(&r, &a))
 		return;
 	p->timeout = call_timeout(tid, &a);

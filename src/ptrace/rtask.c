@@ -457,7 +457,12 @@ static int freeze_stopped(struct rtask *t, struct deadline_probe *probe)
 		ptrace(PTRACE_DETACH, t->pid, 0, 0);
 		return -1;
 	}
-	if (!deadline_probe_end(t->pid, probe, &t->regs, &d)) {
+	/* a nanosleep says its time left itself; else what the probe found */
+	if (!deadline_from_rem(t->pid, &t->regs, &d)) {
+		deadline_probe_free(probe);
+		t->deadline_mono = d.mono;
+		t->deadline_real = d.real;
+	} else if (!deadline_probe_end(t->pid, probe, &t->regs, &d)) {
 		t->deadline_mono = d.mono;
 		t->deadline_real = d.real;
 	}
