@@ -650,8 +650,45 @@ snapshot() {
 		echo "== limits"
 		cat "/proc/$pid/limits"
 		echo "== oom_score_adj $(cat "/proc/$pid/oom_score_adj")"
+		echo "== threads"
+		snapshot_threads "$pid"
 	} >"$out" 2>/dev/null
 	alive "$pid" || bad "process $pid vanished while its /proc state was read"
+}
+
+# snapshot_threads PID: per thread, in the order of its innermost TID
+# (the same in a --pidns copy), what /proc/PID/task/TID shows of it alone:
+# its status (its credentials, blocked and pending signals, affinity,
+# seccomp; without STATUS_MAY_CHANGE), nice, policy and real-time priority
+# from its stat, its cgroup, and the memory policies of numa_maps (where a
+# mapping has none, the thread's own shows).
+snapshot_threads() {
+	local d files=()
+	for d in "/proc/$1/task"/*; do
+		files+=("$d/status" "$d/stat" "$d/cgroup" "$d/numa_maps")
+	done
+	awk -v skip="${STATUS_MAY_CHANGE[*]}" '
+	BEGIN { n = split(skip, s, " "); for (i = 1; i <= n; i++) drop[s[i] ":"] = 1 }
+	FNR == 1 { k = FILENAME; sub(/.*\//, "", k); t = FILENAME; sub(/\/[^\/]*$/, "", t); last = "" }
+	k == "status" {
+		if ($1 == "NSpid:") key[t] = $NF
+		if (!($1 in drop)) out[t] = out[t] "\001" $0
+		next
+	}
+	k == "stat" {
+		sub(/.*\) /, "")
+		out[t] = out[t] "\001stat nice=" $17 " rt_priority=" $38 " policy=" $39
+		next
+	}
+	k == "cgroup" { out[t] = out[t] "\001cgroup " $0; next }
+	k == "numa_maps" {
+		sub(/ (file=|heap|stack|huge|anon=|dirty=|mapped=|mapmax=|swapcache=|active=|writeback=|N[0-9]+=|kernelpagesize_kB=).*/, "")
+		p = $0; sub(/^[0-9a-f]+ /, "", p)
+		if (p != last) out[t] = out[t] "\001numa " $0
+		last = p
+	}
+	END { for (t in out) print key[t] "\001-- thread" out[t] }' "${files[@]}" 2>/dev/null |
+		sort -n -t $'\001' -k1,1 | cut -d $'\001' -f 2- | tr '\001' '\n'
 }
 
 # zombie_snapshot PID FILE: what /proc still shows of a zombie: its exit
