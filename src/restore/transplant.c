@@ -205,8 +205,7 @@ int transplant_begin(struct rst_ctx *c)
 	return 0;
 }
 
-/* Controller: rebuild one parked task from the image. */
-int transplant(struct rst_ctx *c)
+static int transplant_steps(struct rst_ctx *c)
 {
 	pid_t pid = c->host_pid;
 	size_t i;
@@ -239,4 +238,13 @@ int transplant(struct rst_ctx *c)
 		if (res_stage(thread_finish, c, &c->th[i], c->t->cores[i]))
 			return -1;
 	return res_stage(thread_finish, c, &c->rt, c->t->cores[0]);
+}
+
+/* Controller: rebuild one parked task from the image. */
+int transplant(struct rst_ctx *c)
+{
+	int ret = transplant_steps(c);
+
+	rbatch_free(&c->rt); /* the leader's queue, empty since its last call */
+	return ret;
 }
