@@ -379,7 +379,7 @@ static unsigned long thread_arg(unsigned long a, unsigned long at)
 }
 
 int dump_threads_call(struct dump_task *dt, long nr, const unsigned long a[3], long *rets,
-		      unsigned long *at)
+		      thread_slot *slots)
 {
 	const struct rtask *lead = dt_rt(dt);
 	size_t per = lead->scratch_len / THREAD_SCRATCH_SLOT, i, k, from;
@@ -395,11 +395,16 @@ int dump_threads_call(struct dump_task *dt, long nr, const unsigned long a[3], l
 			struct rtask *t = &dt->th[from + i].rt;
 
 			ts[i] = t;
-			at[from + i] = t->scratch + i * THREAD_SCRATCH_SLOT;
 			for (k = 0; k < 6; k++)
-				args[i][k] = k < 3 ? thread_arg(a[k], at[from + i]) : 0;
+				args[i][k] =
+				    k < 3
+					? thread_arg(a[k], lead->scratch + i * THREAD_SCRATCH_SLOT)
+					: 0;
 		}
 		ret = remote_syscall_each(ts, n, nr, (const unsigned long(*)[6])args, rets + from);
+		/* the slots lie one after the other: one read for all */
+		if (!ret && slots)
+			ret = remote_read(dt->pid, lead->scratch, slots + from, n * sizeof(*slots));
 	}
 	free(args);
 	free(ts);

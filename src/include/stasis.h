@@ -157,15 +157,16 @@ struct dump_ctx {
 /*
  * Stage 1 (a dump_threads hook): the call nr(a[0..2]) in every thread of
  * dt at once.  An argument THREAD_SCRATCH_AT(OFF) is OFF bytes into a
- * 64-byte slot of the scratch area for that thread alone, whose start is
- * at[i] for thread i.  rets[i]: thread i's result.  -1 only if ptrace
- * failed.
+ * 64-byte slot of the scratch area for that thread alone; slots[i] (if
+ * slots is not NULL) holds thread i's slot after the call, all read at
+ * once.  rets[i]: thread i's result.  -1 only if ptrace failed.
  */
 #define THREAD_SCRATCH_SLOT    64
 #define THREAD_SCRATCH_AT(off) (~0UL - THREAD_SCRATCH_SLOT + 1 + (off))
 #define THREAD_SCRATCH	       THREAD_SCRATCH_AT(0)
+typedef unsigned char thread_slot[THREAD_SCRATCH_SLOT];
 int dump_threads_call(struct dump_task *dt, long nr, const unsigned long a[3], long *rets,
-		      unsigned long *at);
+		      thread_slot *slots);
 
 /* Is pid a process of the tree being dumped? */
 bool dump_tree_has(const struct dump_ctx *ctx, pid_t pid);

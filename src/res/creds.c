@@ -93,10 +93,9 @@ static int creds_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct 
 static int creds_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
-	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
 	size_t i;
 	int ret = dump_threads_call(dt, __NR_prctl, (const unsigned long[3]){ PR_GET_SECUREBITS },
-				    rets, at);
+				    rets, NULL);
 
 	for (i = 0; !ret && i < dt->nth; i++) {
 		CredsEntry *cr;
@@ -111,7 +110,6 @@ static int creds_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 		cr->has_securebits = true;
 		cr->securebits = rets[i];
 	}
-	free(at);
 	free(rets);
 	return ret;
 }

@@ -101,22 +101,18 @@ static int mempolicy_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	const unsigned long a[3] = { THREAD_SCRATCH_AT(0), THREAD_SCRATCH_AT(8), MPOL_MAXNODE };
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
-	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
-	unsigned char slot[THREAD_SCRATCH_SLOT];
+	thread_slot *slots = xmalloc(dt->nth * sizeof(*slots));
 	size_t i;
-	int ret = dump_threads_call(dt, __NR_get_mempolicy, a, rets, at);
+	int ret = dump_threads_call(dt, __NR_get_mempolicy, a, rets, slots);
 
 	for (i = 0; !ret && i < dt->nth; i++) {
 		ThreadCore *core = dt->th[i].core;
+		const unsigned char *slot = slots[i];
 		int mode;
 
 		if (rets[i]) {
 			pr_err("tid %d: cannot read its memory policy: %s\n", dt->th[i].tid,
 			       strerror(-rets[i]));
-			ret = -1;
-			break;
-		}
-		if (remote_read(dt->th[i].tid, at[i], slot, sizeof(slot))) {
 			ret = -1;
 			break;
 		}
@@ -130,7 +126,7 @@ static int mempolicy_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 		core->mempolicy_nodes.data = xmalloc(MPOL_NODE_BYTES);
 		memcpy(core->mempolicy_nodes.data, slot + 8, MPOL_NODE_BYTES);
 	}
-	free(at);
+	free(slots);
 	free(rets);
 	if (!ret && dt->th[0].core->has_mempolicy_mode)
 		ret = ask_vma_policies(dt, res_dump_task_state(dt, &mempolicy_res));

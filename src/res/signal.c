@@ -135,7 +135,7 @@ static int dump_sigactions(struct dump_task *dt)
 }
 
 /* One thread's sigaltstack, from what sigaltstack(NULL, at) wrote (ret: its result). */
-static int dump_sigaltstack(struct dump_thread *th, long ret, unsigned long at)
+static int dump_sigaltstack(struct dump_thread *th, long ret, const thread_slot slot)
 {
 	struct kstack ss;
 
@@ -143,8 +143,7 @@ static int dump_sigaltstack(struct dump_thread *th, long ret, unsigned long at)
 		pr_err("tid %d: cannot read sigaltstack: %s\n", th->tid, strerror(-ret));
 		return -1;
 	}
-	if (remote_read(th->tid, at, &ss, sizeof(ss)))
-		return -1;
+	memcpy(&ss, slot, sizeof(ss));
 	if (ss.flags & SS_DISABLE)
 		return 0;
 	th->core->sigaltstack = xmalloc(sizeof(*th->core->sigaltstack));
@@ -184,14 +183,14 @@ static int sig_dump_thread(struct dump_ctx *ctx, struct dump_task *dt, struct du
 static int sig_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
-	unsigned long *at = xmalloc(dt->nth * sizeof(*at));
+	thread_slot *slots = xmalloc(dt->nth * sizeof(*slots));
 	size_t i;
 	int ret = dump_threads_call(dt, __NR_sigaltstack,
-				    (const unsigned long[3]){ 0, THREAD_SCRATCH }, rets, at);
+				    (const unsigned long[3]){ 0, THREAD_SCRATCH }, rets, slots);
 
 	for (i = 0; !ret && i < dt->nth; i++)
-		ret = dump_sigaltstack(&dt->th[i], rets[i], at[i]);
-	free(at);
+		ret = dump_sigaltstack(&dt->th[i], rets[i], slots[i]);
+	free(slots);
 	free(rets);
 	return ret;
 }

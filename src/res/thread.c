@@ -69,13 +69,14 @@ static int dump_rseq(struct dump_thread *th)
 static int thread_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 {
 	long *rets = xmalloc(dt->nth * sizeof(*rets));
-	unsigned long tid_addr, *at = xmalloc(dt->nth * sizeof(*at));
+	thread_slot *slots = xmalloc(dt->nth * sizeof(*slots));
+	unsigned long tid_addr;
 	size_t i;
 	int ret = -1;
 
 	if (dump_threads_call(dt, __NR_prctl,
 			      (const unsigned long[3]){ PR_GET_TID_ADDRESS, THREAD_SCRATCH }, rets,
-			      at))
+			      slots))
 		goto out;
 	for (i = 0; i < dt->nth; i++) {
 		struct dump_thread *th = &dt->th[i];
@@ -85,14 +86,13 @@ static int thread_dump_threads(struct dump_ctx *ctx, struct dump_task *dt)
 			       strerror(-rets[i]));
 			goto out;
 		}
-		if (remote_read(th->tid, at[i], &tid_addr, sizeof(tid_addr)))
-			goto out;
+		memcpy(&tid_addr, slots[i], sizeof(tid_addr));
 		th->core->has_clear_tid_addr = true;
 		th->core->clear_tid_addr = tid_addr;
 	}
 	ret = 0;
 out:
-	free(at);
+	free(slots);
 	free(rets);
 	return ret;
 }
